@@ -1,0 +1,60 @@
+/* The agent: librewire.so, loaded into the target process with LD_PRELOAD.
+ *
+ * It runs inside someone else's program, so it never exits, aborts or
+ * asserts (poisoned below); every failure becomes an error message sent
+ * back to the driver, and every patch is a transaction that either applies
+ * whole or leaves the process as it was. It does only what needs to be in
+ * the process: report the modules, reserve and write memory, look up
+ * dynamic symbols, stop the world and write entry jumps. Everything heavy
+ * (ELF, relocation) happens in the driver. */
+#ifndef RW_AGENT_H
+#define RW_AGENT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "proto/proto.h"
+
+/* Include after system headers: they declare these. */
+#pragma GCC poison exit abort _exit assert
+
+#define AGENT_ERRLEN 512
+
+struct agent_err {
+	char msg[AGENT_ERRLEN];
+};
+int agent_fail(struct agent_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* region.c: memory near modules, handed out page by page. An allocation is
+ * pending until the patch that asked for it commits; a failed patch gives
+ * it back. */
+int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e);
+int region_alloc(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr, struct agent_err *e);
+int region_is_pending(uint64_t addr, uint64_t size);
+int region_is_committed(uint64_t addr, uint64_t size);
+void region_commit(void);
+void region_rollback(void);
+
+/* stop.c: stop every other thread, see where each one is, resume them. */
+struct stop_range {
+	uint64_t lo, hi;
+	const char *name;
+};
+int stop_init(struct agent_err *e);
+/* Stops the world, checks no thread's instruction pointer is inside one of
+ * ranges, calls write(ctx) while every other thread waits, and resumes.
+ * Retries a while when a thread is inside; then refuses. *pause_ns is the
+ * time the world was stopped. */
+int stop_world_and(const struct stop_range *ranges, size_t nranges,
+		   int (*write)(void *ctx, struct agent_err *e), void *ctx,
+		   uint64_t *pause_ns, uint32_t *nthreads, struct agent_err *e);
+
+/* apply.c: requests. Each fills reply (RW_MSG_OK payload) or returns -1. */
+int apply_hello(struct rw_buf *reply, struct agent_err *e);
+int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
+int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
+int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
+/* Called when a connection ends: a pending allocation is given back. */
+void apply_abort(void);
+
+uint64_t agent_now_ns(void);
+
+#endif

@@ -1,0 +1,634 @@
+/* The agent's requests: describe the process, look up symbols, hand out
+ * memory, and apply a patch as one transaction.
+ *
+ * A patch arrives fully linked: segments of bytes for addresses the agent
+ * handed out (ALLOC), the address of its .eh_frame, constructors to run,
+ * the entry jumps to write (original entry -> newest version) and the
+ * symbols it defines, remembered so that the next patch binds to them.
+ * Applying it: check every address, write the segments with their final
+ * protection (never writable and executable at once), register unwind
+ * info, run constructors, then stop the world and write the jumps at the
+ * original entry and at every earlier version of each function. Anything
+ * failing before the jumps are all written undoes what was done. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "agent.h"
+
+#define JMP_SIZE 5
+#define NAME_MAX_LEN 4096
+
+/* What earlier patches defined: the driver binds new code to these. */
+struct reg_sym {
+	char *scope, *name;
+	uint8_t kind;
+	uint64_t orig, addr, size;
+};
+static struct reg_sym *reg;
+static size_t nreg, capreg;
+
+/* Every version of each redirected function, by original entry: a jump is
+ * written at each of them, so any pointer or return address that still
+ * leads into an old version reaches the newest code at its next call. */
+struct versions {
+	uint64_t orig;
+	uint64_t *v;
+	size_t n;
+};
+static struct versions *vers;
+static size_t nvers, capvers;
+
+static void *grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	size_t c = *cap ? *cap * 2 : 64;
+	void *q = realloc(p, c * size);
+	if (q)
+		*cap = c;
+	return q;
+}
+
+/* --- HELLO ---------------------------------------------------------------- */
+
+static void *thread_pointer(void)
+{
+	void *tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	return tp;
+}
+
+static void put_build_id(struct rw_buf *b, struct dl_phdr_info *info)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		size_t off = 0, len = ph->p_memsz;
+		while (len - off >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *n = (const void *)(p + off);
+			size_t name = (n->n_namesz + 3) & ~3u, desc = (n->n_descsz + 3) & ~3u;
+			off += sizeof *n;
+			if (name > len - off || desc > len - off - name)
+				break;
+			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(p + off, "GNU", 4)) {
+				rw_put_bytes(b, p + off + name, n->n_descsz);
+				return;
+			}
+			off += name + desc;
+		}
+	}
+	rw_put_bytes(b, "", 0);
+}
+
+static void put_text_range(struct rw_buf *b, struct dl_phdr_info *info)
+{
+	uint64_t lo = 0, hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uint64_t l = info->dlpi_addr + ph->p_vaddr, h = l + ph->p_memsz;
+		if (!lo || l < lo)
+			lo = l;
+		if (h > hi)
+			hi = h;
+	}
+	rw_put_u64(b, lo);
+	rw_put_u64(b, hi);
+}
+
+/* The module's thread-locals: its module id, and when they sit in the
+ * static TLS block, their fixed offset from the thread pointer. The offset
+ * is the same in every thread; it is read here in the agent's own. */
+static void put_tls(struct rw_buf *b, struct dl_phdr_info *info)
+{
+	int64_t off = 0;
+	uint8_t is_static = 0;
+	if (info->dlpi_tls_modid && info->dlpi_tls_data) {
+		off = (int64_t)((uint64_t)info->dlpi_tls_data - (uint64_t)thread_pointer());
+		is_static = off < 0 && off > -(int64_t)(64u << 20);
+	}
+	rw_put_u64(b, info->dlpi_tls_modid);
+	rw_put_u8(b, is_static);
+	rw_put_u64(b, (uint64_t)off);
+}
+
+static int put_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct rw_buf *b = data;
+	char exe[4096];
+	const char *path = info->dlpi_name;
+	if (!path || !path[0]) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		exe[n > 0 ? n : 0] = 0;
+		path = exe;
+	}
+	rw_put_str(b, path);
+	rw_put_u64(b, info->dlpi_addr);
+	put_text_range(b, info);
+	put_build_id(b, info);
+	put_tls(b, info);
+	return 0;
+}
+
+static int count_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+	++*(uint32_t *)data;
+	return 0;
+}
+
+int apply_hello(struct rw_buf *reply, struct agent_err *e)
+{
+	uint32_t n = 0;
+	dl_iterate_phdr(count_module, &n);
+	rw_put_u32(reply, (uint32_t)getpid());
+	rw_put_u32(reply, n);
+	dl_iterate_phdr(put_module, reply);
+	rw_put_u32(reply, (uint32_t)nreg);
+	for (size_t i = 0; i < nreg; i++) {
+		rw_put_str(reply, reg[i].scope);
+		rw_put_str(reply, reg[i].name);
+		rw_put_u8(reply, reg[i].kind);
+		rw_put_u64(reply, reg[i].orig);
+		rw_put_u64(reply, reg[i].addr);
+		rw_put_u64(reply, reg[i].size);
+	}
+	return 0;
+}
+
+/* --- LOOKUP --------------------------------------------------------------- */
+
+struct tls_find {
+	uint64_t addr, modid, off;
+};
+
+/* dlsym of a thread-local gives its address in the calling thread: find
+ * whose TLS block that is, to turn it into (module, offset). */
+static int find_tls_block(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct tls_find *f = data;
+	if (!info->dlpi_tls_modid || !info->dlpi_tls_data)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uint64_t lo = (uint64_t)info->dlpi_tls_data;
+		if (ph->p_type == PT_TLS && f->addr >= lo && f->addr < lo + ph->p_memsz) {
+			f->modid = info->dlpi_tls_modid;
+			f->off = f->addr - lo;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+{
+	static char name[NAME_MAX_LEN];
+	uint32_t n = rw_get_u32(req);
+	if (req->err || n > req->len / 4)
+		return agent_fail(e, "malformed lookup request");
+	rw_put_u32(reply, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rw_get_str(req, name, sizeof name);
+		if (req->err)
+			return agent_fail(e, "malformed lookup request");
+		void *p = dlsym(RTLD_DEFAULT, name);
+		struct tls_find f = {(uint64_t)p, 0, 0};
+		if (!p) {
+			rw_put_u8(reply, RW_FOUND_NONE);
+			rw_put_u64(reply, 0);
+		} else if (dl_iterate_phdr(find_tls_block, &f)) {
+			rw_put_u8(reply, RW_FOUND_TLS);
+			rw_put_u64(reply, f.off);
+		} else {
+			rw_put_u8(reply, RW_FOUND_ADDR);
+			rw_put_u64(reply, (uint64_t)p);
+		}
+		rw_put_u64(reply, f.modid);
+	}
+	return 0;
+}
+
+/* --- ALLOC ---------------------------------------------------------------- */
+
+int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+{
+	uint64_t lo = rw_get_u64(req), hi = rw_get_u64(req), size = rw_get_u64(req), addr;
+	if (req->err || hi < lo)
+		return agent_fail(e, "malformed alloc request");
+	if (region_alloc(lo, hi, size, &addr, e) < 0)
+		return -1;
+	rw_put_u64(reply, addr);
+	return 0;
+}
+
+void apply_abort(void)
+{
+	region_rollback();
+}
+
+/* --- APPLY ---------------------------------------------------------------- */
+
+struct segment {
+	uint64_t addr, size;
+	uint8_t prot;
+	const uint8_t *data;
+	uint32_t len;
+};
+
+struct site {
+	uint64_t at, to;
+	uint8_t old[JMP_SIZE];
+	const char *name;
+};
+
+struct patch {
+	struct segment *segs;
+	uint32_t nsegs;
+	uint64_t eh_frame;
+	uint64_t *inits;
+	uint32_t ninits;
+	struct site *sites;	/* every jump to write: entries and old versions */
+	size_t nsites;
+	uint64_t *from;		/* per redirect: original entry and new address */
+	uint64_t *to;
+	char **names;
+	uint32_t nredirs;
+	struct reg_sym *syms;
+	uint32_t nsyms;
+	int memfd;		/* /proc/self/mem, to write code without making it writable */
+};
+
+static void patch_free(struct patch *p)
+{
+	for (uint32_t i = 0; p->names && i < p->nredirs; i++)
+		free(p->names[i]);
+	for (uint32_t i = 0; p->syms && i < p->nsyms; i++) {
+		free(p->syms[i].scope);
+		free(p->syms[i].name);
+	}
+	free(p->segs);
+	free(p->inits);
+	free(p->sites);
+	free(p->from);
+	free(p->to);
+	free(p->names);
+	free(p->syms);
+	if (p->memfd >= 0)
+		close(p->memfd);
+}
+
+static char *get_strdup(struct rw_reader *r)
+{
+	static char tmp[NAME_MAX_LEN];
+	rw_get_str(r, tmp, sizeof tmp);
+	return r->err ? NULL : strdup(tmp);
+}
+
+/* Counts are checked against the bytes left, so a hostile count cannot
+ * make us allocate more than the message could describe. */
+static void *get_array(struct rw_reader *r, uint32_t *n, size_t minsize, size_t elem)
+{
+	*n = rw_get_u32(r);
+	if (r->err || (size_t)*n > (r->len - r->off) / minsize) {
+		r->err = 1;
+		return NULL;
+	}
+	return calloc(*n ? *n : 1, elem);
+}
+
+static int parse_patch(struct rw_reader *r, struct patch *p, struct agent_err *e)
+{
+	p->segs = get_array(r, &p->nsegs, 21, sizeof *p->segs);
+	for (uint32_t i = 0; p->segs && i < p->nsegs; i++) {
+		struct segment *s = &p->segs[i];
+		s->addr = rw_get_u64(r);
+		s->size = rw_get_u64(r);
+		s->prot = rw_get_u8(r);
+		s->data = rw_get_bytes(r, &s->len);
+	}
+	p->eh_frame = rw_get_u64(r);
+	p->inits = get_array(r, &p->ninits, 8, sizeof *p->inits);
+	for (uint32_t i = 0; p->inits && i < p->ninits; i++)
+		p->inits[i] = rw_get_u64(r);
+	p->from = get_array(r, &p->nredirs, 20, sizeof *p->from);
+	p->to = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->to);
+	p->names = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->names);
+	for (uint32_t i = 0; p->from && p->to && p->names && i < p->nredirs; i++) {
+		p->from[i] = rw_get_u64(r);
+		p->to[i] = rw_get_u64(r);
+		p->names[i] = get_strdup(r);
+	}
+	p->syms = get_array(r, &p->nsyms, 33, sizeof *p->syms);
+	for (uint32_t i = 0; p->syms && i < p->nsyms; i++) {
+		struct reg_sym *s = &p->syms[i];
+		s->scope = get_strdup(r);
+		s->name = get_strdup(r);
+		s->kind = rw_get_u8(r);
+		s->orig = rw_get_u64(r);
+		s->addr = rw_get_u64(r);
+		s->size = rw_get_u64(r);
+	}
+	if (r->err || !p->segs || !p->inits || !p->from || !p->to || !p->names || !p->syms)
+		return agent_fail(e, "malformed patch message");
+	return 0;
+}
+
+struct text_find {
+	uint64_t lo, hi;
+	int found;
+};
+
+static int find_text(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct text_find *f = data;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && f->lo >= lo &&
+		    f->hi <= lo + ph->p_filesz)
+			return f->found = 1;
+	}
+	return 0;
+}
+
+static int in_module_text(uint64_t addr, uint64_t size)
+{
+	struct text_find f = {addr, addr + size, 0};
+	dl_iterate_phdr(find_text, &f);
+	return f.found;
+}
+
+static int is_new_code(const struct patch *p, uint64_t addr)
+{
+	for (uint32_t i = 0; i < p->nsegs; i++)
+		if (p->segs[i].prot == RW_PROT_RX && addr >= p->segs[i].addr &&
+		    addr < p->segs[i].addr + p->segs[i].size)
+			return 1;
+	return 0;
+}
+
+static int check_patch(const struct patch *p, struct agent_err *e)
+{
+	for (uint32_t i = 0; i < p->nsegs; i++) {
+		const struct segment *s = &p->segs[i];
+		if (s->prot < RW_PROT_R || s->prot > RW_PROT_RX || s->len > s->size ||
+		    !region_is_pending(s->addr, s->size) || s->addr % (uint64_t)sysconf(_SC_PAGESIZE))
+			return agent_fail(e, "segment %u at %#lx is not memory given to this patch",
+					  i, (unsigned long)s->addr);
+	}
+	for (uint32_t i = 0; i < p->nredirs; i++) {
+		if (!in_module_text(p->from[i], JMP_SIZE) && !region_is_committed(p->from[i], JMP_SIZE))
+			return agent_fail(e, "%s: entry %#lx is not in the program's code",
+					  p->names[i], (unsigned long)p->from[i]);
+		if (!is_new_code(p, p->to[i]))
+			return agent_fail(e, "%s: target %#lx is not in the patch's code",
+					  p->names[i], (unsigned long)p->to[i]);
+	}
+	for (uint32_t i = 0; i < p->ninits; i++)
+		if (!is_new_code(p, p->inits[i]))
+			return agent_fail(e, "constructor %#lx is not in the patch's code",
+					  (unsigned long)p->inits[i]);
+	if (p->eh_frame && !region_is_pending(p->eh_frame, 4))
+		return agent_fail(e, ".eh_frame at %#lx is not in the patch", (unsigned long)p->eh_frame);
+	return 0;
+}
+
+static struct versions *find_versions(uint64_t orig)
+{
+	for (size_t i = 0; i < nvers; i++)
+		if (vers[i].orig == orig)
+			return &vers[i];
+	return NULL;
+}
+
+static int add_site(struct patch *p, uint64_t at, uint64_t to, const char *name, struct agent_err *e)
+{
+	int64_t rel = (int64_t)(to - (at + JMP_SIZE));
+	if (rel != (int32_t)rel)
+		return agent_fail(e, "%s: new code at %#lx is out of jump range of %#lx", name,
+				  (unsigned long)to, (unsigned long)at);
+	struct site *s = &p->sites[p->nsites++];
+	s->at = at;
+	s->to = to;
+	s->name = name;
+	memcpy(s->old, (const void *)at, JMP_SIZE);
+	return 0;
+}
+
+static int plan_sites(struct patch *p, struct agent_err *e)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < p->nredirs; i++) {
+		struct versions *v = find_versions(p->from[i]);
+		n += 1 + (v ? v->n : 0);
+	}
+	p->sites = calloc(n ? n : 1, sizeof *p->sites);
+	if (!p->sites)
+		return agent_fail(e, "out of memory");
+	for (uint32_t i = 0; i < p->nredirs; i++) {
+		struct versions *v = find_versions(p->from[i]);
+		if (add_site(p, p->from[i], p->to[i], p->names[i], e) < 0)
+			return -1;
+		for (size_t j = 0; v && j < v->n; j++)
+			if (add_site(p, v->v[j], p->to[i], p->names[i], e) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int write_segments(const struct patch *p, struct agent_err *e)
+{
+	for (uint32_t i = 0; i < p->nsegs; i++) {
+		const struct segment *s = &p->segs[i];
+		int prot = s->prot == RW_PROT_RX ? PROT_READ | PROT_EXEC :
+			   s->prot == RW_PROT_RW ? PROT_READ | PROT_WRITE : PROT_READ;
+		if (mprotect((void *)s->addr, s->size, PROT_READ | PROT_WRITE) < 0)
+			return agent_fail(e, "mprotect %#lx: %s", (unsigned long)s->addr, strerror(errno));
+		memcpy((void *)s->addr, s->data, s->len);
+		if (mprotect((void *)s->addr, s->size, prot) < 0)
+			return agent_fail(e, "mprotect %#lx: %s", (unsigned long)s->addr, strerror(errno));
+	}
+	return 0;
+}
+
+static void unwind_frames(uint64_t eh_frame, int add)
+{
+	void (*fn)(void *) = dlsym(RTLD_DEFAULT, add ? "__register_frame" : "__deregister_frame");
+	if (fn && eh_frame)
+		fn((void *)eh_frame);
+}
+
+/* Raw system call: while the world is stopped the page being written may
+ * hold the very libc code a wrapper would run. */
+static long raw_mprotect(uint64_t addr, uint64_t len, long prot)
+{
+	long ret;
+	__asm__ volatile("syscall" : "=a"(ret) : "0"(SYS_mprotect), "D"(addr), "S"(len), "d"(prot)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static long raw_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
+{
+	long ret;
+	register long r10 __asm__("r10") = (long)off;
+	__asm__ volatile("syscall" : "=a"(ret) : "0"(SYS_pwrite64), "D"(fd), "S"(buf), "d"(len), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* Write code bytes. /proc/self/mem writes through the page protection, so
+ * the page never stops being executable for anyone; where the kernel does
+ * not allow that, the page is made writable (not executable) for the time
+ * of the copy: every other thread is stopped then. */
+static int code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n)
+{
+	if (memfd >= 0 && raw_pwrite(memfd, bytes, n, at) == (long)n)
+		return 0;
+	uint64_t ps = 4096, lo = at & ~(ps - 1), hi = (at + n + ps - 1) & ~(ps - 1);
+	if (raw_mprotect(lo, hi - lo, PROT_READ | PROT_WRITE) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		((volatile uint8_t *)at)[i] = bytes[i];
+	return raw_mprotect(lo, hi - lo, PROT_READ | PROT_EXEC) == 0 ? 0 : -1;
+}
+
+static int write_jumps(void *ctx, struct agent_err *e)
+{
+	struct patch *p = ctx;
+	for (size_t i = 0; i < p->nsites; i++) {
+		struct site *s = &p->sites[i];
+		uint8_t jmp[JMP_SIZE] = {0xe9};
+		int32_t rel = (int32_t)(s->to - (s->at + JMP_SIZE));
+		memcpy(jmp + 1, &rel, 4);
+		if (code_write(p->memfd, s->at, jmp, JMP_SIZE) < 0) {
+			while (i--)
+				code_write(p->memfd, p->sites[i].at, p->sites[i].old, JMP_SIZE);
+			return agent_fail(e, "%s: cannot write the entry jump at %#lx", s->name,
+					  (unsigned long)s->at);
+		}
+	}
+	__builtin___clear_cache((char *)0, (char *)0);
+	return 0;
+}
+
+static int remember_version(uint64_t orig, uint64_t addr)
+{
+	struct versions *v = find_versions(orig);
+	if (!v) {
+		struct versions *nv = grow(vers, &capvers, nvers, sizeof *vers);
+		if (!nv)
+			return -1;
+		vers = nv;
+		v = &vers[nvers++];
+		*v = (struct versions){orig, NULL, 0};
+	}
+	uint64_t *nvv = realloc(v->v, (v->n + 1) * sizeof *v->v);
+	if (!nvv)
+		return -1;
+	v->v = nvv;
+	v->v[v->n++] = addr;
+	return 0;
+}
+
+static struct reg_sym *find_reg(const char *scope, const char *name)
+{
+	for (size_t i = 0; i < nreg; i++)
+		if (!strcmp(reg[i].name, name) && !strcmp(reg[i].scope, scope))
+			return &reg[i];
+	return NULL;
+}
+
+/* The patch is in: remember its versions and symbols. Memory is reserved
+ * before the jumps, so that nothing can fail after them. */
+static int reserve_records(const struct patch *p)
+{
+	void *q;
+	for (size_t i = 0; i < p->nsyms; i++) {
+		if (!(q = grow(reg, &capreg, nreg + i, sizeof *reg)))
+			return -1;
+		reg = q;
+	}
+	for (size_t i = 0; i < p->nredirs; i++) {
+		if (!(q = grow(vers, &capvers, nvers + i, sizeof *vers)))
+			return -1;
+		vers = q;
+	}
+	return 0;
+}
+
+static void record(struct patch *p)
+{
+	for (uint32_t i = 0; i < p->nredirs; i++)
+		remember_version(p->from[i], p->to[i]);
+	for (uint32_t i = 0; i < p->nsyms; i++) {
+		struct reg_sym *s = &p->syms[i], *old = find_reg(s->scope, s->name);
+		if (old) {
+			old->addr = s->addr;
+			old->size = s->size;
+			old->kind = s->kind;
+			free(s->scope);
+			free(s->name);
+		} else {
+			reg[nreg++] = *s;
+		}
+		s->scope = s->name = NULL;
+	}
+}
+
+static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
+{
+	uint64_t t0 = agent_now_ns(), pause = 0;
+	uint32_t nthreads = 0;
+	if (check_patch(p, e) < 0 || plan_sites(p, e) < 0 || write_segments(p, e) < 0)
+		return -1;
+	if (reserve_records(p) < 0)
+		return agent_fail(e, "out of memory");
+	uint64_t t_write = agent_now_ns() - t0;
+	unwind_frames(p->eh_frame, 1);
+	for (uint32_t i = 0; i < p->ninits; i++)
+		((void (*)(void))p->inits[i])();
+
+	struct stop_range *ranges = calloc(p->nsites ? p->nsites : 1, sizeof *ranges);
+	if (!ranges)
+		return unwind_frames(p->eh_frame, 0), agent_fail(e, "out of memory");
+	for (size_t i = 0; i < p->nsites; i++)
+		ranges[i] = (struct stop_range){p->sites[i].at, p->sites[i].at + JMP_SIZE, p->sites[i].name};
+	p->memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	int rc = stop_world_and(ranges, p->nsites, write_jumps, p, &pause, &nthreads, e);
+	free(ranges);
+	if (rc < 0) {
+		unwind_frames(p->eh_frame, 0);
+		return -1;
+	}
+	record(p);
+	region_commit();
+	rw_put_u64(reply, t_write);
+	rw_put_u64(reply, pause);
+	rw_put_u64(reply, agent_now_ns() - t0);
+	rw_put_u32(reply, nthreads);
+	return 0;
+}
+
+int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+{
+	struct patch p = {.memfd = -1};
+	int rc = parse_patch(req, &p, e);
+	if (rc == 0)
+		rc = run_patch(&p, reply, e);
+	if (rc < 0)
+		region_rollback();
+	patch_free(&p);
+	return rc;
+}

@@ -1,0 +1,166 @@
+/* Memory for patches, within reach of the code it works with.
+ *
+ * x86-64 code reaches other code and data with 32-bit PC-relative
+ * displacements, so a patch must sit within +-2 GiB of the module it calls
+ * into and whose data it uses. At start-up, while the address space is
+ * still mostly empty, we reserve a large PROT_NONE range (no memory is
+ * committed) near the executable; more ranges are reserved on demand near
+ * other modules. Patches take whole pages from a range, first come first
+ * served, never returned once committed: old code stays mapped because a
+ * thread may still be running in it.
+ *
+ * The range is placed below the module when there is room, else 1 GiB
+ * above its end, leaving the brk heap that follows the executable room to
+ * grow. For a non-PIE executable (at 0x400000) the range also stays below
+ * 2 GiB so that code compiled without -fPIE, which uses 32-bit absolute
+ * addresses, can be placed there. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "agent.h"
+
+#define RESERVE_SIZE (256ull << 20)
+#define REACH (2ull << 30)
+#define MAX_RANGES 64
+#define MAX_PENDING 16
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+struct range {
+	uint64_t base, size, used;
+};
+
+static struct range ranges[MAX_RANGES];
+static size_t nranges;
+
+/* Allocations made by the patch in progress: (range, used before). */
+static struct { struct range *r; uint64_t before, addr, size; } pending[MAX_PENDING];
+static size_t npending;
+
+
+static uint64_t page_size(void)
+{
+	return (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static int reaches(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi)
+{
+	uint64_t lo = a_lo < b_lo ? a_lo : b_lo;
+	uint64_t hi = a_hi > b_hi ? a_hi : b_hi;
+	return hi - lo < REACH - (1u << 20);
+}
+
+static int try_reserve(uint64_t at, uint64_t size)
+{
+	if (at < (1u << 20) || nranges == MAX_RANGES)
+		return -1;
+	void *p = mmap((void *)at, size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if ((uint64_t)p != at) {	/* a kernel without MAP_FIXED_NOREPLACE */
+		munmap(p, size);
+		return -1;
+	}
+	ranges[nranges++] = (struct range){at, size, 0};
+	return 0;
+}
+
+int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
+{
+	const uint64_t align = 2u << 20, size = RESERVE_SIZE;
+	uint64_t above = (hi + (1ull << 30) + align - 1) & ~(align - 1);
+	/* Below, stepping down; then above, stepping up. */
+	for (uint64_t step = 64u << 20; step < REACH; step += size) {
+		if (lo > step + size) {
+			uint64_t at = (lo - step - size) & ~(align - 1);
+			if (reaches(lo, hi, at, at + size) && try_reserve(at, size) == 0)
+				return 0;
+		}
+	}
+	for (uint64_t at = above; reaches(lo, hi, at, at + size); at += size)
+		if (try_reserve(at, size) == 0)
+			return 0;
+	for (uint64_t at = (hi + align - 1) & ~(align - 1); reaches(lo, hi, at, at + size); at += align)
+		if (try_reserve(at, size) == 0)
+			return 0;
+	return agent_fail(e, "no free address range within 2 GiB of %#lx-%#lx", (unsigned long)lo,
+			  (unsigned long)hi);
+}
+
+static struct range *find_range(uint64_t lo, uint64_t hi, uint64_t size)
+{
+	for (size_t i = 0; i < nranges; i++) {
+		struct range *r = &ranges[i];
+		uint64_t at = r->base + r->used;
+		if (r->size - r->used >= size && reaches(lo, hi, at, at + size))
+			return r;
+	}
+	return NULL;
+}
+
+int region_alloc(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr, struct agent_err *e)
+{
+	uint64_t ps = page_size();
+	size = (size + ps - 1) & ~(ps - 1);
+	if (!size || size > RESERVE_SIZE)
+		return agent_fail(e, "cannot allocate %lu bytes for a patch (limit %llu)",
+				  (unsigned long)size, RESERVE_SIZE);
+	if (npending == MAX_PENDING)
+		return agent_fail(e, "too many allocations in one patch");
+	struct range *r = find_range(lo, hi, size);
+	if (!r) {
+		if (region_reserve_near(lo, hi, e) < 0)
+			return -1;
+		r = find_range(lo, hi, size);
+		if (!r)
+			return agent_fail(e, "no reserved memory within reach of %#lx", (unsigned long)lo);
+	}
+	*addr = r->base + r->used;
+	pending[npending++] = (typeof(pending[0])){r, r->used, *addr, size};
+	r->used += size;
+	return 0;
+}
+
+int region_is_pending(uint64_t addr, uint64_t size)
+{
+	for (size_t i = 0; i < npending; i++)
+		if (addr >= pending[i].addr && size <= pending[i].size &&
+		    addr - pending[i].addr <= pending[i].size - size)
+			return 1;
+	return 0;
+}
+
+/* Memory of committed patches: a redirect may start there (an earlier
+ * version of a function). */
+int region_is_committed(uint64_t addr, uint64_t size)
+{
+	if (region_is_pending(addr, size))
+		return 0;
+	for (size_t i = 0; i < nranges; i++)
+		if (addr >= ranges[i].base && addr + size <= ranges[i].base + ranges[i].used)
+			return 1;
+	return 0;
+}
+
+void region_commit(void)
+{
+	npending = 0;
+}
+
+/* Give back what the failed patch took: its pages become PROT_NONE again
+ * (dropping their contents) and the range's cursor moves back. Ranges are
+ * used in order, so the pending allocations are undone last first. */
+void region_rollback(void)
+{
+	while (npending) {
+		typeof(pending[0]) *p = &pending[--npending];
+		mmap((void *)p->addr, p->size, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		p->r->used = p->before;
+	}
+}

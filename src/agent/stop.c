@@ -1,0 +1,257 @@
+/* Stop the world: hold every other thread still while entry jumps are
+ * written, and know where each one is.
+ *
+ * A real-time signal goes to every thread of the process (listed from
+ * /proc/self/task, again after the stop to catch threads created
+ * meanwhile). Each handler records its thread's instruction pointer, says
+ * it is stopped, and waits on a futex until released. The agent's own
+ * thread blocks all signals and does the writing. The handler is installed
+ * with SA_RESTART so that a thread stopped inside a restartable system call
+ * (read on a pipe, say) does not see EINTR.
+ *
+ * Nothing here takes a lock a stopped thread may hold: no malloc, no stdio,
+ * no dl* while threads are held; the task list is read with getdents64
+ * into a buffer on the stack. A thread that does not answer in time (it
+ * blocks the signal) makes the patch fail; it never hangs the program. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include "agent.h"
+
+#define MAX_THREADS 4096
+#define STOP_TIMEOUT_NS (500ull * 1000000)
+#define RETRIES 100
+
+static int stop_sig;
+static _Atomic int stopping;
+static _Atomic uint32_t release_gen;
+static _Atomic uint32_t acks;
+static _Atomic uint32_t inside;
+static _Atomic uint32_t nseen;
+static struct { _Atomic int tid; _Atomic uint64_t ip; } seen[MAX_THREADS];
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
+{
+	struct timespec ts = {0, 1000000};
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *addr)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+static void stop_handler(int sig, siginfo_t *si, void *ucv)
+{
+	int saved_errno = errno;
+	if (!atomic_load(&stopping) || si->si_code != SI_TKILL || si->si_pid != getpid())
+		goto out;
+	atomic_fetch_add(&inside, 1);
+	uint32_t gen = atomic_load(&release_gen);
+	uint32_t i = atomic_fetch_add(&nseen, 1);
+	if (i < MAX_THREADS) {
+		ucontext_t *uc = ucv;
+		atomic_store(&seen[i].ip, (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
+		atomic_store(&seen[i].tid, (int)syscall(SYS_gettid));
+	}
+	atomic_fetch_add(&acks, 1);
+	while (atomic_load(&release_gen) == gen)
+		futex_wait(&release_gen, gen);
+	atomic_fetch_sub(&inside, 1);
+out:
+	errno = saved_errno;
+}
+
+/* Pick a real-time signal nobody handles: from SIGRTMAX down. */
+int stop_init(struct agent_err *e)
+{
+	for (int sig = SIGRTMAX - 1; sig > SIGRTMIN + 3; sig--) {
+		struct sigaction old, sa;
+		if (sigaction(sig, NULL, &old) < 0 || old.sa_handler != SIG_DFL)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = stop_handler;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+		sigfillset(&sa.sa_mask);
+		if (sigaction(sig, &sa, NULL) == 0) {
+			stop_sig = sig;
+			return 0;
+		}
+	}
+	return agent_fail(e, "no free real-time signal to stop threads with");
+}
+
+static int handler_still_ours(void)
+{
+	struct sigaction cur;
+	return sigaction(stop_sig, NULL, &cur) == 0 && cur.sa_sigaction == stop_handler;
+}
+
+/* Thread ids of the process but the caller, into tids; count or -1. */
+static int list_threads(int *tids, int cap)
+{
+	int self = (int)syscall(SYS_gettid), n = 0;
+	int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	for (;;) {
+		long len = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		if (len <= 0)
+			break;
+		for (long off = 0; off < len;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			off += d->d_reclen;
+			int tid = 0;
+			for (const char *c = d->d_name; *c >= '0' && *c <= '9'; c++)
+				tid = tid * 10 + (*c - '0');
+			if (tid > 0 && tid != self && n < cap)
+				tids[n++] = tid;
+		}
+	}
+	close(fd);
+	return n;
+}
+
+static int was_signalled(const int *sent, int nsent, int tid)
+{
+	for (int i = 0; i < nsent; i++)
+		if (sent[i] == tid)
+			return 1;
+	return 0;
+}
+
+static int has_acked(int tid)
+{
+	uint32_t n = atomic_load(&nseen);
+	for (uint32_t i = 0; i < n && i < MAX_THREADS; i++)
+		if (atomic_load(&seen[i].tid) == tid)
+			return 1;
+	return 0;
+}
+
+/* A thread that exits between the signal and its answer never answers:
+ * those are not waited for. */
+static uint32_t gone(const int *sent, int nsent)
+{
+	uint32_t n = 0;
+	for (int i = 0; i < nsent; i++)
+		if (!has_acked(sent[i]) && syscall(SYS_tgkill, getpid(), sent[i], 0) < 0 &&
+		    errno == ESRCH)
+			n++;
+	return n;
+}
+
+static int wait_acks(const int *sent, int nsent, uint64_t deadline)
+{
+	for (int spin = 1; atomic_load(&acks) < (uint32_t)nsent; spin++) {
+		if (spin % 64 == 0 && atomic_load(&acks) + gone(sent, nsent) >= (uint32_t)nsent)
+			return 0;
+		if (agent_now_ns() > deadline)
+			return atomic_load(&acks) + gone(sent, nsent) >= (uint32_t)nsent ? 0 : -1;
+		struct timespec ts = {0, 20000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static void release_all(void)
+{
+	atomic_fetch_add(&release_gen, 1);
+	futex_wake_all(&release_gen);
+	uint64_t deadline = agent_now_ns() + STOP_TIMEOUT_NS;
+	while (atomic_load(&inside) && agent_now_ns() < deadline) {
+		struct timespec ts = {0, 20000};
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&stopping, 0);
+}
+
+/* Signal every thread not yet signalled, until the list is stable and all
+ * have answered. Returns 0, or -1 with the thread that did not answer. */
+static int stop_all(int *sent, int *nsent, struct agent_err *e)
+{
+	int tids[MAX_THREADS];
+	uint64_t deadline = agent_now_ns() + STOP_TIMEOUT_NS;
+	for (;;) {
+		int n = list_threads(tids, MAX_THREADS), added = 0;
+		if (n < 0)
+			return agent_fail(e, "cannot list threads: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			if (was_signalled(sent, *nsent, tids[i]))
+				continue;
+			if (*nsent == MAX_THREADS)
+				return agent_fail(e, "more than %d threads", MAX_THREADS);
+			if (syscall(SYS_tgkill, getpid(), tids[i], stop_sig) == 0)
+				sent[(*nsent)++] = tids[i], added++;
+		}
+		if (!added)
+			return 0;
+		if (wait_acks(sent, *nsent, deadline) < 0) {
+			for (int i = 0; i < *nsent; i++)
+				if (!has_acked(sent[i]) && syscall(SYS_tgkill, getpid(), sent[i], 0) == 0)
+					return agent_fail(e, "thread %d did not stop within %llu ms "
+						"(it blocks signal %d, or is stopped)", sent[i],
+						STOP_TIMEOUT_NS / 1000000, stop_sig);
+			return agent_fail(e, "threads did not stop in time");
+		}
+	}
+}
+
+/* The name of the range a stopped thread is inside, or NULL. */
+static const char *thread_inside(const struct stop_range *r, size_t n, int *tid)
+{
+	uint32_t count = atomic_load(&nseen);
+	for (uint32_t i = 0; i < count && i < MAX_THREADS; i++) {
+		uint64_t ip = atomic_load(&seen[i].ip);
+		for (size_t j = 0; j < n; j++)
+			if (ip >= r[j].lo && ip < r[j].hi) {
+				*tid = atomic_load(&seen[i].tid);
+				return r[j].name;
+			}
+	}
+	return NULL;
+}
+
+int stop_world_and(const struct stop_range *ranges, size_t nranges,
+		   int (*write)(void *ctx, struct agent_err *e), void *ctx,
+		   uint64_t *pause_ns, uint32_t *nthreads, struct agent_err *e)
+{
+	static int sent[MAX_THREADS];
+	if (!handler_still_ours())
+		return agent_fail(e, "the program replaced rewire's handler of signal %d", stop_sig);
+	for (int attempt = 0;; attempt++) {
+		int nsent = 0, tid = 0;
+		atomic_store(&acks, 0);
+		atomic_store(&nseen, 0);
+		atomic_store(&stopping, 1);
+		uint64_t t0 = agent_now_ns();
+		if (stop_all(sent, &nsent, e) < 0) {
+			release_all();
+			return -1;
+		}
+		const char *busy = thread_inside(ranges, nranges, &tid);
+		int rc = 0;
+		if (!busy)
+			rc = write(ctx, e);
+		release_all();
+		*pause_ns = agent_now_ns() - t0;
+		*nthreads = (uint32_t)nsent;
+		if (!busy)
+			return rc;
+		if (attempt == RETRIES)
+			return agent_fail(e, "thread %d keeps executing the first bytes of %s "
+				"(tried %d times)", tid, busy, RETRIES);
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+}

@@ -1,0 +1,190 @@
+/* The driver's side of the channel: find the agent of a process, and the
+ * requests it answers.
+ *
+ * Agents listen in a private directory, $XDG_RUNTIME_DIR/rewire or
+ * /tmp/rewire-UID, which must be ours and mode 0700: no other user can
+ * reach a socket there, and no other user can plant one for us. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "driver.h"
+
+int rw_socket_dir(char *out, size_t cap)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	if (xdg && xdg[0])
+		snprintf(out, cap, "%s/rewire", xdg);
+	else
+		snprintf(out, cap, "/tmp/rewire-%u", (unsigned)getuid());
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return rw_fail("cannot create %s: %s", out, strerror(errno));
+	if (lstat(out, &st) < 0)
+		return rw_fail("%s: %s", out, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
+		return rw_fail("%s must be a directory owned by you with mode 0700: refusing to "
+			       "use it", out);
+	return 0;
+}
+
+int rw_connect(int pid, int wait_ms)
+{
+	char dir[256];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (rw_socket_dir(dir, sizeof dir) < 0)
+		return -1;
+	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%.80s/%d.sock", dir, pid);
+	if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+		return rw_fail("socket path %s/%d.sock is too long", dir, pid);
+	for (int waited = 0;; waited += 20) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return rw_fail("socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+			return fd;
+		int e = errno;
+		close(fd);
+		if (waited >= wait_ms || kill(pid, 0) < 0) {
+			if (kill(pid, 0) < 0)
+				return rw_fail("process %d: %s", pid, strerror(errno == ESRCH ? ESRCH : errno));
+			return rw_fail("process %d has no rewire agent (%s: %s); start it with "
+				       "`rewire run`", pid, sa.sun_path, strerror(e));
+		}
+		usleep(20000);
+	}
+}
+
+/* One request, one reply. An error reply becomes the error message. */
+int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply)
+{
+	uint16_t rtype;
+	uint8_t *payload;
+	uint32_t len;
+	if (rw_send(fd, type, req) < 0)
+		return rw_fail("the agent closed the channel: %s", strerror(errno));
+	if (rw_recv(fd, &rtype, &payload, &len) < 0)
+		return rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
+	*reply = (struct rw_reader){payload, len, 0, 0};
+	if (rtype == RW_MSG_OK)
+		return 0;
+	char msg[1024];
+	rw_get_str(reply, msg, sizeof msg);
+	free(payload);
+	reply->p = NULL;
+	return rw_fail("%s", rtype == RW_MSG_ERROR && !reply->err ? msg : "malformed reply");
+}
+
+static char *get_dup(struct rw_reader *r)
+{
+	char tmp[4096];
+	rw_get_str(r, tmp, sizeof tmp);
+	return rw_strdup(tmp);
+}
+
+static void get_module(struct rw_reader *r, struct rw_module *m)
+{
+	uint32_t n;
+	m->path = get_dup(r);
+	m->base = rw_get_u64(r);
+	m->text_lo = rw_get_u64(r);
+	m->text_hi = rw_get_u64(r);
+	const uint8_t *id = rw_get_bytes(r, &n);
+	m->build_id_len = n > sizeof m->build_id ? sizeof m->build_id : n;
+	if (id)
+		memcpy(m->build_id, id, m->build_id_len);
+	m->tls_modid = rw_get_u64(r);
+	m->tls_static = rw_get_u8(r);
+	m->tls_tpoff = (int64_t)rw_get_u64(r);
+}
+
+int rw_hello(struct rw_process *p)
+{
+	struct rw_reader r;
+	if (rw_request(p->fd, RW_MSG_HELLO, NULL, &r) < 0)
+		return -1;
+	p->pid = (int)rw_get_u32(&r);
+	p->nmods = rw_get_u32(&r);
+	if (p->nmods > r.len / 8 || p->nmods == 0)
+		r.err = 1;
+	p->mods = rw_calloc(r.err ? 1 : p->nmods, sizeof *p->mods);
+	for (size_t i = 0; !r.err && i < p->nmods; i++)
+		get_module(&r, &p->mods[i]);
+	p->nreg = rw_get_u32(&r);
+	if (p->nreg > r.len / 8)
+		r.err = 1;
+	p->reg = rw_calloc(r.err ? 1 : p->nreg, sizeof *p->reg);
+	for (size_t i = 0; !r.err && i < p->nreg; i++) {
+		struct rw_regsym *g = &p->reg[i];
+		g->scope = get_dup(&r);
+		g->name = get_dup(&r);
+		g->kind = rw_get_u8(&r);
+		g->orig = rw_get_u64(&r);
+		g->addr = rw_get_u64(&r);
+		g->size = rw_get_u64(&r);
+	}
+	int err = r.err;
+	free((void *)r.p);
+	return err ? rw_fail("malformed answer from the agent") : 0;
+}
+
+int rw_lookup(struct rw_process *p, struct link *l)
+{
+	struct rw_buf b = {0};
+	struct rw_reader r;
+	if (!l->ndyn)
+		return 0;
+	rw_put_u32(&b, (uint32_t)l->ndyn);
+	for (size_t i = 0; i < l->ndyn; i++)
+		rw_put_str(&b, l->dyn[i].name);
+	int rc = rw_request(p->fd, RW_MSG_LOOKUP, &b, &r);
+	rw_buf_free(&b);
+	if (rc < 0)
+		return -1;
+	if (rw_get_u32(&r) != l->ndyn)
+		r.err = 1;
+	for (size_t i = 0; !r.err && i < l->ndyn; i++) {
+		l->dyn[i].found = rw_get_u8(&r);
+		l->dyn[i].addr = rw_get_u64(&r);
+		l->dyn[i].modid = rw_get_u64(&r);
+	}
+	int err = r.err;
+	free((void *)r.p);
+	return err ? rw_fail("malformed answer from the agent") : 0;
+}
+
+int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr)
+{
+	struct rw_buf b = {0};
+	struct rw_reader r;
+	rw_put_u64(&b, lo);
+	rw_put_u64(&b, hi);
+	rw_put_u64(&b, size);
+	int rc = rw_request(p->fd, RW_MSG_ALLOC, &b, &r);
+	rw_buf_free(&b);
+	if (rc < 0)
+		return -1;
+	*addr = rw_get_u64(&r);
+	int err = r.err;
+	free((void *)r.p);
+	return err ? rw_fail("malformed answer from the agent") : 0;
+}
+
+int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t)
+{
+	struct rw_reader r;
+	if (rw_request(p->fd, RW_MSG_APPLY, patch, &r) < 0)
+		return -1;
+	t->write_ns = rw_get_u64(&r);
+	t->pause_ns = rw_get_u64(&r);
+	t->total_ns = rw_get_u64(&r);
+	t->nthreads = rw_get_u32(&r);
+	int err = r.err;
+	free((void *)r.p);
+	return err ? rw_fail("malformed answer from the agent") : 0;
+}

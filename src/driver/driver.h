@@ -1,0 +1,36 @@
+/* The driver: the `rewire` command. One file per subcommand; channel.c
+ * talks to the agent. */
+#ifndef RW_DRIVER_H
+#define RW_DRIVER_H
+#include "link/link.h"
+#include "proto/proto.h"
+#include "util.h"
+
+/* Exit codes, distinct so scripts can tell why. */
+enum {
+	EXIT_REFUSED = 1,	/* the patch cannot be applied; nothing was */
+	EXIT_USAGE = 2,
+	EXIT_BADINPUT = 3,	/* an input file is unreadable or malformed */
+	EXIT_NOPROC = 4,	/* the process or its agent cannot be reached */
+};
+
+struct apply_times {
+	uint64_t write_ns, pause_ns, total_ns;
+	uint32_t nthreads;
+};
+
+int rw_socket_dir(char *out, size_t cap);
+int rw_connect(int pid, int wait_ms);
+int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply);
+int rw_hello(struct rw_process *p);
+int rw_lookup(struct rw_process *p, struct link *l);
+int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
+int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t);
+
+void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_run(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+
+#endif

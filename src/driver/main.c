@@ -1,0 +1,63 @@
+/* rewire: hot-patch running native programs. The command line. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "driver.h"
+
+#define VERSION "0.1.0"
+
+void rw_say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("rewire: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void rw_say_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("rewire: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static const char help[] =
+	"usage: rewire COMMAND [ARGS]\n"
+	"\n"
+	"  rewire run [--] PROGRAM [ARGS...]\n"
+	"      Run PROGRAM with rewire's agent inside, so it can be patched while it runs.\n"
+	"      Its output passes through; rewire exits with its status.\n"
+	"\n"
+	"  rewire apply --pid PID FILE.o...\n"
+	"      Link the objects into the running process PID (started by `rewire run`):\n"
+	"      every function they define that the process has is replaced for all\n"
+	"      callers, their data binds to the process's live storage, and new code and\n"
+	"      data are added. All or nothing: a refused patch changes nothing.\n"
+	"\n"
+	"  rewire --help | --version\n"
+	"\n"
+	"Exit status of apply: 0 applied, 1 refused, 2 usage, 3 bad input file,\n"
+	"4 process or agent unreachable.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("rewire %s\n", VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "apply"))
+		return cmd_apply(argc - 1, argv + 1);
+	rw_say_error("unknown command '%s' (see rewire --help)", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,112 @@
+/* ELF reading for the driver: relocatable objects (the code of a patch) and
+ * images (the executable and libraries the running process mapped).
+ *
+ * Files are mmapped read-only and never trusted: every offset, size, index
+ * and string read from them is bounds-checked, and a malformed file gives an
+ * error naming the file and what is wrong, never a crash. Only ELF64
+ * little-endian x86-64 is accepted for now (the arch is checked here so that
+ * the linker never sees a foreign object).
+ *
+ * File-local symbols carry their translation unit: the name of the STT_FILE
+ * symbol that precedes them in .symtab. That is how a `static int count` of
+ * game.c in a patch finds the running `count` of game.c and not the one of
+ * hud.c. */
+#ifndef RW_ELF_H
+#define RW_ELF_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct rw_rela {
+	uint64_t offset;	/* within the section the relocations apply to */
+	uint32_t type;		/* R_X86_64_* */
+	uint32_t sym;		/* index into the file's symbols */
+	int64_t addend;
+};
+
+struct rw_section {
+	const char *name;
+	uint32_t type;		/* SHT_* */
+	uint64_t flags;		/* SHF_* */
+	uint64_t addr;		/* images: link-time address */
+	uint64_t size;
+	uint64_t align;		/* at least 1 */
+	uint64_t entsize;
+	uint32_t link, info;
+	uint32_t group;		/* objects: index of the SHT_GROUP that holds it, else 0 */
+	const uint8_t *data;	/* NULL for SHT_NOBITS; else size bytes */
+	struct rw_rela *relas;	/* objects: the SHT_RELA section applying to this one */
+	size_t nrelas;
+};
+
+struct rw_symbol {
+	const char *name;	/* "" when unnamed */
+	const char *file;	/* locals: STT_FILE name in force ("" if none); globals: NULL */
+	uint64_t value;
+	uint64_t size;
+	uint16_t shndx;		/* SHN_* or section index */
+	uint8_t type;		/* STT_* */
+	uint8_t bind;		/* STB_* */
+	uint8_t visibility;	/* STV_* */
+};
+
+struct rw_objfile {
+	const char *path;
+	void *map;
+	size_t mapsize;
+	struct rw_section *sections;	/* indexed by section index; [0] is SHN_UNDEF */
+	size_t nsections;
+	struct rw_symbol *symbols;	/* indexed by symbol index; [0] is the null symbol */
+	size_t nsymbols;
+	const char *file;	/* name of the first STT_FILE symbol, "" if none */
+	/* private: named symbols ordered by (section, value), and for each the
+	 * highest value+size so far in its section, for rw_object_symbol_at */
+	uint32_t *bysec;
+	uint64_t *bysec_end;
+	size_t nbysec;
+};
+
+/* An image is an ET_EXEC or ET_DYN file as it was linked. Symbols come from
+ * .symtab when present, else .dynsym. */
+struct rw_image {
+	const char *path;
+	void *map;
+	size_t mapsize;
+	uint16_t e_type;		/* ET_EXEC or ET_DYN */
+	struct rw_section *sections;
+	size_t nsections;
+	struct rw_symbol *symbols;
+	size_t nsymbols;
+	uint8_t build_id[64];
+	size_t build_id_len;		/* 0 when the file has no NT_GNU_BUILD_ID */
+	uint64_t tls_align;		/* PT_TLS p_align, 0 when no PT_TLS */
+	uint64_t tls_memsz;
+	/* private: name index and address order */
+	uint32_t *hash;			/* open addressing, slots hold symbol index+1 */
+	size_t hashcap;
+	uint32_t *byaddr;		/* indexes of defined symbols with a section, by value */
+	size_t nbyaddr;
+};
+
+int rw_object_open(struct rw_objfile *obj, const char *path);
+void rw_object_close(struct rw_objfile *obj);
+/* The named symbol (FUNC, OBJECT, TLS or NOTYPE with a name, not FILE or
+ * SECTION) of section shndx whose [value, value+size) covers offset, or
+ * failing that one whose value equals offset; NULL when none. GNU as turns
+ * references to file-local symbols into section+offset: this maps them back. */
+const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
+					    uint16_t shndx, uint64_t offset);
+
+int rw_image_open(struct rw_image *img, const char *path);
+void rw_image_close(struct rw_image *img);
+/* Defined symbol named name. file == NULL: a global (or weak) symbol; if no
+ * global has that name, a hidden symbol the link made local is accepted when
+ * exactly one local of any file has the name. file != NULL: a local of that
+ * translation unit (compared by basename). NULL when none. */
+const struct rw_symbol *rw_image_find(const struct rw_image *img,
+				      const char *name, const char *file);
+/* The lowest value of a defined symbol (any type but FILE/SECTION) in the
+ * same section strictly above addr; else the end of the section holding
+ * addr; 0 when addr is in no section. For "is there room for a jump". */
+uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr);
+
+#endif

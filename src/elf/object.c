@@ -1,0 +1,273 @@
+/* Relocatable objects: the compiled patch. Sections, their relocations and
+ * COMDAT groups, and symbols with their translation unit. */
+#include "elf/read.h"
+#include "util.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* The one SHT_SYMTAB, or 0 when the object has none. */
+static int find_symtab(const struct rw_elf *e, size_t *idx)
+{
+	*idx = 0;
+	for (size_t i = 1; i < e->nsections; i++) {
+		if (e->sections[i].type != SHT_SYMTAB)
+			continue;
+		if (*idx)
+			return rw_fail("%s: has two symbol tables (%s and %s)", e->path,
+				       e->sections[*idx].name, e->sections[i].name);
+		*idx = i;
+	}
+	return 0;
+}
+
+static int read_symbols(struct rw_objfile *obj, const struct rw_elf *e, size_t symtab)
+{
+	if (!symtab)
+		rw_elf_no_symbols(&obj->symbols, &obj->nsymbols);
+	else if (rw_elf_symbols(e, symtab, &obj->symbols, &obj->nsymbols))
+		return -1;
+	obj->file = "";
+	for (size_t i = 0; i < obj->nsymbols; i++) {
+		if (obj->symbols[i].type == STT_FILE) {
+			obj->file = obj->symbols[i].name;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Checks shared by relocation and group sections: both name the symbol
+ * table through sh_link. */
+static int check_symtab_link(const struct rw_objfile *obj, const struct rw_section *s,
+			     size_t symtab)
+{
+	if (!symtab)
+		return rw_fail("%s: section %s needs a symbol table, but the object has none",
+			       obj->path, s->name);
+	if (s->link != symtab)
+		return rw_fail("%s: section %s links to section %u, not the symbol table %zu",
+			       obj->path, s->name, s->link, symtab);
+	return 0;
+}
+
+static int read_relas(struct rw_objfile *obj, size_t idx, size_t symtab)
+{
+	const struct rw_section *r = &obj->sections[idx];
+	if (check_symtab_link(obj, r, symtab))
+		return -1;
+	if (r->entsize != sizeof(Elf64_Rela) || r->size % sizeof(Elf64_Rela))
+		return rw_fail("%s: relocation section %s has entry size %llu and size %llu, expected multiples of %zu",
+			       obj->path, r->name, (unsigned long long)r->entsize,
+			       (unsigned long long)r->size, sizeof(Elf64_Rela));
+	if (r->info == 0 || r->info >= obj->nsections || r->info == idx)
+		return rw_fail("%s: relocation section %s applies to section %u, which is not valid",
+			       obj->path, r->name, r->info);
+	struct rw_section *target = &obj->sections[r->info];
+	if (target->type == SHT_NOBITS || target->type == SHT_NULL)
+		return rw_fail("%s: relocation section %s applies to %s, which has no contents",
+			       obj->path, r->name, target->name);
+	if (target->relas)
+		return rw_fail("%s: section %s has two relocation sections", obj->path, target->name);
+	size_t n = r->size / sizeof(Elf64_Rela);
+	struct rw_rela *out = rw_malloc(n * sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		Elf64_Rela er;
+		memcpy(&er, r->data + i * sizeof er, sizeof er);
+		out[i].offset = er.r_offset;
+		out[i].type = (uint32_t)ELF64_R_TYPE(er.r_info);
+		out[i].sym = (uint32_t)ELF64_R_SYM(er.r_info);
+		out[i].addend = er.r_addend;
+		if (out[i].sym >= obj->nsymbols) {
+			uint32_t sym = out[i].sym;
+			free(out);
+			return rw_fail("%s: relocation %zu in %s refers to symbol %u, but there are only %zu",
+				       obj->path, i, r->name, sym, obj->nsymbols);
+		}
+	}
+	target->relas = out;
+	target->nrelas = n;
+	return 0;
+}
+
+/* A group's data is a flag word (GRP_COMDAT) and its member sections. */
+static int read_group(struct rw_objfile *obj, size_t idx, size_t symtab)
+{
+	const struct rw_section *g = &obj->sections[idx];
+	if (check_symtab_link(obj, g, symtab))
+		return -1;
+	if (g->size < 4 || g->size % 4)
+		return rw_fail("%s: group section %s has size %llu, not a multiple of 4 of at least 4",
+			       obj->path, g->name, (unsigned long long)g->size);
+	if (g->info >= obj->nsymbols)
+		return rw_fail("%s: group section %s has signature symbol %u, but there are only %zu",
+			       obj->path, g->name, g->info, obj->nsymbols);
+	for (uint64_t off = 4; off < g->size; off += 4) {
+		uint32_t m;
+		memcpy(&m, g->data + off, 4);
+		if (m == 0 || m >= obj->nsections || m == idx)
+			return rw_fail("%s: group section %s has member %u, which is not a valid section",
+				       obj->path, g->name, m);
+		if (obj->sections[m].group)
+			return rw_fail("%s: section %s is in two groups (%s and %s)", obj->path,
+				       obj->sections[m].name,
+				       obj->sections[obj->sections[m].group].name, g->name);
+		obj->sections[m].group = (uint32_t)idx;
+	}
+	return 0;
+}
+
+/* Relocations and groups, once the symbols they refer to are known. */
+static int read_sections(struct rw_objfile *obj, size_t symtab)
+{
+	for (size_t i = 1; i < obj->nsections; i++) {
+		const struct rw_section *s = &obj->sections[i];
+		if (s->type == SHT_REL)
+			return rw_fail("%s: section %s has SHT_REL relocations (no addend), which x86-64 objects do not use",
+				       obj->path, s->name);
+		if (s->type == SHT_RELA && read_relas(obj, i, symtab))
+			return -1;
+		if (s->type == SHT_GROUP && read_group(obj, i, symtab))
+			return -1;
+	}
+	return 0;
+}
+
+/* Symbols rw_object_symbol_at can return. GNU_IFUNC counts as a function. */
+static int is_candidate(const struct rw_objfile *obj, const struct rw_symbol *s)
+{
+	if (!s->name[0] || s->shndx == SHN_UNDEF || s->shndx >= obj->nsections)
+		return 0;
+	switch (s->type) {
+	case STT_NOTYPE: case STT_FUNC: case STT_OBJECT: case STT_TLS: case STT_GNU_IFUNC:
+		return 1;
+	}
+	return 0;
+}
+
+struct key {
+	uint64_t value;
+	uint32_t shndx, sym;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	if (x->shndx != y->shndx)
+		return x->shndx < y->shndx ? -1 : 1;
+	if (x->value != y->value)
+		return x->value < y->value ? -1 : 1;
+	return x->sym < y->sym ? -1 : x->sym > y->sym;
+}
+
+/* Sort the candidates by (section, value) and record the running maximum
+ * of value+size within each section: walking down from an offset, once
+ * that maximum is at or below the offset no earlier symbol can cover it. */
+static void index_symbols(struct rw_objfile *obj)
+{
+	struct key *keys = rw_malloc(obj->nsymbols * sizeof *keys);
+	size_t n = 0;
+	for (size_t i = 0; i < obj->nsymbols; i++) {
+		const struct rw_symbol *s = &obj->symbols[i];
+		if (is_candidate(obj, s))
+			keys[n++] = (struct key){ s->value, s->shndx, (uint32_t)i };
+	}
+	qsort(keys, n, sizeof *keys, cmp_key);
+	obj->bysec = rw_malloc(n * sizeof *obj->bysec);
+	obj->bysec_end = rw_malloc(n * sizeof *obj->bysec_end);
+	obj->nbysec = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct rw_symbol *s = &obj->symbols[keys[i].sym];
+		uint64_t end = s->value + s->size < s->value ? UINT64_MAX : s->value + s->size;
+		if (i > 0 && keys[i - 1].shndx == keys[i].shndx && obj->bysec_end[i - 1] > end)
+			end = obj->bysec_end[i - 1];
+		obj->bysec[i] = keys[i].sym;
+		obj->bysec_end[i] = end;
+	}
+	free(keys);
+}
+
+int rw_object_open(struct rw_objfile *obj, const char *path)
+{
+	memset(obj, 0, sizeof *obj);
+	struct rw_elf e;
+	if (rw_elf_open(&e, path))
+		return -1;
+	obj->path = path;
+	obj->map = e.map;
+	obj->mapsize = e.mapsize;
+	obj->sections = e.sections;
+	obj->nsections = e.nsections;
+	size_t symtab;
+	int rc = 0;
+	if (e.eh.e_type != ET_REL)
+		rc = rw_fail("%s: not a relocatable object (ELF type %u)", path, e.eh.e_type);
+	else if (find_symtab(&e, &symtab) || read_symbols(obj, &e, symtab) ||
+		 read_sections(obj, symtab))
+		rc = -1;
+	if (rc) {
+		rw_object_close(obj);
+		return -1;
+	}
+	index_symbols(obj);
+	return 0;
+}
+
+void rw_object_close(struct rw_objfile *obj)
+{
+	if (obj->map)
+		munmap(obj->map, obj->mapsize);
+	for (size_t i = 0; obj->sections && i < obj->nsections; i++)
+		free(obj->sections[i].relas);
+	free(obj->sections);
+	free(obj->symbols);
+	free(obj->bysec);
+	free(obj->bysec_end);
+	memset(obj, 0, sizeof *obj);
+}
+
+static int is_typed(const struct rw_symbol *s)
+{
+	return s->type != STT_NOTYPE;
+}
+
+/* Better matches rank higher: covering before an exact value without a
+ * size, and within each, a typed symbol before NOTYPE. 0: no match. */
+static int rank(const struct rw_symbol *s, uint64_t offset)
+{
+	int covers = offset - s->value < s->size;
+	if (!covers && s->value != offset)
+		return 0;
+	return 1 + covers + 2 * is_typed(s);
+}
+
+const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
+					    uint16_t shndx, uint64_t offset)
+{
+	/* First position past (shndx, offset). */
+	size_t lo = 0, hi = obj->nbysec;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct rw_symbol *s = &obj->symbols[obj->bysec[mid]];
+		if (s->shndx < shndx || (s->shndx == shndx && s->value <= offset))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const struct rw_symbol *best = NULL;
+	int bestrank = 0;
+	for (size_t i = lo; i-- > 0;) {
+		const struct rw_symbol *s = &obj->symbols[obj->bysec[i]];
+		if (s->shndx != shndx || (s->value != offset && obj->bysec_end[i] <= offset))
+			break;
+		/* Walking down, values fall: on a tie the innermost symbol
+		 * (highest value) was seen first; among equal values the
+		 * lowest index comes last, so it wins equal ranks then. */
+		int r = rank(s, offset);
+		if (r > bestrank || (r && r == bestrank && s->value == best->value)) {
+			best = s;
+			bestrank = r;
+		}
+	}
+	return best;
+}

@@ -1,0 +1,339 @@
+/* Lay a planned patch out in memory the agent gave us, apply its
+ * relocations, and encode it for the agent.
+ *
+ * Three segments, each starting on a page so each gets its own protection:
+ *   code (RX): executable sections, then call stubs for far targets
+ *   ro   (R) : .eh_frame of every object back to back and a zero
+ *              terminator, the GOT, then read-only data
+ *   rw   (RW): writable data and .bss
+ * GOT slots are filled here with final values (addresses, TLS offsets,
+ * module ids): nothing is left for a dynamic loader to do. */
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+#include "link.h"
+#include "util.h"
+
+#define PAGE 4096ull
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static int is_eh(const struct rw_section *s)
+{
+	return !strcmp(s->name, ".eh_frame") || s->type == SHT_X86_64_UNWIND;
+}
+
+/* Places the sections of segment seg (eh: only .eh_frame, or none of it). */
+static uint64_t place(struct link *l, int seg, int eh, uint64_t off)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		struct rw_objfile *o = &l->objs[oi];
+		for (uint16_t si = 1; si < o->nsections; si++) {
+			struct loaded *ld = &l->secs[oi][si];
+			const struct rw_section *s = &o->sections[si];
+			if (ld->load != seg || is_eh(s) != eh)
+				continue;
+			off = align_up(off, s->align ? s->align : 1);
+			ld->addr = off;		/* relative until link_layout adds the base */
+			off += s->size;
+		}
+	}
+	return off;
+}
+
+static void compute_sizes(struct link *l)
+{
+	uint64_t code = place(l, SEG_CODE, 0, 0);
+	code = align_up(code, 8);
+	l->stub_addr = code;
+	l->seg_size[SEG_CODE] = code + (uint64_t)l->nstubs * ARCH_STUB_SIZE;
+
+	uint64_t ro = place(l, SEG_RO, 1, 0);
+	l->eh_size = ro;
+	ro = align_up(ro + 4, 8);	/* zero terminator of .eh_frame */
+	l->got_addr = ro;
+	ro += 8ull * (l->ngot + l->nstubs);
+	l->seg_size[SEG_RO] = place(l, SEG_RO, 0, ro);
+	l->seg_size[SEG_RW] = place(l, SEG_RW, 0, 0);
+}
+
+uint64_t link_size(struct link *l)
+{
+	compute_sizes(l);
+	uint64_t total = 0;
+	for (int s = SEG_CODE; s < NSEG; s++)
+		total += align_up(l->seg_size[s], PAGE);
+	return total;
+}
+
+int link_layout(struct link *l, uint64_t base)
+{
+	uint64_t at = base;
+	l->base = base;
+	for (int s = SEG_CODE; s < NSEG; s++) {
+		l->seg_addr[s] = at;
+		l->seg_data[s] = rw_calloc(1, l->seg_size[s]);
+		at += align_up(l->seg_size[s], PAGE);
+	}
+	l->size = at - base;
+	for (uint32_t oi = 0; oi < l->nobjs; oi++)
+		for (uint16_t si = 1; si < l->objs[oi].nsections; si++)
+			if (l->secs[oi][si].load)
+				l->secs[oi][si].addr += l->seg_addr[l->secs[oi][si].load];
+	l->stub_addr += l->seg_addr[SEG_CODE];
+	l->got_addr += l->seg_addr[SEG_RO];
+	l->eh_addr = l->eh_size ? l->seg_addr[SEG_RO] : 0;
+	return 0;
+}
+
+static uint8_t *at_addr(struct link *l, uint64_t addr)
+{
+	for (int s = SEG_CODE; s < NSEG; s++)
+		if (addr >= l->seg_addr[s] && addr < l->seg_addr[s] + l->seg_size[s])
+			return l->seg_data[s] + (addr - l->seg_addr[s]);
+	return NULL;
+}
+
+static const struct rw_module *tls_module(struct link *l, const struct target *t, const char *what)
+{
+	const struct rw_module *m = &l->proc->mods[t->mod];
+	if (!m->tls_modid) {
+		rw_fail("%s: thread-local in %s, which has no TLS block", what, m->path);
+		return NULL;
+	}
+	return m;
+}
+
+/* The value of a target (S), and for thread-locals the offsets. */
+static int target_value(struct link *l, const struct target *t, int call, struct relval *v,
+			uint64_t *modid, const char *what)
+{
+	v->tpoff = v->dtpoff = 0;
+	*modid = 0;
+	switch (t->bind) {
+	case BIND_ADDR: v->S = t->value; return 0;
+	case BIND_SECTION: v->S = l->secs[t->obj][t->sec].addr + t->value; return 0;
+	case BIND_GOTBASE: v->S = l->got_addr; return 0;
+	case BIND_ZERO: v->S = 0; return 0;
+	case BIND_DYN: {
+		const struct dynsym *d = &l->dyn[t->value];
+		if (d->found == RW_FOUND_TLS) {
+			for (size_t i = 0; i < l->proc->nmods; i++)
+				if (l->proc->mods[i].tls_modid == d->modid) {
+					struct target tt = {.bind = BIND_TLS, .mod = (uint32_t)i, .value = d->addr};
+					return target_value(l, &tt, call, v, modid, what);
+				}
+			return rw_fail("%s: thread-local of an unknown module", what);
+		}
+		v->S = call && d->stub >= 0 ? l->stub_addr + (uint64_t)d->stub * ARCH_STUB_SIZE : d->addr;
+		return 0;
+	}
+	case BIND_TLS: {
+		const struct rw_module *m = tls_module(l, t, what);
+		if (!m)
+			return -1;
+		v->S = t->value;
+		v->dtpoff = (int64_t)t->value;
+		v->tpoff = m->tls_static ? m->tls_tpoff + (int64_t)t->value : 0;
+		*modid = m->tls_modid;
+		return 0;
+	}
+	}
+	return rw_fail("%s: unresolved", what);
+}
+
+static void fill_got(struct link *l, const struct reloc_kind *k, const struct target *t,
+		     const struct relval *v, uint64_t modid)
+{
+	uint64_t *slot = (uint64_t *)at_addr(l, l->got_addr + 8ull * (uint64_t)t->got);
+	switch (k->got) {
+	case GOT_ADDR: slot[0] = v->S; break;
+	case GOT_TPOFF: slot[0] = (uint64_t)v->tpoff; break;
+	case GOT_TLSGD: slot[0] = modid; slot[1] = (uint64_t)v->dtpoff; break;
+	case GOT_TLSLD: slot[0] = modid; slot[1] = 0; break;
+	}
+}
+
+static const char *target_name(const struct rw_objfile *o, const struct rw_rela *r)
+{
+	const struct rw_symbol *s = &o->symbols[r->sym];
+	if (s->type == STT_SECTION && s->shndx < o->nsections)
+		return o->sections[s->shndx].name;
+	return s->name;
+}
+
+static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uint8_t *data)
+{
+	struct rw_objfile *o = &l->objs[oi];
+	const struct rw_section *sec = &o->sections[si];
+	const struct rw_rela *r = &sec->relas[ri];
+	const struct target *t = &l->targets[oi][si][ri];
+	struct reloc_kind k;
+	struct relval v = {0};
+	uint64_t modid;
+	const char *name = target_name(o, r);
+
+	arch_reloc_kind(r->type, &k);
+	int call = k.call || (k.pcrel && !k.got && (sec->flags & SHF_EXECINSTR) &&
+			      arch_is_call_site(sec->data, r->offset));
+	if (target_value(l, t, call, &v, &modid, name) < 0)
+		return -1;
+	if (k.tls && t->bind == BIND_TLS && !v.tpoff && (k.got == GOT_TPOFF || r->type == R_X86_64_TPOFF32))
+		return rw_fail("%s: %s: initial-exec access to a thread-local of a module without "
+			       "static TLS", o->path, name);
+	v.P = l->secs[oi][si].addr + r->offset;
+	v.A = r->addend;
+	v.GOT = l->got_addr;
+	v.Z = t->size;
+	if (t->got >= 0) {
+		v.G = 8ull * (uint64_t)t->got;
+		fill_got(l, &k, t, &v, modid);
+	}
+	if (arch_apply(r->type, data + r->offset, &v) < 0)
+		return rw_fail("%s: %s+%#llx against %s: %s", o->path, sec->name,
+			       (unsigned long long)r->offset, name, rw_error());
+	return 0;
+}
+
+static void write_stubs(struct link *l)
+{
+	uint64_t slot0 = l->got_addr + 8ull * l->ngot;
+	for (size_t i = 0; i < l->ndyn; i++) {
+		const struct dynsym *d = &l->dyn[i];
+		if (d->stub < 0)
+			continue;
+		uint64_t at = l->stub_addr + (uint64_t)d->stub * ARCH_STUB_SIZE;
+		uint64_t slot = slot0 + 8ull * (uint64_t)d->stub;
+		memcpy(at_addr(l, slot), &d->addr, 8);
+		arch_write_stub(at_addr(l, at), at, slot);
+	}
+}
+
+int link_relocate(struct link *l)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		struct rw_objfile *o = &l->objs[oi];
+		for (uint16_t si = 1; si < o->nsections; si++) {
+			const struct rw_section *s = &o->sections[si];
+			if (!l->secs[oi][si].load)
+				continue;
+			uint8_t *data = at_addr(l, l->secs[oi][si].addr);
+			if (s->data && s->type != SHT_NOBITS && s->size)
+				memcpy(data, s->data, s->size);
+			for (size_t ri = 0; ri < s->nrelas; ri++)
+				if (relocate_one(l, oi, si, ri, data) < 0)
+					return -1;
+		}
+	}
+	write_stubs(l);
+	return 0;
+}
+
+/* --- the message ----------------------------------------------------------- */
+
+/* Room after a function in its section: what a later jump may overwrite. */
+static uint64_t room_after(const struct rw_objfile *o, const struct rw_symbol *f)
+{
+	uint64_t end = o->sections[f->shndx].size;
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *s = &o->symbols[j];
+		if (s->shndx == f->shndx && s->value > f->value && s->value < end &&
+		    s->type != STT_SECTION && s->type != STT_FILE)
+			end = s->value;
+	}
+	return end - f->value;
+}
+
+static const struct redirect *redirect_of(struct link *l, uint32_t oi, const struct rw_symbol *s)
+{
+	for (size_t i = 0; i < l->nredirs; i++) {
+		const struct redirect *r = &l->redirs[i];
+		if (r->obj == oi && r->sec == s->shndx && r->off == s->value && !strcmp(r->name, s->name))
+			return r;
+	}
+	return NULL;
+}
+
+/* Symbols this patch gives storage or code to, for the next patches. */
+static void encode_symbols(struct link *l, struct rw_buf *b)
+{
+	size_t at = b->len;
+	uint32_t n = 0;
+	rw_put_u32(b, 0);
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		const struct rw_objfile *o = &l->objs[oi];
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct rw_symbol *s = &o->symbols[j];
+			if ((s->type != STT_FUNC && s->type != STT_OBJECT) || !s->name[0] ||
+			    s->shndx == SHN_UNDEF || s->shndx >= o->nsections || !l->secs[oi][s->shndx].load)
+				continue;
+			int func = s->type == STT_FUNC;
+			uint64_t addr = l->secs[oi][s->shndx].addr + s->value;
+			const struct redirect *r = func ? redirect_of(l, oi, s) : NULL;
+			if (!func && link_is_running_data(l, s))
+				continue;	/* bound to the program's storage */
+			rw_put_str(b, s->bind == STB_LOCAL ? rw_basename(s->file) : "");
+			rw_put_str(b, s->name);
+			rw_put_u8(b, func ? RW_KIND_FUNC : RW_KIND_DATA);
+			rw_put_u64(b, r ? r->from : addr);
+			rw_put_u64(b, addr);
+			rw_put_u64(b, func ? room_after(o, s) : s->size);
+			n++;
+		}
+	}
+	if (!b->err)
+		memcpy(b->p + at, &n, 4);
+}
+
+void link_encode(struct link *l, struct rw_buf *b)
+{
+	static const uint8_t prot[NSEG] = {0, RW_PROT_RX, RW_PROT_R, RW_PROT_RW};
+	uint32_t nseg = 0;
+	for (int s = SEG_CODE; s < NSEG; s++)
+		nseg += l->seg_size[s] > 0;
+	rw_put_u32(b, nseg);
+	for (int s = SEG_CODE; s < NSEG; s++) {
+		if (!l->seg_size[s])
+			continue;
+		rw_put_u64(b, l->seg_addr[s]);
+		rw_put_u64(b, align_up(l->seg_size[s], PAGE));
+		rw_put_u8(b, prot[s]);
+		rw_put_bytes(b, l->seg_data[s], (uint32_t)l->seg_size[s]);
+	}
+	rw_put_u64(b, l->eh_addr);
+	rw_put_u32(b, (uint32_t)l->ninits);
+	for (size_t i = 0; i < l->ninits; i++) {
+		uint64_t key = l->inits[2 * i];
+		rw_put_u64(b, l->secs[key >> 16][key & 0xffff].addr + l->inits[2 * i + 1]);
+	}
+	rw_put_u32(b, (uint32_t)l->nredirs);
+	for (size_t i = 0; i < l->nredirs; i++) {
+		const struct redirect *r = &l->redirs[i];
+		rw_put_u64(b, r->from);
+		rw_put_u64(b, l->secs[r->obj][r->sec].addr + r->off);
+		rw_put_str(b, r->name);
+	}
+	encode_symbols(l, b);
+}
+
+void link_free(struct link *l)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		for (uint16_t si = 0; l->targets && l->targets[oi] && si < l->objs[oi].nsections; si++)
+			free(l->targets[oi][si]);
+		if (l->targets)
+			free(l->targets[oi]);
+		if (l->secs)
+			free(l->secs[oi]);
+	}
+	free(l->targets);
+	free(l->secs);
+	free(l->dyn);
+	free(l->redirs);
+	free(l->inits);
+	for (int s = 0; s < NSEG; s++)
+		free(l->seg_data[s]);
+}

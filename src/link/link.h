@@ -1,0 +1,166 @@
+/* The in-process linker: turn relocatable objects into bytes for addresses
+ * in a running process, bound to that process's state.
+ *
+ * Stages, in order (see DESIGN.md "One patch"):
+ *   link_plan     - choose the sections to load, resolve every relocation's
+ *                   target (running data first, then newest code, then the
+ *                   new objects, then dynamic symbols), decide the entry
+ *                   jumps; collects the names the agent must look up
+ *   (driver)      - asks the agent for those names and for memory
+ *   link_layout   - give every loaded section, GOT slot and stub an address
+ *   link_relocate - apply the relocations (arch file) and build segments
+ * A patch the linker cannot make safely is refused here, with the symbol
+ * and the reason, before anything reaches the process. */
+#ifndef RW_LINK_H
+#define RW_LINK_H
+#include <stdint.h>
+#include "elf/elf.h"
+#include "proto/proto.h"
+
+/* A module mapped in the process, as the agent reported it. */
+struct rw_module {
+	char *path;
+	uint64_t base;			/* load bias */
+	uint64_t text_lo, text_hi;	/* executable mappings */
+	uint64_t load_lo, load_hi;	/* all PT_LOAD mappings */
+	uint8_t build_id[64];
+	uint32_t build_id_len;
+	uint64_t tls_modid;
+	int tls_static;
+	int64_t tls_tpoff;		/* TLS block offset from the thread pointer */
+};
+
+/* A symbol defined by an earlier patch (kept by the agent). For functions,
+ * orig is the address callers of the first version know, addr the newest
+ * version, and size the room at addr before the next symbol (what a jump
+ * may overwrite). For data, addr is the storage and size its size. */
+struct rw_regsym {
+	char *scope;			/* "" for globals, else the file's basename */
+	char *name;
+	uint8_t kind;			/* enum rw_kind */
+	uint64_t orig, addr, size;
+};
+
+struct rw_process {
+	int fd;
+	int pid;
+	struct rw_module *mods;		/* [0] is the executable */
+	size_t nmods;
+	struct rw_regsym *reg;
+	size_t nreg;
+	struct rw_image exe;		/* the executable's file, checked by build-id */
+};
+
+/* How a relocation's target was bound. */
+enum bind {
+	BIND_NONE,
+	BIND_ADDR,	/* value is an absolute address in the process */
+	BIND_SECTION,	/* section (obj, sec) of the patch + value */
+	BIND_DYN,	/* dynamic symbol number value, looked up by the agent */
+	BIND_TLS,	/* thread-local: module mod, offset value in its block */
+	BIND_GOTBASE,	/* _GLOBAL_OFFSET_TABLE_ of the patch */
+	BIND_ZERO,	/* weak undefined, or unwind info for code not loaded */
+};
+
+struct target {
+	uint8_t bind;
+	uint8_t is_func;
+	uint16_t sec;
+	uint32_t obj;
+	uint32_t mod;		/* BIND_TLS: index in process mods */
+	uint64_t value;
+	uint64_t size;		/* for R_X86_64_SIZE* */
+	int32_t got;		/* GOT slot (8-byte units), -1 if none */
+	int32_t stub;		/* call stub number, -1 if none */
+};
+
+struct dynsym {
+	const char *name;
+	int weak;
+	uint8_t found;		/* enum rw_found */
+	uint64_t addr;		/* RW_FOUND_ADDR: address; TLS: offset */
+	uint64_t modid;
+	int called;		/* needs a stub */
+	int32_t stub;
+};
+
+struct redirect {
+	const char *name;	/* for messages */
+	uint64_t from;		/* original entry */
+	uint32_t obj;
+	uint16_t sec;
+	uint64_t off;		/* new entry: section + off */
+};
+
+struct loaded {
+	uint8_t load;		/* 0 no, else the segment (SEG_*) */
+	uint64_t addr;
+};
+
+enum seg { SEG_CODE = 1, SEG_RO, SEG_RW, NSEG };
+
+struct link {
+	struct rw_process *proc;
+	struct rw_objfile *objs;
+	size_t nobjs;
+	struct loaded **secs;		/* [obj][section] */
+	struct target ***targets;	/* [obj][section][relocation] */
+	struct dynsym *dyn;
+	size_t ndyn, capdyn;
+	struct redirect *redirs;
+	size_t nredirs, capredirs;
+	uint64_t *inits;		/* constructors to run: (obj << 16 | sec, off) pairs */
+	size_t ninits, capinits;
+	uint32_t ngot;			/* 8-byte slots */
+	uint32_t nstubs;
+	/* layout */
+	uint64_t base, size;
+	uint64_t seg_addr[NSEG], seg_size[NSEG];
+	uint8_t *seg_data[NSEG];
+	uint64_t got_addr, stub_addr, eh_addr, eh_size;
+	uint64_t nfuncs_new;
+};
+
+int link_plan(struct link *l);
+/* Does the data symbol s of a new object bind to storage the process has? */
+int link_is_running_data(struct link *l, const struct rw_symbol *s);
+/* After the agent answered the lookups: refuse what was not found. */
+int link_check_dynamic(struct link *l);
+/* Sizes to ask the agent for. */
+uint64_t link_size(struct link *l);
+int link_layout(struct link *l, uint64_t base);
+int link_relocate(struct link *l);
+/* The APPLY message. */
+void link_encode(struct link *l, struct rw_buf *b);
+void link_free(struct link *l);
+
+/* Arch: x86_64.c. Generic code asks what a relocation type needs. */
+enum got_kind { GOT_NONE, GOT_ADDR, GOT_TPOFF, GOT_TLSGD, GOT_TLSLD };
+struct reloc_kind {
+	const char *name;
+	uint8_t known;
+	uint8_t pcrel;		/* value is relative to the place */
+	uint8_t call;		/* a call or jump: may go through a stub */
+	uint8_t got;		/* enum got_kind */
+	uint8_t tls;		/* target is a thread-local */
+};
+void arch_reloc_kind(uint32_t type, struct reloc_kind *k);
+/* Is the PC-relative field at loc the operand of a call or jmp? */
+int arch_is_call_site(const uint8_t *sec, uint64_t off);
+/* The offsets into the target a PC-relative field with addend a may mean
+ * (the field is followed by 0-4 bytes of immediate). Returns how many. */
+int arch_pcrel_offsets(int64_t a, int64_t out[4]);
+struct relval {
+	uint64_t S, P, G, GOT, Z;
+	int64_t A;
+	int64_t tpoff, dtpoff;	/* of S, for TLS relocations */
+};
+/* Writes the field at loc. -1 with rw_fail() naming the type and the
+ * range when the value does not fit. */
+int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v);
+#define ARCH_STUB_SIZE 8
+/* A jump through the GOT slot at slot, placed at at. */
+void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot);
+#define ARCH_JUMP_SIZE 5
+
+#endif

@@ -1,0 +1,538 @@
+/* Plan a patch: what to load, what every relocation binds to, which entry
+ * jumps to write.
+ *
+ * Load by section, redirect by function. Every executable section of the
+ * new objects is loaded whole (gcc and clang resolve calls between
+ * functions of one .text without relocations, so code only moves by
+ * section), with .eh_frame for unwinding; other sections are loaded when a
+ * loaded section refers to something new in them.
+ *
+ * A reference binds, in order, to:
+ *  - the running program's data: globals, file statics, function statics
+ *    and thread-locals that exist keep their storage (found by name; file
+ *    statics within their translation unit);
+ *  - for an existing function, its newest version when called, its
+ *    original address when its address is taken (so pointers compare
+ *    equal across patches and old pointers lead to the new code);
+ *  - the new objects' own sections (new functions, new data, literals);
+ *  - a symbol the agent finds in the process (libc and other libraries).
+ * Nothing found: the patch is refused with the symbol's name.
+ *
+ * GNU as writes references to file-local symbols as section + addend. For
+ * data, the section is mapped as a whole onto the running storage when all
+ * its symbols that exist there sit at the same distance (the layout did not
+ * change); otherwise each reference is mapped to the symbol it points into,
+ * and refused when that is ambiguous. */
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+#include "link.h"
+#include "util.h"
+
+struct running {
+	int found;
+	uint8_t kind;
+	uint64_t addr, orig, size;
+};
+
+/* How a data section of a new object relates to the running storage. */
+struct seccls {
+	int done;
+	int nexist, nnew, consistent;
+	int64_t delta;
+};
+
+static const char *scope_of(const struct rw_symbol *s)
+{
+	return s->bind == STB_LOCAL ? s->file : NULL;
+}
+
+static int find_registry(struct link *l, const char *name, const char *file, struct running *r)
+{
+	const char *scope = file ? rw_basename(file) : "";
+	for (size_t i = l->proc->nreg; i-- > 0;) {
+		struct rw_regsym *g = &l->proc->reg[i];
+		if (!strcmp(g->name, name) && !strcmp(g->scope, scope)) {
+			*r = (struct running){1, g->kind, g->addr, g->orig, g->size};
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The running program's symbol name (file-local to file when file is not
+ * NULL): registry of earlier patches first, then the executable. */
+static int find_running(struct link *l, const char *name, const char *file, struct running *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!name[0])
+		return 0;
+	if (find_registry(l, name, file, r))
+		return 1;
+	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_symbol *s = rw_image_find(exe, name, file);
+	if (!s || s->type == STT_GNU_IFUNC)
+		return 0;
+	uint64_t bias = l->proc->mods[0].base;
+	r->found = 1;
+	if (s->type == STT_TLS) {
+		r->kind = RW_KIND_TLS;
+		r->addr = r->orig = s->value;
+	} else if (s->type == STT_FUNC) {
+		r->kind = RW_KIND_FUNC;
+		r->addr = r->orig = bias + s->value;
+		uint64_t next = rw_image_next_boundary(exe, s->value);
+		r->size = next > s->value ? next - s->value : s->size;
+	} else {
+		r->kind = RW_KIND_DATA;
+		r->addr = r->orig = bias + s->value;
+		r->size = s->size;
+	}
+	return 1;
+}
+
+int link_is_running_data(struct link *l, const struct rw_symbol *s)
+{
+	struct running r;
+	return find_running(l, s->name, scope_of(s), &r) && r.kind != RW_KIND_FUNC;
+}
+
+static int is_exec(const struct rw_section *s)
+{
+	return (s->flags & SHF_ALLOC) && (s->flags & SHF_EXECINSTR);
+}
+
+static int is_eh_frame(const struct rw_section *s)
+{
+	return (s->flags & SHF_ALLOC) && (!strcmp(s->name, ".eh_frame") || s->type == SHT_X86_64_UNWIND);
+}
+
+static int is_init_array(const struct rw_section *s)
+{
+	return s->type == SHT_INIT_ARRAY || !strncmp(s->name, ".init_array", 11);
+}
+
+/* Sections whose contents only the static linker uses. */
+static int is_loadable(const struct rw_section *s)
+{
+	return (s->flags & SHF_ALLOC) && s->type != SHT_GROUP && !is_init_array(s) &&
+	       s->type != SHT_FINI_ARRAY && s->type != SHT_PREINIT_ARRAY && s->type != SHT_NOTE;
+}
+
+/* --- the work list of sections to load ------------------------------------ */
+
+struct work {
+	uint32_t *items;	/* obj << 16 | sec */
+	size_t n, cap;
+};
+
+static int load_section(struct link *l, struct work *w, uint32_t oi, uint16_t si)
+{
+	struct rw_objfile *o = &l->objs[oi];
+	struct rw_section *s = &o->sections[si];
+	struct loaded *ld = &l->secs[oi][si];
+	if (ld->load)
+		return 0;
+	if (!is_loadable(s))
+		return rw_fail("%s: section %s is referenced by the code but cannot be loaded",
+			       o->path, s->name);
+	if (s->flags & SHF_TLS)
+		return rw_fail("%s: new thread-local storage in %s: a patch cannot add thread-locals "
+			       "(their blocks are allocated when threads start)", o->path, s->name);
+	ld->load = is_exec(s) ? SEG_CODE : is_eh_frame(s) || !(s->flags & SHF_WRITE) ? SEG_RO : SEG_RW;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->items = rw_realloc(w->items, w->cap * sizeof *w->items);
+	}
+	w->items[w->n++] = oi << 16 | si;
+	return 0;
+}
+
+static int32_t add_dyn(struct link *l, const char *name, int weak)
+{
+	for (size_t i = 0; i < l->ndyn; i++)
+		if (!strcmp(l->dyn[i].name, name)) {
+			l->dyn[i].weak &= weak;
+			return (int32_t)i;
+		}
+	if (l->ndyn == l->capdyn) {
+		l->capdyn = l->capdyn ? l->capdyn * 2 : 32;
+		l->dyn = rw_realloc(l->dyn, l->capdyn * sizeof *l->dyn);
+	}
+	l->dyn[l->ndyn] = (struct dynsym){.name = name, .weak = weak, .stub = -1};
+	return (int32_t)l->ndyn++;
+}
+
+/* A global defined by one of the new objects. */
+static int find_global_def(struct link *l, const char *name, uint32_t *oi, const struct rw_symbol **sym)
+{
+	for (uint32_t i = 0; i < l->nobjs; i++) {
+		struct rw_objfile *o = &l->objs[i];
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct rw_symbol *s = &o->symbols[j];
+			if (s->bind != STB_LOCAL && s->shndx != SHN_UNDEF && !strcmp(s->name, name)) {
+				*oi = i;
+				*sym = s;
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int bind_running(struct link *l, const char *name, const struct running *r,
+			const struct rw_symbol *s, int call, struct target *t)
+{
+	if (r->kind == RW_KIND_TLS) {
+		t->bind = BIND_TLS;
+		t->mod = 0;
+		t->value = r->addr;
+		return 0;
+	}
+	if (r->kind == RW_KIND_DATA && s && s->size > r->size && r->size)
+		return rw_fail("%s: data grew from %llu to %llu bytes: the running storage cannot hold "
+			       "it (restart the program for this change)", name,
+			       (unsigned long long)r->size, (unsigned long long)s->size);
+	t->bind = BIND_ADDR;
+	t->is_func = r->kind == RW_KIND_FUNC;
+	t->value = r->kind == RW_KIND_FUNC && !call ? r->orig : r->addr;
+	return 0;
+}
+
+/* A symbol the new objects define. */
+static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struct rw_symbol *s,
+			int call, struct target *t)
+{
+	struct rw_objfile *o = &l->objs[oi];
+	struct running r;
+	if (s->shndx == SHN_ABS) {
+		t->bind = BIND_ADDR;
+		t->value = s->value;
+		return 0;
+	}
+	if (s->shndx == SHN_COMMON || s->shndx >= o->nsections)
+		return rw_fail("%s: %s is a common symbol: compile with -fno-common", o->path, s->name);
+	const struct rw_section *sec = &o->sections[s->shndx];
+	find_running(l, s->name, scope_of(s), &r);
+	t->size = s->size;
+	if (s->type == STT_TLS) {
+		if (!r.found || r.kind != RW_KIND_TLS)
+			return rw_fail("%s: %s: a patch cannot add a thread-local variable", o->path, s->name);
+		return bind_running(l, s->name, &r, s, call, t);
+	}
+	if (is_exec(sec)) {
+		t->is_func = 1;
+		if (!call && r.found && r.kind == RW_KIND_FUNC)
+			return bind_running(l, s->name, &r, s, call, t);
+	} else if (r.found && r.kind == RW_KIND_DATA) {
+		return bind_running(l, s->name, &r, s, call, t);
+	}
+	t->bind = BIND_SECTION;
+	t->obj = oi;
+	t->sec = s->shndx;
+	t->value = s->value;
+	return load_section(l, w, oi, s->shndx);
+}
+
+static int bind_undefined(struct link *l, struct work *w, uint32_t oi, const struct rw_symbol *s,
+			  int call, struct target *t)
+{
+	uint32_t di;
+	const struct rw_symbol *def;
+	struct running r;
+	if (find_global_def(l, s->name, &di, &def))
+		return bind_defined(l, w, di, def, call, t);
+	if (find_running(l, s->name, NULL, &r))
+		return bind_running(l, s->name, &r, NULL, call, t);
+	if (!strcmp(s->name, "_GLOBAL_OFFSET_TABLE_")) {
+		t->bind = BIND_GOTBASE;
+		return 0;
+	}
+	t->bind = BIND_DYN;
+	t->value = (uint64_t)add_dyn(l, s->name, s->bind == STB_WEAK);
+	t->is_func = call;
+	return 0;
+}
+
+/* --- references by section + addend ---------------------------------------- */
+
+static struct seccls *classify(struct link *l, uint32_t oi, uint16_t si, struct seccls *cache)
+{
+	struct seccls *c = &cache[si];
+	if (c->done)
+		return c;
+	struct rw_objfile *o = &l->objs[oi];
+	int tls = (o->sections[si].flags & SHF_TLS) != 0;
+	c->done = c->consistent = 1;
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *s = &o->symbols[j];
+		struct running r;
+		if (s->shndx != si || !s->name[0] || s->type == STT_SECTION || s->type == STT_FILE)
+			continue;
+		if (!find_running(l, s->name, scope_of(s), &r) ||
+		    r.kind != (tls ? RW_KIND_TLS : RW_KIND_DATA)) {
+			c->nnew++;
+			continue;
+		}
+		int64_t d = (int64_t)(r.addr - s->value);
+		if (c->nexist++ && d != c->delta)
+			c->consistent = 0;
+		c->delta = d;
+	}
+	return c;
+}
+
+static int bind_new_section(struct link *l, struct work *w, uint32_t oi, uint16_t si, struct target *t)
+{
+	t->bind = BIND_SECTION;
+	t->obj = oi;
+	t->sec = si;
+	t->value = 0;
+	return load_section(l, w, oi, si);
+}
+
+static int bind_existing_at(struct link *l, uint32_t oi, uint16_t si, int64_t delta, struct target *t)
+{
+	if (l->objs[oi].sections[si].flags & SHF_TLS) {
+		t->bind = BIND_TLS;
+		t->mod = 0;
+	} else {
+		t->bind = BIND_ADDR;
+	}
+	t->value = (uint64_t)delta;
+	return 0;
+}
+
+static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_t si,
+			    const struct rw_rela *r, const struct reloc_kind *k, int call,
+			    struct target *t, struct seccls *cache)
+{
+	struct rw_objfile *o = &l->objs[oi];
+	const struct rw_section *sec = &o->sections[si];
+	int64_t offs[4] = {r->addend};
+	int n = k->pcrel ? arch_pcrel_offsets(r->addend, offs) : 1;
+
+	if (is_exec(sec)) {
+		/* A call goes to the new copy; an address taken of an existing
+		 * function is its original address. */
+		const struct rw_symbol *f = call ? NULL : rw_object_symbol_at(o, si, (uint64_t)offs[0]);
+		struct running run;
+		if (f && find_running(l, f->name, scope_of(f), &run) && run.kind == RW_KIND_FUNC) {
+			t->bind = BIND_ADDR;
+			t->is_func = 1;
+			t->value = run.orig - f->value;
+			return 0;
+		}
+		return bind_new_section(l, w, oi, si, t);
+	}
+	struct seccls *c = classify(l, oi, si, cache);
+	if (!c->nexist)
+		return bind_new_section(l, w, oi, si, t);
+	if (!c->nnew && c->consistent)
+		return bind_existing_at(l, oi, si, c->delta, t);
+
+	/* Layout changed: find which symbol the reference points into. */
+	int have = 0, isnew = 0;
+	int64_t delta = 0;
+	const char *first = NULL, *other = NULL;
+	for (int i = 0; i < n; i++) {
+		const struct rw_symbol *s = rw_object_symbol_at(o, si, (uint64_t)offs[i]);
+		struct running run;
+		if (!s)
+			continue;
+		int exists = find_running(l, s->name, scope_of(s), &run);
+		int64_t d = exists ? (int64_t)(run.addr - s->value) : 0;
+		if (!have) {
+			have = 1, isnew = !exists, delta = d, first = s->name;
+		} else if (isnew != !exists || d != delta) {
+			other = s->name;
+			break;
+		}
+	}
+	if (other)
+		return rw_fail("%s: a reference into %s at offset %lld may mean %s or %s: compile the "
+			       "patch with -fdata-sections", o->path, sec->name,
+			       (long long)offs[0], first, other);
+	if (!have || isnew)
+		return bind_new_section(l, w, oi, si, t);
+	return bind_existing_at(l, oi, si, delta, t);
+}
+
+/* --- relocations ----------------------------------------------------------- */
+
+static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t si, size_t ri,
+			 struct seccls *cache)
+{
+	struct rw_objfile *o = &l->objs[oi];
+	const struct rw_section *sec = &o->sections[si];
+	const struct rw_rela *r = &sec->relas[ri];
+	const struct rw_symbol *s = &o->symbols[r->sym];
+	struct target *t = &l->targets[oi][si][ri];
+	struct reloc_kind k;
+	int rc;
+
+	arch_reloc_kind(r->type, &k);
+	t->got = t->stub = -1;
+	if (!k.known)
+		return rw_fail("%s: %s+%#llx: relocation type %u is not supported", o->path, sec->name,
+			       (unsigned long long)r->offset, r->type);
+	if (r->offset > sec->size || sec->size - r->offset < 4)
+		return rw_fail("%s: %s: relocation at %#llx is outside the section", o->path, sec->name,
+			       (unsigned long long)r->offset);
+	int call = k.call || (k.pcrel && !k.got && is_exec(sec) &&
+			      arch_is_call_site(sec->data, r->offset));
+	if (r->sym == 0)
+		t->bind = BIND_ZERO, rc = 0;
+	else if (s->type == STT_SECTION)
+		rc = bind_section_ref(l, w, oi, s->shndx, r, &k, call, t, cache);
+	else if (s->shndx == SHN_UNDEF)
+		rc = bind_undefined(l, w, oi, s, call, t);
+	else
+		rc = bind_defined(l, w, oi, s, call, t);
+	if (rc < 0)
+		return -1;
+	if (k.tls && t->bind != BIND_TLS && t->bind != BIND_DYN)
+		return rw_fail("%s: %s: thread-local relocation %s against a symbol that is not "
+			       "thread-local", o->path, s->name, k.name);
+	if (k.got) {
+		t->got = (int32_t)l->ngot;
+		l->ngot += k.got == GOT_TLSGD || k.got == GOT_TLSLD ? 2 : 1;
+	}
+	if (call && t->bind == BIND_DYN)
+		l->dyn[t->value].called = 1;
+	return 0;
+}
+
+static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t si,
+			   struct seccls *cache)
+{
+	const struct rw_section *sec = &l->objs[oi].sections[si];
+	l->targets[oi][si] = rw_calloc(sec->nrelas, sizeof(struct target));
+	for (size_t ri = 0; ri < sec->nrelas; ri++)
+		if (resolve_reloc(l, w, oi, si, ri, cache) < 0)
+			return -1;
+	return 0;
+}
+
+/* --- entry jumps ----------------------------------------------------------- */
+
+static void add_redirect(struct link *l, const char *name, uint64_t from, uint32_t oi,
+			 uint16_t si, uint64_t off)
+{
+	if (l->nredirs == l->capredirs) {
+		l->capredirs = l->capredirs ? l->capredirs * 2 : 32;
+		l->redirs = rw_realloc(l->redirs, l->capredirs * sizeof *l->redirs);
+	}
+	l->redirs[l->nredirs++] = (struct redirect){name, from, oi, si, off};
+}
+
+/* Every function the new objects define that runs in the process now gets
+ * a jump from its entry to the new version. */
+static int plan_redirects(struct link *l)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		struct rw_objfile *o = &l->objs[oi];
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct rw_symbol *s = &o->symbols[j];
+			struct running r;
+			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
+			    !is_exec(&o->sections[s->shndx]))
+				continue;
+			if (!find_running(l, s->name, scope_of(s), &r) || r.kind != RW_KIND_FUNC) {
+				l->nfuncs_new++;
+				continue;
+			}
+			if (r.size < ARCH_JUMP_SIZE)
+				return rw_fail("%s: the running function is %llu bytes long with no "
+					       "padding after it: too short for a %d-byte jump",
+					       s->name, (unsigned long long)r.size, ARCH_JUMP_SIZE);
+			add_redirect(l, s->name, r.orig, oi, s->shndx, s->value);
+		}
+	}
+	return 0;
+}
+
+/* Constructors (.init_array) of new objects run once, before the jumps.
+ * Those of code that already ran in the program are not run again: they
+ * would construct its live globals a second time. */
+static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		struct rw_objfile *o = &l->objs[oi];
+		for (uint16_t si = 1; si < o->nsections; si++) {
+			const struct rw_section *sec = &o->sections[si];
+			if (!is_init_array(sec))
+				continue;
+			for (size_t ri = 0; ri < sec->nrelas; ri++) {
+				const struct rw_rela *r = &sec->relas[ri];
+				const struct rw_symbol *s = &o->symbols[r->sym];
+				uint16_t fsec = s->shndx;
+				uint64_t off = s->type == STT_SECTION ? (uint64_t)r->addend : s->value;
+				const struct rw_symbol *f = s->type == STT_SECTION ?
+					rw_object_symbol_at(o, fsec, off) : s;
+				struct running run;
+				if (fsec == SHN_UNDEF || fsec >= o->nsections || !is_exec(&o->sections[fsec]))
+					return rw_fail("%s: constructor is not code of the object", o->path);
+				if (f && find_running(l, f->name, scope_of(f), &run))
+					continue;
+				if (load_section(l, w, oi, fsec) < 0)
+					return -1;
+				if (l->ninits == l->capinits) {
+					l->capinits = l->capinits ? l->capinits * 2 : 8;
+					l->inits = rw_realloc(l->inits, l->capinits * 2 * sizeof *l->inits);
+				}
+				l->inits[2 * l->ninits] = (uint64_t)oi << 16 | fsec;
+				l->inits[2 * l->ninits + 1] = off;
+				l->ninits++;
+			}
+		}
+	}
+	(void)cache;
+	return 0;
+}
+
+int link_plan(struct link *l)
+{
+	struct work w = {0};
+	struct seccls **cache = rw_calloc(l->nobjs, sizeof *cache);
+	int rc = -1;
+	l->secs = rw_calloc(l->nobjs, sizeof *l->secs);
+	l->targets = rw_calloc(l->nobjs, sizeof *l->targets);
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		struct rw_objfile *o = &l->objs[oi];
+		l->secs[oi] = rw_calloc(o->nsections, sizeof **l->secs);
+		l->targets[oi] = rw_calloc(o->nsections, sizeof **l->targets);
+		cache[oi] = rw_calloc(o->nsections, sizeof **cache);
+		for (uint16_t si = 1; si < o->nsections; si++) {
+			const struct rw_section *s = &o->sections[si];
+			if ((is_exec(s) && s->size) || is_eh_frame(s))
+				if (load_section(l, &w, oi, si) < 0)
+					goto out;
+		}
+	}
+	if (plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0)
+		goto out;
+	for (size_t i = 0; i < w.n; i++)
+		if (resolve_section(l, &w, w.items[i] >> 16, (uint16_t)w.items[i], cache[w.items[i] >> 16]) < 0)
+			goto out;
+	rc = 0;
+out:
+	for (uint32_t oi = 0; oi < l->nobjs; oi++)
+		free(cache[oi]);
+	free(cache);
+	free(w.items);
+	return rc;
+}
+
+int link_check_dynamic(struct link *l)
+{
+	for (size_t i = 0; i < l->ndyn; i++) {
+		struct dynsym *d = &l->dyn[i];
+		if (d->found == RW_FOUND_NONE && !d->weak)
+			return rw_fail("undefined symbol %s: not in the program, the patch or any "
+				       "library the process has loaded", d->name);
+		if (d->called && d->found == RW_FOUND_ADDR)
+			d->stub = (int32_t)l->nstubs++;
+	}
+	return 0;
+}

@@ -1,0 +1,129 @@
+/* x86-64: the relocations of the psABI, as the generic linker needs them.
+ *
+ * Names follow the psABI: S the symbol's value, A the addend, P the place,
+ * G the GOT slot's offset from the GOT base, GOT the base, Z the symbol's
+ * size. Every narrow field is range-checked; a value that does not fit is
+ * refused with the relocation's name and the value, never truncated.
+ * GOT-relative forms (GOTPCRELX) are not relaxed: the patch's GOT holds the
+ * final address, which is always right. */
+#include <elf.h>
+#include <string.h>
+#include "link.h"
+#include "util.h"
+
+#define K(t, pc, call, got, tls) [t] = {#t, 1, pc, call, got, tls}
+static const struct reloc_kind kinds[] = {
+	K(R_X86_64_NONE, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_64, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_PC32, 1, 0, GOT_NONE, 0),
+	K(R_X86_64_PLT32, 1, 1, GOT_NONE, 0),
+	K(R_X86_64_GOTPCREL, 1, 0, GOT_ADDR, 0),
+	K(R_X86_64_32, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_32S, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_DTPOFF64, 0, 0, GOT_NONE, 1),
+	K(R_X86_64_TPOFF64, 0, 0, GOT_NONE, 1),
+	K(R_X86_64_TLSGD, 1, 0, GOT_TLSGD, 1),
+	K(R_X86_64_TLSLD, 1, 0, GOT_TLSLD, 1),
+	K(R_X86_64_DTPOFF32, 0, 0, GOT_NONE, 1),
+	K(R_X86_64_GOTTPOFF, 1, 0, GOT_TPOFF, 1),
+	K(R_X86_64_TPOFF32, 0, 0, GOT_NONE, 1),
+	K(R_X86_64_PC64, 1, 0, GOT_NONE, 0),
+	K(R_X86_64_GOTOFF64, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_GOTPC32, 1, 0, GOT_NONE, 0),
+	K(R_X86_64_GOTPC64, 1, 0, GOT_NONE, 0),
+	K(R_X86_64_SIZE32, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_SIZE64, 0, 0, GOT_NONE, 0),
+	K(R_X86_64_GOTPCRELX, 1, 0, GOT_ADDR, 0),
+	K(R_X86_64_REX_GOTPCRELX, 1, 0, GOT_ADDR, 0),
+};
+
+void arch_reloc_kind(uint32_t type, struct reloc_kind *k)
+{
+	memset(k, 0, sizeof *k);
+	if (type < sizeof kinds / sizeof kinds[0] && kinds[type].known)
+		*k = kinds[type];
+	else
+		k->name = "unknown";
+}
+
+/* e8 call, e9 jmp, 0f 8x jcc: the field is the instruction's last 4 bytes. */
+int arch_is_call_site(const uint8_t *sec, uint64_t off)
+{
+	if (!sec || off < 1)
+		return 0;
+	uint8_t op = sec[off - 1];
+	if (op == 0xe8 || op == 0xe9)
+		return 1;
+	return off >= 2 && sec[off - 2] == 0x0f && (op & 0xf0) == 0x80;
+}
+
+/* A PC-relative field ends the instruction, or is followed by an
+ * immediate of 1, 2 or 4 bytes: A = target - 4 - imm. */
+int arch_pcrel_offsets(int64_t a, int64_t out[4])
+{
+	out[0] = a + 4;
+	out[1] = a + 5;
+	out[2] = a + 6;
+	out[3] = a + 8;
+	return 4;
+}
+
+static int put32(uint8_t *loc, int64_t v, int is_signed, uint32_t type)
+{
+	const char *name = kinds[type].name;
+	if (is_signed ? v != (int32_t)v : (uint64_t)v != (uint32_t)v)
+		return rw_fail("relocation %s: value %#llx does not fit in 32 bits%s", name,
+			       (unsigned long long)v,
+			       is_signed ? " (target out of reach of 32-bit PC-relative or signed addressing)"
+					 : "");
+	uint32_t u = (uint32_t)v;
+	memcpy(loc, &u, 4);
+	return 0;
+}
+
+static void put64(uint8_t *loc, uint64_t v)
+{
+	memcpy(loc, &v, 8);
+}
+
+int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v)
+{
+	uint64_t S = v->S, P = v->P, G = v->G, GOT = v->GOT, Z = v->Z;
+	int64_t A = v->A;
+	switch (type) {
+	case R_X86_64_NONE: return 0;
+	case R_X86_64_64: put64(loc, S + A); return 0;
+	case R_X86_64_PC32:
+	case R_X86_64_PLT32: return put32(loc, (int64_t)(S + A - P), 1, type);
+	case R_X86_64_32: return put32(loc, (int64_t)(S + A), 0, type);
+	case R_X86_64_32S: return put32(loc, (int64_t)(S + A), 1, type);
+	case R_X86_64_PC64: put64(loc, S + A - P); return 0;
+	case R_X86_64_GOTPCREL:
+	case R_X86_64_GOTPCRELX:
+	case R_X86_64_REX_GOTPCRELX:
+	case R_X86_64_GOTTPOFF:
+	case R_X86_64_TLSGD:
+	case R_X86_64_TLSLD: return put32(loc, (int64_t)(G + GOT + A - P), 1, type);
+	case R_X86_64_GOTOFF64: put64(loc, S + A - GOT); return 0;
+	case R_X86_64_GOTPC32: return put32(loc, (int64_t)(GOT + A - P), 1, type);
+	case R_X86_64_GOTPC64: put64(loc, GOT + A - P); return 0;
+	case R_X86_64_SIZE32: return put32(loc, (int64_t)(Z + A), 0, type);
+	case R_X86_64_SIZE64: put64(loc, Z + A); return 0;
+	case R_X86_64_TPOFF32: return put32(loc, v->tpoff + A, 1, type);
+	case R_X86_64_TPOFF64: put64(loc, (uint64_t)(v->tpoff + A)); return 0;
+	case R_X86_64_DTPOFF32: return put32(loc, v->dtpoff + A, 1, type);
+	case R_X86_64_DTPOFF64: put64(loc, (uint64_t)(v->dtpoff + A)); return 0;
+	}
+	return rw_fail("relocation type %u is not supported", type);
+}
+
+/* jmp *slot(%rip), padded with int3. */
+void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot)
+{
+	int32_t rel = (int32_t)(slot - (at + 6));
+	loc[0] = 0xff;
+	loc[1] = 0x25;
+	memcpy(loc + 2, &rel, 4);
+	loc[6] = 0xcc;
+	loc[7] = 0xcc;
+}

@@ -1,0 +1,70 @@
+/* The driver <-> agent channel: framed binary messages over a Unix stream
+ * socket. Shared by both sides, so it uses only libc and never exits.
+ *
+ * Frame: u32 magic, u16 version, u16 type, u32 payload length, payload.
+ * Integers are little-endian (both ends are the same machine, but the
+ * encoding is explicit so a foreign peer is detected, not misread). The
+ * reader checks every length against what is left: a malformed message
+ * sets the reader's error flag and is rejected as a whole. */
+#ifndef RW_PROTO_H
+#define RW_PROTO_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define RW_MAGIC 0x52495752u	/* "RWIR" */
+#define RW_VERSION 1
+#define RW_MAX_PAYLOAD (256u << 20)
+
+enum rw_msg {
+	RW_MSG_ERROR = 1,	/* str message */
+	RW_MSG_HELLO,		/* driver: nothing; agent: the process, see agent.c */
+	RW_MSG_LOOKUP,		/* names to find with dlsym */
+	RW_MSG_ALLOC,		/* memory near a module for a patch */
+	RW_MSG_APPLY,		/* the patch: bytes, jumps, symbols */
+	RW_MSG_OK,		/* reply payload depends on the request */
+};
+
+/* Registry kinds: what a symbol defined by a patch is. */
+enum rw_kind { RW_KIND_FUNC = 1, RW_KIND_DATA, RW_KIND_TLS };
+
+/* Lookup results. */
+enum rw_found { RW_FOUND_NONE = 0, RW_FOUND_ADDR, RW_FOUND_TLS };
+
+/* Segment protections in APPLY; never writable and executable at once. */
+enum rw_prot { RW_PROT_R = 1, RW_PROT_RW, RW_PROT_RX };
+
+struct rw_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;		/* allocation failed */
+};
+
+struct rw_reader {
+	const uint8_t *p;
+	size_t len, off;
+	int err;		/* read past the end or a bad string */
+};
+
+void rw_put_u8(struct rw_buf *b, uint8_t v);
+void rw_put_u32(struct rw_buf *b, uint32_t v);
+void rw_put_u64(struct rw_buf *b, uint64_t v);
+void rw_put_bytes(struct rw_buf *b, const void *p, uint32_t n);	/* u32 n, bytes */
+void rw_put_str(struct rw_buf *b, const char *s);		/* u32 n, bytes, no NUL */
+void rw_buf_free(struct rw_buf *b);
+
+uint8_t rw_get_u8(struct rw_reader *r);
+uint32_t rw_get_u32(struct rw_reader *r);
+uint64_t rw_get_u64(struct rw_reader *r);
+/* Points into the message; *n is its length. NULL (and err) past the end. */
+const uint8_t *rw_get_bytes(struct rw_reader *r, uint32_t *n);
+/* Copies into dst (NUL-terminated); a string longer than cap-1 or holding a
+ * NUL is an error. */
+void rw_get_str(struct rw_reader *r, char *dst, size_t cap);
+
+/* Send one frame; 0 or -1 with errno. */
+int rw_send(int fd, uint16_t type, const struct rw_buf *payload);
+/* Receive one frame into *payload (malloc'd, caller frees). Returns 0, or
+ * -1 with errno (EPROTO: bad magic, version or length; 0 errno: peer closed). */
+int rw_recv(int fd, uint16_t *type, uint8_t **payload, uint32_t *len);
+
+#endif

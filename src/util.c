@@ -1,0 +1,54 @@
+#include "util.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char errbuf[2048];
+
+int rw_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *rw_error(void) { return errbuf; }
+
+static void *check(void *p)
+{
+	if (!p) {
+		fprintf(stderr, "rewire: error: out of memory\n");
+		exit(70);
+	}
+	return p;
+}
+
+void *rw_malloc(size_t n) { return check(malloc(n ? n : 1)); }
+void *rw_calloc(size_t n, size_t size) { return check(calloc(n ? n : 1, size ? size : 1)); }
+void *rw_realloc(void *p, size_t n) { return check(realloc(p, n ? n : 1)); }
+char *rw_strdup(const char *s) { return check(strdup(s)); }
+
+uint64_t rw_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *rw_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+uint32_t rw_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}

@@ -1,0 +1,22 @@
+/* Helpers shared by the driver's stages (never linked into the agent).
+ * Errors: a failing function records one message with rw_fail() and returns
+ * -1 (or NULL); the caller that reports prints rw_error(). The driver is one
+ * thread, so one buffer is enough. */
+#ifndef RW_UTIL_H
+#define RW_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+int rw_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *rw_error(void);
+
+void *rw_malloc(size_t n);
+void *rw_calloc(size_t n, size_t size);
+void *rw_realloc(void *p, size_t n);
+char *rw_strdup(const char *s);
+uint64_t rw_now_ns(void);
+const char *rw_basename(const char *path);
+/* FNV-1a */
+uint32_t rw_hash(const char *s);
+
+#endif
