@@ -36,8 +36,21 @@ $(B)/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ)
 
-test: all $(UNIT_BIN)
+# Both install what they need first (Debian packages, when missing).
+test:
+	scripts/deps.sh
+	$(MAKE) all units
 	tests/run.sh
+
+demo:
+	scripts/deps.sh
+	$(MAKE) all
+	scripts/demo.sh
+
+units: $(UNIT_BIN)
+
+bench: all
+	bench/apply.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rewire
@@ -47,5 +60,5 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all test install clean
+.PHONY: all test demo units bench install clean
 -include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d)

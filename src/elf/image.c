@@ -98,7 +98,13 @@ static int read_segments(struct rw_image *img, const Elf64_Ehdr *eh)
 		if (read_segment(img, &ph, i))
 			return -1;
 	}
-	/* Files without program headers for notes may still have sections. */
+	return 0;
+}
+
+/* Segments first (what the loader maps); a build-id only in a note
+ * section is found too. */
+static int read_build_id_sections(struct rw_image *img)
+{
 	for (size_t i = 1; !img->build_id_len && i < img->nsections; i++) {
 		const struct rw_section *s = &img->sections[i];
 		if (s->type == SHT_NOTE &&
@@ -266,7 +272,8 @@ int rw_image_open(struct rw_image *img, const char *path)
 	int rc = 0;
 	if (e.eh.e_type != ET_EXEC && e.eh.e_type != ET_DYN)
 		rc = rw_fail("%s: not an executable or shared library (ELF type %u)", path, e.eh.e_type);
-	else if (read_segments(img, &e.eh) || read_symbols(img, &e))
+	else if (read_segments(img, &e.eh) || read_build_id_sections(img) ||
+		 read_symbols(img, &e))
 		rc = -1;
 	if (rc) {
 		rw_image_close(img);

@@ -1,0 +1,4 @@
+int compute(int x)
+{
+	return x * 3 + 1;	/* VERSION */
+}

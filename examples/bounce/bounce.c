@@ -1,0 +1,54 @@
+/* bounce: a ball bouncing in a one-line court, 20 frames a second.
+ *
+ * Run it under rewire, edit draw() or physics(), rebuild the object and
+ * apply it: the ball keeps its position, speed and the frame count (all
+ * state lives in the globals below), only the behaviour changes.
+ *
+ *   cc -g -O2 -o bounce bounce.c && rewire run ./bounce
+ *   # edit bounce.c, then in another terminal:
+ *   cc -g -O2 -c bounce.c -o bounce.o && rewire apply --pid PID bounce.o
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#define WIDTH 40
+
+static double pos = 1, speed = 0.9;	/* kept across patches */
+static long frame;
+int bounces;
+
+static void physics(void)
+{
+	pos += speed;
+	if (pos < 0 || pos >= WIDTH - 1) {
+		speed = -speed;
+		pos += 2 * speed;
+		bounces++;
+	}
+}
+
+static void draw(void)
+{
+	char court[WIDTH + 1];
+	for (int i = 0; i < WIDTH; i++)
+		court[i] = '.';
+	court[WIDTH] = 0;
+	court[(int)pos] = 'o';
+	printf("frame %5ld  |%s|  bounces %d\n", frame, court, bounces);
+	fflush(stdout);
+}
+
+__attribute__((noinline)) void tick(void)
+{
+	frame++;
+	physics();
+	draw();
+}
+
+int main(void)
+{
+	for (;;) {
+		tick();
+		usleep(50000);
+	}
+}

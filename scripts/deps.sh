@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages rewire's build, demo and tests need, when
+# they are missing. Safe to run again; does nothing when all are there.
+set -e
+need=""
+for p in make gcc clang binutils python3; do
+	case $p in
+	binutils) cmd=objdump ;;
+	*) cmd=$p ;;
+	esac
+	command -v "$cmd" >/dev/null 2>&1 || need="$need $p"
+done
+[ -z "$need" ] && exit 0
+echo "rewire: installing$need" >&2
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
