@@ -246,8 +246,12 @@ struct segment {
 	uint32_t len;
 };
 
+/* A jump to write: 5-byte jmp rel32, or for a function too short for it,
+ * a 2-byte jmp rel8 to a jmp rel32 placed in the padding before it. */
 struct site {
-	uint64_t at, to;
+	uint64_t at;
+	uint8_t len;
+	uint8_t bytes[JMP_SIZE];
 	uint8_t old[JMP_SIZE];
 	const char *name;
 };
@@ -260,8 +264,9 @@ struct patch {
 	uint32_t ninits;
 	struct site *sites;	/* every jump to write: entries and old versions */
 	size_t nsites;
-	uint64_t *from;		/* per redirect: original entry and new address */
+	uint64_t *from;		/* per redirect: original entry, new address, */
 	uint64_t *to;
+	uint64_t *via;		/* and padding for a short function's jump, or 0 */
 	char **names;
 	uint32_t nredirs;
 	struct reg_sym *syms;
@@ -282,6 +287,7 @@ static void patch_free(struct patch *p)
 	free(p->sites);
 	free(p->from);
 	free(p->to);
+	free(p->via);
 	free(p->names);
 	free(p->syms);
 	if (p->memfd >= 0)
@@ -321,12 +327,14 @@ static int parse_patch(struct rw_reader *r, struct patch *p, struct agent_err *e
 	p->inits = get_array(r, &p->ninits, 8, sizeof *p->inits);
 	for (uint32_t i = 0; p->inits && i < p->ninits; i++)
 		p->inits[i] = rw_get_u64(r);
-	p->from = get_array(r, &p->nredirs, 20, sizeof *p->from);
+	p->from = get_array(r, &p->nredirs, 28, sizeof *p->from);
 	p->to = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->to);
+	p->via = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->via);
 	p->names = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->names);
-	for (uint32_t i = 0; p->from && p->to && p->names && i < p->nredirs; i++) {
+	for (uint32_t i = 0; p->from && p->to && p->via && p->names && i < p->nredirs; i++) {
 		p->from[i] = rw_get_u64(r);
 		p->to[i] = rw_get_u64(r);
+		p->via[i] = rw_get_u64(r);
 		p->names[i] = get_strdup(r);
 	}
 	p->syms = get_array(r, &p->nsyms, 33, sizeof *p->syms);
@@ -339,7 +347,7 @@ static int parse_patch(struct rw_reader *r, struct patch *p, struct agent_err *e
 		s->addr = rw_get_u64(r);
 		s->size = rw_get_u64(r);
 	}
-	if (r->err || !p->segs || !p->inits || !p->from || !p->to || !p->names || !p->syms)
+	if (r->err || !p->segs || !p->inits || !p->from || !p->to || !p->via || !p->names || !p->syms)
 		return agent_fail(e, "malformed patch message");
 	return 0;
 }
@@ -388,7 +396,12 @@ static int check_patch(const struct patch *p, struct agent_err *e)
 					  i, (unsigned long)s->addr);
 	}
 	for (uint32_t i = 0; i < p->nredirs; i++) {
-		if (!in_module_text(p->from[i], JMP_SIZE) && !region_is_committed(p->from[i], JMP_SIZE))
+		uint64_t from = p->via[i] ? p->via[i] : p->from[i];
+		uint64_t len = p->via[i] ? p->from[i] + 2 - p->via[i] : JMP_SIZE;
+		if (p->via[i] && (p->via[i] > p->from[i] || p->from[i] - p->via[i] > 120))
+			return agent_fail(e, "%s: padding %#lx is not just before the entry",
+					  p->names[i], (unsigned long)p->via[i]);
+		if (!in_module_text(from, len) && !region_is_committed(from, len))
 			return agent_fail(e, "%s: entry %#lx is not in the program's code",
 					  p->names[i], (unsigned long)p->from[i]);
 		if (!is_new_code(p, p->to[i]))
@@ -412,17 +425,20 @@ static struct versions *find_versions(uint64_t orig)
 	return NULL;
 }
 
-static int add_site(struct patch *p, uint64_t at, uint64_t to, const char *name, struct agent_err *e)
+static int add_site(struct patch *p, uint64_t at, uint64_t to, int len, const char *name,
+		    struct agent_err *e)
 {
-	int64_t rel = (int64_t)(to - (at + JMP_SIZE));
-	if (rel != (int32_t)rel)
+	int64_t rel = (int64_t)(to - (at + (uint64_t)len));
+	if (len == JMP_SIZE ? rel != (int32_t)rel : rel != (int8_t)rel)
 		return agent_fail(e, "%s: new code at %#lx is out of jump range of %#lx", name,
 				  (unsigned long)to, (unsigned long)at);
 	struct site *s = &p->sites[p->nsites++];
 	s->at = at;
-	s->to = to;
+	s->len = (uint8_t)len;
 	s->name = name;
-	memcpy(s->old, (const void *)at, JMP_SIZE);
+	s->bytes[0] = len == JMP_SIZE ? 0xe9 : 0xeb;
+	memcpy(s->bytes + 1, &rel, (size_t)len - 1);	/* little-endian: the low bytes */
+	memcpy(s->old, (const void *)at, (size_t)len);
 	return 0;
 }
 
@@ -431,17 +447,20 @@ static int plan_sites(struct patch *p, struct agent_err *e)
 	size_t n = 0;
 	for (uint32_t i = 0; i < p->nredirs; i++) {
 		struct versions *v = find_versions(p->from[i]);
-		n += 1 + (v ? v->n : 0);
+		n += 2 + (v ? v->n : 0);
 	}
 	p->sites = calloc(n ? n : 1, sizeof *p->sites);
 	if (!p->sites)
 		return agent_fail(e, "out of memory");
 	for (uint32_t i = 0; i < p->nredirs; i++) {
 		struct versions *v = find_versions(p->from[i]);
-		if (add_site(p, p->from[i], p->to[i], p->names[i], e) < 0)
+		const char *name = p->names[i];
+		if (p->via[i] ? add_site(p, p->via[i], p->to[i], JMP_SIZE, name, e) < 0 ||
+				add_site(p, p->from[i], p->via[i], 2, name, e) < 0
+			      : add_site(p, p->from[i], p->to[i], JMP_SIZE, name, e) < 0)
 			return -1;
 		for (size_t j = 0; v && j < v->n; j++)
-			if (add_site(p, v->v[j], p->to[i], p->names[i], e) < 0)
+			if (add_site(p, v->v[j], p->to[i], JMP_SIZE, name, e) < 0)
 				return -1;
 	}
 	return 0;
@@ -509,12 +528,9 @@ static int write_jumps(void *ctx, struct agent_err *e)
 	struct patch *p = ctx;
 	for (size_t i = 0; i < p->nsites; i++) {
 		struct site *s = &p->sites[i];
-		uint8_t jmp[JMP_SIZE] = {0xe9};
-		int32_t rel = (int32_t)(s->to - (s->at + JMP_SIZE));
-		memcpy(jmp + 1, &rel, 4);
-		if (code_write(p->memfd, s->at, jmp, JMP_SIZE) < 0) {
+		if (code_write(p->memfd, s->at, s->bytes, s->len) < 0) {
 			while (i--)
-				code_write(p->memfd, p->sites[i].at, p->sites[i].old, JMP_SIZE);
+				code_write(p->memfd, p->sites[i].at, p->sites[i].old, p->sites[i].len);
 			return agent_fail(e, "%s: cannot write the entry jump at %#lx", s->name,
 					  (unsigned long)s->at);
 		}
@@ -604,7 +620,8 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 	if (!ranges)
 		return unwind_frames(p->eh_frame, 0), agent_fail(e, "out of memory");
 	for (size_t i = 0; i < p->nsites; i++)
-		ranges[i] = (struct stop_range){p->sites[i].at, p->sites[i].at + JMP_SIZE, p->sites[i].name};
+		ranges[i] = (struct stop_range){p->sites[i].at, p->sites[i].at + p->sites[i].len,
+						p->sites[i].name};
 	p->memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	int rc = stop_world_and(ranges, p->nsites, write_jumps, p, &pause, &nthreads, e);
 	free(ranges);

@@ -108,5 +108,10 @@ const struct rw_symbol *rw_image_find(const struct rw_image *img,
  * same section strictly above addr; else the end of the section holding
  * addr; 0 when addr is in no section. For "is there room for a jump". */
 uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr);
+/* The end of the code or data before addr in its section (the furthest
+ * end of the symbols below it, or the section's start): the bytes from
+ * there to addr are padding. addr itself when a symbol of unknown size
+ * precedes it or addr is in no section. */
+uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr);
 
 #endif

@@ -394,3 +394,33 @@ uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr)
 		return img->symbols[img->byaddr[lo]].value;
 	return end;
 }
+
+uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
+{
+	const struct rw_section *s = section_at(img, addr);
+	if (!s)
+		return addr;
+	size_t lo = 0, hi = img->nbyaddr;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (img->symbols[img->byaddr[mid]].value < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Symbols before addr in this section: the furthest end wins; one of
+	 * unknown size (0) may cover anything up to addr. */
+	uint64_t end = s->addr;
+	for (size_t i = lo; i-- > 0;) {
+		const struct rw_symbol *p = &img->symbols[img->byaddr[i]];
+		if (p->value < s->addr)
+			break;
+		if (!p->size)
+			return addr;
+		if (p->value + p->size > end)
+			end = p->value + p->size;
+		if (addr - p->value > 4096)
+			break;
+	}
+	return end < addr ? end : addr;
+}

@@ -15,6 +15,9 @@
 #include "util.h"
 
 #define PAGE 4096ull
+/* Bytes of int3 after each code section: room for the jump a later patch
+ * writes at its last function, however short. */
+#define CODE_TAIL 8
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -38,7 +41,7 @@ static uint64_t place(struct link *l, int seg, int eh, uint64_t off)
 				continue;
 			off = align_up(off, s->align ? s->align : 1);
 			ld->addr = off;		/* relative until link_layout adds the base */
-			off += s->size;
+			off += s->size + (seg == SEG_CODE ? CODE_TAIL : 0);
 		}
 	}
 	return off;
@@ -223,6 +226,8 @@ int link_relocate(struct link *l)
 			uint8_t *data = at_addr(l, l->secs[oi][si].addr);
 			if (s->data && s->type != SHT_NOBITS && s->size)
 				memcpy(data, s->data, s->size);
+			if (l->secs[oi][si].load == SEG_CODE)
+				memset(data + s->size, 0xcc, CODE_TAIL);
 			for (size_t ri = 0; ri < s->nrelas; ri++)
 				if (relocate_one(l, oi, si, ri, data) < 0)
 					return -1;
@@ -237,7 +242,7 @@ int link_relocate(struct link *l)
 /* Room after a function in its section: what a later jump may overwrite. */
 static uint64_t room_after(const struct rw_objfile *o, const struct rw_symbol *f)
 {
-	uint64_t end = o->sections[f->shndx].size;
+	uint64_t end = o->sections[f->shndx].size + CODE_TAIL;
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *s = &o->symbols[j];
 		if (s->shndx == f->shndx && s->value > f->value && s->value < end &&
@@ -314,6 +319,7 @@ void link_encode(struct link *l, struct rw_buf *b)
 		const struct redirect *r = &l->redirs[i];
 		rw_put_u64(b, r->from);
 		rw_put_u64(b, l->secs[r->obj][r->sec].addr + r->off);
+		rw_put_u64(b, r->via);
 		rw_put_str(b, r->name);
 	}
 	encode_symbols(l, b);

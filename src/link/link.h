@@ -87,6 +87,7 @@ struct dynsym {
 struct redirect {
 	const char *name;	/* for messages */
 	uint64_t from;		/* original entry */
+	uint64_t via;		/* too short for a jump: padding before it that takes one */
 	uint32_t obj;
 	uint16_t sec;
 	uint64_t off;		/* new entry: section + off */
@@ -162,5 +163,7 @@ int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v);
 /* A jump through the GOT slot at slot, placed at at. */
 void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot);
 #define ARCH_JUMP_SIZE 5
+/* Bytes of assembler padding (NOPs, int3) that end at end. */
+size_t arch_padding_before(const uint8_t *end, size_t avail);
 
 #endif

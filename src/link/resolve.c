@@ -33,6 +33,7 @@ struct running {
 	int found;
 	uint8_t kind;
 	uint64_t addr, orig, size;
+	uint64_t pad;		/* functions: bytes of padding before orig */
 };
 
 /* How a data section of a new object relates to the running storage. */
@@ -53,11 +54,26 @@ static int find_registry(struct link *l, const char *name, const char *file, str
 	for (size_t i = l->proc->nreg; i-- > 0;) {
 		struct rw_regsym *g = &l->proc->reg[i];
 		if (!strcmp(g->name, name) && !strcmp(g->scope, scope)) {
-			*r = (struct running){1, g->kind, g->addr, g->orig, g->size};
+			*r = (struct running){1, g->kind, g->addr, g->orig, g->size, 0};
 			return 1;
 		}
 	}
 	return 0;
+}
+
+/* Padding before the function at addr: up to the end of the previous
+ * symbol when sizes tell, else what looks like assembler padding. */
+static uint64_t padding_before(const struct rw_image *exe, uint64_t addr)
+{
+	uint64_t pad = addr - rw_image_prev_end(exe, addr);
+	for (size_t i = 1; !pad && i < exe->nsections; i++) {
+		const struct rw_section *s = &exe->sections[i];
+		if (s->data && (s->flags & SHF_EXECINSTR) && addr > s->addr && addr <= s->addr + s->size) {
+			uint64_t avail = addr - s->addr < 32 ? addr - s->addr : 32;
+			pad = arch_padding_before(s->data + (addr - s->addr), avail);
+		}
+	}
+	return pad;
 }
 
 /* The running program's symbol name (file-local to file when file is not
@@ -83,6 +99,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 		r->addr = r->orig = bias + s->value;
 		uint64_t next = rw_image_next_boundary(exe, s->value);
 		r->size = next > s->value ? next - s->value : s->size;
+		r->pad = padding_before(exe, s->value);
 	} else {
 		r->kind = RW_KIND_DATA;
 		r->addr = r->orig = bias + s->value;
@@ -416,14 +433,14 @@ static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t
 
 /* --- entry jumps ----------------------------------------------------------- */
 
-static void add_redirect(struct link *l, const char *name, uint64_t from, uint32_t oi,
-			 uint16_t si, uint64_t off)
+static void add_redirect(struct link *l, const char *name, uint64_t from, uint64_t via,
+			 uint32_t oi, uint16_t si, uint64_t off)
 {
 	if (l->nredirs == l->capredirs) {
 		l->capredirs = l->capredirs ? l->capredirs * 2 : 32;
 		l->redirs = rw_realloc(l->redirs, l->capredirs * sizeof *l->redirs);
 	}
-	l->redirs[l->nredirs++] = (struct redirect){name, from, oi, si, off};
+	l->redirs[l->nredirs++] = (struct redirect){name, from, via, oi, si, off};
 }
 
 /* Every function the new objects define that runs in the process now gets
@@ -442,11 +459,16 @@ static int plan_redirects(struct link *l)
 				l->nfuncs_new++;
 				continue;
 			}
-			if (r.size < ARCH_JUMP_SIZE)
+			/* Too short for a jump: a short jump to a long one in the
+			 * padding before it (after the previous function's end). */
+			uint64_t via = 0;
+			if (r.size < ARCH_JUMP_SIZE && r.size >= 2 && r.pad >= ARCH_JUMP_SIZE)
+				via = r.orig - ARCH_JUMP_SIZE;
+			else if (r.size < ARCH_JUMP_SIZE)
 				return rw_fail("%s: the running function is %llu bytes long with no "
-					       "padding after it: too short for a %d-byte jump",
+					       "padding after or before it: too short for a %d-byte jump",
 					       s->name, (unsigned long long)r.size, ARCH_JUMP_SIZE);
-			add_redirect(l, s->name, r.orig, oi, s->shndx, s->value);
+			add_redirect(l, s->name, r.orig, via, oi, s->shndx, s->value);
 		}
 	}
 	return 0;

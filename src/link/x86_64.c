@@ -7,6 +7,7 @@
  * GOT-relative forms (GOTPCRELX) are not relaxed: the patch's GOT holds the
  * final address, which is always right. */
 #include <elf.h>
+#include <stddef.h>
 #include <string.h>
 #include "link.h"
 #include "util.h"
@@ -126,4 +127,43 @@ void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot)
 	memcpy(loc + 2, &rel, 4);
 	loc[6] = 0xcc;
 	loc[7] = 0xcc;
+}
+
+/* The NOPs assemblers pad functions with (GNU as and LLVM), longest first. */
+static const uint8_t nops[][11] = {
+	{0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0},
+	{0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0},
+	{0x66, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0},
+	{0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0},
+	{0x0f, 0x1f, 0x80, 0, 0, 0, 0},
+	{0x66, 0x0f, 0x1f, 0x44, 0, 0},
+	{0x0f, 0x1f, 0x44, 0, 0},
+	{0x0f, 0x1f, 0x40, 0},
+	{0x0f, 0x1f, 0x00},
+	{0x66, 0x90},
+};
+static const uint8_t nop_len[] = {11, 10, 9, 8, 7, 6, 5, 4, 3, 2};
+
+/* How many bytes before end (of the avail readable ones) are padding: a
+ * run of int3, or whole multi-byte NOPs. Single-byte NOPs are not counted:
+ * 0x90 is too easily the last byte of a real instruction. */
+size_t arch_padding_before(const uint8_t *end, size_t avail)
+{
+	size_t n = 0;
+	while (n < avail && end[-1 - (ptrdiff_t)n] == 0xcc)
+		n++;
+	if (n)
+		return n;
+	for (int more = 1; more;) {
+		more = 0;
+		for (size_t i = 0; i < sizeof nop_len; i++) {
+			size_t len = nop_len[i];
+			if (n + len <= avail && !memcmp(end - n - len, nops[i], len)) {
+				n += len;
+				more = 1;
+				break;
+			}
+		}
+	}
+	return n;
 }
