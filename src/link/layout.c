@@ -332,6 +332,8 @@ void link_free(struct link *l)
 			free(l->targets[oi][si]);
 		if (l->targets)
 			free(l->targets[oi]);
+		for (uint16_t si = 0; l->secs && l->secs[oi] && si < l->objs[oi].nsections; si++)
+			free(l->secs[oi][si].starts);
 		if (l->secs)
 			free(l->secs[oi]);
 	}
@@ -340,6 +342,9 @@ void link_free(struct link *l)
 	free(l->dyn);
 	free(l->redirs);
 	free(l->inits);
+	for (size_t i = 0; i < l->npairs; i++)
+		free(l->pairs[i].exe_name);
+	free(l->pairs);
 	for (int s = 0; s < NSEG; s++)
 		free(l->seg_data[s]);
 }

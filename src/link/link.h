@@ -96,9 +96,15 @@ struct redirect {
 struct loaded {
 	uint8_t load;		/* 0 no, else the segment (SEG_*) */
 	uint64_t addr;
+	uint8_t *starts;	/* code: 1 where an instruction starts, 2 where decoding failed */
 };
 
 enum seg { SEG_CODE = 1, SEG_RO, SEG_RW, NSEG };
+
+struct pairing {
+	const struct rw_symbol *sym;	/* a numbered static of a new object */
+	char *exe_name;			/* its running counterpart, NULL if new */
+};
 
 struct link {
 	struct rw_process *proc;
@@ -120,9 +126,19 @@ struct link {
 	uint8_t *seg_data[NSEG];
 	uint64_t got_addr, stub_addr, eh_addr, eh_size;
 	uint64_t nfuncs_new;
+	struct pairing *pairs;		/* statics.c */
+	size_t npairs;
 };
 
 int link_plan(struct link *l);
+/* statics.c: pair gcc's renumbered function-local statics (count.0 of the
+ * patch may be count.1 of the program) through the functions using them. */
+int link_pair_statics(struct link *l);
+/* The program's name for s when it was paired (NULL: its own name);
+ * *is_new when it has no counterpart. */
+const char *link_paired_name(struct link *l, const struct rw_symbol *s, int *is_new);
+/* End of the decoded instruction holding the byte at off; 0 if unknown. */
+uint64_t link_insn_end(const struct loaded *ld, uint64_t off, uint64_t size);
 /* Does the data symbol s of a new object bind to storage the process has? */
 int link_is_running_data(struct link *l, const struct rw_symbol *s);
 /* After the agent answered the lookups: refuse what was not found. */
@@ -163,6 +179,17 @@ int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v);
 /* A jump through the GOT slot at slot, placed at at. */
 void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot);
 #define ARCH_JUMP_SIZE 5
+/* x86_64_insn.c: instruction lengths. */
+struct insn {
+	uint8_t len;
+	uint8_t map;		/* 0 one-byte, 1 0f, 2 0f38, 3 0f3a */
+	uint8_t opcode;
+	uint8_t modrm_reg;
+	int8_t disp_at;		/* offset of a RIP-relative disp32, -1 if none */
+};
+int arch_decode(const uint8_t *p, size_t avail, struct insn *in);
+/* Does the instruction compute an address (lea) rather than access it? */
+int arch_takes_address(const struct insn *in);
 /* Bytes of assembler padding (NOPs, int3) that end at end. */
 size_t arch_padding_before(const uint8_t *end, size_t avail);
 

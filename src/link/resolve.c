@@ -24,6 +24,7 @@
  * change); otherwise each reference is mapped to the symbol it points into,
  * and refused when that is ambiguous. */
 #include <elf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "link.h"
@@ -108,10 +109,23 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 	return 1;
 }
 
+/* The running counterpart of a symbol of the new objects: by name in its
+ * scope, or for a renumbered static local by the pairing statics.c made. */
+static int find_running_sym(struct link *l, const struct rw_symbol *s, struct running *r)
+{
+	int is_new = 0;
+	const char *name = link_paired_name(l, s, &is_new);
+	if (is_new) {
+		memset(r, 0, sizeof *r);
+		return 0;
+	}
+	return find_running(l, name ? name : s->name, scope_of(s), r);
+}
+
 int link_is_running_data(struct link *l, const struct rw_symbol *s)
 {
 	struct running r;
-	return find_running(l, s->name, scope_of(s), &r) && r.kind != RW_KIND_FUNC;
+	return find_running_sym(l, s, &r) && r.kind != RW_KIND_FUNC;
 }
 
 static int is_exec(const struct rw_section *s)
@@ -230,7 +244,7 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 	if (s->shndx == SHN_COMMON || s->shndx >= o->nsections)
 		return rw_fail("%s: %s is a common symbol: compile with -fno-common", o->path, s->name);
 	const struct rw_section *sec = &o->sections[s->shndx];
-	find_running(l, s->name, scope_of(s), &r);
+	find_running_sym(l, s, &r);
 	t->size = s->size;
 	if (s->type == STT_TLS) {
 		if (!r.found || r.kind != RW_KIND_TLS)
@@ -271,6 +285,101 @@ static int bind_undefined(struct link *l, struct work *w, uint32_t oi, const str
 	return 0;
 }
 
+/* --- decoding code ---------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Where the next function of the section starts after at: decoding
+ * resumes there after bytes it does not understand. */
+static uint64_t next_func(const uint64_t *funcs, size_t n, uint64_t at, uint64_t end)
+{
+	for (size_t i = 0; i < n; i++)
+		if (funcs[i] > at)
+			return funcs[i];
+	return end;
+}
+
+static void add_rela(struct rw_section *sec, struct rw_rela r)
+{
+	sec->relas = rw_realloc(sec->relas, (sec->nrelas + 1) * sizeof *sec->relas);
+	sec->relas[sec->nrelas++] = r;
+}
+
+/* `lea f(%rip)` to a function of the same section has no relocation: the
+ * assembler resolved it. Give it one, so the address binds like any other
+ * (to the original f, when the program has it). */
+static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
+			  const uint8_t *has_reloc)
+{
+	struct rw_section *sec = &o->sections[si];
+	uint64_t field = at + (uint64_t)in->disp_at;
+	int32_t disp;
+	if (has_reloc[field])
+		return;
+	memcpy(&disp, sec->data + field, 4);
+	int64_t target = (int64_t)(at + in->len) + disp;
+	if (target < 0 || (uint64_t)target >= sec->size)
+		return;
+	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
+	if (!f || f->type != STT_FUNC || f->value != (uint64_t)target)
+		return;
+	add_rela(sec, (struct rw_rela){field, R_X86_64_PC32, (uint32_t)(f - o->symbols),
+				       -(int64_t)(in->len - (uint8_t)in->disp_at)});
+}
+
+static void scan_code(struct link *l, uint32_t oi, uint16_t si)
+{
+	struct rw_objfile *o = &l->objs[oi];
+	struct rw_section *sec = &o->sections[si];
+	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
+	uint64_t *funcs = rw_calloc(o->nsymbols, sizeof *funcs);
+	size_t nfuncs = 0;
+	for (size_t j = 1; j < o->nsymbols; j++)
+		if (o->symbols[j].shndx == si && o->symbols[j].type == STT_FUNC)
+			funcs[nfuncs++] = o->symbols[j].value;
+	qsort(funcs, nfuncs, sizeof *funcs, cmp_u64);
+	for (size_t i = 0; i < sec->nrelas; i++)
+		if (sec->relas[i].offset < sec->size)
+			has_reloc[sec->relas[i].offset] = 1;
+	for (uint64_t at = 0; at < sec->size;) {
+		struct insn in;
+		if (arch_decode(sec->data + at, sec->size - at, &in) < 0) {
+			uint64_t next = next_func(funcs, nfuncs, at, sec->size);
+			memset(starts + at, 2, next - at);
+			at = next;
+			continue;
+		}
+		starts[at] = 1;
+		if (in.disp_at >= 0 && arch_takes_address(&in))
+			add_lea_reloc(o, si, at, &in, has_reloc);
+		at += in.len;
+	}
+	starts[sec->size] = 1;
+	l->secs[oi][si].starts = starts;
+	free(has_reloc);
+	free(funcs);
+}
+
+/* The end of the instruction holding the field at off, or 0 when unknown. */
+uint64_t link_insn_end(const struct loaded *ld, uint64_t off, uint64_t size)
+{
+	if (!ld->starts || off >= size)
+		return 0;
+	uint64_t start = off;
+	while (start > 0 && off - start < 15 && ld->starts[start] == 0)
+		start--;
+	if (ld->starts[start] != 1)
+		return 0;
+	uint64_t end = off + 1;
+	while (end < size && ld->starts[end] == 0)
+		end++;
+	return ld->starts[end] == 1 ? end : 0;
+}
+
 /* --- references by section + addend ---------------------------------------- */
 
 static struct seccls *classify(struct link *l, uint32_t oi, uint16_t si, struct seccls *cache)
@@ -286,8 +395,7 @@ static struct seccls *classify(struct link *l, uint32_t oi, uint16_t si, struct 
 		struct running r;
 		if (s->shndx != si || !s->name[0] || s->type == STT_SECTION || s->type == STT_FILE)
 			continue;
-		if (!find_running(l, s->name, scope_of(s), &r) ||
-		    r.kind != (tls ? RW_KIND_TLS : RW_KIND_DATA)) {
+		if (!find_running_sym(l, s, &r) || r.kind != (tls ? RW_KIND_TLS : RW_KIND_DATA)) {
 			c->nnew++;
 			continue;
 		}
@@ -320,15 +428,20 @@ static int bind_existing_at(struct link *l, uint32_t oi, uint16_t si, int64_t de
 	return 0;
 }
 
+/* exact: the offset into the section the reference means, when known (the
+ * instruction was decoded, or the field is in data and has no immediate
+ * after it). Unwind info always describes the new copy. */
 static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_t si,
-			    const struct rw_rela *r, const struct reloc_kind *k, int call,
-			    struct target *t, struct seccls *cache)
+			    const int64_t *exact, const struct rw_rela *r, const struct reloc_kind *k,
+			    int call, struct target *t, struct seccls *cache, int from_eh)
 {
 	struct rw_objfile *o = &l->objs[oi];
 	const struct rw_section *sec = &o->sections[si];
 	int64_t offs[4] = {r->addend};
-	int n = k->pcrel ? arch_pcrel_offsets(r->addend, offs) : 1;
+	int n = exact ? (offs[0] = *exact, 1) : k->pcrel ? arch_pcrel_offsets(r->addend, offs) : 1;
 
+	if (from_eh)
+		return bind_new_section(l, w, oi, si, t);
 	if (is_exec(sec)) {
 		/* A call goes to the new copy; an address taken of an existing
 		 * function is its original address. */
@@ -357,7 +470,7 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 		struct running run;
 		if (!s)
 			continue;
-		int exists = find_running(l, s->name, scope_of(s), &run);
+		int exists = find_running_sym(l, s, &run);
 		int64_t d = exists ? (int64_t)(run.addr - s->value) : 0;
 		if (!have) {
 			have = 1, isnew = !exists, delta = d, first = s->name;
@@ -398,10 +511,18 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 			       (unsigned long long)r->offset);
 	int call = k.call || (k.pcrel && !k.got && is_exec(sec) &&
 			      arch_is_call_site(sec->data, r->offset));
+	int64_t off = r->addend;
+	int exact = 1;
+	if (is_exec(sec) && k.pcrel) {
+		uint64_t end = link_insn_end(&l->secs[oi][si], r->offset, sec->size);
+		exact = end >= r->offset + 4;
+		off = r->addend + (int64_t)(end - r->offset);
+	}
 	if (r->sym == 0)
 		t->bind = BIND_ZERO, rc = 0;
 	else if (s->type == STT_SECTION)
-		rc = bind_section_ref(l, w, oi, s->shndx, r, &k, call, t, cache);
+		rc = bind_section_ref(l, w, oi, s->shndx, exact ? &off : NULL, r, &k, call, t, cache,
+				      is_eh_frame(sec));
 	else if (s->shndx == SHN_UNDEF)
 		rc = bind_undefined(l, w, oi, s, call, t);
 	else
@@ -515,6 +636,7 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 
 int link_plan(struct link *l)
 {
+
 	struct work w = {0};
 	struct seccls **cache = rw_calloc(l->nobjs, sizeof *cache);
 	int rc = -1;
@@ -527,12 +649,14 @@ int link_plan(struct link *l)
 		cache[oi] = rw_calloc(o->nsections, sizeof **cache);
 		for (uint16_t si = 1; si < o->nsections; si++) {
 			const struct rw_section *s = &o->sections[si];
+			if (is_exec(s) && s->data && s->size)
+				scan_code(l, oi, si);
 			if ((is_exec(s) && s->size) || is_eh_frame(s))
 				if (load_section(l, &w, oi, si) < 0)
 					goto out;
 		}
 	}
-	if (plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0)
+	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0)
 		goto out;
 	for (size_t i = 0; i < w.n; i++)
 		if (resolve_section(l, &w, w.items[i] >> 16, (uint16_t)w.items[i], cache[w.items[i] >> 16]) < 0)

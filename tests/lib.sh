@@ -1,0 +1,439 @@
+# tests/lib.sh: helpers for rewire's end-to-end tests.
+#
+# Sourced by tests/run.sh (which only reads the test registry) and executed
+# by it once per test and config:
+#
+#   bash tests/lib.sh --job FUNCTION
+#
+# with the environment set by run.sh: RW_CC, RW_OPT, RW_PIE (pie|no-pie),
+# RW_TEST_NAME, RW_WORK (an empty private directory), RW_TESTS, REWIRE.
+# The job runs the test function, which ends with `pass` or `fail WHY`; each
+# prints one line "PASS <name>" / "FAIL <name>: <why>". Every process the job
+# starts is killed when it exits, however it exits.
+#
+# A test function typically does:
+#
+#   build_victim body                      # victims/body.c for this config
+#   start_victim body                      # rewire run; sets VPID, LOG
+#   variant body v2 BODY 'return tick * 3;'    # edited copy -> $W/v2/body.o
+#   apply_ok "$W/v2/body.o"
+#   wait_for "$LOG" 'value=' 5 "$from" || fail "..."
+#   pass
+
+RW_TESTS=${RW_TESTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+REWIRE=${REWIRE:-$(dirname "$RW_TESTS")/build/rewire}
+VICTIMS=$RW_TESTS/victims
+
+# ---------------------------------------------------------------- registry
+
+# e2e_test FUNCTION TITLE [once] [TIMEOUT]: declare a test. "once" tests run
+# in one config only; the others in each of the 8 configs.
+RW_REG_FUNCS=() RW_REG_TITLES=() RW_REG_ONCE=() RW_REG_TIMEOUTS=()
+e2e_test() {
+	RW_REG_FUNCS+=("$1")
+	RW_REG_TITLES+=("$2")
+	if [[ ${3:-} == once ]]; then RW_REG_ONCE+=(1); shift; else RW_REG_ONCE+=(0); fi
+	RW_REG_TIMEOUTS+=("${3:-60}")
+}
+
+# ------------------------------------------------------------------ config
+
+# Compile flags of the victims and of the patch objects, from the config.
+rw_config() {
+	CC=$RW_CC
+	case $RW_PIE in
+	pie) PIC_FLAG=-fPIE LINK_FLAG=-pie ;;
+	no-pie) PIC_FLAG=-fno-pie LINK_FLAG=-no-pie ;;
+	*) echo "bad RW_PIE=$RW_PIE" >&2; exit 2 ;;
+	esac
+	# Every translation unit (victim and patch) is compiled with exactly these.
+	CFLAGS=(-g -pthread "$RW_OPT" "$PIC_FLAG")
+	LDFLAGS=(-g -pthread "$RW_OPT" "$LINK_FLAG")
+	W=$RW_WORK
+}
+
+# ----------------------------------------------------------------- results
+
+RW_VERDICT=
+
+pass() {
+	RW_VERDICT=PASS
+	echo "PASS $RW_TEST_NAME"
+	exit 0
+}
+
+# fail WHY: print the FAIL line and what helps to see why, then end the job.
+# Never call it inside $(...): it would only end the subshell.
+fail() {
+	local why="$*"
+	RW_VERDICT=FAIL
+	if [[ -n ${VPID:-} && $why != *"no longer running"* ]] && ! victim_alive; then
+		why+=" (the victim is no longer running)"
+	fi
+	echo "FAIL $RW_TEST_NAME: $why"
+	rw_diagnostics
+	exit 1
+}
+
+# Indented, so run.sh never counts these lines as results.
+rw_show() {	# TITLE FILE [LINES]
+	[[ -s $2 ]] || return 0
+	echo "    --- $1 (last ${3:-12} lines of $2)"
+	tail -n "${3:-12}" "$2" | cut -c1-200 | sed 's/^/    | /'
+}
+
+rw_diagnostics() {
+	if [[ -n ${VPID:-} ]]; then
+		if victim_alive; then
+			echo "    victim pid $VPID: alive"
+		else
+			echo "    victim pid $VPID: NOT running"
+		fi
+	fi
+	if [[ -n ${RUN_PID:-} ]] && ! run_alive; then
+		wait "$RUN_PID" 2>/dev/null
+		echo "    rewire run exited with status $?"
+	fi
+	[[ -n ${LOG:-} ]] && rw_show "victim stdout" "$LOG" 12
+	[[ -n ${LOG:-} ]] && rw_show "rewire run stderr" "${LOG%.log}.err" 12
+	[[ -n ${APPLY_OUT:-} ]] && rw_show "last rewire apply (exit $APPLY_RC)" "$APPLY_OUT" 12
+	return 0
+}
+
+# ------------------------------------------------------- process tracking
+
+RW_PIDS=()
+
+rw_track() {
+	RW_PIDS+=("$1")
+	# Also for run.sh, which kills what a job leaves behind (a job killed by
+	# -9 runs no trap). With the start time, so that a pid reused by another
+	# process since is never killed.
+	[[ -n ${RW_WORK:-} ]] && echo "$1 $(proc_start "$1")" >>"$RW_WORK/pids"
+}
+
+rw_cleanup() {
+	local p
+	trap - EXIT INT TERM
+	for p in "${RW_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${RW_PIDS[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			case $(proc_state "$p") in "" | Z | X) break ;; esac
+			sleep 0.05
+		done
+		case $(proc_state "$p") in "" | Z | X) ;; *) kill -KILL "$p" 2>/dev/null ;; esac
+	done
+	return 0
+}
+
+# --------------------------------------------------------------- building
+
+# compile_in DIR NAME: DIR/NAME.c -> DIR/NAME.o with the config's flags.
+# Compiled from inside DIR under the same file name as the victim, so the
+# object's STT_FILE symbol and DW_AT_name match those of the running program.
+compile_in() {
+	local dir=$1 name=$2
+	(cd "$dir" && "$CC" "${CFLAGS[@]}" -c "$name.c" -o "$name.o") >"$dir/cc.log" 2>&1 ||
+		{ APPLY_OUT=$dir/cc.log APPLY_RC=-; fail "cannot compile $dir/$name.c ($CC ${CFLAGS[*]})"; }
+}
+
+# build_victim NAME: victims/NAME.c -> $W/base/NAME (and $W/base/NAME.o).
+build_victim() {
+	local name=$1
+	mkdir -p "$W/base"
+	cp "$VICTIMS/$name.c" "$W/base/$name.c"
+	compile_in "$W/base" "$name"
+	(cd "$W/base" && "$CC" "${LDFLAGS[@]}" "$name.o" -o "$name") >"$W/base/ld.log" 2>&1 ||
+		{ APPLY_OUT=$W/base/ld.log APPLY_RC=-; fail "cannot link victim $name"; }
+	VICTIM_BIN=$W/base/$name
+}
+
+# edit_source SRC DST MARKER TEXT [MARKER TEXT...]: copy SRC to DST with each
+# line holding the comment /* @MARKER */ replaced, whole, by TEXT (which may
+# hold several lines). Every marker must be found.
+edit_source() {
+	local src=$1 dst=$2 i=0
+	shift 2
+	local -a env=()
+	while (($# >= 2)); do
+		grep -q "/\* @$1 \*/" "$src" || fail "edit_source: no marker @$1 in $src"
+		env+=("RW_MARK_$i=/* @$1 */" "RW_TEXT_$i=$2")
+		i=$((i + 1))
+		shift 2
+	done
+	env "${env[@]}" RW_MARKS=$i awk '
+	{
+		for (i = 0; i < ENVIRON["RW_MARKS"]; i++)
+			if (index($0, ENVIRON["RW_MARK_" i])) { print ENVIRON["RW_TEXT_" i]; next }
+		print
+	}' "$src" >"$dst"
+}
+
+# variant NAME VARIANT MARKER TEXT...: an edited copy of victims/NAME.c in
+# $W/VARIANT/NAME.c, compiled to $W/VARIANT/NAME.o (path also in $OBJ).
+variant() {
+	local name=$1 v=$2
+	shift 2
+	mkdir -p "$W/$v"
+	edit_source "$VICTIMS/$name.c" "$W/$v/$name.c" "$@"
+	compile_in "$W/$v" "$name"
+	OBJ=$W/$v/$name.o
+}
+
+# ------------------------------------------------------------ the victim
+
+# start_victim NAME [ARGS...]: run $W/base/NAME under `rewire run`, stdout to
+# $LOG, stderr to ${LOG%.log}.err; wait for its "pid=P" line. Sets RUN_PID
+# (the rewire process), VPID (the program), VSTART (its start time).
+start_victim() {
+	local name=$1
+	shift
+	[[ -x $REWIRE ]] || fail "$REWIRE not found or not executable (run make)"
+	LOG=$W/$name.log
+	"$REWIRE" run -- "$W/base/$name" "$@" >"$LOG" 2>"${LOG%.log}.err" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "victim $name printed no pid=P line within 10 s"
+	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	# The program is the child of `rewire run` (or rewire run itself, had it
+	# exec'd the program): never some other process.
+	local ppid
+	ppid=$(sed 's/^.*) //' "/proc/$VPID/stat" 2>/dev/null | awk '{print $2}')
+	[[ $ppid == "$RUN_PID" || $VPID == "$RUN_PID" ]] ||
+		fail "victim pid $VPID is not a child of rewire run ($RUN_PID) but of ${ppid:-?}"
+	# Let the agent come up (rewire apply retries connecting for ~2 s anyway).
+	sleep 0.2
+}
+
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat).
+proc_start() {
+	sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'
+}
+
+# victim_alive: the same process (pid and start time) still runs, not a zombie.
+victim_alive() {
+	local st
+	st=$(sed 's/^.*) //' "/proc/$VPID/stat" 2>/dev/null) || return 1
+	[[ -n $st ]] || return 1
+	set -- $st
+	[[ $1 != Z && $1 != X && ${20} == "$VSTART" ]]
+}
+
+# assert_alive [WHEN]: fail unless the victim still runs.
+assert_alive() {
+	victim_alive || fail "victim (pid $VPID) is no longer running${1:+ $1}"
+}
+
+# lines FILE: the number of complete lines in FILE.
+lines() {
+	local n
+	n=$(wc -l <"$1" 2>/dev/null) || n=0
+	echo "$n"
+}
+
+# now_us: microseconds since the epoch.
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# proc_state PID: the process's state letter (R, S, Z...), empty if gone.
+proc_state() {
+	sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $1}'
+}
+
+# run_alive: `rewire run` (our child) has not exited.
+run_alive() {
+	local st
+	st=$(proc_state "$RUN_PID")
+	[[ -n $st && $st != Z && $st != X ]]
+}
+
+# wait_for FILE REGEX TIMEOUT [FROM]: wait until a complete line after line
+# FROM (default 0) of FILE matches the extended REGEX. Returns 1 on timeout
+# (whole seconds), or as soon as the victim has died.
+wait_for() {
+	local file=$1 re=$2 from=${4:-0} end
+	end=$(($(now_us) + ${3%.*} * 1000000))
+	while :; do
+		after "$file" "$from" | grep -qE -- "$re" && return 0
+		if [[ -n ${VPID:-} ]]; then
+			victim_alive || return 1
+		elif [[ -n ${RUN_PID:-} ]] && ! run_alive; then
+			after "$file" "$from" | grep -qE -- "$re"
+			return
+		fi
+		(($(now_us) < end)) || return 1
+		sleep 0.02
+	done
+}
+
+# wait_lines FILE N TIMEOUT [FROM]: wait until FILE has N complete lines
+# after line FROM.
+wait_lines() {
+	local file=$1 n=$2 from=${4:-0} end
+	end=$(($(now_us) + ${3%.*} * 1000000))
+	while (($(lines "$file") - from < n)); do
+		[[ -n ${VPID:-} ]] && ! victim_alive && return 1
+		(($(now_us) < end)) || return 1
+		sleep 0.02
+	done
+}
+
+# after FILE FROM: the complete lines of FILE after line FROM (a line still
+# being written is left out).
+after() {
+	local n
+	n=$(lines "$1")
+	((n > $2)) || return 0
+	tail -n +"$(($2 + 1))" "$1" 2>/dev/null | head -n "$((n - $2))"
+}
+
+# field LINE KEY: the value of KEY=VALUE in LINE (words separated by spaces).
+field() {
+	local w
+	for w in $1; do
+		[[ $w == "$2="* ]] && { echo "${w#*=}"; return 0; }
+	done
+	return 1
+}
+
+# ------------------------------------------------------------ rewire apply
+
+# apply OBJ...: rewire apply --pid $VPID OBJ...; sets APPLY_RC and APPLY_OUT
+# (a file with its stdout and stderr). Never fails by itself.
+APPLY_N=0
+apply() {
+	APPLY_N=$((APPLY_N + 1))
+	APPLY_OUT=$W/apply.$APPLY_N.out
+	timeout --foreground -k 2 30 "$REWIRE" apply --pid "$VPID" "$@" >"$APPLY_OUT" 2>&1
+	APPLY_RC=$?
+	return 0
+}
+
+# apply_ok OBJ...: apply, and fail unless it exits 0 with "rewire: patched".
+apply_ok() {
+	apply "$@"
+	((APPLY_RC == 0)) || fail "rewire apply ${*##*/} exited $APPLY_RC: $(apply_msg)"
+	grep -q '^rewire: patched' "$APPLY_OUT" ||
+		fail "rewire apply exited 0 without a 'rewire: patched' line"
+}
+
+# expect_error RC WORD ARGS...: run `rewire ARGS...`, expect exit RC and a
+# "rewire: error:" line holding WORD (unless WORD is empty).
+expect_error() {
+	local rc=$1 word=$2
+	shift 2
+	APPLY_N=$((APPLY_N + 1))
+	APPLY_OUT=$W/apply.$APPLY_N.out
+	timeout --foreground -k 2 30 "$REWIRE" "$@" >"$APPLY_OUT" 2>&1
+	APPLY_RC=$?
+	local cmd="rewire ${*##*/}"
+	((APPLY_RC == rc)) || fail "$cmd exited $APPLY_RC, expected $rc: $(apply_msg)"
+	grep -q '^rewire: error: ' "$APPLY_OUT" || fail "$cmd printed no 'rewire: error:' line"
+	[[ -z $word ]] || grep '^rewire: error: ' "$APPLY_OUT" | grep -qF -- "$word" ||
+		fail "$cmd: the error does not name '$word': $(apply_msg)"
+}
+
+apply_msg() {
+	head -n 3 "$APPLY_OUT" 2>/dev/null | tr '\n' ' ' | cut -c1-300
+}
+
+# ------------------------------------------------- checking the output
+#
+# Victims print lines of words KEY=VALUE. A COND is an awk expression over
+# v["KEY"] (numbers are numbers) and `pid` (the victim's pid), e.g.
+#   'v["value"] == v["tick"] * 3 && v["pid"] == pid'
+
+# kv_lines FROM COND [INVERT]: the lines after line FROM of $LOG for which
+# COND holds (with INVERT=1: does not hold), as "LINENO: line".
+kv_lines() {
+	after "$LOG" "$1" | awk -v pid="${VPID:-0}" -v from="$1" -v inv="${3:-0}" '
+	{
+		delete v
+		for (i = 1; i <= NF; i++) {
+			k = $i; sub(/=.*/, "", k)
+			x = $i; sub(/^[^=]*=/, "", x)
+			if (x ~ /^-?[0-9]+$/) x += 0
+			v[k] = x
+		}
+		ok = ('"$2"') ? 1 : 0
+		if (ok != inv) print NR + from ": " $0
+	}'
+}
+
+# wait_cond FROM COND TIMEOUT: wait for a line after FROM where COND holds.
+wait_cond() {
+	local end
+	end=$(($(now_us) + $3 * 1000000))
+	while :; do
+		[[ -n $(kv_lines "$1" "$2" | head -n 1) ]] && return 0
+		victim_alive || return 1
+		(($(now_us) < end)) || return 1
+		sleep 0.02
+	done
+}
+
+# check_all FROM COND WHAT: fail unless COND holds on every line after FROM.
+check_all() {
+	local bad
+	bad=$(kv_lines "$1" "$2" 1 | head -n 1)
+	[[ -z $bad ]] || fail "$3: unexpected line $bad"
+}
+
+# check_after FROM COND WHAT [N]: wait (5 s) for a line after line FROM where
+# COND holds, then for N (default 5) more lines; fail unless COND holds on
+# every line from that first one on: once the new code ran, no old output.
+# Sets FIRST_NEW to the number of that first line.
+check_after() {
+	local from=$1 cond=$2 what=$3 n=${4:-5}
+	wait_cond "$from" "$cond" 5 ||
+		fail "$what: no line with ($cond) within 5 s after the patch"
+	FIRST_NEW=$(kv_lines "$from" "$cond" | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" "$n" 5 "$FIRST_NEW" || fail "$what: the program stopped printing"
+	check_all "$((FIRST_NEW - 1))" "$cond" "$what"
+}
+
+# check_steps FROM KEY STEP [FILTER]: fail unless, on the lines after FROM
+# (those where the awk condition FILTER holds), KEY grows by exactly STEP from
+# one line to the next: a counter that went on counting across the patches.
+check_steps() {
+	local bad
+	bad=$(kv_lines "$1" "${4:-1}" | awk -v key="$2" -v step="$3" '
+	{
+		line = $0; sub(/^[0-9]+: /, "")
+		val = ""
+		for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) val = substr($i, length(key) + 2) + 0
+		if (val == "") { print "no " key "= in line " line; exit }
+		if (seen && val != prev + step) { print key " went from " prev " to " val " (expected +" step ") at line " line; exit }
+		prev = val; seen = 1
+	}')
+	[[ -z $bad ]] || fail "$bad"
+}
+
+# last_line [COND]: the last complete line of $LOG (where COND holds).
+last_line() {
+	kv_lines 0 "${1:-1}" | tail -n 1 | sed 's/^[0-9]*: //'
+}
+
+# --------------------------------------------------------------------- job
+
+rw_job_main() {
+	[[ $1 == --job && -n ${2:-} ]] || { echo "usage: lib.sh --job FUNCTION" >&2; exit 2; }
+	local f
+	for f in "$RW_TESTS"/e2e/*.sh; do
+		# shellcheck source=/dev/null
+		. "$f"
+	done
+	rw_config
+	trap rw_cleanup EXIT
+	trap 'echo "    (job terminated)"; exit 143' TERM
+	trap 'exit 130' INT
+	cd "$W" || exit 2
+	"$2"
+	# A test function that returns has forgotten its verdict.
+	fail "test function $2 returned without pass or fail"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	rw_job_main "$@"
+fi

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# tests/run.sh: run rewire's unit tests (build/unit/*) and end-to-end tests
+# (tests/e2e/*.sh, each test in each of 8 configs: gcc|clang x -O0|-O2 x
+# pie|no-pie). Builds nothing of rewire itself: `make test` does that.
+#
+#   tests/run.sh [-k PATTERN] [-j N] [--keep]
+#
+#   -k PATTERN  run only the tests whose name contains PATTERN, e.g.
+#               -k 'body', -k 'clang -O2', -k 'unit'
+#   -j N        run N tests at once (default 2)
+#   --keep      keep the temporary directory (victims, logs) and print it
+#
+# Environment: REWIRE (default build/rewire), RW_STRESS_PATCHES (default 200).
+#
+# Every result is a line "PASS <name>" or "FAIL <name>: <why>"; the FAIL
+# lines are repeated at the end, and the last line is "N passed, N failed".
+# Exit status 0 iff nothing failed and something passed.
+set -u
+
+RW_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RW_ROOT=$(dirname "$RW_TESTS")
+REWIRE=${REWIRE:-$RW_ROOT/build/rewire}
+export RW_TESTS REWIRE
+
+PATTERN= JOBS=2 KEEP=0
+while (($#)); do
+	case $1 in
+	-k) PATTERN=${2?-k needs a pattern}; shift 2 ;;
+	-k*) PATTERN=${1#-k}; shift ;;
+	-j) JOBS=${2?-j needs a number}; shift 2 ;;
+	-j*) JOBS=${1#-j}; shift ;;
+	--keep) KEEP=1; shift ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "usage: tests/run.sh [-k PATTERN] [-j N] [--keep]" >&2; exit 2 ;;
+	esac
+done
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -j needs a positive number" >&2; exit 2; }
+
+RW_TMP=$(mktemp -d "${TMPDIR:-/tmp}/rewire-tests.XXXXXX") || exit 2
+export RW_TMP
+
+# ------------------------------------------------------------ cleanup
+
+declare -A JOB_PID=()	# job index -> pid of its `timeout` process
+
+kill_leftovers() {	# FILE: "pid starttime" lines
+	local pid start now
+	[[ -f $1 ]] || return 0
+	while read -r pid start; do
+		now=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $20}')
+		[[ -n $now && $now == "$start" ]] && kill -KILL "$pid" 2>/dev/null
+	done <"$1"
+	return 0
+}
+
+cleanup() {
+	local i
+	trap - EXIT INT TERM
+	for i in "${!JOB_PID[@]}"; do
+		# timeout passes the signal on to the test and its process group.
+		kill -TERM "${JOB_PID[$i]}" 2>/dev/null
+	done
+	for i in "${!JOB_PID[@]}"; do
+		wait "${JOB_PID[$i]}" 2>/dev/null
+	done
+	for i in "$RW_TMP"/job*/pids; do
+		kill_leftovers "$i"
+	done
+	if ((KEEP)); then
+		echo "kept $RW_TMP"
+	else
+		rm -rf "$RW_TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------ results
+
+RESULTS=$RW_TMP/results	# every PASS/FAIL line, in the order printed
+
+# report FILE: print a finished test's output and collect its results.
+report() {
+	cat "$1"
+	grep -E '^(PASS|FAIL) ' "$1" >>"$RESULTS"
+}
+
+matches() {
+	[[ -z $PATTERN || $1 == *"$PATTERN"* ]]
+}
+
+: >"$RESULTS"
+
+# ------------------------------------------------------------ unit tests
+
+for bin in "$RW_ROOT"/build/unit/*; do
+	[[ -f $bin && -x $bin ]] || continue
+	name=unit/$(basename "$bin")
+	out=$RW_TMP/$(basename "$bin").unit
+	(cd "$RW_ROOT" && timeout -k 5 60 "$bin") >"$out.raw" 2>&1
+	rc=$?
+	{
+		# Its results, filtered by the pattern; its other output only when
+		# it failed, indented so that it never counts.
+		grep -E '^(PASS|FAIL) ' "$out.raw" | while IFS= read -r line; do
+			t=${line#* }
+			t=${t%%: *}
+			matches "$t" && echo "$line"
+		done
+		if ((rc != 0)) && ! grep -qE '^FAIL ' "$out.raw" && matches "$name"; then
+			if ((rc == 124 || rc == 137)); then
+				echo "FAIL $name: timed out after 60 s"
+			else
+				echo "FAIL $name: exited with status $rc"
+			fi
+		fi
+		if ((rc != 0)) && matches "$name"; then
+			grep -vE '^(PASS|FAIL) ' "$out.raw" | tail -n 20 | sed 's/^/    | /'
+		fi
+	} >"$out"
+	report "$out"
+done
+
+# ------------------------------------------------------------ e2e tests
+
+# The registry: e2e files only declare tests and define functions.
+# shellcheck source=tests/lib.sh
+. "$RW_TESTS/lib.sh"
+for f in "$RW_TESTS"/e2e/*.sh; do
+	# shellcheck source=/dev/null
+	. "$f"
+done
+
+CONFIGS=()
+for cc in gcc clang; do
+	for opt in -O0 -O2; do
+		for pie in pie no-pie; do
+			CONFIGS+=("$cc $opt $pie")
+		done
+	done
+done
+ONCE_CONFIG="gcc -O2 pie"
+
+# The jobs: one per test and config.
+J_NAME=() J_FUNC=() J_CONF=() J_TIMEOUT=()
+for i in "${!RW_REG_FUNCS[@]}"; do
+	for conf in "${CONFIGS[@]}"; do
+		((RW_REG_ONCE[i])) && [[ $conf != "$ONCE_CONFIG" ]] && continue
+		name="e2e: ${RW_REG_TITLES[i]} [$conf]"
+		matches "$name" || continue
+		set -- $conf
+		if ! command -v "$1" >/dev/null; then
+			echo "SKIP $name: $1 not installed"
+			continue
+		fi
+		J_NAME+=("$name") J_FUNC+=("${RW_REG_FUNCS[i]}") J_CONF+=("$conf")
+		J_TIMEOUT+=("${RW_REG_TIMEOUTS[i]}")
+	done
+done
+
+if ((${#J_NAME[@]})) && [[ ! -x $REWIRE ]]; then
+	echo "FAIL e2e: setup: $REWIRE not found (run make): ${#J_NAME[@]} e2e tests not run" |
+		tee -a "$RESULTS"
+	J_NAME=()
+fi
+
+start_job() {	# INDEX
+	local i=$1 dir=$RW_TMP/job$1
+	set -- ${J_CONF[i]}
+	mkdir -p "$dir/work"
+	(
+		export RW_CC=$1 RW_OPT=$2 RW_PIE=$3 RW_TEST_NAME=${J_NAME[i]} RW_WORK=$dir/work
+		timeout -k 5 "${J_TIMEOUT[i]}" bash "$RW_TESTS/lib.sh" --job "${J_FUNC[i]}" \
+			</dev/null >"$dir/out" 2>&1
+		echo $? >"$dir/rc"
+	) &
+	JOB_PID[$i]=$!
+}
+
+finish_job() {	# INDEX
+	local i=$1 dir=$RW_TMP/job$1 rc
+	wait "${JOB_PID[$i]}" 2>/dev/null
+	unset 'JOB_PID[$i]'
+	rc=$(cat "$dir/rc")
+	# A job's verdict is its exit status; its FAIL line says why.
+	if ((rc != 0)) && ! grep -qE '^FAIL ' "$dir/out"; then
+		sed -i -E '/^PASS /d' "$dir/out"
+		if ((rc == 124 || rc == 137)); then
+			echo "FAIL ${J_NAME[i]}: timed out after ${J_TIMEOUT[i]} s" >>"$dir/out"
+		else
+			echo "FAIL ${J_NAME[i]}: the test exited with status $rc" >>"$dir/out"
+		fi
+	elif ((rc == 0)) && ! grep -qE '^PASS ' "$dir/out"; then
+		echo "FAIL ${J_NAME[i]}: the test printed no verdict" >>"$dir/out"
+	fi
+	report "$dir/out"
+	kill_leftovers "$dir/work/pids"
+	((KEEP)) || rm -rf "$dir/work"
+}
+
+next=0
+total=${#J_NAME[@]}
+while ((next < total || ${#JOB_PID[@]} > 0)); do
+	while ((next < total && ${#JOB_PID[@]} < JOBS)); do
+		start_job "$next"
+		next=$((next + 1))
+	done
+	sleep 0.1
+	for i in "${!JOB_PID[@]}"; do
+		[[ -e $RW_TMP/job$i/rc ]] && finish_job "$i"
+	done
+done
+
+# ------------------------------------------------------------ summary
+
+passed=$(grep -c '^PASS ' "$RESULTS")
+failed=$(grep -c '^FAIL ' "$RESULTS")
+if ((failed)); then
+	echo
+	echo "failed:"
+	grep '^FAIL ' "$RESULTS"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0 && passed > 0))

@@ -1,0 +1,115 @@
+/* Unit test of the x86-64 length decoder (src/link/x86_64_insn.c): decode
+ * the .text of real objects, as gcc and clang emit them (with SSE, AVX2
+ * and AVX-512 code), and compare every instruction boundary with objdump's
+ * disassembly. */
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "elf/elf.h"
+#include "link/link.h"
+#include "util.h"
+
+static const char source[] =
+	"#include <string.h>\n"
+	"#include <math.h>\n"
+	"static int counter; long big = 1;\n"
+	"int f(int *a, int n, double *d) { long s = 0;\n"
+	"  for (int i = 0; i < n; i++) s += a[i] * 3 + (a[i] >> 2);\n"
+	"  for (int i = 0; i < n; i++) d[i] = sqrt(d[i]) * 1.5 + d[i] / 3;\n"
+	"  counter += 1000; *(short *)a = 7; big = 0x123456789abLL;\n"
+	"  switch (n) { case 1: return 5; case 2: return 9; case 3: return s; case 7: return 2; }\n"
+	"  return (int)s + counter; }\n"
+	"int (*g(void))(int *, int, double *) { return f; }\n"
+	"void h(char *d, const char *s) { memcpy(d, s, strlen(s)); __builtin_prefetch(s); }\n";
+
+static int failed;
+
+static void result(int ok, const char *name, const char *why)
+{
+	printf(ok ? "PASS insn: %s\n" : "FAIL insn: %s: %s\n", name, why);
+	failed |= !ok;
+}
+
+/* Instruction start offsets of section .text, from objdump. */
+static size_t objdump_starts(const char *obj, uint64_t *out, size_t cap)
+{
+	char cmd[512], line[512];
+	size_t n = 0;
+	snprintf(cmd, sizeof cmd, "objdump -d --section=.text %s", obj);
+	FILE *f = popen(cmd, "r");
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long off;
+		char colon;
+		/* "  1f:\t48 89 ..." lines; skip continuation lines of long insns */
+		if (sscanf(line, " %lx%c", &off, &colon) == 2 && colon == ':' && strchr(line, '\t')) {
+			char *tab2 = strchr(strchr(line, '\t') + 1, '\t');
+			if (tab2 && n < cap)
+				out[n++] = off;
+		}
+	}
+	if (f)
+		pclose(f);
+	return n;
+}
+
+static void check_object(const char *dir, const char *cc, const char *flags)
+{
+	char src[256], obj[256], cmd[1024], name[256];
+	snprintf(src, sizeof src, "%s/t.c", dir);
+	snprintf(obj, sizeof obj, "%s/t.o", dir);
+	snprintf(name, sizeof name, "boundaries match objdump [%s %s]", cc, flags);
+	snprintf(cmd, sizeof cmd, "%s %s -c %s -o %s 2>/dev/null", cc, flags, src, obj);
+	if (system(cmd) != 0) {
+		printf("SKIP insn: %s: cannot compile\n", name);
+		return;
+	}
+	struct rw_objfile o;
+	if (rw_object_open(&o, obj) < 0)
+		return result(0, name, rw_error());
+	const struct rw_section *text = NULL;
+	for (size_t i = 1; i < o.nsections; i++)
+		if (!strcmp(o.sections[i].name, ".text"))
+			text = &o.sections[i];
+	static uint64_t want[65536];
+	size_t nwant = objdump_starts(obj, want, 65536), k = 0;
+	char why[256] = "";
+	for (uint64_t at = 0; text && at < text->size && !why[0]; k++) {
+		struct insn in;
+		if (k >= nwant || want[k] != at)
+			snprintf(why, sizeof why, "instruction %zu starts at %#lx, objdump says %#lx", k,
+				 (unsigned long)at, k < nwant ? (unsigned long)want[k] : 0ul);
+		else if (arch_decode(text->data + at, text->size - at, &in) < 0)
+			snprintf(why, sizeof why, "cannot decode at %#lx (%02x %02x %02x)", (unsigned long)at,
+				 text->data[at], text->data[at + 1], text->data[at + 2]);
+		else
+			at += in.len;
+	}
+	if (!why[0] && k != nwant)
+		snprintf(why, sizeof why, "decoded %zu instructions, objdump %zu", k, nwant);
+	result(text && nwant > 20 && !why[0], name, why[0] ? why : "no .text");
+	rw_object_close(&o);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/rewire-insn.XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	char path[256];
+	snprintf(path, sizeof path, "%s/t.c", dir);
+	FILE *f = fopen(path, "w");
+	fputs(source, f);
+	fclose(f);
+	const char *ccs[] = {"gcc", "clang"};
+	const char *flags[] = {"-O0", "-O2", "-O2 -fPIE", "-O3 -mavx2 -mfma", "-O3 -march=skylake-avx512",
+			       "-Os -fno-pie", "-O2 -fcf-protection"};
+	for (int c = 0; c < 2; c++)
+		for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+			check_object(dir, ccs[c], flags[i]);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd)) {}
+	return 0;
+}
