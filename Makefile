@@ -17,7 +17,7 @@ LIB_OBJ    := $(filter-out $(B)/driver/src/driver/%,$(DRIVER_OBJ))
 all: $(B)/rewire $(B)/librewire.so
 
 $(B)/rewire: $(DRIVER_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) -o $@ $^ -liberty
 
 # The agent lives inside other programs: hidden symbols, no exits (poisoned
 # in agent.h), only libc.
@@ -34,7 +34,7 @@ $(B)/agent/%.o: %.c
 
 $(B)/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ) -liberty
 
 # Both install what they need first (Debian packages, when missing).
 test:

@@ -3,13 +3,15 @@
 # they are missing. Safe to run again; does nothing when all are there.
 set -e
 need=""
-for p in make gcc clang binutils python3; do
+for p in make gcc g++ clang binutils python3; do
 	case $p in
 	binutils) cmd=objdump ;;
 	*) cmd=$p ;;
 	esac
 	command -v "$cmd" >/dev/null 2>&1 || need="$need $p"
 done
+# libiberty: the demangler for C++ and Rust names in rewire's messages
+[ -f /usr/include/libiberty/demangle.h ] || need="$need libiberty-dev"
 [ -z "$need" ] && exit 0
 echo "rewire: installing$need" >&2
 SUDO=""

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <libiberty/demangle.h>
 
 static char errbuf[2048];
 
@@ -51,4 +52,23 @@ uint32_t rw_hash(const char *s)
 	while (*s)
 		h = (h ^ (uint8_t)*s++) * 16777619u;
 	return h;
+}
+
+/* C++ (Itanium) and Rust (legacy and v0) names, as people wrote them.
+ * DMGL_AUTO lets libiberty tell Rust's legacy hashes from C++. The result
+ * lives until the next call with the same slot of a small ring, so a
+ * message can hold a few names. */
+const char *rw_demangle(const char *name)
+{
+	static char *ring[8];
+	static unsigned next;
+	char *d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+	if (!d)
+		d = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+	if (!d)
+		return name;
+	unsigned i = next++ % 8;
+	free(ring[i]);
+	ring[i] = d;
+	return d;
 }

@@ -16,6 +16,8 @@ void *rw_realloc(void *p, size_t n);
 char *rw_strdup(const char *s);
 uint64_t rw_now_ns(void);
 const char *rw_basename(const char *path);
+/* The demangled form of a C++ or Rust symbol name, else name itself. */
+const char *rw_demangle(const char *name);
 /* FNV-1a */
 uint32_t rw_hash(const char *s);
 

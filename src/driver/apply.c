@@ -63,7 +63,7 @@ static void report(struct link *l, char **files, int nfiles, uint64_t link_ns,
 	size_t len = 0, shown = 0;
 	for (size_t i = 0; i < l->nredirs && len < sizeof names - 64; i++, shown++)
 		len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
-					l->redirs[i].name);
+					rw_demangle(l->redirs[i].name));
 	if (shown < l->nredirs)
 		snprintf(names + len, sizeof names - len, " and %zu more", l->nredirs - shown);
 	fprintf(stderr, "rewire: patched %s (%s%s) in %.2f ms — link %.2f, apply %.2f "

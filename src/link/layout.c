@@ -320,7 +320,7 @@ void link_encode(struct link *l, struct rw_buf *b)
 		rw_put_u64(b, r->from);
 		rw_put_u64(b, l->secs[r->obj][r->sec].addr + r->off);
 		rw_put_u64(b, r->via);
-		rw_put_str(b, r->name);
+		rw_put_str(b, rw_demangle(r->name));
 	}
 	encode_symbols(l, b);
 }

@@ -222,7 +222,7 @@ static int bind_running(struct link *l, const char *name, const struct running *
 	}
 	if (r->kind == RW_KIND_DATA && s && s->size > r->size && r->size)
 		return rw_fail("%s: data grew from %llu to %llu bytes: the running storage cannot hold "
-			       "it (restart the program for this change)", name,
+			       "it (restart the program for this change)", rw_demangle(name),
 			       (unsigned long long)r->size, (unsigned long long)s->size);
 	t->bind = BIND_ADDR;
 	t->is_func = r->kind == RW_KIND_FUNC;
@@ -242,13 +242,15 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 		return 0;
 	}
 	if (s->shndx == SHN_COMMON || s->shndx >= o->nsections)
-		return rw_fail("%s: %s is a common symbol: compile with -fno-common", o->path, s->name);
+		return rw_fail("%s: %s is a common symbol: compile with -fno-common", o->path,
+			       rw_demangle(s->name));
 	const struct rw_section *sec = &o->sections[s->shndx];
 	find_running_sym(l, s, &r);
 	t->size = s->size;
 	if (s->type == STT_TLS) {
 		if (!r.found || r.kind != RW_KIND_TLS)
-			return rw_fail("%s: %s: a patch cannot add a thread-local variable", o->path, s->name);
+			return rw_fail("%s: %s: a patch cannot add a thread-local variable", o->path,
+				       rw_demangle(s->name));
 		return bind_running(l, s->name, &r, s, call, t);
 	}
 	if (is_exec(sec)) {
@@ -531,7 +533,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 		return -1;
 	if (k.tls && t->bind != BIND_TLS && t->bind != BIND_DYN)
 		return rw_fail("%s: %s: thread-local relocation %s against a symbol that is not "
-			       "thread-local", o->path, s->name, k.name);
+			       "thread-local", o->path, rw_demangle(s->name), k.name);
 	if (k.got) {
 		t->got = (int32_t)l->ngot;
 		l->ngot += k.got == GOT_TLSGD || k.got == GOT_TLSLD ? 2 : 1;
@@ -564,6 +566,21 @@ static void add_redirect(struct link *l, const char *name, uint64_t from, uint64
 	l->redirs[l->nredirs++] = (struct redirect){name, from, via, oi, si, off};
 }
 
+/* gcc's clones and split-off parts (foo.cold, foo.isra.0, foo.part.0,
+ * foo.constprop.0) have no fixed calling convention: a new foo.isra.0 may
+ * take other arguments than the running one, and foo.cold is not entered
+ * by calls at all. They get no entry jump: old code keeps its own, new code
+ * calls the new ones, and their file-local callers are redirected anyway. */
+static int is_clone(const char *name)
+{
+	static const char *const marks[] = {".cold", ".isra.", ".constprop.", ".part.",
+					    ".lto_priv.", ".localalias", ".clone."};
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+		if (strstr(name, marks[i]))
+			return 1;
+	return 0;
+}
+
 /* Every function the new objects define that runs in the process now gets
  * a jump from its entry to the new version. */
 static int plan_redirects(struct link *l)
@@ -574,7 +591,7 @@ static int plan_redirects(struct link *l)
 			const struct rw_symbol *s = &o->symbols[j];
 			struct running r;
 			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
-			    !is_exec(&o->sections[s->shndx]))
+			    !is_exec(&o->sections[s->shndx]) || is_clone(s->name))
 				continue;
 			if (!find_running(l, s->name, scope_of(s), &r) || r.kind != RW_KIND_FUNC) {
 				l->nfuncs_new++;
@@ -588,7 +605,7 @@ static int plan_redirects(struct link *l)
 			else if (r.size < ARCH_JUMP_SIZE)
 				return rw_fail("%s: the running function is %llu bytes long with no "
 					       "padding after or before it: too short for a %d-byte jump",
-					       s->name, (unsigned long long)r.size, ARCH_JUMP_SIZE);
+					       rw_demangle(s->name), (unsigned long long)r.size, ARCH_JUMP_SIZE);
 			add_redirect(l, s->name, r.orig, via, oi, s->shndx, s->value);
 		}
 	}
@@ -676,7 +693,7 @@ int link_check_dynamic(struct link *l)
 		struct dynsym *d = &l->dyn[i];
 		if (d->found == RW_FOUND_NONE && !d->weak)
 			return rw_fail("undefined symbol %s: not in the program, the patch or any "
-				       "library the process has loaded", d->name);
+				       "library the process has loaded", rw_demangle(d->name));
 		if (d->called && d->found == RW_FOUND_ADDR)
 			d->stub = (int32_t)l->nstubs++;
 	}
