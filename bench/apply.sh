@@ -29,18 +29,26 @@ cc -O2 -g -c b/compute.c -o b/compute.o
 pid=$(pgrep -P $! victim)
 sleep 0.5
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
+dirty() { awk '/^Private_Dirty/ {print $2}' /proc/$1/smaps_rollup; }
 rss_plain=$(rss $plain); rss_agent=$(rss $pid)
+dirty_plain=$(dirty $plain); dirty_agent=$(dirty $pid)
 
+wall_us=()
 for i in $(seq "$n"); do
 	obj=a/compute.o; [ $((i % 2)) = 0 ] && obj=b/compute.o
+	t0=$(date +%s%N)
 	"$rewire" apply --pid "$pid" $obj 2>>log
+	wall_us+=($(( ($(date +%s%N) - t0) / 1000 )))
 done
 rss_after=$(rss $pid)
+echo "private dirty memory: plain $dirty_plain KiB, with agent $dirty_agent KiB" \
+	"(+$((dirty_agent - dirty_plain)) KiB), after $n patches $(dirty $pid) KiB"
 
-python3 - "$n" "$rss_plain" "$rss_agent" "$rss_after" "${compile_ms[@]}" <<'PY'
+python3 - "$n" "$rss_plain" "$rss_agent" "$rss_after" "${wall_us[*]}" "${compile_ms[@]}" <<'PY'
 import re, statistics, sys
 n, plain, agent, after = map(int, sys.argv[1:5])
-compile_us = list(map(int, sys.argv[5:]))
+wall = [int(x) / 1000 for x in sys.argv[5].split()]
+compile_us = list(map(int, sys.argv[6:]))
 rows = [re.search(r"in ([\d.]+) ms .*link ([\d.]+), apply ([\d.]+) \(pause (\d+) us", l)
         for l in open("log") if "patched" in l]
 rows = [tuple(map(float, m.groups())) for m in rows if m]
@@ -55,8 +63,11 @@ print(f"  link + apply      {stat(total)}")
 print(f"  link (driver)     {stat(link)}")
 print(f"  apply (agent)     {stat(apply)}")
 print(f"  stop-the-world    {stat(pause)}")
+print(f"  rewire apply, whole command (exec, connect, read the executable, link, apply)")
+print(f"                    {stat(wall)}")
 print(f"  compile the unit  {stat(comp)}")
-print(f"  patch / compile   {statistics.median(total) / statistics.median(comp):.3f}")
-print(f"resident memory: plain {plain} KiB, with agent {agent} KiB "
+print(f"  link+apply / compile      {statistics.median(total) / statistics.median(comp):.4f}")
+print(f"  whole command / compile   {statistics.median(wall) / statistics.median(comp):.4f}")
+print(f"resident memory (RSS, shared library pages included): plain {plain} KiB, with agent {agent} KiB "
       f"(+{agent - plain} KiB), after {n} patches {after} KiB (+{(after - agent) / n:.1f} KiB/patch)")
 PY

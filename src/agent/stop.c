@@ -29,7 +29,7 @@
 #include "agent.h"
 
 #define MAX_THREADS 4096
-#define STOP_TIMEOUT_NS (500ull * 1000000)
+#define STOP_TIMEOUT_NS (2000ull * 1000000)
 #define RETRIES 100
 
 static int stop_sig;
@@ -40,9 +40,10 @@ static _Atomic uint32_t inside;
 static _Atomic uint32_t nseen;
 static struct { _Atomic int tid; _Atomic uint64_t ip; } seen[MAX_THREADS];
 
+/* The wake-up comes from release_all(); the timeout is only a safety net. */
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
 {
-	struct timespec ts = {0, 1000000};
+	struct timespec ts = {0, 50000000};
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
