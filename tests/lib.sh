@@ -13,12 +13,16 @@
 #
 # A test function typically does:
 #
-#   build_victim body                      # victims/body.c for this config
-#   start_victim body                      # rewire run; sets VPID, LOG
-#   variant body v2 BODY 'return tick * 3;'    # edited copy -> $W/v2/body.o
-#   apply_ok "$W/v2/body.o"
-#   wait_for "$LOG" 'value=' 5 "$from" || fail "..."
+#   build_victim body                          # victims/body.c -> $W/base/body
+#   variant body v2 BODY 'return tick * 3;'    # edited copy -> $OBJ ($W/v2/body.o)
+#   start_victim body                          # rewire run; sets VPID, LOG
+#   from=$(lines "$LOG")
+#   apply_ok "$OBJ"                            # rewire apply --pid $VPID ...
+#   check_after "$from" 'v["value"] == v["tick"] * 3' "after the patch"
 #   pass
+#
+# (Build every variant before start_victim: a compile error then leaves no
+# process behind, and a build-only pass can check all configs compile.)
 
 RW_TESTS=${RW_TESTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 REWIRE=${REWIRE:-$(dirname "$RW_TESTS")/build/rewire}
@@ -26,14 +30,22 @@ VICTIMS=$RW_TESTS/victims
 
 # ---------------------------------------------------------------- registry
 
-# e2e_test FUNCTION TITLE [once] [TIMEOUT]: declare a test. "once" tests run
-# in one config only; the others in each of the 8 configs.
-RW_REG_FUNCS=() RW_REG_TITLES=() RW_REG_ONCE=() RW_REG_TIMEOUTS=()
+# e2e_test FUNCTION TITLE [once] [heavy] [timeout=SECONDS]: declare a test.
+# "once": run in one config only, not in each of the 8. "heavy": keeps the
+# CPUs busy; run.sh never runs two heavy tests at once. Timeout: 60 s.
+RW_REG_FUNCS=() RW_REG_TITLES=() RW_REG_ONCE=() RW_REG_HEAVY=() RW_REG_TIMEOUTS=()
 e2e_test() {
-	RW_REG_FUNCS+=("$1")
-	RW_REG_TITLES+=("$2")
-	if [[ ${3:-} == once ]]; then RW_REG_ONCE+=(1); shift; else RW_REG_ONCE+=(0); fi
-	RW_REG_TIMEOUTS+=("${3:-60}")
+	local once=0 heavy=0 timeout=60 opt
+	for opt in "${@:3}"; do
+		case $opt in
+		once) once=1 ;;
+		heavy) heavy=1 ;;
+		timeout=*) timeout=${opt#timeout=} ;;
+		*) echo "e2e_test $1: unknown option $opt" >&2; exit 2 ;;
+		esac
+	done
+	RW_REG_FUNCS+=("$1") RW_REG_TITLES+=("$2") RW_REG_ONCE+=("$once")
+	RW_REG_HEAVY+=("$heavy") RW_REG_TIMEOUTS+=("$timeout")
 }
 
 # ------------------------------------------------------------------ config

@@ -22,7 +22,7 @@ RW_ROOT=$(dirname "$RW_TESTS")
 REWIRE=${REWIRE:-$RW_ROOT/build/rewire}
 export RW_TESTS REWIRE
 
-PATTERN= JOBS=2 KEEP=0
+PATTERN='' JOBS=2 KEEP=0
 while (($#)); do
 	case $1 in
 	-k) PATTERN=${2?-k needs a pattern}; shift 2 ;;
@@ -30,7 +30,7 @@ while (($#)); do
 	-j) JOBS=${2?-j needs a number}; shift 2 ;;
 	-j*) JOBS=${1#-j}; shift ;;
 	--keep) KEEP=1; shift ;;
-	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "usage: tests/run.sh [-k PATTERN] [-j N] [--keep]" >&2; exit 2 ;;
 	esac
 done
@@ -42,6 +42,7 @@ export RW_TMP
 # ------------------------------------------------------------ cleanup
 
 declare -A JOB_PID=()	# job index -> pid of its `timeout` process
+declare -A JOB_START=()	# job index -> $SECONDS when it started
 
 kill_leftovers() {	# FILE: "pid starttime" lines
 	local pid start now
@@ -103,9 +104,7 @@ for bin in "$RW_ROOT"/build/unit/*; do
 		# Its results, filtered by the pattern; its other output only when
 		# it failed, indented so that it never counts.
 		grep -E '^(PASS|FAIL) ' "$out.raw" | while IFS= read -r line; do
-			t=${line#* }
-			t=${t%%: *}
-			matches "$t" && echo "$line"
+			matches "$name: ${line#* }" && echo "$line"
 		done
 		if ((rc != 0)) && ! grep -qE '^FAIL ' "$out.raw" && matches "$name"; then
 			if ((rc == 124 || rc == 137)); then
@@ -141,9 +140,10 @@ for cc in gcc clang; do
 done
 ONCE_CONFIG="gcc -O2 pie"
 
-# The jobs: one per test and config.
-J_NAME=() J_FUNC=() J_CONF=() J_TIMEOUT=()
-for i in "${!RW_REG_FUNCS[@]}"; do
+# The jobs: one per test and config; the heavy ones first, so that they
+# spread over the whole run (never two at once) while light ones fill in.
+J_NAME=() J_FUNC=() J_CONF=() J_TIMEOUT=() J_HEAVY=()
+for i in $(for r in "${!RW_REG_FUNCS[@]}"; do echo "$((1 - RW_REG_HEAVY[r])) $r"; done | sort -n -s -k1,1 | cut -d' ' -f2); do
 	for conf in "${CONFIGS[@]}"; do
 		((RW_REG_ONCE[i])) && [[ $conf != "$ONCE_CONFIG" ]] && continue
 		name="e2e: ${RW_REG_TITLES[i]} [$conf]"
@@ -154,7 +154,7 @@ for i in "${!RW_REG_FUNCS[@]}"; do
 			continue
 		fi
 		J_NAME+=("$name") J_FUNC+=("${RW_REG_FUNCS[i]}") J_CONF+=("$conf")
-		J_TIMEOUT+=("${RW_REG_TIMEOUTS[i]}")
+		J_TIMEOUT+=("${RW_REG_TIMEOUTS[i]}") J_HEAVY+=("${RW_REG_HEAVY[i]}")
 	done
 done
 
@@ -175,6 +175,7 @@ start_job() {	# INDEX
 		echo $? >"$dir/rc"
 	) &
 	JOB_PID[$i]=$!
+	JOB_START[$i]=$SECONDS
 }
 
 finish_job() {	# INDEX
@@ -185,6 +186,8 @@ finish_job() {	# INDEX
 	# A job's verdict is its exit status; its FAIL line says why.
 	if ((rc != 0)) && ! grep -qE '^FAIL ' "$dir/out"; then
 		sed -i -E '/^PASS /d' "$dir/out"
+		# Whatever a killed job's processes printed, indented: never a result.
+		sed -i -E '/^(PASS|FAIL|    )/!s/^/    /' "$dir/out"
 		if ((rc == 124 || rc == 137)); then
 			echo "FAIL ${J_NAME[i]}: timed out after ${J_TIMEOUT[i]} s" >>"$dir/out"
 		else
@@ -193,17 +196,36 @@ finish_job() {	# INDEX
 	elif ((rc == 0)) && ! grep -qE '^PASS ' "$dir/out"; then
 		echo "FAIL ${J_NAME[i]}: the test printed no verdict" >>"$dir/out"
 	fi
+	local took=$((SECONDS - JOB_START[$i]))
+	((took < 20)) || echo "    (took $took s)" >>"$dir/out"
 	report "$dir/out"
 	kill_leftovers "$dir/work/pids"
 	((KEEP)) || rm -rf "$dir/work"
 }
 
-next=0
+# next_job: the index of the first job not started that may start now (no
+# heavy job while another runs), or nothing.
+declare -A STARTED=()
+next_job() {
+	local i j heavy_running=0
+	for j in "${!JOB_PID[@]}"; do ((J_HEAVY[j])) && heavy_running=1; done
+	for ((i = 0; i < ${#J_NAME[@]}; i++)); do
+		[[ -z ${STARTED[$i]:-} ]] || continue
+		((J_HEAVY[i] && heavy_running)) && continue
+		echo "$i"
+		return
+	done
+}
+
+started=0
 total=${#J_NAME[@]}
-while ((next < total || ${#JOB_PID[@]} > 0)); do
-	while ((next < total && ${#JOB_PID[@]} < JOBS)); do
-		start_job "$next"
-		next=$((next + 1))
+while ((started < total || ${#JOB_PID[@]} > 0)); do
+	while ((${#JOB_PID[@]} < JOBS)); do
+		i=$(next_job)
+		[[ -n $i ]] || break
+		STARTED[$i]=1
+		started=$((started + 1))
+		start_job "$i"
 	done
 	sleep 0.1
 	for i in "${!JOB_PID[@]}"; do

@@ -5,11 +5,17 @@
  * some version computes, and the program must not crash
  * (e2e "patch under 8 busy threads").
  *
+ * The workers run at nice 19: they still spin and are preempted anywhere,
+ * but leave the CPU to the agent, to rewire and to the other tests when they
+ * need it (on 2 cores, 8 spinning threads at nice 0 make every apply slow).
+ *
  * Output: "pid=P" first, then every ~20 ms
  * "calls=C a=A b=B invalid=I": calls made, results of version A (x*7+1),
  * of version B (x*7+2), and results that are neither. */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define THREADS 8
@@ -26,6 +32,7 @@ static void *worker(void *arg)
 {
 	long id = (long)arg;
 
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	for (unsigned long i = (unsigned long)id;; i += THREADS) {
 		long x = (long)(i & 0xfffff);
 		long r = compute(x);
