@@ -5,6 +5,7 @@
  * environment at once. rewire waits for it and exits with its status
  * (128+N when a signal N killed it), as a shell would. Ctrl-C reaches the
  * program through the terminal; rewire itself outlives it to report. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,25 @@ static int find_agent(char *out, size_t cap)
 	return rw_fail("cannot find librewire.so beside %s or in %s/../lib/rewire", self, self);
 }
 
+/* Sockets of processes that died without removing theirs (killed by a
+ * signal): remove them, so the directory does not grow and a reused pid
+ * never meets a stale socket. */
+static void remove_stale_sockets(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+	while (d && (e = readdir(d))) {
+		int pid = atoi(e->d_name);
+		if (pid <= 0 || !strstr(e->d_name, ".sock") || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void forward(int sig)
 {
 	if (child > 0)
@@ -75,6 +95,7 @@ int cmd_run(int argc, char **argv)
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;
 	}
+	remove_stale_sockets(dir);
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
