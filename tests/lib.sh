@@ -53,6 +53,11 @@ e2e_test() {
 # Compile flags of the victims and of the patch objects, from the config.
 rw_config() {
 	CC=$RW_CC
+	case $RW_CC in
+	gcc) CXX=g++ ;;
+	clang) CXX=clang++ ;;
+	*) CXX=c++ ;;
+	esac
 	case $RW_PIE in
 	pie) PIC_FLAG=-fPIE LINK_FLAG=-pie ;;
 	no-pie) PIC_FLAG=-fno-pie LINK_FLAG=-no-pie ;;
@@ -143,19 +148,29 @@ rw_cleanup() {
 # compile_in DIR NAME: DIR/NAME.c -> DIR/NAME.o with the config's flags.
 # Compiled from inside DIR under the same file name as the victim, so the
 # object's STT_FILE symbol and DW_AT_name match those of the running program.
+# A NAME.cpp (C++ victim) is compiled with the config's C++ compiler.
 compile_in() {
-	local dir=$1 name=$2
-	(cd "$dir" && "$CC" "${CFLAGS[@]}" -c "$name.c" -o "$name.o") >"$dir/cc.log" 2>&1 ||
-		{ APPLY_OUT=$dir/cc.log APPLY_RC=-; fail "cannot compile $dir/$name.c ($CC ${CFLAGS[*]})"; }
+	local dir=$1 name=$2 cc=$CC src=$2.c
+	[[ -f $dir/$name.cpp ]] && cc=$CXX src=$name.cpp
+	(cd "$dir" && "$cc" "${CFLAGS[@]}" -c "$src" -o "$name.o") >"$dir/cc.log" 2>&1 ||
+		{ APPLY_OUT=$dir/cc.log APPLY_RC=-; fail "cannot compile $dir/$src ($cc ${CFLAGS[*]})"; }
+}
+
+# victim_src NAME: victims/NAME.c, or victims/NAME.cpp for a C++ victim.
+victim_src() {
+	if [[ -f $VICTIMS/$1.cpp ]]; then echo "$VICTIMS/$1.cpp"; else echo "$VICTIMS/$1.c"; fi
 }
 
 # build_victim NAME: victims/NAME.c -> $W/base/NAME (and $W/base/NAME.o).
 build_victim() {
-	local name=$1
+	local name=$1 src ld=$CC
+	src=$(victim_src "$name")
+	[[ $src == *.cpp ]] && ld=$CXX
 	mkdir -p "$W/base"
-	cp "$VICTIMS/$name.c" "$W/base/$name.c"
+	cp "$src" "$W/base/"
 	compile_in "$W/base" "$name"
-	(cd "$W/base" && "$CC" "${LDFLAGS[@]}" "$name.o" -o "$name") >"$W/base/ld.log" 2>&1 ||
+	(cd "$W/base" && "$ld" "${LDFLAGS[@]}" "$name.o" -o "$name" ${VICTIM_LIBS:-}) \
+		>"$W/base/ld.log" 2>&1 ||
 		{ APPLY_OUT=$W/base/ld.log APPLY_RC=-; fail "cannot link victim $name"; }
 	VICTIM_BIN=$W/base/$name
 }
@@ -184,10 +199,11 @@ edit_source() {
 # variant NAME VARIANT MARKER TEXT...: an edited copy of victims/NAME.c in
 # $W/VARIANT/NAME.c, compiled to $W/VARIANT/NAME.o (path also in $OBJ).
 variant() {
-	local name=$1 v=$2
+	local name=$1 v=$2 src
 	shift 2
+	src=$(victim_src "$name")
 	mkdir -p "$W/$v"
-	edit_source "$VICTIMS/$name.c" "$W/$v/$name.c" "$@"
+	edit_source "$src" "$W/$v/${src##*/}" "$@"
 	compile_in "$W/$v" "$name"
 	OBJ=$W/$v/$name.o
 }
