@@ -1,96 +1,24 @@
-/* `rewire apply --pid PID FILE.o...`: link objects into a running process.
- *
- * The stages, each timed: connect and ask the agent about the process;
- * read the executable (exactly the file that is mapped: build-ids must
- * agree) and the objects; plan; look up dynamic symbols; allocate;
- * lay out and relocate; apply. Any failure before the agent's answer to
- * APPLY leaves the process untouched: the agent gives the allocation back
- * when the connection ends. */
-#include <elf.h>
+/* `rewire apply --pid PID FILE.o...`: link objects into a running process
+ * (see patch.c) and report it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "driver.h"
-
-static int open_exe(struct rw_process *p)
-{
-	const struct rw_module *m = &p->mods[0];
-	char alt[64];
-	if (rw_image_open(&p->exe, m->path) == 0 && p->exe.build_id_len == m->build_id_len &&
-	    !memcmp(p->exe.build_id, m->build_id, m->build_id_len))
-		return 0;
-	/* The file was replaced since: the kernel still has the one it mapped. */
-	if (p->exe.map)
-		rw_image_close(&p->exe);
-	snprintf(alt, sizeof alt, "/proc/%d/exe", p->pid);
-	if (rw_image_open(&p->exe, alt) == 0 && p->exe.build_id_len == m->build_id_len &&
-	    !memcmp(p->exe.build_id, m->build_id, m->build_id_len))
-		return 0;
-	if (p->exe.map)
-		rw_image_close(&p->exe);
-	return rw_fail("%s: the file on disk is not the one process %d runs (build-ids differ): "
-		       "was it rebuilt after the program started?", m->path, p->pid);
-}
-
-/* The executable's whole mapping, which a patch must reach. */
-static void exe_extent(const struct rw_process *p, uint64_t *lo, uint64_t *hi)
-{
-	*lo = UINT64_MAX;
-	*hi = 0;
-	for (size_t i = 1; i < p->exe.nsections; i++) {
-		const struct rw_section *s = &p->exe.sections[i];
-		if (!(s->flags & SHF_ALLOC) || (s->flags & SHF_TLS))
-			continue;
-		if (s->addr < *lo)
-			*lo = s->addr;
-		if (s->addr + s->size > *hi)
-			*hi = s->addr + s->size;
-	}
-	*lo += p->mods[0].base;
-	*hi += p->mods[0].base;
-}
 
 static double ms(uint64_t ns)
 {
 	return (double)ns / 1e6;
 }
 
-static void report(struct link *l, char **files, int nfiles, uint64_t link_ns,
-		   const struct apply_times *t)
+static void report(const struct patch_result *r, char **files, int nfiles)
 {
-	char names[512] = "";
-	size_t len = 0, shown = 0;
-	for (size_t i = 0; i < l->nredirs && len < sizeof names - 64; i++, shown++)
-		len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
-					rw_demangle(l->redirs[i].name));
-	if (shown < l->nredirs)
-		snprintf(names + len, sizeof names - len, " and %zu more", l->nredirs - shown);
+	const struct apply_times *t = &r->times;
 	fprintf(stderr, "rewire: patched %s (%s%s) in %.2f ms — link %.2f, apply %.2f "
-		"(pause %.0f us, %u threads)%s%llu new functions\n",
-		l->nredirs ? names : "nothing running", rw_basename(files[0]), nfiles > 1 ? ", ..." : "",
-		ms(link_ns + t->total_ns), ms(link_ns), ms(t->total_ns), (double)t->pause_ns / 1e3,
-		t->nthreads, "; ", (unsigned long long)l->nfuncs_new);
-}
-
-static int link_and_apply(struct rw_process *p, struct link *l, char **files, int nfiles)
-{
-	uint64_t t0 = rw_now_ns(), lo, hi, base;
-	struct rw_buf msg = {0};
-	struct apply_times t;
-	if (link_plan(l) < 0 || rw_lookup(p, l) < 0 || link_check_dynamic(l) < 0)
-		return -1;
-	exe_extent(p, &lo, &hi);
-	if (rw_alloc(p, lo, hi, link_size(l), &base) < 0 || link_layout(l, base) < 0 ||
-	    link_relocate(l) < 0)
-		return -1;
-	link_encode(l, &msg);
-	uint64_t link_ns = rw_now_ns() - t0;
-	int rc = rw_apply(p, &msg, &t);
-	rw_buf_free(&msg);
-	if (rc == 0)
-		report(l, files, nfiles, link_ns, &t);
-	return rc;
+		"(pause %.0f us, %u threads); %llu new functions\n",
+		r->nchanged ? r->names : "nothing running", rw_basename(files[0]),
+		nfiles > 1 ? ", ..." : "", ms(r->link_ns + t->total_ns), ms(r->link_ns),
+		ms(t->total_ns), (double)t->pause_ns / 1e3, t->nthreads,
+		(unsigned long long)r->nnew);
 }
 
 static int usage(void)
@@ -101,7 +29,7 @@ static int usage(void)
 
 int cmd_apply(int argc, char **argv)
 {
-	int pid = 0, nfiles = 0, rc = EXIT_REFUSED;
+	int pid = 0, nfiles = 0;
 	char **files = rw_calloc((size_t)argc, sizeof *files);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--pid") && i + 1 < argc)
@@ -115,37 +43,12 @@ int cmd_apply(int argc, char **argv)
 	}
 	if (pid <= 0 || !nfiles)
 		return free(files), usage();
-
-	struct rw_process proc = {.fd = -1};
-	struct link l = {.proc = &proc, .nobjs = (size_t)nfiles};
-	l.objs = rw_calloc((size_t)nfiles, sizeof *l.objs);
-	for (int i = 0; i < nfiles; i++)
-		if (rw_object_open(&l.objs[i], files[i]) < 0) {
-			rw_say_error("%s", rw_error());
-			rc = EXIT_BADINPUT;
-			goto out;
-		}
-	proc.fd = rw_connect(pid, 2000);
-	if (proc.fd < 0 || rw_hello(&proc) < 0) {
+	struct patch_result res;
+	int rc = rw_patch(pid, files, nfiles, NULL, &res);
+	if (rc == 0)
+		report(&res, files, nfiles);
+	else
 		rw_say_error("%s", rw_error());
-		rc = EXIT_NOPROC;
-		goto out;
-	}
-	if (open_exe(&proc) < 0 || link_and_apply(&proc, &l, files, nfiles) < 0) {
-		rw_say_error("%s; nothing was applied", rw_error());
-		goto out;
-	}
-	rc = 0;
-out:
-	link_free(&l);
-	for (int i = 0; i < nfiles; i++)
-		if (l.objs[i].map)
-			rw_object_close(&l.objs[i]);
-	free(l.objs);
-	if (proc.exe.map)
-		rw_image_close(&proc.exe);
-	if (proc.fd >= 0)
-		close(proc.fd);
 	free(files);
 	return rc;
 }

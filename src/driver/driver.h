@@ -19,6 +19,25 @@ struct apply_times {
 	uint32_t nthreads;
 };
 
+/* Which functions of the new objects changed (get entry jumps); NULL
+ * filter: all of them. See link.h. */
+struct patch_filter {
+	int (*changed)(void *ctx, const struct rw_objfile *o, const struct rw_symbol *s);
+	void *ctx;
+};
+
+struct patch_result {
+	uint64_t link_ns;
+	struct apply_times times;
+	size_t nchanged, nnew;
+	char names[512];	/* the replaced functions, demangled */
+};
+
+/* patch.c: link the objects into process pid and apply them. 0, or an
+ * exit code with the reason in rw_error(). */
+int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filter,
+	     struct patch_result *res);
+
 int rw_socket_dir(char *out, size_t cap);
 int rw_connect(int pid, int wait_ms);
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply);

@@ -280,6 +280,8 @@ static void encode_symbols(struct link *l, struct rw_buf *b)
 			const struct redirect *r = func ? redirect_of(l, oi, s) : NULL;
 			if (!func && link_is_running_data(l, s))
 				continue;	/* bound to the program's storage */
+			if (func && !r && !link_is_changed(l, oi, s))
+				continue;	/* unchanged: its running version stays the newest */
 			rw_put_str(b, s->bind == STB_LOCAL ? rw_basename(s->file) : "");
 			rw_put_str(b, s->name);
 			rw_put_u8(b, func ? RW_KIND_FUNC : RW_KIND_DATA);

@@ -128,6 +128,11 @@ struct link {
 	uint64_t nfuncs_new;
 	struct pairing *pairs;		/* statics.c */
 	size_t npairs;
+	/* Which functions changed, from the diff; NULL: all. An unchanged
+	 * function gets no entry jump, and calls to it go to its running
+	 * version, not to its copy in the new objects. */
+	int (*changed)(void *ctx, const struct rw_objfile *o, const struct rw_symbol *s);
+	void *changed_ctx;
 };
 
 int link_plan(struct link *l);
@@ -137,8 +142,14 @@ int link_pair_statics(struct link *l);
 /* The program's name for s when it was paired (NULL: its own name);
  * *is_new when it has no counterpart. */
 const char *link_paired_name(struct link *l, const struct rw_symbol *s, int *is_new);
+/* scan.c: decode the code section si of o; returns its instruction starts
+ * (1 where one starts, 2 where decoding failed; malloc'd, size+1 bytes)
+ * and gives same-section lea/call references synthetic relocations. */
+uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si);
 /* End of the decoded instruction holding the byte at off; 0 if unknown. */
-uint64_t link_insn_end(const struct loaded *ld, uint64_t off, uint64_t size);
+uint64_t link_insn_end(const uint8_t *starts, uint64_t off, uint64_t size);
+/* Did function s of object oi change (the diff's answer; all do without one)? */
+int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s);
 /* Does the data symbol s of a new object bind to storage the process has? */
 int link_is_running_data(struct link *l, const struct rw_symbol *s);
 /* After the agent answered the lookups: refuse what was not found. */

@@ -122,6 +122,11 @@ static int find_running_sym(struct link *l, const struct rw_symbol *s, struct ru
 	return find_running(l, name ? name : s->name, scope_of(s), r);
 }
 
+int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s)
+{
+	return !l->changed || l->changed(l->changed_ctx, &l->objs[oi], s);
+}
+
 int link_is_running_data(struct link *l, const struct rw_symbol *s)
 {
 	struct running r;
@@ -255,7 +260,7 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 	}
 	if (is_exec(sec)) {
 		t->is_func = 1;
-		if (!call && r.found && r.kind == RW_KIND_FUNC)
+		if (r.found && r.kind == RW_KIND_FUNC && (!call || !link_is_changed(l, oi, s)))
 			return bind_running(l, s->name, &r, s, call, t);
 	} else if (r.found && r.kind == RW_KIND_DATA) {
 		return bind_running(l, s->name, &r, s, call, t);
@@ -285,101 +290,6 @@ static int bind_undefined(struct link *l, struct work *w, uint32_t oi, const str
 	t->value = (uint64_t)add_dyn(l, s->name, s->bind == STB_WEAK);
 	t->is_func = call;
 	return 0;
-}
-
-/* --- decoding code ---------------------------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Where the next function of the section starts after at: decoding
- * resumes there after bytes it does not understand. */
-static uint64_t next_func(const uint64_t *funcs, size_t n, uint64_t at, uint64_t end)
-{
-	for (size_t i = 0; i < n; i++)
-		if (funcs[i] > at)
-			return funcs[i];
-	return end;
-}
-
-static void add_rela(struct rw_section *sec, struct rw_rela r)
-{
-	sec->relas = rw_realloc(sec->relas, (sec->nrelas + 1) * sizeof *sec->relas);
-	sec->relas[sec->nrelas++] = r;
-}
-
-/* `lea f(%rip)` to a function of the same section has no relocation: the
- * assembler resolved it. Give it one, so the address binds like any other
- * (to the original f, when the program has it). */
-static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
-			  const uint8_t *has_reloc)
-{
-	struct rw_section *sec = &o->sections[si];
-	uint64_t field = at + (uint64_t)in->disp_at;
-	int32_t disp;
-	if (has_reloc[field])
-		return;
-	memcpy(&disp, sec->data + field, 4);
-	int64_t target = (int64_t)(at + in->len) + disp;
-	if (target < 0 || (uint64_t)target >= sec->size)
-		return;
-	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
-	if (!f || f->type != STT_FUNC || f->value != (uint64_t)target)
-		return;
-	add_rela(sec, (struct rw_rela){field, R_X86_64_PC32, (uint32_t)(f - o->symbols),
-				       -(int64_t)(in->len - (uint8_t)in->disp_at)});
-}
-
-static void scan_code(struct link *l, uint32_t oi, uint16_t si)
-{
-	struct rw_objfile *o = &l->objs[oi];
-	struct rw_section *sec = &o->sections[si];
-	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
-	uint64_t *funcs = rw_calloc(o->nsymbols, sizeof *funcs);
-	size_t nfuncs = 0;
-	for (size_t j = 1; j < o->nsymbols; j++)
-		if (o->symbols[j].shndx == si && o->symbols[j].type == STT_FUNC)
-			funcs[nfuncs++] = o->symbols[j].value;
-	qsort(funcs, nfuncs, sizeof *funcs, cmp_u64);
-	for (size_t i = 0; i < sec->nrelas; i++)
-		if (sec->relas[i].offset < sec->size)
-			has_reloc[sec->relas[i].offset] = 1;
-	for (uint64_t at = 0; at < sec->size;) {
-		struct insn in;
-		if (arch_decode(sec->data + at, sec->size - at, &in) < 0) {
-			uint64_t next = next_func(funcs, nfuncs, at, sec->size);
-			memset(starts + at, 2, next - at);
-			at = next;
-			continue;
-		}
-		starts[at] = 1;
-		if (in.disp_at >= 0 && arch_takes_address(&in))
-			add_lea_reloc(o, si, at, &in, has_reloc);
-		at += in.len;
-	}
-	starts[sec->size] = 1;
-	l->secs[oi][si].starts = starts;
-	free(has_reloc);
-	free(funcs);
-}
-
-/* The end of the instruction holding the field at off, or 0 when unknown. */
-uint64_t link_insn_end(const struct loaded *ld, uint64_t off, uint64_t size)
-{
-	if (!ld->starts || off >= size)
-		return 0;
-	uint64_t start = off;
-	while (start > 0 && off - start < 15 && ld->starts[start] == 0)
-		start--;
-	if (ld->starts[start] != 1)
-		return 0;
-	uint64_t end = off + 1;
-	while (end < size && ld->starts[end] == 0)
-		end++;
-	return ld->starts[end] == 1 ? end : 0;
 }
 
 /* --- references by section + addend ---------------------------------------- */
@@ -445,14 +355,16 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 	if (from_eh)
 		return bind_new_section(l, w, oi, si, t);
 	if (is_exec(sec)) {
-		/* A call goes to the new copy; an address taken of an existing
-		 * function is its original address. */
-		const struct rw_symbol *f = call ? NULL : rw_object_symbol_at(o, si, (uint64_t)offs[0]);
+		/* A call goes to the new copy of a changed function and to the
+		 * running version of an unchanged one; an address taken of an
+		 * existing function is its original address. */
+		const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)offs[0]);
 		struct running run;
-		if (f && find_running(l, f->name, scope_of(f), &run) && run.kind == RW_KIND_FUNC) {
+		if (f && f->type == STT_FUNC && find_running(l, f->name, scope_of(f), &run) &&
+		    run.kind == RW_KIND_FUNC && (!call || !link_is_changed(l, oi, f))) {
 			t->bind = BIND_ADDR;
 			t->is_func = 1;
-			t->value = run.orig - f->value;
+			t->value = (call ? run.addr : run.orig) - f->value;
 			return 0;
 		}
 		return bind_new_section(l, w, oi, si, t);
@@ -516,7 +428,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	int64_t off = r->addend;
 	int exact = 1;
 	if (is_exec(sec) && k.pcrel) {
-		uint64_t end = link_insn_end(&l->secs[oi][si], r->offset, sec->size);
+		uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, sec->size);
 		exact = end >= r->offset + 4;
 		off = r->addend + (int64_t)(end - r->offset);
 	}
@@ -597,6 +509,8 @@ static int plan_redirects(struct link *l)
 				l->nfuncs_new++;
 				continue;
 			}
+			if (!link_is_changed(l, oi, s))
+				continue;
 			/* Too short for a jump: a short jump to a long one in the
 			 * padding before it (after the previous function's end). */
 			uint64_t via = 0;
@@ -667,7 +581,7 @@ int link_plan(struct link *l)
 		for (uint16_t si = 1; si < o->nsections; si++) {
 			const struct rw_section *s = &o->sections[si];
 			if (is_exec(s) && s->data && s->size)
-				scan_code(l, oi, si);
+				l->secs[oi][si].starts = link_scan_code(o, si);
 			if ((is_exec(s) && s->size) || is_eh_frame(s))
 				if (load_section(l, &w, oi, si) < 0)
 					goto out;

@@ -1,0 +1,134 @@
+/* Decode the code of a new object: instruction boundaries, and the
+ * references the assembler resolved without leaving a relocation.
+ *
+ * Two questions need instruction boundaries (x86_64_insn.c decodes them):
+ * which offset a PC-relative `section+addend` means (the addend is the
+ * offset minus the bytes from the field to the end of the instruction),
+ * and where the assembler resolved a reference inside one section by
+ * itself: `lea f(%rip)` and `call f` to a function of the same .text get
+ * synthetic relocations here, so that they bind like any other reference
+ * (an address to the original function, a call to the running version of
+ * an unchanged one) and so that the diff compares them by target. Adding
+ * them twice is harmless: a field that has a relocation gets no other. */
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+#include "link.h"
+#include "util.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Where the next function of the section starts after at: decoding
+ * resumes there after bytes it does not understand. */
+static uint64_t next_func(const uint64_t *funcs, size_t n, uint64_t at, uint64_t end)
+{
+	for (size_t i = 0; i < n; i++)
+		if (funcs[i] > at)
+			return funcs[i];
+	return end;
+}
+
+static void add_rela(struct rw_section *sec, struct rw_rela r)
+{
+	sec->relas = rw_realloc(sec->relas, (sec->nrelas + 1) * sizeof *sec->relas);
+	sec->relas[sec->nrelas++] = r;
+}
+
+/* `lea f(%rip)` to a function of the same section has no relocation: the
+ * assembler resolved it. Give it one, so the address binds like any other
+ * (to the original f, when the program has it). */
+static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
+			  const uint8_t *has_reloc)
+{
+	struct rw_section *sec = &o->sections[si];
+	uint64_t field = at + (uint64_t)in->disp_at;
+	int32_t disp;
+	if (has_reloc[field])
+		return;
+	memcpy(&disp, sec->data + field, 4);
+	int64_t target = (int64_t)(at + in->len) + disp;
+	if (target < 0 || (uint64_t)target >= sec->size)
+		return;
+	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
+	if (!f || f->type != STT_FUNC || f->value != (uint64_t)target)
+		return;
+	add_rela(sec, (struct rw_rela){field, R_X86_64_PC32, (uint32_t)(f - o->symbols),
+				       -(int64_t)(in->len - (uint8_t)in->disp_at)});
+}
+
+/* A call or jump to another function of the same section has no
+ * relocation either: give it one, so that it can go to the running version
+ * of a function that did not change (and a later patch of it reaches this
+ * caller), and so that the diff compares it by target, not displacement. */
+static void add_call_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
+			   const uint8_t *has_reloc)
+{
+	struct rw_section *sec = &o->sections[si];
+	uint64_t field = at + in->len - 4;
+	int32_t disp;
+	if (has_reloc[field])
+		return;
+	memcpy(&disp, sec->data + field, 4);
+	int64_t target = (int64_t)(at + in->len) + disp;
+	if (target < 0 || (uint64_t)target >= sec->size)
+		return;
+	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
+	const struct rw_symbol *self = rw_object_symbol_at(o, si, at);
+	if (!f || f->type != STT_FUNC || f->value != (uint64_t)target || f == self)
+		return;
+	add_rela(sec, (struct rw_rela){field, R_X86_64_PLT32, (uint32_t)(f - o->symbols), -4});
+}
+
+uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si)
+{
+	struct rw_section *sec = &o->sections[si];
+	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
+	uint64_t *funcs = rw_calloc(o->nsymbols, sizeof *funcs);
+	size_t nfuncs = 0;
+	for (size_t j = 1; j < o->nsymbols; j++)
+		if (o->symbols[j].shndx == si && o->symbols[j].type == STT_FUNC)
+			funcs[nfuncs++] = o->symbols[j].value;
+	qsort(funcs, nfuncs, sizeof *funcs, cmp_u64);
+	for (size_t i = 0; i < sec->nrelas; i++)
+		if (sec->relas[i].offset < sec->size)
+			has_reloc[sec->relas[i].offset] = 1;
+	for (uint64_t at = 0; at < sec->size;) {
+		struct insn in;
+		if (arch_decode(sec->data + at, sec->size - at, &in) < 0) {
+			uint64_t next = next_func(funcs, nfuncs, at, sec->size);
+			memset(starts + at, 2, next - at);
+			at = next;
+			continue;
+		}
+		starts[at] = 1;
+		if (in.disp_at >= 0 && arch_takes_address(&in))
+			add_lea_reloc(o, si, at, &in, has_reloc);
+		else if (arch_is_call_site(sec->data + at, in.len - 4) && in.len >= 5)
+			add_call_reloc(o, si, at, &in, has_reloc);
+		at += in.len;
+	}
+	starts[sec->size] = 1;
+	free(has_reloc);
+	free(funcs);
+	return starts;
+}
+
+/* The end of the instruction holding the field at off, or 0 when unknown. */
+uint64_t link_insn_end(const uint8_t *starts, uint64_t off, uint64_t size)
+{
+	if (!starts || off >= size)
+		return 0;
+	uint64_t start = off;
+	while (start > 0 && off - start < 15 && starts[start] == 0)
+		start--;
+	if (starts[start] != 1)
+		return 0;
+	uint64_t end = off + 1;
+	while (end < size && starts[end] == 0)
+		end++;
+	return starts[end] == 1 ? end : 0;
+}
