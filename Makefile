@@ -5,7 +5,8 @@ WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 PREFIX  ?= /usr/local
 B       := build
 
-DRIVER_SRC := $(wildcard src/driver/*.c src/elf/*.c src/link/*.c) src/util.c src/proto/proto.c
+DRIVER_SRC := $(wildcard src/driver/*.c src/elf/*.c src/link/*.c src/patch/*.c src/front/*.c) \
+	      src/util.c src/proto/proto.c
 AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 
@@ -17,7 +18,7 @@ LIB_OBJ    := $(filter-out $(B)/driver/src/driver/%,$(DRIVER_OBJ))
 all: $(B)/rewire $(B)/librewire.so
 
 $(B)/rewire: $(DRIVER_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ -liberty
+	$(CC) $(CFLAGS) -o $@ $^ -liberty -ljson-c
 
 # The agent lives inside other programs: hidden symbols, no exits (poisoned
 # in agent.h), only libc.
@@ -34,7 +35,7 @@ $(B)/agent/%.o: %.c
 
 $(B)/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ) -liberty
+	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ) -liberty -ljson-c
 
 # Both install what they need first (Debian packages, when missing).
 test:

@@ -12,6 +12,8 @@ for p in make gcc g++ clang binutils python3; do
 done
 # libiberty: the demangler for C++ and Rust names in rewire's messages
 [ -f /usr/include/libiberty/demangle.h ] || need="$need libiberty-dev"
+# json-c: reads compile_commands.json
+[ -f /usr/include/json-c/json.h ] || need="$need libjson-c-dev"
 [ -z "$need" ] && exit 0
 echo "rewire: installing$need" >&2
 SUDO=""

@@ -5,6 +5,7 @@
 #include "link/link.h"
 #include "proto/proto.h"
 #include "util.h"
+#include <sys/types.h>
 
 /* Exit codes, distinct so scripts can tell why. */
 enum {
@@ -48,6 +49,11 @@ int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_time
 
 void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct cc_db;
+/* session.c: watch, build, diff and patch until the program exits; its
+ * wait status. */
+int session_run(pid_t child, struct cc_db *db, const char *exe);
 
 int cmd_run(int argc, char **argv);
 int cmd_apply(int argc, char **argv);

@@ -7,6 +7,7 @@
  * program through the terminal; rewire itself outlives it to report. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "driver.h"
+#include "front/cc.h"
 
 static pid_t child;
 
@@ -81,16 +83,77 @@ static void start_child(char **argv, const char *agent, const char *dir)
 	_exit(127);
 }
 
+/* PROGRAM as execvp will find it. */
+static int resolve_program(const char *prog, char *out, size_t cap)
+{
+	if (strchr(prog, '/'))
+		return realpath(prog, out) ? 0 : -1;
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+		snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
+		if (access(buf, X_OK) == 0 && realpath(buf, out))
+			return 0;
+		p += n + (p[n] == ':');
+	}
+	(void)cap;
+	return -1;
+}
+
+/* The program's units from compile_commands.json, or NULL (said why). */
+static struct cc_db *load_units(const char *dbdir, const char *exe)
+{
+	char path[PATH_MAX + 32];
+	struct rw_image img = {0};
+	static struct cc_db db;
+	if (cc_find_db(dbdir, exe, path, sizeof path) < 0) {
+		rw_say("%s; running without watching sources. Make one with "
+		       "`cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON`, Meson (it writes one), or "
+		       "`bear -- make`; or use `rewire apply`", rw_error());
+		return NULL;
+	}
+	if (cc_load(&db, path) < 0 || rw_image_open(&img, exe) < 0) {
+		rw_say_error("%s; running without watching sources", rw_error());
+		return NULL;
+	}
+	cc_keep_program_units(&db, &img);
+	rw_image_close(&img);
+	if (!db.n) {
+		rw_say("%s lists no source of %s; running without watching sources", path, exe);
+		return NULL;
+	}
+	return &db;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: rewire run [-p BUILD_DIR] [--] PROGRAM [ARGS...]\n");
+	return EXIT_USAGE;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	char agent[4096], dir[256], sock[300];
+	char agent[4096], dir[256], sock[300], exe[PATH_MAX];
+	const char *dbdir = NULL;
 	int i = 1, status;
-	if (i < argc && !strcmp(argv[i], "--"))
-		i++;
-	if (i >= argc) {
-		fprintf(stderr, "usage: rewire run [--] PROGRAM [ARGS...]\n");
-		return EXIT_USAGE;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(argv[i], "-p") && i + 1 < argc)
+			dbdir = argv[++i];
+		else
+			return usage();
 	}
+	if (i >= argc)
+		return usage();
+	if (resolve_program(argv[i], exe, sizeof exe) < 0) {
+		rw_say_error("cannot run %s: not found", argv[i]);
+		return 127;
+	}
+	struct cc_db *db = load_units(dbdir, exe);
 	if (find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;
@@ -108,11 +171,16 @@ int cmd_run(int argc, char **argv)
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
 	signal(SIGHUP, forward);
-	rw_say("running %s (pid %d); patch it with: rewire apply --pid %d FILE.o", argv[i],
-	       (int)child, (int)child);
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR)
-			return EXIT_NOPROC;
+	if (db) {
+		status = session_run(child, db, exe);
+		cc_free(db);
+	} else {
+		rw_say("running %s (pid %d); patch it with: rewire apply --pid %d FILE.o", argv[i],
+		       (int)child, (int)child);
+		while (waitpid(child, &status, 0) < 0)
+			if (errno != EINTR)
+				return EXIT_NOPROC;
+	}
 	snprintf(sock, sizeof sock, "%s/%d.sock", dir, (int)child);
 	unlink(sock);
 	if (WIFSIGNALED(status))

@@ -138,6 +138,12 @@ static int is_exec(const struct rw_section *s)
 	return (s->flags & SHF_ALLOC) && (s->flags & SHF_EXECINSTR);
 }
 
+/* Read-only data has no state to keep: new code uses the new constants. */
+static int is_const_data(const struct rw_section *s)
+{
+	return (s->flags & SHF_ALLOC) && !(s->flags & (SHF_WRITE | SHF_EXECINSTR | SHF_TLS));
+}
+
 static int is_eh_frame(const struct rw_section *s)
 {
 	return (s->flags & SHF_ALLOC) && (!strcmp(s->name, ".eh_frame") || s->type == SHT_X86_64_UNWIND);
@@ -262,7 +268,7 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 		t->is_func = 1;
 		if (r.found && r.kind == RW_KIND_FUNC && (!call || !link_is_changed(l, oi, s)))
 			return bind_running(l, s->name, &r, s, call, t);
-	} else if (r.found && r.kind == RW_KIND_DATA) {
+	} else if (r.found && r.kind == RW_KIND_DATA && !is_const_data(sec)) {
 		return bind_running(l, s->name, &r, s, call, t);
 	}
 	t->bind = BIND_SECTION;
@@ -370,7 +376,7 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 		return bind_new_section(l, w, oi, si, t);
 	}
 	struct seccls *c = classify(l, oi, si, cache);
-	if (!c->nexist)
+	if (!c->nexist || is_const_data(sec))
 		return bind_new_section(l, w, oi, si, t);
 	if (!c->nnew && c->consistent)
 		return bind_existing_at(l, oi, si, c->delta, t);

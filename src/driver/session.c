@@ -1,0 +1,526 @@
+/* The `rewire run` session for C and C++: watch, build, diff, patch.
+ *
+ * One loop: inotify on the directories of every source and header of the
+ * program's units, the running program (a pidfd), and the compilers rewire
+ * started. A save marks the units that use the file; after a short
+ * debounce, units whose inputs' contents really changed are compiled with
+ * their own commands into the private cache (several at once), then diffed
+ * against their baselines (the objects of the code that runs), and the
+ * changed functions are patched in as one patch. A compile error is shown
+ * as the compiler printed it and nothing else happens; the next good save
+ * patches. After a patch, the new objects are the baselines.
+ *
+ * Baselines: a unit's own object when it is newer than its source and
+ * older than the executable (it is what runs), else the object rewire
+ * compiles at start-up; that compile also yields the unit's headers. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "driver.h"
+#include "front/cc.h"
+#include "patch/diff.h"
+
+#define DEBOUNCE_NS (30ull * 1000000)
+#define MAX_JOBS 8
+
+enum job_kind { JOB_BASE, JOB_PATCH };
+
+struct job {
+	pid_t pid;
+	size_t unit;
+	int kind;
+	int status;
+	int running;
+	char obj[2048], dep[2048], log[2048];
+};
+
+struct session {
+	pid_t child;
+	int pidfd;
+	struct cc_db db;
+	char cache[1024];
+	int ino;
+	char **dirs;
+	size_t ndirs;
+	uint64_t *due;		/* per unit: when its debounce ends, 0 if not dirty */
+	int *in_batch;		/* per unit: compiling for the current patch */
+	uint64_t batch_start;
+	struct job jobs[MAX_JOBS];
+	size_t *base_queue;	/* units still to compile for their baseline/deps */
+	size_t nqueue, qnext;
+	int color;
+	int parallel;
+};
+
+static int64_t mtime_ns(const char *path)
+{
+	struct stat st;
+	if (!path || stat(path, &st) < 0)
+		return -1;
+	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* --- watching ------------------------------------------------------------- */
+
+static void watch_dir_of(struct session *s, const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	for (size_t i = 0; i < s->ndirs; i++)
+		if (s->dirs[i] && !strcmp(s->dirs[i], dir))
+			return;
+	int wd = inotify_add_watch(s->ino, dir[0] ? dir : "/", IN_CLOSE_WRITE | IN_MOVED_TO);
+	if (wd < 0)
+		return;
+	/* Watch descriptors are small integers handed out in order. */
+	if ((size_t)wd >= s->ndirs) {
+		s->dirs = rw_realloc(s->dirs, ((size_t)wd + 1) * sizeof *s->dirs);
+		for (size_t i = s->ndirs; i <= (size_t)wd; i++)
+			s->dirs[i] = NULL;
+		s->ndirs = (size_t)wd + 1;
+	}
+	free(s->dirs[wd]);
+	s->dirs[wd] = rw_strdup(dir);
+}
+
+static int unit_uses(const struct cc_unit *u, const char *path)
+{
+	if (!strcmp(u->src, path))
+		return 1;
+	for (size_t i = 0; i < u->ndeps; i++)
+		if (!strcmp(u->deps[i], path))
+			return 1;
+	return 0;
+}
+
+static void on_saved(struct session *s, const char *path)
+{
+	for (size_t i = 0; i < s->db.n; i++)
+		if (unit_uses(&s->db.units[i], path))
+			s->due[i] = rw_now_ns() + DEBOUNCE_NS;
+}
+
+static void read_events(struct session *s)
+{
+	char buf[16384] __attribute__((aligned(8)));
+	for (;;) {
+		ssize_t n = read(s->ino, buf, sizeof buf);
+		if (n <= 0)
+			return;
+		for (ssize_t off = 0; off < n;) {
+			struct inotify_event *e = (struct inotify_event *)(buf + off);
+			off += (ssize_t)sizeof *e + e->len;
+			if (!e->len || e->wd < 0 || (size_t)e->wd >= s->ndirs || !s->dirs[e->wd])
+				continue;
+			char path[PATH_MAX * 2];
+			snprintf(path, sizeof path, "%s/%s", s->dirs[e->wd], e->name);
+			on_saved(s, path);
+		}
+	}
+}
+
+/* --- compiling -------------------------------------------------------------- */
+
+static struct job *free_job(struct session *s)
+{
+	int busy = 0;
+	for (int i = 0; i < MAX_JOBS; i++)
+		busy += s->jobs[i].running;
+	if (busy >= s->parallel)
+		return NULL;
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (!s->jobs[i].running)
+			return &s->jobs[i];
+	return NULL;
+}
+
+static int start_job(struct session *s, size_t unit, int kind)
+{
+	struct job *j = free_job(s);
+	if (!j)
+		return -1;
+	const char *dir = kind == JOB_BASE ? "base" : "new";
+	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
+	snprintf(j->dep, sizeof j->dep, "%s/%s/%zu.d", s->cache, dir, unit);
+	snprintf(j->log, sizeof j->log, "%s/%s/%zu.log", s->cache, dir, unit);
+	int fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	j->pid = cc_spawn(&s->db.units[unit], j->obj, j->dep, fd, s->color);
+	close(fd);
+	if (j->pid < 0)
+		return -1;
+	j->unit = unit;
+	j->kind = kind;
+	j->running = 1;
+	return 0;
+}
+
+static void show_log(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0)
+		if (write(2, buf, (size_t)n) < 0)
+			break;
+	if (fd >= 0)
+		close(fd);
+}
+
+static void base_done(struct session *s, struct job *j)
+{
+	struct cc_unit *u = &s->db.units[j->unit];
+	if (j->status != 0) {
+		/* Not fatal: the unit is patched from its own object, or the
+		 * first edit compiles it. */
+		rw_say("%s does not compile as it is (%s); it is watched all the same",
+		       rw_basename(u->src), j->log);
+		return;
+	}
+	cc_read_deps(u, j->dep);
+	for (size_t i = 0; i < u->ndeps; i++)
+		watch_dir_of(s, u->deps[i]);
+	if (!u->base)
+		u->base = rw_strdup(j->obj);
+	u->hash = cc_hash_inputs(u);
+}
+
+static void reap_jobs(struct session *s)
+{
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct job *j = &s->jobs[i];
+		if (!j->running || waitpid(j->pid, &j->status, WNOHANG) <= 0)
+			continue;
+		j->running = 0;
+		if (j->kind == JOB_BASE)
+			base_done(s, j);
+	}
+}
+
+/* --- patching -------------------------------------------------------------- */
+
+struct diff_ctx {
+	size_t n;
+	char **paths;			/* new objects */
+	struct rw_objfile *base;	/* their baselines */
+	struct diff_obj *dbase;
+	const struct rw_objfile **seen;	/* link's instances of the new objects */
+	struct diff_obj *dnew;
+};
+
+static int changed_cb(void *ctx, const struct rw_objfile *o, const struct rw_symbol *f)
+{
+	struct diff_ctx *d = ctx;
+	for (size_t i = 0; i < d->n; i++) {
+		if (strcmp(d->paths[i], o->path))
+			continue;
+		if (!d->dbase[i].obj)
+			return 1;
+		if (d->seen[i] != o) {
+			if (d->seen[i])
+				diff_obj_free(&d->dnew[i]);
+			diff_obj_init(&d->dnew[i], (struct rw_objfile *)o);
+			d->seen[i] = o;
+		}
+		return diff_function_changed(&d->dbase[i], &d->dnew[i], f);
+	}
+	return 1;
+}
+
+/* Count what changed before linking anything: nothing, and there is no
+ * patch to make. */
+static size_t count_changes(struct diff_ctx *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		struct rw_objfile o;
+		if (rw_object_open(&o, d->paths[i]) < 0)
+			return 1;
+		for (size_t k = 1; k < o.nsymbols; k++) {
+			const struct rw_symbol *f = &o.symbols[k];
+			if (f->type == 2 /* STT_FUNC */ && f->shndx && f->shndx < o.nsections &&
+			    changed_cb(d, &o, f))
+				n++;
+		}
+		diff_obj_free(&d->dnew[i]);
+		d->seen[i] = NULL;
+		rw_object_close(&o);
+	}
+	return n;
+}
+
+static void diff_ctx_free(struct diff_ctx *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->dbase[i].obj) {
+			diff_obj_free(&d->dbase[i]);
+			rw_object_close(&d->base[i]);
+		}
+		if (d->seen[i])
+			diff_obj_free(&d->dnew[i]);
+	}
+	free(d->paths);
+	free(d->base);
+	free(d->dbase);
+	free(d->seen);
+	free(d->dnew);
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static void list_files(struct session *s, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < s->db.n && len < cap - 32; i++)
+		if (s->in_batch[i])
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "",
+						rw_basename(s->db.units[i].src));
+}
+
+static void adopt_batch(struct session *s, struct job **jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct cc_unit *u = &s->db.units[jobs[i]->unit];
+		char base[PATH_MAX + 16];
+		snprintf(base, sizeof base, "%s/base/%zu-%s.o", s->cache, jobs[i]->unit, rw_basename(u->src));
+		if (rename(jobs[i]->obj, base) == 0) {
+			free(u->base);
+			u->base = rw_strdup(base);
+		}
+		cc_read_deps(u, jobs[i]->dep);
+		for (size_t k = 0; k < u->ndeps; k++)
+			watch_dir_of(s, u->deps[k]);
+		u->hash = cc_hash_inputs(u);
+	}
+}
+
+static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t compile_ns)
+{
+	struct diff_ctx d = {.n = n};
+	char files[512];
+	uint64_t t0 = rw_now_ns();
+	list_files(s, files, sizeof files);
+	d.paths = rw_calloc(n, sizeof *d.paths);
+	d.base = rw_calloc(n, sizeof *d.base);
+	d.dbase = rw_calloc(n, sizeof *d.dbase);
+	d.seen = rw_calloc(n, sizeof *d.seen);
+	d.dnew = rw_calloc(n, sizeof *d.dnew);
+	for (size_t i = 0; i < n; i++) {
+		const char *base = s->db.units[jobs[i]->unit].base;
+		d.paths[i] = jobs[i]->obj;
+		if (base && rw_object_open(&d.base[i], base) == 0)
+			diff_obj_init(&d.dbase[i], &d.base[i]);
+	}
+	size_t nchanged = count_changes(&d);
+	uint64_t diff_ns = rw_now_ns() - t0;
+	if (!nchanged) {
+		rw_say("%s: no code changed", files);
+		adopt_batch(s, jobs, n);
+		diff_ctx_free(&d);
+		return;
+	}
+	struct patch_filter filter = {changed_cb, &d};
+	struct patch_result res;
+	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
+	if (rc == 0) {
+		const struct apply_times *t = &res.times;
+		uint64_t total = compile_ns + diff_ns + res.link_ns + t->total_ns;
+		rw_say("patched %s (%s) in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f%s",
+		       res.nchanged ? res.names : "new code only", files, ms(total), ms(compile_ns),
+		       ms(diff_ns), ms(res.link_ns), ms(t->total_ns), "");
+		adopt_batch(s, jobs, n);
+	} else {
+		rw_say_error("%s: %s", files, rw_error());
+	}
+	diff_ctx_free(&d);
+}
+
+/* Units whose debounce ended and whose inputs changed: compile them. */
+static void start_batch(struct session *s)
+{
+	uint64_t now = rw_now_ns();
+	int any = 0;
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->in_batch[i])
+			return;		/* one batch at a time */
+	for (size_t i = 0; i < s->db.n; i++) {
+		if (!s->due[i] || s->due[i] > now)
+			continue;
+		struct cc_unit *u = &s->db.units[i];
+		if (cc_hash_inputs(u) == u->hash) {
+			s->due[i] = 0;	/* saved without a change */
+			continue;
+		}
+		if (start_job(s, i, JOB_PATCH) < 0)
+			continue;	/* no free job: next time round */
+		s->due[i] = 0;
+		s->in_batch[i] = 1;
+		any = 1;
+	}
+	if (any)
+		s->batch_start = now;
+}
+
+static void finish_batch(struct session *s)
+{
+	struct job *done[MAX_JOBS];
+	size_t n = 0;
+	int failed = 0, pending = 0;
+	for (size_t i = 0; i < s->db.n; i++)
+		pending += s->in_batch[i] && s->due[i];
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct job *j = &s->jobs[i];
+		if (j->kind != JOB_PATCH || !s->in_batch[j->unit])
+			continue;
+		if (j->running)
+			return;
+		done[n++] = j;
+		failed |= j->status != 0;
+	}
+	if (!n)
+		return;
+	uint64_t compile_ns = rw_now_ns() - s->batch_start;
+	char files[512];
+	list_files(s, files, sizeof files);
+	if (failed) {
+		for (size_t i = 0; i < n; i++)
+			if (done[i]->status != 0)
+				show_log(done[i]->log);
+		rw_say_error("%s: compile failed; the program keeps running the previous code", files);
+	} else {
+		patch_batch(s, done, n, compile_ns);
+	}
+	for (size_t i = 0; i < n; i++) {
+		s->in_batch[done[i]->unit] = 0;
+		done[i]->kind = JOB_BASE;	/* consumed */
+		done[i]->unit = 0;
+	}
+	(void)pending;
+}
+
+/* --- the loop -------------------------------------------------------------- */
+
+static void start_baselines(struct session *s)
+{
+	while (s->qnext < s->nqueue && start_job(s, s->base_queue[s->qnext], JOB_BASE) == 0)
+		s->qnext++;
+}
+
+static int next_timeout(struct session *s)
+{
+	uint64_t now = rw_now_ns(), soonest = UINT64_MAX;
+	int busy = 0;
+	for (int i = 0; i < MAX_JOBS; i++)
+		busy |= s->jobs[i].running;
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->due[i] && s->due[i] < soonest)
+			soonest = s->due[i];
+	if (busy)
+		return 5;
+	if (soonest == UINT64_MAX)
+		return s->pidfd >= 0 ? -1 : 100;
+	return soonest <= now ? 0 : (int)((soonest - now) / 1000000) + 1;
+}
+
+static int child_exited(struct session *s, int *status)
+{
+	return waitpid(s->child, status, WNOHANG) == s->child;
+}
+
+static void setup_baselines(struct session *s, const char *exe)
+{
+	int64_t exe_time = mtime_ns(exe);
+	s->base_queue = rw_calloc(s->db.n, sizeof *s->base_queue);
+	for (size_t i = 0; i < s->db.n; i++) {
+		struct cc_unit *u = &s->db.units[i];
+		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
+		if (obj >= 0 && obj >= src && obj <= exe_time)
+			u->base = rw_strdup(u->out);
+		u->hash = cc_hash_inputs(u);
+		watch_dir_of(s, u->src);
+		s->base_queue[s->nqueue++] = i;
+	}
+}
+
+static int make_cache(struct session *s)
+{
+	char dir[256], sub[PATH_MAX + 8];
+	if (rw_socket_dir(dir, sizeof dir) < 0)
+		return -1;
+	snprintf(s->cache, sizeof s->cache, "%s/cache-%d", dir, (int)s->child);
+	mkdir(s->cache, 0700);
+	snprintf(sub, sizeof sub, "%s/base", s->cache);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof sub, "%s/new", s->cache);
+	mkdir(sub, 0700);
+	return 0;
+}
+
+static void remove_cache(struct session *s)
+{
+	char cmd[PATH_MAX + 32];
+	if (!s->cache[0] || strchr(s->cache, '\''))
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->cache);
+	if (system(cmd)) {}
+}
+
+/* Run the session until the program exits; its wait status. */
+int session_run(pid_t child, struct cc_db *db, const char *exe)
+{
+	struct session s = {.child = child, .db = *db, .pidfd = -1};
+	int status = 0;
+	s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	s.due = rw_calloc(db->n, sizeof *s.due);
+	s.in_batch = rw_calloc(db->n, sizeof *s.in_batch);
+	s.color = isatty(2) && !getenv("NO_COLOR");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s.parallel = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
+	if (s.ino < 0 || make_cache(&s) < 0) {
+		rw_say_error("cannot watch sources: %s", s.ino < 0 ? strerror(errno) : rw_error());
+		waitpid(child, &status, 0);
+		return status;
+	}
+	setup_baselines(&s, exe);
+	rw_say("watching %zu sources of %s (pid %d)", db->n, exe, (int)child);
+	for (;;) {
+		struct pollfd fds[2] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
+		poll(fds, s.pidfd >= 0 ? 2 : 1, next_timeout(&s));
+		if (child_exited(&s, &status))
+			break;
+		if (fds[0].revents)
+			read_events(&s);
+		reap_jobs(&s);
+		finish_batch(&s);
+		start_batch(&s);
+		start_baselines(&s);
+	}
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (s.jobs[i].running)
+			kill(s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
+	remove_cache(&s);
+	*db = s.db;
+	return status;
+}

@@ -1,0 +1,336 @@
+/* compile_commands.json: which units make the program, and how each one
+ * is compiled.
+ *
+ * Each entry has a directory, a file and either "arguments" (an array) or
+ * "command" (a shell string, split here with the shell's quoting rules for
+ * quotes and backslashes). rewire replays a unit's own command with its
+ * output options replaced: the object goes to rewire's private cache, never
+ * to the user's build directory, and a depfile names the headers to watch.
+ * Units that are not part of the running executable (tests, other
+ * programs of the project) are dropped: the executable's STT_FILE symbols
+ * name the sources it was built from. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "cc.h"
+#include "util.h"
+
+static int exists_in(const char *dir, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/compile_commands.json", dir);
+	return access(out, R_OK) == 0;
+}
+
+/* dir and its parents. */
+static int search_up(const char *start, char *out, size_t cap)
+{
+	char dir[PATH_MAX];
+	if (!realpath(start, dir))
+		return 0;
+	for (;;) {
+		if (exists_in(dir, out, cap))
+			return 1;
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return exists_in("/", out, cap);
+		*slash = 0;
+	}
+}
+
+int cc_find_db(const char *dir, const char *exe, char *out, size_t cap)
+{
+	char exedir[PATH_MAX];
+	if (dir)
+		return exists_in(dir, out, cap) ? 0 :
+		       rw_fail("no compile_commands.json in %s", dir);
+	if (search_up(".", out, cap))
+		return 0;
+	snprintf(exedir, sizeof exedir, "%s", exe);
+	char *slash = strrchr(exedir, '/');
+	if (slash) {
+		*slash = 0;
+		if (search_up(exedir[0] ? exedir : "/", out, cap))
+			return 0;
+	}
+	return rw_fail("no compile_commands.json here, in a parent directory or beside %s", exe);
+}
+
+/* Split a shell command line: words, '...', "...", backslashes. */
+static char **split_command(const char *cmd, int *argc)
+{
+	size_t cap = 16, n = 0, len = strlen(cmd);
+	char **argv = rw_calloc(cap, sizeof *argv);
+	char *word = rw_malloc(len + 1);
+	for (const char *p = cmd; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		size_t w = 0;
+		char quote = 0;
+		for (; *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+			if (quote == '\'' && *p == '\'') quote = 0;
+			else if (quote == '"' && *p == '"') quote = 0;
+			else if (!quote && (*p == '\'' || *p == '"')) quote = *p;
+			else if (*p == '\\' && quote != '\'' && p[1]) word[w++] = *++p;
+			else word[w++] = *p;
+		}
+		word[w] = 0;
+		if (n + 2 > cap)
+			argv = rw_realloc(argv, (cap *= 2) * sizeof *argv);
+		argv[n++] = rw_strdup(word);
+	}
+	argv[n] = NULL;
+	free(word);
+	*argc = (int)n;
+	return argv;
+}
+
+static char *absolute(const char *dir, const char *path)
+{
+	char buf[PATH_MAX * 2], real[PATH_MAX];
+	if (path[0] == '/')
+		snprintf(buf, sizeof buf, "%s", path);
+	else
+		snprintf(buf, sizeof buf, "%s/%s", dir, path);
+	return rw_strdup(realpath(buf, real) ? real : buf);
+}
+
+/* Drop the options that name outputs: rewire supplies its own. */
+static void strip_outputs(struct cc_unit *u)
+{
+	int j = 0;
+	for (int i = 0; i < u->argc; i++) {
+		const char *a = u->argv[i];
+		int takes = !strcmp(a, "-o") || !strcmp(a, "-MF") || !strcmp(a, "-MT") || !strcmp(a, "-MQ");
+		if (takes && i + 1 < u->argc) {
+			if (!strcmp(a, "-o"))
+				u->out = absolute(u->dir, u->argv[i + 1]);
+			free(u->argv[i]);
+			free(u->argv[++i]);
+			continue;
+		}
+		if (!strncmp(a, "-o", 2) && a[2]) {
+			u->out = absolute(u->dir, a + 2);
+			free(u->argv[i]);
+			continue;
+		}
+		if (!strcmp(a, "-MD") || !strcmp(a, "-MMD") || !strcmp(a, "-M") || !strcmp(a, "-MM")) {
+			free(u->argv[i]);
+			continue;
+		}
+		u->argv[j++] = u->argv[i];
+	}
+	u->argv[j] = NULL;
+	u->argc = j;
+}
+
+static int load_entry(struct cc_unit *u, json_object *e)
+{
+	json_object *dir, *file, *args, *cmd;
+	if (!json_object_object_get_ex(e, "directory", &dir) ||
+	    !json_object_object_get_ex(e, "file", &file))
+		return -1;
+	u->dir = rw_strdup(json_object_get_string(dir));
+	u->src = absolute(u->dir, json_object_get_string(file));
+	if (json_object_object_get_ex(e, "arguments", &args) &&
+	    json_object_is_type(args, json_type_array)) {
+		size_t n = json_object_array_length(args);
+		u->argv = rw_calloc(n + 1, sizeof *u->argv);
+		for (size_t i = 0; i < n; i++)
+			u->argv[i] = rw_strdup(json_object_get_string(json_object_array_get_idx(args, i)));
+		u->argc = (int)n;
+	} else if (json_object_object_get_ex(e, "command", &cmd)) {
+		u->argv = split_command(json_object_get_string(cmd), &u->argc);
+	} else {
+		return -1;
+	}
+	if (u->argc < 2)
+		return -1;
+	strip_outputs(u);
+	return 0;
+}
+
+int cc_load(struct cc_db *db, const char *path)
+{
+	json_object *root = json_object_from_file(path);
+	memset(db, 0, sizeof *db);
+	db->path = rw_strdup(path);
+	if (!root || !json_object_is_type(root, json_type_array)) {
+		if (root)
+			json_object_put(root);
+		return rw_fail("%s: not a JSON array of compile commands (%s)", path,
+			       json_util_get_last_err() ? json_util_get_last_err() : "bad format");
+	}
+	size_t n = json_object_array_length(root);
+	db->units = rw_calloc(n, sizeof *db->units);
+	for (size_t i = 0; i < n; i++) {
+		struct cc_unit *u = &db->units[db->n];
+		memset(u, 0, sizeof *u);
+		if (load_entry(u, json_object_array_get_idx(root, i)) == 0)
+			db->n++;
+		else
+			fprintf(stderr, "rewire: %s: entry %zu has no usable command; skipped\n", path, i);
+	}
+	json_object_put(root);
+	return 0;
+}
+
+static int built_from(const struct rw_image *exe, const char *src)
+{
+	const char *base = rw_basename(src);
+	int any = 0;
+	for (size_t i = 1; i < exe->nsymbols; i++) {
+		const struct rw_symbol *s = &exe->symbols[i];
+		if (s->type != 4 /* STT_FILE */)
+			continue;
+		any = 1;
+		if (!strcmp(rw_basename(s->name), base))
+			return 1;
+	}
+	return !any;	/* no STT_FILE at all (stripped): keep every unit */
+}
+
+void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < db->n; i++) {
+		if (built_from(exe, db->units[i].src))
+			db->units[j++] = db->units[i];
+	}
+	db->n = j;
+}
+
+pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
+	int n = 0;
+	for (int i = 0; i < u->argc; i++)
+		argv[n++] = u->argv[i];
+	argv[n++] = "-o";
+	argv[n++] = (char *)obj;
+	argv[n++] = "-MD";
+	argv[n++] = "-MF";
+	argv[n++] = (char *)dep;
+	if (color)
+		argv[n++] = "-fdiagnostics-color=always";
+	argv[n] = NULL;
+	if (chdir(u->dir) < 0) {
+		dprintf(errfd, "rewire: error: %s: %s\n", u->dir, strerror(errno));
+		_exit(127);
+	}
+	dup2(errfd, 1);
+	dup2(errfd, 2);
+	execvp(argv[0], argv);
+	dprintf(errfd, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* A make-style depfile: "out: src hdr1 hdr2 \\\n hdr3". */
+int cc_read_deps(struct cc_unit *u, const char *dep)
+{
+	FILE *f = fopen(dep, "r");
+	if (!f)
+		return rw_fail("%s: %s", dep, strerror(errno));
+	char word[PATH_MAX];
+	size_t w = 0;
+	int c, seen_colon = 0;
+	for (size_t i = 0; i < u->ndeps; i++)
+		free(u->deps[i]);
+	free(u->deps);
+	u->deps = NULL;
+	u->ndeps = 0;
+	do {
+		c = fgetc(f);
+		if (c == '\\') {
+			int d = fgetc(f);
+			if (d == '\n')
+				continue;
+			if (w < sizeof word - 1)
+				word[w++] = (char)d;
+			continue;
+		}
+		if (c == EOF || c == ' ' || c == '\n' || c == '\t') {
+			word[w] = 0;
+			if (w && seen_colon && word[w - 1] != ':') {
+				char *abs = absolute(u->dir, word);
+				if (strcmp(abs, u->src)) {
+					u->deps = rw_realloc(u->deps, (u->ndeps + 1) * sizeof *u->deps);
+					u->deps[u->ndeps++] = abs;
+				} else {
+					free(abs);
+				}
+			}
+			if (w && word[w - 1] == ':')
+				seen_colon = 1;
+			w = 0;
+			continue;
+		}
+		if (c == ':' && !seen_colon) {
+			seen_colon = 1;
+			w = 0;
+			continue;
+		}
+		if (w < sizeof word - 1)
+			word[w++] = (char)c;
+	} while (c != EOF);
+	fclose(f);
+	return 0;
+}
+
+static uint64_t hash_file(uint64_t h, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return h ^ 0x9e3779b97f4a7c15ull;
+	}
+	const uint8_t *p = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	close(fd);
+	if (p == MAP_FAILED)
+		return h;
+	for (off_t i = 0; i < st.st_size; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	if (p)
+		munmap((void *)p, (size_t)st.st_size);
+	return h;
+}
+
+uint64_t cc_hash_inputs(const struct cc_unit *u)
+{
+	uint64_t h = hash_file(14695981039346656037ull, u->src);
+	for (size_t i = 0; i < u->ndeps; i++)
+		h = hash_file(h, u->deps[i]);
+	return h;
+}
+
+void cc_free(struct cc_db *db)
+{
+	for (size_t i = 0; i < db->n; i++) {
+		struct cc_unit *u = &db->units[i];
+		for (int j = 0; j < u->argc; j++)
+			free(u->argv[j]);
+		for (size_t j = 0; j < u->ndeps; j++)
+			free(u->deps[j]);
+		free(u->argv);
+		free(u->deps);
+		free(u->src);
+		free(u->dir);
+		free(u->out);
+		free(u->base);
+	}
+	free(db->units);
+	free(db->path);
+}

@@ -1,0 +1,40 @@
+/* The C/C++ front-end: compile_commands.json (CMake, Meson, bear). */
+#ifndef RW_CC_H
+#define RW_CC_H
+#include <stdint.h>
+#include <sys/types.h>
+#include "elf/elf.h"
+
+struct cc_unit {
+	char *src;		/* absolute path of the source file */
+	char *dir;		/* the directory the command runs in */
+	char **argv;		/* the command without its output options; NULL-ended */
+	int argc;
+	char *out;		/* the object the user's build writes (absolute), or NULL */
+	char **deps;		/* headers it includes (absolute), from its depfile */
+	size_t ndeps;
+	char *base;		/* the baseline object: the code now running */
+	uint64_t hash;		/* contents of src and deps the baseline was built from */
+};
+
+struct cc_db {
+	char *path;
+	struct cc_unit *units;
+	size_t n;
+};
+
+/* compile_commands.json in dir (when given), else in the current directory
+ * or its parents, else beside the executable or its parents. */
+int cc_find_db(const char *dir, const char *exe, char *out, size_t cap);
+int cc_load(struct cc_db *db, const char *path);
+/* Keep the units the executable was built from (its STT_FILE names). */
+void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe);
+/* Start the unit's compiler writing obj and the depfile dep, its messages
+ * to errfd. The child's pid, or -1. */
+pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color);
+int cc_read_deps(struct cc_unit *u, const char *dep);
+/* FNV-1a of the contents of the unit's source and headers (0 if unreadable). */
+uint64_t cc_hash_inputs(const struct cc_unit *u);
+void cc_free(struct cc_db *db);
+
+#endif

@@ -1,0 +1,25 @@
+/* The diff stage: which functions of a newly compiled object differ from
+ * the object of the code now running (the baseline). */
+#ifndef RW_DIFF_H
+#define RW_DIFF_H
+#include <stdint.h>
+#include "elf/elf.h"
+
+/* An object, decoded once: instruction starts per code section. */
+struct diff_obj {
+	struct rw_objfile *obj;	/* not owned: may be closed before diff_obj_free */
+	uint8_t **starts;	/* [section], NULL for non-code sections */
+	size_t nsections;
+};
+
+void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj);
+void diff_obj_free(struct diff_obj *d);
+
+/* Does function f of nw differ from its twin (same name and scope) in
+ * base: size, bytes outside relocation fields, or what each relocation
+ * refers to (compared by symbol, and by contents for string literals)?
+ * A function without a twin is new: 1. */
+int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw,
+			  const struct rw_symbol *f);
+
+#endif

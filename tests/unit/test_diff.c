@@ -1,0 +1,105 @@
+/* Unit tests of the differ (src/patch/diff.c): pairs of objects compiled
+ * from small edits, and which functions it finds changed. */
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "elf/elf.h"
+#include "patch/diff.h"
+#include "util.h"
+
+static char dir[] = "/tmp/rewire-diff.XXXXXX";
+
+static const char base_src[] =
+	"#include <stdio.h>\n"
+	"static int counter;\n"
+	"static void draw(int x) { printf(\"x=%d %c\\n\", x, 'o'); }\n"
+	"int helper(int x) { return x * 3; }\n"
+	"int other(int x) { return x + 1; }\n"
+	"void tick(int x) { counter++; draw(helper(x)); }\n"
+	"const char *name(void) { return \"alpha\"; }\n";
+
+static void compile(const char *cc, const char *opt, const char *src, const char *name)
+{
+	char path[256], cmd[512];
+	snprintf(path, sizeof path, "%s/%s.c", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(src, f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "cd %s && %s %s -g -c %s.c -o %s.o", dir, cc, opt, name, name);
+	if (system(cmd) != 0)
+		printf("FAIL diff: cannot compile %s\n", name);
+}
+
+static char *edit(const char *from, const char *to)
+{
+	const char *at = strstr(base_src, from);
+	char *out = rw_malloc(sizeof base_src + strlen(to));
+	snprintf(out, sizeof base_src + strlen(to), "%.*s%s%s", (int)(at - base_src), base_src, to,
+		 at + strlen(from));
+	return out;
+}
+
+/* Compile base and the edit in separate directories under the same file
+ * name, and compare the set of changed functions with want (comma list). */
+static void check(const char *cc, const char *opt, const char *title, const char *from,
+		  const char *to, const char *want)
+{
+	char *src = edit(from, to), name[512], got[512] = "", path[256];
+	compile(cc, opt, base_src, "a");
+	compile(cc, opt, src, "b");
+	free(src);
+	struct rw_objfile a, b;
+	snprintf(path, sizeof path, "%s/a.o", dir);
+	rw_object_open(&a, path);
+	snprintf(path, sizeof path, "%s/b.o", dir);
+	rw_object_open(&b, path);
+	struct diff_obj da, db;
+	diff_obj_init(&da, &a);
+	diff_obj_init(&db, &b);
+	for (size_t i = 1; i < b.nsymbols; i++) {
+		const struct rw_symbol *f = &b.symbols[i];
+		if (f->type == STT_FUNC && f->shndx != SHN_UNDEF && diff_function_changed(&da, &db, f)) {
+			if (got[0])
+				strcat(got, ",");
+			strncat(got, f->name, sizeof got - strlen(got) - 2);
+		}
+	}
+	snprintf(name, sizeof name, "%s [%s %s]", title, cc, opt);
+	if (!strcmp(got, want))
+		printf("PASS diff: %s\n", name);
+	else
+		printf("FAIL diff: %s: changed {%s}, expected {%s}\n", name, got, want);
+	diff_obj_free(&da);
+	diff_obj_free(&db);
+	rw_object_close(&a);
+	rw_object_close(&b);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	const char *ccs[] = {"gcc", "clang"}, *opts[] = {"-O0", "-O2"};
+	for (int c = 0; c < 2; c++)
+		for (int o = 0; o < 2; o++) {
+			const char *cc = ccs[c], *opt = opts[o];
+			int o2 = o == 1;
+			check(cc, opt, "no change", "x + 1", "x + 1", "");
+			check(cc, opt, "a comment", "int other", "/* note */ int other", "");
+			check(cc, opt, "one body", "x + 1", "x + 2", "other");
+			check(cc, opt, "a string literal", "\"alpha\"", "\"beta\"", "name");
+			/* draw is static: inlined into tick at -O2, its own function at -O0. */
+			check(cc, opt, "a character constant in an inlined static", "'o'", "'@'",
+			      o2 ? "tick" : "draw");
+			/* Growing helper moves tick in .text: tick is the same at -O0;
+			 * at -O2 helper is inlined into tick, which changes with it. */
+			check(cc, opt, "a function before another grows", "x * 3", "x * 3 + x / 7",
+			      o2 ? "helper,tick" : "helper");
+		}
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd)) {}
+	return 0;
+}
