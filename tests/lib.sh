@@ -443,6 +443,88 @@ last_line() {
 	kv_lines 0 "${1:-1}" | tail -n 1 | sed 's/^[0-9]*: //'
 }
 
+# ------------------------------------------------- the run session (watch)
+#
+# A project: sources in $W/proj, a compile_commands.json beside them as a
+# build system writes it, objects in $W/proj/build, the program linked from
+# them. `rewire run` started in $W/proj finds the database, watches the
+# sources and patches what is saved.
+
+# build_project PROGRAM FILE...: copy victims/FILE (.c, .cpp, .h) into
+# $W/proj, compile each .c/.cpp with the config's flags, link PROGRAM.
+build_project() {
+	local prog=$1 f cc entries=() objs=()
+	shift
+	P=$W/proj
+	mkdir -p "$P/build"
+	for f in "$@"; do cp "$VICTIMS/$f" "$P/"; done
+	local ld=$CC
+	for f in "$@"; do
+		case $f in *.c) cc=$CC ;; *.cpp) cc=$CXX ld=$CXX ;; *) continue ;; esac
+		local o=build/${f%.*}.o args
+		args=$(printf '"%s", ' "$cc" "${CFLAGS[@]}" -c -o "$o" "$f")
+		entries+=("{\"directory\": \"$P\", \"file\": \"$f\", \"output\": \"$P/$o\", \"arguments\": [${args%, }]}")
+		(cd "$P" && "$cc" "${CFLAGS[@]}" -c -o "$o" "$f") >"$P/cc.log" 2>&1 ||
+			{ APPLY_OUT=$P/cc.log APPLY_RC=-; fail "cannot compile $f"; }
+		objs+=("$o")
+	done
+	(IFS=,; echo "[${entries[*]}]") >"$P/compile_commands.json"
+	(cd "$P" && "$ld" "${LDFLAGS[@]}" "${objs[@]}" -o "build/$prog") >"$P/ld.log" 2>&1 ||
+		{ APPLY_OUT=$P/ld.log APPLY_RC=-; fail "cannot link $prog"; }
+}
+
+# start_session PROGRAM: `rewire run -- build/PROGRAM` in $W/proj; wait for
+# the program's pid= line and for rewire to say it watches the sources.
+# ERR is rewire's (and the compiler's) stderr.
+start_session() {
+	LOG=$W/$1.log ERR=$W/$1.err
+	(cd "$P" && exec "$REWIRE" run -- "build/$1") >"$LOG" 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line within 10 s"
+	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	wait_for "$ERR" '^rewire: watching' 10 || fail "rewire does not say it watches the sources"
+	sleep 0.3	# the baseline compiles start now
+}
+
+# save FILE MARKER TEXT...: edit $P/FILE at the markers, in place (as cat >).
+save() {
+	local f=$1
+	shift
+	edit_source "$P/$f" "$P/.$f.tmp" "$@"
+	cat "$P/.$f.tmp" >"$P/$f"
+	rm -f "$P/.$f.tmp"
+}
+
+# save_by_rename FILE MARKER TEXT...: as an editor saves: a new file
+# written beside it, then renamed over it.
+save_by_rename() {
+	local f=$1
+	shift
+	edit_source "$P/$f" "$P/.$f.swp" "$@"
+	mv "$P/.$f.swp" "$P/$f"
+}
+
+# Source files keep their markers across edits: a marker line is
+# replaced by TEXT plus the marker comment, so the next edit finds it.
+marked() {	# MARKER TEXT
+	printf '%s /* @%s */' "$2" "$1"
+}
+
+# wait_err REGEX [N] [TIMEOUT]: wait until rewire's stderr has N lines
+# matching REGEX (default 1).
+wait_err() {
+	local re=$1 n=${2:-1} end
+	end=$(($(now_us) + ${3:-20} * 1000000))
+	while (($(grep -cE -- "$re" "$ERR" 2>/dev/null) < n)); do
+		victim_alive || return 1
+		(($(now_us) < end)) || return 1
+		sleep 0.02
+	done
+}
+
 # --------------------------------------------------------------------- job
 
 rw_job_main() {

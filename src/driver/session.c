@@ -194,9 +194,15 @@ static void base_done(struct session *s, struct job *j)
 		       rw_basename(u->src), j->log);
 		return;
 	}
+	/* The source was saved while this compiled: the object may hold the
+	 * edit, so it is no baseline, and the hash taken at start-up stays
+	 * (the edit is still to patch). */
+	int edited = cc_hash_inputs(u) != u->hash;
 	cc_read_deps(u, j->dep);
 	for (size_t i = 0; i < u->ndeps; i++)
 		watch_dir_of(s, u->deps[i]);
+	if (edited)
+		return;
 	if (!u->base)
 		u->base = rw_strdup(j->obj);
 	u->hash = cc_hash_inputs(u);
@@ -507,6 +513,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 	rw_say("watching %zu sources of %s (pid %d)", db->n, exe, (int)child);
 	for (;;) {
 		struct pollfd fds[2] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
+		start_baselines(&s);
 		poll(fds, s.pidfd >= 0 ? 2 : 1, next_timeout(&s));
 		if (child_exited(&s, &status))
 			break;
@@ -515,7 +522,6 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 		reap_jobs(&s);
 		finish_batch(&s);
 		start_batch(&s);
-		start_baselines(&s);
 	}
 	for (int i = 0; i < MAX_JOBS; i++)
 		if (s.jobs[i].running)

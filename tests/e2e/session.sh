@@ -1,0 +1,88 @@
+# tests/e2e/session.sh: `rewire run` with a compile_commands.json: edit a
+# source, save, and the running program has the new code. Helpers: lib.sh.
+
+e2e_test t_s_body "session: saved edit is patched"
+t_s_body() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY 'return tick * 3;'
+	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after the save"
+	check_steps 1 tick 1
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_error "session: compile error, then its fix"
+t_s_error() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	save body.c BODY "$(marked BODY 'return tick * 3 +;')"
+	wait_err 'compile failed; the program keeps running' || fail "no compile error reported"
+	grep -q 'error' "$ERR" || fail "the compiler's message is not shown"
+	local from
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped printing after the compile error"
+	check_all "$from" 'v["value"] == v["tick"] * 2' "after the compile error (old code)"
+	save body.c BODY 'return tick * 3 + 1;'
+	wait_err '^rewire: patched compute' || fail "the fix was not patched"
+	check_after "$from" 'v["value"] == v["tick"] * 3 + 1' "after the fix"
+	check_steps 1 tick 1
+	assert_alive "after the fix"
+	pass
+}
+
+e2e_test t_s_twenty "session: 20 edits saved by rename"
+t_s_twenty() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local k from
+	for k in $(seq 3 22); do
+		from=$(lines "$LOG")
+		save_by_rename body.c BODY "$(marked BODY "return tick * $k;")"
+		wait_err '^rewire: patched compute' $((k - 2)) ||
+			fail "edit $((k - 2)) (tick * $k) was not patched"
+		wait_cond "$from" 'v["value"] == v["tick"] * '"$k" 5 ||
+			fail "edit $((k - 2)): the program does not compute tick * $k"
+	done
+	check_steps 1 tick 1
+	assert_alive "after 20 edits"
+	pass
+}
+
+e2e_test t_s_inline "session: inlined static changes its caller"
+t_s_inline() {
+	build_project scale scale.c
+	start_session scale
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save scale.c SCALE 'return x * 5;'
+	wait_err '^rewire: patched' || fail "no 'rewire: patched' line"
+	check_after "$from" 'v["value"] == v["tick"] * 5 + 1' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_header "session: header change patches every unit including it"
+t_s_header() {
+	build_project units units_main.c units_more.c config.h
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	# Both units' baselines must be known before the header is edited.
+	sleep 1
+	local from
+	from=$(lines "$LOG")
+	save config.h FACTOR '#define FACTOR 7'
+	wait_err '^rewire: patched .*units_main.c, units_more.c|^rewire: patched .*units_more.c, units_main.c' ||
+		fail "no single patch of both units"
+	check_after "$from" 'v["a"] == v["tick"] * 7 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	check_steps 1 tick 1
+	assert_alive "after the patch"
+	pass
+}
