@@ -16,6 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -141,19 +144,30 @@ static int put_module(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-static int count_module(struct dl_phdr_info *info, size_t size, void *data)
+struct module_list {
+	struct rw_buf buf;
+	uint32_t n;
+};
+
+static int put_counted_module(struct dl_phdr_info *info, size_t size, void *data)
 {
-	++*(uint32_t *)data;
-	return 0;
+	struct module_list *m = data;
+	m->n++;
+	return put_module(info, size, &m->buf);
 }
 
 int apply_hello(struct rw_buf *reply, struct agent_err *e)
 {
-	uint32_t n = 0;
-	dl_iterate_phdr(count_module, &n);
+	/* One walk: a dlopen in another thread cannot make the count and the
+	 * list disagree. */
+	struct module_list m = {{0}, 0};
+	dl_iterate_phdr(put_counted_module, &m);
 	rw_put_u32(reply, (uint32_t)getpid());
-	rw_put_u32(reply, n);
-	dl_iterate_phdr(put_module, reply);
+	rw_put_u32(reply, m.n);
+	if (m.buf.len)
+		rw_put_raw(reply, m.buf.p, m.buf.len);
+	reply->err |= m.buf.err;
+	rw_buf_free(&m.buf);
 	rw_put_u32(reply, (uint32_t)nreg);
 	for (size_t i = 0; i < nreg; i++) {
 		rw_put_str(reply, reg[i].scope);
@@ -272,6 +286,7 @@ struct patch {
 	struct reg_sym *syms;
 	uint32_t nsyms;
 	int memfd;		/* /proc/self/mem, to write code without making it writable */
+	int inits_ran;		/* constructors ran: the memory must stay, whatever follows */
 };
 
 static void patch_free(struct patch *p)
@@ -308,6 +323,7 @@ static void *get_array(struct rw_reader *r, uint32_t *n, size_t minsize, size_t 
 	*n = rw_get_u32(r);
 	if (r->err || (size_t)*n > (r->len - r->off) / minsize) {
 		r->err = 1;
+		*n = 0;
 		return NULL;
 	}
 	return calloc(*n ? *n : 1, elem);
@@ -603,6 +619,24 @@ static void record(struct patch *p)
 	}
 }
 
+/* Constructors of new code run once, before the jumps make it reachable.
+ * They run with the program's signals open, not the agent's closed mask
+ * (threads they start inherit it). What they did cannot be undone: from
+ * here on, a failed patch keeps its memory (nothing reaches it but what the
+ * constructors registered). */
+static void run_constructors(struct patch *p)
+{
+	sigset_t open, old;
+	if (!p->ninits)
+		return;
+	sigemptyset(&open);
+	pthread_sigmask(SIG_SETMASK, &open, &old);
+	for (uint32_t i = 0; i < p->ninits; i++)
+		((void (*)(void))p->inits[i])();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	p->inits_ran = 1;
+}
+
 static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 {
 	uint64_t t0 = agent_now_ns(), pause = 0;
@@ -613,8 +647,7 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 		return agent_fail(e, "out of memory");
 	uint64_t t_write = agent_now_ns() - t0;
 	unwind_frames(p->eh_frame, 1);
-	for (uint32_t i = 0; i < p->ninits; i++)
-		((void (*)(void))p->inits[i])();
+	run_constructors(p);
 
 	struct stop_range *ranges = calloc(p->nsites ? p->nsites : 1, sizeof *ranges);
 	if (!ranges)
@@ -626,7 +659,8 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 	int rc = stop_world_and(ranges, p->nsites, write_jumps, p, &pause, &nthreads, e);
 	free(ranges);
 	if (rc < 0) {
-		unwind_frames(p->eh_frame, 0);
+		if (!p->inits_ran)
+			unwind_frames(p->eh_frame, 0);
 		return -1;
 	}
 	record(p);
@@ -644,8 +678,14 @@ int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 	int rc = parse_patch(req, &p, e);
 	if (rc == 0)
 		rc = run_patch(&p, reply, e);
-	if (rc < 0)
+	if (rc < 0 && p.inits_ran) {
+		region_commit();
+		size_t len = strlen(e->msg);
+		snprintf(e->msg + len, sizeof e->msg - len, " (the new code's constructors had run: "
+			 "its memory stays, unreachable but for what they registered)");
+	} else if (rc < 0) {
 		region_rollback();
+	}
 	patch_free(&p);
 	return rc;
 }

@@ -34,6 +34,7 @@
 
 static int stop_sig;
 static _Atomic int stopping;
+static _Atomic int stop_seq;	/* which stop a signal belongs to: queued ones may be late */
 static _Atomic uint32_t release_gen;
 static _Atomic uint32_t acks;
 static _Atomic uint32_t inside;
@@ -55,7 +56,8 @@ static void futex_wake_all(_Atomic uint32_t *addr)
 static void stop_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved_errno = errno;
-	if (!atomic_load(&stopping) || si->si_code != SI_TKILL || si->si_pid != getpid())
+	if (!atomic_load(&stopping) || si->si_code != SI_QUEUE || si->si_pid != getpid() ||
+	    si->si_value.sival_int != atomic_load(&stop_seq))
 		goto out;
 	atomic_fetch_add(&inside, 1);
 	uint32_t gen = atomic_load(&release_gen);
@@ -187,22 +189,126 @@ static void release_all(void)
 	atomic_store(&stopping, 0);
 }
 
+/* Read /proc/self/task/TID/<file> into buf, without malloc or stdio:
+ * other threads may be stopped holding their locks. */
+static ssize_t read_task_file(int tid, const char *file, char *buf, size_t cap)
+{
+	char path[96], digits[16];
+	int n = 0, d = 0;
+	for (const char *p = "/proc/self/task/"; *p; p++)
+		path[n++] = *p;
+	for (int t = tid; t > 0 && d < 15; t /= 10)
+		digits[d++] = (char)('0' + t % 10);
+	while (d)
+		path[n++] = digits[--d];
+	path[n++] = '/';
+	for (const char *p = file; *p && n < 90; p++)
+		path[n++] = *p;
+	path[n] = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t len = read(fd, buf, cap - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = 0;
+	return len;
+}
+
+static uint64_t parse_hex(const char *p)
+{
+	uint64_t v = 0;
+	if (p[0] == '0' && p[1] == 'x')
+		p += 2;
+	for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+		v = v << 4 | (uint64_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+	return v;
+}
+
+/* The system call thread tid is blocked in, and the user address it will
+ * return to; -1 when it is running (or not in a system call). */
+static long task_syscall(int tid, uint64_t *pc)
+{
+	char buf[512];
+	if (read_task_file(tid, "syscall", buf, sizeof buf) <= 0 || buf[0] < '0' || buf[0] > '9')
+		return -1;
+	long nr = 0;
+	for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
+		nr = nr * 10 + (*p - '0');
+	const char *last = strrchr(buf, ' ');
+	*pc = last ? parse_hex(last + 1) : 0;
+	return nr;
+}
+
+/* Does thread tid block sig? */
+static int blocks_signal(int tid, int sig)
+{
+	char buf[2048];
+	if (read_task_file(tid, "status", buf, sizeof buf) <= 0)
+		return 0;
+	const char *line = strstr(buf, "SigBlk:");
+	if (!line)
+		return 0;
+	for (line += 7; *line == ' ' || *line == '\t'; line++)
+		;
+	return (parse_hex(line) >> (sig - 1)) & 1;
+}
+
+/* A thread that blocks the stop signal, or waits for signals in sigwait
+ * (which would take ours as the program's), is not signalled. When it is
+ * parked in a system call it cannot run code before it returns: it is
+ * recorded as stopped where it will return to. */
+static int park(int tid, uint64_t pc)
+{
+	uint32_t i = atomic_fetch_add(&nseen, 1);
+	if (i >= MAX_THREADS)
+		return -1;
+	atomic_store(&seen[i].ip, pc);
+	atomic_store(&seen[i].tid, tid);
+	return 0;
+}
+
+static int send_stop(int tid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = stop_sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = atomic_load(&stop_seq);
+	return (int)syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, stop_sig, &si);
+}
+
 /* Signal every thread not yet signalled, until the list is stable and all
- * have answered. Returns 0, or -1 with the thread that did not answer. */
-static int stop_all(int *sent, int *nsent, struct agent_err *e)
+ * have answered. Returns 0; 1 with *blocked set when a thread blocks the
+ * signal (never signalled: a sigwait thread would take it as the
+ * program's); -1 with the thread that did not answer. */
+static int stop_all(int *sent, int *nsent, int *blocked, struct agent_err *e)
 {
 	int tids[MAX_THREADS];
 	uint64_t deadline = agent_now_ns() + STOP_TIMEOUT_NS;
 	for (;;) {
 		int n = list_threads(tids, MAX_THREADS), added = 0;
 		if (n < 0)
-			return agent_fail(e, "cannot list threads: %s", strerror(errno));
+			return agent_fail(e, "cannot list threads (errno %d)", errno);
 		for (int i = 0; i < n; i++) {
 			if (was_signalled(sent, *nsent, tids[i]))
 				continue;
 			if (*nsent == MAX_THREADS)
 				return agent_fail(e, "more than %d threads", MAX_THREADS);
-			if (syscall(SYS_tgkill, getpid(), tids[i], stop_sig) == 0)
+			uint64_t pc = 0;
+			long nr = task_syscall(tids[i], &pc);
+			if (nr == SYS_rt_sigtimedwait || blocks_signal(tids[i], stop_sig)) {
+				if (nr < 0) {
+					*blocked = tids[i];
+					return 1;
+				}
+				sent[(*nsent)++] = tids[i];	/* seen, not signalled */
+				park(tids[i], pc);
+				atomic_fetch_add(&acks, 1);
+				continue;
+			}
+			if (send_stop(tids[i]) == 0)
 				sent[(*nsent)++] = tids[i], added++;
 		}
 		if (!added)
@@ -241,14 +347,27 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 	if (!handler_still_ours())
 		return agent_fail(e, "the program replaced rewire's handler of signal %d", stop_sig);
 	for (int attempt = 0;; attempt++) {
-		int nsent = 0, tid = 0;
+		int nsent = 0, tid = 0, blocked = 0;
 		atomic_store(&acks, 0);
 		atomic_store(&nseen, 0);
+		atomic_fetch_add(&stop_seq, 1);
 		atomic_store(&stopping, 1);
 		uint64_t t0 = agent_now_ns();
-		if (stop_all(sent, &nsent, e) < 0) {
+		int rc0 = stop_all(sent, &nsent, &blocked, e);
+		if (rc0 < 0) {
 			release_all();
 			return -1;
+		}
+		if (rc0 == 1) {
+			/* Signals are blocked for a moment in many places (thread
+			 * creation, a program's critical section): try again. */
+			release_all();
+			if (attempt == RETRIES)
+				return agent_fail(e, "thread %d blocks signal %d (a sigwait or signalfd "
+						  "thread?): rewire cannot stop it", blocked, stop_sig);
+			struct timespec ts = {0, 2000000};
+			nanosleep(&ts, NULL);
+			continue;
 		}
 		const char *busy = thread_inside(ranges, nranges, &tid);
 		int rc = 0;

@@ -1,4 +1,5 @@
 /* rewire: hot-patch running native programs. The command line. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,9 @@ static const char help[] =
 
 int main(int argc, char **argv)
 {
+	/* A program that dies mid-patch closes the channel: that is an error
+	 * to report, not a reason for rewire to die. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(help, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;

@@ -201,6 +201,10 @@ struct insn {
 int arch_decode(const uint8_t *p, size_t avail, struct insn *in);
 /* Does the instruction compute an address (lea) rather than access it? */
 int arch_takes_address(const struct insn *in);
+/* Is it a call, jmp or jcc with a 32-bit displacement? */
+int arch_is_rel32_branch(const struct insn *in);
+/* Bytes a relocation type writes (0, 4 or 8). */
+int arch_field_size(uint32_t type);
 /* Bytes of assembler padding (NOPs, int3) that end at end. */
 size_t arch_padding_before(const uint8_t *end, size_t avail);
 

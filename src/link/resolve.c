@@ -33,8 +33,9 @@
 struct running {
 	int found;
 	uint8_t kind;
-	uint64_t addr, orig, size;
-	uint64_t pad;		/* functions: bytes of padding before orig */
+	uint64_t addr, orig, size;	/* functions: size is the room at addr (newest) */
+	uint64_t orig_room;		/* functions: room at orig, and */
+	uint64_t pad;			/* bytes of padding before orig */
 };
 
 /* How a data section of a new object relates to the running storage. */
@@ -42,6 +43,8 @@ struct seccls {
 	int done;
 	int nexist, nnew, consistent;
 	int64_t delta;
+	const char *grew;	/* an existing symbol the new object makes larger */
+	uint64_t grew_from, grew_to;
 };
 
 static const char *scope_of(const struct rw_symbol *s)
@@ -55,7 +58,7 @@ static int find_registry(struct link *l, const char *name, const char *file, str
 	for (size_t i = l->proc->nreg; i-- > 0;) {
 		struct rw_regsym *g = &l->proc->reg[i];
 		if (!strcmp(g->name, name) && !strcmp(g->scope, scope)) {
-			*r = (struct running){1, g->kind, g->addr, g->orig, g->size, 0};
+			*r = (struct running){1, g->kind, g->addr, g->orig, g->size, g->size, 0};
 			return 1;
 		}
 	}
@@ -84,13 +87,21 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 	memset(r, 0, sizeof *r);
 	if (!name[0])
 		return 0;
-	if (find_registry(l, name, file, r))
-		return 1;
 	const struct rw_image *exe = &l->proc->exe;
 	const struct rw_symbol *s = rw_image_find(exe, name, file);
+	uint64_t bias = l->proc->mods[0].base;
+	if (find_registry(l, name, file, r)) {
+		/* Patched before: the jump at the original entry needs the
+		 * original's room, not the newest version's. */
+		if (r->kind == RW_KIND_FUNC && s && s->type == STT_FUNC && bias + s->value == r->orig) {
+			uint64_t next = rw_image_next_boundary(exe, s->value);
+			r->orig_room = next > s->value ? next - s->value : s->size;
+			r->pad = padding_before(exe, s->value);
+		}
+		return 1;
+	}
 	if (!s || s->type == STT_GNU_IFUNC)
 		return 0;
-	uint64_t bias = l->proc->mods[0].base;
 	r->found = 1;
 	if (s->type == STT_TLS) {
 		r->kind = RW_KIND_TLS;
@@ -99,7 +110,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 		r->kind = RW_KIND_FUNC;
 		r->addr = r->orig = bias + s->value;
 		uint64_t next = rw_image_next_boundary(exe, s->value);
-		r->size = next > s->value ? next - s->value : s->size;
+		r->size = r->orig_room = next > s->value ? next - s->value : s->size;
 		r->pad = padding_before(exe, s->value);
 	} else {
 		r->kind = RW_KIND_DATA;
@@ -321,6 +332,8 @@ static struct seccls *classify(struct link *l, uint32_t oi, uint16_t si, struct 
 		if (c->nexist++ && d != c->delta)
 			c->consistent = 0;
 		c->delta = d;
+		if (r.size && s->size > r.size && !c->grew)
+			c->grew = s->name, c->grew_from = r.size, c->grew_to = s->size;
 	}
 	return c;
 }
@@ -364,9 +377,12 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 		/* A call goes to the new copy of a changed function and to the
 		 * running version of an unchanged one; an address taken of an
 		 * existing function is its original address. */
+		/* Only an entry names a function: an offset inside one (a jump
+		 * table's target, a label) is a place in the new copy. */
 		const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)offs[0]);
 		struct running run;
-		if (f && f->type == STT_FUNC && find_running(l, f->name, scope_of(f), &run) &&
+		if (f && f->type == STT_FUNC && f->value == (uint64_t)offs[0] &&
+		    find_running(l, f->name, scope_of(f), &run) &&
 		    run.kind == RW_KIND_FUNC && (!call || !link_is_changed(l, oi, f))) {
 			t->bind = BIND_ADDR;
 			t->is_func = 1;
@@ -378,6 +394,11 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 	struct seccls *c = classify(l, oi, si, cache);
 	if (!c->nexist || is_const_data(sec))
 		return bind_new_section(l, w, oi, si, t);
+	if (c->grew)
+		return rw_fail("%s: %s grew from %llu to %llu bytes: the running storage cannot hold "
+			       "it (restart the program for this change)", o->path,
+			       rw_demangle(c->grew), (unsigned long long)c->grew_from,
+			       (unsigned long long)c->grew_to);
 	if (!c->nnew && c->consistent)
 		return bind_existing_at(l, oi, si, c->delta, t);
 
@@ -426,7 +447,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	if (!k.known)
 		return rw_fail("%s: %s+%#llx: relocation type %u is not supported", o->path, sec->name,
 			       (unsigned long long)r->offset, r->type);
-	if (r->offset > sec->size || sec->size - r->offset < 4)
+	if (r->offset > sec->size || sec->size - r->offset < (uint64_t)arch_field_size(r->type))
 		return rw_fail("%s: %s: relocation at %#llx is outside the section", o->path, sec->name,
 			       (unsigned long long)r->offset);
 	int call = k.call || (k.pcrel && !k.got && is_exec(sec) &&
@@ -440,6 +461,9 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	}
 	if (r->sym == 0)
 		t->bind = BIND_ZERO, rc = 0;
+	else if (s->type == STT_SECTION && (s->shndx == SHN_UNDEF || s->shndx >= o->nsections))
+		rc = rw_fail("%s: %s: relocation against a section symbol of no section", o->path,
+			     sec->name);
 	else if (s->type == STT_SECTION)
 		rc = bind_section_ref(l, w, oi, s->shndx, exact ? &off : NULL, r, &k, call, t, cache,
 				      is_eh_frame(sec));
@@ -520,12 +544,14 @@ static int plan_redirects(struct link *l)
 			/* Too short for a jump: a short jump to a long one in the
 			 * padding before it (after the previous function's end). */
 			uint64_t via = 0;
-			if (r.size < ARCH_JUMP_SIZE && r.size >= 2 && r.pad >= ARCH_JUMP_SIZE)
+			if (r.orig_room < ARCH_JUMP_SIZE && r.orig_room >= 2 && r.pad >= ARCH_JUMP_SIZE)
 				via = r.orig - ARCH_JUMP_SIZE;
-			else if (r.size < ARCH_JUMP_SIZE)
+			else if (r.orig_room < ARCH_JUMP_SIZE || r.size < ARCH_JUMP_SIZE)
 				return rw_fail("%s: the running function is %llu bytes long with no "
 					       "padding after or before it: too short for a %d-byte jump",
-					       rw_demangle(s->name), (unsigned long long)r.size, ARCH_JUMP_SIZE);
+					       rw_demangle(s->name),
+					       (unsigned long long)(r.orig_room < r.size ? r.orig_room : r.size),
+					       ARCH_JUMP_SIZE);
 			add_redirect(l, s->name, r.orig, via, oi, s->shndx, s->value);
 		}
 	}

@@ -100,6 +100,8 @@ uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si)
 		struct insn in;
 		if (arch_decode(sec->data + at, sec->size - at, &in) < 0) {
 			uint64_t next = next_func(funcs, nfuncs, at, sec->size);
+			if (next > sec->size)	/* a symbol past its section: input is not trusted */
+				next = sec->size;
 			memset(starts + at, 2, next - at);
 			at = next;
 			continue;
@@ -107,7 +109,7 @@ uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si)
 		starts[at] = 1;
 		if (in.disp_at >= 0 && arch_takes_address(&in))
 			add_lea_reloc(o, si, at, &in, has_reloc);
-		else if (arch_is_call_site(sec->data + at, in.len - 4) && in.len >= 5)
+		else if (arch_is_rel32_branch(&in))
 			add_call_reloc(o, si, at, &in, has_reloc);
 		at += in.len;
 	}

@@ -47,6 +47,18 @@ void arch_reloc_kind(uint32_t type, struct reloc_kind *k)
 		k->name = "unknown";
 }
 
+int arch_field_size(uint32_t type)
+{
+	switch (type) {
+	case R_X86_64_NONE:
+		return 0;
+	case R_X86_64_64: case R_X86_64_PC64: case R_X86_64_GOTOFF64: case R_X86_64_GOTPC64:
+	case R_X86_64_SIZE64: case R_X86_64_DTPOFF64: case R_X86_64_TPOFF64:
+		return 8;
+	}
+	return 4;
+}
+
 /* e8 call, e9 jmp, 0f 8x jcc: the field is the instruction's last 4 bytes. */
 int arch_is_call_site(const uint8_t *sec, uint64_t off)
 {

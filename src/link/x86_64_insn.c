@@ -211,3 +211,12 @@ int arch_takes_address(const struct insn *in)
 {
 	return in->map == 0 && in->opcode == 0x8d;	/* lea */
 }
+
+/* call rel32, jmp rel32, jcc rel32: the displacement is the last 4 bytes. */
+int arch_is_rel32_branch(const struct insn *in)
+{
+	if (in->len < 5)
+		return 0;
+	return (in->map == 0 && (in->opcode == 0xe8 || in->opcode == 0xe9)) ||
+	       (in->map == 1 && in->opcode >= 0x80 && in->opcode <= 0x8f);
+}

@@ -49,18 +49,6 @@ static const struct rw_symbol *twin(const struct rw_objfile *o, const struct rw_
 	return NULL;
 }
 
-static int field_size(uint32_t type)
-{
-	switch (type) {
-	case R_X86_64_64: case R_X86_64_PC64: case R_X86_64_GOTOFF64: case R_X86_64_GOTPC64:
-	case R_X86_64_SIZE64: case R_X86_64_DTPOFF64: case R_X86_64_TPOFF64:
-		return 8;
-	case R_X86_64_NONE:
-		return 0;
-	}
-	return 4;
-}
-
 /* The relocations of section si that fall in [lo, hi), in offset order. */
 static size_t relocs_in(const struct rw_section *sec, uint64_t lo, uint64_t hi,
 			const struct rw_rela ***out)
@@ -173,7 +161,7 @@ static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const stru
 			size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		for (int j = 0; j < field_size(r[i]->type); j++)
+		for (int j = 0; j < arch_field_size(r[i]->type); j++)
 			if (r[i]->offset - start + (uint64_t)j < size)
 				mask[r[i]->offset - start + (uint64_t)j] = 1;
 }

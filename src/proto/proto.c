@@ -48,6 +48,11 @@ void rw_put_bytes(struct rw_buf *b, const void *p, uint32_t n)
 		put(b, p, n);
 }
 
+void rw_put_raw(struct rw_buf *b, const void *p, size_t n)
+{
+	put(b, p, n);
+}
+
 void rw_put_str(struct rw_buf *b, const char *s)
 {
 	rw_put_bytes(b, s, (uint32_t)strlen(s));

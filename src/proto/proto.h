@@ -50,6 +50,7 @@ void rw_put_u32(struct rw_buf *b, uint32_t v);
 void rw_put_u64(struct rw_buf *b, uint64_t v);
 void rw_put_bytes(struct rw_buf *b, const void *p, uint32_t n);	/* u32 n, bytes */
 void rw_put_str(struct rw_buf *b, const char *s);		/* u32 n, bytes, no NUL */
+void rw_put_raw(struct rw_buf *b, const void *p, size_t n);	/* bytes as they are */
 void rw_buf_free(struct rw_buf *b);
 
 uint8_t rw_get_u8(struct rw_reader *r);
