@@ -1,12 +1,11 @@
 /* bounce: a ball bouncing in a one-line court, 20 frames a second.
  *
- * Run it under rewire, edit draw() or physics(), rebuild the object and
- * apply it: the ball keeps its position, speed and the frame count (all
- * state lives in the globals below), only the behaviour changes.
+ * Run it under rewire, edit draw() or physics() and save: the ball keeps
+ * its position, speed and the frame count (all state lives in the globals
+ * below), only the behaviour changes.
  *
- *   cc -g -O2 -o bounce bounce.c && rewire run ./bounce
- *   # edit bounce.c, then in another terminal:
- *   cc -g -O2 -c bounce.c -o bounce.o && rewire apply --pid PID bounce.o
+ *   make && rewire run ./bounce
+ *   # edit bounce.c in your editor and save
  */
 #include <stdio.h>
 #include <unistd.h>

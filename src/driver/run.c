@@ -5,6 +5,7 @@
  * environment at once. rewire waits for it and exits with its status
  * (128+N when a signal N killed it), as a shell would. Ctrl-C reaches the
  * program through the terminal; rewire itself outlives it to report. */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -126,6 +127,37 @@ static struct cc_db *load_units(const char *dbdir, const char *exe)
 	return &db;
 }
 
+/* gcc at -O1 and above assumes (-fipa-ra) that a call to a function of
+ * the same unit leaves alone the registers that function does not use. A
+ * running caller (a loop) keeps relying on it when the callee is patched
+ * with a version that uses more. The producer strings in .debug_str tell
+ * how each unit was compiled. */
+static void warn_ipa_ra(const char *exe)
+{
+	struct rw_image img = {0};
+	if (rw_image_open(&img, exe) < 0)
+		return;
+	for (size_t i = 1; i < img.nsections; i++) {
+		const struct rw_section *s = &img.sections[i];
+		if (strcmp(s->name, ".debug_str") || !s->data)
+			continue;
+		for (const char *p = (const char *)s->data, *end = p + s->size; p < end;
+		     p += strnlen(p, (size_t)(end - p)) + 1) {
+			size_t n = strnlen(p, (size_t)(end - p));
+			if (n < 6 || strncmp(p, "GNU C", 5) || memmem(p, n, "-fno-ipa-ra", 11) ||
+			    memmem(p, n, "-flive-patching", 15) || !memmem(p, n, " -O", 3) ||
+			    memmem(p, n, " -O0", 4))
+				continue;
+			rw_say("warning: %s was built by gcc with optimisation and without -fno-ipa-ra: "
+			       "a running caller may rely on registers a patched callee now uses; "
+			       "build with -fno-ipa-ra for patching to be safe", rw_basename(exe));
+			rw_image_close(&img);
+			return;
+		}
+	}
+	rw_image_close(&img);
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: rewire run [-p BUILD_DIR] [--] PROGRAM [ARGS...]\n");
@@ -154,6 +186,7 @@ int cmd_run(int argc, char **argv)
 		return 127;
 	}
 	struct cc_db *db = load_units(dbdir, exe);
+	warn_ipa_ra(exe);
 	if (find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;

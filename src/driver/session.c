@@ -229,6 +229,7 @@ struct diff_ctx {
 	struct diff_obj *dbase;
 	const struct rw_objfile **seen;	/* link's instances of the new objects */
 	struct diff_obj *dnew;
+	uint8_t **changed;		/* per symbol of seen[i] */
 };
 
 static int changed_cb(void *ctx, const struct rw_objfile *o, const struct rw_symbol *f)
@@ -237,15 +238,17 @@ static int changed_cb(void *ctx, const struct rw_objfile *o, const struct rw_sym
 	for (size_t i = 0; i < d->n; i++) {
 		if (strcmp(d->paths[i], o->path))
 			continue;
-		if (!d->dbase[i].obj)
-			return 1;
 		if (d->seen[i] != o) {
 			if (d->seen[i])
 				diff_obj_free(&d->dnew[i]);
 			diff_obj_init(&d->dnew[i], (struct rw_objfile *)o);
 			d->seen[i] = o;
+			free(d->changed[i]);
+			d->changed[i] = rw_calloc(o->nsymbols, 1);
+			diff_changed_set(d->dbase[i].obj ? &d->dbase[i] : NULL, &d->dnew[i], d->changed[i]);
 		}
-		return diff_function_changed(&d->dbase[i], &d->dnew[i], f);
+		size_t k = (size_t)(f - o->symbols);
+		return k < o->nsymbols ? d->changed[i][k] : 1;
 	}
 	return 1;
 }
@@ -281,7 +284,9 @@ static void diff_ctx_free(struct diff_ctx *d)
 		}
 		if (d->seen[i])
 			diff_obj_free(&d->dnew[i]);
+		free(d->changed[i]);
 	}
+	free(d->changed);
 	free(d->paths);
 	free(d->base);
 	free(d->dbase);
@@ -332,6 +337,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	d.dbase = rw_calloc(n, sizeof *d.dbase);
 	d.seen = rw_calloc(n, sizeof *d.seen);
 	d.dnew = rw_calloc(n, sizeof *d.dnew);
+	d.changed = rw_calloc(n, sizeof *d.changed);
 	for (size_t i = 0; i < n; i++) {
 		const char *base = s->db.units[jobs[i]->unit].base;
 		d.paths[i] = jobs[i]->obj;

@@ -201,3 +201,59 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
 	free(rg);
 	return !same;
 }
+
+/* The function of nw a call relocation r (in section si) goes to. */
+static const struct rw_symbol *callee(const struct diff_obj *nw, uint16_t si, const struct rw_rela *r)
+{
+	const struct rw_objfile *o = nw->obj;
+	const struct rw_symbol *s = &o->symbols[r->sym];
+	struct reloc_kind k;
+	arch_reloc_kind(r->type, &k);
+	if (!k.pcrel || k.got)
+		return NULL;
+	if (s->type != STT_SECTION)
+		return s->type == STT_FUNC ? s : NULL;
+	uint64_t end = link_insn_end(nw->starts[si], r->offset, o->sections[si].size);
+	int64_t off = r->addend + (int64_t)(end ? end - r->offset : 4);
+	const struct rw_symbol *f = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+	return f && f->type == STT_FUNC && f->value == (uint64_t)off ? f : NULL;
+}
+
+/* Does f call a function marked in changed? */
+static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, const uint8_t *changed)
+{
+	const struct rw_objfile *o = nw->obj;
+	const struct rw_section *sec = &o->sections[f->shndx];
+	for (size_t i = 0; i < sec->nrelas; i++) {
+		const struct rw_rela *r = &sec->relas[i];
+		if (r->offset < f->value || r->offset >= f->value + f->size)
+			continue;
+		const struct rw_symbol *g = callee(nw, f->shndx, r);
+		if (g && g != f && changed[g - o->symbols])
+			return 1;
+	}
+	return 0;
+}
+
+void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed)
+{
+	const struct rw_objfile *o = nw->obj;
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *f = &o->symbols[j];
+		changed[j] = f->type == STT_FUNC && f->shndx != SHN_UNDEF && f->shndx < o->nsections &&
+			     (!base || diff_function_changed(base, nw, f));
+	}
+	/* gcc's -fipa-ra lets a caller keep values in registers its callee of
+	 * the same unit is known not to touch: a new callee may touch them. So
+	 * the unit's callers of a changed function change with it. */
+	for (int more = 1; more;) {
+		more = 0;
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct rw_symbol *f = &o->symbols[j];
+			if (changed[j] || f->type != STT_FUNC || f->shndx == SHN_UNDEF ||
+			    f->shndx >= o->nsections || !calls_changed(nw, f, changed))
+				continue;
+			changed[j] = more = 1;
+		}
+	}
+}

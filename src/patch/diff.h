@@ -22,4 +22,10 @@ void diff_obj_free(struct diff_obj *d);
 int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw,
 			  const struct rw_symbol *f);
 
+/* changed[i] for every symbol i of nw: a function that differs (or is new,
+ * or base is NULL), or that calls one of the same object, transitively:
+ * with gcc's -fipa-ra an unchanged caller may rely on what its callee
+ * leaves untouched in registers. */
+void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed);
+
 #endif

@@ -1,0 +1,49 @@
+# tests/e2e/edge.sh: code and programs that trip naive patching: jump
+# tables, storage that grows, sigwait threads. Helpers: lib.sh.
+
+e2e_test t_switch "switch with a jump table"
+t_switch() {
+	build_victim jumptable
+	variant jumptable v2 CASE3 'case 3: return 33;' CASE5 'case 5: return 55;'
+	start_victim jumptable
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	apply_ok "$OBJ"
+	wait_lines "$LOG" 16 5 "$from" || fail "the program stopped printing after the patch"
+	check_after "$from" '(v["tick"] % 8 == 3 && v["value"] == 33) || (v["tick"] % 8 == 5 && v["value"] == 55) || (v["tick"] % 8 != 3 && v["tick"] % 8 != 5 && v["value"] == 10 + v["tick"] % 8)' "after the patch" 16
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_grow "growing static refused"
+t_grow() {
+	build_victim grow
+	variant grow v2 SIZE 'static volatile int table[8];'
+	start_victim grow
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	apply "$OBJ"
+	((APPLY_RC == 1)) || fail "rewire apply exited $APPLY_RC, expected 1 (refused): $(apply_msg)"
+	grep -q 'table grew from 16 to 32 bytes' "$APPLY_OUT" || fail "the refusal does not say table grew: $(apply_msg)"
+	local from
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped printing"
+	check_all "$from" 'v["guard"] == 42 && v["sum"] == 4 * v["tick"] + 6' "after the refusal"
+	assert_alive "after the refusal"
+	pass
+}
+
+e2e_test t_sigwait "program with a sigwait thread"
+t_sigwait() {
+	build_victim sigwait
+	variant sigwait v2 BODY 'return n + 1000;'
+	start_victim sigwait
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	apply_ok "$OBJ"
+	check_after "$from" 'v["value"] == v["tick"] + 1000' "after the patch"
+	grep -q '^signal=' "$LOG" && fail "the program's sigwait thread received a signal: $(grep -m1 '^signal=' "$LOG")"
+	assert_alive "after the patch"
+	pass
+}
