@@ -104,6 +104,9 @@ void rw_image_close(struct rw_image *img);
  * translation unit (compared by basename). NULL when none. */
 const struct rw_symbol *rw_image_find(const struct rw_image *img,
 				      const char *name, const char *file);
+/* How many locals named name the units with file's basename define: more
+ * than one when two files of the program share a name (a/util.c, b/util.c). */
+size_t rw_image_count_locals(const struct rw_image *img, const char *name, const char *file);
 /* The lowest value of a defined symbol (any type but FILE/SECTION) in the
  * same section strictly above addr; else the end of the section holding
  * addr; 0 when addr is in no section. For "is there room for a jump". */

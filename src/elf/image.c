@@ -359,6 +359,25 @@ const struct rw_symbol *rw_image_find(const struct rw_image *img,
 	return best;
 }
 
+size_t rw_image_count_locals(const struct rw_image *img, const char *name, const char *file)
+{
+	if (!img->hashcap || !name[0])
+		return 0;
+	size_t len = strlen(name), mask = img->hashcap - 1, n = 0;
+	const char *base = rw_basename(file);
+	const struct rw_symbol *seen[2] = {NULL, NULL};
+	for (size_t i = hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
+		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
+		if (s->bind != STB_LOCAL || !name_match(s->name, name, len) || !s->file ||
+		    strcmp(rw_basename(s->file), base) || s == seen[0] || s == seen[1])
+			continue;
+		if (n < 2)
+			seen[n] = s;
+		n++;
+	}
+	return n;
+}
+
 /* The allocated section holding addr. .tbss takes no address space (its
  * addresses are the TLS template's, overlapping what follows). */
 static const struct rw_section *section_at(const struct rw_image *img, uint64_t addr)

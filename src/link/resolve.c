@@ -558,6 +558,63 @@ static int plan_redirects(struct link *l)
 	return 0;
 }
 
+/* The symbol a relocation of section si refers to: named, or the one its
+ * section+addend falls in. */
+static const struct rw_symbol *reloc_symbol(struct link *l, uint32_t oi, uint16_t si,
+					    const struct rw_rela *r)
+{
+	const struct rw_objfile *o = &l->objs[oi];
+	const struct rw_symbol *s = &o->symbols[r->sym];
+	if (s->type != STT_SECTION)
+		return s;
+	struct reloc_kind k;
+	arch_reloc_kind(r->type, &k);
+	uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
+	int64_t off = r->addend + (k.pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
+	return off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+}
+
+/* A constructor of a unit the program already runs is not run again. If
+ * the code it reaches initializes data the program does not have yet (a
+ * new C++ global with a constructor), that data would stay unconstructed:
+ * refuse, naming it. */
+static int initializes_new_data(struct link *l, uint32_t oi, const struct rw_symbol *init)
+{
+	const struct rw_objfile *o = &l->objs[oi];
+	uint8_t *seen = rw_calloc(o->nsymbols, 1);
+	size_t *stack = rw_calloc(o->nsymbols, sizeof *stack), n = 0;
+	int rc = 0;
+	stack[n++] = (size_t)(init - o->symbols);
+	seen[stack[0]] = 1;
+	while (n && rc == 0) {
+		const struct rw_symbol *f = &o->symbols[stack[--n]];
+		if (f->shndx == SHN_UNDEF || f->shndx >= o->nsections)
+			continue;
+		const struct rw_section *sec = &o->sections[f->shndx];
+		for (size_t i = 0; i < sec->nrelas && rc == 0; i++) {
+			const struct rw_rela *r = &sec->relas[i];
+			const struct rw_symbol *t;
+			struct running run;
+			if (r->offset < f->value || r->offset >= f->value + f->size ||
+			    !(t = reloc_symbol(l, oi, f->shndx, r)) || t->shndx == SHN_UNDEF ||
+			    t->shndx >= o->nsections || seen[t - o->symbols])
+				continue;
+			seen[t - o->symbols] = 1;
+			if (t->type == STT_FUNC)
+				stack[n++] = (size_t)(t - o->symbols);
+			else if (t->type == STT_OBJECT && (o->sections[t->shndx].flags & SHF_WRITE) &&
+				 !find_running_sym(l, t, &run))
+				rc = rw_fail("%s: %s is new and has a dynamic initializer: its file's "
+					     "initializers ran when the program started and cannot run "
+					     "again without resetting the others (restart the program "
+					     "for this change)", o->path, rw_demangle(t->name));
+		}
+	}
+	free(seen);
+	free(stack);
+	return rc;
+}
+
 /* Constructors (.init_array) of new objects run once, before the jumps.
  * Those of code that already ran in the program are not run again: they
  * would construct its live globals a second time. */
@@ -579,8 +636,11 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 				struct running run;
 				if (fsec == SHN_UNDEF || fsec >= o->nsections || !is_exec(&o->sections[fsec]))
 					return rw_fail("%s: constructor is not code of the object", o->path);
-				if (f && find_running(l, f->name, scope_of(f), &run))
+				if (f && find_running(l, f->name, scope_of(f), &run)) {
+					if (initializes_new_data(l, oi, f) < 0)
+						return -1;
 					continue;
+				}
 				if (load_section(l, w, oi, fsec) < 0)
 					return -1;
 				if (l->ninits == l->capinits) {
@@ -597,8 +657,31 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 	return 0;
 }
 
+/* Two units of the program with one file name (a/util.c, b/util.c) each
+ * with a static `count`: the symbol table cannot tell which is meant. */
+static int check_unambiguous(struct link *l)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		const struct rw_objfile *o = &l->objs[oi];
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct rw_symbol *s = &o->symbols[j];
+			if (s->bind != STB_LOCAL || !s->name[0] || !s->file || !s->file[0] ||
+			    (s->type != STT_OBJECT && s->type != STT_FUNC && s->type != STT_TLS))
+				continue;
+			if (rw_image_count_locals(&l->proc->exe, s->name, s->file) > 1)
+				return rw_fail("%s: %s: the program has several files named %s, each "
+					       "with a %s: rewire cannot tell which one this is",
+					       o->path, rw_demangle(s->name), rw_basename(s->file),
+					       rw_demangle(s->name));
+		}
+	}
+	return 0;
+}
+
 int link_plan(struct link *l)
 {
+	if (check_unambiguous(l) < 0)
+		return -1;
 
 	struct work w = {0};
 	struct seccls **cache = rw_calloc(l->nobjs, sizeof *cache);

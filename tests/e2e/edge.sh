@@ -47,3 +47,65 @@ t_sigwait() {
 	assert_alive "after the patch"
 	pass
 }
+
+e2e_test t_newglobal "new C++ global with a constructor refused"
+t_newglobal() {
+	build_victim newglobal
+	variant newglobal v2 DECLS 'static std::string added = "added";' \
+		PRINT 'std::printf("tick=%d name=%s added=%s\n", n, name.c_str(), added.c_str());'
+	start_victim newglobal
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	apply "$OBJ"
+	((APPLY_RC == 1)) || fail "rewire apply exited $APPLY_RC, expected 1 (refused): $(apply_msg)"
+	grep -q 'added.* is new and has a dynamic initializer' "$APPLY_OUT" ||
+		fail "the refusal does not name the new global: $(apply_msg)"
+	local from
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped printing"
+	grep -q 'added=' "$LOG" && fail "part of the refused patch ran"
+	check_steps 1 tick 1
+	assert_alive "after the refusal"
+	pass
+}
+
+e2e_test t_samename "statics of two files with one name refused"
+t_samename() {
+	mkdir -p "$W/base/a" "$W/base/b" "$W/v2"
+	printf 'static int count;\nint a_tick(void) { return ++count; }\n' >"$W/base/a/util.c"
+	printf 'static int count = 5000;\n__attribute__((noinline)) int b_tick(void) { return ++count; }\n' \
+		>"$W/base/b/util.c"
+	cat >"$W/base/samename.c" <<'SRC'
+#include <stdio.h>
+#include <unistd.h>
+int a_tick(void);
+int b_tick(void);
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	alarm(240);
+	printf("pid=%d\n", (int)getpid());
+	for (int n = 1;; n++) {
+		printf("tick=%d a=%d b=%d\n", n, a_tick(), b_tick());
+		usleep(15000);
+	}
+}
+SRC
+	(cd "$W/base" && "$CC" "${CFLAGS[@]}" -c a/util.c -o a.o && "$CC" "${CFLAGS[@]}" -c b/util.c -o b.o &&
+		"$CC" "${CFLAGS[@]}" -c samename.c -o samename.o &&
+		"$CC" "${LDFLAGS[@]}" samename.o a.o b.o -o samename) >"$W/base/cc.log" 2>&1 ||
+		fail "cannot build the victim"
+	sed 's/++count;/count += 2;/' "$W/base/b/util.c" >"$W/v2/util.c"
+	compile_in "$W/v2" util
+	start_victim samename
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	apply "$W/v2/util.o"
+	((APPLY_RC == 1)) || fail "rewire apply exited $APPLY_RC, expected 1 (refused): $(apply_msg)"
+	grep -q 'several files named util.c' "$APPLY_OUT" || fail "the refusal does not say why: $(apply_msg)"
+	local from
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped printing"
+	check_steps 1 a 1
+	check_steps 1 b 1
+	assert_alive "after the refusal"
+	pass
+}
