@@ -160,7 +160,7 @@ static void warn_ipa_ra(const char *exe)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rewire run [-p BUILD_DIR] [--] PROGRAM [ARGS...]\n");
+	fprintf(stderr, "usage: rewire run [-p BUILD_DIR | --watch-objects FILE.o...] [--] PROGRAM [ARGS...]\n");
 	return EXIT_USAGE;
 }
 
@@ -169,15 +169,26 @@ int cmd_run(int argc, char **argv)
 	char agent[4096], dir[256], sock[300], exe[PATH_MAX];
 	const char *dbdir = NULL;
 	int i = 1, status;
+	static struct cc_db objects;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
 		}
-		if (!strcmp(argv[i], "-p") && i + 1 < argc)
+		if (!strcmp(argv[i], "-p") && i + 1 < argc) {
 			dbdir = argv[++i];
-		else
+		} else if (!strcmp(argv[i], "--watch-objects")) {
+			/* Objects up to "--": the user's own build rewrites them. */
+			for (; i + 1 < argc && strcmp(argv[i + 1], "--"); i++) {
+				if (access(argv[i + 1], R_OK) < 0) {
+					rw_say_error("%s: %s", argv[i + 1], strerror(errno));
+					return EXIT_BADINPUT;
+				}
+				cc_add_object(&objects, argv[i + 1]);
+			}
+		} else {
 			return usage();
+		}
 	}
 	if (i >= argc)
 		return usage();
@@ -185,7 +196,7 @@ int cmd_run(int argc, char **argv)
 		rw_say_error("cannot run %s: not found", argv[i]);
 		return 127;
 	}
-	struct cc_db *db = load_units(dbdir, exe);
+	struct cc_db *db = objects.n ? &objects : load_units(dbdir, exe);
 	warn_ipa_ra(exe);
 	if (find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());

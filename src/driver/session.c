@@ -150,6 +150,28 @@ static struct job *free_job(struct session *s)
 	return NULL;
 }
 
+/* Copy src to dst (an object the user's build wrote: read it once, whole,
+ * so a build writing it again does not change what is being linked). */
+static int copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	char buf[65536];
+	ssize_t n;
+	if (in >= 0)
+		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out >= 0) {
+		while ((n = read(in, buf, sizeof buf)) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				break;
+		rc = n == 0 ? 0 : -1;
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
 static int start_job(struct session *s, size_t unit, int kind)
 {
 	struct job *j = free_job(s);
@@ -157,6 +179,16 @@ static int start_job(struct session *s, size_t unit, int kind)
 		return -1;
 	const char *dir = kind == JOB_BASE ? "base" : "new";
 	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
+	if (s->db.units[unit].object_only) {
+		/* Nothing to compile: the user's build made the object. */
+		j->pid = 0;
+		j->unit = unit;
+		j->kind = kind;
+		j->running = 0;
+		j->status = copy_file(s->db.units[unit].src, j->obj) == 0 ? 0 : 1;
+		snprintf(j->log, sizeof j->log, "/dev/null");
+		return 0;
+	}
 	snprintf(j->dep, sizeof j->dep, "%s/%s/%zu.d", s->cache, dir, unit);
 	snprintf(j->log, sizeof j->log, "%s/%s/%zu.log", s->cache, dir, unit);
 	int fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -319,9 +351,11 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			free(u->base);
 			u->base = rw_strdup(base);
 		}
-		cc_read_deps(u, jobs[i]->dep);
-		for (size_t k = 0; k < u->ndeps; k++)
-			watch_dir_of(s, u->deps[k]);
+		if (!u->object_only) {
+			cc_read_deps(u, jobs[i]->dep);
+			for (size_t k = 0; k < u->ndeps; k++)
+				watch_dir_of(s, u->deps[k]);
+		}
 		u->hash = cc_hash_inputs(u);
 	}
 }
@@ -467,10 +501,18 @@ static void setup_baselines(struct session *s, const char *exe)
 	for (size_t i = 0; i < s->db.n; i++) {
 		struct cc_unit *u = &s->db.units[i];
 		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
-		if (obj >= 0 && obj >= src && obj <= exe_time)
-			u->base = rw_strdup(u->out);
 		u->hash = cc_hash_inputs(u);
 		watch_dir_of(s, u->src);
+		if (u->object_only) {
+			/* The object as it is now is the code that runs. */
+			char base[2048];
+			snprintf(base, sizeof base, "%s/base/%zu-%s.o", s->cache, i, rw_basename(u->src));
+			if (copy_file(u->src, base) == 0)
+				u->base = rw_strdup(base);
+			continue;
+		}
+		if (obj >= 0 && obj >= src && obj <= exe_time)
+			u->base = rw_strdup(u->out);
 		s->base_queue[s->nqueue++] = i;
 	}
 }
@@ -516,7 +558,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 		return status;
 	}
 	setup_baselines(&s, exe);
-	rw_say("watching %zu sources of %s (pid %d)", db->n, exe, (int)child);
+	rw_say("watching %zu %s of %s (pid %d)", db->n,
+	       db->n && db->units[0].object_only ? "objects" : "sources", exe, (int)child);
 	for (;;) {
 		struct pollfd fds[2] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
 		start_baselines(&s);
@@ -528,6 +571,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 		reap_jobs(&s);
 		finish_batch(&s);
 		start_batch(&s);
+		finish_batch(&s);	/* objects to patch from need no compiler */
 	}
 	for (int i = 0; i < MAX_JOBS; i++)
 		if (s.jobs[i].running)

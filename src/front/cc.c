@@ -316,6 +316,17 @@ uint64_t cc_hash_inputs(const struct cc_unit *u)
 	return h;
 }
 
+void cc_add_object(struct cc_db *db, const char *path)
+{
+	char real[PATH_MAX];
+	db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+	struct cc_unit *u = &db->units[db->n++];
+	memset(u, 0, sizeof *u);
+	u->src = rw_strdup(realpath(path, real) ? real : path);
+	u->dir = rw_strdup(".");
+	u->object_only = 1;
+}
+
 void cc_free(struct cc_db *db)
 {
 	for (size_t i = 0; i < db->n; i++) {

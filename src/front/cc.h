@@ -15,6 +15,7 @@ struct cc_unit {
 	size_t ndeps;
 	char *base;		/* the baseline object: the code now running */
 	uint64_t hash;		/* contents of src and deps the baseline was built from */
+	int object_only;	/* src is an object the user's build writes: nothing to compile */
 };
 
 struct cc_db {
@@ -35,6 +36,8 @@ pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int er
 int cc_read_deps(struct cc_unit *u, const char *dep);
 /* FNV-1a of the contents of the unit's source and headers (0 if unreadable). */
 uint64_t cc_hash_inputs(const struct cc_unit *u);
+/* A unit that is an object file rewritten by the user's own build. */
+void cc_add_object(struct cc_db *db, const char *path);
 void cc_free(struct cc_db *db);
 
 #endif

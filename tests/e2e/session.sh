@@ -86,3 +86,36 @@ t_s_header() {
 	assert_alive "after the patch"
 	pass
 }
+
+e2e_test t_s_objects "session: --watch-objects with a Makefile build"
+t_s_objects() {
+	P=$W/proj
+	mkdir -p "$P/build"
+	cp "$VICTIMS/body.c" "$P/"
+	cat >"$P/Makefile" <<MK
+build/body: build/body.o
+	\$(CC) ${LDFLAGS[*]} -o \$@ build/body.o
+build/body.o: body.c
+	\$(CC) ${CFLAGS[*]} -c -o \$@ body.c
+MK
+	make -s -C "$P" CC="$CC" >"$P/make.log" 2>&1 || { APPLY_OUT=$P/make.log APPLY_RC=-; fail "make failed"; }
+	LOG=$W/body.log ERR=$W/body.err
+	(cd "$P" && exec "$REWIRE" run --watch-objects build/body.o -- build/body) >"$LOG" 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line within 10 s"
+	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	wait_for "$ERR" '^rewire: watching 1 objects' 10 || fail "rewire does not say it watches the object"
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY 'return tick * 3;'
+	make -s -C "$P" CC="$CC" build/body.o >"$P/make.log" 2>&1 || fail "make of the edit failed"
+	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after make"
+	check_steps 1 tick 1
+	assert_alive "after the patch"
+	pass
+}
