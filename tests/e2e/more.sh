@@ -99,3 +99,47 @@ t_install() {
 	check_after "$from" 'v["value"] == v["tick"] * 3' "after the patch"
 	pass
 }
+
+e2e_test t_cxx "C++ methods, virtuals, templates, lambdas, new class"
+t_cxx() {
+	build_victim shapes
+	start_victim shapes
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	check_all 1 'v["area"] == 9 && v["twice"] == 2 * v["tick"] && v["lam"] == v["tick"] + 1 && v["inl"] == 100' \
+		"before the patches"
+	local from
+	# A virtual function, reached through the vtable by unchanged code.
+	variant shapes v1 AREA 'int area() const override { return s * s + 1; }'
+	from=$(lines "$LOG"); apply_ok "$OBJ"
+	check_after "$from" 'v["area"] == 10' "after patching Square::area"
+	# A template instance, a lambda and an inline function.
+	variant shapes v2 AREA 'int area() const override { return s * s + 1; }' \
+		TWICE 'template <typename T> T twice(T x) { return x * 3; }' \
+		LAMBDA 'auto lam = [n](int k) { return n + k * 10; };' \
+		INLINE 'inline int offset() { return 200; }'
+	from=$(lines "$LOG"); apply_ok "$OBJ"
+	check_after "$from" 'v["twice"] == 3 * v["tick"] && v["lam"] == v["tick"] + 10 && v["inl"] == 200' \
+		"after patching the template, the lambda and the inline function"
+	# A member function: the object's state goes on.
+	variant shapes v3 AREA 'int area() const override { return s * s + 1; }' \
+		TWICE 'template <typename T> T twice(T x) { return x * 3; }' \
+		LAMBDA 'auto lam = [n](int k) { return n + k * 10; };' \
+		INLINE 'inline int offset() { return 200; }' \
+		BUMP 'int bump() { return n += 1000; }'
+	from=$(lines "$LOG"); apply_ok "$OBJ"
+	check_after "$from" 'v["bump"] > 1000' "after patching Counter::bump"
+	check_steps "$((FIRST_NEW - 1))" bump 1000
+	# A new class with virtual functions, used by patched code.
+	variant shapes v4 AREA 'int area() const override { return s * s + 1; }' \
+		TWICE 'template <typename T> T twice(T x) { return x * 3; }' \
+		LAMBDA 'auto lam = [n](int k) { return n + k * 10; };' \
+		INLINE 'inline int offset() { return 200; }' \
+		BUMP 'int bump() { return n += 1000; }' \
+		CLASS 'struct Circle : Shape { int r; explicit Circle(int r) : r(r) {} int area() const override { return 3 * r * r; } };' \
+		EXTRA '__attribute__((noinline)) static int extra() { Shape *c = new Circle(2); int a = c->area(); delete c; return a; }'
+	from=$(lines "$LOG"); apply_ok "$OBJ"
+	check_after "$from" 'v["extra"] == 12' "after adding class Circle"
+	check_steps 1 tick 1
+	assert_alive "after the patches"
+	pass
+}
