@@ -536,7 +536,7 @@ static void remove_cache(struct session *s)
 	char cmd[PATH_MAX + 32];
 	if (!s->cache[0] || strchr(s->cache, '\''))
 		return;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->cache);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>/dev/null", s->cache);
 	if (system(cmd)) {}
 }
 
@@ -574,8 +574,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 		finish_batch(&s);	/* objects to patch from need no compiler */
 	}
 	for (int i = 0; i < MAX_JOBS; i++)
-		if (s.jobs[i].running)
-			kill(s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
+		if (s.jobs[i].running && s.jobs[i].pid > 0)
+			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
 	remove_cache(&s);
 	*db = s.db;
 	return status;

@@ -213,6 +213,7 @@ pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int er
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	setpgid(0, 0);	/* its own group: rewire can stop the compiler and its children */
 	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
 	int n = 0;
 	for (int i = 0; i < u->argc; i++)
