@@ -52,6 +52,7 @@ units: $(UNIT_BIN)
 
 bench: all
 	bench/apply.sh
+	bench/edit.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rewire

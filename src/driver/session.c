@@ -32,13 +32,15 @@
 #include "front/cc.h"
 #include "patch/diff.h"
 
-#define DEBOUNCE_NS (30ull * 1000000)
+/* Editors save in one write or one rename; some write twice in a row. */
+#define DEBOUNCE_NS (8ull * 1000000)
 #define MAX_JOBS 8
 
 enum job_kind { JOB_BASE, JOB_PATCH };
 
 struct job {
 	pid_t pid;
+	int pidfd;		/* readable when the compiler exits, -1 if none */
 	size_t unit;
 	int kind;
 	int status;
@@ -182,6 +184,7 @@ static int start_job(struct session *s, size_t unit, int kind)
 	if (s->db.units[unit].object_only) {
 		/* Nothing to compile: the user's build made the object. */
 		j->pid = 0;
+		j->pidfd = -1;
 		j->unit = unit;
 		j->kind = kind;
 		j->running = 0;
@@ -198,6 +201,7 @@ static int start_job(struct session *s, size_t unit, int kind)
 	close(fd);
 	if (j->pid < 0)
 		return -1;
+	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
 	j->unit = unit;
 	j->kind = kind;
 	j->running = 1;
@@ -247,6 +251,9 @@ static void reap_jobs(struct session *s)
 		if (!j->running || waitpid(j->pid, &j->status, WNOHANG) <= 0)
 			continue;
 		j->running = 0;
+		if (j->pidfd >= 0)
+			close(j->pidfd);
+		j->pidfd = -1;
 		if (j->kind == JOB_BASE)
 			base_done(s, j);
 	}
@@ -483,7 +490,7 @@ static int next_timeout(struct session *s)
 		if (s->due[i] && s->due[i] < soonest)
 			soonest = s->due[i];
 	if (busy)
-		return 5;
+		return 20;	/* the compilers' pidfds wake us; this is a safety net */
 	if (soonest == UINT64_MAX)
 		return s->pidfd >= 0 ? -1 : 100;
 	return soonest <= now ? 0 : (int)((soonest - now) / 1000000) + 1;
@@ -561,9 +568,13 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 	rw_say("watching %zu %s of %s (pid %d)", db->n,
 	       db->n && db->units[0].object_only ? "objects" : "sources", exe, (int)child);
 	for (;;) {
-		struct pollfd fds[2] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
+		struct pollfd fds[2 + MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
+		nfds_t nfds = 2;
 		start_baselines(&s);
-		poll(fds, s.pidfd >= 0 ? 2 : 1, next_timeout(&s));
+		for (int i = 0; i < MAX_JOBS; i++)
+			if (s.jobs[i].running && s.jobs[i].pidfd >= 0)
+				fds[nfds++] = (struct pollfd){s.jobs[i].pidfd, POLLIN, 0};
+		poll(fds, nfds, next_timeout(&s));
 		if (child_exited(&s, &status))
 			break;
 		if (fds[0].revents)
