@@ -266,6 +266,7 @@ struct diff_ctx {
 	char **paths;			/* new objects */
 	struct rw_objfile *base;	/* their baselines */
 	struct diff_obj *dbase;
+	const char **names;		/* source file of each, for messages */
 	const struct rw_objfile **seen;	/* link's instances of the new objects */
 	struct diff_obj *dnew;
 	uint8_t **changed;		/* per symbol of seen[i] */
@@ -292,6 +293,19 @@ static int changed_cb(void *ctx, const struct rw_objfile *o, const struct rw_sym
 	return 1;
 }
 
+/* Data whose initial value changed keeps its running value: say so. */
+static void tell_changed_inits(struct diff_ctx *d, size_t i, const struct rw_objfile *o)
+{
+	const char *names[8];
+	if (!d->dbase[i].obj)
+		return;
+	size_t n = diff_changed_inits(&d->dbase[i], &d->dnew[i], names, 8);
+	for (size_t k = 0; k < n; k++)
+		rw_say("%s: the initial value of %s changed: the running program keeps its "
+		       "current value", rw_basename(d->names[i]), rw_demangle(names[k]));
+	(void)o;
+}
+
 /* Count what changed before linking anything: nothing, and there is no
  * patch to make. */
 static size_t count_changes(struct diff_ctx *d)
@@ -301,6 +315,13 @@ static size_t count_changes(struct diff_ctx *d)
 		struct rw_objfile o;
 		if (rw_object_open(&o, d->paths[i]) < 0)
 			return 1;
+		if (!d->seen[i] && d->dbase[i].obj) {
+			diff_obj_init(&d->dnew[i], &o);
+			d->seen[i] = &o;
+			d->changed[i] = rw_calloc(o.nsymbols, 1);
+			diff_changed_set(&d->dbase[i], &d->dnew[i], d->changed[i]);
+			tell_changed_inits(d, i, &o);
+		}
 		for (size_t k = 1; k < o.nsymbols; k++) {
 			const struct rw_symbol *f = &o.symbols[k];
 			if (f->type == 2 /* STT_FUNC */ && f->shndx && f->shndx < o.nsections &&
@@ -326,6 +347,7 @@ static void diff_ctx_free(struct diff_ctx *d)
 		free(d->changed[i]);
 	}
 	free(d->changed);
+	free(d->names);
 	free(d->paths);
 	free(d->base);
 	free(d->dbase);
@@ -379,9 +401,11 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	d.seen = rw_calloc(n, sizeof *d.seen);
 	d.dnew = rw_calloc(n, sizeof *d.dnew);
 	d.changed = rw_calloc(n, sizeof *d.changed);
+	d.names = rw_calloc(n, sizeof *d.names);
 	for (size_t i = 0; i < n; i++) {
 		const char *base = s->db.units[jobs[i]->unit].base;
 		d.paths[i] = jobs[i]->obj;
+		d.names[i] = s->db.units[jobs[i]->unit].src;
 		if (base && rw_object_open(&d.base[i], base) == 0)
 			diff_obj_init(&d.dbase[i], &d.base[i]);
 	}

@@ -257,3 +257,52 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 		}
 	}
 }
+
+static const struct rw_symbol *data_twin(const struct rw_objfile *o, const struct rw_symbol *d)
+{
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *s = &o->symbols[j];
+		if (s->type == STT_OBJECT && s->shndx != SHN_UNDEF && s->shndx < o->nsections &&
+		    (s->bind == STB_LOCAL) == (d->bind == STB_LOCAL) && !strcmp(s->name, d->name))
+			return s;
+	}
+	return NULL;
+}
+
+/* Byte i of a data symbol's initial value (NOBITS: zero). */
+static int init_byte(const struct rw_objfile *o, const struct rw_symbol *s, uint64_t i)
+{
+	const struct rw_section *sec = &o->sections[s->shndx];
+	if (!sec->data || s->value + i >= sec->size)
+		return 0;
+	return sec->data[s->value + i];
+}
+
+size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw,
+			  const char **names, size_t cap)
+{
+	const struct rw_objfile *o = nw->obj, *b = base->obj;
+	size_t n = 0;
+	for (size_t j = 1; j < o->nsymbols && n < cap; j++) {
+		const struct rw_symbol *d = &o->symbols[j], *t;
+		if (d->type != STT_OBJECT || d->shndx == SHN_UNDEF || d->shndx >= o->nsections ||
+		    !(o->sections[d->shndx].flags & SHF_WRITE) || !(t = data_twin(b, d)) ||
+		    !(b->sections[t->shndx].flags & SHF_WRITE) || t->size != d->size)
+			continue;
+		/* Pointers (relocated fields) are not compared: their bytes are
+		 * addends, and what they point to may only have moved. */
+		const struct rw_section *sd = &o->sections[d->shndx];
+		int differ = 0;
+		for (uint64_t i = 0; i < d->size && !differ; i++) {
+			int masked = 0;
+			for (size_t r = 0; r < sd->nrelas && !masked; r++)
+				masked = sd->relas[r].offset <= d->value + i &&
+					 d->value + i < sd->relas[r].offset +
+						(uint64_t)arch_field_size(sd->relas[r].type);
+			differ = !masked && init_byte(o, d, i) != init_byte(b, t, i);
+		}
+		if (differ)
+			names[n++] = d->name;
+	}
+	return n;
+}

@@ -28,4 +28,9 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
  * leaves untouched in registers. */
 void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed);
 
+/* Data of nw that base has too, with another initial value: the running
+ * program keeps its current value, and should be told. Up to cap names. */
+size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw,
+			  const char **names, size_t cap);
+
 #endif

@@ -119,3 +119,57 @@ MK
 	assert_alive "after the patch"
 	pass
 }
+
+e2e_test t_s_statics "session: a new function-local static renumbers the others"
+t_s_statics() {
+	build_project state state.c
+	start_session state
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	# gcc numbers function-local statics in order: the new one takes
+	# local_count.0, tick's becomes local_count.1.
+	save state.c DECLS '__attribute__((noinline)) static int other(void)
+{
+	static int local_count = 70;
+
+	return ++local_count;
+}' EXTRA 'int other_count = other();' \
+		PRINT 'printf("v=3 file=%d global=%d local=%d other=%d\n", file_count, global_count, local_count, other_count);'
+	wait_err '^rewire: patched' || fail "no 'rewire: patched' line"
+	check_after "$from" 'v["v"] == 3' "after the save"
+	check_steps 1 local 1
+	check_steps 1 file 1
+	check_all "$((FIRST_NEW - 1))" 'NR > 1 || v["other"] == 71' "first line of the new code"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_cxx "session: C++ virtual function edited and saved"
+t_s_cxx() {
+	build_project shapes shapes.cpp
+	start_session shapes
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save shapes.cpp AREA 'int area() const override { return s * s + 1; }'
+	wait_err '^rewire: patched .*Square::area' || fail "no patch of Square::area: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["area"] == 10' "after the save"
+	check_steps 1 bump 1
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_init "session: a changed initial value is kept, and said"
+t_s_init() {
+	build_project state state.c
+	start_session state
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	sed -i 's/static int file_count = 100;/static int file_count = 7;/' "$P/state.c"
+	grep -q 'file_count = 7;' "$P/state.c" || fail "the test's edit did not apply"
+	wait_err 'the initial value of file_count changed: the running program keeps its current value' ||
+		fail "rewire does not say the initial value changed"
+	check_steps 1 file 1
+	assert_alive "after the save"
+	pass
+}
