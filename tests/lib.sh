@@ -473,12 +473,14 @@ build_project() {
 		{ APPLY_OUT=$P/ld.log APPLY_RC=-; fail "cannot link $prog"; }
 }
 
-# start_session PROGRAM: `rewire run -- build/PROGRAM` in $W/proj; wait for
-# the program's pid= line and for rewire to say it watches the sources.
-# ERR is rewire's (and the compiler's) stderr.
+# start_session PROGRAM [RUN OPTIONS...]: `rewire run [OPTIONS] --
+# build/PROGRAM` in $W/proj; wait for the program's pid= line and for
+# rewire to say it watches. ERR is rewire's (and the compiler's) stderr.
 start_session() {
-	LOG=$W/$1.log ERR=$W/$1.err
-	(cd "$P" && exec "$REWIRE" run -- "build/$1") >"$LOG" 2>"$ERR" &
+	local prog=$1
+	shift
+	LOG=$W/$prog.log ERR=$W/$prog.err
+	(cd "$P" && exec "$REWIRE" run "$@" -- "build/$prog") >"$LOG" 2>"$ERR" &
 	RUN_PID=$!
 	rw_track "$RUN_PID"
 	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line within 10 s"

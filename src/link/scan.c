@@ -38,26 +38,36 @@ static void add_rela(struct rw_section *sec, struct rw_rela r)
 	sec->relas[sec->nrelas++] = r;
 }
 
+/* The function of section si whose entry the rel32 field at field (of the
+ * instruction at..at+len) reaches, when the assembler left no relocation
+ * there; NULL otherwise. */
+static const struct rw_symbol *resolved_target(const struct rw_objfile *o, uint16_t si,
+					       uint64_t at, uint8_t len, uint64_t field,
+					       const uint8_t *has_reloc)
+{
+	const struct rw_section *sec = &o->sections[si];
+	int32_t disp;
+	if (has_reloc[field])
+		return NULL;
+	memcpy(&disp, sec->data + field, 4);
+	int64_t target = (int64_t)(at + len) + disp;
+	if (target < 0 || (uint64_t)target >= sec->size)
+		return NULL;
+	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
+	return f && f->type == STT_FUNC && f->value == (uint64_t)target ? f : NULL;
+}
+
 /* `lea f(%rip)` to a function of the same section has no relocation: the
  * assembler resolved it. Give it one, so the address binds like any other
  * (to the original f, when the program has it). */
 static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
 			  const uint8_t *has_reloc)
 {
-	struct rw_section *sec = &o->sections[si];
 	uint64_t field = at + (uint64_t)in->disp_at;
-	int32_t disp;
-	if (has_reloc[field])
-		return;
-	memcpy(&disp, sec->data + field, 4);
-	int64_t target = (int64_t)(at + in->len) + disp;
-	if (target < 0 || (uint64_t)target >= sec->size)
-		return;
-	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
-	if (!f || f->type != STT_FUNC || f->value != (uint64_t)target)
-		return;
-	add_rela(sec, (struct rw_rela){field, R_X86_64_PC32, (uint32_t)(f - o->symbols),
-				       -(int64_t)(in->len - (uint8_t)in->disp_at)});
+	const struct rw_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
+	if (f)
+		add_rela(&o->sections[si], (struct rw_rela){field, R_X86_64_PC32,
+			 (uint32_t)(f - o->symbols), -(int64_t)(in->len - (uint8_t)in->disp_at)});
 }
 
 /* A call or jump to another function of the same section has no
@@ -67,20 +77,11 @@ static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const 
 static void add_call_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
 			   const uint8_t *has_reloc)
 {
-	struct rw_section *sec = &o->sections[si];
 	uint64_t field = at + in->len - 4;
-	int32_t disp;
-	if (has_reloc[field])
-		return;
-	memcpy(&disp, sec->data + field, 4);
-	int64_t target = (int64_t)(at + in->len) + disp;
-	if (target < 0 || (uint64_t)target >= sec->size)
-		return;
-	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
-	const struct rw_symbol *self = rw_object_symbol_at(o, si, at);
-	if (!f || f->type != STT_FUNC || f->value != (uint64_t)target || f == self)
-		return;
-	add_rela(sec, (struct rw_rela){field, R_X86_64_PLT32, (uint32_t)(f - o->symbols), -4});
+	const struct rw_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
+	if (f && f != rw_object_symbol_at(o, si, at))
+		add_rela(&o->sections[si], (struct rw_rela){field, R_X86_64_PLT32,
+			 (uint32_t)(f - o->symbols), -4});
 }
 
 uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si)

@@ -99,15 +99,8 @@ build/body.o: body.c
 	\$(CC) ${CFLAGS[*]} -c -o \$@ body.c
 MK
 	make -s -C "$P" CC="$CC" >"$P/make.log" 2>&1 || { APPLY_OUT=$P/make.log APPLY_RC=-; fail "make failed"; }
-	LOG=$W/body.log ERR=$W/body.err
-	(cd "$P" && exec "$REWIRE" run --watch-objects build/body.o -- build/body) >"$LOG" 2>"$ERR" &
-	RUN_PID=$!
-	rw_track "$RUN_PID"
-	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line within 10 s"
-	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
-	rw_track "$VPID"
-	VSTART=$(proc_start "$VPID")
-	wait_for "$ERR" '^rewire: watching 1 objects' 10 || fail "rewire does not say it watches the object"
+	start_session body --watch-objects build/body.o
+	grep -q '^rewire: watching 1 objects' "$ERR" || fail "rewire does not say it watches the object"
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
 	local from
 	from=$(lines "$LOG")
