@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "driver.h"
+#include "front/cargo.h"
 #include "front/cc.h"
 
 static pid_t child;
@@ -192,11 +193,34 @@ int cmd_run(int argc, char **argv)
 	}
 	if (i >= argc)
 		return usage();
-	if (resolve_program(argv[i], exe, sizeof exe) < 0) {
+	struct cc_db *db = NULL;
+	static struct cc_db crate;
+	if (!strcmp(rw_basename(argv[i]), "cargo") && i + 1 < argc && !strcmp(argv[i + 1], "run")) {
+		/* cargo run [ARGS] [-- PROGRAM ARGS]: rewire builds, then runs the binary. */
+		int j = i + 2, nargs;
+		while (j < argc && strcmp(argv[j], "--"))
+			j++;
+		nargs = j - (i + 2);
+		if (cargo_prepare(argv + i + 2, nargs, exe, sizeof exe, &crate) < 0) {
+			rw_say_error("%s", rw_error());
+			return EXIT_NOPROC;
+		}
+		db = &crate;
+		argv[j < argc ? j : argc - 1] = exe;	/* the program, then its arguments */
+		i = j < argc ? j : argc - 1;
+		if (j >= argc) {
+			static char *only[2];
+			only[0] = exe;
+			argv = only;
+			argc = 1;
+			i = 0;
+		}
+	} else if (resolve_program(argv[i], exe, sizeof exe) < 0) {
 		rw_say_error("cannot run %s: not found", argv[i]);
 		return 127;
 	}
-	struct cc_db *db = objects.n ? &objects : load_units(dbdir, exe);
+	if (!db)
+		db = objects.n ? &objects : load_units(dbdir, exe);
 	warn_ipa_ra(exe);
 	if (find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());

@@ -234,7 +234,7 @@ static void base_done(struct session *s, struct job *j)
 	 * edit, so it is no baseline, and the hash taken at start-up stays
 	 * (the edit is still to patch). */
 	int edited = cc_hash_inputs(u) != u->hash;
-	cc_read_deps(u, j->dep);
+	cc_read_deps(u, u->depfile ? u->depfile : j->dep);
 	for (size_t i = 0; i < u->ndeps; i++)
 		watch_dir_of(s, u->deps[i]);
 	if (edited)
@@ -381,7 +381,7 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			u->base = rw_strdup(base);
 		}
 		if (!u->object_only) {
-			cc_read_deps(u, jobs[i]->dep);
+			cc_read_deps(u, u->depfile ? u->depfile : jobs[i]->dep);
 			for (size_t k = 0; k < u->ndeps; k++)
 				watch_dir_of(s, u->deps[k]);
 		}
@@ -534,6 +534,10 @@ static void setup_baselines(struct session *s, const char *exe)
 		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
 		u->hash = cc_hash_inputs(u);
 		watch_dir_of(s, u->src);
+		for (size_t k = 0; k < u->ndeps; k++)
+			watch_dir_of(s, u->deps[k]);
+		if (u->rust)
+			continue;	/* its baseline is the build's own link (cargo.c) */
 		if (u->object_only) {
 			/* The object as it is now is the code that runs. */
 			char base[2048];

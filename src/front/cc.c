@@ -208,12 +208,39 @@ void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe)
 	db->n = j;
 }
 
+/* A crate: its recorded rustc, in its recorded environment; rewire's
+ * linker combines the objects into obj and writes nothing else. */
+static void spawn_rustc(const struct cc_unit *u, const char *obj, int errfd, int color)
+{
+	size_t n = 0;
+	while (u->envp[n])
+		n++;
+	char **env = rw_calloc(n + 4, sizeof *env), **argv = rw_calloc((size_t)u->argc + 2, sizeof *argv);
+	char *out = rw_malloc(strlen(obj) + 32);
+	memcpy(env, u->envp, n * sizeof *env);
+	sprintf(out, "REWIRE_LINK_OUT=%s", obj);
+	env[n++] = out;
+	env[n++] = "REWIRE_LINK_CAPTURE=1";
+	memcpy(argv, u->argv, (size_t)u->argc * sizeof *argv);
+	if (color)
+		argv[u->argc] = "--color=always";
+	if (chdir(u->dir) < 0)
+		_exit(127);
+	dup2(errfd, 1);
+	dup2(errfd, 2);
+	execve(argv[0], argv, env);
+	dprintf(errfd, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color)
 {
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
 	setpgid(0, 0);	/* its own group: rewire can stop the compiler and its children */
+	if (u->rust)
+		spawn_rustc(u, obj, errfd, color);
 	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
 	int n = 0;
 	for (int i = 0; i < u->argc; i++)
@@ -336,6 +363,10 @@ void cc_free(struct cc_db *db)
 			free(u->argv[j]);
 		for (size_t j = 0; j < u->ndeps; j++)
 			free(u->deps[j]);
+		for (size_t j = 0; u->envp && u->envp[j]; j++)
+			free(u->envp[j]);
+		free(u->envp);
+		free(u->depfile);
 		free(u->argv);
 		free(u->deps);
 		free(u->src);

@@ -16,6 +16,9 @@ struct cc_unit {
 	char *base;		/* the baseline object: the code now running */
 	uint64_t hash;		/* contents of src and deps the baseline was built from */
 	int object_only;	/* src is an object the user's build writes: nothing to compile */
+	int rust;		/* a crate: argv is rustc's, run in envp; see cargo.c */
+	char **envp;		/* the environment to compile in, NULL: rewire's own */
+	char *depfile;		/* where the compiler writes the dependencies, NULL: rewire says */
 };
 
 struct cc_db {

@@ -1,0 +1,323 @@
+/* The Rust front-end: cargo builds, rewire records, replays and patches.
+ *
+ * `rewire run -- cargo run ARGS` runs `cargo build ARGS` with
+ * RUSTC_WORKSPACE_WRAPPER set to rewire itself. As the wrapper, rewire
+ * records each workspace binary crate's rustc command line, environment and
+ * directory (in <target>/<profile>/rewire/<crate>/), and adds
+ * `-C linker=rewire`. As the linker, rewire combines the crate's .rcgu.o
+ * objects into one relocatable object (ld -r): at the real build that is
+ * the baseline (then the real linker runs), at a replay it is the patch
+ * and nothing else is written. rewire then starts the built binary under
+ * the agent and watches the crate's sources (its dep-info); a save replays
+ * the recorded rustc and patches what changed.
+ *
+ * The records live in the target directory, so a binary cargo finds fresh
+ * (no rustc run) still has them from the build that made it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "cargo.h"
+#include "util.h"
+
+extern char **environ;
+
+static void mkdirs(const char *path)
+{
+	char buf[PATH_MAX * 2];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			mkdir(buf, 0755);
+			*p = '/';
+		}
+	mkdir(buf, 0755);
+}
+
+/* NUL-separated strings, one file each: argv, environ. */
+static int write_list(const char *path, char **list)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	for (; *list; list++)
+		fwrite(*list, 1, strlen(*list) + 1, f);
+	return fclose(f);
+}
+
+static char **read_list(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t n = 0, cap = 64, len = 0;
+	char **out = rw_calloc(cap, sizeof *out), *line = NULL;
+	ssize_t got;
+	while ((got = getdelim(&line, &len, 0, f)) > 0) {
+		if (n + 2 > cap)
+			out = rw_realloc(out, (cap *= 2) * sizeof *out);
+		out[n++] = rw_strdup(line);
+	}
+	free(line);
+	fclose(f);
+	out[n] = NULL;
+	return out;
+}
+
+static const char *arg_after(char **argv, const char *flag)
+{
+	for (int i = 0; argv[i]; i++)
+		if (!strcmp(argv[i], flag) && argv[i + 1])
+			return argv[i + 1];
+	return NULL;
+}
+
+/* -C name=value, either as "-C" "name=value" or "-Cname=value". */
+static const char *codegen_opt(char **argv, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 0; argv[i]; i++) {
+		const char *v = !strcmp(argv[i], "-C") ? argv[i + 1] :
+				!strncmp(argv[i], "-C", 2) ? argv[i] + 2 : NULL;
+		if (v && !strncmp(v, name, n) && v[n] == '=')
+			return v + n + 1;
+	}
+	return NULL;
+}
+
+static int is_bin_crate(char **argv)
+{
+	const char *type = arg_after(argv, "--crate-type");
+	const char *name = arg_after(argv, "--crate-name");
+	return type && !strcmp(type, "bin") && name && strcmp(name, "build_script_build") &&
+	       strcmp(name, "___");
+}
+
+int cargo_wrapper_main(int argc, char **argv)
+{
+	/* argv: rewire RUSTC ARGS...; a query (rustc -vV) passes through. */
+	char **args = rw_calloc((size_t)argc + 4, sizeof *args);
+	int n = 0;
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	const char *outdir = arg_after(args, "--out-dir");
+	if (is_bin_crate(args) && outdir) {
+		char self[PATH_MAX], dir[PATH_MAX + 512], path[PATH_MAX + 1024], cwd[PATH_MAX];
+		ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+		self[len > 0 ? len : 0] = 0;
+		snprintf(dir, sizeof dir, "%s/../rewire/%s", outdir, arg_after(args, "--crate-name"));
+		mkdirs(dir);
+		static char linker[PATH_MAX + 16];
+		snprintf(linker, sizeof linker, "linker=%s", self);
+		args[n++] = "-C";
+		args[n++] = linker;
+		args[n] = NULL;
+		snprintf(path, sizeof path, "%s/args", dir);
+		write_list(path, args);
+		snprintf(path, sizeof path, "%s/env", dir);
+		write_list(path, environ);
+		snprintf(path, sizeof path, "%s/cwd", dir);
+		FILE *f = fopen(path, "w");
+		if (f && getcwd(cwd, sizeof cwd))
+			fputs(cwd, f);
+		if (f)
+			fclose(f);
+		/* The link of this build makes the baseline. */
+		snprintf(path, sizeof path, "%s/base.o", dir);
+		setenv("REWIRE_LINK_OUT", path, 1);
+	}
+	unsetenv("REWIRE_CARGO");
+	execv(args[0], args);
+	fprintf(stderr, "rewire: error: cannot run %s: %s\n", args[0], strerror(errno));
+	return 127;
+}
+
+static int run_wait(char **argv)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int status;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int cargo_linker_main(int argc, char **argv)
+{
+	const char *out = getenv("REWIRE_LINK_OUT");
+	int capture = getenv("REWIRE_LINK_CAPTURE") != NULL;
+	char **ld = rw_calloc((size_t)argc + 8, sizeof *ld);
+	int n = 0;
+	ld[n++] = "ld";
+	ld[n++] = "-r";
+	ld[n++] = "-o";
+	ld[n++] = (char *)out;
+	for (int i = 1; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+		if (len > 2 && !strcmp(argv[i] + len - 2, ".o") && argv[i][0] != '-')
+			ld[n++] = argv[i];
+	}
+	ld[n] = NULL;
+	unsetenv("REWIRE_LINK_OUT");
+	unsetenv("REWIRE_LINK_CAPTURE");
+	if (n > 4 && run_wait(ld) != 0) {
+		fprintf(stderr, "rewire: error: cannot combine the crate's objects into %s\n", out);
+		if (capture)
+			return 1;
+	}
+	if (capture)
+		return 0;	/* a replay: the binary on disk is never rewritten */
+	argv[0] = "cc";
+	execvp("cc", argv);
+	fprintf(stderr, "rewire: error: cannot run the linker cc: %s\n", strerror(errno));
+	return 127;
+}
+
+/* `cargo build` with rewire as the rustc wrapper; the path of the binary
+ * cargo run would start (the last executable artifact). */
+static int build(char **cargo_args, int nargs, char *exe, size_t cap)
+{
+	char self[PATH_MAX];
+	int fds[2];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[len > 0 ? len : 0] = 0;
+	if (pipe(fds) < 0)
+		return rw_fail("pipe: %s", strerror(errno));
+	char **argv = rw_calloc((size_t)nargs + 4, sizeof *argv);
+	int n = 0;
+	argv[n++] = "cargo";
+	argv[n++] = "build";
+	argv[n++] = "--message-format=json-render-diagnostics";
+	for (int i = 0; i < nargs; i++)
+		argv[n++] = cargo_args[i];
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		setenv("RUSTC_WORKSPACE_WRAPPER", self, 1);
+		setenv("REWIRE_CARGO", "1", 1);
+		execvp("cargo", argv);
+		fprintf(stderr, "rewire: error: cannot run cargo: %s\n", strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	free(argv);
+	FILE *f = fdopen(fds[0], "r");
+	char *line = NULL;
+	size_t lcap = 0;
+	exe[0] = 0;
+	while (f && getline(&line, &lcap, f) > 0) {
+		json_object *msg = json_tokener_parse(line), *e;
+		if (msg && json_object_object_get_ex(msg, "executable", &e) && json_object_get_string(e))
+			snprintf(exe, cap, "%s", json_object_get_string(e));
+		if (msg)
+			json_object_put(msg);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	int status;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return rw_fail("cargo build failed");
+	if (!exe[0])
+		return rw_fail("cargo built no executable");
+	return 0;
+}
+
+static char *crate_dir(const char *exe, char *out, size_t cap)
+{
+	char dir[PATH_MAX / 2];
+	snprintf(dir, sizeof dir, "%s", exe);
+	*strrchr(dir, '/') = 0;
+	char name[256];
+	snprintf(name, sizeof name, "%s", rw_basename(exe));
+	for (char *p = name; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	snprintf(out, cap, "%s/rewire/%s", dir, name);
+	return out;
+}
+
+/* The unit for the crate: its recorded command, environment and
+ * directory; the dep-info rustc writes names its sources. */
+static int load_unit(struct cc_unit *u, const char *dir)
+{
+	char path[PATH_MAX * 2 + 64], cwd[PATH_MAX] = "";
+	snprintf(path, sizeof path, "%s/args", dir);
+	u->argv = read_list(path);
+	snprintf(path, sizeof path, "%s/env", dir);
+	u->envp = read_list(path);
+	snprintf(path, sizeof path, "%s/cwd", dir);
+	FILE *f = fopen(path, "r");
+	if (f && fgets(cwd, sizeof cwd, f)) {}
+	if (f)
+		fclose(f);
+	if (!u->argv || !u->envp || !cwd[0])
+		return rw_fail("%s: no record of the crate's build", dir);
+	u->dir = rw_strdup(cwd);
+	for (u->argc = 0; u->argv[u->argc]; u->argc++)
+		;
+	/* Diagnostics as a person reads them, not cargo's JSON. */
+	int j = 0;
+	for (int i = 0; i < u->argc; i++) {
+		if (!strncmp(u->argv[i], "--error-format", 14) || !strncmp(u->argv[i], "--json", 6)) {
+			free(u->argv[i]);
+			continue;
+		}
+		u->argv[j++] = u->argv[i];
+	}
+	u->argv[j] = NULL;
+	u->argc = j;
+	const char *outdir = arg_after(u->argv, "--out-dir"), *name = arg_after(u->argv, "--crate-name");
+	const char *extra = codegen_opt(u->argv, "extra-filename");
+	if (!outdir || !name)
+		return rw_fail("%s: the recorded command has no --out-dir or --crate-name", dir);
+	snprintf(path, sizeof path, "%s/%s%s.d", outdir, name, extra ? extra : "");
+	u->depfile = rw_strdup(path);
+	snprintf(path, sizeof path, "%s/base.o", dir);
+	u->base = access(path, R_OK) == 0 ? rw_strdup(path) : NULL;
+	/* The crate root: the first argument that is a .rs file. */
+	for (int i = 1; i < u->argc; i++) {
+		size_t len = strlen(u->argv[i]);
+		if (len > 3 && !strcmp(u->argv[i] + len - 3, ".rs")) {
+			char buf[PATH_MAX * 2], real[PATH_MAX];
+			snprintf(buf, sizeof buf, "%s/%s", u->dir, u->argv[i]);
+			u->src = rw_strdup(u->argv[i][0] == '/' ? u->argv[i] : realpath(buf, real) ? real : buf);
+			break;
+		}
+	}
+	if (!u->src)
+		return rw_fail("%s: the recorded command has no crate root", dir);
+	u->rust = 1;
+	cc_read_deps(u, u->depfile);
+	return 0;
+}
+
+int cargo_prepare(char **cargo_args, int nargs, char *exe, size_t cap, struct cc_db *db)
+{
+	char dir[PATH_MAX];
+	if (build(cargo_args, nargs, exe, cap) < 0)
+		return -1;
+	crate_dir(exe, dir, sizeof dir);
+	memset(db, 0, sizeof *db);
+	db->units = rw_calloc(1, sizeof *db->units);
+	db->n = 1;
+	if (load_unit(&db->units[0], dir) < 0)
+		return -1;
+	if (!db->units[0].base)
+		return rw_fail("%s: no baseline objects: rebuild with `touch %s`", dir, db->units[0].src);
+	return 0;
+}

@@ -1,0 +1,46 @@
+# tests/e2e/rust.sh: `rewire run -- cargo run`: edit a Rust source, save,
+# and the running binary has the new code. Helpers: lib.sh.
+
+e2e_test t_rust "Rust: cargo run, edit, save" once timeout=300
+t_rust() {
+	PATH=$PATH:$HOME/.cargo/bin
+	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
+	P=$W/proj
+	cp -r "$VICTIMS/rust_ticker" "$P"
+	LOG=$W/rust.log ERR=$W/rust.err
+	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline) >"$LOG" 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^pid=[0-9]+$' 120 || fail "the program printed no pid=P line: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	wait_for "$ERR" '^rewire: watching' 10 || fail "rewire does not watch the crate"
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	check_all 1 'v["value"] == 2 * v["tick"] && v["closure"] == v["tick"] + 1 && v["shape"] == 9' \
+		"before the edits"
+	local from
+	from=$(lines "$LOG")
+	save_in() { edit_source "$P/src/main.rs" "$P/src/.main.rs.swp" "$@" && mv "$P/src/.main.rs.swp" "$P/src/main.rs"; }
+	save_in BODY "$(marked BODY '    x * 3 + 1')"
+	wait_err '^rewire: patched .*compute' 1 60 || fail "no patch of compute: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == 3 * v["tick"] + 1' "after editing compute"
+	from=$(lines "$LOG")
+	save_in BODY "$(marked BODY '    x * 3 + 1')" CLOSURE "$(marked CLOSURE '    let add = |k: u64| k + 100;')" \
+		AREA "$(marked AREA '        self.0 * self.0 + 1')"
+	wait_err '^rewire: patched' 2 60 || fail "no second patch: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["closure"] == v["tick"] + 100 && v["shape"] == 10' \
+		"after editing the closure and the trait method"
+	# A compile error, then its fix: the program never stops.
+	save_in BODY "$(marked BODY '    x * 3 +')"
+	wait_err 'compile failed; the program keeps running' 1 60 || fail "no compile error reported"
+	save_in BODY "$(marked BODY '    x * 4')"
+	wait_err '^rewire: patched .*compute' 2 60 || fail "the fix was not patched"
+	from=$(lines "$LOG")
+	wait_cond "$from" 'v["value"] == 4 * v["tick"]' 5 || fail "the fix does not run"
+	check_steps 1 tick 1
+	check_steps 1 atomic 1
+	check_steps 1 local 1
+	assert_alive "after the edits"
+	pass
+}

@@ -1,0 +1,54 @@
+// rust_ticker: a Rust program patched while it runs, under
+// `rewire run -- cargo run` (e2e "Rust: cargo run, edit, save").
+//
+// Exercises: a function's body, a closure, a trait method called through
+// `dyn Trait` from unchanged code; a `static AtomicU64` and a
+// `thread_local!` counter that must keep counting across patches.
+//
+// Output: "pid=P" first, then every ~15 ms
+// "tick=N value=V closure=C shape=S atomic=A local=L".
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::{thread, time::Duration};
+
+static ATOMIC: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static LOCAL: Cell<u64> = Cell::new(1000);
+}
+
+trait Shape {
+    fn area(&self) -> u64;
+}
+
+struct Square(u64);
+
+impl Shape for Square {
+    fn area(&self) -> u64 {
+        self.0 * self.0 /* @AREA */
+    }
+}
+
+#[inline(never)]
+fn compute(x: u64) -> u64 {
+    x * 2 /* @BODY */
+}
+
+#[inline(never)]
+fn tick(n: u64, shape: &dyn Shape) {
+    let add = |k: u64| k + 1; /* @CLOSURE */
+    let a = ATOMIC.fetch_add(1, Ordering::SeqCst) + 1;
+    let l = LOCAL.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    println!("tick={} value={} closure={} shape={} atomic={} local={}", n, compute(n), add(n), shape.area(), a, l);
+}
+
+fn main() {
+    println!("pid={}", std::process::id());
+    let shape: Box<dyn Shape> = Box::new(Square(3));
+    for n in 1.. {
+        tick(n, shape.as_ref());
+        thread::sleep(Duration::from_millis(15));
+    }
+}
