@@ -27,10 +27,12 @@ t_rust() {
 	check_after "$from" 'v["value"] == 3 * v["tick"] + 1' "after editing compute"
 	from=$(lines "$LOG")
 	save_in BODY "$(marked BODY '    x * 3 + 1')" CLOSURE "$(marked CLOSURE '    let add = |k: u64| k + 100;')" \
-		AREA "$(marked AREA '        self.0 * self.0 + 1')"
+		AREA "$(marked AREA '        self.0 * self.0 + 1')" GENERIC "$(marked GENERIC '    x + x + x')" \
+		PANIC "$(marked PANIC '        panic!("v2");')"
 	wait_err '^rewire: patched' 2 60 || fail "no second patch: $(tail -n 3 "$ERR" | tr '\n' ' ')"
-	check_after "$from" 'v["closure"] == v["tick"] + 100 && v["shape"] == 10' \
-		"after editing the closure and the trait method"
+	check_after "$from" 'v["closure"] == v["tick"] + 100 && v["shape"] == 10 && v["generic"] == 3 * v["tick"] && (v["caught"] == "v2" || v["caught"] == "none")' \
+		"after editing the closure, the generic function, the trait method and the panic"
+	after "$LOG" "$from" | grep -q 'caught=v2' || fail "no panic of the new code was caught"
 	# A compile error, then its fix: the program never stops.
 	save_in BODY "$(marked BODY '    x * 3 +')"
 	wait_err 'compile failed; the program keeps running' 1 60 || fail "no compile error reported"

@@ -1,12 +1,13 @@
 // rust_ticker: a Rust program patched while it runs, under
 // `rewire run -- cargo run` (e2e "Rust: cargo run, edit, save").
 //
-// Exercises: a function's body, a closure, a trait method called through
-// `dyn Trait` from unchanged code; a `static AtomicU64` and a
-// `thread_local!` counter that must keep counting across patches.
+// Exercises: a function's body, a closure, a generic function's instance,
+// a trait method called through `dyn Trait` from unchanged code, a panic
+// raised by patched code and caught by unchanged code; a `static AtomicU64`
+// and a `thread_local!` counter that must keep counting across patches.
 //
 // Output: "pid=P" first, then every ~15 ms
-// "tick=N value=V closure=C shape=S atomic=A local=L".
+// "tick=N value=V closure=C generic=G shape=S caught=K atomic=A local=L".
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{thread, time::Duration};
@@ -34,6 +35,19 @@ fn compute(x: u64) -> u64 {
 }
 
 #[inline(never)]
+fn twice<T: Copy + std::ops::Add<Output = T>>(x: T) -> T {
+    x + x /* @GENERIC */
+}
+
+#[inline(never)]
+fn risky(n: u64) -> u64 {
+    if n % 3 == 0 {
+        panic!("v1"); /* @PANIC */
+    }
+    n
+}
+
+#[inline(never)]
 fn tick(n: u64, shape: &dyn Shape) {
     let add = |k: u64| k + 1; /* @CLOSURE */
     let a = ATOMIC.fetch_add(1, Ordering::SeqCst) + 1;
@@ -41,10 +55,18 @@ fn tick(n: u64, shape: &dyn Shape) {
         c.set(c.get() + 1);
         c.get()
     });
-    println!("tick={} value={} closure={} shape={} atomic={} local={}", n, compute(n), add(n), shape.area(), a, l);
+    let caught = match std::panic::catch_unwind(|| risky(n)) {
+        Ok(_) => "none".to_string(),
+        Err(e) => e.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default(),
+    };
+    println!(
+        "tick={} value={} closure={} generic={} shape={} caught={} atomic={} local={}",
+        n, compute(n), add(n), twice(n), shape.area(), caught, a, l
+    );
 }
 
 fn main() {
+    std::panic::set_hook(Box::new(|_| {})); // caught panics print nothing
     println!("pid={}", std::process::id());
     let shape: Box<dyn Shape> = Box::new(Square(3));
     for n in 1.. {
