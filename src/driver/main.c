@@ -60,10 +60,10 @@ int main(int argc, char **argv)
 	 * to report, not a reason for rewire to die. */
 	signal(SIGPIPE, SIG_IGN);
 	/* rewire is also cargo's rustc wrapper and the crates' linker. */
-	if (getenv("REWIRE_LINK_OUT"))
-		return cargo_linker_main(argc, argv);
 	if (getenv("REWIRE_CARGO") && argc > 1 && !strncmp(rw_basename(argv[1]), "rustc", 5))
 		return cargo_wrapper_main(argc, argv);
+	if (getenv("REWIRE_LINK_OUT"))
+		return cargo_linker_main(argc, argv);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(help, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;

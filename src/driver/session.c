@@ -58,6 +58,8 @@ struct session {
 	size_t ndirs;
 	uint64_t *due;		/* per unit: when its debounce ends, 0 if not dirty */
 	int *in_batch;		/* per unit: compiling for the current patch */
+	int *started;		/* per unit: its compile for the batch has started */
+	int *forced;		/* per unit: rebuild though its own inputs did not change */
 	uint64_t batch_start;
 	struct job jobs[MAX_JOBS];
 	size_t *base_queue;	/* units still to compile for their baseline/deps */
@@ -111,11 +113,20 @@ static int unit_uses(const struct cc_unit *u, const char *path)
 	return 0;
 }
 
+/* A crate's change is also one of the crates after it, which use it
+ * (cargo.c orders libraries before the binary): they are rebuilt too,
+ * whatever their own sources say. */
 static void on_saved(struct session *s, const char *path)
 {
-	for (size_t i = 0; i < s->db.n; i++)
-		if (unit_uses(&s->db.units[i], path))
-			s->due[i] = rw_now_ns() + DEBOUNCE_NS;
+	uint64_t due = rw_now_ns() + DEBOUNCE_NS;
+	for (size_t i = 0; i < s->db.n; i++) {
+		if (!unit_uses(&s->db.units[i], path))
+			continue;
+		s->due[i] = due;
+		for (size_t j = i + 1; s->db.units[i].rust && j < s->db.n; j++)
+			if (s->db.units[j].rust)
+				s->due[j] = due, s->forced[j] = 1;
+	}
 }
 
 static void read_events(struct session *s)
@@ -146,8 +157,10 @@ static struct job *free_job(struct session *s)
 		busy += s->jobs[i].running;
 	if (busy >= s->parallel)
 		return NULL;
+	/* A finished compile of the batch holds its slot until the batch is
+	 * patched: the crates of a batch compile one after another. */
 	for (int i = 0; i < MAX_JOBS; i++)
-		if (!s->jobs[i].running)
+		if (!s->jobs[i].running && !(s->jobs[i].kind == JOB_PATCH && s->in_batch[s->jobs[i].unit]))
 			return &s->jobs[i];
 	return NULL;
 }
@@ -445,27 +458,50 @@ static void start_batch(struct session *s)
 		if (!s->due[i] || s->due[i] > now)
 			continue;
 		struct cc_unit *u = &s->db.units[i];
-		if (cc_hash_inputs(u) == u->hash) {
+		if (!s->forced[i] && cc_hash_inputs(u) == u->hash) {
 			s->due[i] = 0;	/* saved without a change */
 			continue;
 		}
-		if (start_job(s, i, JOB_PATCH) < 0)
-			continue;	/* no free job: next time round */
-		s->due[i] = 0;
+		s->due[i] = s->forced[i] = 0;
 		s->in_batch[i] = 1;
+		s->started[i] = 0;
 		any = 1;
 	}
 	if (any)
 		s->batch_start = now;
 }
 
+static int rust_job_running(struct session *s)
+{
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (s->jobs[i].running && s->db.units[s->jobs[i].unit].rust)
+			return 1;
+	return 0;
+}
+
+/* Start the batch's compiles as compilers are free; crates one after the
+ * other, in order: each reads what the one before it wrote. */
+static void start_pending(struct session *s)
+{
+	for (size_t i = 0; i < s->db.n; i++) {
+		if (!s->in_batch[i] || s->started[i])
+			continue;
+		if (s->db.units[i].rust && rust_job_running(s))
+			return;
+		if (start_job(s, i, JOB_PATCH) < 0)
+			return;
+		s->started[i] = 1;
+	}
+}
+
 static void finish_batch(struct session *s)
 {
 	struct job *done[MAX_JOBS];
 	size_t n = 0;
-	int failed = 0, pending = 0;
+	int failed = 0;
 	for (size_t i = 0; i < s->db.n; i++)
-		pending += s->in_batch[i] && s->due[i];
+		if (s->in_batch[i] && !s->started[i])
+			return;
 	for (int i = 0; i < MAX_JOBS; i++) {
 		struct job *j = &s->jobs[i];
 		if (j->kind != JOB_PATCH || !s->in_batch[j->unit])
@@ -493,7 +529,6 @@ static void finish_batch(struct session *s)
 		done[i]->kind = JOB_BASE;	/* consumed */
 		done[i]->unit = 0;
 	}
-	(void)pending;
 }
 
 /* --- the loop -------------------------------------------------------------- */
@@ -584,6 +619,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
 	s.due = rw_calloc(db->n, sizeof *s.due);
 	s.in_batch = rw_calloc(db->n, sizeof *s.in_batch);
+	s.started = rw_calloc(db->n, sizeof *s.started);
+	s.forced = rw_calloc(db->n, sizeof *s.forced);
 	s.color = isatty(2) && !getenv("NO_COLOR");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s.parallel = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
@@ -608,8 +645,10 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 		if (fds[0].revents)
 			read_events(&s);
 		reap_jobs(&s);
+		start_pending(&s);
 		finish_batch(&s);
 		start_batch(&s);
+		start_pending(&s);
 		finish_batch(&s);	/* objects to patch from need no compiler */
 	}
 	for (int i = 0; i < MAX_JOBS; i++)

@@ -93,6 +93,13 @@ static const char *codegen_opt(char **argv, const char *name)
 	return NULL;
 }
 
+static int is_lib_crate(char **argv)
+{
+	const char *type = arg_after(argv, "--crate-type");
+	const char *name = arg_after(argv, "--crate-name");
+	return type && (!strcmp(type, "lib") || !strcmp(type, "rlib")) && name && strcmp(name, "___");
+}
+
 static int is_bin_crate(char **argv)
 {
 	const char *type = arg_after(argv, "--crate-type");
@@ -101,38 +108,82 @@ static int is_bin_crate(char **argv)
 	       strcmp(name, "___");
 }
 
+static void record(char **args, const char *dir)
+{
+	char path[PATH_MAX + 1024], cwd[PATH_MAX];
+	mkdirs(dir);
+	snprintf(path, sizeof path, "%s/args", dir);
+	write_list(path, args);
+	snprintf(path, sizeof path, "%s/env", dir);
+	write_list(path, environ);
+	snprintf(path, sizeof path, "%s/cwd", dir);
+	FILE *f = fopen(path, "w");
+	if (f && getcwd(cwd, sizeof cwd))
+		fputs(cwd, f);
+	if (f)
+		fclose(f);
+}
+
+static int run_wait(char **argv);
+
+/* A library crate's objects are members of its .rlib: take them out and
+ * combine them into out. */
+static int rlib_objects(char **args, const char *out)
+{
+	const char *outdir = arg_after(args, "--out-dir"), *name = arg_after(args, "--crate-name");
+	const char *extra = codegen_opt(args, "extra-filename");
+	char *rlib, *tmp, *cmd;
+	if (asprintf(&rlib, "%s/lib%s%s.rlib", outdir, name, extra ? extra : "") < 0 ||
+	    asprintf(&tmp, "%s.d", out) < 0 ||
+	    asprintf(&cmd, "rm -rf '%s' && mkdir -p '%s' && cd '%s' && ar x '%s' && "
+		     "ld -r -o '%s' *.rcgu.o && cd / && rm -rf '%s'", tmp, tmp, tmp, rlib, out, tmp) < 0)
+		return -1;
+	char *sh[] = {"sh", "-c", cmd, NULL};
+	return run_wait(sh) == 0 ? 0 : -1;
+}
+
+/* rewire as RUSTC_WORKSPACE_WRAPPER, argv: rewire RUSTC ARGS... At a build
+ * (cargo's) it records the crate and makes the baseline; at a replay
+ * (REWIRE_LINK_CAPTURE, rewire's session) it makes the patch object
+ * REWIRE_LINK_OUT. Queries (rustc -vV) and other crates pass through. */
 int cargo_wrapper_main(int argc, char **argv)
 {
-	/* argv: rewire RUSTC ARGS...; a query (rustc -vV) passes through. */
 	char **args = rw_calloc((size_t)argc + 4, sizeof *args);
-	int n = 0;
+	int n = 0, replay = getenv("REWIRE_LINK_CAPTURE") != NULL;
 	for (int i = 1; i < argc; i++)
 		args[n++] = argv[i];
 	const char *outdir = arg_after(args, "--out-dir");
-	if (is_bin_crate(args) && outdir) {
-		char self[PATH_MAX], dir[PATH_MAX + 512], path[PATH_MAX + 1024], cwd[PATH_MAX];
+	char dir[PATH_MAX + 512], base[PATH_MAX + 600];
+	static char linker[PATH_MAX + 16], out[PATH_MAX + 640];
+	if (outdir && (is_bin_crate(args) || is_lib_crate(args))) {
+		char self[PATH_MAX];
 		ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
 		self[len > 0 ? len : 0] = 0;
 		snprintf(dir, sizeof dir, "%s/../rewire/%s", outdir, arg_after(args, "--crate-name"));
-		mkdirs(dir);
-		static char linker[PATH_MAX + 16];
-		snprintf(linker, sizeof linker, "linker=%s", self);
-		args[n++] = "-C";
-		args[n++] = linker;
-		args[n] = NULL;
-		snprintf(path, sizeof path, "%s/args", dir);
-		write_list(path, args);
-		snprintf(path, sizeof path, "%s/env", dir);
-		write_list(path, environ);
-		snprintf(path, sizeof path, "%s/cwd", dir);
-		FILE *f = fopen(path, "w");
-		if (f && getcwd(cwd, sizeof cwd))
-			fputs(cwd, f);
-		if (f)
-			fclose(f);
-		/* The link of this build makes the baseline. */
-		snprintf(path, sizeof path, "%s/base.o", dir);
-		setenv("REWIRE_LINK_OUT", path, 1);
+		snprintf(base, sizeof base, "%s/base.o", dir);
+		snprintf(out, sizeof out, "%s", replay ? getenv("REWIRE_LINK_OUT") : base);
+		if (is_bin_crate(args) && !replay) {
+			snprintf(linker, sizeof linker, "linker=%s", self);
+			args[n++] = "-C";
+			args[n++] = linker;
+			args[n] = NULL;
+		}
+		if (!replay)
+			record(args, dir);
+		if (is_lib_crate(args)) {
+			/* rustc makes the .rlib; its objects are the crate's code. */
+			unsetenv("REWIRE_CARGO");
+			unsetenv("REWIRE_LINK_OUT");
+			unsetenv("REWIRE_LINK_CAPTURE");
+			int rc = run_wait(args);
+			if (rc == 0 && rlib_objects(args, out) < 0) {
+				fprintf(stderr, "rewire: error: cannot take the objects out of %s's rlib\n",
+					arg_after(args, "--crate-name"));
+				return replay ? 1 : 0;
+			}
+			return rc;
+		}
+		setenv("REWIRE_LINK_OUT", out, 1);	/* the link makes the object */
 	}
 	unsetenv("REWIRE_CARGO");
 	execv(args[0], args);
@@ -267,6 +318,17 @@ static int load_unit(struct cc_unit *u, const char *dir)
 		fclose(f);
 	if (!u->argv || !u->envp || !cwd[0])
 		return rw_fail("%s: no record of the crate's build", dir);
+	/* cargo's jobserver was for its own build: its descriptors are gone. */
+	int k = 0;
+	for (int i = 0; u->envp[i]; i++) {
+		if (!strncmp(u->envp[i], "CARGO_MAKEFLAGS=", 16) || !strncmp(u->envp[i], "MAKEFLAGS=", 10) ||
+		    !strncmp(u->envp[i], "MFLAGS=", 7)) {
+			free(u->envp[i]);
+			continue;
+		}
+		u->envp[k++] = u->envp[i];
+	}
+	u->envp[k] = NULL;
 	u->dir = rw_strdup(cwd);
 	for (u->argc = 0; u->argv[u->argc]; u->argc++)
 		;
@@ -306,18 +368,44 @@ static int load_unit(struct cc_unit *u, const char *dir)
 	return 0;
 }
 
+/* The workspace libraries the binary crate links (its --extern rlibs that
+ * rewire recorded), in front of it: a library is replayed before the
+ * crates that use it. */
+static void add_libraries(struct cc_db *db, const struct cc_unit *bin)
+{
+	for (int i = 0; bin->argv[i]; i++) {
+		if (strcmp(bin->argv[i], "--extern") || !bin->argv[i + 1])
+			continue;
+		const char *eq = strchr(bin->argv[i + 1], '='), *outdir = arg_after(bin->argv, "--out-dir");
+		char dir[PATH_MAX + 512];
+		if (!eq || !outdir)
+			continue;
+		snprintf(dir, sizeof dir, "%s/../rewire/%.*s", outdir, (int)(eq - bin->argv[i + 1]),
+			 bin->argv[i + 1]);
+		struct cc_unit u;
+		memset(&u, 0, sizeof u);
+		if (access(dir, R_OK) < 0 || load_unit(&u, dir) < 0 || !u.base)
+			continue;	/* not a workspace crate (std, a registry dependency) */
+		db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+		db->units[db->n++] = u;
+	}
+}
+
 int cargo_prepare(char **cargo_args, int nargs, char *exe, size_t cap, struct cc_db *db)
 {
 	char dir[PATH_MAX];
+	struct cc_unit bin;
 	if (build(cargo_args, nargs, exe, cap) < 0)
 		return -1;
 	crate_dir(exe, dir, sizeof dir);
 	memset(db, 0, sizeof *db);
-	db->units = rw_calloc(1, sizeof *db->units);
-	db->n = 1;
-	if (load_unit(&db->units[0], dir) < 0)
+	memset(&bin, 0, sizeof bin);
+	if (load_unit(&bin, dir) < 0)
 		return -1;
-	if (!db->units[0].base)
-		return rw_fail("%s: no baseline objects: rebuild with `touch %s`", dir, db->units[0].src);
+	if (!bin.base)
+		return rw_fail("%s: no baseline objects: rebuild with `touch %s`", dir, bin.src);
+	add_libraries(db, &bin);
+	db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+	db->units[db->n++] = bin;
 	return 0;
 }

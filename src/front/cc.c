@@ -215,15 +215,20 @@ static void spawn_rustc(const struct cc_unit *u, const char *obj, int errfd, int
 	size_t n = 0;
 	while (u->envp[n])
 		n++;
-	char **env = rw_calloc(n + 4, sizeof *env), **argv = rw_calloc((size_t)u->argc + 2, sizeof *argv);
-	char *out = rw_malloc(strlen(obj) + 32);
+	char **env = rw_calloc(n + 5, sizeof *env), **argv = rw_calloc((size_t)u->argc + 3, sizeof *argv);
+	char *out = rw_malloc(strlen(obj) + 32), self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[len > 0 ? len : 0] = 0;
 	memcpy(env, u->envp, n * sizeof *env);
 	sprintf(out, "REWIRE_LINK_OUT=%s", obj);
 	env[n++] = out;
 	env[n++] = "REWIRE_LINK_CAPTURE=1";
-	memcpy(argv, u->argv, (size_t)u->argc * sizeof *argv);
+	env[n++] = "REWIRE_CARGO=1";
+	/* Through rewire as the wrapper: it turns what rustc made into obj. */
+	argv[0] = self;
+	memcpy(argv + 1, u->argv, (size_t)u->argc * sizeof *argv);
 	if (color)
-		argv[u->argc] = "--color=always";
+		argv[u->argc + 1] = "--color=always";
 	if (chdir(u->dir) < 0)
 		_exit(127);
 	dup2(errfd, 1);

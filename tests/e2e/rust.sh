@@ -46,3 +46,36 @@ t_rust() {
 	assert_alive "after the edits"
 	pass
 }
+
+e2e_test t_rust_ws "Rust workspace: edits in the binary and the library crate" once timeout=300
+t_rust_ws() {
+	PATH=$PATH:$HOME/.cargo/bin
+	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
+	P=$W/ws
+	cp -r "$VICTIMS/rust_ws" "$P"
+	LOG=$W/ws.log ERR=$W/ws.err
+	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline -p app) >"$LOG" 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^pid=[0-9]+$' 120 || fail "the program printed no pid=P line: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	wait_for "$ERR" '^rewire: watching 2 sources' 10 || fail "rewire does not watch both crates"
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	edit_source "$P/util/src/lib.rs" "$P/util/src/.lib.rs.swp" SCALE "$(marked SCALE '    x * 100')"
+	mv "$P/util/src/.lib.rs.swp" "$P/util/src/lib.rs"
+	wait_err '^rewire: patched util::scale' 1 60 || fail "no patch of the library: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["scaled"] == 100 * v["tick"]' "after editing the library"
+	from=$(lines "$LOG")
+	edit_source "$P/app/src/main.rs" "$P/app/src/.main.rs.swp" TAG "$(marked TAG '    let tag = 2;')"
+	mv "$P/app/src/.main.rs.swp" "$P/app/src/main.rs"
+	wait_err '^rewire: patched .*app::report' 1 60 || fail "no patch of the binary: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["tag"] == 2 && v["scaled"] == 100 * v["tick"]' "after editing the binary"
+	check_steps 1 tick 1
+	check_steps 1 hits 1
+	assert_alive "after the edits"
+	pass
+}
