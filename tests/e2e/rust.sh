@@ -1,32 +1,46 @@
 # tests/e2e/rust.sh: `rewire run -- cargo run`: edit a Rust source, save,
 # and the running binary has the new code. Helpers: lib.sh.
 
-e2e_test t_rust "Rust: cargo run, edit, save" once timeout=300
-t_rust() {
+# start_cargo DIR CARGO_RUN_ARGS...: copy victims/DIR to $P, run
+# `rewire run -- cargo run --offline ARGS` there (std only: no registry),
+# and wait for the program's pid= line and for rewire to watch.
+start_cargo() {
+	local dir=$1
+	shift
 	PATH=$PATH:$HOME/.cargo/bin
 	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
-	P=$W/proj
-	cp -r "$VICTIMS/rust_ticker" "$P"
-	LOG=$W/rust.log ERR=$W/rust.err
-	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline) >"$LOG" 2>"$ERR" &
+	P=$W/$dir LOG=$W/$dir.log ERR=$W/$dir.err
+	cp -r "$VICTIMS/$dir" "$P"
+	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline "$@") >"$LOG" 2>"$ERR" &
 	RUN_PID=$!
 	rw_track "$RUN_PID"
 	wait_for "$LOG" '^pid=[0-9]+$' 120 || fail "the program printed no pid=P line: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
 	rw_track "$VPID"
 	VSTART=$(proc_start "$VPID")
-	wait_for "$ERR" '^rewire: watching' 10 || fail "rewire does not watch the crate"
+	wait_for "$ERR" '^rewire: watching' 10 || fail "rewire does not watch the crates"
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+}
+
+# save_rs FILE MARKER TEXT...: edit $P/FILE as an editor saves (rename).
+save_rs() {
+	local f=$1
+	shift
+	edit_source "$P/$f" "$P/$f.swp" "$@" && mv "$P/$f.swp" "$P/$f"
+}
+
+e2e_test t_rust "Rust: cargo run, edit, save" once timeout=300
+t_rust() {
+	start_cargo rust_ticker
 	check_all 1 'v["value"] == 2 * v["tick"] && v["closure"] == v["tick"] + 1 && v["shape"] == 9' \
 		"before the edits"
 	local from
 	from=$(lines "$LOG")
-	save_in() { edit_source "$P/src/main.rs" "$P/src/.main.rs.swp" "$@" && mv "$P/src/.main.rs.swp" "$P/src/main.rs"; }
-	save_in BODY "$(marked BODY '    x * 3 + 1')"
+	save_rs src/main.rs BODY "$(marked BODY '    x * 3 + 1')"
 	wait_err '^rewire: patched .*compute' 1 60 || fail "no patch of compute: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_after "$from" 'v["value"] == 3 * v["tick"] + 1' "after editing compute"
 	from=$(lines "$LOG")
-	save_in BODY "$(marked BODY '    x * 3 + 1')" CLOSURE "$(marked CLOSURE '    let add = |k: u64| k + 100;')" \
+	save_rs src/main.rs BODY "$(marked BODY '    x * 3 + 1')" CLOSURE "$(marked CLOSURE '    let add = |k: u64| k + 100;')" \
 		AREA "$(marked AREA '        self.0 * self.0 + 1')" GENERIC "$(marked GENERIC '    x + x + x')" \
 		PANIC "$(marked PANIC '        panic!("v2");')"
 	wait_err '^rewire: patched' 2 60 || fail "no second patch: $(tail -n 3 "$ERR" | tr '\n' ' ')"
@@ -34,9 +48,9 @@ t_rust() {
 		"after editing the closure, the generic function, the trait method and the panic"
 	after "$LOG" "$from" | grep -q 'caught=v2' || fail "no panic of the new code was caught"
 	# A compile error, then its fix: the program never stops.
-	save_in BODY "$(marked BODY '    x * 3 +')"
+	save_rs src/main.rs BODY "$(marked BODY '    x * 3 +')"
 	wait_err 'compile failed; the program keeps running' 1 60 || fail "no compile error reported"
-	save_in BODY "$(marked BODY '    x * 4')"
+	save_rs src/main.rs BODY "$(marked BODY '    x * 4')"
 	wait_err '^rewire: patched .*compute' 2 60 || fail "the fix was not patched"
 	from=$(lines "$LOG")
 	wait_cond "$from" 'v["value"] == 4 * v["tick"]' 5 || fail "the fix does not run"
@@ -49,29 +63,15 @@ t_rust() {
 
 e2e_test t_rust_ws "Rust workspace: edits in the binary and the library crate" once timeout=300
 t_rust_ws() {
-	PATH=$PATH:$HOME/.cargo/bin
-	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
-	P=$W/ws
-	cp -r "$VICTIMS/rust_ws" "$P"
-	LOG=$W/ws.log ERR=$W/ws.err
-	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline -p app) >"$LOG" 2>"$ERR" &
-	RUN_PID=$!
-	rw_track "$RUN_PID"
-	wait_for "$LOG" '^pid=[0-9]+$' 120 || fail "the program printed no pid=P line: $(tail -n 3 "$ERR" | tr '\n' ' ')"
-	VPID=$(grep -m1 -E '^pid=[0-9]+$' "$LOG" | cut -d= -f2)
-	rw_track "$VPID"
-	VSTART=$(proc_start "$VPID")
-	wait_for "$ERR" '^rewire: watching 2 sources' 10 || fail "rewire does not watch both crates"
-	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	start_cargo rust_ws -p app
+	grep -q '^rewire: watching 2 sources' "$ERR" || fail "rewire does not watch both crates"
 	local from
 	from=$(lines "$LOG")
-	edit_source "$P/util/src/lib.rs" "$P/util/src/.lib.rs.swp" SCALE "$(marked SCALE '    x * 100')"
-	mv "$P/util/src/.lib.rs.swp" "$P/util/src/lib.rs"
+	save_rs util/src/lib.rs SCALE "$(marked SCALE '    x * 100')"
 	wait_err '^rewire: patched util::scale' 1 60 || fail "no patch of the library: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_after "$from" 'v["scaled"] == 100 * v["tick"]' "after editing the library"
 	from=$(lines "$LOG")
-	edit_source "$P/app/src/main.rs" "$P/app/src/.main.rs.swp" TAG "$(marked TAG '    let tag = 2;')"
-	mv "$P/app/src/.main.rs.swp" "$P/app/src/main.rs"
+	save_rs app/src/main.rs TAG "$(marked TAG '    let tag = 2;')"
 	wait_err '^rewire: patched .*app::report' 1 60 || fail "no patch of the binary: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_after "$from" 'v["tag"] == 2 && v["scaled"] == 100 * v["tick"]' "after editing the binary"
 	check_steps 1 tick 1
