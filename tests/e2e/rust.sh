@@ -54,6 +54,9 @@ t_rust() {
 	wait_err '^rewire: patched .*compute' 2 60 || fail "the fix was not patched"
 	from=$(lines "$LOG")
 	wait_cond "$from" 'v["value"] == 4 * v["tick"]' 5 || fail "the fix does not run"
+	# A comment: nothing to patch, and rewire says so.
+	save_rs src/main.rs BODY "$(marked BODY '    x * 4 // four')"
+	wait_err 'main.rs: no code changed' 1 60 || fail "a comment-only edit was not reported as no change"
 	check_steps 1 tick 1
 	check_steps 1 atomic 1
 	check_steps 1 local 1
