@@ -82,3 +82,23 @@ t_rust_ws() {
 	assert_alive "after the edits"
 	pass
 }
+
+e2e_test t_rust_threads "Rust: 4 threads while patched 100 times" once timeout=400
+t_rust_threads() {
+	local k from
+	start_cargo rust_threads
+	for k in $(seq 1 100); do
+		save_rs src/main.rs BODY "$(marked BODY "    x * 7 + $((k % 2 + 1))")"
+		wait_err '^rewire: patched .*compute' "$k" 60 ||
+			fail "patch $k was not applied: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	done
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 3 5 "$from" || fail "the program stopped printing"
+	check_all 1 'v["invalid"] == 0' "while and after patching"
+	local first last
+	first=$(field "$(sed -n 2p "$LOG")" calls)
+	last=$(field "$(last_line)" calls)
+	((last > first)) || fail "the threads stopped calling ($first, then $last calls)"
+	assert_alive "after 100 patches"
+	pass
+}
