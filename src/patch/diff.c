@@ -10,6 +10,7 @@
  * special case: a caller whose inlined callee changed has changed bytes.
  * Same-section calls and lea, which the assembler resolves itself, got
  * synthetic relocations in scan.c, so they compare by target too. */
+#define _GNU_SOURCE
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,18 @@ static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, c
 	return 0;
 }
 
+/* gcc writes "GCC: (...) version" in .comment; clang and rustc their own. */
+static int built_by_gcc(const struct rw_objfile *o)
+{
+	for (size_t i = 1; i < o->nsections; i++) {
+		const struct rw_section *s = &o->sections[i];
+		if (!strcmp(s->name, ".comment") && s->data &&
+		    memmem(s->data, s->size, "GCC: ", 5))
+			return 1;
+	}
+	return 0;
+}
+
 void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed)
 {
 	const struct rw_objfile *o = nw->obj;
@@ -245,8 +258,9 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	}
 	/* gcc's -fipa-ra lets a caller keep values in registers its callee of
 	 * the same unit is known not to touch: a new callee may touch them. So
-	 * the unit's callers of a changed function change with it. */
-	for (int more = 1; more;) {
+	 * the unit's callers of a changed function change with it. (LLVM does
+	 * this only when asked, -enable-ipra: clang and rustc objects need not.) */
+	for (int more = built_by_gcc(o); more;) {
 		more = 0;
 		for (size_t j = 1; j < o->nsymbols; j++) {
 			const struct rw_symbol *f = &o->symbols[j];
