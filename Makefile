@@ -37,6 +37,9 @@ $(B)/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ) -liberty -ljson-c
 
+# It compiles the agent's allocator in (#include "agent/region.c").
+$(B)/unit/test_region: src/agent/region.c src/agent/agent.h
+
 # Both install what they need first (Debian packages, when missing).
 test:
 	scripts/deps.sh
@@ -64,3 +67,6 @@ clean:
 
 .PHONY: all test demo units bench install clean
 -include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d)
+
+# make fuzz: libFuzzer targets for every reader of untrusted bytes.
+-include fuzz/fuzz.mk

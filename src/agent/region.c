@@ -92,13 +92,30 @@ int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
 			  (unsigned long)hi);
 }
 
-static struct range *find_range(uint64_t lo, uint64_t hi, uint64_t size)
+/* libgcc's unwinder ignores a registered FDE whose function starts at an
+ * address with the low 32 bits zero: it takes it for a discarded link-once
+ * function (pc_begin is 4-byte PC-relative, so it cannot tell NULL from a
+ * 4 GiB boundary), and an exception thrown through that function ends in
+ * std::terminate. So no allocation covers a 4 GiB boundary: it starts one
+ * page after it instead (the page at the boundary stays PROT_NONE). */
+#define BOUNDARY (4ull << 30)
+
+static uint64_t alloc_start(const struct range *r, uint64_t size)
+{
+	uint64_t at = r->base + r->used;
+	uint64_t b = (at + BOUNDARY - 1) & ~(BOUNDARY - 1);	/* first boundary >= at */
+	return b - at < size ? b + page_size() : at;
+}
+
+static struct range *find_range(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr)
 {
 	for (size_t i = 0; i < nranges; i++) {
 		struct range *r = &ranges[i];
-		uint64_t at = r->base + r->used;
-		if (r->size - r->used >= size && reaches(lo, hi, at, at + size))
+		uint64_t at = alloc_start(r, size), end = r->base + r->size;
+		if (at <= end && end - at >= size && reaches(lo, hi, at, at + size)) {
+			*addr = at;
 			return r;
+		}
 	}
 	return NULL;
 }
@@ -112,17 +129,16 @@ int region_alloc(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr, struct
 				  (unsigned long)size, RESERVE_SIZE);
 	if (npending == MAX_PENDING)
 		return agent_fail(e, "too many allocations in one patch");
-	struct range *r = find_range(lo, hi, size);
+	struct range *r = find_range(lo, hi, size, addr);
 	if (!r) {
 		if (region_reserve_near(lo, hi, e) < 0)
 			return -1;
-		r = find_range(lo, hi, size);
+		r = find_range(lo, hi, size, addr);
 		if (!r)
 			return agent_fail(e, "no reserved memory within reach of %#lx", (unsigned long)lo);
 	}
-	*addr = r->base + r->used;
 	pending[npending++] = (typeof(pending[0])){r, r->used, *addr, size};
-	r->used += size;
+	r->used = *addr + size - r->base;
 	return 0;
 }
 
