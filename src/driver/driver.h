@@ -25,12 +25,17 @@ struct apply_times {
 struct patch_filter {
 	int (*changed)(void *ctx, const struct rw_objfile *o, const struct rw_symbol *s);
 	void *ctx;
+	/* Archives the program was linked with (.a, .rlib): library code it
+	 * never contained is taken from them. */
+	char **archives;
+	int narchives;
 };
 
 struct patch_result {
 	uint64_t link_ns;
 	struct apply_times times;
 	size_t nchanged, nnew;
+	size_t npulled;		/* library members taken from the archives */
 	char names[512];	/* the replaced functions, demangled */
 };
 

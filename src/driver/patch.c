@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "driver.h"
+#include "elf/archive.h"
 
 static int open_exe(struct rw_process *p)
 {
@@ -65,11 +66,115 @@ static void describe(struct link *l, struct patch_result *res)
 	res->nnew = l->nfuncs_new;
 }
 
-static int link_and_apply(struct rw_process *p, struct link *l, struct patch_result *res)
+/* Library members added to the patch: the archives, opened when first
+ * needed, and which member of which archive each added object is. */
+struct pull {
+	char **paths;
+	struct rw_archive *ar;
+	size_t nar;
+	int opened;
+	size_t *from;		/* per added object: archive << 32 | member */
+	void **bufs;
+	uint8_t *lib;		/* per object of the link */
+	size_t nadded, cap;
+};
+
+static int open_archives(struct pull *p)
+{
+	if (p->opened)
+		return 0;
+	p->opened = 1;
+	p->ar = rw_calloc(p->nar ? p->nar : 1, sizeof *p->ar);
+	for (size_t i = 0; i < p->nar; i++)
+		if (rw_archive_open(&p->ar[i], p->paths[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int is_added(const struct pull *p, size_t key, size_t upto)
+{
+	for (size_t i = 0; i < upto; i++)
+		if (p->from[i] == key)
+			return 1;
+	return 0;
+}
+
+/* The members of the program's archives defining what neither the program,
+ * the patch nor the process's libraries have (code the static linker left
+ * out), noted in p->from after the ones added. Returns how many. */
+static int pick_members(struct link *l, struct pull *p)
+{
+	size_t n = p->nadded;
+	for (size_t i = 0; i < l->ndyn && p->nar; i++) {
+		const struct dynsym *d = &l->dyn[i];
+		if (d->found != RW_FOUND_NONE || d->weak)
+			continue;
+		if (open_archives(p) < 0)
+			return -1;
+		for (size_t a = 0; a < p->nar; a++) {
+			long m = rw_archive_find(&p->ar[a], d->name);
+			if (m < 0)
+				continue;
+			/* Already added: the symbol is not what it looks for. */
+			size_t key = a << 32 | (size_t)m;
+			if (!is_added(p, key, n)) {
+				p->from = rw_realloc(p->from, (n + 1) * sizeof *p->from);
+				p->from[n++] = key;
+			}
+			break;
+		}
+	}
+	return (int)(n - p->nadded);
+}
+
+/* Open the members pick_members() chose as library objects of the link. */
+static int add_members(struct link *l, struct pull *p, int count)
+{
+	size_t total = p->nadded + (size_t)count;
+	uint8_t *lib = rw_calloc(l->nobjs + (size_t)count, 1);
+	if (p->lib)
+		memcpy(lib, p->lib, l->nobjs);
+	free(p->lib);
+	p->lib = lib;
+	p->bufs = rw_realloc(p->bufs, total * sizeof *p->bufs);
+	l->objs = rw_realloc(l->objs, (l->nobjs + (size_t)count) * sizeof *l->objs);
+	for (; p->nadded < total; p->nadded++) {
+		size_t key = p->from[p->nadded];
+		if (rw_archive_object(&p->ar[key >> 32], key & 0xffffffffu, &l->objs[l->nobjs],
+				      &p->bufs[p->nadded]) < 0)
+			return -1;
+		p->lib[l->nobjs++] = 1;
+	}
+	return 0;
+}
+
+/* Plan and look up until nothing more comes from the archives. */
+static int plan(struct rw_process *proc, struct link *l, struct pull *p)
+{
+	for (int round = 0;; round++) {
+		l->lib = p->lib;
+		if (link_plan(l) < 0 || rw_lookup(proc, l) < 0)
+			return -1;
+		int count = round < 64 ? pick_members(l, p) : 0;
+		if (count < 0)
+			return -1;
+		if (!count)
+			return link_check_dynamic(l);
+		struct link keep = *l;
+		link_free(l);
+		*l = (struct link){.proc = keep.proc, .objs = keep.objs, .nobjs = keep.nobjs,
+				   .changed = keep.changed, .changed_ctx = keep.changed_ctx};
+		if (add_members(l, p, count) < 0)
+			return -1;
+	}
+}
+
+static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
+			  struct patch_result *res)
 {
 	uint64_t t0 = rw_now_ns(), lo, hi, base;
 	struct rw_buf msg = {0};
-	if (link_plan(l) < 0 || rw_lookup(p, l) < 0 || link_check_dynamic(l) < 0)
+	if (plan(p, l, pl) < 0)
 		return -1;
 	exe_extent(p, &lo, &hi);
 	if (rw_alloc(p, lo, hi, link_size(l), &base) < 0 || link_layout(l, base) < 0 ||
@@ -81,7 +186,21 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct patch_res
 	rw_buf_free(&msg);
 	if (rc == 0)
 		describe(l, res);
+	res->npulled = pl->nadded;
 	return rc;
+}
+
+static void pull_free(struct pull *p)
+{
+	for (size_t i = 0; p->ar && i < p->nar; i++)
+		if (p->ar[i].map)
+			rw_archive_close(&p->ar[i]);
+	for (size_t i = 0; i < p->nadded; i++)
+		free(p->bufs[i]);
+	free(p->ar);
+	free(p->from);
+	free(p->bufs);
+	free(p->lib);
 }
 
 int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filter,
@@ -90,9 +209,12 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	int rc = EXIT_REFUSED;
 	struct rw_process proc = {.fd = -1};
 	struct link l = {.proc = &proc, .nobjs = (size_t)nfiles};
+	struct pull pl = {0};
 	memset(res, 0, sizeof *res);
-	if (filter)
+	if (filter) {
 		l.changed = filter->changed, l.changed_ctx = filter->ctx;
+		pl.paths = filter->archives, pl.nar = (size_t)filter->narchives;
+	}
 	l.objs = rw_calloc((size_t)nfiles, sizeof *l.objs);
 	for (int i = 0; i < nfiles; i++)
 		if (rw_object_open(&l.objs[i], files[i]) < 0) {
@@ -104,7 +226,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		rc = EXIT_NOPROC;
 		goto out;
 	}
-	if (open_exe(&proc) < 0 || link_and_apply(&proc, &l, res) < 0) {
+	if (open_exe(&proc) < 0 || link_and_apply(&proc, &l, &pl, res) < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
 		rw_fail("%s; nothing was applied", why);
@@ -113,10 +235,11 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	rc = 0;
 out:
 	link_free(&l);
-	for (int i = 0; i < nfiles; i++)
+	for (size_t i = 0; i < l.nobjs; i++)
 		if (l.objs[i].map)
 			rw_object_close(&l.objs[i]);
 	free(l.objs);
+	pull_free(&pl);
 	if (proc.exe.map)
 		rw_image_close(&proc.exe);
 	if (proc.fd >= 0)

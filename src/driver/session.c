@@ -430,7 +430,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		diff_ctx_free(&d);
 		return;
 	}
-	struct patch_filter filter = {changed_cb, &d};
+	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives};
 	struct patch_result res;
 	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 	if (rc == 0) {

@@ -53,6 +53,7 @@ struct rw_objfile {
 	const char *path;
 	void *map;
 	size_t mapsize;
+	int mapped;		/* map is an mmap of path, else the caller's buffer */
 	struct rw_section *sections;	/* indexed by section index; [0] is SHN_UNDEF */
 	size_t nsections;
 	struct rw_symbol *symbols;	/* indexed by symbol index; [0] is the null symbol */
@@ -71,6 +72,7 @@ struct rw_image {
 	const char *path;
 	void *map;
 	size_t mapsize;
+	int mapped;		/* map is an mmap of path, else the caller's buffer */
 	uint16_t e_type;		/* ET_EXEC or ET_DYN */
 	struct rw_section *sections;
 	size_t nsections;
@@ -88,6 +90,10 @@ struct rw_image {
 };
 
 int rw_object_open(struct rw_objfile *obj, const char *path);
+/* The same for an object already in memory (an archive member, a test's
+ * bytes): data stays the caller's and must outlive obj, which points into
+ * it; close does not free it. name is used as the path in messages. */
+int rw_object_open_mem(struct rw_objfile *obj, const char *name, const void *data, size_t size);
 void rw_object_close(struct rw_objfile *obj);
 /* The named symbol (FUNC, OBJECT, TLS or NOTYPE with a name, not FILE or
  * SECTION) of section shndx whose [value, value+size) covers offset, or
@@ -97,6 +103,8 @@ const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
 					    uint16_t shndx, uint64_t offset);
 
 int rw_image_open(struct rw_image *img, const char *path);
+/* As rw_object_open_mem, for an image. */
+int rw_image_open_mem(struct rw_image *img, const char *name, const void *data, size_t size);
 void rw_image_close(struct rw_image *img);
 /* Defined symbol named name. file == NULL: a global (or weak) symbol; if no
  * global has that name, a hidden symbol the link made local is accepted when

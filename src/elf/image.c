@@ -257,23 +257,22 @@ static void index_addrs(struct rw_image *img)
 	free(keys);
 }
 
-int rw_image_open(struct rw_image *img, const char *path)
+/* Takes over what e holds, whether the image is read or not. */
+static int read_image(struct rw_image *img, const struct rw_elf *e)
 {
-	memset(img, 0, sizeof *img);
-	struct rw_elf e;
-	if (rw_elf_open(&e, path))
-		return -1;
-	img->path = path;
-	img->map = e.map;
-	img->mapsize = e.mapsize;
-	img->e_type = e.eh.e_type;
-	img->sections = e.sections;
-	img->nsections = e.nsections;
+	img->path = e->path;
+	img->map = e->map;
+	img->mapsize = e->mapsize;
+	img->mapped = e->mapped;
+	img->e_type = e->eh.e_type;
+	img->sections = e->sections;
+	img->nsections = e->nsections;
 	int rc = 0;
-	if (e.eh.e_type != ET_EXEC && e.eh.e_type != ET_DYN)
-		rc = rw_fail("%s: not an executable or shared library (ELF type %u)", path, e.eh.e_type);
-	else if (read_segments(img, &e.eh) || read_build_id_sections(img) ||
-		 read_symbols(img, &e))
+	if (e->eh.e_type != ET_EXEC && e->eh.e_type != ET_DYN)
+		rc = rw_fail("%s: not an executable or shared library (ELF type %u)",
+			     e->path, e->eh.e_type);
+	else if (read_segments(img, &e->eh) || read_build_id_sections(img) ||
+		 read_symbols(img, e))
 		rc = -1;
 	if (rc) {
 		rw_image_close(img);
@@ -284,9 +283,27 @@ int rw_image_open(struct rw_image *img, const char *path)
 	return 0;
 }
 
+int rw_image_open(struct rw_image *img, const char *path)
+{
+	memset(img, 0, sizeof *img);
+	struct rw_elf e;
+	if (rw_elf_open(&e, path))
+		return -1;
+	return read_image(img, &e);
+}
+
+int rw_image_open_mem(struct rw_image *img, const char *name, const void *data, size_t size)
+{
+	memset(img, 0, sizeof *img);
+	struct rw_elf e;
+	if (rw_elf_open_mem(&e, name, data, size))
+		return -1;
+	return read_image(img, &e);
+}
+
 void rw_image_close(struct rw_image *img)
 {
-	if (img->map)
+	if (img->map && img->mapped)
 		munmap(img->map, img->mapsize);
 	free(img->sections);
 	free(img->symbols);

@@ -187,22 +187,20 @@ static void index_symbols(struct rw_objfile *obj)
 	free(keys);
 }
 
-int rw_object_open(struct rw_objfile *obj, const char *path)
+/* Takes over what e holds, whether the object is read or not. */
+static int read_object(struct rw_objfile *obj, const struct rw_elf *e)
 {
-	memset(obj, 0, sizeof *obj);
-	struct rw_elf e;
-	if (rw_elf_open(&e, path))
-		return -1;
-	obj->path = path;
-	obj->map = e.map;
-	obj->mapsize = e.mapsize;
-	obj->sections = e.sections;
-	obj->nsections = e.nsections;
+	obj->path = e->path;
+	obj->map = e->map;
+	obj->mapsize = e->mapsize;
+	obj->mapped = e->mapped;
+	obj->sections = e->sections;
+	obj->nsections = e->nsections;
 	size_t symtab;
 	int rc = 0;
-	if (e.eh.e_type != ET_REL)
-		rc = rw_fail("%s: not a relocatable object (ELF type %u)", path, e.eh.e_type);
-	else if (find_symtab(&e, &symtab) || read_symbols(obj, &e, symtab) ||
+	if (e->eh.e_type != ET_REL)
+		rc = rw_fail("%s: not a relocatable object (ELF type %u)", e->path, e->eh.e_type);
+	else if (find_symtab(e, &symtab) || read_symbols(obj, e, symtab) ||
 		 read_sections(obj, symtab))
 		rc = -1;
 	if (rc) {
@@ -213,9 +211,27 @@ int rw_object_open(struct rw_objfile *obj, const char *path)
 	return 0;
 }
 
+int rw_object_open(struct rw_objfile *obj, const char *path)
+{
+	memset(obj, 0, sizeof *obj);
+	struct rw_elf e;
+	if (rw_elf_open(&e, path))
+		return -1;
+	return read_object(obj, &e);
+}
+
+int rw_object_open_mem(struct rw_objfile *obj, const char *name, const void *data, size_t size)
+{
+	memset(obj, 0, sizeof *obj);
+	struct rw_elf e;
+	if (rw_elf_open_mem(&e, name, data, size))
+		return -1;
+	return read_object(obj, &e);
+}
+
 void rw_object_close(struct rw_objfile *obj)
 {
-	if (obj->map)
+	if (obj->map && obj->mapped)
 		munmap(obj->map, obj->mapsize);
 	for (size_t i = 0; obj->sections && i < obj->nsections; i++)
 		free(obj->sections[i].relas);

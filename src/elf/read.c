@@ -145,6 +145,11 @@ static int check_section(struct rw_elf *e, size_t i, uint64_t off)
 	if (s->align & (s->align - 1))
 		return rw_fail("%s: section %s has alignment %llu, not a power of two",
 			       e->path, s->name, (unsigned long long)s->align);
+	/* Address arithmetic on sections (is addr inside?) must not wrap. */
+	if ((s->flags & SHF_ALLOC) && s->addr + s->size < s->addr)
+		return rw_fail("%s: section %s at %#llx size %#llx runs past the end of the address space",
+			       e->path, s->name, (unsigned long long)s->addr,
+			       (unsigned long long)s->size);
 	if (s->link >= e->nsections)
 		return rw_fail("%s: section %s links to section %u, but there are only %zu",
 			       e->path, s->name, s->link, e->nsections);
@@ -203,9 +208,11 @@ static int read_sections(struct rw_elf *e)
 			break;
 		}
 		e->sections[i].name = str ? (const char *)str->data + names[i] : "";
-		/* Inactive sections have undefined contents: nothing to check. */
+		/* Inactive sections have undefined contents and header fields:
+		 * keep only the name, so that nothing places or follows them. */
 		if (e->sections[i].type == SHT_NULL) {
-			e->sections[i].size = 0;
+			const char *name = e->sections[i].name;
+			e->sections[i] = (struct rw_section){.name = name, .align = 1};
 			continue;
 		}
 		rc = check_section(e, i, offs[i]);
@@ -215,12 +222,8 @@ static int read_sections(struct rw_elf *e)
 	return rc;
 }
 
-int rw_elf_open(struct rw_elf *e, const char *path)
+static int read_elf(struct rw_elf *e)
 {
-	memset(e, 0, sizeof *e);
-	e->path = path;
-	if (map_file(e, path))
-		return -1;
 	if (check_header(e) || read_sections(e)) {
 		rw_elf_close(e);
 		return -1;
@@ -228,9 +231,31 @@ int rw_elf_open(struct rw_elf *e, const char *path)
 	return 0;
 }
 
+int rw_elf_open(struct rw_elf *e, const char *path)
+{
+	memset(e, 0, sizeof *e);
+	e->path = path;
+	if (map_file(e, path))
+		return -1;
+	e->mapped = 1;
+	return read_elf(e);
+}
+
+int rw_elf_open_mem(struct rw_elf *e, const char *name, const void *data, size_t size)
+{
+	memset(e, 0, sizeof *e);
+	e->path = name;
+	if (size == 0)
+		return rw_fail("%s: empty file, not an ELF file", name);
+	/* Never written: the map is only ever read through const pointers. */
+	e->map = (void *)data;
+	e->mapsize = size;
+	return read_elf(e);
+}
+
 void rw_elf_close(struct rw_elf *e)
 {
-	if (e->map)
+	if (e->map && e->mapped)
 		munmap(e->map, e->mapsize);
 	free(e->sections);
 	memset(e, 0, sizeof *e);
@@ -278,6 +303,19 @@ static int check_shndx(const struct rw_elf *e, const struct rw_section *tab,
 	return 0;
 }
 
+/* A symbol in a section covers [value, value+size): callers compute the
+ * end, so it must not wrap. */
+static int check_extent(const struct rw_elf *e, const struct rw_section *tab,
+			size_t i, const char *name, const Elf64_Sym *es)
+{
+	if (es->st_shndx == SHN_UNDEF || es->st_shndx >= SHN_LORESERVE ||
+	    es->st_value + es->st_size >= es->st_value)
+		return 0;
+	return rw_fail("%s: symbol %zu (%s) in %s at %#llx size %#llx runs past the end of the address space",
+		       e->path, i, name, tab->name, (unsigned long long)es->st_value,
+		       (unsigned long long)es->st_size);
+}
+
 int rw_elf_symbols(const struct rw_elf *e, size_t idx,
 		   struct rw_symbol **syms, size_t *nsyms)
 {
@@ -314,7 +352,7 @@ int rw_elf_symbols(const struct rw_elf *e, size_t idx,
 				       (unsigned long long)str->size);
 		}
 		const char *name = (const char *)str->data + es.st_name;
-		if (check_shndx(e, tab, i, name, es.st_shndx)) {
+		if (check_shndx(e, tab, i, name, es.st_shndx) || check_extent(e, tab, i, name, &es)) {
 			free(out);
 			return -1;
 		}

@@ -3,7 +3,10 @@
  *
  * After rw_elf_open succeeds, every non-NOBITS section's data lies inside
  * the map, every sh_link is a valid section index and every section has a
- * name, so callers only check what is particular to a section's type. */
+ * name, so callers only check what is particular to a section's type.
+ * Inactive (SHT_NULL) sections keep only their name. Neither an allocated
+ * section nor a symbol defined in a section wraps around the address
+ * space, so addr+size and value+size can be computed. */
 #ifndef RW_ELF_READ_H
 #define RW_ELF_READ_H
 #include "elf/elf.h"
@@ -13,6 +16,7 @@ struct rw_elf {
 	const char *path;
 	void *map;
 	size_t mapsize;
+	int mapped;		/* map is an mmap of path, else the caller's buffer */
 	Elf64_Ehdr eh;
 	struct rw_section *sections;	/* [0] is the null section, always present */
 	size_t nsections;
@@ -21,6 +25,9 @@ struct rw_elf {
 /* Map path and read its header and sections. On failure nothing is left
  * to free and rw_error() says why. */
 int rw_elf_open(struct rw_elf *e, const char *path);
+/* The same for a file already in memory: data stays the caller's, and must
+ * outlive e and whatever is read from it; name is used in messages. */
+int rw_elf_open_mem(struct rw_elf *e, const char *name, const void *data, size_t size);
 void rw_elf_close(struct rw_elf *e);
 /* Check that section idx is a string table that can be indexed safely:
  * user names the section that refers to it, for the message. */

@@ -204,6 +204,30 @@ static int run_wait(char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The static libraries of the link (std's and the crates' rlibs, .a files),
+ * beside the baseline: a patch takes from them the library code the
+ * binary does not contain. */
+static void record_archives(int argc, char **argv, const char *out)
+{
+	char path[PATH_MAX + 16], real[PATH_MAX];
+	char **list = rw_calloc((size_t)argc + 1, sizeof *list);
+	int n = 0;
+	for (int i = 1; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+		if (argv[i][0] != '-' && ((len > 5 && !strcmp(argv[i] + len - 5, ".rlib")) ||
+					  (len > 2 && !strcmp(argv[i] + len - 2, ".a"))))
+			list[n++] = realpath(argv[i], real) ? rw_strdup(real) : rw_strdup(argv[i]);
+	}
+	snprintf(path, sizeof path, "%s", out);
+	char *slash = strrchr(path, '/');
+	snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
+		 "archives");
+	write_list(path, list);
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
 int cargo_linker_main(int argc, char **argv)
 {
 	const char *out = getenv("REWIRE_LINK_OUT");
@@ -229,6 +253,7 @@ int cargo_linker_main(int argc, char **argv)
 	}
 	if (capture)
 		return 0;	/* a replay: the binary on disk is never rewritten */
+	record_archives(argc, argv, out);
 	argv[0] = "cc";
 	execvp("cc", argv);
 	fprintf(stderr, "rewire: error: cannot run the linker cc: %s\n", strerror(errno));
@@ -405,6 +430,11 @@ int cargo_prepare(char **cargo_args, int nargs, char *exe, size_t cap, struct cc
 	if (!bin.base)
 		return rw_fail("%s: no baseline objects: rebuild with `touch %s`", dir, bin.src);
 	add_libraries(db, &bin);
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/archives", dir);
+	db->archives = read_list(path);
+	for (db->narchives = 0; db->archives && db->archives[db->narchives]; db->narchives++)
+		;
 	db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
 	db->units[db->n++] = bin;
 	return 0;

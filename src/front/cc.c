@@ -362,6 +362,9 @@ void cc_add_object(struct cc_db *db, const char *path)
 
 void cc_free(struct cc_db *db)
 {
+	for (int i = 0; i < db->narchives; i++)
+		free(db->archives[i]);
+	free(db->archives);
 	for (size_t i = 0; i < db->n; i++) {
 		struct cc_unit *u = &db->units[i];
 		for (int j = 0; j < u->argc; j++)

@@ -25,6 +25,8 @@ struct cc_db {
 	char *path;
 	struct cc_unit *units;
 	size_t n;
+	char **archives;	/* static libraries of the program's link (Rust: rlibs) */
+	int narchives;
 };
 
 /* compile_commands.json in dir (when given), else in the current directory

@@ -121,6 +121,7 @@ static int target_value(struct link *l, const struct target *t, int call, struct
 	case BIND_SECTION: v->S = l->secs[t->obj][t->sec].addr + t->value; return 0;
 	case BIND_GOTBASE: v->S = l->got_addr; return 0;
 	case BIND_ZERO: v->S = 0; return 0;
+	case BIND_EH_NULL: break;
 	case BIND_DYN: {
 		const struct dynsym *d = &l->dyn[t->value];
 		if (d->found == RW_FOUND_TLS) {
@@ -182,6 +183,10 @@ static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uin
 	arch_reloc_kind(r->type, &k);
 	int call = k.call || (k.pcrel && !k.got && (sec->flags & SHF_EXECINSTR) &&
 			      arch_is_call_site(sec->data, r->offset));
+	if (t->bind == BIND_EH_NULL) {
+		arch_null_field(r->type, data + r->offset, l->secs[oi][si].addr + r->offset);
+		return 0;
+	}
 	if (target_value(l, t, call, &v, &modid, name) < 0)
 		return -1;
 	if (k.tls && t->bind == BIND_TLS && !v.tpoff && (k.got == GOT_TPOFF || r->type == R_X86_64_TPOFF32))
@@ -338,7 +343,12 @@ void link_free(struct link *l)
 			free(l->secs[oi][si].starts);
 		if (l->secs)
 			free(l->secs[oi]);
+		for (uint16_t si = 0; l->eh_dead && l->eh_dead[oi] && si < l->objs[oi].nsections; si++)
+			free(l->eh_dead[oi][si]);
+		if (l->eh_dead)
+			free(l->eh_dead[oi]);
 	}
+	free(l->eh_dead);
 	free(l->targets);
 	free(l->secs);
 	free(l->dyn);

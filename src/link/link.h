@@ -59,7 +59,8 @@ enum bind {
 	BIND_DYN,	/* dynamic symbol number value, looked up by the agent */
 	BIND_TLS,	/* thread-local: module mod, offset value in its block */
 	BIND_GOTBASE,	/* _GLOBAL_OFFSET_TABLE_ of the patch */
-	BIND_ZERO,	/* weak undefined, or unwind info for code not loaded */
+	BIND_ZERO,	/* weak undefined */
+	BIND_EH_NULL,	/* unwind info of code not loaded: reads as address 0 */
 };
 
 struct target {
@@ -133,6 +134,14 @@ struct link {
 	 * version, not to its copy in the new objects. */
 	int (*changed)(void *ctx, const struct rw_objfile *o, const struct rw_symbol *s);
 	void *changed_ctx;
+	/* lib[obj] != 0: a member of an archive the program was linked with,
+	 * for library code it never contained. Only the sections the patch
+	 * reaches are loaded; what the program has binds to the program;
+	 * nothing of it gets an entry jump. NULL: no such objects. */
+	const uint8_t *lib;
+	/* Per library object, per relocation of its .eh_frame: 1 in the FDE
+	 * of code not loaded (bound to null, so the unwinder skips it). */
+	uint8_t ***eh_dead;		/* [obj][section] */
 };
 
 int link_plan(struct link *l);
@@ -205,6 +214,9 @@ int arch_takes_address(const struct insn *in);
 int arch_is_rel32_branch(const struct insn *in);
 /* Bytes a relocation type writes (0, 4 or 8). */
 int arch_field_size(uint32_t type);
+/* Write the field at loc (address P) so that it decodes as an address
+ * whose low field-size bytes are 0: what unwinders take for "no code". */
+void arch_null_field(uint32_t type, uint8_t *loc, uint64_t P);
 /* Bytes of assembler padding (NOPs, int3) that end at end. */
 size_t arch_padding_before(const uint8_t *end, size_t avail);
 

@@ -133,8 +133,15 @@ static int find_running_sym(struct link *l, const struct rw_symbol *s, struct ru
 	return find_running(l, name ? name : s->name, scope_of(s), r);
 }
 
+static int is_lib(const struct link *l, uint32_t oi)
+{
+	return l->lib && l->lib[oi];
+}
+
 int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s)
 {
+	if (is_lib(l, oi))
+		return 0;	/* library code is new or the program's, never a change */
 	return !l->changed || l->changed(l->changed_ctx, &l->objs[oi], s);
 }
 
@@ -179,6 +186,15 @@ struct work {
 	size_t n, cap;
 };
 
+static void push_work(struct work *w, uint32_t oi, uint16_t si)
+{
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->items = rw_realloc(w->items, w->cap * sizeof *w->items);
+	}
+	w->items[w->n++] = oi << 16 | si;
+}
+
 static int load_section(struct link *l, struct work *w, uint32_t oi, uint16_t si)
 {
 	struct rw_objfile *o = &l->objs[oi];
@@ -193,11 +209,10 @@ static int load_section(struct link *l, struct work *w, uint32_t oi, uint16_t si
 		return rw_fail("%s: new thread-local storage in %s: a patch cannot add thread-locals "
 			       "(their blocks are allocated when threads start)", o->path, s->name);
 	ld->load = is_exec(s) ? SEG_CODE : is_eh_frame(s) || !(s->flags & SHF_WRITE) ? SEG_RO : SEG_RW;
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->items = rw_realloc(w->items, w->cap * sizeof *w->items);
-	}
-	w->items[w->n++] = oi << 16 | si;
+	/* Decoded before its relocations are resolved: the scan adds some. */
+	if (is_exec(s) && s->data && s->size)
+		ld->starts = link_scan_code(o, si);
+	push_work(w, oi, si);
 	return 0;
 }
 
@@ -216,11 +231,15 @@ static int32_t add_dyn(struct link *l, const char *name, int weak)
 	return (int32_t)l->ndyn++;
 }
 
-/* A global defined by one of the new objects. */
-static int find_global_def(struct link *l, const char *name, uint32_t *oi, const struct rw_symbol **sym)
+/* A global defined by one of the new objects (libs: of the library
+ * objects, else of the others). */
+static int find_global_def(struct link *l, const char *name, int libs, uint32_t *oi,
+			   const struct rw_symbol **sym)
 {
 	for (uint32_t i = 0; i < l->nobjs; i++) {
 		struct rw_objfile *o = &l->objs[i];
+		if (is_lib(l, i) != libs)
+			continue;
 		for (size_t j = 1; j < o->nsymbols; j++) {
 			const struct rw_symbol *s = &o->symbols[j];
 			if (s->bind != STB_LOCAL && s->shndx != SHN_UNDEF && !strcmp(s->name, name)) {
@@ -295,10 +314,12 @@ static int bind_undefined(struct link *l, struct work *w, uint32_t oi, const str
 	uint32_t di;
 	const struct rw_symbol *def;
 	struct running r;
-	if (find_global_def(l, s->name, &di, &def))
+	if (find_global_def(l, s->name, 0, &di, &def))
 		return bind_defined(l, w, di, def, call, t);
 	if (find_running(l, s->name, NULL, &r))
 		return bind_running(l, s->name, &r, NULL, call, t);
+	if (find_global_def(l, s->name, 1, &di, &def))
+		return bind_defined(l, w, di, def, call, t);
 	if (!strcmp(s->name, "_GLOBAL_OFFSET_TABLE_")) {
 		t->bind = BIND_GOTBASE;
 		return 0;
@@ -461,6 +482,8 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	}
 	if (r->sym == 0)
 		t->bind = BIND_ZERO, rc = 0;
+	else if (l->eh_dead && l->eh_dead[oi] && l->eh_dead[oi][si] && l->eh_dead[oi][si][ri])
+		t->bind = BIND_EH_NULL, rc = 0;
 	else if (s->type == STT_SECTION && (s->shndx == SHN_UNDEF || s->shndx >= o->nsections))
 		rc = rw_fail("%s: %s: relocation against a section symbol of no section", o->path,
 			     sec->name);
@@ -489,6 +512,7 @@ static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t
 			   struct seccls *cache)
 {
 	const struct rw_section *sec = &l->objs[oi].sections[si];
+	free(l->targets[oi][si]);	/* resolved again: see lib_unwind() */
 	l->targets[oi][si] = rw_calloc(sec->nrelas, sizeof(struct target));
 	for (size_t ri = 0; ri < sec->nrelas; ri++)
 		if (resolve_reloc(l, w, oi, si, ri, cache) < 0)
@@ -529,7 +553,7 @@ static int plan_redirects(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		struct rw_objfile *o = &l->objs[oi];
-		for (size_t j = 1; j < o->nsymbols; j++) {
+		for (size_t j = 1; j < o->nsymbols && !is_lib(l, oi); j++) {
 			const struct rw_symbol *s = &o->symbols[j];
 			struct running r;
 			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
@@ -622,7 +646,7 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		struct rw_objfile *o = &l->objs[oi];
-		for (uint16_t si = 1; si < o->nsections; si++) {
+		for (uint16_t si = 1; si < o->nsections && !is_lib(l, oi); si++) {
 			const struct rw_section *sec = &o->sections[si];
 			if (!is_init_array(sec))
 				continue;
@@ -663,7 +687,7 @@ static int check_unambiguous(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		const struct rw_objfile *o = &l->objs[oi];
-		for (size_t j = 1; j < o->nsymbols; j++) {
+		for (size_t j = 1; j < o->nsymbols && !is_lib(l, oi); j++) {
 			const struct rw_symbol *s = &o->symbols[j];
 			if (s->bind != STB_LOCAL || !s->name[0] || !s->file || !s->file[0] ||
 			    (s->type != STT_OBJECT && s->type != STT_FUNC && s->type != STT_TLS))
@@ -676,6 +700,74 @@ static int check_unambiguous(struct link *l)
 		}
 	}
 	return 0;
+}
+
+/* --- unwind info of library objects -------------------------------------- */
+
+static size_t loaded_code(struct link *l, uint32_t oi)
+{
+	size_t n = 0;
+	for (uint16_t si = 1; si < l->objs[oi].nsections; si++)
+		n += l->secs[oi][si].load == SEG_CODE;
+	return n;
+}
+
+/* The .eh_frame of a library object describes all its code, most of it not
+ * loaded. Each record (CIE or FDE: a length, then an id, 0 for a CIE) is
+ * kept; the relocations of an FDE whose code is not loaded are marked, to
+ * be bound so that its start reads as 0, which unwinders skip. */
+static void mark_dead_fdes(struct link *l, uint32_t oi, uint16_t si)
+{
+	const struct rw_objfile *o = &l->objs[oi];
+	const struct rw_section *sec = &o->sections[si];
+	uint8_t *dead = rw_calloc(sec->nrelas ? sec->nrelas : 1, 1);
+	for (uint64_t off = 0; sec->data && sec->size - off >= 8;) {
+		uint32_t len, id;
+		memcpy(&len, sec->data + off, 4);
+		memcpy(&id, sec->data + off + 4, 4);
+		if (len == 0 || len == 0xffffffffu || len > sec->size - off - 4)
+			break;	/* terminator, or 64-bit records (not made for x86-64) */
+		uint64_t end = off + 4 + len;
+		int is_dead = 0;
+		for (size_t ri = 0; id && ri < sec->nrelas; ri++) {
+			const struct rw_rela *r = &sec->relas[ri];
+			const struct rw_symbol *t = &o->symbols[r->sym];
+			if (r->offset == off + 8 && t->shndx != SHN_UNDEF && t->shndx < o->nsections)
+				is_dead = is_exec(&o->sections[t->shndx]) && !l->secs[oi][t->shndx].load;
+		}
+		for (size_t ri = 0; is_dead && ri < sec->nrelas; ri++)
+			dead[ri] |= sec->relas[ri].offset >= off && sec->relas[ri].offset < end;
+		off = end;
+	}
+	free(l->eh_dead[oi][si]);
+	l->eh_dead[oi][si] = dead;
+}
+
+/* Library objects' unwind info, once the code to load is known; again when
+ * resolving it (or what it refers to) loaded more code. Returns whether
+ * there is new work. */
+static int lib_unwind(struct link *l, struct work *w, size_t *ncode)
+{
+	int more = 0;
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		size_t n = is_lib(l, oi) ? loaded_code(l, oi) : 0;
+		if (!n || n == ncode[oi])
+			continue;
+		ncode[oi] = n;
+		if (!l->eh_dead[oi])
+			l->eh_dead[oi] = rw_calloc(l->objs[oi].nsections, sizeof **l->eh_dead);
+		for (uint16_t si = 1; si < l->objs[oi].nsections; si++) {
+			if (!is_eh_frame(&l->objs[oi].sections[si]))
+				continue;
+			mark_dead_fdes(l, oi, si);
+			if (l->secs[oi][si].load)
+				push_work(w, oi, si);
+			else if (load_section(l, w, oi, si) < 0)
+				return -1;
+			more = 1;
+		}
+	}
+	return more;
 }
 
 int link_plan(struct link *l)
@@ -693,10 +785,8 @@ int link_plan(struct link *l)
 		l->secs[oi] = rw_calloc(o->nsections, sizeof **l->secs);
 		l->targets[oi] = rw_calloc(o->nsections, sizeof **l->targets);
 		cache[oi] = rw_calloc(o->nsections, sizeof **cache);
-		for (uint16_t si = 1; si < o->nsections; si++) {
+		for (uint16_t si = 1; si < o->nsections && !is_lib(l, oi); si++) {
 			const struct rw_section *s = &o->sections[si];
-			if (is_exec(s) && s->data && s->size)
-				l->secs[oi][si].starts = link_scan_code(o, si);
 			if ((is_exec(s) && s->size) || is_eh_frame(s))
 				if (load_section(l, &w, oi, si) < 0)
 					goto out;
@@ -704,10 +794,18 @@ int link_plan(struct link *l)
 	}
 	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0)
 		goto out;
-	for (size_t i = 0; i < w.n; i++)
-		if (resolve_section(l, &w, w.items[i] >> 16, (uint16_t)w.items[i], cache[w.items[i] >> 16]) < 0)
-			goto out;
-	rc = 0;
+	l->eh_dead = rw_calloc(l->nobjs, sizeof *l->eh_dead);
+	size_t *ncode = rw_calloc(l->nobjs, sizeof *ncode), done = 0;
+	int more = 1;
+	while (more > 0) {
+		for (; done < w.n; done++)
+			if (resolve_section(l, &w, w.items[done] >> 16, (uint16_t)w.items[done],
+					    cache[w.items[done] >> 16]) < 0)
+				break;
+		more = done < w.n ? -1 : lib_unwind(l, &w, ncode);
+	}
+	free(ncode);
+	rc = more;
 out:
 	for (uint32_t oi = 0; oi < l->nobjs; oi++)
 		free(cache[oi]);

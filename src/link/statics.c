@@ -152,7 +152,7 @@ int link_pair_statics(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		const struct rw_objfile *o = &l->objs[oi];
-		for (size_t j = 1; j < o->nsymbols; j++) {
+		for (size_t j = 1; j < o->nsymbols && !(l->lib && l->lib[oi]); j++) {
 			const struct rw_symbol *s = &o->symbols[j];
 			size_t baselen;
 			int m;

@@ -130,6 +130,14 @@ int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v)
 	return rw_fail("relocation type %u is not supported", type);
 }
 
+void arch_null_field(uint32_t type, uint8_t *loc, uint64_t P)
+{
+	struct reloc_kind k;
+	arch_reloc_kind(type, &k);
+	uint64_t v = k.pcrel ? 0 - P : 0;	/* P + field = 0 in the field's width */
+	memcpy(loc, &v, (size_t)arch_field_size(type));
+}
+
 /* jmp *slot(%rip), padded with int3. */
 void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot)
 {
