@@ -15,7 +15,7 @@ AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/agent/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 LIB_OBJ    := $(filter-out $(B)/driver/src/driver/%,$(DRIVER_OBJ))
 
-all: $(B)/rewire $(B)/librewire.so
+all: $(B)/rewire $(B)/librewire.so $(B)/librewire-api.a $(B)/rewire.pc
 
 $(B)/rewire: $(DRIVER_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ -liberty -ljson-c
@@ -24,6 +24,19 @@ $(B)/rewire: $(DRIVER_OBJ)
 # in agent.h), only libc.
 $(B)/librewire.so: $(AGENT_OBJ)
 	$(CC) $(CFLAGS) -shared -pthread -Wl,-z,now -Wl,--no-undefined -o $@ $^
+
+# The API a program links (include/rewire.h): calls into the agent when it
+# is there, no-ops when not. Position-independent: it may go into a .so.
+$(B)/librewire-api.a: $(B)/api/src/api/rewire.o
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/api/%.o: %.c include/rewire.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
+
+$(B)/rewire.pc: Makefile
+	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: rewire\nDescription: hot-patching of running programs: safe points, hooks, guarded calls\nVersion: 0.1\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrewire-api\n' '$(PREFIX)' >$@
 
 $(B)/driver/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -56,11 +69,17 @@ units: $(UNIT_BIN)
 bench: all
 	bench/apply.sh
 	bench/edit.sh
+	bench/rust.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rewire
 	install -m 755 $(B)/rewire $(DESTDIR)$(PREFIX)/bin/rewire
 	install -m 644 $(B)/librewire.so $(DESTDIR)$(PREFIX)/lib/rewire/librewire.so
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/rewire.h $(DESTDIR)$(PREFIX)/include/rewire.h
+	install -m 644 $(B)/librewire-api.a $(DESTDIR)$(PREFIX)/lib/librewire-api.a
+	$(MAKE) -B PREFIX='$(PREFIX)' $(B)/rewire.pc
+	install -m 644 $(B)/rewire.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/rewire.pc
 
 clean:
 	rm -rf $(B)

@@ -19,6 +19,7 @@ set -u
 
 RW_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RW_ROOT=$(dirname "$RW_TESTS")
+export RW_ROOT
 REWIRE=${REWIRE:-$RW_ROOT/build/rewire}
 export RW_TESTS REWIRE
 

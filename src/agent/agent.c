@@ -228,7 +228,7 @@ __attribute__((constructor)) static void agent_start(void)
 	struct agent_err e;
 	uint64_t exe[2] = {0, 0};
 	dl_iterate_phdr(find_exe_text, exe);
-	if (stop_init(&e) < 0 || region_reserve_near(exe[0], exe[1], &e) < 0) {
+	if (stop_init(&e) < 0 || api_init(&e) < 0 || region_reserve_near(exe[0], exe[1], &e) < 0) {
 		fprintf(stderr, "rewire: agent: %s; the program runs without rewire\n", e.msg);
 		return;
 	}

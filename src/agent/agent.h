@@ -54,6 +54,27 @@ int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
 /* Called when a connection ends: a pending allocation is given back. */
 void apply_abort(void);
+/* Async-signal-safe: is addr in the code of a live patch; which replaced
+ * function (NULL: new code) of which patch version holds it. */
+int apply_is_patch_code(uint64_t addr);
+const char *apply_name_at(uint64_t addr, int *version);
+/* The same, new functions too (takes the patch lock: not in a handler). */
+const char *apply_function_at(uint64_t addr);
+/* Roll back the patch whose code holds culprit and every later one
+ * (versions *first..*last), entry jumps as they were before it. */
+int apply_rollback(uint64_t culprit, int *first, int *last, struct agent_err *e);
+
+/* api.c: the program's side (include/rewire.h). */
+struct api_note {
+	int version;
+	size_t nfuncs;
+	const char *const *funcs;
+};
+/* Run a patch now, or hand it to the thread in rewire_poll() when the
+ * program uses it; the rewire_on_patch hooks run after a success. */
+int api_run(int (*run)(void *ctx, struct api_note *note, struct agent_err *e), void *ctx,
+	    struct agent_err *e);
+int api_init(struct agent_err *e);
 
 uint64_t agent_now_ns(void);
 

@@ -18,6 +18,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,36 @@ struct patch {
 	int memfd;		/* /proc/self/mem, to write code without making it writable */
 	int inits_ran;		/* constructors ran: the memory must stay, whatever follows */
 };
+
+/* Patches in the process, oldest first, for rollback and for telling
+ * patch code from the program's in a signal handler: the array is fixed
+ * (a handler cannot follow a realloc) and an entry, once published, only
+ * changes its live flag. */
+#define MAX_APPLIED 4096
+/* Patches that can be rolled back: the newest ones. A patch's jumps cover
+ * every earlier version of its functions, so keeping them all would grow
+ * with the square of the number of patches. */
+#define KEEP_UNDO 32
+struct applied {
+	uint64_t lo, hi;	/* its code */
+	int version;
+	_Atomic int live;	/* not rolled back */
+	struct site *sites;	/* the jumps it wrote, with the bytes before */
+	size_t nsites;
+	uint64_t *to;		/* replaced functions: new entries, names */
+	char **names;
+	uint32_t nredirs;
+	size_t nreg_before;	/* registry before it, to restore */
+	struct reg_sym *reg_before;
+	size_t *reg_idx, nreg_changed;
+};
+static struct applied applied[MAX_APPLIED];
+static _Atomic size_t napplied;
+static int version;
+static struct api_note last_note;	/* of the newest patch, for the hooks */
+/* One patch or rollback at a time: from the agent's thread, a thread in
+ * rewire_poll() or one returning from a crash in rewire_call(). */
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void patch_free(struct patch *p)
 {
@@ -600,12 +631,17 @@ static int reserve_records(const struct patch *p)
 	return 0;
 }
 
-static void record(struct patch *p)
+static void record(struct patch *p, struct applied *a)
 {
 	for (uint32_t i = 0; i < p->nredirs; i++)
 		remember_version(p->from[i], p->to[i]);
+	a->nreg_before = nreg;
 	for (uint32_t i = 0; i < p->nsyms; i++) {
 		struct reg_sym *s = &p->syms[i], *old = find_reg(s->scope, s->name);
+		if (old && a->reg_before && (size_t)(old - reg) < a->nreg_before) {
+			a->reg_idx[a->nreg_changed] = (size_t)(old - reg);
+			a->reg_before[a->nreg_changed++] = *old;
+		}
 		if (old) {
 			old->addr = s->addr;
 			old->size = s->size;
@@ -637,14 +673,63 @@ static void run_constructors(struct patch *p)
 	p->inits_ran = 1;
 }
 
+/* The history entry, allocated before the jumps: nothing may fail after. */
+static int prepare_applied(const struct patch *p, struct applied *a)
+{
+	memset(a, 0, sizeof *a);
+	a->lo = UINT64_MAX;
+	for (uint32_t i = 0; i < p->nsegs; i++)
+		if (p->segs[i].prot == RW_PROT_RX) {
+			if (p->segs[i].addr < a->lo)
+				a->lo = p->segs[i].addr;
+			if (p->segs[i].addr + p->segs[i].size > a->hi)
+				a->hi = p->segs[i].addr + p->segs[i].size;
+		}
+	a->reg_before = calloc(p->nsyms ? p->nsyms : 1, sizeof *a->reg_before);
+	a->reg_idx = calloc(p->nsyms ? p->nsyms : 1, sizeof *a->reg_idx);
+	return a->reg_before && a->reg_idx ? 0 : -1;
+}
+
+/* Publish the entry; the patch's sites, entries and names move into it. */
+static void publish(struct patch *p, struct applied *a)
+{
+	size_t n = atomic_load(&napplied);
+	a->version = ++version;
+	a->sites = p->sites, a->nsites = p->nsites, p->sites = NULL;
+	a->to = p->to, a->names = p->names, a->nredirs = p->nredirs;
+	p->to = NULL, p->names = NULL;
+	atomic_store(&a->live, 1);
+	last_note = (struct api_note){a->version, a->nredirs, (const char *const *)a->names};
+	if (n >= MAX_APPLIED) {
+		free(a->sites);
+		free(a->reg_before);
+		free(a->reg_idx);
+		return;	/* not guarded (its to/names stay: hooks use them) */
+	}
+	applied[n] = *a;
+	atomic_store(&napplied, n + 1);
+	if (n >= KEEP_UNDO) {
+		struct applied *old = &applied[n - KEEP_UNDO];
+		free(old->sites);
+		free(old->reg_before);
+		free(old->reg_idx);
+		old->sites = NULL, old->reg_before = NULL, old->reg_idx = NULL;
+		old->nsites = old->nreg_changed = 0;
+	}
+}
+
 static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 {
 	uint64_t t0 = agent_now_ns(), pause = 0;
 	uint32_t nthreads = 0;
+	struct applied a;
 	if (check_patch(p, e) < 0 || plan_sites(p, e) < 0 || write_segments(p, e) < 0)
 		return -1;
-	if (reserve_records(p) < 0)
+	if (reserve_records(p) < 0 || prepare_applied(p, &a) < 0) {
+		free(a.reg_before);
+		free(a.reg_idx);
 		return agent_fail(e, "out of memory");
+	}
 	uint64_t t_write = agent_now_ns() - t0;
 	unwind_frames(p->eh_frame, 1);
 	run_constructors(p);
@@ -661,9 +746,12 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 	if (rc < 0) {
 		if (!p->inits_ran)
 			unwind_frames(p->eh_frame, 0);
+		free(a.reg_before);
+		free(a.reg_idx);
 		return -1;
 	}
-	record(p);
+	record(p, &a);
+	publish(p, &a);
 	region_commit();
 	rw_put_u64(reply, t_write);
 	rw_put_u64(reply, pause);
@@ -672,12 +760,30 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 	return 0;
 }
 
+struct run {
+	struct patch *p;
+	struct rw_buf *reply;
+};
+
+/* Where and when it runs is api.c's choice (here, or in rewire_poll). */
+static int run_locked(void *ctx, struct api_note *note, struct agent_err *e)
+{
+	struct run *r = ctx;
+	pthread_mutex_lock(&patch_lock);
+	int rc = run_patch(r->p, r->reply, e);
+	if (rc == 0)
+		*note = last_note;
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
 int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
 {
 	struct patch p = {.memfd = -1};
+	struct run r = {&p, reply};
 	int rc = parse_patch(req, &p, e);
 	if (rc == 0)
-		rc = run_patch(&p, reply, e);
+		rc = api_run(run_locked, &r, e);
 	if (rc < 0 && p.inits_ran) {
 		region_commit();
 		size_t len = strlen(e->msg);
@@ -688,4 +794,140 @@ int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 	}
 	patch_free(&p);
 	return rc;
+}
+
+/* --- crashes and rollback --------------------------------------------------- */
+
+/* Async-signal-safe: the live patch whose code holds addr, or NULL. */
+static const struct applied *applied_at(uint64_t addr)
+{
+	size_t n = atomic_load(&napplied);
+	for (size_t i = n; i-- > 0;)
+		if (addr >= applied[i].lo && addr < applied[i].hi)
+			return &applied[i];
+	return NULL;
+}
+
+int apply_is_patch_code(uint64_t addr)
+{
+	const struct applied *a = applied_at(addr);
+	return a && atomic_load(&a->live);
+}
+
+/* The replaced function of a patch whose new code holds addr (the nearest
+ * entry below it): async-signal-safe. */
+const char *apply_name_at(uint64_t addr, int *ver)
+{
+	const struct applied *a = applied_at(addr);
+	const char *best = NULL;
+	uint64_t at = 0;
+	*ver = a ? a->version : 0;
+	for (uint32_t i = 0; a && i < a->nredirs; i++)
+		if (a->to[i] <= addr && a->to[i] >= at)
+			at = a->to[i], best = a->names[i];
+	return best;
+}
+
+struct undo {
+	struct applied *a;
+	int memfd;
+};
+
+static int write_back(void *ctx, struct agent_err *e)
+{
+	struct undo *u = ctx;
+	for (size_t i = u->a->nsites; i-- > 0;) {
+		const struct site *s = &u->a->sites[i];
+		if (code_write(u->memfd, s->at, s->old, s->len) < 0)
+			return agent_fail(e, "%s: cannot restore the entry at %#lx", s->name,
+					  (unsigned long)s->at);
+	}
+	__builtin___clear_cache((char *)0, (char *)0);
+	return 0;
+}
+
+static void restore_registry(struct applied *a)
+{
+	for (size_t i = a->nreg_changed; i-- > 0;)
+		reg[a->reg_idx[i]] = a->reg_before[i];
+	for (size_t i = a->nreg_before; i < nreg; i++) {
+		free(reg[i].scope);
+		free(reg[i].name);
+	}
+	nreg = a->nreg_before;
+	for (size_t i = 0; i < a->nredirs; i++) {
+		struct versions *v = NULL;
+		for (size_t j = 0; j < nvers && !v; j++)
+			if (vers[j].n && vers[j].v[vers[j].n - 1] == a->to[i])
+				v = &vers[j];
+		if (v)
+			v->n--;	/* its version is no longer one to send jumps from */
+	}
+}
+
+/* Every entry jump back as it was before a: the world stopped, no thread
+ * inside the bytes written. Its code stays mapped (a thread may still run
+ * in it until it returns). */
+static int undo_one(struct applied *a, struct agent_err *e)
+{
+	struct stop_range *ranges = calloc(a->nsites ? a->nsites : 1, sizeof *ranges);
+	uint64_t pause;
+	uint32_t nthreads;
+	if (!ranges)
+		return agent_fail(e, "out of memory");
+	for (size_t i = 0; i < a->nsites; i++)
+		ranges[i] = (struct stop_range){a->sites[i].at, a->sites[i].at + a->sites[i].len,
+						a->sites[i].name};
+	struct undo u = {a, open("/proc/self/mem", O_RDWR | O_CLOEXEC)};
+	int rc = stop_world_and(ranges, a->nsites, write_back, &u, &pause, &nthreads, e);
+	free(ranges);
+	if (u.memfd >= 0)
+		close(u.memfd);
+	if (rc == 0) {
+		restore_registry(a);
+		atomic_store(&a->live, 0);
+	}
+	return rc;
+}
+
+int apply_rollback(uint64_t culprit, int *first, int *last, struct agent_err *e)
+{
+	pthread_mutex_lock(&patch_lock);
+	const struct applied *bad = applied_at(culprit);
+	int rc = 0;
+	*first = *last = 0;
+	if (!bad || !atomic_load(&bad->live))
+		rc = agent_fail(e, "the patch of the crashing code was already rolled back");
+	else if (!bad->reg_before)
+		rc = agent_fail(e, "patch %d is too old to roll back (rewire keeps the last %d)",
+				bad->version, KEEP_UNDO);
+	/* Newest first: each restores the bytes the one before it wrote. */
+	for (size_t i = atomic_load(&napplied); rc == 0 && i-- > 0 && &applied[i] >= bad;) {
+		if (!atomic_load(&applied[i].live))
+			continue;
+		rc = undo_one(&applied[i], e);
+		if (rc == 0 && !*last)
+			*last = applied[i].version;
+		if (rc == 0)
+			*first = applied[i].version;
+	}
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
+/* The function of a patch holding addr, by the registry: new functions
+ * too (not for a signal handler: it takes the lock). */
+const char *apply_function_at(uint64_t addr)
+{
+	const char *name = NULL;
+	pthread_mutex_lock(&patch_lock);
+	for (size_t i = 0; i < nreg && !name; i++)
+		if (reg[i].kind == RW_KIND_FUNC && addr >= reg[i].addr && addr < reg[i].addr + reg[i].size)
+			name = reg[i].name;
+	pthread_mutex_unlock(&patch_lock);
+	if (!name) {
+		int ver;
+		name = apply_name_at(addr, &ver);
+	}
+	return name;
 }

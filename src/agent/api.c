@@ -1,0 +1,349 @@
+/* The program's side of the agent (include/rewire.h, through the API
+ * library or a language binding that finds these by name):
+ *
+ *  - rewire_agent_poll: once a program calls it, a patch that arrives is
+ *    handed to the next call and applied there, on the program's thread at
+ *    its quiescent moment; the agent's thread waits for it (10 s at most,
+ *    then the patch is refused and nothing is applied);
+ *  - rewire_agent_on_patch: hooks run after each patch, in the thread that
+ *    applied it (the polling thread, else the agent's);
+ *  - rewire_agent_call: fn(arg) with a guard. The fault handlers (SIGSEGV,
+ *    SIGBUS, SIGILL, SIGFPE, SIGABRT, on an alternate stack so that a stack
+ *    overflow is caught too) look at where it happened: in patch code, or
+ *    with patch code on the stack between the fault and the guard (abort,
+ *    a libc function given a bad pointer), it is the patch's fault; the
+ *    handler jumps back to the guard, which rolls that patch (and later
+ *    ones) back and returns REWIRE_CRASHED. Outside a guard, a crash in
+ *    patch code is reported by name; then, as for every fault that is not
+ *    a patch's, the program's own handler runs, or the default action. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include "agent.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define POLL_WAIT_S 10
+#define MAX_HOOKS 16
+#define REWIRE_CRASHED (-2)
+
+/* --- hooks ------------------------------------------------------------------ */
+
+struct patch_info {	/* struct rewire_patch_info */
+	int version;
+	size_t nfuncs;
+	const char *const *funcs;
+};
+typedef void (*hook_fn)(const struct patch_info *, void *);
+
+static struct { _Atomic(hook_fn) fn; void *ctx; } hooks[MAX_HOOKS];
+static _Atomic int nhooks;
+static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+EXPORT int rewire_agent_on_patch(hook_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&hooks_lock);
+	int n = atomic_load(&nhooks), rc = -1;
+	if (n < MAX_HOOKS) {
+		hooks[n].ctx = ctx;
+		atomic_store(&hooks[n].fn, fn);
+		atomic_store(&nhooks, n + 1);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&hooks_lock);
+	return rc;
+}
+
+static void run_hooks(const struct api_note *note)
+{
+	struct patch_info info = {note->version, note->nfuncs, note->funcs};
+	int n = atomic_load(&nhooks);
+	for (int i = 0; i < n; i++)
+		atomic_load(&hooks[i].fn)(&info, hooks[i].ctx);
+}
+
+/* --- safe points ------------------------------------------------------------ */
+
+static void install_handlers(void);
+static pthread_once_t handlers_once;
+
+enum { HAND_NONE, HAND_PENDING, HAND_RUNNING, HAND_DONE };
+
+static _Atomic int poll_mode;
+static _Atomic int hand_state;
+static pthread_mutex_t hand_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hand_cond;
+static struct {
+	int (*run)(void *, struct api_note *, struct agent_err *);
+	void *ctx;
+	struct agent_err *e;
+	int rc;
+} hand;
+
+static int run_now(int (*run)(void *, struct api_note *, struct agent_err *), void *ctx,
+		   struct agent_err *e)
+{
+	struct api_note note = {0};
+	int rc = run(ctx, &note, e);
+	if (rc == 0 && note.version) {
+		pthread_once(&handlers_once, install_handlers);
+		run_hooks(&note);
+	}
+	return rc;
+}
+
+int api_run(int (*run)(void *, struct api_note *, struct agent_err *), void *ctx,
+	    struct agent_err *e)
+{
+	if (!atomic_load(&poll_mode))
+		return run_now(run, ctx, e);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += POLL_WAIT_S;
+	pthread_mutex_lock(&hand_lock);
+	hand.run = run, hand.ctx = ctx, hand.e = e;
+	atomic_store(&hand_state, HAND_PENDING);
+	while (atomic_load(&hand_state) != HAND_DONE) {
+		int w = pthread_cond_timedwait(&hand_cond, &hand_lock, &until);
+		if (w == ETIMEDOUT && atomic_load(&hand_state) == HAND_PENDING) {
+			atomic_store(&hand_state, HAND_NONE);
+			pthread_mutex_unlock(&hand_lock);
+			return agent_fail(e, "the program did not call rewire_poll() within %d s",
+					  POLL_WAIT_S);
+		}
+	}
+	int rc = hand.rc;
+	atomic_store(&hand_state, HAND_NONE);
+	pthread_mutex_unlock(&hand_lock);
+	return rc;
+}
+
+EXPORT int rewire_agent_poll(void)
+{
+	if (!atomic_load_explicit(&poll_mode, memory_order_relaxed))
+		atomic_store(&poll_mode, 1);
+	if (atomic_load(&hand_state) != HAND_PENDING)
+		return 0;
+	pthread_mutex_lock(&hand_lock);
+	int mine = atomic_load(&hand_state) == HAND_PENDING;
+	if (mine)
+		atomic_store(&hand_state, HAND_RUNNING);
+	pthread_mutex_unlock(&hand_lock);
+	if (!mine)
+		return 0;
+	int rc = run_now(hand.run, hand.ctx, hand.e);
+	pthread_mutex_lock(&hand_lock);
+	hand.rc = rc;
+	atomic_store(&hand_state, HAND_DONE);
+	pthread_cond_broadcast(&hand_cond);
+	pthread_mutex_unlock(&hand_lock);
+	return rc == 0;
+}
+
+/* --- guarded calls ---------------------------------------------------------- */
+
+struct guard {
+	sigjmp_buf jb;
+	struct guard *prev;
+	uintptr_t frame;		/* the stack above this is the caller's */
+	int sig;
+	uint64_t pc, culprit, caller;	/* caller: a replaced function on the stack */
+	void *addr;
+};
+
+static __thread struct guard *guard_top __attribute__((tls_model("initial-exec")));
+static __thread void *alt_stack __attribute__((tls_model("initial-exec")));
+static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction prev_act[NSIG];
+
+static void say(const char *s)
+{
+	ssize_t n = write(2, s, strlen(s));
+	(void)n;
+}
+
+/* Patch code on the stack between the fault and the guard's frame: a
+ * return address into it means patch code made the call that failed.
+ * named: only in a function the patch replaced (not new code). */
+static uint64_t patch_on_stack(uint64_t sp, uintptr_t top, int named)
+{
+	for (uint64_t p = (sp + 7) & ~7ull; p + 8 <= top; p += 8) {
+		uint64_t v = *(const uint64_t *)p;
+		int ver;
+		/* v - 1: in the call; a noreturn call may end its function. */
+		if (apply_is_patch_code(v - 1) && (!named || apply_name_at(v - 1, &ver)))
+			return v - 1;
+	}
+	return 0;
+}
+
+/* Names as a person reads them, for the common case of a nested name
+ * (_ZN 4core 3ptr 13read_volatile 17h<hash> E: Rust's legacy mangling, C++
+ * without parameters): core::ptr::read_volatile. Anything else is shown as
+ * it is. No allocation: this runs in a signal handler. */
+static const char *readable(const char *m, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (!m || strncmp(m, "_ZN", 3))
+		return m;
+	for (const char *p = m + 3; *p != 'E';) {
+		size_t len = 0;
+		if (*p < '0' || *p > '9')
+			return m;
+		while (*p >= '0' && *p <= '9')
+			len = len * 10 + (size_t)(*p++ - '0');
+		if (strnlen(p, len) < len || n + len + 3 >= cap)
+			return m;
+		if (len == 17 && p[0] == 'h' && p[len] == 'E')
+			break;	/* Rust's hash */
+		if (n)
+			out[n++] = ':', out[n++] = ':';
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+	}
+	out[n] = 0;
+	return n ? out : m;
+}
+
+static void report(int sig, uint64_t at, const char *name, const void *addr, const char *what)
+{
+	char buf[1600], why[64] = "";
+	int ver;
+	const char *redirected = apply_name_at(at, &ver), *abbrev = sigabbrev_np(sig);
+	char nbuf[512];
+	if (!name)
+		name = redirected;
+	name = readable(name, nbuf, sizeof nbuf);
+	/* snprintf of strings and numbers takes no lock in glibc. */
+	if (sig == SIGSEGV || sig == SIGBUS)
+		snprintf(why, sizeof why, ", bad address %p", addr);
+	snprintf(buf, sizeof buf, "rewire: SIG%s in patched code: %s (patch %d, at %#lx%s)%s\n",
+		 abbrev ? abbrev : "?", name ? name : "new code", ver, (unsigned long)at, why, what);
+	say(buf);
+}
+
+/* Not a patch's fault, or no guard: as if rewire had no handler. */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *old = &prev_act[sig];
+	if (old->sa_flags & SA_SIGINFO) {
+		old->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+		return;
+	}
+	/* Default: uninstall and let the fault happen again (or raise a
+	 * signal that was sent, not caused). */
+	signal(sig, SIG_DFL);
+	if (si->si_code <= 0 || sig == SIGABRT)
+		raise(sig);
+}
+
+static void crash_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	uint64_t sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+	struct guard *g = guard_top;
+	uint64_t culprit = apply_is_patch_code(pc) ? pc : 0;
+	/* A stack overflow faults at sp: only scan a stack that is there. */
+	int overflow = sig == SIGSEGV && (uint64_t)si->si_addr + 4096 >= sp &&
+		       (uint64_t)si->si_addr <= sp + 4096;
+	if (!culprit && g && !overflow && sp < g->frame)
+		culprit = patch_on_stack(sp, g->frame, 0);
+	if (culprit && g) {
+		g->sig = sig, g->pc = pc, g->culprit = culprit, g->addr = si->si_addr;
+		g->caller = overflow || sp >= g->frame ? 0 : patch_on_stack(sp, g->frame, 1);
+		siglongjmp(g->jb, 1);
+	}
+	if (culprit)
+		report(sig, culprit, NULL, si->si_addr, "");
+	chain(sig, si, ucv);
+}
+
+static int ensure_alt_stack(void)
+{
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+		return 0;
+	if (!alt_stack && !(alt_stack = malloc(64 << 10)))
+		return -1;
+	stack_t ss = {.ss_sp = alt_stack, .ss_size = 64 << 10};
+	return sigaltstack(&ss, NULL);
+}
+
+EXPORT int rewire_agent_call(void (*fn)(void *), void *arg)
+{
+	struct guard g;
+	memset(&g, 0, sizeof g);
+	g.prev = guard_top;
+	g.frame = (uintptr_t)__builtin_frame_address(0);
+	pthread_once(&handlers_once, install_handlers);
+	ensure_alt_stack();
+	if (sigsetjmp(g.jb, 1) == 0) {
+		guard_top = &g;
+		fn(arg);
+		guard_top = g.prev;
+		return 0;
+	}
+	guard_top = g.prev;
+	struct agent_err e = {{0}};
+	int first, last;
+	char buf[AGENT_ERRLEN + 640];
+	const char *name = apply_function_at(g.culprit), *caller = NULL;
+	char cbuf[512];
+	if (g.caller && (caller = apply_function_at(g.caller)) && name && !strcmp(caller, name))
+		caller = NULL;
+	caller = readable(caller, cbuf, sizeof cbuf);
+	snprintf(buf, sizeof buf, " during rewire_call()%s%.400s", caller ? ", called from " : "",
+		 caller ? caller : "");
+	report(g.sig, g.culprit, name, g.addr, buf);
+	if (apply_rollback(g.culprit, &first, &last, &e) < 0)
+		snprintf(buf, sizeof buf, "rewire: cannot roll it back: %s\n", e.msg);
+	else if (first == last)
+		snprintf(buf, sizeof buf, "rewire: patch %d rolled back: the previous version runs\n",
+			 first);
+	else
+		snprintf(buf, sizeof buf, "rewire: patches %d to %d rolled back: the version before "
+			 "them runs\n", first, last);
+	say(buf);
+	return REWIRE_CRASHED;
+}
+
+/* The fault handlers go in when there is patch code to guard (the first
+ * patch or guarded call), after the program installed its own (Rust's
+ * stack-overflow handler only installs itself over the default). */
+static void install_handlers(void)
+{
+	for (size_t i = 0; i < sizeof crash_sigs / sizeof *crash_sigs; i++) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = crash_handler;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		sigaction(crash_sigs[i], &sa, &prev_act[crash_sigs[i]]);
+	}
+}
+
+static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
+
+int api_init(struct agent_err *e)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(&hand_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc ? agent_fail(e, "cannot make a condition variable") : 0;
+}
