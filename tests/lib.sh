@@ -285,7 +285,10 @@ wait_for() {
 	while :; do
 		after "$file" "$from" | grep -qE -- "$re" && return 0
 		if [[ -n ${VPID:-} ]]; then
-			victim_alive || return 1
+			if ! victim_alive; then	# it may have printed it just before it ended
+				after "$file" "$from" | grep -qE -- "$re"
+				return
+			fi
 		elif [[ -n ${RUN_PID:-} ]] && ! run_alive; then
 			after "$file" "$from" | grep -qE -- "$re"
 			return

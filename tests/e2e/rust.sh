@@ -11,6 +11,7 @@ start_cargo() {
 	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
 	P=$W/$dir LOG=$W/$dir.log ERR=$W/$dir.err
 	cp -r "$VICTIMS/$dir" "$P"
+	sed -i "s|@BINDINGS@|$RW_ROOT/bindings/rust|" "$P/Cargo.toml"
 	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline "$@") >"$LOG" 2>"$ERR" &
 	RUN_PID=$!
 	rw_track "$RUN_PID"
@@ -57,6 +58,15 @@ t_rust() {
 	# A comment: nothing to patch, and rewire says so.
 	save_rs src/main.rs BODY "$(marked BODY '    x * 4 // four')"
 	wait_err 'main.rs: no code changed' 1 60 || fail "a comment-only edit was not reported as no change"
+	# New calls to std functions the binary never contained (the linker
+	# left them out): taken from the rlibs of its link.
+	nm "$P/target/debug/rust_ticker" | grep -q -e to_uppercase -e file_name &&
+		fail "the binary already contains str::to_uppercase or Path::file_name"
+	from=$(lines "$LOG") npatched=$(grep -c '^rewire: patched .*compute' "$ERR")
+	save_rs src/main.rs BODY "$(marked BODY '    x * 4 + "ab".to_uppercase().len() as u64 + std::path::Path::new("/x/yyy").file_name().map_or(0, |n| n.len()) as u64')"
+	wait_err '^rewire: patched .*compute' $((npatched + 1)) 60 || fail "no patch calling std: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == 4 * v["tick"] + 5' "after calling std functions new to the binary"
+	after "$LOG" "$from" | grep -q 'caught=v2' || fail "panics are no longer caught after taking code from std"
 	check_steps 1 tick 1
 	check_steps 1 atomic 1
 	check_steps 1 local 1
@@ -100,5 +110,84 @@ t_rust_threads() {
 	last=$(field "$(last_line)" calls)
 	((last > first)) || fail "the threads stopped calling ($first, then $last calls)"
 	assert_alive "after 100 patches"
+	pass
+}
+
+e2e_test t_rust_api "Rust: rewire::poll, on_patch and call" once timeout=300
+t_rust_api() {
+	local k from
+	start_cargo rust_api
+	for k in 1 2 3 4 5 6; do
+		save_rs src/main.rs BODY "$(marked BODY "    x * $((k % 2 + 3))")"
+		wait_err '^rewire: patched .*compute' "$k" 60 ||
+			fail "patch $k was not applied: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	done
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped printing"
+	# The program polls only after both calls of a tick: a patch landing
+	# between them would make them differ.
+	check_all 1 'v["a"] == v["b"]' "every tick's two calls ran one version"
+	check_all "$from" 'v["a"] == 3 * v["tick"] && v["hooks"] == 6 && v["version"] == 6 && v["inpoll"] == 1' \
+		"after 6 patches (the hook ran 6 times, inside rewire::poll)"
+	# Patched code crashes inside rewire::call: rolled back, the program goes on.
+	from=$(lines "$LOG")
+	save_rs src/main.rs BODY "$(marked BODY '    if x > 0 { unsafe { std::ptr::read_volatile((x - x) as *const u64) } } else { x * 5 }')"
+	wait_err '^rewire: patched .*compute' 7 60 || fail "the crashing patch was not applied"
+	wait_cond "$from" 'v["crashed"] == 1' 5 || fail "no call reported the crash: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	from=$(kv_lines "$from" 'v["crashed"] == 1' | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" 5 5 "$from" || fail "the program stopped after the crash"
+	check_all "$from" 'v["a"] == 3 * v["tick"] && v["crashed"] == 0' "after the rollback (the previous version runs)"
+	grep -q 'in patched code: .*compute' "$ERR" || fail "the crash was not reported by name: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_steps 1 tick 1
+	assert_alive "after the crash"
+	pass
+}
+
+e2e_test t_rust_server "Rust example: the HTTP server edited while requests keep coming" once timeout=300
+t_rust_server() {
+	PATH=$PATH:$HOME/.cargo/bin
+	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
+	P=$W/rust-server LOG=$W/server.log ERR=$W/server.err
+	cp -r "$RW_ROOT/examples/rust-server" "$P"
+	rm -rf "$P/target"
+	local port=$((20000 + RANDOM % 20000))
+	(cd "$P" && CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline -- "127.0.0.1:$port") \
+		>"$LOG" 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^listening on' 120 || fail "the server did not start: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	VPID=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' "$LOG" | head -n 1)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	wait_for "$ERR" '^rewire: watching' 10 || fail "rewire does not watch the crate"
+	# A client: one request every 20 ms, each answer's body one line.
+	local answers=$W/answers
+	(while :; do
+		if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+			printf 'GET /live HTTP/1.0\r\n\r\n' >&3
+			tail -n 1 <&3 || echo "no answer"
+			exec 3<&-
+		else
+			echo "no connection"
+		fi
+		sleep 0.02
+	done >"$answers" 2>/dev/null) &
+	rw_track $!
+	wait_for "$answers" 'request 5\)' 10 || fail "the server does not answer: $(tail -n 2 "$answers")"
+	sed 's|format!("hello from rewire: {} (request {})\\n", path, hits)|format!("edited live: {} (request {})\\n", path, hits)|' \
+		"$P/src/main.rs" >"$P/src/.main.rs.swp"
+	grep -q 'edited live' "$P/src/.main.rs.swp" || fail "the example's handle() is not as the test expects"
+	mv "$P/src/.main.rs.swp" "$P/src/main.rs"
+	wait_err '^rewire: patched .*handle' 1 60 || fail "handle() was not patched: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	wait_for "$answers" '^edited live: /live' 5 || fail "no answer from the new handle(): $(tail -n 2 "$answers")"
+	sleep 0.3
+	local old new
+	old=$(grep '^hello from rewire' "$answers" | tail -n 1 | sed 's/.*request \([0-9]*\).*/\1/')
+	new=$(grep '^edited live' "$answers" | head -n 1 | sed 's/.*request \([0-9]*\).*/\1/')
+	((new == old + 1)) || fail "the hit counter was not kept: last old answer request $old, first new $new"
+	! grep -q -e '^no ' "$answers" || fail "a request failed: $(grep -m1 '^no ' "$answers")"
+	grep -v -e '^hello from rewire: /live' -e '^edited live: /live' "$answers" | grep -q . &&
+		fail "an unexpected answer: $(grep -v -e '^hello' -e '^edited' "$answers" | head -n 1)"
+	assert_alive "after the edit"
 	pass
 }

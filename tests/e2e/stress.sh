@@ -61,3 +61,41 @@ t_stress() {
 	assert_alive "after $n patches"
 	pass
 }
+
+# private_kb PID: the process's private memory (smaps_rollup), in KiB.
+private_kb() {
+	awk '/^Private_(Clean|Dirty):/ { kb += $2 } END { print kb + 0 }' "/proc/$1/smaps_rollup"
+}
+
+e2e_test t_soak "soak: 1000 patches under 8 busy threads, memory bounded" once timeout=900
+t_soak() {
+	local n=1000 i refused=0 m100=0 m
+	build_victim stress
+	variant stress a BODY 'return x * 7 + 1;'
+	local a=$OBJ
+	variant stress b BODY 'return x * 7 + 2;'
+	local b=$OBJ
+	start_victim stress
+	wait_lines "$LOG" 3 5 1 || fail "the victim printed fewer than 3 lines in 5 s"
+	for ((i = 1; i <= n; i++)); do
+		apply "$a"
+		case $APPLY_RC in
+		0) ;;
+		1) refused=$((refused + 1)) ;;
+		*) fail "patch $i of $n: rewire apply exited $APPLY_RC: $(apply_msg)" ;;
+		esac
+		local t=$a
+		a=$b b=$t
+		((i == 100)) && m100=$(private_kb "$VPID")
+		((i % 100 == 0)) && { assert_alive "after patch $i"; check_all 1 'v["invalid"] == 0' "after patch $i"; }
+	done
+	m=$(private_kb "$VPID")
+	((refused <= n / 100)) || fail "$refused of $n patches were refused (last: $(apply_msg))"
+	local per=$(((m - m100) * 1024 / (n - 100)))
+	echo "    note: private memory $m100 KiB after 100 patches, $m KiB after $n: $per bytes per patch; $refused refused"
+	((per <= 32768)) || fail "memory grows by $per bytes per patch"
+	wait_lines "$LOG" 2 5 "$(lines "$LOG")" || fail "the program stopped printing"
+	check_all 1 'v["invalid"] == 0' "after $n patches"
+	assert_alive "after $n patches"
+	pass
+}
