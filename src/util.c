@@ -72,3 +72,19 @@ const char *rw_demangle(const char *name)
 	ring[i] = d;
 	return d;
 }
+
+size_t rw_name_len(const char *name)
+{
+	size_t len = strlen(name), i = len;
+	while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9')
+		i--;
+	if (i == len || i < 7 || memcmp(name + i - 6, ".llvm.", 6))
+		return len;
+	return i - 6;
+}
+
+int rw_name_eq(const char *a, const char *b)
+{
+	size_t la = rw_name_len(a);
+	return la == rw_name_len(b) && !memcmp(a, b, la);
+}

@@ -18,6 +18,12 @@ uint64_t rw_now_ns(void);
 const char *rw_basename(const char *path);
 /* The demangled form of a C++ or Rust symbol name, else name itself. */
 const char *rw_demangle(const char *name);
+/* The length of name without a trailing ".llvm.<digits>": LLVM's ThinLTO
+ * gives a promoted local that suffix, with a number that changes from one
+ * build to the next; the rest names the same function. */
+size_t rw_name_len(const char *name);
+/* Equal names, up to that suffix. */
+int rw_name_eq(const char *a, const char *b);
 /* FNV-1a */
 uint32_t rw_hash(const char *s);
 

@@ -349,6 +349,7 @@ void link_free(struct link *l)
 			free(l->eh_dead[oi]);
 	}
 	free(l->eh_dead);
+	free(l->llvm_syms);
 	free(l->targets);
 	free(l->secs);
 	free(l->dyn);

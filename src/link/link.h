@@ -142,6 +142,10 @@ struct link {
 	/* Per library object, per relocation of its .eh_frame: 1 in the FDE
 	 * of code not loaded (bound to null, so the unwinder skips it). */
 	uint8_t ***eh_dead;		/* [obj][section] */
+	/* Symbols of the executable with a ".llvm.N" suffix (resolve.c). */
+	uint32_t *llvm_syms;
+	size_t nllvm;
+	int llvm_done;
 };
 
 int link_plan(struct link *l);

@@ -52,12 +52,30 @@ static const char *scope_of(const struct rw_symbol *s)
 	return s->bind == STB_LOCAL ? s->file : NULL;
 }
 
+/* A Rust symbol name carries a hash of its crate and item: unique in the
+ * program whatever codegen unit (STT_FILE scope) holds it, and codegen
+ * units are repartitioned as code changes. */
+static int is_rust_hashed(const char *name)
+{
+	size_t len = rw_name_len(name);
+	if (!strncmp(name, "_R", 2))
+		return 1;
+	if (strncmp(name, "_ZN", 3) || len < 20 || name[len - 1] != 'E' ||
+	    strncmp(name + len - 20, "17h", 3))
+		return 0;
+	for (size_t i = len - 17; i < len - 1; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 static int find_registry(struct link *l, const char *name, const char *file, struct running *r)
 {
-	const char *scope = file ? rw_basename(file) : "";
+	const char *scope = file && !is_rust_hashed(name) ? rw_basename(file) : NULL;
 	for (size_t i = l->proc->nreg; i-- > 0;) {
 		struct rw_regsym *g = &l->proc->reg[i];
-		if (!strcmp(g->name, name) && !strcmp(g->scope, scope)) {
+		if (rw_name_eq(g->name, name) && (scope ? !strcmp(g->scope, scope) :
+						  !g->scope[0] || is_rust_hashed(name))) {
 			*r = (struct running){1, g->kind, g->addr, g->orig, g->size, g->size, 0};
 			return 1;
 		}
@@ -80,6 +98,43 @@ static uint64_t padding_before(const struct rw_image *exe, uint64_t addr)
 	return pad;
 }
 
+/* The executable's symbol for name up to a ".llvm.N" suffix (either side
+ * may have one, with any number): in file's unit, or unique. */
+static const struct rw_symbol *find_llvm_alias(struct link *l, const char *name, const char *file)
+{
+	const struct rw_image *exe = &l->proc->exe;
+	size_t len = rw_name_len(name);
+	const struct rw_symbol *found = NULL;
+	if (len != strlen(name)) {
+		char *bare = rw_malloc(len + 1);
+		memcpy(bare, name, len);
+		bare[len] = 0;
+		found = rw_image_find(exe, bare, file);
+		free(bare);
+		if (found)
+			return found;
+	}
+	if (!l->llvm_done) {
+		l->llvm_done = 1;
+		for (size_t i = 1; i < exe->nsymbols; i++)
+			if (exe->symbols[i].name[0] &&
+			    rw_name_len(exe->symbols[i].name) != strlen(exe->symbols[i].name)) {
+				l->llvm_syms = rw_realloc(l->llvm_syms, (l->nllvm + 1) * sizeof *l->llvm_syms);
+				l->llvm_syms[l->nllvm++] = (uint32_t)i;
+			}
+	}
+	for (size_t i = 0; i < l->nllvm; i++) {
+		const struct rw_symbol *s = &exe->symbols[l->llvm_syms[i]];
+		if (!rw_name_eq(s->name, name) || s->shndx == SHN_UNDEF ||
+		    (file && s->file && strcmp(rw_basename(s->file), rw_basename(file))))
+			continue;
+		if (found)
+			return NULL;	/* ambiguous */
+		found = s;
+	}
+	return found;
+}
+
 /* The running program's symbol name (file-local to file when file is not
  * NULL): registry of earlier patches first, then the executable. */
 static int find_running(struct link *l, const char *name, const char *file, struct running *r)
@@ -89,6 +144,10 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 		return 0;
 	const struct rw_image *exe = &l->proc->exe;
 	const struct rw_symbol *s = rw_image_find(exe, name, file);
+	if (!s && file && is_rust_hashed(name))
+		s = rw_image_find(exe, name, NULL);
+	if (!s)
+		s = find_llvm_alias(l, name, is_rust_hashed(name) ? NULL : file);
 	uint64_t bias = l->proc->mods[0].base;
 	if (find_registry(l, name, file, r)) {
 		/* Patched before: the jump at the original entry needs the

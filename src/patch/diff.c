@@ -44,7 +44,7 @@ static const struct rw_symbol *twin(const struct rw_objfile *o, const struct rw_
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *s = &o->symbols[j];
 		if (s->type == STT_FUNC && s->shndx != SHN_UNDEF && (s->bind == STB_LOCAL) ==
-		    (f->bind == STB_LOCAL) && !strcmp(s->name, f->name))
+		    (f->bind == STB_LOCAL) && rw_name_eq(s->name, f->name))
 			return s;
 	}
 	return NULL;
@@ -121,8 +121,8 @@ static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_re
 	if (s->type != STT_SECTION && !is_local_label(s)) {
 		const struct rw_section *t = s->shndx < o->nsections ? &o->sections[s->shndx] : NULL;
 		content_key(t, s, (int64_t)s->value + off, content, sizeof content);
-		snprintf(key, cap, "%u %s%+lld tail %lld%s", r->type, s->name, (long long)r->addend,
-			 (long long)pc_tail, content);
+		snprintf(key, cap, "%u %.*s%+lld tail %lld%s", r->type, (int)rw_name_len(s->name),
+			 s->name, (long long)r->addend, (long long)pc_tail, content);
 		return;
 	}
 	if (s->type != STT_SECTION)
@@ -133,8 +133,8 @@ static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_re
 		in = NULL;
 	content_key(t, in, off, content, sizeof content);
 	if (in)
-		snprintf(key, cap, "%u %s%+lld tail %lld%s", r->type, in->name,
-			 (long long)(off - (int64_t)in->value), (long long)pc_tail, content);
+		snprintf(key, cap, "%u %.*s%+lld tail %lld%s", r->type, (int)rw_name_len(in->name),
+			 in->name, (long long)(off - (int64_t)in->value), (long long)pc_tail, content);
 	else if (content[0])
 		snprintf(key, cap, "%u %s tail %lld%s", r->type, t ? t->name : "?", (long long)pc_tail,
 			 content);
@@ -277,7 +277,7 @@ static const struct rw_symbol *data_twin(const struct rw_objfile *o, const struc
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *s = &o->symbols[j];
 		if (s->type == STT_OBJECT && s->shndx != SHN_UNDEF && s->shndx < o->nsections &&
-		    (s->bind == STB_LOCAL) == (d->bind == STB_LOCAL) && !strcmp(s->name, d->name))
+		    (s->bind == STB_LOCAL) == (d->bind == STB_LOCAL) && rw_name_eq(s->name, d->name))
 			return s;
 	}
 	return NULL;

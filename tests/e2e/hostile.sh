@@ -20,6 +20,7 @@ t_hostile() {
 		"while patching (no EINTR in the blocked read(); every forked child ran)"
 	# The driver dies: the program goes on, and ends as it would have.
 	kill -KILL "$RUN_PID"
+	wait "$RUN_PID" 2>/dev/null	# reaped here, without the shell's "Killed" line
 	from=$(lines "$LOG")
 	wait_lines "$LOG" 5 5 "$from" || fail "the program stopped when the driver was killed"
 	check_all 1 'v["eintr"] == 0 && v["badchildren"] == 0' "after the driver was killed"

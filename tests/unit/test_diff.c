@@ -32,24 +32,28 @@ static void compile(const char *cc, const char *opt, const char *src, const char
 		printf("FAIL diff: cannot compile %s\n", name);
 }
 
+static char *edit_of(const char *src, const char *from, const char *to)
+{
+	const char *at = strstr(src, from);
+	size_t cap = strlen(src) + strlen(to) + 1;
+	char *out = rw_malloc(cap);
+	snprintf(out, cap, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
+	return out;
+}
+
 static char *edit(const char *from, const char *to)
 {
-	const char *at = strstr(base_src, from);
-	char *out = rw_malloc(sizeof base_src + strlen(to));
-	snprintf(out, sizeof base_src + strlen(to), "%.*s%s%s", (int)(at - base_src), base_src, to,
-		 at + strlen(from));
-	return out;
+	return edit_of(base_src, from, to);
 }
 
 /* Compile base and the edit in separate directories under the same file
  * name, and compare the set of changed functions with want (comma list). */
-static void check(const char *cc, const char *opt, const char *title, const char *from,
-		  const char *to, const char *want)
+static void check_srcs(const char *cc, const char *opt, const char *title, const char *src_a,
+		       const char *src_b, const char *want)
 {
-	char *src = edit(from, to), name[512], got[512] = "", path[256];
-	compile(cc, opt, base_src, "a");
-	compile(cc, opt, src, "b");
-	free(src);
+	char name[512], got[512] = "", path[256];
+	compile(cc, opt, src_a, "a");
+	compile(cc, opt, src_b, "b");
 	struct rw_objfile a, b;
 	snprintf(path, sizeof path, "%s/a.o", dir);
 	rw_object_open(&a, path);
@@ -77,6 +81,29 @@ static void check(const char *cc, const char *opt, const char *title, const char
 	rw_object_close(&b);
 }
 
+static void check(const char *cc, const char *opt, const char *title, const char *from,
+		  const char *to, const char *want)
+{
+	char *src = edit(from, to);
+	check_srcs(cc, opt, title, base_src, src, want);
+	free(src);
+}
+
+/* LLVM's ThinLTO names a promoted local helper.llvm.<N>, N new at each
+ * build: the same function, and calls to it are the same calls. */
+static void check_llvm_suffix(const char *cc, const char *opt)
+{
+	const char *decl = "int helper(int x) { return x * 3; }";
+	char *a = edit(decl, "int helper(int x) __asm__(\"helper.llvm.1111\");\n"
+			     "int helper(int x) { return x * 3; }");
+	char *b0 = edit_of(a, "helper.llvm.1111", "helper.llvm.2222");
+	char *b = edit_of(b0, "x + 1", "x + 2");
+	check_srcs(cc, opt, "a .llvm.N suffix that changed", a, b, "other");
+	free(a);
+	free(b0);
+	free(b);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -97,6 +124,7 @@ int main(void)
 			 * at -O2 helper is inlined into tick, which changes with it. */
 			check(cc, opt, "a function before another grows", "x * 3", "x * 3 + x / 7",
 			      o2 ? "helper,tick" : "helper");
+			check_llvm_suffix(cc, opt);
 		}
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
