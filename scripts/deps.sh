@@ -14,6 +14,8 @@ done
 [ -f /usr/include/libiberty/demangle.h ] || need="$need libiberty-dev"
 # json-c: reads compile_commands.json
 [ -f /usr/include/json-c/json.h ] || need="$need libjson-c-dev"
+# libdw (elfutils): reads DWARF, to refuse changed type layouts and signatures
+[ -f /usr/include/elfutils/libdw.h ] || need="$need libdw-dev"
 [ -z "$need" ] && exit 0
 echo "rewire: installing$need" >&2
 SUDO=""

@@ -31,6 +31,9 @@
 #define MAX_THREADS 4096
 #define STOP_TIMEOUT_NS (2000ull * 1000000)
 #define RETRIES 100
+/* How long a thread may keep the stop signal blocked while it runs before
+ * the patch is refused. */
+#define BLOCKED_WAIT_NS (1000ull * 1000000)
 
 static int stop_sig;
 static _Atomic int stopping;
@@ -279,6 +282,20 @@ static int send_stop(int tid)
 	return (int)syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, stop_sig, &si);
 }
 
+/* A thread running with the stop signal blocked, or 0: looked for before
+ * any thread is stopped, so that waiting for it holds nobody. */
+static int running_blocker(void)
+{
+	int tids[MAX_THREADS];
+	int n = list_threads(tids, MAX_THREADS);
+	for (int i = 0; i < n; i++) {
+		uint64_t pc;
+		if (blocks_signal(tids[i], stop_sig) && task_syscall(tids[i], &pc) < 0)
+			return tids[i];
+	}
+	return 0;
+}
+
 /* Signal every thread not yet signalled, until the list is stable and all
  * have answered. Returns 0; 1 with *blocked set when a thread blocks the
  * signal (never signalled: a sigwait thread would take it as the
@@ -346,8 +363,20 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 	static int sent[MAX_THREADS];
 	if (!handler_still_ours())
 		return agent_fail(e, "the program replaced rewire's handler of signal %d", stop_sig);
+	uint64_t start = agent_now_ns();
 	for (int attempt = 0;; attempt++) {
-		int nsent = 0, tid = 0, blocked = 0;
+		int nsent = 0, tid = 0, blocked = running_blocker();
+		if (blocked) {
+			/* Signals are blocked for a moment in many places (thread
+			 * creation, a program's critical section): wait a while. */
+			if (agent_now_ns() - start > BLOCKED_WAIT_NS)
+				return agent_fail(e, "thread %d blocks signal %d while it runs (a sigwait "
+						  "or signalfd thread?): rewire cannot stop it", blocked,
+						  stop_sig);
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		atomic_store(&acks, 0);
 		atomic_store(&nseen, 0);
 		atomic_fetch_add(&stop_seq, 1);
@@ -359,10 +388,9 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 			return -1;
 		}
 		if (rc0 == 1) {
-			/* Signals are blocked for a moment in many places (thread
-			 * creation, a program's critical section): try again. */
+			/* One started blocking it since: as above. */
 			release_all();
-			if (attempt == RETRIES)
+			if (attempt >= RETRIES || agent_now_ns() - start > BLOCKED_WAIT_NS)
 				return agent_fail(e, "thread %d blocks signal %d (a sigwait or signalfd "
 						  "thread?): rewire cannot stop it", blocked, stop_sig);
 			struct timespec ts = {0, 2000000};

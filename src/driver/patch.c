@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "driver.h"
 #include "elf/archive.h"
+#include "patch/types.h"
 
 static int open_exe(struct rw_process *p)
 {
@@ -226,7 +227,8 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		rc = EXIT_NOPROC;
 		goto out;
 	}
-	if (open_exe(&proc) < 0 || link_and_apply(&proc, &l, &pl, res) < 0) {
+	if (open_exe(&proc) < 0 || types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL) < 0 ||
+	    link_and_apply(&proc, &l, &pl, res) < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
 		rw_fail("%s; nothing was applied", why);

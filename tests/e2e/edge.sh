@@ -109,3 +109,27 @@ SRC
 	assert_alive "after the refusal"
 	pass
 }
+
+e2e_test t_types "changed type layout and signature refused (debug info)"
+t_types() {
+	build_victim types
+	start_victim types
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	variant types v2 FIELDS 'int armor;'
+	apply "$OBJ"
+	((APPLY_RC == 1)) || fail "a changed struct layout: rewire apply exited $APPLY_RC, expected 1: $(apply_msg)"
+	grep -q 'type player (types.c) changed its layout' "$APPLY_OUT" || fail "the refusal does not name the struct: $(apply_msg)"
+	variant types v3 PARAMS 'int hp, int extra' CALL 'int s = score(hero.hp, 3);'
+	apply "$OBJ"
+	((APPLY_RC == 1)) || fail "a changed signature: rewire apply exited $APPLY_RC, expected 1: $(apply_msg)"
+	grep -q 'function score (types.c) changed its signature' "$APPLY_OUT" || fail "the refusal does not name the function: $(apply_msg)"
+	local from
+	from=$(lines "$LOG")
+	variant types v4 SPARAMS 'long n, int k' SCALL 'int b = bonus(n, 10);' SBODY 'return (int)n + k;'
+	apply_ok "$OBJ"
+	check_after "$from" 'v["bonus"] == v["tick"] + 10 && v["score"] == 2 * v["hp"]' \
+		"a file-local function's new parameters, with its caller"
+	check_steps 1 hp 1
+	assert_alive "after the patches"
+	pass
+}

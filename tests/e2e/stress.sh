@@ -75,7 +75,7 @@ t_soak() {
 	local a=$OBJ
 	variant stress b BODY 'return x * 7 + 2;'
 	local b=$OBJ
-	start_victim stress
+	start_victim stress 900
 	wait_lines "$LOG" 3 5 1 || fail "the victim printed fewer than 3 lines in 5 s"
 	for ((i = 1; i <= n; i++)); do
 		apply "$a"

@@ -14,6 +14,7 @@
  * of version B (x*7+2), and results that are neither. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,12 +49,13 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	pthread_t t[THREADS];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	alarm(240);	/* safety net: never outlive the test suite */
+	/* safety net: never outlive the test suite (argument: its seconds) */
+	alarm(argc > 1 ? (unsigned)atoi(argv[1]) : 240);
 	printf("pid=%d\n", (int)getpid());
 	for (long i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, worker, (void *)i);

@@ -1,0 +1,380 @@
+/* Type checks from debug information: what a patch may not change about
+ * data and calls that exist in the running program.
+ *
+ * The executable's DWARF says how the running code lays out its types and
+ * calls its functions; the new objects' DWARF says how the new code will.
+ * Two changes would make the new code misread the program (undefined
+ * behaviour instead of an error), so they are refused, naming the type or
+ * function and what changed:
+ *  - a struct, class or union of a unit being patched whose layout (size,
+ *    members' names, offsets and types) differs from the running unit's:
+ *    its instances in memory keep the old layout;
+ *  - a function that exists in the program whose parameters or result
+ *    changed, when callers outside the patch may call it: an external
+ *    C/C++ function (callers in other units pass the old arguments). A
+ *    file-local one has all its callers in its unit, which is in the
+ *    patch; Rust replays every crate that uses a changed one.
+ * Units are paired by their compile unit's file name; types by name within
+ * it (with their namespaces); functions by linkage name, else name. Without
+ * debug information on either side there is nothing to compare. Read with
+ * libdw (elfutils). */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "patch/types.h"
+#include "util.h"
+
+struct entry {
+	char *key;	/* "unit|T|name", "unit|F|name" */
+	char *val;	/* layout or signature */
+	int local;	/* functions: file-local; types: unused */
+	int rust;
+};
+
+struct table {
+	struct entry *e;
+	size_t n, cap;
+	uint32_t *slot;		/* open addressing: index + 1, 0 empty */
+	size_t nslot;
+};
+
+static const struct entry *lookup(const struct table *t, const char *key)
+{
+	for (size_t i = t->nslot ? rw_hash(key) & (t->nslot - 1) : 0; t->nslot && t->slot[i];
+	     i = (i + 1) & (t->nslot - 1))
+		if (!strcmp(t->e[t->slot[i] - 1].key, key))
+			return &t->e[t->slot[i] - 1];
+	return NULL;
+}
+
+static void rehash(struct table *t)
+{
+	free(t->slot);
+	t->nslot = t->nslot ? t->nslot * 2 : 256;
+	t->slot = rw_calloc(t->nslot, sizeof *t->slot);
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = rw_hash(t->e[i].key) & (t->nslot - 1);
+		while (t->slot[j])
+			j = (j + 1) & (t->nslot - 1);
+		t->slot[j] = (uint32_t)i + 1;
+	}
+}
+
+static void add(struct table *t, const char *key, const char *val, int local, int rust)
+{
+	if (lookup(t, key))
+		return;	/* one definition per unit is enough */
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->e = rw_realloc(t->e, t->cap * sizeof *t->e);
+	}
+	t->e[t->n++] = (struct entry){rw_strdup(key), rw_strdup(val), local, rust};
+	if (2 * t->n >= t->nslot)
+		rehash(t);
+	else {
+		size_t j = rw_hash(key) & (t->nslot - 1);
+		while (t->slot[j])
+			j = (j + 1) & (t->nslot - 1);
+		t->slot[j] = (uint32_t)t->n;
+	}
+}
+
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->e[i].key);
+		free(t->e[i].val);
+	}
+	free(t->e);
+	free(t->slot);
+}
+
+/* --- describing types ------------------------------------------------------ */
+
+struct str {
+	char buf[4096];
+	size_t len;
+};
+
+static void put(struct str *s, const char *text)
+{
+	size_t n = strlen(text);
+	if (s->len + n >= sizeof s->buf)
+		n = sizeof s->buf - 1 - s->len;
+	memcpy(s->buf + s->len, text, n);
+	s->len += n;
+	s->buf[s->len] = 0;
+}
+
+static Dwarf_Die *type_of(Dwarf_Die *die, Dwarf_Die *out)
+{
+	Dwarf_Attribute a;
+	return dwarf_attr_integrate(die, DW_AT_type, &a) ? dwarf_formref_die(&a, out) : NULL;
+}
+
+/* A type as a reference: base types and enums by name and size, pointers
+ * by what they point to (by name: no recursion), aggregates by name (their
+ * layout is compared on its own), arrays with their length. */
+static void type_ref(Dwarf_Die *die, struct str *s, int depth)
+{
+	Dwarf_Die t;
+	char num[32];
+	if (!die || depth > 8) {
+		put(s, die ? "..." : "void");
+		return;
+	}
+	const char *name = dwarf_diename(die);
+	Dwarf_Word size;
+	switch (dwarf_tag(die)) {
+	case DW_TAG_typedef:
+	case DW_TAG_const_type:
+	case DW_TAG_volatile_type:
+	case DW_TAG_restrict_type:
+	case DW_TAG_atomic_type:
+		type_ref(type_of(die, &t), s, depth + 1);
+		return;
+	case DW_TAG_pointer_type:
+	case DW_TAG_reference_type:
+	case DW_TAG_rvalue_reference_type: {
+		Dwarf_Die *to = type_of(die, &t);
+		put(s, "*");
+		put(s, to && dwarf_diename(to) ? dwarf_diename(to) : to ? "?" : "void");
+		return;
+	}
+	case DW_TAG_array_type: {
+		type_ref(type_of(die, &t), s, depth + 1);
+		Dwarf_Die sub;
+		Dwarf_Word n = 0;
+		if (dwarf_child(die, &sub) == 0) {
+			Dwarf_Attribute a;
+			if (dwarf_attr(&sub, DW_AT_count, &a))
+				dwarf_formudata(&a, &n);
+			else if (dwarf_attr(&sub, DW_AT_upper_bound, &a) && dwarf_formudata(&a, &n) == 0)
+				n++;
+		}
+		snprintf(num, sizeof num, "[%llu]", (unsigned long long)n);
+		put(s, num);
+		return;
+	}
+	}
+	put(s, name ? name : "?");
+	if (dwarf_aggregate_size(die, &size) == 0) {
+		snprintf(num, sizeof num, ":%llu", (unsigned long long)size);
+		put(s, num);
+	}
+}
+
+static int member_offset(Dwarf_Die *m, Dwarf_Word *off)
+{
+	Dwarf_Attribute a;
+	*off = 0;
+	return dwarf_attr(m, DW_AT_data_member_location, &a) ? dwarf_formudata(&a, off) : 0;
+}
+
+/* size, then each member: name@offset type */
+static void layout(Dwarf_Die *die, struct str *s)
+{
+	Dwarf_Word size = 0, off;
+	Dwarf_Die m;
+	char num[64];
+	dwarf_aggregate_size(die, &size);
+	snprintf(num, sizeof num, "%llu bytes", (unsigned long long)size);
+	put(s, num);
+	if (dwarf_child(die, &m) != 0)
+		return;
+	do {
+		Dwarf_Die t;
+		if (dwarf_tag(&m) != DW_TAG_member && dwarf_tag(&m) != DW_TAG_inheritance)
+			continue;
+		if (dwarf_hasattr(&m, DW_AT_external))
+			continue;	/* a static member: not in the instances */
+		member_offset(&m, &off);
+		snprintf(num, sizeof num, "; %s@%llu ", dwarf_diename(&m) ? dwarf_diename(&m) : "(base)",
+			 (unsigned long long)off);
+		put(s, num);
+		type_ref(type_of(&m, &t), s, 0);
+	} while (dwarf_siblingof(&m, &m) == 0);
+}
+
+static void signature(Dwarf_Die *fn, struct str *s)
+{
+	Dwarf_Die t, p;
+	put(s, "(");
+	int n = 0;
+	if (dwarf_child(fn, &p) == 0) {
+		do {
+			if (dwarf_tag(&p) == DW_TAG_formal_parameter) {
+				if (n++)
+					put(s, ", ");
+				type_ref(type_of(&p, &t), s, 0);
+			} else if (dwarf_tag(&p) == DW_TAG_unspecified_parameters) {
+				put(s, n++ ? ", ..." : "...");
+			}
+		} while (dwarf_siblingof(&p, &p) == 0);
+	}
+	put(s, ") -> ");
+	type_ref(type_of(fn, &t), s, 0);
+}
+
+/* --- reading a file --------------------------------------------------------- */
+
+struct walk {
+	struct table *t;
+	const char *unit;
+	int rust;
+};
+
+static void scope_name(const char *scope, const char *name, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s%s%s", scope, scope[0] ? "::" : "", name);
+}
+
+static void walk(struct walk *w, Dwarf_Die *parent, const char *scope, int depth)
+{
+	Dwarf_Die d;
+	if (depth > 16 || dwarf_child(parent, &d) != 0)
+		return;
+	do {
+		const char *name = dwarf_diename(&d);
+		char key[2048], qual[1024];
+		struct str s = {{0}, 0};
+		int tag = dwarf_tag(&d);
+		if (tag == DW_TAG_namespace || tag == DW_TAG_module) {
+			scope_name(scope, name ? name : "(anonymous)", qual, sizeof qual);
+			walk(w, &d, qual, depth + 1);
+			continue;
+		}
+		if ((tag == DW_TAG_structure_type || tag == DW_TAG_class_type ||
+		     tag == DW_TAG_union_type) && name && !dwarf_hasattr(&d, DW_AT_declaration)) {
+			scope_name(scope, name, qual, sizeof qual);
+			layout(&d, &s);
+			snprintf(key, sizeof key, "%s|T|%s", w->unit, qual);
+			add(w->t, key, s.buf, 0, w->rust);
+			walk(w, &d, qual, depth + 1);	/* nested types, Rust's methods */
+			continue;
+		}
+		if (tag == DW_TAG_subprogram && !dwarf_hasattr(&d, DW_AT_declaration) &&
+		    dwarf_hasattr(&d, DW_AT_low_pc)) {
+			Dwarf_Attribute a;
+			const char *link = dwarf_formstring(dwarf_attr_integrate(&d, DW_AT_linkage_name, &a));
+			const char *fname = link ? link : dwarf_diename(&d);
+			if (!fname)
+				continue;
+			signature(&d, &s);
+			snprintf(key, sizeof key, "%s|F|%s", w->unit, fname);
+			add(w->t, key, s.buf, !dwarf_hasattr_integrate(&d, DW_AT_external), w->rust);
+		}
+	} while (dwarf_siblingof(&d, &d) == 0);
+}
+
+static int wanted(const char *unit, char *const *units, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(units[i], unit))
+			return 1;
+	return !units;
+}
+
+/* The types and functions of the compile units of path (those named in
+ * units, or all when units is NULL). 0, or -1 when it has no DWARF. */
+static int read_file(const char *path, char *const *units, size_t nunits, struct table *t,
+		     char ***seen, size_t *nseen)
+{
+	/* libdwfl, not bare libdw: an object file's DWARF refers to its
+	 * strings through relocations, which it applies. */
+	static const Dwfl_Callbacks cb = {.find_elf = dwfl_build_id_find_elf,
+					  .find_debuginfo = dwfl_standard_find_debuginfo,
+					  .section_address = dwfl_offline_section_address};
+	Dwfl *dwfl = dwfl_begin(&cb);
+	Dwarf_Addr bias;
+	Dwfl_Module *mod = dwfl ? dwfl_report_offline(dwfl, path, path, -1) : NULL;
+	Dwarf *dw = mod && dwfl_report_end(dwfl, NULL, NULL) == 0 ? dwfl_module_getdwarf(mod, &bias) : NULL;
+	if (!dw) {
+		if (dwfl)
+			dwfl_end(dwfl);
+		return -1;
+	}
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		if (dwarf_offdie(dw, off + hsize, &cu)) {
+			const char *name = dwarf_diename(&cu), *at = name ? strstr(name, "/@/") : NULL;
+			char path[512], unit[512];
+			/* rustc names a unit "src/main.rs/@/<codegen unit>" */
+			if (at)
+				snprintf(path, sizeof path, "%.*s#%s", (int)(at - name), name, at + 3);
+			snprintf(unit, sizeof unit, "%s", rw_basename(at ? path : name ? name : ""));
+			Dwarf_Word lang = 0;
+			Dwarf_Attribute a;
+			if (dwarf_attr(&cu, DW_AT_language, &a))
+				dwarf_formudata(&a, &lang);
+			if (wanted(unit, units, nunits)) {
+				struct walk w = {t, unit, lang == DW_LANG_Rust};
+				walk(&w, &cu, "", 0);
+				if (seen) {
+					*seen = rw_realloc(*seen, (*nseen + 1) * sizeof **seen);
+					(*seen)[(*nseen)++] = rw_strdup(unit);
+				}
+			}
+		}
+		off = next;
+	}
+	dwfl_end(dwfl);
+	return 0;
+}
+
+/* --- comparing ---------------------------------------------------------------- */
+
+static const char *after_bar(const char *key, int n)
+{
+	for (; n > 0 && key; n--)
+		key = strchr(key, '|') ? strchr(key, '|') + 1 : NULL;
+	return key ? key : "";
+}
+
+static int compare(const struct table *old, const struct table *new,
+		   int (*changed)(void *, const char *), void *ctx)
+{
+	for (size_t i = 0; i < new->n; i++) {
+		const struct entry *n = &new->e[i], *o = lookup(old, n->key);
+		const char *what = after_bar(n->key, 2);
+		char unit[256];	/* shown without a Rust unit's "#<codegen unit>" */
+		snprintf(unit, sizeof unit, "%.*s", (int)strcspn(n->key, "|#"), n->key);
+		if (!o || !strcmp(o->val, n->val))
+			continue;
+		if (strstr(n->key, "|T|"))
+			return rw_fail("type %s (%s) changed its layout (from {%s} to {%s}): its "
+				       "instances in the running program keep the old one (restart the "
+				       "program for this change)", rw_demangle(what), unit, o->val, n->val);
+		if (n->local || n->rust || (changed && !changed(ctx, what)))
+			continue;
+		return rw_fail("function %s (%s) changed its signature (from %s to %s): callers "
+			       "outside the patch would pass the old arguments (restart the program "
+			       "for this change)", rw_demangle(what), unit, o->val, n->val);
+	}
+	return 0;
+}
+
+int types_check(const char *exe, char *const *objs, size_t nobjs,
+		int (*changed)(void *ctx, const char *name), void *ctx)
+{
+	struct table old = {0}, new = {0};
+	char **units = NULL;
+	size_t nunits = 0;
+	for (size_t i = 0; i < nobjs; i++)
+		read_file(objs[i], NULL, 0, &new, &units, &nunits);
+	int rc = 0;
+	if (new.n && read_file(exe, units, nunits, &old, NULL, NULL) == 0)
+		rc = compare(&old, &new, changed, ctx);
+	for (size_t i = 0; i < nunits; i++)
+		free(units[i]);
+	free(units);
+	table_free(&old);
+	table_free(&new);
+	return rc;
+}

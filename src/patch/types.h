@@ -1,0 +1,14 @@
+/* Type checks from debug information (types.c): a patch must not change
+ * the layout of types or the signature of functions the running program
+ * has. */
+#ifndef RW_TYPES_H
+#define RW_TYPES_H
+#include <stddef.h>
+
+/* Compare the DWARF of the new objects with the executable's, unit by
+ * unit. 0, or -1 with the type or function and the change in rw_error().
+ * changed (optional): whether the function of that linkage name changed. */
+int types_check(const char *exe, char *const *objs, size_t nobjs,
+		int (*changed)(void *ctx, const char *name), void *ctx);
+
+#endif
