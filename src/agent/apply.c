@@ -344,7 +344,10 @@ static char *get_strdup(struct rw_reader *r)
 {
 	static char tmp[NAME_MAX_LEN];
 	rw_get_str(r, tmp, sizeof tmp);
-	return r->err ? NULL : strdup(tmp);
+	char *s = r->err ? NULL : strdup(tmp);
+	if (!s)
+		r->err = 1;	/* out of memory fails the message, never a NULL name */
+	return s;
 }
 
 /* Counts are checked against the bytes left, so a hostile count cannot
@@ -409,9 +412,9 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *data)
 	struct text_find *f = data;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+		uint64_t lo = info->dlpi_addr + ph->p_vaddr, size = f->hi - f->lo;
 		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && f->lo >= lo &&
-		    f->hi <= lo + ph->p_filesz)
+		    size <= ph->p_filesz && f->lo - lo <= ph->p_filesz - size)
 			return f->found = 1;
 	}
 	return 0;
@@ -420,6 +423,8 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *data)
 static int in_module_text(uint64_t addr, uint64_t size)
 {
 	struct text_find f = {addr, addr + size, 0};
+	if (addr + size < addr)
+		return 0;	/* a hostile message's wrapped range */
 	dl_iterate_phdr(find_text, &f);
 	return f.found;
 }

@@ -158,8 +158,9 @@ int region_is_committed(uint64_t addr, uint64_t size)
 	if (region_is_pending(addr, size))
 		return 0;
 	for (size_t i = 0; i < nranges; i++)
-		if (addr >= ranges[i].base && addr + size <= ranges[i].base + ranges[i].used)
-			return 1;
+		if (addr >= ranges[i].base && size <= ranges[i].used &&
+		    addr - ranges[i].base <= ranges[i].used - size)
+			return 1;	/* (no addr + size: a hostile message could wrap it) */
 	return 0;
 }
 

@@ -22,6 +22,8 @@ static void reserve(struct rw_buf *b, size_t n)
 
 static void put(struct rw_buf *b, const void *p, size_t n)
 {
+	if (!n)		/* an empty buffer has no memory to copy into */
+		return;
 	reserve(b, n);
 	if (b->err)
 		return;
