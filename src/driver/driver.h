@@ -58,7 +58,8 @@ void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct cc_db;
 /* session.c: watch, build, diff and patch until the program exits; its
  * wait status. */
-int session_run(pid_t child, struct cc_db *db, const char *exe);
+int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch)(void *ctx),
+		void *ctx);
 
 int cmd_run(int argc, char **argv);
 int cmd_apply(int argc, char **argv);

@@ -85,6 +85,30 @@ static void start_child(char **argv, const char *agent, const char *dir)
 	_exit(127);
 }
 
+/* What --restart needs to start the program again. */
+struct launch {
+	char **argv;
+	const char *agent, *dir;
+};
+
+static pid_t relaunch(void *ctx)
+{
+	struct launch *l = ctx;
+	char sock[300];
+	snprintf(sock, sizeof sock, "%s/%d.sock", l->dir, (int)child);
+	unlink(sock);	/* the crashed program's */
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		start_child(l->argv, l->agent, l->dir);
+	if (pid < 0) {
+		rw_say_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	child = pid;
+	return pid;
+}
+
 /* PROGRAM as execvp will find it. */
 static int resolve_program(const char *prog, char *out, size_t cap)
 {
@@ -161,7 +185,8 @@ static void warn_ipa_ra(const char *exe)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rewire run [-p BUILD_DIR | --watch-objects FILE.o...] [--] PROGRAM [ARGS...]\n");
+	fprintf(stderr, "usage: rewire run [--restart] [-p BUILD_DIR | --watch-objects FILE.o...] [--] "
+		"PROGRAM [ARGS...]\n");
 	return EXIT_USAGE;
 }
 
@@ -169,14 +194,16 @@ int cmd_run(int argc, char **argv)
 {
 	char agent[4096], dir[256], sock[300], exe[PATH_MAX];
 	const char *dbdir = NULL;
-	int i = 1, status;
+	int i = 1, status, restart = 0;
 	static struct cc_db objects;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
 		}
-		if (!strcmp(argv[i], "-p") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--restart")) {
+			restart = 1;
+		} else if (!strcmp(argv[i], "-p") && i + 1 < argc) {
 			dbdir = argv[++i];
 		} else if (!strcmp(argv[i], "--watch-objects")) {
 			/* Objects up to "--": the user's own build rewrites them. */
@@ -239,8 +266,9 @@ int cmd_run(int argc, char **argv)
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
 	signal(SIGHUP, forward);
+	struct launch launch = {argv + i, agent, dir};
 	if (db) {
-		status = session_run(child, db, exe);
+		status = session_run(child, db, exe, restart ? relaunch : NULL, &launch);
 		cc_free(db);
 	} else {
 		rw_say("running %s (pid %d); patch it with: rewire apply --pid %d FILE.o", argv[i],

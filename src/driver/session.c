@@ -66,6 +66,12 @@ struct session {
 	size_t nqueue, qnext;
 	int color;
 	int parallel;
+	char **orig;		/* per unit: the baseline the program started with */
+	int *patched;		/* per unit: its current baseline was patched in */
+	pid_t (*relaunch)(void *ctx);	/* --restart: start the program again */
+	void *relaunch_ctx;
+	uint64_t restarted_at;
+	int restarts;
 };
 
 static int64_t mtime_ns(const char *path)
@@ -233,6 +239,19 @@ static void show_log(const char *path)
 		close(fd);
 }
 
+/* A copy of the unit's first baseline (later ones replace its file), for
+ * a restarted program. */
+static void record_orig(struct session *s, size_t i)
+{
+	const struct cc_unit *u = &s->db.units[i];
+	char path[PATH_MAX + 16];
+	if (!s->orig || s->orig[i] || !u->base)
+		return;
+	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->cache, i, rw_basename(u->src));
+	if (copy_file(u->base, path) == 0)
+		s->orig[i] = rw_strdup(path);
+}
+
 static void base_done(struct session *s, struct job *j)
 {
 	struct cc_unit *u = &s->db.units[j->unit];
@@ -254,6 +273,7 @@ static void base_done(struct session *s, struct job *j)
 		return;
 	if (!u->base)
 		u->base = rw_strdup(j->obj);
+	record_orig(s, j->unit);
 	u->hash = cc_hash_inputs(u);
 }
 
@@ -392,6 +412,7 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 		if (rename(jobs[i]->obj, base) == 0) {
 			free(u->base);
 			u->base = rw_strdup(base);
+			s->patched[jobs[i]->unit] = 1;
 		}
 		if (!u->object_only) {
 			cc_read_deps(u, u->depfile ? u->depfile : jobs[i]->dep);
@@ -560,6 +581,97 @@ static int child_exited(struct session *s, int *status)
 	return waitpid(s->child, status, WNOHANG) == s->child;
 }
 
+/* --- --restart ----------------------------------------------------------- */
+
+/* The program runs as built again: the units' next saves are diffed
+ * against what it started with, and patch all their changes. */
+static void reset_to_orig(struct session *s)
+{
+	for (size_t i = 0; i < s->db.n; i++) {
+		if (!s->patched[i] || !s->orig[i])
+			continue;
+		free(s->db.units[i].base);
+		s->db.units[i].base = rw_strdup(s->orig[i]);
+		s->patched[i] = 0;
+	}
+}
+
+/* Patch the restarted program with what was patched into the one that
+ * crashed: each patched unit's newest object against the one it started
+ * with. */
+static int reapply(struct session *s)
+{
+	struct diff_ctx d = {0};
+	size_t n = 0;
+	for (size_t i = 0; i < s->db.n; i++)
+		n += s->patched[i] && s->orig[i];
+	if (!n)
+		return 0;
+	d.n = n;
+	d.paths = rw_calloc(n, sizeof *d.paths);
+	d.base = rw_calloc(n, sizeof *d.base);
+	d.dbase = rw_calloc(n, sizeof *d.dbase);
+	d.seen = rw_calloc(n, sizeof *d.seen);
+	d.dnew = rw_calloc(n, sizeof *d.dnew);
+	d.changed = rw_calloc(n, sizeof *d.changed);
+	d.names = rw_calloc(n, sizeof *d.names);
+	for (size_t i = 0, k = 0; i < s->db.n; i++) {
+		if (!s->patched[i] || !s->orig[i])
+			continue;
+		d.paths[k] = s->db.units[i].base;
+		d.names[k] = s->db.units[i].src;
+		if (rw_object_open(&d.base[k], s->orig[i]) == 0)
+			diff_obj_init(&d.dbase[k], &d.base[k]);
+		k++;
+	}
+	int rc = 0;
+	if (count_changes(&d)) {
+		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives};
+		struct patch_result res;
+		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
+		if (rc == 0)
+			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
+	}
+	diff_ctx_free(&d);
+	return rc;
+}
+
+static int is_crash(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT;
+}
+
+/* The program died of a crash: start it again (with the patches, or as
+ * built when it crashed again right after a restart). 1 when it runs. */
+static int restart(struct session *s, int status)
+{
+	if (!s->relaunch || !WIFSIGNALED(status) || !is_crash(WTERMSIG(status)))
+		return 0;
+	int again = s->restarted_at && rw_now_ns() - s->restarted_at < 5000000000ull;
+	if (s->restarts == 20) {
+		rw_say_error("the program crashed (%s) 20 times: not restarting it again",
+			     strsignal(WTERMSIG(status)));
+		return 0;
+	}
+	pid_t pid = s->relaunch(s->relaunch_ctx);
+	if (pid < 0)
+		return 0;
+	rw_say("the program crashed (%s); restarted it (pid %d)%s", strsignal(WTERMSIG(status)),
+	       (int)pid, again ? " as built: it crashed again right after the last restart" : "");
+	close(s->pidfd);
+	s->child = pid;
+	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	s->restarts++;
+	s->restarted_at = rw_now_ns();
+	if (again) {
+		reset_to_orig(s);
+	} else if (reapply(s) < 0) {
+		rw_say_error("cannot patch the restarted program: %s; it runs as built", rw_error());
+		reset_to_orig(s);
+	}
+	return 1;
+}
+
 static void setup_baselines(struct session *s, const char *exe)
 {
 	int64_t exe_time = mtime_ns(exe);
@@ -598,6 +710,8 @@ static int make_cache(struct session *s)
 	mkdir(sub, 0700);
 	snprintf(sub, sizeof sub, "%s/new", s->cache);
 	mkdir(sub, 0700);
+	snprintf(sub, sizeof sub, "%s/orig", s->cache);
+	mkdir(sub, 0700);
 	return 0;
 }
 
@@ -611,9 +725,11 @@ static void remove_cache(struct session *s)
 }
 
 /* Run the session until the program exits; its wait status. */
-int session_run(pid_t child, struct cc_db *db, const char *exe)
+int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch)(void *),
+		void *ctx)
 {
-	struct session s = {.child = child, .db = *db, .pidfd = -1};
+	struct session s = {.child = child, .db = *db, .pidfd = -1, .relaunch = relaunch,
+			    .relaunch_ctx = ctx};
 	int status = 0;
 	s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
@@ -630,6 +746,10 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 		return status;
 	}
 	setup_baselines(&s, exe);
+	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
+	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
+	for (size_t i = 0; i < db->n; i++)
+		record_orig(&s, i);
 	rw_say("watching %zu %s of %s (pid %d)", db->n,
 	       db->n && db->units[0].object_only ? "objects" : "sources", exe, (int)child);
 	for (;;) {
@@ -640,8 +760,11 @@ int session_run(pid_t child, struct cc_db *db, const char *exe)
 			if (s.jobs[i].running && s.jobs[i].pidfd >= 0)
 				fds[nfds++] = (struct pollfd){s.jobs[i].pidfd, POLLIN, 0};
 		poll(fds, nfds, next_timeout(&s));
-		if (child_exited(&s, &status))
+		if (child_exited(&s, &status)) {
+			if (restart(&s, status))
+				continue;
 			break;
+		}
 		if (fds[0].revents)
 			read_events(&s);
 		reap_jobs(&s);
