@@ -204,6 +204,21 @@ static void pull_free(struct pull *p)
 	free(p->lib);
 }
 
+/* Ended (or a zombie not yet reaped by `rewire run`)? */
+static int process_gone(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filter,
 	     struct patch_result *res)
 {
@@ -231,7 +246,10 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	    link_and_apply(&proc, &l, &pl, res) < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
-		rw_fail("%s; nothing was applied", why);
+		if (proc.fd >= 0 && process_gone(pid))
+			rw_fail("%s: the program ended during the patch (did the new code crash?)", why);
+		else
+			rw_fail("%s; nothing was applied", why);
 		goto out;
 	}
 	rc = 0;
