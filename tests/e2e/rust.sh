@@ -43,10 +43,11 @@ t_rust() {
 	from=$(lines "$LOG")
 	save_rs src/main.rs BODY "$(marked BODY '    x * 3 + 1')" CLOSURE "$(marked CLOSURE '    let add = |k: u64| k + 100;')" \
 		AREA "$(marked AREA '        self.0 * self.0 + 1')" GENERIC "$(marked GENERIC '    x + x + x')" \
-		PANIC "$(marked PANIC '        panic!("v2");')"
+		PANIC "$(marked PANIC '        panic!("v2");')" ASYNC "$(marked ASYNC '    x / 2 + 500')" \
+		NOMANGLE "$(marked NOMANGLE '    x + 70')"
 	wait_err '^rewire: patched' 2 60 || fail "no second patch: $(tail -n 3 "$ERR" | tr '\n' ' ')"
-	check_after "$from" 'v["closure"] == v["tick"] + 100 && v["shape"] == 10 && v["generic"] == 3 * v["tick"] && (v["caught"] == "v2" || v["caught"] == "none")' \
-		"after editing the closure, the generic function, the trait method and the panic"
+	check_after "$from" 'v["closure"] == v["tick"] + 100 && v["shape"] == 10 && v["generic"] == 3 * v["tick"] && (v["caught"] == "v2" || v["caught"] == "none") && v["asyncv"] == int(v["tick"] / 2) + 500 && v["nomangle"] == v["tick"] + 70' \
+		"after editing the closure, the generic function, the trait method, the panic, the async fn and the no_mangle function"
 	after "$LOG" "$from" | grep -q 'caught=v2' || fail "no panic of the new code was caught"
 	# A compile error, then its fix: the program never stops.
 	save_rs src/main.rs BODY "$(marked BODY '    x * 3 +')"
@@ -76,7 +77,7 @@ t_rust() {
 
 e2e_test t_rust_ws "Rust workspace: edits in the binary and the library crate" once timeout=300
 t_rust_ws() {
-	start_cargo rust_ws -p app
+	start_cargo rust_ws -p app --bin app
 	grep -q '^rewire: watching 2 sources' "$ERR" || fail "rewire does not watch both crates"
 	local from
 	from=$(lines "$LOG")

@@ -3,12 +3,18 @@
 //
 // Exercises: a function's body, a closure, a generic function's instance,
 // a trait method called through `dyn Trait` from unchanged code, a panic
-// raised by patched code and caught by unchanged code; a `static AtomicU64`
-// and a `thread_local!` counter that must keep counting across patches.
+// raised by patched code and caught by unchanged code, an `async fn` (its
+// state machine, polled by a tiny executor), a `#[no_mangle]` function; a
+// `static AtomicU64` and a `thread_local!` counter that must keep counting
+// across patches.
 //
 // Output: "pid=P" first, then every ~15 ms
-// "tick=N value=V closure=C generic=G shape=S caught=K atomic=A local=L".
+// "tick=N value=V closure=C generic=G shape=S caught=K atomic=A local=L
+// asyncv=Y nomangle=M".
 use std::cell::Cell;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{thread, time::Duration};
 
@@ -47,6 +53,34 @@ fn risky(n: u64) -> u64 {
     n
 }
 
+async fn half(x: u64) -> u64 {
+    x / 2 /* @ASYNC */
+}
+
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn rw_ticker_offset(x: u64) -> u64 {
+    x + 7 /* @NOMANGLE */
+}
+
+struct NoWake;
+
+impl Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Polls a future that never waits to its end.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let waker = Waker::from(Arc::new(NoWake));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 #[inline(never)]
 fn tick(n: u64, shape: &dyn Shape) {
     let add = |k: u64| k + 1; /* @CLOSURE */
@@ -60,8 +94,9 @@ fn tick(n: u64, shape: &dyn Shape) {
         Err(e) => e.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default(),
     };
     println!(
-        "tick={} value={} closure={} generic={} shape={} caught={} atomic={} local={}",
-        n, compute(n), add(n), twice(n), shape.area(), caught, a, l
+        "tick={} value={} closure={} generic={} shape={} caught={} atomic={} local={} asyncv={} nomangle={}",
+        n, compute(n), add(n), twice(n), shape.area(), caught, a, l, block_on(half(n)),
+        rw_ticker_offset(n)
     );
 }
 
