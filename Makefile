@@ -27,11 +27,11 @@ $(B)/librewire.so: $(AGENT_OBJ)
 
 # The API a program links (include/rewire.h): calls into the agent when it
 # is there, no-ops when not. Position-independent: it may go into a .so.
-$(B)/librewire-api.a: $(B)/api/src/api/rewire.o
+$(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/src/api/lib.o
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/api/%.o: %.c include/rewire.h
+$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
 
@@ -77,6 +77,7 @@ install: all
 	install -m 644 $(B)/librewire.so $(DESTDIR)$(PREFIX)/lib/rewire/librewire.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/rewire.h $(DESTDIR)$(PREFIX)/include/rewire.h
+	install -m 644 include/rewire_lib.h $(DESTDIR)$(PREFIX)/include/rewire_lib.h
 	install -m 644 $(B)/librewire-api.a $(DESTDIR)$(PREFIX)/lib/librewire-api.a
 	$(MAKE) -B PREFIX='$(PREFIX)' $(B)/rewire.pc
 	install -m 644 $(B)/rewire.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/rewire.pc

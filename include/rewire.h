@@ -14,7 +14,8 @@
  *                       SIGFPE, abort) raised by patched code during the
  *                       call rolls that patch back and returns
  *                       REWIRE_CRASHED; the next call runs the previous
- *                       version. */
+ *                       version.
+ *   rewire_lib_*()      reload a plugin library (rewire_lib.h, docs/dylib.md). */
 #ifndef REWIRE_H
 #define REWIRE_H
 #include <stddef.h>
@@ -31,7 +32,9 @@ struct rewire_patch_info {
 
 typedef void (*rewire_patch_fn)(const struct rewire_patch_info *info, void *ctx);
 
+#ifndef REWIRE_CRASHED
 #define REWIRE_CRASHED (-2)
+#endif
 
 /* 1 when the process runs under rewire, else 0. */
 int rewire_active(void);
@@ -46,4 +49,7 @@ int rewire_call(void (*fn)(void *), void *arg);
 #ifdef __cplusplus
 }
 #endif
+
+/* Reloading plugins (dynamic libraries): rewire_lib_open and the rest. */
+#include "rewire_lib.h"
 #endif

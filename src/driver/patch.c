@@ -15,17 +15,45 @@
 #include "elf/archive.h"
 #include "patch/types.h"
 
+/* /proc/PID/map_files/ entry of the first mapping of path: the file the
+ * process mapped, even when a rebuild replaced it on disk since. */
+static int mapped_file(int pid, const char *path, char *out, size_t cap)
+{
+	char maps[64], line[4096 + 128];
+	snprintf(maps, sizeof maps, "/proc/%d/maps", pid);
+	FILE *f = fopen(maps, "r");
+	int found = 0;
+	while (f && !found && fgets(line, sizeof line, f)) {
+		char range[64];
+		unsigned long long off;
+		int name = 0;
+		if (sscanf(line, "%63s %*s %llx %*s %*s %n", range, &off, &name) < 2 || !name)
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (off == 0 && !strcmp(line + name, path)) {
+			snprintf(out, cap, "/proc/%d/map_files/%s", pid, range);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found ? 0 : -1;
+}
+
 static int open_exe(struct rw_process *p)
 {
-	const struct rw_module *m = &p->mods[0];
-	char alt[64];
+	const struct rw_module *m = &p->mods[p->target];
+	char alt[4096 + 64];
 	if (rw_image_open(&p->exe, m->path) == 0 && p->exe.build_id_len == m->build_id_len &&
 	    !memcmp(p->exe.build_id, m->build_id, m->build_id_len))
 		return 0;
 	/* The file was replaced since: the kernel still has the one it mapped. */
 	if (p->exe.map)
 		rw_image_close(&p->exe);
-	snprintf(alt, sizeof alt, "/proc/%d/exe", p->pid);
+	if (p->target == 0)
+		snprintf(alt, sizeof alt, "/proc/%d/exe", p->pid);
+	else if (mapped_file(p->pid, m->path, alt, sizeof alt) < 0)
+		snprintf(alt, sizeof alt, "%s", m->path);
 	if (rw_image_open(&p->exe, alt) == 0 && p->exe.build_id_len == m->build_id_len &&
 	    !memcmp(p->exe.build_id, m->build_id, m->build_id_len))
 		return 0;
@@ -33,6 +61,61 @@ static int open_exe(struct rw_process *p)
 		rw_image_close(&p->exe);
 	return rw_fail("%s: the file on disk is not the one process %d runs (build-ids differ): "
 		       "was it rebuilt after the program started?", m->path, p->pid);
+}
+
+/* Libraries of the system are not what a user rebuilds. */
+static int is_system(const char *path)
+{
+	static const char *const dirs[] = {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/",
+					   "/usr/local/lib/rewire/"};
+	if (!path[0] || !strcmp(rw_basename(path), "librewire.so"))
+		return 1;
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+		if (!strncmp(path, dirs[i], strlen(dirs[i])))
+			return 1;
+	return 0;
+}
+
+/* How many functions the objects define that the image has. */
+static size_t functions_in(const struct rw_image *img, const struct rw_objfile *objs, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 1; j < objs[i].nsymbols; j++) {
+			const struct rw_symbol *s = &objs[i].symbols[j];
+			if (s->type == STT_FUNC && s->shndx != SHN_UNDEF && s->name[0] &&
+			    rw_image_find(img, s->name, s->bind == STB_LOCAL ? s->file : NULL))
+				count++;
+		}
+	return count;
+}
+
+/* The module the objects patch: the executable, unless none of their
+ * functions is in it and a library of the program (not of the system)
+ * has them: then that library, patched in place where it is loaded. */
+static void choose_target(struct rw_process *p, const struct rw_objfile *objs, size_t n)
+{
+	size_t best = 0;
+	if (functions_in(&p->exe, objs, n))
+		return;
+	for (size_t m = 1; m < p->nmods; m++) {
+		struct rw_image img;
+		char path[4096 + 64];
+		/* The file mapped, not the one on disk: the user's build may be
+		 * writing that one right now. */
+		if (is_system(p->mods[m].path) ||
+		    mapped_file(p->pid, p->mods[m].path, path, sizeof path) < 0 ||
+		    rw_image_open(&img, path) < 0)
+			continue;
+		size_t c = functions_in(&img, objs, n);
+		rw_image_close(&img);
+		if (c > best)
+			best = c, p->target = m;
+	}
+	if (p->target) {
+		rw_image_close(&p->exe);
+		memset(&p->exe, 0, sizeof p->exe);
+	}
 }
 
 /* The executable's whole mapping, which a patch must reach. */
@@ -49,8 +132,8 @@ static void exe_extent(const struct rw_process *p, uint64_t *lo, uint64_t *hi)
 		if (s->addr + s->size > *hi)
 			*hi = s->addr + s->size;
 	}
-	*lo += p->mods[0].base;
-	*hi += p->mods[0].base;
+	*lo += p->mods[p->target].base;
+	*hi += p->mods[p->target].base;
 }
 
 static void describe(struct link *l, struct patch_result *res)
@@ -242,7 +325,10 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		rc = EXIT_NOPROC;
 		goto out;
 	}
-	if (open_exe(&proc) < 0 || types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL) < 0 ||
+	if (open_exe(&proc) == 0)
+		choose_target(&proc, l.objs, l.nobjs);
+	if ((proc.target && open_exe(&proc) < 0) || !proc.exe.map ||
+	    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL) < 0 ||
 	    link_and_apply(&proc, &l, &pl, res) < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());

@@ -48,7 +48,8 @@ struct rw_process {
 	size_t nmods;
 	struct rw_regsym *reg;
 	size_t nreg;
-	struct rw_image exe;		/* the executable's file, checked by build-id */
+	struct rw_image exe;		/* the target module's file, checked by build-id */
+	size_t target;			/* the module patched: 0 the executable, or a library */
 };
 
 /* How a relocation's target was bound. */

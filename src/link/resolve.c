@@ -148,7 +148,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 		s = rw_image_find(exe, name, NULL);
 	if (!s)
 		s = find_llvm_alias(l, name, is_rust_hashed(name) ? NULL : file);
-	uint64_t bias = l->proc->mods[0].base;
+	uint64_t bias = l->proc->mods[l->proc->target].base;
 	if (find_registry(l, name, file, r)) {
 		/* Patched before: the jump at the original entry needs the
 		 * original's room, not the newest version's. */
@@ -316,7 +316,7 @@ static int bind_running(struct link *l, const char *name, const struct running *
 {
 	if (r->kind == RW_KIND_TLS) {
 		t->bind = BIND_TLS;
-		t->mod = 0;
+		t->mod = (uint32_t)l->proc->target;
 		t->value = r->addr;
 		return 0;
 	}
@@ -431,7 +431,7 @@ static int bind_existing_at(struct link *l, uint32_t oi, uint16_t si, int64_t de
 {
 	if (l->objs[oi].sections[si].flags & SHF_TLS) {
 		t->bind = BIND_TLS;
-		t->mod = 0;
+		t->mod = (uint32_t)l->proc->target;
 	} else {
 		t->bind = BIND_ADDR;
 	}

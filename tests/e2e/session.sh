@@ -198,3 +198,34 @@ t_s_restart() {
 	assert_alive "after the restart"
 	pass
 }
+
+e2e_test t_s_shlib "session: a rebuilt shared library patched in place"
+t_s_shlib() {
+	P=$W/proj
+	mkdir -p "$P/build"
+	cp "$VICTIMS/plug/plug.c" "$VICTIMS/plug/main.c" "$P/"
+	cat >"$P/Makefile" <<MK
+build/main: build/main.o build/libplug.so
+	\$(CC) ${LDFLAGS[*]} -o \$@ build/main.o -Lbuild -lplug -Wl,-rpath,$P/build
+build/main.o: main.c
+	\$(CC) ${CFLAGS[*]} -c -o \$@ main.c
+build/libplug.so: build/plug.o
+	\$(CC) -shared -o \$@ build/plug.o
+build/plug.o: plug.c
+	\$(CC) ${CFLAGS[*]} -fPIC -c -o \$@ plug.c
+MK
+	make -s -C "$P" CC="$CC" >"$P/make.log" 2>&1 || { APPLY_OUT=$P/make.log APPLY_RC=-; fail "make failed"; }
+	start_session main --watch-objects build/plug.o
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save plug.c BODY 'return n * 3;'
+	# The user's build makes the object and the library again, as it would.
+	make -s -C "$P" CC="$CC" >"$P/make.log" 2>&1 || fail "make of the edit failed"
+	wait_err '^rewire: patched plug_value' || fail "no 'rewire: patched plug_value' line: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after make"
+	check_steps 1 calls 1
+	check_steps 1 tick 1
+	assert_alive "after the patch"
+	pass
+}

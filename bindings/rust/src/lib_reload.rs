@@ -1,0 +1,776 @@
+//! Reloading a plugin library while the program runs: [`Lib`], the Rust side
+//! of include/rewire_lib.h (open, sym, update, version, error), written with
+//! std only. It needs neither rewire's agent nor its C library.
+//!
+//! The host:
+//!
+//! ```no_run
+//! # use std::ffi::c_void;
+//! let mut state = 0u64; // owned by the host, given to every version
+//! let mut lib = rewire::Lib::open("target/debug/libplugin.so", &mut state as *mut u64 as *mut c_void)?;
+//! // SAFETY: the plugin's `step` has this signature.
+//! let step: extern "C" fn(*mut c_void, u64) -> u64 = unsafe { lib.sym("step")? };
+//! loop {
+//!     if let Err(e) = lib.update() {
+//!         eprintln!("{e}"); // the previous version keeps running
+//!     }
+//!     step(&mut state as *mut u64 as *mut c_void, 1); // the newest version
+//! #   break;
+//! }
+//! # Ok::<(), rewire::LibError>(())
+//! ```
+//!
+//! The plugin, a `cdylib` crate (`crate-type = ["cdylib"]`), exports C
+//! functions, and may define the hooks (`0`: accept; anything else refuses
+//! the version, which is then not used):
+//!
+//! ```ignore
+//! #[no_mangle]
+//! pub extern "C" fn rewire_lib_load(state: *mut c_void, version: c_int) -> c_int { 0 }
+//! #[no_mangle]
+//! pub extern "C" fn rewire_lib_unload(state: *mut c_void, version: c_int) {}
+//! ```
+//!
+//! What it does, as the C library does:
+//! - [`Lib::open`] loads a private copy of the file (never the file itself:
+//!   a build rewriting it would change code under the running program)
+//!   under a name never reused, in a private 0700 directory
+//!   (`$XDG_RUNTIME_DIR/rewire` or `/tmp/rewire-UID`, then `lib-PID-XXXXXX`).
+//! - [`Lib::sym`] gives a pointer to a trampoline (`jmp *slot`) that a reload
+//!   retargets: it stays valid across reloads, while the `Lib` lives.
+//!   Functions only: data would stay on the old version.
+//! - [`Lib::update`] reloads when the file changed and is a complete ELF
+//!   shared object that stopped changing; the new version must define every
+//!   symbol handed out and its load hook must accept, before any trampoline
+//!   moves. Otherwise the old version stays, and the file is not tried again
+//!   until it changes.
+//! - Old versions stay loaded (a thread may still run in them) until the
+//!   `Lib` is dropped.
+//!
+//! x86-64 Linux with glibc. Dependencies between reloaded libraries, crash
+//! rollback and unloading old versions are in the C library only.
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+const RTLD_NOW: c_int = 2;
+const RTLD_DI_LINKMAP: c_int = 2;
+const PROT_READ: c_int = 1;
+const PROT_WRITE: c_int = 2;
+const PROT_EXEC: c_int = 4;
+const MAP_PRIVATE: c_int = 2;
+const MAP_ANONYMOUS: c_int = 0x20;
+const LOCK_EX: c_int = 2;
+const LOCK_NB: c_int = 4;
+const TRAMP: usize = 16;
+const RECENT: Duration = Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(5);
+const QUIET: Duration = Duration::from_millis(1000);
+
+extern "C" {
+    fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void;
+    fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void;
+    fn dlclose(handle: *mut c_void) -> c_int;
+    fn dlerror() -> *const c_char;
+    fn dlinfo(handle: *mut c_void, request: c_int, arg: *mut c_void) -> c_int;
+    fn dl_iterate_phdr(
+        cb: extern "C" fn(*mut PhdrInfo, usize, *mut c_void) -> c_int,
+        data: *mut c_void,
+    ) -> c_int;
+    fn mmap(
+        addr: *mut c_void,
+        len: usize,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        off: i64,
+    ) -> *mut c_void;
+    fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
+    fn munmap(addr: *mut c_void, len: usize) -> c_int;
+    fn mkdtemp(template: *mut c_char) -> *mut c_char;
+    fn getuid() -> u32;
+    fn flock(fd: c_int, op: c_int) -> c_int;
+}
+
+#[repr(C)]
+struct PhdrInfo {
+    addr: usize,
+    name: *const c_char,
+}
+
+#[repr(C)]
+struct LinkMap {
+    l_addr: usize,
+    l_name: *const c_char,
+}
+
+/// Why a [`Lib`] call failed: the file, the symbol, the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibError(String);
+
+impl std::fmt::Display for LibError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LibError {}
+
+fn err<T>(msg: String) -> Result<T, LibError> {
+    Err(LibError(msg))
+}
+
+// ------------------------------------------------------------ ELF checks
+
+fn rd(b: &[u8], off: u64, n: usize) -> Option<u64> {
+    let off = usize::try_from(off).ok()?;
+    let s = b.get(off..off.checked_add(n)?)?;
+    let mut v = [0u8; 8];
+    v[..n].copy_from_slice(s);
+    Some(u64::from_le_bytes(v))
+}
+
+fn in_file(len: usize, off: u64, size: u64) -> bool {
+    off <= len as u64 && size <= len as u64 - off
+}
+
+struct Segments {
+    exec: Vec<(u64, u64)>,
+    image: (u64, u64),
+}
+
+/// The loadable segments, or why `b` is not a complete x86-64 shared object
+/// (a file still being written fails: linkers write headers last).
+fn elf_check(b: &[u8]) -> Result<Segments, &'static str> {
+    if b.len() < 64 {
+        return Err("shorter than an ELF header");
+    }
+    if &b[..4] != b"\x7fELF" {
+        return Err("no ELF magic");
+    }
+    let h = |off, n| rd(b, off, n).unwrap_or(0);
+    if b[4] != 2 || b[5] != 1 || h(18, 2) != 62 {
+        return Err("not an ELF object for x86-64");
+    }
+    if h(16, 2) != 3 {
+        return Err("not a shared object");
+    }
+    let (phoff, phnum, shoff, shnum) = (h(32, 8), h(56, 2), h(40, 8), h(60, 2));
+    if h(54, 2) != 56 || !in_file(b.len(), phoff, phnum * 56) {
+        return Err("program headers past the end of the file");
+    }
+    if shoff != 0 && (h(58, 2) != 64 || !in_file(b.len(), shoff, shnum * 64)) {
+        return Err("section headers past the end of the file");
+    }
+    let mut seg = Segments {
+        exec: Vec::new(),
+        image: (u64::MAX, 0),
+    };
+    let mut dynamic = false;
+    for i in 0..phnum {
+        let p = phoff + i * 56;
+        let (ty, flags, off, va, filesz, memsz) = (
+            h(p, 4),
+            h(p + 4, 4),
+            h(p + 8, 8),
+            h(p + 16, 8),
+            h(p + 32, 8),
+            h(p + 40, 8),
+        );
+        if (ty == 1 || ty == 2) && !in_file(b.len(), off, filesz) {
+            return Err("a segment ends past the end of the file");
+        }
+        dynamic |= ty == 2;
+        if ty == 1 {
+            seg.image = (seg.image.0.min(va), seg.image.1.max(va + memsz));
+            if flags & 1 != 0 {
+                seg.exec.push((va, va + memsz));
+            }
+        }
+    }
+    for i in 0..shnum {
+        let s = shoff + i * 64;
+        let ty = h(s + 4, 4);
+        if ty != 0 && ty != 8 && !in_file(b.len(), h(s + 24, 8), h(s + 32, 8)) {
+            return Err("a section ends past the end of the file");
+        }
+    }
+    if dynamic {
+        Ok(seg)
+    } else {
+        Err("no dynamic segment")
+    }
+}
+
+// ----------------------------------------------------- private directory
+
+struct Dir {
+    path: PathBuf,
+    pid: u32,
+    _lock: File,
+}
+
+static DIR: Mutex<Option<Dir>> = Mutex::new(None);
+static COPIES: AtomicU64 = AtomicU64::new(0);
+
+fn usable_base(dir: &Path) -> Result<(), String> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(format!("cannot create {}: {e}", dir.display()))
+        }
+        _ => {}
+    }
+    let m = fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: getuid has no preconditions.
+    if !m.is_dir() || m.uid() != unsafe { getuid() } || m.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} must be a directory owned by you with mode 0700: refusing to use it",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// lib-* directories whose owner died (its lock can be taken) go; see the C
+/// library (src/api/lib.c), which uses the same layout.
+fn sweep(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("lib-") {
+            continue;
+        }
+        let gone = match File::open(e.path().join("lock")) {
+            // SAFETY: flock on an open file.
+            Ok(f) => (unsafe { flock(f.as_raw_fd(), LOCK_EX | LOCK_NB) }) == 0,
+            Err(_) => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60)),
+        };
+        if gone {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn make_dir(base: &Path) -> Result<Dir, String> {
+    sweep(base);
+    let template = CString::new(format!(
+        "{}/lib-{}-XXXXXX",
+        base.display(),
+        std::process::id()
+    ))
+    .map_err(|_| "bad directory name".to_string())?;
+    let raw = template.into_raw();
+    // SAFETY: a writable NUL-terminated template, taken back right after.
+    let made = !unsafe { mkdtemp(raw) }.is_null();
+    // SAFETY: raw comes from into_raw above.
+    let path = PathBuf::from(
+        unsafe { CString::from_raw(raw) }
+            .into_string()
+            .unwrap_or_default(),
+    );
+    if !made {
+        return Err(format!(
+            "cannot create {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    let lock = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path.join("lock"));
+    // SAFETY: flock on an open file; held while the process lives.
+    match lock {
+        Ok(f) if unsafe { flock(f.as_raw_fd(), LOCK_EX) } == 0 => Ok(Dir {
+            path,
+            pid: std::process::id(),
+            _lock: f,
+        }),
+        _ => Err(format!("cannot lock {}/lock", path.display())),
+    }
+}
+
+fn private_dir() -> Result<PathBuf, String> {
+    let mut d = DIR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = d.as_ref().filter(|d| d.pid == std::process::id()) {
+        return Ok(dir.path.clone());
+    }
+    let mut why = String::from("no candidate");
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
+    // SAFETY: getuid has no preconditions.
+    let tmp = PathBuf::from(format!("/tmp/rewire-{}", unsafe { getuid() }));
+    for base in xdg
+        .map(|x| Path::new(&x).join("rewire"))
+        .into_iter()
+        .chain([tmp])
+    {
+        match usable_base(&base).and_then(|_| make_dir(&base)) {
+            Ok(dir) => {
+                let p = dir.path.clone();
+                *d = Some(dir);
+                return Ok(p);
+            }
+            Err(e) => why = e,
+        }
+    }
+    Err(why)
+}
+
+// ------------------------------------------------------------ trampolines
+
+/// Pages of trampolines: `endbr64; jmp *slot(%rip)`, code page read+exec,
+/// the slots in the page after it (never writable and executable at once).
+struct Chunk {
+    code: *mut u8,
+}
+
+fn page() -> usize {
+    4096
+}
+
+impl Chunk {
+    fn new() -> Result<Chunk, String> {
+        let pg = page();
+        // SAFETY: a fresh private anonymous mapping.
+        let m = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                2 * pg,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if m as isize == -1 {
+            return Err(format!(
+                "no memory for trampolines: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let m = m as *mut u8;
+        for i in 0..pg / TRAMP {
+            let disp = (pg + i * 8 - (i * TRAMP + 10)) as i32;
+            let mut t = [0xccu8; TRAMP];
+            t[..6].copy_from_slice(&[0xf3, 0x0f, 0x1e, 0xfa, 0xff, 0x25]);
+            t[6..10].copy_from_slice(&disp.to_le_bytes());
+            // SAFETY: inside the code page, still writable.
+            unsafe { std::ptr::copy_nonoverlapping(t.as_ptr(), m.add(i * TRAMP), TRAMP) };
+        }
+        // SAFETY: the first page of the mapping made above.
+        if unsafe { mprotect(m as *mut c_void, pg, PROT_READ | PROT_EXEC) } != 0 {
+            // SAFETY: the mapping made above.
+            unsafe { munmap(m as *mut c_void, 2 * pg) };
+            return Err("cannot make trampolines executable".into());
+        }
+        Ok(Chunk { code: m })
+    }
+
+    fn slot(&self, i: usize) -> &AtomicUsize {
+        // SAFETY: slot i of the data page, 8-aligned, living as long as self.
+        unsafe { &*(self.code.add(page() + i * 8) as *const AtomicUsize) }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in Chunk::new.
+        unsafe { munmap(self.code as *mut c_void, 2 * page()) };
+    }
+}
+
+// ---------------------------------------------------------------- versions
+
+struct Version {
+    num: i32,
+    handle: *mut c_void,
+    base: usize,
+    copy: PathBuf,
+    seg: Segments,
+}
+
+extern "C" fn find_name(info: *mut PhdrInfo, _size: usize, data: *mut c_void) -> c_int {
+    // SAFETY: the loader's info for the call; data is the (&CStr, bool) below.
+    let (info, want) = unsafe { (&*info, &mut *(data as *mut (&CStr, bool))) };
+    // SAFETY: dlpi_name is a NUL-terminated string (maybe empty) or null.
+    if !info.name.is_null() && unsafe { CStr::from_ptr(info.name) } == want.0 {
+        want.1 = true;
+    }
+    want.1 as c_int
+}
+
+fn still_mapped(copy: &Path) -> bool {
+    let Ok(name) = CString::new(copy.as_os_str().as_encoded_bytes()) else {
+        return true;
+    };
+    let mut want = (name.as_c_str(), false);
+    // SAFETY: the callback only reads the loader's info and writes `want`.
+    unsafe { dl_iterate_phdr(find_name, &mut want as *mut _ as *mut c_void) };
+    want.1
+}
+
+impl Version {
+    /// name, defined by this version itself (dlsym also finds what its
+    /// dependencies define), in its code when `code`.
+    fn own(&self, name: &CStr, code: bool) -> Option<usize> {
+        // SAFETY: a live handle and a NUL-terminated name.
+        let p = unsafe { dlsym(self.handle, name.as_ptr()) } as usize;
+        let a = p.checked_sub(self.base)? as u64;
+        let inside = |r: &(u64, u64)| a >= r.0 && a < r.1;
+        let ok = if code {
+            self.seg.exec.iter().any(inside)
+        } else {
+            inside(&self.seg.image)
+        };
+        (p != 0 && ok).then_some(p)
+    }
+
+    fn close(self) {
+        // SAFETY: the handle from dlopen, closed once.
+        unsafe { dlclose(self.handle) };
+        if !still_mapped(&self.copy) {
+            let _ = fs::remove_file(&self.copy);
+        } // else glibc kept it (e.g. thread_local destructors): its file stays for debuggers
+    }
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns null or a NUL-terminated string.
+    let e = unsafe { dlerror() };
+    if e.is_null() {
+        "dlopen failed".into()
+    } else {
+        // SAFETY: checked non-null above.
+        unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+    }
+}
+
+// --------------------------------------------------------------------- Lib
+
+/// A shared library loaded as a private copy and reloaded when its file
+/// changes. See the [module](self) documentation.
+pub struct Lib {
+    path: PathBuf,
+    name: String,
+    state: *mut c_void,
+    seen: Option<(u64, u64, u64, i64, i64)>,
+    cur: Option<Version>,
+    old: Vec<Version>,
+    syms: Vec<(CString, usize)>, // name, trampoline index
+    chunks: Vec<Chunk>,
+    error: String,
+}
+
+// SAFETY: the raw pointers are the loader's handles and our own mappings;
+// the state pointer is the host's, which vouches for it at `open`.
+unsafe impl Send for Lib {}
+
+type LoadHook = extern "C" fn(*mut c_void, c_int) -> c_int;
+type UnloadHook = extern "C" fn(*mut c_void, c_int);
+
+fn file_id(m: &fs::Metadata) -> (u64, u64, u64, i64, i64) {
+    (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())
+}
+
+/// The file read: whole and complete, or what is awaited.
+enum Fetch {
+    Ready(Vec<u8>, Segments, (u64, u64, u64, i64, i64)),
+    Wait(String),
+}
+
+impl Lib {
+    /// Loads a copy of `path` and runs its `rewire_lib_load(state, 1)`.
+    /// `state` is the host's, given to every version's hooks.
+    pub fn open(path: impl AsRef<Path>, state: *mut c_void) -> Result<Lib, LibError> {
+        let path = path.as_ref();
+        let abs = std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        let mut lib = Lib {
+            path: abs,
+            name: path.display().to_string(),
+            state,
+            seen: None,
+            cur: None,
+            old: Vec::new(),
+            syms: Vec::new(),
+            chunks: Vec::new(),
+            error: String::new(),
+        };
+        match lib.read()? {
+            Fetch::Ready(bytes, seg, id) => {
+                lib.seen = Some(id);
+                let v = lib.load(&bytes, seg, 1)?;
+                lib.cur = Some(v);
+                Ok(lib)
+            }
+            Fetch::Wait(why) => err(why),
+        }
+    }
+
+    /// A function pointer to `name` that always reaches its current version:
+    /// a trampoline, valid while this `Lib` lives (the same one for the same
+    /// name). Refused for a name the library does not define as a function.
+    ///
+    /// # Safety
+    /// `F` must be the function's true type (an `extern "C" fn` of pointer
+    /// size), in this version and every later one; and the pointer must not
+    /// be called after the `Lib` is dropped.
+    pub unsafe fn sym<F: Copy>(&mut self, name: &str) -> Result<F, LibError> {
+        assert_eq!(
+            std::mem::size_of::<F>(),
+            std::mem::size_of::<usize>(),
+            "F must be a function pointer"
+        );
+        let t = self.tramp(name).inspect_err(|e| self.error = e.0.clone())?;
+        // SAFETY: F is pointer-sized (asserted); the caller vouches for its type.
+        Ok(unsafe { std::mem::transmute_copy::<usize, F>(&t) })
+    }
+
+    /// Reloads when the file changed and is complete: `Ok(true)` reloaded,
+    /// `Ok(false)` unchanged or still being written ([`Lib::error`] then says
+    /// what is awaited), `Err` refused: the previous version keeps running.
+    pub fn update(&mut self) -> Result<bool, LibError> {
+        let r = self.update_inner();
+        match &r {
+            Err(e) => self.error = e.0.clone(),
+            Ok(true) => self.error.clear(),
+            Ok(false) => {}
+        }
+        r
+    }
+
+    /// The current version: 1 after open, one more after each reload.
+    pub fn version(&self) -> i32 {
+        self.cur.as_ref().map_or(0, |v| v.num)
+    }
+
+    /// Why the last call failed (or what `update` waits for), if anything.
+    pub fn error(&self) -> Option<&str> {
+        (!self.error.is_empty()).then_some(self.error.as_str())
+    }
+
+    fn update_inner(&mut self) -> Result<bool, LibError> {
+        if let Ok(m) = fs::metadata(&self.path) {
+            if Some(file_id(&m)) == self.seen {
+                return Ok(false);
+            }
+        }
+        let (bytes, seg, id) = match self.read() {
+            Ok(Fetch::Ready(b, s, id)) => (b, s, id),
+            Ok(Fetch::Wait(why)) => {
+                self.error = why;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        self.seen = Some(id); // tried: not again until it changes
+        let num = self.version() + 1;
+        let new = self.load(&bytes, seg, num)?;
+        let per = page() / TRAMP;
+        for (name, t) in &self.syms {
+            if let Some(a) = new.own(name, true) {
+                // every one is there: accept() checked
+                self.chunks[t / per]
+                    .slot(t % per)
+                    .store(a, Ordering::Release);
+            }
+        }
+        if let Some(old) = self.cur.replace(new) {
+            Self::unload_hook(&old, self.state);
+            self.old.push(old);
+        }
+        Ok(true)
+    }
+
+    /// The file, whole and complete, or why not yet.
+    fn read(&self) -> Result<Fetch, LibError> {
+        let name = &self.name;
+        let mut f = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Fetch::Wait(format!("{name}: {e}")))
+            }
+            Err(e) => return err(format!("{name}: {e}")),
+        };
+        let m = f.metadata().map_err(|e| LibError(format!("{name}: {e}")))?;
+        let mut bytes = Vec::with_capacity(m.len() as usize);
+        f.read_to_end(&mut bytes)
+            .map_err(|e| LibError(format!("{name}: read: {e}")))?;
+        let age = m
+            .modified()
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        if age < RECENT {
+            std::thread::sleep(SETTLE);
+        }
+        let again = f.metadata().map_err(|e| LibError(format!("{name}: {e}")))?;
+        if file_id(&again) != file_id(&m) || bytes.len() as u64 != m.len() {
+            return Ok(Fetch::Wait(format!("{name}: still being written; waiting")));
+        }
+        match elf_check(&bytes) {
+            Ok(seg) => Ok(Fetch::Ready(bytes, seg, file_id(&m))),
+            Err(why) if age < QUIET => Ok(Fetch::Wait(format!(
+                "{name}: {why} (still being written?); waiting"
+            ))),
+            Err(why) => err(format!("{name}: {why}")),
+        }
+    }
+
+    fn write_copy(&self, bytes: &[u8]) -> Result<PathBuf, LibError> {
+        let dir = private_dir().map_err(|e| {
+            LibError(format!(
+                "{}: no private directory for its copies: {e}",
+                self.name
+            ))
+        })?;
+        let base = self
+            .path
+            .file_name()
+            .map_or("lib.so".into(), |n| n.to_string_lossy().into_owned());
+        let copy = dir.join(format!(
+            "{base}.{}",
+            COPIES.fetch_add(1, Ordering::Relaxed) + 1
+        ));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| {
+                LibError(format!(
+                    "{}: cannot write {}: {e}",
+                    self.name,
+                    copy.display()
+                ))
+            })?;
+        Ok(copy)
+    }
+
+    /// A new version, loaded, resolved and accepted; not yet current.
+    fn load(&self, bytes: &[u8], seg: Segments, num: i32) -> Result<Version, LibError> {
+        let copy = self.write_copy(bytes)?;
+        let c = CString::new(copy.as_os_str().as_encoded_bytes())
+            .map_err(|_| LibError("bad path".into()))?;
+        // SAFETY: a NUL-terminated path.
+        let handle = unsafe { dlopen(c.as_ptr(), RTLD_NOW) };
+        if handle.is_null() {
+            let _ = fs::remove_file(&copy);
+            return err(format!("{}: version {num}: {}", self.name, dl_error()));
+        }
+        let mut lm: *mut LinkMap = std::ptr::null_mut();
+        // SAFETY: RTLD_DI_LINKMAP writes a link_map pointer.
+        let base = if unsafe { dlinfo(handle, RTLD_DI_LINKMAP, &mut lm as *mut _ as *mut c_void) }
+            == 0
+            && !lm.is_null()
+        {
+            // SAFETY: the loader's link_map for this handle.
+            unsafe { (*lm).l_addr }
+        } else {
+            0
+        };
+        let v = Version {
+            num,
+            handle,
+            base,
+            copy,
+            seg,
+        };
+        if let Err(e) = self.accept(&v) {
+            v.close();
+            return Err(e);
+        }
+        Ok(v)
+    }
+
+    /// Every symbol handed out is in v, and v's load hook accepts.
+    fn accept(&self, v: &Version) -> Result<(), LibError> {
+        for (name, _) in &self.syms {
+            if v.own(name, true).is_none() {
+                return err(format!(
+                    "{}: version {} does not define {}, which the program uses: refused",
+                    self.name,
+                    v.num,
+                    name.to_string_lossy()
+                ));
+            }
+        }
+        if let Some(hook) = v.own(c"rewire_lib_load", true) {
+            // SAFETY: the library's `int rewire_lib_load(void *, int)`.
+            let rc = unsafe { std::mem::transmute::<usize, LoadHook>(hook) }(self.state, v.num);
+            if rc != 0 {
+                return err(format!(
+                    "{}: version {}: rewire_lib_load refused it (returned {rc})",
+                    self.name, v.num
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn unload_hook(v: &Version, state: *mut c_void) {
+        if let Some(hook) = v.own(c"rewire_lib_unload", true) {
+            // SAFETY: the library's `void rewire_lib_unload(void *, int)`.
+            let hook = unsafe { std::mem::transmute::<usize, UnloadHook>(hook) };
+            hook(state, v.num);
+        }
+    }
+
+    fn tramp(&mut self, name: &str) -> Result<usize, LibError> {
+        let cname = CString::new(name)
+            .map_err(|_| LibError(format!("{}: bad symbol name {name:?}", self.name)))?;
+        let per = page() / TRAMP;
+        if let Some(&(_, t)) = self.syms.iter().find(|(n, _)| *n == cname) {
+            return Ok(self.chunks[t / per].code as usize + t % per * TRAMP);
+        }
+        let Some(cur) = self.cur.as_ref() else {
+            return err(format!("{}: not loaded", self.name));
+        };
+        let Some(addr) = cur.own(&cname, true) else {
+            return err(if cur.own(&cname, false).is_some() {
+                format!(
+                    "{}: {name} is data, not a function: sym gives functions only",
+                    self.name
+                )
+            } else {
+                format!("{}: no function {name} in it", self.name)
+            });
+        };
+        let t = self.syms.len();
+        if t / per == self.chunks.len() {
+            self.chunks
+                .push(Chunk::new().map_err(|e| LibError(format!("{}: {e}", self.name)))?);
+        }
+        let chunk = &self.chunks[t / per];
+        chunk.slot(t % per).store(addr, Ordering::Release);
+        self.syms.push((cname, t));
+        Ok(chunk.code as usize + t % per * TRAMP)
+    }
+}
+
+impl Drop for Lib {
+    /// Runs the current version's unload hook and unloads every version:
+    /// the pointers from [`Lib::sym`] become invalid.
+    fn drop(&mut self) {
+        if let Some(v) = self.cur.take() {
+            Self::unload_hook(&v, self.state);
+            self.old.push(v);
+        }
+        for v in self.old.drain(..).rev() {
+            v.close();
+        }
+    }
+}
