@@ -30,7 +30,10 @@ static int mapped_file(int pid, const char *path, char *out, size_t cap)
 		if (sscanf(line, "%63s %*s %llx %*s %*s %n", range, &off, &name) < 2 || !name)
 			continue;
 		line[strcspn(line, "\n")] = 0;
-		if (off == 0 && !strcmp(line + name, path)) {
+		size_t n = strlen(path);
+		/* " (deleted)": the build replaced the file since it was mapped */
+		if (off == 0 && !strncmp(line + name, path, n) &&
+		    (!line[name + n] || !strcmp(line + name + n, " (deleted)"))) {
 			snprintf(out, cap, "/proc/%d/map_files/%s", pid, range);
 			found = 1;
 		}
