@@ -53,7 +53,7 @@ for i in $(seq "$n"); do
 done
 answers "$port" | grep -q 'hello [AB]' || { echo "bench: the patched server does not answer with the edit" >&2; exit 1; }
 kill "${pids[@]}" 2>/dev/null || true
-replay=$(grep 'rewire: patched' "$work/stamps" | sed -n 's/.*compute \([0-9.]*\).*/\1/p' | tr '\n' ' ')
+replay=$(grep 'rewire: patched' "$work/stamps" | sed -n 's/.*compile \([0-9.]*\).*/\1/p' | tr '\n' ' ')
 
 # cargo build + restart
 cp -r "$top/examples/rust-server" "$work/plain"

@@ -33,6 +33,7 @@ struct patch_filter {
 
 struct patch_result {
 	uint64_t link_ns;
+	uint64_t check_ns;	/* the type checks (types.c), part of the diff */
 	struct apply_times times;
 	size_t nchanged, nnew;
 	size_t npulled;		/* library members taken from the archives */

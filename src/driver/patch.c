@@ -330,8 +330,11 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	}
 	if (open_exe(&proc) == 0)
 		choose_target(&proc, l.objs, l.nobjs);
-	if ((proc.target && open_exe(&proc) < 0) || !proc.exe.map ||
-	    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL) < 0 ||
+	uint64_t t0 = rw_now_ns();
+	int typed = (proc.target && open_exe(&proc) < 0) || !proc.exe.map ? -1 :
+		    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL);
+	res->check_ns = rw_now_ns() - t0;
+	if (typed < 0 ||
 	    link_and_apply(&proc, &l, &pl, res) < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());

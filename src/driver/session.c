@@ -456,6 +456,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 	if (rc == 0) {
 		const struct apply_times *t = &res.times;
+		diff_ns += res.check_ns;
 		uint64_t total = compile_ns + diff_ns + res.link_ns + t->total_ns;
 		rw_say("patched %s (%s) in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f%s",
 		       res.nchanged ? res.names : "new code only", files, ms(total), ms(compile_ns),
