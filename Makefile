@@ -81,6 +81,8 @@ install: all
 	install -m 644 $(B)/librewire-api.a $(DESTDIR)$(PREFIX)/lib/librewire-api.a
 	$(MAKE) -B PREFIX='$(PREFIX)' $(B)/rewire.pc
 	install -m 644 $(B)/rewire.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/rewire.pc
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 doc/rewire.1 $(DESTDIR)$(PREFIX)/share/man/man1/rewire.1
 
 clean:
 	rm -rf $(B)

@@ -751,8 +751,9 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);
-	rw_say("watching %zu %s of %s (pid %d)", db->n,
-	       db->n && db->units[0].object_only ? "objects" : "sources", exe, (int)child);
+	rw_say("watching %zu %s%s of %s (pid %d)", db->n,
+	       db->n && db->units[0].object_only ? "object" : "source", db->n == 1 ? "" : "s", exe,
+	       (int)child);
 	for (;;) {
 		struct pollfd fds[2 + MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
 		nfds_t nfds = 2;

@@ -428,7 +428,8 @@ int cargo_prepare(char **cargo_args, int nargs, char *exe, size_t cap, struct cc
 	if (load_unit(&bin, dir) < 0)
 		return -1;
 	if (!bin.base)
-		return rw_fail("%s: no baseline objects: rebuild with `touch %s`", dir, bin.src);
+		return rw_fail("%s: no baseline objects: `touch %s` and start rewire run again", dir,
+			       bin.src);
 	add_libraries(db, &bin);
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/archives", dir);

@@ -100,7 +100,7 @@ build/body.o: body.c
 MK
 	make -s -C "$P" CC="$CC" >"$P/make.log" 2>&1 || { APPLY_OUT=$P/make.log APPLY_RC=-; fail "make failed"; }
 	start_session body --watch-objects build/body.o
-	grep -q '^rewire: watching 1 objects' "$ERR" || fail "rewire does not say it watches the object"
+	grep -q '^rewire: watching 1 object of' "$ERR" || fail "rewire does not say it watches the object"
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
 	local from
 	from=$(lines "$LOG")
