@@ -101,6 +101,9 @@ void rw_object_close(struct rw_objfile *obj);
  * references to file-local symbols into section+offset: this maps them back. */
 const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
 					    uint16_t shndx, uint64_t offset);
+/* The named symbols (as above) of section shndx, by value: *list points at
+ * their indexes; returns how many. */
+size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, const uint32_t **list);
 
 int rw_image_open(struct rw_image *img, const char *path);
 /* As rw_object_open_mem, for an image. */

@@ -287,3 +287,20 @@ const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
 	}
 	return best;
 }
+
+size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, const uint32_t **list)
+{
+	size_t lo = 0, hi = obj->nbysec;
+	while (lo < hi) {	/* first position of shndx */
+		size_t mid = lo + (hi - lo) / 2;
+		if (obj->symbols[obj->bysec[mid]].shndx < shndx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < obj->nbysec && obj->symbols[obj->bysec[end]].shndx == shndx)
+		end++;
+	*list = obj->bysec + lo;
+	return end - lo;
+}

@@ -248,11 +248,15 @@ int link_relocate(struct link *l)
 static uint64_t room_after(const struct rw_objfile *o, const struct rw_symbol *f)
 {
 	uint64_t end = o->sections[f->shndx].size + CODE_TAIL;
-	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *s = &o->symbols[j];
-		if (s->shndx == f->shndx && s->value > f->value && s->value < end &&
-		    s->type != STT_SECTION && s->type != STT_FILE)
-			end = s->value;
+	const uint32_t *list;
+	size_t n = rw_object_section_symbols(o, f->shndx, &list);
+	for (size_t k = 0; k < n; k++) {	/* by value: the first one past f */
+		const struct rw_symbol *s = &o->symbols[list[k]];
+		if (s->value > f->value) {
+			if (s->value < end)
+				end = s->value;
+			break;
+		}
 	}
 	return end - f->value;
 }
@@ -350,6 +354,7 @@ void link_free(struct link *l)
 	}
 	free(l->eh_dead);
 	free(l->llvm_syms);
+	free(l->gdefs);
 	free(l->targets);
 	free(l->secs);
 	free(l->dyn);

@@ -147,6 +147,9 @@ struct link {
 	uint32_t *llvm_syms;
 	size_t nllvm;
 	int llvm_done;
+	/* Globals the objects define, by name: (obj + 1) << 32 | symbol. */
+	uint64_t *gdefs;
+	size_t ngdefs;
 };
 
 int link_plan(struct link *l);

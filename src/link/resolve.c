@@ -290,25 +290,47 @@ static int32_t add_dyn(struct link *l, const char *name, int weak)
 	return (int32_t)l->ndyn++;
 }
 
+static void index_globals(struct link *l)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < l->nobjs; i++)
+		n += l->objs[i].nsymbols;
+	l->ngdefs = 64;
+	while (l->ngdefs < 2 * n)
+		l->ngdefs *= 2;
+	l->gdefs = rw_calloc(l->ngdefs, sizeof *l->gdefs);
+	for (uint32_t i = 0; i < l->nobjs; i++)
+		for (size_t j = 1; j < l->objs[i].nsymbols; j++) {
+			const struct rw_symbol *s = &l->objs[i].symbols[j];
+			if (s->bind == STB_LOCAL || s->shndx == SHN_UNDEF || !s->name[0])
+				continue;
+			size_t k = rw_hash(s->name) & (l->ngdefs - 1);
+			while (l->gdefs[k])
+				k = (k + 1) & (l->ngdefs - 1);
+			l->gdefs[k] = (uint64_t)(i + 1) << 32 | j;
+		}
+}
+
 /* A global defined by one of the new objects (libs: of the library
- * objects, else of the others). */
+ * objects, else of the others): the first in object and symbol order. */
 static int find_global_def(struct link *l, const char *name, int libs, uint32_t *oi,
 			   const struct rw_symbol **sym)
 {
-	for (uint32_t i = 0; i < l->nobjs; i++) {
-		struct rw_objfile *o = &l->objs[i];
-		if (is_lib(l, i) != libs)
-			continue;
-		for (size_t j = 1; j < o->nsymbols; j++) {
-			const struct rw_symbol *s = &o->symbols[j];
-			if (s->bind != STB_LOCAL && s->shndx != SHN_UNDEF && !strcmp(s->name, name)) {
-				*oi = i;
-				*sym = s;
-				return 1;
-			}
-		}
+	uint64_t best = 0;
+	if (!l->gdefs)
+		index_globals(l);
+	for (size_t k = rw_hash(name) & (l->ngdefs - 1); l->gdefs[k]; k = (k + 1) & (l->ngdefs - 1)) {
+		uint64_t e = l->gdefs[k];
+		uint32_t i = (uint32_t)(e >> 32) - 1;
+		if (is_lib(l, i) == libs && !strcmp(l->objs[i].symbols[(uint32_t)e].name, name) &&
+		    (!best || e < best))
+			best = e;
 	}
-	return 0;
+	if (!best)
+		return 0;
+	*oi = (uint32_t)(best >> 32) - 1;
+	*sym = &l->objs[*oi].symbols[(uint32_t)best];
+	return 1;
 }
 
 static int bind_running(struct link *l, const char *name, const struct running *r,
@@ -399,11 +421,11 @@ static struct seccls *classify(struct link *l, uint32_t oi, uint16_t si, struct 
 	struct rw_objfile *o = &l->objs[oi];
 	int tls = (o->sections[si].flags & SHF_TLS) != 0;
 	c->done = c->consistent = 1;
-	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *s = &o->symbols[j];
+	const uint32_t *list;
+	size_t n = rw_object_section_symbols(o, si, &list);
+	for (size_t k = 0; k < n; k++) {
+		const struct rw_symbol *s = &o->symbols[list[k]];
 		struct running r;
-		if (s->shndx != si || !s->name[0] || s->type == STT_SECTION || s->type == STT_FILE)
-			continue;
 		if (!find_running_sym(l, s, &r) || r.kind != (tls ? RW_KIND_TLS : RW_KIND_DATA)) {
 			c->nnew++;
 			continue;

@@ -19,9 +19,52 @@
 #include "link/link.h"
 #include "util.h"
 
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0, n = rw_name_len(name); i < n; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	return h;
+}
+
+/* Twins are looked up by name for every function and datum: index once. */
+static void index_names(struct diff_obj *d)
+{
+	const struct rw_objfile *o = d->obj;
+	d->nslots = 64;
+	while (d->nslots < 2 * o->nsymbols)
+		d->nslots *= 2;
+	d->byname = rw_calloc(d->nslots, sizeof *d->byname);
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *s = &o->symbols[j];
+		if (!s->name[0] || s->shndx == SHN_UNDEF || (s->type != STT_FUNC && s->type != STT_OBJECT))
+			continue;
+		size_t i = name_hash(s->name) & (d->nslots - 1);
+		while (d->byname[i])
+			i = (i + 1) & (d->nslots - 1);
+		d->byname[i] = (uint32_t)j + 1;
+	}
+}
+
+/* The first defined symbol of d of type type, bind class and name of s. */
+static const struct rw_symbol *find_by_name(const struct diff_obj *d, const struct rw_symbol *s,
+					    int type)
+{
+	const struct rw_objfile *o = d->obj;
+	const struct rw_symbol *best = NULL;
+	for (size_t i = name_hash(s->name) & (d->nslots - 1); d->byname[i]; i = (i + 1) & (d->nslots - 1)) {
+		const struct rw_symbol *c = &o->symbols[d->byname[i] - 1];
+		if (c->type == type && (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL) &&
+		    rw_name_eq(c->name, s->name) && (!best || c < best))
+			best = c;
+	}
+	return best;
+}
+
 void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj)
 {
 	d->obj = obj;
+	index_names(d);
 	d->nsections = obj->nsections;
 	d->starts = rw_calloc(obj->nsections, sizeof *d->starts);
 	for (uint16_t si = 1; si < obj->nsections; si++) {
@@ -36,18 +79,14 @@ void diff_obj_free(struct diff_obj *d)
 	for (size_t si = 0; d->starts && si < d->nsections; si++)
 		free(d->starts[si]);
 	free(d->starts);
+	free(d->byname);
 	d->starts = NULL;
+	d->byname = NULL;
 }
 
-static const struct rw_symbol *twin(const struct rw_objfile *o, const struct rw_symbol *f)
+static const struct rw_symbol *twin(const struct diff_obj *d, const struct rw_symbol *f)
 {
-	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *s = &o->symbols[j];
-		if (s->type == STT_FUNC && s->shndx != SHN_UNDEF && (s->bind == STB_LOCAL) ==
-		    (f->bind == STB_LOCAL) && rw_name_eq(s->name, f->name))
-			return s;
-	}
-	return NULL;
+	return find_by_name(d, f, STT_FUNC);
 }
 
 /* The relocations of section si that fall in [lo, hi), in offset order. */
@@ -184,7 +223,7 @@ static int same_bytes(const uint8_t *a, const uint8_t *b, uint64_t size, uint64_
 int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw,
 			  const struct rw_symbol *f)
 {
-	const struct rw_symbol *g = twin(base->obj, f);
+	const struct rw_symbol *g = twin(base, f);
 	if (!g || g->size != f->size || g->shndx >= base->obj->nsections ||
 	    f->shndx >= nw->obj->nsections)
 		return 1;
@@ -272,15 +311,10 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	}
 }
 
-static const struct rw_symbol *data_twin(const struct rw_objfile *o, const struct rw_symbol *d)
+static const struct rw_symbol *data_twin(const struct diff_obj *b, const struct rw_symbol *d)
 {
-	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *s = &o->symbols[j];
-		if (s->type == STT_OBJECT && s->shndx != SHN_UNDEF && s->shndx < o->nsections &&
-		    (s->bind == STB_LOCAL) == (d->bind == STB_LOCAL) && rw_name_eq(s->name, d->name))
-			return s;
-	}
-	return NULL;
+	const struct rw_symbol *s = find_by_name(b, d, STT_OBJECT);
+	return s && s->shndx < b->obj->nsections ? s : NULL;
 }
 
 /* Byte i of a data symbol's initial value (NOBITS: zero). */
@@ -300,7 +334,7 @@ size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw
 	for (size_t j = 1; j < o->nsymbols && n < cap; j++) {
 		const struct rw_symbol *d = &o->symbols[j], *t;
 		if (d->type != STT_OBJECT || d->shndx == SHN_UNDEF || d->shndx >= o->nsections ||
-		    !(o->sections[d->shndx].flags & SHF_WRITE) || !(t = data_twin(b, d)) ||
+		    !(o->sections[d->shndx].flags & SHF_WRITE) || !(t = data_twin(base, d)) ||
 		    !(b->sections[t->shndx].flags & SHF_WRITE) || t->size != d->size)
 			continue;
 		/* Pointers (relocated fields) are not compared: their bytes are

@@ -10,6 +10,8 @@ struct diff_obj {
 	struct rw_objfile *obj;	/* not owned: may be closed before diff_obj_free */
 	uint8_t **starts;	/* [section], NULL for non-code sections */
 	size_t nsections;
+	uint32_t *byname;	/* defined symbols by name (up to .llvm.N): index + 1 */
+	size_t nslots;
 };
 
 void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj);
