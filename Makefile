@@ -66,10 +66,9 @@ demo:
 
 units: $(UNIT_BIN)
 
+# Every benchmark, then docs/benchmarks.md and its plots (bench/run.sh).
 bench: all
-	bench/apply.sh
-	bench/edit.sh
-	bench/rust.sh
+	bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rewire

@@ -1,93 +1,118 @@
 #!/bin/bash
-# Edit-to-running latency for Rust, on examples/rust-server (dev profile),
-# three ways measured side by side in one run:
-#  - rewire: `rewire run -- cargo run`, a one-function edit of handle()
-#    saved (renamed into place), until rewire's "patched" line;
-#  - the rustc replay alone: the "compile" figure of those same lines;
-#  - what users do today: the same edit, `cargo build`, restart the server,
-#    until it answers a request again.
-#   bench/rust.sh [N]    (make bench)
+# Edit-to-running for Rust (dev profile, cargo, std only), three ways
+# taking turns, save after save:
+#  - rewire: `rewire run -- cargo run`, a one-function edit saved (renamed
+#    into place) until rewire's "patched" line; its "compile" stage is the
+#    rustc replay of the crate, what is left beside the stages is "watch";
+#  - cargo build alone, of the same edit in a copy of the crate;
+#  - what users do today: that cargo build, then the program stopped and
+#    started again, until it shows the edit (answers a request, prints).
+# On examples/rust-server (an HTTP server: edit handle()) and a generated
+# crate of 50,000 lines (bench/gen_rust.py: edit mark()).
+#   bench/rust.sh [N]    (N saves of the generated crate, 2N of the
+#                         server, default 10; bench/run.sh)
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-rewire=$top/build/rewire
+. "$(dirname "$0")/lib.sh"
 n=${1:-10}
-PATH=$PATH:$HOME/.cargo/bin
-command -v cargo >/dev/null || { echo "rust: cargo not found: skipped" >&2; exit 0; }
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-edit_a='s|hello from rewire: {}|hello A: {}|'
-edit_b='s|hello from rewire: {}|hello B: {}|'
+command -v cargo >/dev/null || { echo "bench: rust: cargo not found: skipped" >&2; exit 0; }
+bench_begin rust
 port=$((30000 + RANDOM % 20000))
 
 answers() {	# PORT: the body of one answer, or nothing
 	(exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && tail -n 1 <&3) 2>/dev/null
 }
 
-# rewire
-cp -r "$top/examples/rust-server" "$work/rw"
-rm -rf "$work/rw/target"
-mkfifo "$work/fifo"
-(while IFS= read -r line; do echo "$(now_us) $line"; done <"$work/fifo" >"$work/stamps") &
-pids+=($!)
-(cd "$work/rw" && exec "$rewire" run -- cargo run --offline -- "127.0.0.1:$port" >/dev/null 2>"$work/fifo") &
-pids+=($!)
-until grep -q 'rewire: watching' "$work/stamps" 2>/dev/null; do sleep 0.05; done
-cp "$work/rw/src/main.rs" "$work/orig.rs"
-lat=()
-for i in $(seq "$n"); do
-	edit=$edit_a; [ $((i % 2)) = 0 ] && edit=$edit_b
-	sed "$edit" "$work/orig.rs" >"$work/rw/src/.main.rs.swp"
-	before=$(grep -c 'rewire: patched' "$work/stamps" || true)
-	t0=$(now_us)
-	mv "$work/rw/src/.main.rs.swp" "$work/rw/src/main.rs"
-	until [ "$(grep -c 'rewire: patched' "$work/stamps" || true)" -gt "$before" ]; do
-		grep -q 'rewire: error' "$work/stamps" && { echo "bench: $(grep 'rewire: error' "$work/stamps" | tail -1)" >&2; exit 1; }
-		sleep 0.002
-	done
-	t1=$(grep 'rewire: patched' "$work/stamps" | tail -n 1 | cut -d' ' -f1)
-	lat+=($((t1 - t0)))
-	sleep 0.3
-done
-answers "$port" | grep -q 'hello [AB]' || { echo "bench: the patched server does not answer with the edit" >&2; exit 1; }
-kill "${pids[@]}" 2>/dev/null || true
-replay=$(grep 'rewire: patched' "$work/stamps" | sed -n 's/.*compile \([0-9.]*\).*/\1/p' | tr '\n' ' ')
+# shows NAME WANT: does the restarted copy of NAME show the edit WANT?
+shows() {
+	case $1 in
+	rust_server) answers $((port + 1)) | grep -q "hello $2" ;;
+	*) grep -q "mark $2" "$work/$1.plain.out" ;;
+	esac
+}
 
-# cargo build + restart
-cp -r "$top/examples/rust-server" "$work/plain"
-rm -rf "$work/plain/target"
-(cd "$work/plain" && cargo build --offline -q)
-port2=$((port + 1))
-"$work/plain/target/debug/rust-server" "127.0.0.1:$port2" >/dev/null &
-server=$!
-restart=()
-for i in $(seq "$n"); do
-	edit=$edit_a; [ $((i % 2)) = 0 ] && edit=$edit_b
-	want=A; [ $((i % 2)) = 0 ] && want=B
-	sed "$edit" "$work/orig.rs" >"$work/plain/src/.main.rs.swp"
-	t0=$(now_us)
-	mv "$work/plain/src/.main.rs.swp" "$work/plain/src/main.rs"
-	(cd "$work/plain" && cargo build --offline -q)
-	kill "$server"; wait "$server" 2>/dev/null || true
-	"$work/plain/target/debug/rust-server" "127.0.0.1:$port2" >/dev/null &
+# start_plain NAME: the copy's binary, started.
+start_plain() {
+	local args=()
+	[ "$1" = rust_server ] && args=("127.0.0.1:$((port + 1))")
+	"$work/$1.plain/target/debug/$2" "${args[@]}" >"$work/$1.plain.out" &
 	server=$!
-	until answers "$port2" | grep -q "hello $want"; do sleep 0.002; done
-	restart+=($(($(now_us) - t0)))
-	sleep 0.3
-done
-kill "$server" 2>/dev/null || true
+}
 
-python3 - "${lat[*]}" "$replay" "${restart[*]}" <<'PY'
-import statistics, sys
-lat = sorted(int(x) / 1000 for x in sys.argv[1].split())
-rep = sorted(float(x) for x in sys.argv[2].split())
-rst = sorted(int(x) / 1000 for x in sys.argv[3].split())
-med = statistics.median
-print(f"rust-server: edit-to-running {med(lat):.0f} ms (min {lat[0]:.0f}, max {lat[-1]:.0f}, {len(lat)} saves); "
-      f"rustc replay alone {med(rep):.0f} ms (min {rep[0]:.0f}, max {rep[-1]:.0f}); "
-      f"cargo build + restart until it answers {med(rst):.0f} ms (min {rst[0]:.0f}, max {rst[-1]:.0f})")
-print(f"  ratios: edit-to-running / replay {med(lat) / med(rep):.2f}; "
-      f"cargo build + restart / edit-to-running {med(rst) / med(lat):.2f}")
-PY
+# measure NAME SRC FILE BIN EDIT_A WANT_A EDIT_B WANT_B [ARGS]: N saves of
+# SRC/FILE (a crate, copied), alternating the sed edits EDIT_A and EDIT_B.
+measure() {
+	local name=$1 src=$2 file=$3 bin=$4 a=$5 want_a=$6 b=$7 want_b=$8 args=("${@:9}")
+	local dir=$work/$name.rw plain=$work/$name.plain
+	cp -r "$src" "$dir"
+	rm -rf "$dir/target"
+	cp "$dir/$file" "$work/$name.orig"
+	sed "$a" "$work/$name.orig" >"$work/$name.a"
+	sed "$b" "$work/$name.orig" >"$work/$name.b"
+	cp -r "$dir" "$plain"
+	say "$name: cargo build under rewire run"
+	session_start "$name" "$dir" cargo run --offline -- "${args[@]}"
+	sleep 1
+	say "$name: cargo build of the copy"
+	(cd "$plain" && cargo build --offline -q)
+	start_plain "$name" "$bin"
+	local e2e=() comp=() diff=() link=() apply=() watch=() build=() restart=()
+	local i v t0 t1 s want
+	for i in $(seq "${saves:-$n}"); do
+		v=a want=$want_a
+		[ $((i % 2)) = 0 ] && v=b want=$want_b
+		session_save "$name" "$dir/$file" "$work/$name.$v"
+		s=($(stages "$save_line"))
+		e2e+=($(us_to_ms "$save_us"))
+		comp+=("${s[0]}") diff+=("${s[1]}") link+=("${s[2]}") apply+=("${s[3]}")
+		watch+=($(python3 -c "print(f'{$save_us / 1000 - ${s[0]} - ${s[1]} - ${s[2]} - ${s[3]}:.1f}')"))
+		sleep 0.2
+		cp "$work/$name.$v" "$plain/$(dirname "$file")/.swp"
+		t0=$(now_us)
+		mv "$plain/$(dirname "$file")/.swp" "$plain/$file"
+		(cd "$plain" && cargo build --offline -q)
+		t1=$(now_us)
+		kill "$server"
+		wait "$server" 2>/dev/null || true
+		start_plain "$name" "$bin"
+		local k=0
+		until shows "$name" "$want"; do
+			sleep 0.002
+			k=$((k + 1))
+			((k < 60000)) || { echo "bench: $name: the restarted program does not show the edit" >&2; exit 1; }
+		done
+		build+=($(us_to_ms $((t1 - t0))))
+		restart+=($(us_to_ms $(($(now_us) - t0))))
+		say "$name: save $i of ${saves:-$n}: $save_line"
+		sleep 0.2
+	done
+	kill "$server"
+	wait "$server" 2>/dev/null || true
+	if [ "$name" = rust_server ]; then
+		answers "$port" | grep -q "hello $want" ||
+			{ echo "bench: rust_server: the patched server does not answer with the edit" >&2; exit 1; }
+	else
+		tail -n 1 "$work/$name.out" | grep -q "mark $want" ||
+			{ echo "bench: $name: the patched program does not print the edit" >&2; exit 1; }
+	fi
+	kill "$session_pid"
+	wait "$session_pid" 2>/dev/null || true
+	series "$name.edit_to_running" ms "${e2e[@]}"
+	series "$name.watch" ms "${watch[@]}"
+	series "$name.compile" ms "${comp[@]}"
+	series "$name.diff" ms "${diff[@]}"
+	series "$name.link" ms "${link[@]}"
+	series "$name.apply" ms "${apply[@]}"
+	series "$name.compile_alone" ms "${build[@]}"
+	series "$name.restart" ms "${restart[@]}"
+	rm -rf "$dir" "$plain"
+}
+
+saves=$((2 * n)) measure rust_server "$top/examples/rust-server" src/main.rs rust-server \
+	's|hello from rewire: {}|hello A: {}|' A 's|hello from rewire: {}|hello B: {}|' B \
+	"127.0.0.1:$port"
+
+say "gen_rust: generate a crate of 50,000 lines"
+python3 "$top/bench/gen_rust.py" "$work/gen_rust.src"
+series gen_rust.lines count "$(cat "$work"/gen_rust.src/src/*.rs | wc -l)"
+measure gen_rust "$work/gen_rust.src" src/m25.rs genrs \
+	's|1000 // MARK|1001 // MARK|' 1001 's|1000 // MARK|1002 // MARK|' 1002

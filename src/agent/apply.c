@@ -7,8 +7,9 @@
  * symbols it defines, remembered so that the next patch binds to them.
  * Applying it: check every address, write the segments with their final
  * protection (never writable and executable at once), register unwind
- * info, run constructors, then stop the world and write the jumps at the
- * original entry and at every earlier version of each function. Anything
+ * info, run constructors, then stop the world and write the jumps: at the
+ * original entry to the new version, and at the version it replaces to the
+ * original entry. Anything
  * failing before the jumps are all written undoes what was done. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -39,9 +40,10 @@ struct reg_sym {
 static struct reg_sym *reg;
 static size_t nreg, capreg;
 
-/* Every version of each redirected function, by original entry: a jump is
- * written at each of them, so any pointer or return address that still
- * leads into an old version reaches the newest code at its next call. */
+/* Every version of each redirected function, by original entry. Each one
+ * replaced jumps to the original entry, which jumps to the newest, so any
+ * pointer or return address that still leads into an old version reaches
+ * the newest code at its next call. */
 struct versions {
 	uint64_t orig;
 	uint64_t *v;
@@ -295,9 +297,8 @@ struct patch {
  * (a handler cannot follow a realloc) and an entry, once published, only
  * changes its live flag. */
 #define MAX_APPLIED 4096
-/* Patches that can be rolled back: the newest ones. A patch's jumps cover
- * every earlier version of its functions, so keeping them all would grow
- * with the square of the number of patches. */
+/* Patches that can be rolled back: the newest ones (what each keeps is
+ * small, but a process may see many thousands of patches). */
 #define KEEP_UNDO 32
 struct applied {
 	uint64_t lo, hi;	/* its code */
@@ -496,11 +497,7 @@ static int add_site(struct patch *p, uint64_t at, uint64_t to, int len, const ch
 
 static int plan_sites(struct patch *p, struct agent_err *e)
 {
-	size_t n = 0;
-	for (uint32_t i = 0; i < p->nredirs; i++) {
-		struct versions *v = find_versions(p->from[i]);
-		n += 2 + (v ? v->n : 0);
-	}
+	size_t n = 3 * (size_t)p->nredirs;
 	p->sites = calloc(n ? n : 1, sizeof *p->sites);
 	if (!p->sites)
 		return agent_fail(e, "out of memory");
@@ -511,9 +508,12 @@ static int plan_sites(struct patch *p, struct agent_err *e)
 				add_site(p, p->from[i], p->via[i], 2, name, e) < 0
 			      : add_site(p, p->from[i], p->to[i], JMP_SIZE, name, e) < 0)
 			return -1;
-		for (size_t j = 0; v && j < v->n; j++)
-			if (add_site(p, v->v[j], p->to[i], JMP_SIZE, name, e) < 0)
-				return -1;
+		/* The version being replaced jumps to the original entry, which
+		 * jumps to the newest: the ones before it already do. Two hops
+		 * for a stale pointer into an old version, and a patch's work
+		 * does not grow with the number of versions. */
+		if (v && v->n && add_site(p, v->v[v->n - 1], p->from[i], JMP_SIZE, name, e) < 0)
+			return -1;
 	}
 	return 0;
 }
