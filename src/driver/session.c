@@ -368,6 +368,19 @@ static size_t count_changes(struct diff_ctx *d)
 	return n;
 }
 
+static void diff_ctx_init(struct diff_ctx *d, size_t n)
+{
+	memset(d, 0, sizeof *d);
+	d->n = n;
+	d->paths = rw_calloc(n, sizeof *d->paths);
+	d->base = rw_calloc(n, sizeof *d->base);
+	d->dbase = rw_calloc(n, sizeof *d->dbase);
+	d->seen = rw_calloc(n, sizeof *d->seen);
+	d->dnew = rw_calloc(n, sizeof *d->dnew);
+	d->changed = rw_calloc(n, sizeof *d->changed);
+	d->names = rw_calloc(n, sizeof *d->names);
+}
+
 static void diff_ctx_free(struct diff_ctx *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
@@ -425,17 +438,11 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 
 static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t compile_ns)
 {
-	struct diff_ctx d = {.n = n};
+	struct diff_ctx d;
 	char files[512];
 	uint64_t t0 = rw_now_ns();
 	list_files(s, files, sizeof files);
-	d.paths = rw_calloc(n, sizeof *d.paths);
-	d.base = rw_calloc(n, sizeof *d.base);
-	d.dbase = rw_calloc(n, sizeof *d.dbase);
-	d.seen = rw_calloc(n, sizeof *d.seen);
-	d.dnew = rw_calloc(n, sizeof *d.dnew);
-	d.changed = rw_calloc(n, sizeof *d.changed);
-	d.names = rw_calloc(n, sizeof *d.names);
+	diff_ctx_init(&d, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *base = s->db.units[jobs[i]->unit].base;
 		d.paths[i] = jobs[i]->obj;
@@ -608,14 +615,7 @@ static int reapply(struct session *s)
 		n += s->patched[i] && s->orig[i];
 	if (!n)
 		return 0;
-	d.n = n;
-	d.paths = rw_calloc(n, sizeof *d.paths);
-	d.base = rw_calloc(n, sizeof *d.base);
-	d.dbase = rw_calloc(n, sizeof *d.dbase);
-	d.seen = rw_calloc(n, sizeof *d.seen);
-	d.dnew = rw_calloc(n, sizeof *d.dnew);
-	d.changed = rw_calloc(n, sizeof *d.changed);
-	d.names = rw_calloc(n, sizeof *d.names);
+	diff_ctx_init(&d, n);
 	for (size_t i = 0, k = 0; i < s->db.n; i++) {
 		if (!s->patched[i] || !s->orig[i])
 			continue;
