@@ -105,6 +105,11 @@ const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
  * their indexes; returns how many. */
 size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, const uint32_t **list);
 
+/* Is the section constant data: read-only, or relocated once at start-up
+ * and read-only after (.data.rel.ro*: tables of pointers, vtables, Rust's
+ * statics without interior mutability)? Constants are code, not state. */
+int rw_section_is_const(const struct rw_section *s);
+
 int rw_image_open(struct rw_image *img, const char *path);
 /* As rw_object_open_mem, for an image. */
 int rw_image_open_mem(struct rw_image *img, const char *name, const void *data, size_t size);

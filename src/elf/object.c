@@ -304,3 +304,11 @@ size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, c
 	*list = obj->bysec + lo;
 	return end - lo;
 }
+
+int rw_section_is_const(const struct rw_section *s)
+{
+	if (!s || !(s->flags & SHF_ALLOC) || (s->flags & (SHF_EXECINSTR | SHF_TLS)) ||
+	    s->type == SHT_NOBITS)
+		return 0;
+	return !(s->flags & SHF_WRITE) || !strncmp(s->name, ".data.rel.ro", 12);
+}

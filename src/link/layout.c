@@ -287,7 +287,7 @@ static void encode_symbols(struct link *l, struct rw_buf *b)
 			int func = s->type == STT_FUNC;
 			uint64_t addr = l->secs[oi][s->shndx].addr + s->value;
 			const struct redirect *r = func ? redirect_of(l, oi, s) : NULL;
-			if (!func && link_is_running_data(l, s))
+			if (!func && link_is_running_data(l, oi, s))
 				continue;	/* bound to the program's storage */
 			if (func && !r && !link_is_changed(l, oi, s))
 				continue;	/* unchanged: its running version stays the newest */

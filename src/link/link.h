@@ -167,8 +167,12 @@ uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si);
 uint64_t link_insn_end(const uint8_t *starts, uint64_t off, uint64_t size);
 /* Did function s of object oi change (the diff's answer; all do without one)? */
 int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s);
-/* Does the data symbol s of a new object bind to storage the process has? */
-int link_is_running_data(struct link *l, const struct rw_symbol *s);
+/* Does the data symbol s of object oi bind to storage the process has
+ * (variables always; constants when they did not change)? */
+int link_is_running_data(struct link *l, uint32_t oi, const struct rw_symbol *s);
+/* readers.c: refuse a changed global constant that code of the program
+ * outside the patch reads too (it would keep reading the old copy). */
+int link_check_const_readers(struct link *l);
 /* After the agent answered the lookups: refuse what was not found. */
 int link_check_dynamic(struct link *l);
 /* Sizes to ask the agent for. */

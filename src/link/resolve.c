@@ -204,10 +204,16 @@ int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s)
 	return !l->changed || l->changed(l->changed_ctx, &l->objs[oi], s);
 }
 
-int link_is_running_data(struct link *l, const struct rw_symbol *s)
+static int is_const_data(const struct rw_section *s);
+
+int link_is_running_data(struct link *l, uint32_t oi, const struct rw_symbol *s)
 {
 	struct running r;
-	return find_running_sym(l, s, &r) && r.kind != RW_KIND_FUNC;
+	const struct rw_objfile *o = &l->objs[oi];
+	if (!find_running_sym(l, s, &r) || r.kind == RW_KIND_FUNC)
+		return 0;
+	return s->shndx >= o->nsections || !is_const_data(&o->sections[s->shndx]) ||
+	       !link_is_changed(l, oi, s);
 }
 
 static int is_exec(const struct rw_section *s)
@@ -215,10 +221,12 @@ static int is_exec(const struct rw_section *s)
 	return (s->flags & SHF_ALLOC) && (s->flags & SHF_EXECINSTR);
 }
 
-/* Read-only data has no state to keep: new code uses the new constants. */
+/* Constants have no state to keep: new code uses the new ones. One that
+ * did not change binds to the running copy, so that its address stays
+ * what the program knows (a vtable, a typeinfo compared by address). */
 static int is_const_data(const struct rw_section *s)
 {
-	return (s->flags & SHF_ALLOC) && !(s->flags & (SHF_WRITE | SHF_EXECINSTR | SHF_TLS));
+	return rw_section_is_const(s);
 }
 
 static int is_eh_frame(const struct rw_section *s)
@@ -379,7 +387,8 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 		t->is_func = 1;
 		if (r.found && r.kind == RW_KIND_FUNC && (!call || !link_is_changed(l, oi, s)))
 			return bind_running(l, s->name, &r, s, call, t);
-	} else if (r.found && r.kind == RW_KIND_DATA && !is_const_data(sec)) {
+	} else if (r.found && r.kind == RW_KIND_DATA &&
+		   (!is_const_data(sec) || !link_is_changed(l, oi, s))) {
 		return bind_running(l, s->name, &r, s, call, t);
 	}
 	t->bind = BIND_SECTION;
@@ -461,6 +470,21 @@ static int bind_existing_at(struct link *l, uint32_t oi, uint16_t si, int64_t de
 	return 0;
 }
 
+/* A reference into a constant section at off (-1: not known exactly): to
+ * the running copy of the constant it names when that did not change, else
+ * to the new section. Unnamed constants (literals, pools) are always new. */
+static int bind_const_ref(struct link *l, struct work *w, uint32_t oi, uint16_t si, int64_t off,
+			  struct target *t)
+{
+	const struct rw_objfile *o = &l->objs[oi];
+	const struct rw_symbol *s = off >= 0 ? rw_object_symbol_at(o, si, (uint64_t)off) : NULL;
+	struct running run;
+	if (s && s->type == STT_OBJECT && s->size && (uint64_t)off - s->value < s->size &&
+	    find_running_sym(l, s, &run) && run.kind == RW_KIND_DATA && !link_is_changed(l, oi, s))
+		return bind_existing_at(l, oi, si, (int64_t)(run.addr - s->value), t);
+	return bind_new_section(l, w, oi, si, t);
+}
+
 /* exact: the offset into the section the reference means, when known (the
  * instruction was decoded, or the field is in data and has no immediate
  * after it). Unwind info always describes the new copy. */
@@ -493,8 +517,10 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 		}
 		return bind_new_section(l, w, oi, si, t);
 	}
+	if (is_const_data(sec))
+		return bind_const_ref(l, w, oi, si, n == 1 ? offs[0] : -1, t);
 	struct seccls *c = classify(l, oi, si, cache);
-	if (!c->nexist || is_const_data(sec))
+	if (!c->nexist)
 		return bind_new_section(l, w, oi, si, t);
 	if (c->grew)
 		return rw_fail("%s: %s grew from %llu to %llu bytes: the running storage cannot hold "
@@ -873,7 +899,8 @@ int link_plan(struct link *l)
 					goto out;
 		}
 	}
-	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0)
+	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0 ||
+	    link_check_const_readers(l) < 0)
 		goto out;
 	l->eh_dead = rw_calloc(l->nobjs, sizeof *l->eh_dead);
 	size_t *ncode = rw_calloc(l->nobjs, sizeof *ncode), done = 0;

@@ -61,6 +61,282 @@ static const struct rw_symbol *find_by_name(const struct diff_obj *d, const stru
 	return best;
 }
 
+static const struct rw_symbol *twin(const struct diff_obj *d, const struct rw_symbol *f)
+{
+	return find_by_name(d, f, STT_FUNC);
+}
+
+/* --- relocations in offset order ----------------------------------------- */
+
+static const struct rw_objfile *sort_obj;	/* for qsort: the driver is one thread */
+static uint16_t sort_sec;
+
+static int cmp_rela(const void *a, const void *b)
+{
+	const struct rw_rela *r = sort_obj->sections[sort_sec].relas;
+	uint64_t x = r[*(const uint32_t *)a].offset, y = r[*(const uint32_t *)b].offset;
+	return x < y ? -1 : x > y ? 1 : *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* Every section's relocations by offset, once: functions and constants
+ * look up theirs by range. (The scan appended synthetic ones out of order.) */
+static void sort_relocs(struct diff_obj *d)
+{
+	const struct rw_objfile *o = d->obj;
+	d->rsorted = rw_calloc(o->nsections, sizeof *d->rsorted);
+	d->nrsorted = rw_calloc(o->nsections, sizeof *d->nrsorted);
+	for (uint16_t si = 1; si < o->nsections; si++) {
+		size_t n = o->sections[si].nrelas;
+		if (!n)
+			continue;
+		d->rsorted[si] = rw_malloc(n * sizeof **d->rsorted);
+		for (size_t i = 0; i < n; i++)
+			d->rsorted[si][i] = (uint32_t)i;
+		sort_obj = o, sort_sec = si;
+		qsort(d->rsorted[si], n, sizeof **d->rsorted, cmp_rela);
+		d->nrsorted[si] = n;
+	}
+}
+
+/* The relocations of section si that fall in [lo, hi), in offset order:
+ * *first points at their indexes. */
+static size_t relocs_in(const struct diff_obj *d, uint16_t si, uint64_t lo, uint64_t hi,
+			const uint32_t **first)
+{
+	const struct rw_rela *r = d->obj->sections[si].relas;
+	const uint32_t *idx = d->rsorted[si];
+	size_t n = si < d->nsections ? d->nrsorted[si] : 0, a = 0, b = n;
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+		if (r[idx[mid]].offset < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	size_t end = a;
+	while (end < n && r[idx[end]].offset < hi)
+		end++;
+	*first = idx ? idx + a : NULL;
+	return end - a;
+}
+
+/* Labels the assembler made (.LC0, .L.str): they name nothing the
+ * program knows, only a place. */
+static int is_local_label(const struct rw_symbol *s)
+{
+	return s->bind == STB_LOCAL && s->name[0] == '.' && s->name[1] == 'L';
+}
+
+/* Bytes from a PC-relative field to the end of its instruction: the
+ * addend is the offset meant minus these. In data there is no
+ * instruction: the addend is the offset. */
+static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct rw_rela *r)
+{
+	struct reloc_kind k;
+	arch_reloc_kind(r->type, &k);
+	if (!k.pcrel || !d->starts[si])
+		return 0;
+	uint64_t end = link_insn_end(d->starts[si], r->offset, d->obj->sections[si].size);
+	return end ? (int64_t)(end - r->offset) : 4;
+}
+
+/* --- constants --------------------------------------------------------------
+ *
+ * Read-only data is compared by what it says, not where it sits. A piece
+ * of a constant section (a named object; a string of a merged string
+ * section; an entry of a merged constant pool such as .rodata.cst8, where
+ * compilers put floating-point literals; else the bytes from a referenced
+ * offset to the next offset anything refers to or names) hashes its bytes
+ * outside relocation fields and, for each relocation in it, what that
+ * refers to: the contents again when it is another constant. So a table of
+ * pointers to strings changes when one of the strings does, and every
+ * function that reaches the table changes with it. */
+
+struct memo_entry {
+	uint64_t key, hi, hash;
+	uint8_t state;		/* 0 empty, 1 being hashed, 2 done */
+};
+
+struct const_memo {
+	struct memo_entry *e;
+	size_t cap, n;
+};
+
+static struct memo_entry *memo_slot(struct const_memo *m, uint16_t si, uint64_t lo, uint64_t hi)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		struct const_memo bigger = {rw_calloc(m->cap ? 2 * m->cap : 256, sizeof *m->e),
+					    m->cap ? 2 * m->cap : 256, 0};
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->e[i].state) {
+				struct memo_entry *s = memo_slot(&bigger, 0, m->e[i].key, m->e[i].hi);
+				*s = m->e[i];
+			}
+		free(m->e);
+		*m = bigger;
+	}
+	uint64_t key = (uint64_t)si << 48 ^ lo;
+	size_t i = (size_t)((key ^ hi * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull >> 20) & (m->cap - 1);
+	while (m->e[i].state && (m->e[i].key != key || m->e[i].hi != hi))
+		i = (i + 1) & (m->cap - 1);
+	if (!m->e[i].state) {
+		m->e[i].key = key, m->e[i].hi = hi;
+		m->n++;
+	}
+	return &m->e[i];
+}
+
+static void add_bound(struct diff_obj *d, uint16_t si, int64_t off, size_t *cap)
+{
+	if (off < 0 || (uint64_t)off >= d->obj->sections[si].size)
+		return;
+	if (d->nbounds[si] == cap[si]) {
+		cap[si] = cap[si] ? 2 * cap[si] : 8;
+		d->bounds[si] = rw_realloc(d->bounds[si], cap[si] * sizeof **d->bounds);
+	}
+	d->bounds[si][d->nbounds[si]++] = (uint64_t)off;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Where pieces of the constant sections may begin: every named place, and
+ * every offset a relocation (section + addend, or a label) refers to. */
+static void find_bounds(struct diff_obj *d)
+{
+	const struct rw_objfile *o = d->obj;
+	size_t *cap = rw_calloc(o->nsections, sizeof *cap);
+	d->bounds = rw_calloc(o->nsections, sizeof *d->bounds);
+	d->nbounds = rw_calloc(o->nsections, sizeof *d->nbounds);
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *s = &o->symbols[j];
+		if (s->name[0] && s->type != STT_SECTION && s->type != STT_FILE &&
+		    s->shndx < o->nsections && s->shndx != SHN_UNDEF &&
+		    rw_section_is_const(&o->sections[s->shndx]))
+			add_bound(d, s->shndx, (int64_t)s->value, cap);
+	}
+	for (uint16_t si = 1; si < o->nsections; si++)
+		for (size_t i = 0; i < o->sections[si].nrelas; i++) {
+			const struct rw_rela *r = &o->sections[si].relas[i];
+			const struct rw_symbol *s = &o->symbols[r->sym];
+			if ((s->type != STT_SECTION && !is_local_label(s)) || s->shndx == SHN_UNDEF ||
+			    s->shndx >= o->nsections || !rw_section_is_const(&o->sections[s->shndx]))
+				continue;
+			int64_t off = r->addend + pc_tail(d, si, r) +
+				      (s->type == STT_SECTION ? 0 : (int64_t)s->value);
+			add_bound(d, s->shndx, off, cap);
+		}
+	for (uint16_t si = 1; si < o->nsections; si++)
+		if (d->nbounds[si])
+			qsort(d->bounds[si], d->nbounds[si], sizeof **d->bounds, cmp_u64);
+	free(cap);
+}
+
+/* The first place a piece may begin after off, else the section's end. */
+static uint64_t next_bound(const struct diff_obj *d, uint16_t si, uint64_t off)
+{
+	const uint64_t *b = d->bounds[si];
+	size_t lo = 0, hi = d->nbounds[si];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b[mid] <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->nbounds[si] ? b[lo] : d->obj->sections[si].size;
+}
+
+static int all_zero(const uint8_t *p, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* The piece of constant section si that offset off belongs to: [*lo, *hi). */
+static void piece_at(const struct diff_obj *d, uint16_t si, uint64_t off, uint64_t *lo, uint64_t *hi)
+{
+	const struct rw_section *t = &d->obj->sections[si];
+	const struct rw_symbol *in = rw_object_symbol_at(d->obj, si, off);
+	*lo = *hi = off;
+	if (off >= t->size)
+		return;
+	if (in && !is_local_label(in) && in->size && in->value <= off && off - in->value < in->size &&
+	    in->value + in->size <= t->size) {
+		*lo = in->value, *hi = in->value + in->size;
+	} else if ((t->flags & SHF_MERGE) && (t->flags & SHF_STRINGS)) {
+		uint64_t es = t->entsize ? t->entsize : 1, i = off;
+		while (i + es <= t->size && !all_zero(t->data + i, es))
+			i += es;
+		*hi = i + es <= t->size ? i + es : t->size;
+	} else if ((t->flags & SHF_MERGE) && t->entsize) {
+		*lo = off - off % t->entsize;
+		*hi = *lo + t->entsize < t->size ? *lo + t->entsize : t->size;
+	} else {
+		*hi = next_bound(d, si, off);
+	}
+}
+
+static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_rela *r,
+		       char *key, size_t cap, int depth);
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Chains of constants deeper than this are taken as changed. */
+#define MAX_CONST_DEPTH 48
+
+/* The contents of the piece [lo, hi) of constant section si, as a hash
+ * comparable across objects. */
+static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, uint64_t hi, int depth)
+{
+	static uint64_t unknown;
+	if (depth > MAX_CONST_DEPTH)
+		return ++unknown * 0x9e3779b97f4a7c15ull;	/* equal to nothing */
+	struct memo_entry *m = memo_slot(d->memo, si, lo, hi);
+	if (m->state == 2)
+		return m->hash;
+	if (m->state == 1)
+		return 0x5bd1e9955bd1e995ull;	/* a cycle: the bytes on it count once */
+	m->state = 1;
+	const struct rw_section *t = &d->obj->sections[si];
+	const uint32_t *idx;
+	size_t n = relocs_in(d, si, lo, hi, &idx);
+	uint8_t *mask = rw_calloc(hi - lo + 1, 1);
+	uint64_t h = mix(14695981039346656037ull, &(uint64_t){hi - lo}, 8);
+	for (size_t i = 0; i < n; i++)
+		for (int j = 0; j < arch_field_size(t->relas[idx[i]].type); j++)
+			if (t->relas[idx[i]].offset - lo + (uint64_t)j < hi - lo)
+				mask[t->relas[idx[i]].offset - lo + (uint64_t)j] = 1;
+	for (uint64_t i = lo; i < hi; i++)
+		if (!mask[i - lo])
+			h = mix(h, t->data + i, 1);
+	free(mask);
+	for (size_t i = 0; i < n; i++) {
+		char k[1024];
+		const struct rw_rela *r = &t->relas[idx[i]];
+		target_key(d, si, r, k, sizeof k, depth + 1);
+		h = mix(h, &(uint64_t){r->offset - lo}, 8);
+		h = mix(h, k, strlen(k) + 1);
+	}
+	/* memo_slot may have grown the table meanwhile: look again */
+	m = memo_slot(d->memo, si, lo, hi);
+	m->hash = h;
+	m->state = 2;
+	return h;
+}
+
+/* --- an object, read once ------------------------------------------------- */
+
 void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj)
 {
 	d->obj = obj;
@@ -72,150 +348,116 @@ void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj)
 		if ((s->flags & SHF_EXECINSTR) && (s->flags & SHF_ALLOC) && s->data && s->size)
 			d->starts[si] = link_scan_code(obj, si);
 	}
+	sort_relocs(d);
+	find_bounds(d);
+	d->memo = rw_calloc(1, sizeof *d->memo);
 }
 
 void diff_obj_free(struct diff_obj *d)
 {
 	for (size_t si = 0; d->starts && si < d->nsections; si++)
 		free(d->starts[si]);
+	for (size_t si = 0; d->rsorted && si < d->nsections; si++) {
+		free(d->rsorted[si]);
+		free(d->bounds[si]);
+	}
+	if (d->memo)
+		free(d->memo->e);
+	free(d->memo);
+	free(d->rsorted);
+	free(d->nrsorted);
+	free(d->bounds);
+	free(d->nbounds);
 	free(d->starts);
 	free(d->byname);
-	d->starts = NULL;
-	d->byname = NULL;
+	memset(d, 0, sizeof *d);
 }
 
-static const struct rw_symbol *twin(const struct diff_obj *d, const struct rw_symbol *f)
-{
-	return find_by_name(d, f, STT_FUNC);
-}
-
-/* The relocations of section si that fall in [lo, hi), in offset order. */
-static size_t relocs_in(const struct rw_section *sec, uint64_t lo, uint64_t hi,
-			const struct rw_rela ***out)
-{
-	size_t n = 0;
-	*out = rw_calloc(sec->nrelas, sizeof **out);
-	for (size_t i = 0; i < sec->nrelas; i++)
-		if (sec->relas[i].offset >= lo && sec->relas[i].offset < hi)
-			(*out)[n++] = &sec->relas[i];
-	for (size_t i = 1; i < n; i++)	/* insertion sort: usually in order already */
-		for (size_t j = i; j > 0 && (*out)[j - 1]->offset > (*out)[j]->offset; j--) {
-			const struct rw_rela *t = (*out)[j];
-			(*out)[j] = (*out)[j - 1];
-			(*out)[j - 1] = t;
-		}
-	return n;
-}
-
-static int is_readonly_data(const struct rw_section *t)
-{
-	return t && t->data && (t->flags & SHF_ALLOC) && !(t->flags & (SHF_WRITE | SHF_EXECINSTR));
-}
-
-/* Read-only data compares by contents: the symbol's bytes, or for an
- * unnamed literal the string at off. Constants have no state to keep: the
- * new code uses the new ones, and whoever uses them changed. */
-static void content_key(const struct rw_section *t, const struct rw_symbol *in, int64_t off,
-			char *key, size_t cap)
-{
-	key[0] = 0;
-	if (!is_readonly_data(t) || off < 0 || (uint64_t)off >= t->size)
-		return;
-	if (in && in->size && in->value + in->size <= t->size) {
-		uint64_t h = 14695981039346656037ull;
-		for (uint64_t i = 0; i < in->size; i++)
-			h = (h ^ t->data[in->value + i]) * 1099511628211ull;
-		snprintf(key, cap, " =%016llx", (unsigned long long)h);
-		return;
-	}
-	const char *str = (const char *)t->data + off;
-	size_t len = strnlen(str, t->size - (uint64_t)off);
-	snprintf(key, cap, " =\"%.*s\"", (int)(len < 900 ? len : 900), str);
-}
-
-/* Labels the assembler made (.LC0, .L.str): they name nothing the
- * program knows, only a place. */
-static int is_local_label(const struct rw_symbol *s)
-{
-	return s->bind == STB_LOCAL && s->name[0] == '.' && s->name[1] == 'L';
-}
+/* --- what a relocation refers to --------------------------------------------- */
 
 /* What a relocation refers to, as text comparable across objects: the
  * symbol it falls in (by name, with the offset in it), and for constants
- * their contents. */
+ * their contents (the piece's hash). An unnamed constant is known by its
+ * contents alone: its section's name may carry a build's hash. */
 static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_rela *r,
-		       char *key, size_t cap)
+		       char *key, size_t cap, int depth)
 {
 	const struct rw_objfile *o = d->obj;
 	const struct rw_symbol *s = &o->symbols[r->sym];
-	struct reloc_kind k;
-	char content[1024];
-	int64_t off = r->addend, pc_tail = 0;
-	arch_reloc_kind(r->type, &k);
-	if (k.pcrel) {
-		uint64_t end = link_insn_end(d->starts[si], r->offset, o->sections[si].size);
-		pc_tail = end ? (int64_t)(end - r->offset) : 4;
-		off += pc_tail;
-	}
+	uint16_t ts = s->shndx;
+	const struct rw_section *t = ts != SHN_UNDEF && ts < o->nsections ? &o->sections[ts] : NULL;
+	int64_t tail = pc_tail(d, si, r), off = r->addend + tail;
+	uint64_t lo, hi, h = 0;
 	if (s->type != STT_SECTION && !is_local_label(s)) {
-		const struct rw_section *t = s->shndx < o->nsections ? &o->sections[s->shndx] : NULL;
-		content_key(t, s, (int64_t)s->value + off, content, sizeof content);
-		snprintf(key, cap, "%u %.*s%+lld tail %lld%s", r->type, (int)rw_name_len(s->name),
-			 s->name, (long long)r->addend, (long long)pc_tail, content);
+		if (rw_section_is_const(t)) {
+			piece_at(d, ts, s->value, &lo, &hi);
+			h = piece_hash(d, ts, lo, hi, depth);
+		}
+		snprintf(key, cap, "%u %.*s%+lld tail %lld =%016llx", r->type, (int)rw_name_len(s->name),
+			 s->name, (long long)r->addend, (long long)tail, (unsigned long long)h);
 		return;
 	}
 	if (s->type != STT_SECTION)
 		off += (int64_t)s->value;	/* a label: its place in its section */
-	const struct rw_section *t = s->shndx < o->nsections ? &o->sections[s->shndx] : NULL;
-	const struct rw_symbol *in = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+	const struct rw_symbol *in = t && off >= 0 ? rw_object_symbol_at(o, ts, (uint64_t)off) : NULL;
 	if (in && is_local_label(in))
 		in = NULL;
-	content_key(t, in, off, content, sizeof content);
-	if (in)
-		snprintf(key, cap, "%u %.*s%+lld tail %lld%s", r->type, (int)rw_name_len(in->name),
-			 in->name, (long long)(off - (int64_t)in->value), (long long)pc_tail, content);
-	else if (content[0])
-		snprintf(key, cap, "%u %s tail %lld%s", r->type, t ? t->name : "?", (long long)pc_tail,
-			 content);
-	else
+	if (rw_section_is_const(t) && off >= 0) {
+		piece_at(d, ts, (uint64_t)off, &lo, &hi);
+		h = piece_hash(d, ts, lo, hi, depth);
+		if (in && in->value == lo)
+			snprintf(key, cap, "%u %.*s%+lld tail %lld =%016llx", r->type,
+				 (int)rw_name_len(in->name), in->name, (long long)(off - (int64_t)lo),
+				 (long long)tail, (unsigned long long)h);
+		else
+			snprintf(key, cap, "%u const%+lld tail %lld =%016llx", r->type,
+				 (long long)(off - (int64_t)lo), (long long)tail, (unsigned long long)h);
+	} else if (in) {
+		snprintf(key, cap, "%u %.*s%+lld tail %lld", r->type, (int)rw_name_len(in->name),
+			 in->name, (long long)(off - (int64_t)in->value), (long long)tail);
+	} else {
 		snprintf(key, cap, "%u %s%+lld", r->type, t ? t->name : "?", (long long)off);
+	}
 }
 
 static int same_relocs(const struct diff_obj *a, uint16_t sa, const struct rw_symbol *fa,
 		       const struct diff_obj *b, uint16_t sb, const struct rw_symbol *fb,
-		       const struct rw_rela **ra, const struct rw_rela **rb, size_t n)
+		       const uint32_t *ia, const uint32_t *ib, size_t n)
 {
 	char ka[2048], kb[2048];
+	const struct rw_rela *ra = a->obj->sections[sa].relas, *rb = b->obj->sections[sb].relas;
 	for (size_t i = 0; i < n; i++) {
-		if (ra[i]->offset - fa->value != rb[i]->offset - fb->value || ra[i]->type != rb[i]->type)
+		const struct rw_rela *x = &ra[ia[i]], *y = &rb[ib[i]];
+		if (x->offset - fa->value != y->offset - fb->value || x->type != y->type)
 			return 0;
-		target_key(a, sa, ra[i], ka, sizeof ka);
-		target_key(b, sb, rb[i], kb, sizeof kb);
+		target_key(a, sa, x, ka, sizeof ka, 0);
+		target_key(b, sb, y, kb, sizeof kb, 0);
 		if (strcmp(ka, kb))
 			return 0;
 	}
 	return 1;
 }
 
-static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const struct rw_rela **r,
-			size_t n)
+static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const struct rw_rela *r,
+			const uint32_t *idx, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		for (int j = 0; j < arch_field_size(r[i]->type); j++)
-			if (r[i]->offset - start + (uint64_t)j < size)
-				mask[r[i]->offset - start + (uint64_t)j] = 1;
+		for (int j = 0; j < arch_field_size(r[idx[i]].type); j++)
+			if (r[idx[i]].offset - start + (uint64_t)j < size)
+				mask[r[idx[i]].offset - start + (uint64_t)j] = 1;
 }
 
 /* Bytes a (function at fa) and b (at gb) outside every relocation field. */
-static int same_bytes(const uint8_t *a, const uint8_t *b, uint64_t size, uint64_t fa, uint64_t gb,
-		      const struct rw_rela **ra, size_t na, const struct rw_rela **rb, size_t nb)
+static int same_bytes(const struct rw_section *sa, const struct rw_section *sb, uint64_t size,
+		      uint64_t fa, uint64_t gb, const uint32_t *ia, size_t na, const uint32_t *ib,
+		      size_t nb)
 {
-	uint8_t *mask = rw_calloc(size, 1);
-	mask_fields(mask, size, fa, ra, na);
-	mask_fields(mask, size, gb, rb, nb);
+	uint8_t *mask = rw_calloc(size + 1, 1);
+	mask_fields(mask, size, fa, sa->relas, ia, na);
+	mask_fields(mask, size, gb, sb->relas, ib, nb);
 	int same = 1;
 	for (uint64_t i = 0; i < size && same; i++)
-		same = mask[i] || a[i] == b[i];
+		same = mask[i] || sa->data[fa + i] == sb->data[gb + i];
 	free(mask);
 	return same;
 }
@@ -230,16 +472,26 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
 	const struct rw_section *sf = &nw->obj->sections[f->shndx], *sg = &base->obj->sections[g->shndx];
 	if (!sf->data || !sg->data || f->value + f->size > sf->size || g->value + g->size > sg->size)
 		return 1;
-	const struct rw_rela **rf, **rg;
-	size_t nf = relocs_in(sf, f->value, f->value + f->size, &rf);
-	size_t ng = relocs_in(sg, g->value, g->value + g->size, &rg);
-	int same = nf == ng &&
-		   same_bytes(sf->data + f->value, sg->data + g->value, f->size, f->value, g->value,
-			      rf, nf, rg, ng) &&
-		   same_relocs(nw, f->shndx, f, base, g->shndx, g, rf, rg, nf);
-	free(rf);
-	free(rg);
-	return !same;
+	const uint32_t *rf, *rg;
+	size_t nf = relocs_in(nw, f->shndx, f->value, f->value + f->size, &rf);
+	size_t ng = relocs_in(base, g->shndx, g->value, g->value + g->size, &rg);
+	return !(nf == ng && same_bytes(sf, sg, f->size, f->value, g->value, rf, nf, rg, ng) &&
+		 same_relocs(nw, f->shndx, f, base, g->shndx, g, rf, rg, nf));
+}
+
+/* Is the constant object f of nw other than its twin in base (or new)? */
+static int const_changed(const struct diff_obj *base, const struct diff_obj *nw,
+			 const struct rw_symbol *f)
+{
+	const struct rw_symbol *g = find_by_name(base, f, STT_OBJECT);
+	uint64_t flo, fhi, glo, ghi;
+	if (!g || g->shndx >= base->obj->nsections ||
+	    !rw_section_is_const(&base->obj->sections[g->shndx]))
+		return 1;
+	piece_at(nw, f->shndx, f->value, &flo, &fhi);
+	piece_at(base, g->shndx, g->value, &glo, &ghi);
+	return fhi - flo != ghi - glo ||
+	       piece_hash(nw, f->shndx, flo, fhi, 0) != piece_hash(base, g->shndx, glo, ghi, 0);
 }
 
 /* The function of nw a call relocation r (in section si) goes to. */
@@ -253,8 +505,7 @@ static const struct rw_symbol *callee(const struct diff_obj *nw, uint16_t si, co
 		return NULL;
 	if (s->type != STT_SECTION)
 		return s->type == STT_FUNC ? s : NULL;
-	uint64_t end = link_insn_end(nw->starts[si], r->offset, o->sections[si].size);
-	int64_t off = r->addend + (int64_t)(end ? end - r->offset : 4);
+	int64_t off = r->addend + pc_tail(nw, si, r);
 	const struct rw_symbol *f = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 	return f && f->type == STT_FUNC && f->value == (uint64_t)off ? f : NULL;
 }
@@ -263,11 +514,10 @@ static const struct rw_symbol *callee(const struct diff_obj *nw, uint16_t si, co
 static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, const uint8_t *changed)
 {
 	const struct rw_objfile *o = nw->obj;
-	const struct rw_section *sec = &o->sections[f->shndx];
-	for (size_t i = 0; i < sec->nrelas; i++) {
-		const struct rw_rela *r = &sec->relas[i];
-		if (r->offset < f->value || r->offset >= f->value + f->size)
-			continue;
+	const uint32_t *idx;
+	size_t n = relocs_in(nw, f->shndx, f->value, f->value + f->size, &idx);
+	for (size_t i = 0; i < n; i++) {
+		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
 		const struct rw_symbol *g = callee(nw, f->shndx, r);
 		if (g && g != f && changed[g - o->symbols])
 			return 1;
@@ -292,8 +542,13 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	const struct rw_objfile *o = nw->obj;
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *f = &o->symbols[j];
-		changed[j] = f->type == STT_FUNC && f->shndx != SHN_UNDEF && f->shndx < o->nsections &&
-			     (!base || diff_function_changed(base, nw, f));
+		int defined = f->shndx != SHN_UNDEF && f->shndx < o->nsections;
+		if (f->type == STT_FUNC)
+			changed[j] = defined && (!base || diff_function_changed(base, nw, f));
+		else if (f->type == STT_OBJECT && defined && rw_section_is_const(&o->sections[f->shndx]))
+			changed[j] = !base || const_changed(base, nw, f);
+		else
+			changed[j] = 0;
 	}
 	/* gcc's -fipa-ra lets a caller keep values in registers its callee of
 	 * the same unit is known not to touch: a new callee may touch them. So
@@ -326,6 +581,27 @@ static int init_byte(const struct rw_objfile *o, const struct rw_symbol *s, uint
 	return sec->data[s->value + i];
 }
 
+/* Does the initial value of data d (of nw) differ from that of its twin t?
+ * Bytes outside relocation fields compare as bytes; a pointer compares by
+ * what it points to (a string that changed is a changed initial value). */
+static int init_differs(const struct diff_obj *base, const struct diff_obj *nw,
+			const struct rw_symbol *d, const struct rw_symbol *t)
+{
+	const uint32_t *id, *it;
+	size_t nd = relocs_in(nw, d->shndx, d->value, d->value + d->size, &id);
+	size_t nt = relocs_in(base, t->shndx, t->value, t->value + t->size, &it);
+	if (nd != nt)
+		return 1;
+	uint8_t *mask = rw_calloc(d->size + 1, 1);
+	mask_fields(mask, d->size, d->value, nw->obj->sections[d->shndx].relas, id, nd);
+	mask_fields(mask, d->size, t->value, base->obj->sections[t->shndx].relas, it, nt);
+	int differ = 0;
+	for (uint64_t i = 0; i < d->size && !differ; i++)
+		differ = !mask[i] && init_byte(nw->obj, d, i) != init_byte(base->obj, t, i);
+	free(mask);
+	return differ || !same_relocs(nw, d->shndx, d, base, t->shndx, t, id, it, nd);
+}
+
 size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw,
 			  const char **names, size_t cap)
 {
@@ -334,22 +610,11 @@ size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw
 	for (size_t j = 1; j < o->nsymbols && n < cap; j++) {
 		const struct rw_symbol *d = &o->symbols[j], *t;
 		if (d->type != STT_OBJECT || d->shndx == SHN_UNDEF || d->shndx >= o->nsections ||
-		    !(o->sections[d->shndx].flags & SHF_WRITE) || !(t = data_twin(base, d)) ||
+		    !(o->sections[d->shndx].flags & SHF_WRITE) ||
+		    rw_section_is_const(&o->sections[d->shndx]) || !(t = data_twin(base, d)) ||
 		    !(b->sections[t->shndx].flags & SHF_WRITE) || t->size != d->size)
 			continue;
-		/* Pointers (relocated fields) are not compared: their bytes are
-		 * addends, and what they point to may only have moved. */
-		const struct rw_section *sd = &o->sections[d->shndx];
-		int differ = 0;
-		for (uint64_t i = 0; i < d->size && !differ; i++) {
-			int masked = 0;
-			for (size_t r = 0; r < sd->nrelas && !masked; r++)
-				masked = sd->relas[r].offset <= d->value + i &&
-					 d->value + i < sd->relas[r].offset +
-						(uint64_t)arch_field_size(sd->relas[r].type);
-			differ = !masked && init_byte(o, d, i) != init_byte(b, t, i);
-		}
-		if (differ)
+		if (init_differs(base, nw, d, t))
 			names[n++] = d->name;
 	}
 	return n;

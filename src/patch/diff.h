@@ -5,14 +5,24 @@
 #include <stdint.h>
 #include "elf/elf.h"
 
-/* An object, decoded once: instruction starts per code section. */
+struct const_memo;
+
+/* An object, decoded once: instruction starts per code section, and where
+ * the pieces of its constant sections begin. */
 struct diff_obj {
 	struct rw_objfile *obj;	/* not owned: may be closed before diff_obj_free */
 	uint8_t **starts;	/* [section], NULL for non-code sections */
 	size_t nsections;
 	uint32_t *byname;	/* defined symbols by name (up to .llvm.N): index + 1 */
 	size_t nslots;
+	uint32_t **rsorted;	/* [section]: its relocations' indexes by offset */
+	size_t *nrsorted;
+	uint64_t **bounds;	/* [constant section]: sorted offsets where a piece may begin */
+	size_t *nbounds;
+	struct const_memo *memo;	/* content hashes of pieces, filled as compared */
 };
+
+
 
 void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj);
 void diff_obj_free(struct diff_obj *d);
@@ -27,7 +37,9 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
 /* changed[i] for every symbol i of nw: a function that differs (or is new,
  * or base is NULL), or that calls one of the same object, transitively:
  * with gcc's -fipa-ra an unchanged caller may rely on what its callee
- * leaves untouched in registers. */
+ * leaves untouched in registers. A constant (an object of a constant
+ * section) is changed when its contents differ, followed through the
+ * relocations in it, or it is new. */
 void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed);
 
 /* Data of nw that base has too, with another initial value: the running

@@ -104,6 +104,26 @@ static void check_llvm_suffix(const char *cc, const char *opt)
 	free(b);
 }
 
+/* Read-only data is compared by contents, through the pointers in it:
+ * a function whose bytes are the same but whose constant changed has
+ * changed, and only it. */
+static const char const_src[] =
+	"static const char *const names[] = {\"alpha\", \"beta\"};\n"
+	"const char *name(int i) { return names[i & 1]; }\n"
+	"double scaled(int t) { return t * 1.5; }\n"
+	"int price(int k) { switch (k & 7) { case 0: return 10; case 1: return 20;\n"
+	"  case 2: return 35; case 3: return 50; case 4: return 70; case 5: return 90;\n"
+	"  case 6: return 110; default: return 130; } }\n"
+	"const char *other(void) { return \"gamma\"; }\n";
+
+static void check_const(const char *cc, const char *opt, const char *title, const char *from,
+			const char *to, const char *want)
+{
+	char *src = edit_of(const_src, from, to);
+	check_srcs(cc, opt, title, const_src, src, want);
+	free(src);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -125,6 +145,11 @@ int main(void)
 			check(cc, opt, "a function before another grows", "x * 3", "x * 3 + x / 7",
 			      o2 ? "helper,tick" : "helper");
 			check_llvm_suffix(cc, opt);
+			check_const(cc, opt, "a string in a table of pointers", "\"alpha\"",
+				    "\"ALPHA\"", "name");
+			check_const(cc, opt, "a floating-point literal", "1.5", "2.5", "scaled");
+			check_const(cc, opt, "a switch's value", "return 50", "return 500", "price");
+			check_const(cc, opt, "another string", "\"gamma\"", "\"delta\"", "other");
 		}
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
