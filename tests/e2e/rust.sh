@@ -94,6 +94,38 @@ t_rust_ws() {
 	pass
 }
 
+e2e_test t_rust_closures "Rust: a closure added before another (rustc renumbers them)" once timeout=300
+t_rust_closures() {
+	local from
+	start_cargo rust_closures
+	check_all 1 'v["weighted"] == 6 * v["tick"] && v["kept"] == 10 * v["tick"] && v["fresh"] == v["kept"]' \
+		"before the edits"
+	# weighted::{closure#0} becomes {closure#1}; the new {closure#0}
+	# captures nothing.
+	from=$(lines "$LOG")
+	save_rs src/main.rs WEIGHTED "$(marked WEIGHTED '    v.iter().filter(|x| **x > 1).map(|x| x * k).sum()')"
+	wait_err '^rewire: patched .*weighted' 1 60 || fail "no patch of weighted: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["weighted"] == 5 * v["tick"]' "after adding a closure before the one of weighted"
+	# The boxed closure is renumbered and changed: boxes made from now on
+	# run the new code; the box made at start keeps its own.
+	from=$(lines "$LOG")
+	save_rs src/main.rs MAKE "$(marked MAKE '    let _ = [k].iter().map(|x| x + 1).count(); Box::new(move |x| x * k + 1)')"
+	wait_err '^rewire: patched .*make' 1 60 || fail "no patch of make: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["fresh"] == 10 * v["tick"] + 1 && v["kept"] == 10 * v["tick"] && v["weighted"] == 5 * v["tick"]' \
+		"after adding a closure before the boxed one"
+	# The added closure is itself edited: paired with the patch's own.
+	from=$(lines "$LOG")
+	save_rs src/main.rs WEIGHTED "$(marked WEIGHTED '    v.iter().filter(|x| **x > 2).map(|x| x * k).sum()')"
+	wait_err '^rewire: patched .*weighted' 2 60 || fail "no second patch of weighted: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["weighted"] == 3 * v["tick"] && v["fresh"] == 10 * v["tick"] + 1' \
+		"after editing the added closure"
+	grep -q 'changed its layout' "$ERR" && fail "a closure was refused: $(grep 'changed its layout' "$ERR" | head -n 1)"
+	check_steps 1 tick 1
+	check_steps 1 count 1
+	assert_alive "after the edits"
+	pass
+}
+
 e2e_test t_rust_threads "Rust: 4 threads while patched 100 times" once timeout=400
 t_rust_threads() {
 	local k from
