@@ -15,8 +15,17 @@
  *    handler jumps back to the guard, which rolls that patch (and later
  *    ones) back and returns REWIRE_CRASHED. Outside a guard, a crash in
  *    patch code is reported by name; then, as for every fault that is not
- *    a patch's, the program's own handler runs, or the default action. */
+ *    a patch's, the program's own handler runs, or the default action;
+ *  - rewire_agent_panicking, rewire_agent_unwound: the same guard for a
+ *    Rust panic, which is no signal. The Rust binding's panic hook calls
+ *    the first while the panicking stack is whole: each guard of the
+ *    thread remembers whether patch code is on the stack between the panic
+ *    and it. The binding's trampoline catches the unwinding (it may not
+ *    cross the guard's C frame) and calls the second, and the guard then
+ *    blames, reports and rolls back as for a signal. A panic without patch
+ *    code on the stack is not a patch's: the binding lets it go on. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -28,6 +37,7 @@
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <unwind.h>
 #include "agent.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -157,6 +167,7 @@ struct guard {
 	int sig;
 	uint64_t pc, culprit, caller;	/* caller: a replaced function on the stack */
 	void *addr;
+	int panic_seen, unwound;	/* sig 0: a panic (rewire_agent_panicking) */
 };
 
 static __thread struct guard *guard_top __attribute__((tls_model("initial-exec")));
@@ -218,7 +229,7 @@ static void report(int sig, uint64_t at, const char *name, const void *addr, con
 {
 	char buf[1600], why[64] = "";
 	int ver;
-	const char *redirected = apply_name_at(at, &ver), *abbrev = sigabbrev_np(sig);
+	const char *redirected = apply_name_at(at, &ver), *abbrev = sig ? sigabbrev_np(sig) : NULL;
 	char nbuf[512];
 	if (!name)
 		name = redirected;
@@ -226,8 +237,13 @@ static void report(int sig, uint64_t at, const char *name, const void *addr, con
 	/* snprintf of strings and numbers takes no lock in glibc. */
 	if (sig == SIGSEGV || sig == SIGBUS)
 		snprintf(why, sizeof why, ", bad address %p", addr);
-	snprintf(buf, sizeof buf, "rewire: SIG%s in patched code: %s (patch %d, at %#lx%s)%s\n",
-		 abbrev ? abbrev : "?", name ? name : "new code", ver, (unsigned long)at, why, what);
+	if (!sig)	/* a Rust panic: its message is already on stderr */
+		snprintf(buf, sizeof buf, "rewire: panic in patched code: %s (patch %d, at %#lx)%s\n",
+			 name ? name : "new code", ver, (unsigned long)at, what);
+	else
+		snprintf(buf, sizeof buf, "rewire: SIG%s in patched code: %s (patch %d, at %#lx%s)%s\n",
+			 abbrev ? abbrev : "?", name ? name : "new code", ver, (unsigned long)at, why,
+			 what);
 	say(buf);
 }
 
@@ -283,6 +299,37 @@ static int ensure_alt_stack(void)
 	return sigaltstack(&ss, NULL);
 }
 
+/* The guard ended by a crash (sig) or by a panic of patch code (sig 0):
+ * report it, roll its patch back. */
+static int crashed(struct guard *g)
+{
+	struct agent_err e = {{0}};
+	int first, last;
+	char buf[AGENT_ERRLEN + 640];
+	const char *name = apply_function_at(g->culprit), *caller = NULL;
+	char cbuf[512];
+	if (g->caller && (caller = apply_function_at(g->caller)) && name && !strcmp(caller, name))
+		caller = NULL;
+	caller = readable(caller, cbuf, sizeof cbuf);
+	if (g->sig)
+		snprintf(buf, sizeof buf, " during rewire_call()%s%.400s", caller ? ", called from " : "",
+			 caller ? caller : "");
+	else
+		snprintf(buf, sizeof buf, " during rewire::call()%s%.400s",
+			 caller ? ", called from " : "", caller ? caller : "");
+	report(g->sig, g->culprit, name, g->addr, buf);
+	if (apply_rollback(g->culprit, &first, &last, &e) < 0)
+		snprintf(buf, sizeof buf, "rewire: cannot roll it back: %s\n", e.msg);
+	else if (first == last)
+		snprintf(buf, sizeof buf, "rewire: patch %d rolled back: the previous version runs\n",
+			 first);
+	else
+		snprintf(buf, sizeof buf, "rewire: patches %d to %d rolled back: the version before "
+			 "them runs\n", first, last);
+	say(buf);
+	return REWIRE_CRASHED;
+}
+
 EXPORT int rewire_agent_call(void (*fn)(void *), void *arg)
 {
 	struct guard g;
@@ -295,30 +342,95 @@ EXPORT int rewire_agent_call(void (*fn)(void *), void *arg)
 		guard_top = &g;
 		fn(arg);
 		guard_top = g.prev;
-		return 0;
+		/* A panic the binding caught: the patch's when patch code was
+		 * on the stack; otherwise not ours to handle. */
+		return g.unwound && g.culprit ? crashed(&g) : 0;
 	}
 	guard_top = g.prev;
-	struct agent_err e = {{0}};
-	int first, last;
-	char buf[AGENT_ERRLEN + 640];
-	const char *name = apply_function_at(g.culprit), *caller = NULL;
-	char cbuf[512];
-	if (g.caller && (caller = apply_function_at(g.caller)) && name && !strcmp(caller, name))
-		caller = NULL;
-	caller = readable(caller, cbuf, sizeof cbuf);
-	snprintf(buf, sizeof buf, " during rewire_call()%s%.400s", caller ? ", called from " : "",
-		 caller ? caller : "");
-	report(g.sig, g.culprit, name, g.addr, buf);
-	if (apply_rollback(g.culprit, &first, &last, &e) < 0)
-		snprintf(buf, sizeof buf, "rewire: cannot roll it back: %s\n", e.msg);
-	else if (first == last)
-		snprintf(buf, sizeof buf, "rewire: patch %d rolled back: the previous version runs\n",
-			 first);
-	else
-		snprintf(buf, sizeof buf, "rewire: patches %d to %d rolled back: the version before "
-			 "them runs\n", first, last);
-	say(buf);
-	return REWIRE_CRASHED;
+	return crashed(&g);
+}
+
+/* The frames of the panicking stack, from the unwinder (libgcc_s, which a
+ * Rust program has loaded; looked up, so the agent needs only libc): their
+ * return addresses exactly, where a stack scan can take a stale word for
+ * one. No unwinder, or more frames than fit: the scan. */
+#define MAX_FRAMES 256
+
+struct frames {
+	uint64_t pc[MAX_FRAMES], cfa[MAX_FRAMES];
+	size_t n;
+	uintptr_t (*ip)(struct _Unwind_Context *), (*cfa_of)(struct _Unwind_Context *);
+};
+
+static _Unwind_Reason_Code one_frame(struct _Unwind_Context *c, void *arg)
+{
+	struct frames *f = arg;
+	if (f->n == MAX_FRAMES)
+		return _URC_END_OF_STACK;
+	f->pc[f->n] = f->ip(c), f->cfa[f->n] = f->cfa_of(c);
+	f->n++;
+	return _URC_NO_REASON;
+}
+
+static int unwind_frames(struct frames *f)
+{
+	_Unwind_Reason_Code (*trace)(_Unwind_Trace_Fn, void *) =
+		(_Unwind_Reason_Code (*)(_Unwind_Trace_Fn, void *))dlsym(RTLD_DEFAULT, "_Unwind_Backtrace");
+	f->ip = (uintptr_t (*)(struct _Unwind_Context *))dlsym(RTLD_DEFAULT, "_Unwind_GetIP");
+	f->cfa_of = (uintptr_t (*)(struct _Unwind_Context *))dlsym(RTLD_DEFAULT, "_Unwind_GetCFA");
+	f->n = 0;
+	if (!trace || !f->ip || !f->cfa_of)
+		return -1;
+	trace(one_frame, f);
+	return 0;
+}
+
+/* Patch code among the return addresses of the frames below top (their
+ * CFA is under it); named: in a function the patch replaced. */
+static uint64_t patch_in_frames(const struct frames *f, uintptr_t top, int named)
+{
+	int ver;
+	for (size_t i = 0; i < f->n && f->cfa[i] <= top; i++)
+		if (apply_is_patch_code(f->pc[i] - 1) && (!named || apply_name_at(f->pc[i] - 1, &ver)))
+			return f->pc[i] - 1;
+	return 0;
+}
+
+/* A panic starts on this thread (from the Rust binding's panic hook, on
+ * the panicking stack): every guard remembers the patch code between here
+ * and its frame, as for an abort. A panic caught inside the guarded
+ * function is remembered too, but only counts if it reaches the guard:
+ * the binding says so with rewire_agent_unwound(). */
+EXPORT void rewire_agent_panicking(void)
+{
+	uint64_t sp = (uint64_t)__builtin_frame_address(0);
+	static __thread struct frames f;	/* 4 KiB: not on a stack that may be short */
+	if (!guard_top)
+		return;
+	int walked = unwind_frames(&f) == 0;
+	for (struct guard *g = guard_top; g; g = g->prev) {
+		g->sig = 0, g->pc = 0, g->addr = NULL, g->panic_seen = 1;
+		if (walked && f.n && f.cfa[f.n - 1] > g->frame) {
+			g->culprit = patch_in_frames(&f, g->frame, 0);
+			g->caller = g->culprit ? patch_in_frames(&f, g->frame, 1) : 0;
+		} else {
+			g->culprit = sp < g->frame ? patch_on_stack(sp, g->frame, 0) : 0;
+			g->caller = g->culprit ? patch_on_stack(sp, g->frame, 1) : 0;
+		}
+	}
+}
+
+/* The function of the innermost guard ended by unwinding (the binding
+ * caught it). 1 when rewire_agent_panicking() saw the panic, 0 when it
+ * did not (the program replaced the binding's panic hook, or no panic but
+ * a resumed unwinding) or there is no guard. */
+EXPORT int rewire_agent_unwound(void)
+{
+	struct guard *g = guard_top;
+	if (!g)
+		return 0;
+	g->unwound = 1;
+	return g->panic_seen;
 }
 
 /* The fault handlers go in when there is patch code to guard (the first

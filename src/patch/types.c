@@ -15,9 +15,9 @@
  *    file-local one has all its callers in its unit, which is in the
  *    patch; Rust replays every crate that uses a changed one.
  * Units are paired by their compile unit's file name; types by name within
- * it (with their namespaces); functions by linkage name, else name. Without
- * debug information on either side there is nothing to compare. Read with
- * libdw (elfutils). */
+ * it (with their namespaces), except Rust's closures (see "closures" below);
+ * functions by linkage name, else name. Without debug information on
+ * either side there is nothing to compare. Read with libdw (elfutils). */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -33,6 +33,7 @@ struct entry {
 	char *val;	/* layout or signature */
 	int local;	/* functions: file-local; types: unused */
 	int rust;
+	char *closures;	/* types: the closures the name holds (see below), or NULL */
 };
 
 struct table {
@@ -72,7 +73,7 @@ static void add(struct table *t, const char *key, const char *val, int local, in
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->e = rw_realloc(t->e, t->cap * sizeof *t->e);
 	}
-	t->e[t->n++] = (struct entry){rw_strdup(key), rw_strdup(val), local, rust};
+	t->e[t->n++] = (struct entry){rw_strdup(key), rw_strdup(val), local, rust, NULL};
 	if (2 * t->n >= t->nslot)
 		rehash(t);
 	else {
@@ -88,6 +89,7 @@ static void table_free(struct table *t)
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->e[i].key);
 		free(t->e[i].val);
+		free(t->e[i].closures);
 	}
 	free(t->e);
 	free(t->slot);
@@ -220,10 +222,113 @@ static void signature(Dwarf_Die *fn, struct str *s)
 	type_ref(type_of(fn, &t), s, 0);
 }
 
+/* --- closures ------------------------------------------------------------------
+ *
+ * rustc names a closure's captures (its environment) after its place among
+ * the closures of the function that has it: weighted::{closure_env#0} is
+ * the first. A closure added before an existing one renumbers it, so by
+ * name alone the new first closure's environment would be compared with
+ * the old first one's, a different closure: a wrong refusal.
+ *
+ * What makes a changed environment dangerous is an old value of it
+ * reaching new code that reads it with the new layout. Such a value lives
+ * on a frame of old code (a loop running the old parent function) or is
+ * kept longer (a Box<dyn Fn> made by old code, an iterator adapter in a
+ * struct). Either way only code compiled for that closure type reads it:
+ * its body, its call shims and drop glue, and generic instances over it
+ * (Map<I, F>::next, ...). Old code reaches those by their old addresses,
+ * and an old address leads to new code only when the diff pairs the
+ * function with a new one of the same linkage name. All of those names
+ * identify the closure the same way its body's name does: Rust's legacy
+ * mangling hashes the closure's path (with its number) and its generic
+ * arguments (its signature and the types of its captures); v0 mangling
+ * spells the path with its number.
+ *
+ * So a closure environment is the same type in both builds exactly when
+ * its body has the same linkage name, and only then must its layout be
+ * the same. In legacy mangling (rustc's default) a renumbered closure, or
+ * one whose captures changed, has a new name: its code is new, and old
+ * values keep running the old body, which stays. In v0 mangling the
+ * renumbered closure's name is its old neighbour's: the diff pairs the two
+ * bodies, so a changed layout there is refused, rightly. The same holds for
+ * a type whose name holds a closure (Map<Iter<u64>, weighted::{closure_env#0}>):
+ * its code is generic over the closure. The body of each closure, from
+ * the subprogram "{closure#N}" beside "{closure_env#N}", gives its identity;
+ * a closure whose body is not found (inlined away, in a unit not read) is
+ * compared by name, as before. */
+
+/* The next closure environment named in name from *at: its start, and
+ * the end of the mention (past its generic arguments). 0 when none. */
+static int next_closure(const char *name, const char **at, const char **start, const char **end)
+{
+	const char *p = strstr(*at, "{closure_env#");
+	if (!p)
+		return 0;
+	*start = p;
+	while (*start > name && !strchr(" ,<>()&*[;", (*start)[-1]))
+		--*start;
+	p += strcspn(p, "}");
+	if (*p)
+		p++;
+	if (*p == '<')
+		for (int depth = 0; *p; p++) {
+			if (*p == '<')
+				depth++;
+			else if (*p == '>' && p[-1] != '-' && --depth == 0) {
+				p++;
+				break;
+			}
+		}
+	*end = p;
+	*at = p;
+	return 1;
+}
+
+/* The linkage names of the bodies of the closures that name holds, one
+ * per closure, "?" for one not found; NULL when it holds none. */
+static char *closure_ids(const char *name, const struct table *bodies)
+{
+	const char *at = name, *start, *end;
+	struct str ids = {{0}, 0};
+	int n = 0;
+	while (next_closure(name, &at, &start, &end)) {
+		char body[2048];
+		const char *env = strstr(start, "{closure_env#");
+		/* "path::{closure_env#N}<args>" -> "path::{closure#N}<args>" */
+		snprintf(body, sizeof body, "%.*s{closure#%.*s", (int)(env - start), start,
+			 (int)(end - env - 13), env + 13);
+		const struct entry *b = lookup(bodies, body);
+		put(&ids, n++ ? " " : "");
+		put(&ids, b ? b->val : "?");
+	}
+	return n ? rw_strdup(ids.buf) : NULL;
+}
+
+/* Whether two types of the same name may be different closures: some
+ * closure of their names has a body on both sides, and not the same. */
+static int other_closures(const char *a, const char *b)
+{
+	while (a && b && *a && *b) {
+		size_t la = strcspn(a, " "), lb = strcspn(b, " ");
+		if (strncmp(a, "?", la) && strncmp(b, "?", lb) && (la != lb || strncmp(a, b, la)))
+			return 1;
+		a += la + (a[la] == ' '), b += lb + (b[lb] == ' ');
+	}
+	return 0;
+}
+
 /* --- reading a file --------------------------------------------------------- */
+
+static const char *after_bar(const char *key, int n)
+{
+	for (; n > 0 && key; n--)
+		key = strchr(key, '|') ? strchr(key, '|') + 1 : NULL;
+	return key ? key : "";
+}
 
 struct walk {
 	struct table *t;
+	struct table *bodies;	/* "path::{closure#N}<args>" -> linkage name */
 	const char *unit;
 	int rust;
 };
@@ -256,6 +361,13 @@ static void walk(struct walk *w, Dwarf_Die *parent, const char *scope, int depth
 			add(w->t, key, s.buf, 0, w->rust);
 			walk(w, &d, qual, depth + 1);	/* nested types, Rust's methods */
 			continue;
+		}
+		if (tag == DW_TAG_subprogram && w->rust && name && !strncmp(name, "{closure#", 9)) {
+			Dwarf_Attribute a;
+			const char *link = dwarf_formstring(dwarf_attr_integrate(&d, DW_AT_linkage_name, &a));
+			scope_name(scope, name, qual, sizeof qual);
+			if (link)
+				add(w->bodies, qual, link, 0, 1);
 		}
 		if (tag == DW_TAG_subprogram && !dwarf_hasattr(&d, DW_AT_declaration) &&
 		    dwarf_hasattr(&d, DW_AT_low_pc)) {
@@ -299,7 +411,8 @@ static int read_file(const char *path, char *const *units, size_t nunits, struct
 		return -1;
 	}
 	Dwarf_Off off = 0, next;
-	size_t hsize;
+	size_t hsize, first = t->n;
+	struct table bodies = {0};
 	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
 		Dwarf_Die cu;
 		if (dwarf_offdie(dw, off + hsize, &cu)) {
@@ -314,7 +427,7 @@ static int read_file(const char *path, char *const *units, size_t nunits, struct
 			if (dwarf_attr(&cu, DW_AT_language, &a))
 				dwarf_formudata(&a, &lang);
 			if (wanted(unit, units, nunits)) {
-				struct walk w = {t, unit, lang == DW_LANG_Rust};
+				struct walk w = {t, &bodies, unit, lang == DW_LANG_Rust};
 				walk(&w, &cu, "", 0);
 				if (seen) {
 					*seen = rw_realloc(*seen, (*nseen + 1) * sizeof **seen);
@@ -324,18 +437,16 @@ static int read_file(const char *path, char *const *units, size_t nunits, struct
 		}
 		off = next;
 	}
+	/* A closure's body may be in another unit than its environment. */
+	for (size_t i = first; i < t->n; i++)
+		if (t->e[i].rust && strstr(t->e[i].key, "|T|"))
+			t->e[i].closures = closure_ids(after_bar(t->e[i].key, 2), &bodies);
+	table_free(&bodies);
 	dwfl_end(dwfl);
 	return 0;
 }
 
 /* --- comparing ---------------------------------------------------------------- */
-
-static const char *after_bar(const char *key, int n)
-{
-	for (; n > 0 && key; n--)
-		key = strchr(key, '|') ? strchr(key, '|') + 1 : NULL;
-	return key ? key : "";
-}
 
 static int compare(const struct table *old, const struct table *new,
 		   int (*changed)(void *, const char *), void *ctx)
@@ -347,6 +458,8 @@ static int compare(const struct table *old, const struct table *new,
 		snprintf(unit, sizeof unit, "%.*s", (int)strcspn(n->key, "|#"), n->key);
 		if (!o || !strcmp(o->val, n->val))
 			continue;
+		if (o->closures && n->closures && other_closures(o->closures, n->closures))
+			continue;	/* not the same closure: see "closures" above */
 		if (strstr(n->key, "|T|"))
 			return rw_fail("type %s (%s) changed its layout (from {%s} to {%s}): its "
 				       "instances in the running program keep the old one (restart the "

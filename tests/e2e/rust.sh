@@ -94,6 +94,38 @@ t_rust_ws() {
 	pass
 }
 
+e2e_test t_rust_closures "Rust: a closure added before another (rustc renumbers them)" once timeout=300
+t_rust_closures() {
+	local from
+	start_cargo rust_closures
+	check_all 1 'v["weighted"] == 6 * v["tick"] && v["kept"] == 10 * v["tick"] && v["fresh"] == v["kept"]' \
+		"before the edits"
+	# weighted::{closure#0} becomes {closure#1}; the new {closure#0}
+	# captures nothing.
+	from=$(lines "$LOG")
+	save_rs src/main.rs WEIGHTED "$(marked WEIGHTED '    v.iter().filter(|x| **x > 1).map(|x| x * k).sum()')"
+	wait_err '^rewire: patched .*weighted' 1 60 || fail "no patch of weighted: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["weighted"] == 5 * v["tick"]' "after adding a closure before the one of weighted"
+	# The boxed closure is renumbered and changed: boxes made from now on
+	# run the new code; the box made at start keeps its own.
+	from=$(lines "$LOG")
+	save_rs src/main.rs MAKE "$(marked MAKE '    let _ = [k].iter().map(|x| x + 1).count(); Box::new(move |x| x * k + 1)')"
+	wait_err '^rewire: patched .*make' 1 60 || fail "no patch of make: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["fresh"] == 10 * v["tick"] + 1 && v["kept"] == 10 * v["tick"] && v["weighted"] == 5 * v["tick"]' \
+		"after adding a closure before the boxed one"
+	# The added closure is itself edited: paired with the patch's own.
+	from=$(lines "$LOG")
+	save_rs src/main.rs WEIGHTED "$(marked WEIGHTED '    v.iter().filter(|x| **x > 2).map(|x| x * k).sum()')"
+	wait_err '^rewire: patched .*weighted' 2 60 || fail "no second patch of weighted: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["weighted"] == 3 * v["tick"] && v["fresh"] == 10 * v["tick"] + 1' \
+		"after editing the added closure"
+	grep -q 'changed its layout' "$ERR" && fail "a closure was refused: $(grep 'changed its layout' "$ERR" | head -n 1)"
+	check_steps 1 tick 1
+	check_steps 1 count 1
+	assert_alive "after the edits"
+	pass
+}
+
 e2e_test t_rust_threads "Rust: 4 threads while patched 100 times" once timeout=400
 t_rust_threads() {
 	local k from
@@ -114,7 +146,7 @@ t_rust_threads() {
 	pass
 }
 
-e2e_test t_rust_api "Rust: rewire::poll, on_patch and call" once timeout=300
+e2e_test t_rust_api "Rust: rewire::poll, on_patch and call (a crash, a panic)" once timeout=300
 t_rust_api() {
 	local k from
 	start_cargo rust_api
@@ -139,8 +171,32 @@ t_rust_api() {
 	wait_lines "$LOG" 5 5 "$from" || fail "the program stopped after the crash"
 	check_all "$from" 'v["a"] == 3 * v["tick"] && v["crashed"] == 0' "after the rollback (the previous version runs)"
 	grep -q 'in patched code: .*compute' "$ERR" || fail "the crash was not reported by name: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_all "$from" 'v["err"] == "none" && v["dropped"] == v["tick"] - 1' \
+		"after the rollback (a crash leaks the frames of its call, once)"
+	# Patched code panics inside rewire::call: Err with the message, the
+	# frames unwound (their drops ran), rolled back, the previous version
+	# runs. The panic of unpatched code, every 4th tick, still reaches the
+	# program's own catch_unwind.
+	from=$(lines "$LOG")
+	save_rs src/main.rs BODY "$(marked BODY '    if x > 0 { panic!("boom") } x * 7')"
+	wait_err '^rewire: patched .*compute' 8 60 || fail "the panicking patch was not applied"
+	wait_cond "$from" 'v["err"] == "panic:boom"' 5 || fail "no call reported the panic: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	from=$(kv_lines "$from" 'v["err"] == "panic:boom"' | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" 5 5 "$from" || fail "the program stopped after the panic"
+	check_all "$from" 'v["a"] == 3 * v["tick"] && v["err"] == "none" && v["dropped"] == v["tick"] - 1' \
+		"after the panic's rollback (the previous version runs, the panic's frames were dropped)"
+	grep -q '^rewire: panic in patched code: .*compute .* during rewire::call()' "$ERR" ||
+		fail "the panic was not reported by name: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	grep -q '^rewire: patch 8 rolled back' "$ERR" || fail "patch 8 was not rolled back: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	# And the next patch applies as usual.
+	from=$(lines "$LOG")
+	save_rs src/main.rs BODY "$(marked BODY '    x * 6')"
+	wait_err '^rewire: patched .*compute' 9 60 || fail "no patch after the rollback"
+	check_after "$from" 'v["a"] == 6 * v["tick"] && v["b"] == v["a"] && v["err"] == "none"' "after the patch that follows the rollback"
+	check_all 1 '(v["tick"] % 4 == 0) == (v["outer"] == "propagated") && v["outer"] != "err"' \
+		"a panic of unpatched code goes on to the program's catch_unwind"
 	check_steps 1 tick 1
-	assert_alive "after the crash"
+	assert_alive "after the crash and the panic"
 	pass
 }
 

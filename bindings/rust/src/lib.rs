@@ -13,7 +13,8 @@
 //! }
 //! ```
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Mutex, OnceLock};
 
 mod lib_reload;
 pub use lib_reload::{Lib, LibError};
@@ -101,29 +102,116 @@ pub fn on_patch<F: Fn(&Patch) + Send + Sync + 'static>(f: F) -> bool {
     unsafe { std::mem::transmute::<usize, Reg>(reg)(run_hook, ctx) == 0 }
 }
 
-/// Patched code crashed inside [`call`]; its patch was rolled back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Crashed;
+/// Patched code crashed or panicked inside [`call`]; its patch was rolled
+/// back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Crashed {
+    /// A crash: SIGSEGV, SIGBUS, SIGILL, SIGFPE or abort (the reason is on
+    /// stderr).
+    Signal,
+    /// A panic, with its message (`"Box<dyn Any>"` for a payload that is
+    /// not a string).
+    Panic(String),
+}
 
 impl std::fmt::Display for Crashed {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("patched code crashed; its patch was rolled back")
+        match self {
+            Crashed::Signal => f.write_str("patched code crashed; its patch was rolled back"),
+            Crashed::Panic(m) => write!(f, "patched code panicked: {m}; its patch was rolled back"),
+        }
     }
 }
 
 impl std::error::Error for Crashed {}
 
+static PANICKING: OnceLock<usize> = OnceLock::new();
+static UNWOUND: OnceLock<usize> = OnceLock::new();
+/// The address of the panic hook [`watch_panics`] installed (its box), 0
+/// before; CHECK_HOOK: a panic in a guard went unseen, look again.
+static OUR_HOOK: AtomicUsize = AtomicUsize::new(0);
+static CHECK_HOOK: AtomicBool = AtomicBool::new(false);
+static HOOK_LOCK: Mutex<()> = Mutex::new(());
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo) + Sync + Send + 'static>;
+
+/// Puts a panic hook in front of the program's, so that the agent sees the
+/// panicking stack whole (by the time the trampoline catches the panic,
+/// the frames that raised it are gone). Once, and again when a panic
+/// inside [`call`] went unseen because the program set its own hook since.
+fn watch_panics() {
+    let fresh = OUR_HOOK.load(SeqCst) == 0;
+    if !(fresh || CHECK_HOOK.swap(false, SeqCst)) || std::thread::panicking() {
+        return;
+    }
+    let Some(seen) = agent(&PANICKING, c"rewire_agent_panicking") else {
+        return;
+    };
+    let _one = HOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if fresh && OUR_HOOK.load(SeqCst) != 0 {
+        return; // another thread was first
+    }
+    let prev = std::panic::take_hook();
+    if fresh || hook_addr(&prev) != OUR_HOOK.load(SeqCst) {
+        let ours: PanicHook = Box::new(move |info| {
+            // SAFETY: the agent's `void rewire_agent_panicking(void)`.
+            unsafe { std::mem::transmute::<usize, extern "C" fn()>(seen)() };
+            prev(info)
+        });
+        OUR_HOOK.store(hook_addr(&ours), SeqCst);
+        std::panic::set_hook(ours);
+    } else {
+        std::panic::set_hook(prev); // ours is still in place
+    }
+}
+
+fn hook_addr(h: &PanicHook) -> usize {
+    &**h as *const _ as *const () as usize
+}
+
+/// What [`call`] hands to the trampoline through the agent.
+struct Guarded<'a> {
+    f: &'a mut dyn FnMut(),
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
+
 extern "C" fn call_boxed(arg: *mut c_void) {
-    // SAFETY: arg is the &mut Option<&mut dyn FnMut()> made in `call`.
-    let f = unsafe { &mut *(arg as *mut &mut dyn FnMut()) };
-    f();
+    // SAFETY: arg is the &mut Guarded made in `call`, alive across it.
+    let g = unsafe { &mut *(arg as *mut Guarded) };
+    // A panic must not unwind into the agent's C frame: caught here, it
+    // ends the guarded call, and `call` decides what it was.
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (g.f)())) {
+        g.panic = Some(p);
+        if let Some(unwound) = agent(&UNWOUND, c"rewire_agent_unwound") {
+            // SAFETY: the agent's `int rewire_agent_unwound(void)`.
+            if unsafe { std::mem::transmute::<usize, extern "C" fn() -> c_int>(unwound)() } == 0 {
+                CHECK_HOOK.store(true, SeqCst);
+            }
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "Box<dyn Any>".to_string(),
+    }
 }
 
 /// Run `f` guarded: when patched code crashes in it (SIGSEGV, SIGBUS,
-/// SIGILL, SIGFPE, abort), rewire rolls that patch back, the previous
-/// version runs from the next call on, and this returns `Err(Crashed)`.
-/// What the frames inside `f` owned is leaked, not dropped. Without rewire
-/// it just calls `f`.
+/// SIGILL, SIGFPE, abort) or panics (patch code on the stack between the
+/// panic and this call), rewire rolls that patch back, the previous version
+/// runs from the next call on, and this returns `Err` ([`Crashed::Signal`],
+/// or [`Crashed::Panic`] with the panic's message). After a crash, what the
+/// frames inside `f` owned is leaked, not dropped; a panic unwinds them
+/// first. A panic that is not a patch's goes on unwinding out of `call`,
+/// as it would without rewire. Without rewire it just calls `f`.
+///
+/// Under rewire, the first call puts a panic hook in front of the
+/// program's (which still runs); a hook the program sets later without
+/// chaining to the previous one is wrapped again at the next call.
 pub fn call<F: FnOnce()>(f: F) -> Result<(), Crashed> {
     let mut once = Some(f);
     let mut run = || {
@@ -135,16 +223,18 @@ pub fn call<F: FnOnce()>(f: F) -> Result<(), Crashed> {
         run();
         return Ok(());
     };
-    let mut dynf: &mut dyn FnMut() = &mut run;
+    watch_panics();
+    let mut g = Guarded { f: &mut run, panic: None };
     type Call = extern "C" fn(extern "C" fn(*mut c_void), *mut c_void) -> c_int;
-    // SAFETY: the agent's `int rewire_agent_call(fn, arg)`; arg lives
+    // SAFETY: the agent's `int rewire_agent_call(fn, arg)`; g lives
     // across the call.
     let rc = unsafe {
-        std::mem::transmute::<usize, Call>(guard)(call_boxed, &mut dynf as *mut _ as *mut c_void)
+        std::mem::transmute::<usize, Call>(guard)(call_boxed, &mut g as *mut Guarded as *mut c_void)
     };
-    if rc == -2 {
-        Err(Crashed)
-    } else {
-        Ok(())
+    match (rc, g.panic) {
+        (-2, Some(p)) => Err(Crashed::Panic(panic_message(&*p))),
+        (-2, None) => Err(Crashed::Signal),
+        (_, Some(p)) => std::panic::resume_unwind(p),
+        _ => Ok(()),
     }
 }
