@@ -99,7 +99,7 @@ for bin in "$RW_ROOT"/build/unit/*; do
 	[[ -f $bin && -x $bin ]] || continue
 	name=unit/$(basename "$bin")
 	out=$RW_TMP/$(basename "$bin").unit
-	(cd "$RW_ROOT" && timeout -k 5 60 "$bin") >"$out.raw" 2>&1
+	(cd "$RW_ROOT" && timeout -k 5 240 "$bin") >"$out.raw" 2>&1
 	rc=$?
 	{
 		# Its results, filtered by the pattern; its other output only when

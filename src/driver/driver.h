@@ -29,6 +29,8 @@ struct patch_filter {
 	 * never contained is taken from them. */
 	char **archives;
 	int narchives;
+	/* What each object is called in messages (its source), NULL: its path. */
+	const char *const *names;
 };
 
 struct patch_result {

@@ -256,8 +256,23 @@ static int plan(struct rw_process *proc, struct link *l, struct pull *p)
 	}
 }
 
+/* Objects without debug information: their types were not checked. */
+static void warn_unchecked(const struct link *l, const char *const *names)
+{
+	for (size_t i = 0; i < l->nobjs && !(l->lib && l->lib[i]); i++) {
+		const struct rw_objfile *o = &l->objs[i];
+		size_t k = 1;
+		while (k < o->nsections && strcmp(o->sections[k].name, ".debug_info"))
+			k++;
+		if (k == o->nsections)
+			rw_say("warning: %s has no debug information: the patch was applied without "
+			       "checking that types kept their layout and functions their parameters",
+			       rw_basename(names ? names[i] : o->path));
+	}
+}
+
 static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
-			  struct patch_result *res)
+			  const char *const *names, struct patch_result *res)
 {
 	uint64_t t0 = rw_now_ns(), lo, hi, base;
 	struct rw_buf msg = {0};
@@ -271,8 +286,10 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 	res->link_ns = rw_now_ns() - t0;
 	int rc = rw_apply(p, &msg, &res->times);
 	rw_buf_free(&msg);
-	if (rc == 0)
+	if (rc == 0) {
+		warn_unchecked(l, names);
 		describe(l, res);
+	}
 	res->npulled = pl->nadded;
 	return rc;
 }
@@ -335,7 +352,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL);
 	res->check_ns = rw_now_ns() - t0;
 	if (typed < 0 ||
-	    link_and_apply(&proc, &l, &pl, res) < 0) {
+	    link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL, res) < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
 		if (proc.fd >= 0 && process_gone(pid))

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "driver.h"
+#include "patch/types.h"
 #include "front/cargo.h"
 #include "front/cc.h"
 
@@ -183,6 +184,30 @@ static void warn_ipa_ra(const char *exe)
 	rw_image_close(&img);
 }
 
+/* Without debug information rewire cannot see that a patch changes a
+ * struct's layout or a function's parameters: the new code would misread
+ * the running program's memory with no error. Say so before the first
+ * edit. */
+static void warn_no_debug(const char *exe, const struct cc_db *db)
+{
+	char **srcs = rw_calloc(db->n + 1, sizeof *srcs);
+	size_t n = 0;
+	const char *first = NULL;
+	for (size_t i = 0; i < db->n; i++)
+		if (!db->units[i].object_only)
+			srcs[n++] = db->units[i].src;
+	size_t missing = n ? types_units_unchecked(exe, srcs, n, &first) : 0;
+	if (missing == n && n)
+		rw_say("warning: %s has no debug information: rewire cannot check that a patch keeps "
+		       "the layout of types and the parameters of functions (build with -g; Rust: "
+		       "debug = true in the profile)", rw_basename(exe));
+	else if (missing)
+		rw_say("warning: %s%s was built without debug information (-g): rewire cannot check "
+		       "that a patch of it keeps the layout of types and the parameters of functions",
+		       rw_basename(first), missing > 1 ? " and other files" : "");
+	free(srcs);
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: rewire run [--restart] [-p BUILD_DIR | --watch-objects FILE.o...] [--] "
@@ -249,6 +274,8 @@ int cmd_run(int argc, char **argv)
 	if (!db)
 		db = objects.n ? &objects : load_units(dbdir, exe);
 	warn_ipa_ra(exe);
+	if (db)
+		warn_no_debug(exe, db);
 	if (find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;

@@ -458,7 +458,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		diff_ctx_free(&d);
 		return;
 	}
-	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives};
+	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names};
 	struct patch_result res;
 	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 	if (rc == 0) {
@@ -627,7 +627,7 @@ static int reapply(struct session *s)
 	}
 	int rc = 0;
 	if (count_changes(&d)) {
-		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives};
+		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names};
 		struct patch_result res;
 		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)

@@ -491,3 +491,53 @@ int types_check(const char *exe, char *const *objs, size_t nobjs,
 	table_free(&new);
 	return rc;
 }
+
+/* --- what cannot be checked -------------------------------------------------- */
+
+/* The file names of path's compile units (a Rust unit by its source,
+ * "src/main.rs/@/<codegen unit>" → main.rs), or -1 without DWARF. */
+static int unit_names(const char *path, char ***names, size_t *n)
+{
+	static const Dwfl_Callbacks cb = {.find_elf = dwfl_build_id_find_elf,
+					  .find_debuginfo = dwfl_standard_find_debuginfo,
+					  .section_address = dwfl_offline_section_address};
+	Dwfl *dwfl = dwfl_begin(&cb);
+	Dwarf_Addr bias;
+	Dwfl_Module *mod = dwfl ? dwfl_report_offline(dwfl, path, path, -1) : NULL;
+	Dwarf *dw = mod && dwfl_report_end(dwfl, NULL, NULL) == 0 ? dwfl_module_getdwarf(mod, &bias) : NULL;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dw && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		const char *name;
+		if (dwarf_offdie(dw, off + hsize, &cu) && (name = dwarf_diename(&cu))) {
+			const char *at = strstr(name, "/@/");
+			char unit[512];
+			snprintf(unit, sizeof unit, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
+			*names = rw_realloc(*names, (*n + 1) * sizeof **names);
+			(*names)[(*n)++] = rw_strdup(rw_basename(unit));
+		}
+		off = next;
+	}
+	if (dwfl)
+		dwfl_end(dwfl);
+	return dw ? 0 : -1;
+}
+
+size_t types_units_unchecked(const char *exe, char *const *srcs, size_t nsrcs, const char **first)
+{
+	char **names = NULL;
+	size_t n = 0, missing = 0;
+	unit_names(exe, &names, &n);
+	for (size_t i = 0; i < nsrcs; i++) {
+		size_t k = 0;
+		while (k < n && strcmp(names[k], rw_basename(srcs[i])))
+			k++;
+		if (k == n && !missing++)
+			*first = srcs[i];
+	}
+	for (size_t k = 0; k < n; k++)
+		free(names[k]);
+	free(names);
+	return missing;
+}

@@ -11,4 +11,9 @@
 int types_check(const char *exe, char *const *objs, size_t nobjs,
 		int (*changed)(void *ctx, const char *name), void *ctx);
 
+/* How many of the source files srcs have no compile unit in exe's debug
+ * information (built without -g): their types and signatures cannot be
+ * checked. *first: the first of them. */
+size_t types_units_unchecked(const char *exe, char *const *srcs, size_t nsrcs, const char **first);
+
 #endif
