@@ -673,6 +673,23 @@ static int restart(struct session *s, int status)
 	return 1;
 }
 
+/* A source saved after its object was built: the object (older than the
+ * executable) is still what runs, and is the baseline, so the next save
+ * patches every difference from it. Without such an object rewire can
+ * only compile the source as it is now: what changed before is not in the
+ * program and will not be patched. Either way, say so. */
+static void note_stale_source(const struct cc_unit *u, int64_t obj, int64_t src, int64_t exe_time)
+{
+	if (obj >= 0 && obj <= exe_time && src > obj)
+		rw_say("%s changed after the program was built: its next save patches every "
+		       "difference from the code that runs", rw_basename(u->src));
+	else if ((obj < 0 || obj > exe_time) && src > exe_time)
+		rw_say("warning: %s changed after the program was built, and its object of that build "
+		       "is gone: rewire compares later saves with it as it is now, so what changed "
+		       "before is not in the program (restart it to run those changes)",
+		       rw_basename(u->src));
+}
+
 static void setup_baselines(struct session *s, const char *exe)
 {
 	int64_t exe_time = mtime_ns(exe);
@@ -694,7 +711,8 @@ static void setup_baselines(struct session *s, const char *exe)
 				u->base = rw_strdup(base);
 			continue;
 		}
-		if (obj >= 0 && obj >= src && obj <= exe_time)
+		note_stale_source(u, obj, src, exe_time);
+		if (obj >= 0 && obj <= exe_time)
 			u->base = rw_strdup(u->out);
 		s->base_queue[s->nqueue++] = i;
 	}

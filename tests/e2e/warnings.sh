@@ -38,3 +38,35 @@ t_w_debug() {
 	! grep -q "debug information" "$ERR" || fail "a warning about debug information: $(grep 'debug information' "$ERR")"
 	pass
 }
+
+e2e_test t_w_stale "session: a source edited after the build is said, and its next save patches every difference"
+t_w_stale() {
+	build_project body body.c
+	sleep 1.1	# a later modification time than the object's
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	start_session body
+	grep -q '^rewire: body.c changed after the program was built: its next save patches every difference' "$ERR" ||
+		fail "not said at start: $(head -n 2 "$ERR" | tr '\n' ' ')"
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	check_all 1 'NR == 1 || v["value"] == v["tick"] * 2' "before the next save (the program as built)"
+	local from
+	from=$(lines "$LOG")
+	# A comment only: what differs from the running code is the earlier edit.
+	save body.c DECLS '/* a note */'
+	wait_err '^rewire: patched compute' || fail "the earlier edit was not patched: $(tail -n 1 "$ERR")"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the next save"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_w_stale_gone "session: a source edited after the build, its object gone: said"
+t_w_stale_gone() {
+	build_project body body.c
+	rm -f "$P/build/body.o"
+	sleep 1.1
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	start_session body
+	grep -q '^rewire: warning: body.c changed after the program was built, and its object of that build is gone' "$ERR" ||
+		fail "not said at start: $(head -n 2 "$ERR" | tr '\n' ' ')"
+	pass
+}
