@@ -14,6 +14,7 @@
  * older than the executable (it is what runs), else the object rewire
  * compiles at start-up; that compile also yields the unit's headers. */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -357,8 +358,10 @@ static size_t count_changes(struct diff_ctx *d)
 		}
 		for (size_t k = 1; k < o.nsymbols; k++) {
 			const struct rw_symbol *f = &o.symbols[k];
-			if (f->type == 2 /* STT_FUNC */ && f->shndx && f->shndx < o.nsections &&
-			    changed_cb(d, &o, f))
+			/* A function, or a global constant (which code of other
+			 * files may read: the link refuses that, naming it). */
+			if ((f->type == STT_FUNC || (f->type == STT_OBJECT && f->bind != STB_LOCAL)) &&
+			    f->shndx && f->shndx < o.nsections && changed_cb(d, &o, f))
 				n++;
 		}
 		diff_obj_free(&d->dnew[i]);

@@ -537,6 +537,30 @@ static int built_by_gcc(const struct rw_objfile *o)
 	return 0;
 }
 
+/* Does the constant f hold the address of a place inside (not the entry
+ * of) a function marked changed? A table of labels (GNU C's &&label for
+ * computed goto, as in Lua's dispatch table) points into one version of
+ * its function: the new version needs the new table. */
+static int points_into_changed(const struct diff_obj *nw, const struct rw_symbol *f,
+			       const uint8_t *changed)
+{
+	const struct rw_objfile *o = nw->obj;
+	const uint32_t *idx;
+	size_t n = relocs_in(nw, f->shndx, f->value, f->value + f->size, &idx);
+	for (size_t i = 0; i < n; i++) {
+		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
+		const struct rw_symbol *s = &o->symbols[r->sym];
+		if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
+		    !(o->sections[s->shndx].flags & SHF_EXECINSTR))
+			continue;
+		int64_t off = r->addend + (s->type == STT_SECTION ? 0 : (int64_t)s->value);
+		const struct rw_symbol *g = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+		if (g && g->type == STT_FUNC && g->value != (uint64_t)off && changed[g - o->symbols])
+			return 1;
+	}
+	return 0;
+}
+
 void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed)
 {
 	const struct rw_objfile *o = nw->obj;
@@ -563,6 +587,13 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 				continue;
 			changed[j] = more = 1;
 		}
+	}
+	for (size_t j = 1; j < o->nsymbols; j++) {
+		const struct rw_symbol *f = &o->symbols[j];
+		if (!changed[j] && f->type == STT_OBJECT && f->shndx != SHN_UNDEF &&
+		    f->shndx < o->nsections && rw_section_is_const(&o->sections[f->shndx]) &&
+		    points_into_changed(nw, f, changed))
+			changed[j] = 1;
 	}
 }
 

@@ -109,15 +109,34 @@ t_consts_shared() {
 	grep -qE "^rewire: error: .*levels: this constant changed, and level_a, which the patch does not replace, reads it too" "$ERR" ||
 		fail "not refused as read by level_a: $(tail -n 1 "$ERR")"
 	wait_lines "$LOG" $((from + 8)) 5 1 || fail "the program stopped after the refusal"
-	check_all "$from" 'v["a"] == (v["tick"] % 4 + 1) * 10 && v["b"] == v["tick"] % 4 + 1' \
+	check_all "$from" 'v["a"] == (v["tick"] % 4 + 1) * 10 + (v["tick"] % 2 ? 800 : 700) && v["b"] == v["tick"] % 4 + 1' \
 		"after the refusal (the program as built)"
 	# Put back, and change the constant only this file reads.
 	from=$(lines "$LOG")
 	save shared_more.c LEVELS "$(marked LEVELS 'const int levels[4] = {1, 2, 3, 4};')" \
 		SOLO "$(marked SOLO 'const int solo[2] = {50, 60};')"
 	wait_err '^rewire: patched solo_b' 1 || fail "the constant only its file reads was not patched: $(tail -n 1 "$ERR")"
-	check_after "$from" 'v["s"] == (v["tick"] % 2 ? 60 : 50) && v["a"] == (v["tick"] % 4 + 1) * 10' \
+	# A constant no function of its own file reads, but another file does.
+	save shared_more.c ONLYMAIN "$(marked ONLYMAIN 'const int only_main[2] = {9, 8};')"
+	wait_err '^rewire: (patched|.*no code changed|error)' 3 || fail "rewire said nothing about the third save"
+	tail -n 1 "$ERR" | grep -qE "^rewire: error: .*only_main: this constant changed, and level_a, which the patch does not replace, reads it too" ||
+		fail "a constant only another file reads: $(tail -n 1 "$ERR")"
+	check_after "$from" 'v["s"] == (v["tick"] % 2 ? 60 : 50) && v["a"] == (v["tick"] % 4 + 1) * 10 + (v["tick"] % 2 ? 800 : 700)' \
 		"after the edit of solo"
+	check_steps 1 count 1
+	assert_alive "after the edits"
+	pass
+}
+
+e2e_test t_consts_goto "session: a function dispatching through a table of its labels (computed goto)"
+t_consts_goto() {
+	build_project goto goto.c
+	start_session goto
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	check_all 1 'NR == 1 || v["value"] == (v["tick"] + 1) * 3 + 1' "before the edit"
+	CONSTS_FILE=goto.c
+	consts_save ADD 'x += 2;' 'v["value"] == (v["tick"] + 2) * 3 + 2' "the new code with its own table" 1
+	consts_save ADD 'x += 5;' 'v["value"] == (v["tick"] + 5) * 3 + 5' "a second patch" 2
 	check_steps 1 count 1
 	assert_alive "after the edits"
 	pass
