@@ -73,7 +73,7 @@ bench: all
 # The oracle (tests/oracle/oracle.py): edits of real programs (GNU bc, Lua,
 # muparser, a serde_json program), each patched into the running program and
 # compared with a fresh build; the table goes to build/oracle/results-SEED.txt.
-ORACLE_EDITS    ?= 30
+ORACLE_EDITS    ?= 30,muparser=8
 ORACLE_SEED     ?= 1
 ORACLE_PROGRAMS ?= bc,lua,muparser,rust-json
 oracle: all

@@ -144,8 +144,8 @@ def tokenize(text, lang):
         if c.isdigit() or (c == '.' and i + 1 < n and text[i + 1].isdigit()):
             m = NUM_RE.match(text, i)
             t = m.group(0)
-            if lang == 'rust' and '..' in t:	# 0..10
-                t = t[:t.index('..')]
+            if lang == 'rust' and (t.endswith('.') and text.startswith('..', i + len(t) - 1) or '..' in t):
+                t = t[:t.index('.')]	# 0..10, 1..=n
             toks.append(Tok('num', t, start, line, pp))
             i += len(t)
             continue
