@@ -174,7 +174,11 @@ def restore(pristine, tree):
                     os.unlink(t)
                 os.symlink(os.readlink(s), t)
             else:
-                shutil.copy2(s, t)
+                # beside it, then renamed over it: a running program's
+                # executable cannot be written, but it can be replaced
+                tmp = os.path.join(td, '.%s.oracle-restore' % name)
+                shutil.copy2(s, tmp)
+                os.replace(tmp, t)
 
 
 # ------------------------------------------------------------ programs
@@ -568,11 +572,14 @@ def all_sites(prog):
 
 
 def pick_edit(prog, seed, number):
-    """Edit NUMBER of PROG under SEED: a label, then a site of it."""
+    """Edit NUMBER of PROG under SEED: a label (weighted by the square root
+    of its number of sites), then a site of it."""
     rng = random.Random('%s/%s/%d' % (seed, prog.name, number))
     groups = all_sites(prog)
     labels = sorted(groups)
-    label = rng.choice(labels)
+    # a kind with many sites is picked more often, one with few less
+    # often than uniformly (a kind of 1 site would repeat itself)
+    label = rng.choices(labels, [len(groups[k]) ** 0.5 for k in labels])[0]
     rel, site = rng.choice(groups[label])
     path = os.path.join(prog.pristine, rel)
     text = open(path, encoding='latin-1').read()
@@ -898,7 +905,13 @@ def main():
     ap.add_argument('--out', help='the table file (default build/oracle/results-SEED.txt)')
     ap.add_argument('--eager', action='store_true',
                     help='save each edit as soon as rewire watches, without waiting for its start-up compiles')
+    ap.add_argument('--report', nargs='+', metavar='JSONL',
+                    help='print the table of earlier runs (their results-SEED.jsonl) and exit')
     a = ap.parse_args()
+    if a.report:
+        rs = [json.loads(x) for f in a.report for x in open(f) if x.strip()]
+        print(table(rs, list(dict.fromkeys(r['program'] for r in rs))), end='')
+        return 0
     global EAGER
     EAGER = a.eager
     programs = [p.strip() for p in a.programs.split(',') if p.strip()]
@@ -917,6 +930,7 @@ def main():
     t_start = time.time()
     diff_path = os.path.join(WORK, 'different-%s.txt' % a.seed)
     difff = open(diff_path, 'w')
+    jsonl = open(os.path.join(WORK, 'results-%s.jsonl' % a.seed), 'w')	# as they come
     failed = False
     for name in programs:
         prog = PROGRAMS[name]()
@@ -954,6 +968,8 @@ def main():
             r = run_edit(prog, a.seed, number, tmp)
             r['seconds'] = round(time.time() - t0, 1)
             mine.append(r)
+            jsonl.write(json.dumps(r) + '\n')
+            jsonl.flush()
             if r['outcome'] != 'invalid':
                 valid += 1
             log('oracle: %-11s %s%s' % (r['outcome'], r['title'],
@@ -991,9 +1007,7 @@ def main():
     difff.close()
     if a.list:
         return 0
-    with open(os.path.join(WORK, 'results-%s.jsonl' % a.seed), 'w') as f:
-        for r in results:
-            f.write(json.dumps(r) + '\n')
+    jsonl.close()
     t = table(results, programs)
     header = 'oracle: seed %s, %s edits asked, %.0f s\n' % (
         a.seed, ', '.join('%s %d' % (p, edits.get(p, a.edits)) for p in programs), time.time() - t_start)
