@@ -202,8 +202,19 @@ class Program:
     def ready(self):
         return os.path.exists(os.path.join(self.dir, 'ready'))
 
+    def stamp(self):
+        """What the coverage and backtrace depend on: the driver and its arguments."""
+        import hashlib
+        return hashlib.sha1(self.input + repr(self.args).encode()).hexdigest()
+
     def setup(self):
         if self.ready():
+            ready = os.path.join(self.dir, 'ready')
+            if open(ready).read().strip() != self.stamp():
+                log('oracle: %s: the driver changed: coverage again' % self.name)
+                self.coverage()
+                self.running_functions()
+                open(ready, 'w').write(self.stamp() + '\n')
             return
         log('oracle: %s: fetching and building (once)' % self.name)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -213,7 +224,7 @@ class Program:
         snapshot(self.tree, self.pristine)
         self.coverage()
         self.running_functions()
-        open(os.path.join(self.dir, 'ready'), 'w').write('ok\n')
+        open(os.path.join(self.dir, 'ready'), 'w').write(self.stamp() + '\n')
 
     def warm_up(self):
         pass
