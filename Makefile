@@ -70,6 +70,16 @@ units: $(UNIT_BIN)
 bench: all
 	bench/run.sh
 
+# The oracle (tests/oracle/oracle.py): edits of real programs (GNU bc, Lua,
+# muparser, a serde_json program), each patched into the running program and
+# compared with a fresh build; the table goes to build/oracle/results-SEED.txt.
+ORACLE_EDITS    ?= 30,muparser=8
+ORACLE_SEED     ?= 1
+ORACLE_PROGRAMS ?= bc,lua,muparser,rust-json
+oracle: all
+	scripts/deps.sh
+	python3 tests/oracle/oracle.py --edits $(ORACLE_EDITS) --seed $(ORACLE_SEED) --programs $(ORACLE_PROGRAMS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rewire
 	install -m 755 $(B)/rewire $(DESTDIR)$(PREFIX)/bin/rewire
@@ -86,7 +96,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all test demo units bench install clean
+.PHONY: all test demo units bench oracle install clean
 -include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d)
 
 # make fuzz: libFuzzer targets for every reader of untrusted bytes.
