@@ -45,6 +45,9 @@ struct job {
 	int kind;
 	int status;
 	int running;
+	/* The unit's inputs when the compile started: what it read. */
+	uint64_t hash, names;
+	int64_t started;	/* CLOCK_REALTIME ns, as file times are */
 	char obj[2048], dep[2048], log[2048];
 };
 
@@ -193,11 +196,61 @@ static int copy_file(const char *src, const char *dst)
 	return rc;
 }
 
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* FNV-1a of the names of the unit's inputs: whether a compile found the
+ * ones it started with. */
+static uint64_t names_hash(const struct cc_unit *u)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i <= u->ndeps; i++)
+		for (const char *c = i ? u->deps[i - 1] : u->src; ; c++) {
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+			if (!*c)
+				break;
+		}
+	return h;
+}
+
+/* Written at or after t: file times lag the clock by up to a tick. */
+static int written_since(const struct cc_unit *u, int64_t t)
+{
+	t -= 20 * 1000000;
+	if (mtime_ns(u->src) >= t)
+		return 1;
+	for (size_t i = 0; i < u->ndeps; i++)
+		if (mtime_ns(u->deps[i]) >= t)
+			return 1;
+	return 0;
+}
+
+/* After the compile read its depfile: the hash of what it compiled. That
+ * is the one taken when it started, when it found the inputs known then;
+ * an edit saved while it ran is still to patch. When it found others (a
+ * first depfile, a new #include), they are hashed now, unless one was
+ * written since it started: then the hash is unknown (0), and the unit's
+ * next save compiles it whatever its contents. */
+static uint64_t compiled_hash(const struct cc_unit *u, const struct job *j)
+{
+	if (names_hash(u) == j->names)
+		return j->hash;
+	return written_since(u, j->started) ? 0 : cc_hash_inputs(u);
+}
+
 static int start_job(struct session *s, size_t unit, int kind)
 {
 	struct job *j = free_job(s);
 	if (!j)
 		return -1;
+	/* Before the compiler reads them: a save from now on is one to patch. */
+	j->hash = cc_hash_inputs(&s->db.units[unit]);
+	j->names = names_hash(&s->db.units[unit]);
+	j->started = wall_ns();
 	const char *dir = kind == JOB_BASE ? "base" : "new";
 	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
 	if (s->db.units[unit].object_only) {
@@ -262,19 +315,20 @@ static void base_done(struct session *s, struct job *j)
 		       rw_basename(u->src), j->log);
 		return;
 	}
-	/* The source was saved while this compiled: the object may hold the
-	 * edit, so it is no baseline, and the hash taken at start-up stays
-	 * (the edit is still to patch). */
-	int edited = cc_hash_inputs(u) != u->hash;
+	/* An input was saved before or while this compiled: the object may
+	 * hold the edit, so it is no baseline, and the hash taken at start-up
+	 * stays (the edit is still to patch). */
+	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
 	cc_read_deps(u, u->depfile ? u->depfile : j->dep);
 	for (size_t i = 0; i < u->ndeps; i++)
 		watch_dir_of(s, u->deps[i]);
-	if (edited)
+	uint64_t hash = edited ? 0 : compiled_hash(u, j);
+	if (!hash)
 		return;
 	if (!u->base)
 		u->base = rw_strdup(j->obj);
 	record_orig(s, j->unit);
-	u->hash = cc_hash_inputs(u);
+	u->hash = hash;
 }
 
 static void reap_jobs(struct session *s)
@@ -432,7 +486,9 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			for (size_t k = 0; k < u->ndeps; k++)
 				watch_dir_of(s, u->deps[k]);
 		}
-		u->hash = cc_hash_inputs(u);
+		/* Not the inputs now: a save that came during the patch is
+		 * still to compile (start_batch). */
+		u->hash = compiled_hash(u, jobs[i]);
 	}
 }
 

@@ -55,6 +55,39 @@ t_s_twenty() {
 	pass
 }
 
+e2e_test t_s_during "session: an edit saved while the one before it compiles is patched too"
+t_s_during() {
+	build_project body body.c
+	# The compiler reads the source, then takes 1.5 s more to exit: the
+	# second edit is saved after the first one was compiled and before it
+	# is patched, always.
+	cat >"$P/slowcc" <<SH
+#!/bin/sh
+"\$@"; rc=\$?
+echo compiled >>"$W/cc.trace"
+sleep 1.5
+echo exited >>"$W/cc.trace"
+exit \$rc
+SH
+	chmod +x "$P/slowcc"
+	sed -i "s|\"arguments\": \[|\"arguments\": [\"$P/slowcc\", |" "$P/compile_commands.json"
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	wait_for "$W/cc.trace" '^exited$' 10 || fail "the baseline compile did not end"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	wait_for "$W/cc.trace" '^compiled$' 10 2 || fail "the first edit was not compiled"
+	save body.c BODY "$(marked BODY 'return tick * 5;')"
+	wait_err '^rewire: patched compute' 1 || fail "the first edit was not patched"
+	wait_err '^rewire: patched compute' 2 ||
+		fail "the edit saved during the first one's compile was not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 5 && v["pid"] == pid' "after the second save"
+	check_steps 1 tick 1
+	assert_alive "after the patches"
+	pass
+}
+
 e2e_test t_s_inline "session: inlined static changes its caller"
 t_s_inline() {
 	build_project scale scale.c
