@@ -14,8 +14,9 @@
  *    a libc function given a bad pointer), it is the patch's fault; the
  *    handler jumps back to the guard, which rolls that patch (and later
  *    ones) back and returns REWIRE_CRASHED. Outside a guard, a crash in
- *    patch code is reported by name; then, as for every fault that is not
- *    a patch's, the program's own handler runs, or the default action. */
+ *    patch code is reported by name and noted for the session (a restart
+ *    leaves that patch out); then, as for every fault that is not a
+ *    patch's, the program's own handler runs, or the default action. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -267,8 +268,14 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		g->caller = overflow || sp >= g->frame ? 0 : patch_on_stack(sp, g->frame, 1);
 		siglongjmp(g->jb, 1);
 	}
-	if (culprit)
+	if (culprit) {
+		int ver;
+		apply_name_at(culprit, &ver);
 		report(sig, culprit, NULL, si->si_addr, "");
+		/* Likely the end of the process (unless its own handler
+		 * recovers): a restart can leave this patch out. */
+		agent_note_crash(ver, sig);
+	}
 	chain(sig, si, ucv);
 }
 

@@ -52,6 +52,8 @@ struct versions {
 static struct versions *vers;
 static size_t nvers, capvers;
 
+static int version;	/* of the newest patch: patches are numbered from 1 */
+
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
@@ -180,6 +182,8 @@ int apply_hello(struct rw_buf *reply, struct agent_err *e)
 		rw_put_u64(reply, reg[i].addr);
 		rw_put_u64(reply, reg[i].size);
 	}
+	/* Patches so far: the next one gets this number + 1. */
+	rw_put_u32(reply, (uint32_t)version);
 	return 0;
 }
 
@@ -315,7 +319,6 @@ struct applied {
 };
 static struct applied applied[MAX_APPLIED];
 static _Atomic size_t napplied;
-static int version;
 static struct api_note last_note;	/* of the newest patch, for the hooks */
 /* One patch or rollback at a time: from the agent's thread, a thread in
  * rewire_poll() or one returning from a crash in rewire_call(). */

@@ -5,6 +5,7 @@
  * /tmp/rewire-UID, which must be ours and mode 0700: no other user can
  * reach a socket there, and no other user can plant one for us. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,26 @@ int rw_socket_dir(char *out, size_t cap)
 		return rw_fail("%s must be a directory owned by you with mode 0700: refusing to "
 			       "use it", out);
 	return 0;
+}
+
+int rw_crash_blame(int pid, int sig)
+{
+	char dir[256], path[320], buf[64];
+	int version = 0, noted = 0;
+	if (rw_socket_dir(dir, sizeof dir) < 0)
+		return 0;
+	snprintf(path, sizeof path, "%s/%d.crash", dir, pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	unlink(path);
+	buf[n > 0 ? n : 0] = 0;
+	/* Another signal: the patch's fault was handled, this one is not it. */
+	if (sscanf(buf, "%d %d", &version, &noted) != 2 || noted != sig || version < 0)
+		return 0;
+	return version;
 }
 
 int rw_connect(int pid, int wait_ms)
@@ -128,6 +149,7 @@ int rw_hello(struct rw_process *p)
 		g->addr = rw_get_u64(&r);
 		g->size = rw_get_u64(&r);
 	}
+	p->version = (int)rw_get_u32(&r);
 	int err = r.err;
 	free((void *)r.p);
 	return err ? rw_fail("malformed answer from the agent") : 0;

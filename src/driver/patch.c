@@ -328,6 +328,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		rc = EXIT_NOPROC;
 		goto out;
 	}
+	res->version = proc.version + 1;	/* one connection at a time: no other patch meanwhile */
 	if (open_exe(&proc) == 0)
 		choose_target(&proc, l.objs, l.nobjs);
 	uint64_t t0 = rw_now_ns();
