@@ -93,11 +93,12 @@ static int run_now(int (*run)(void *, struct api_note *, struct agent_err *), vo
 		   struct agent_err *e)
 {
 	struct api_note note = {0};
+	/* Before the jumps: new code may crash the moment they are written,
+	 * before the patch returns, and that crash is the patch's. */
+	pthread_once(&handlers_once, install_handlers);
 	int rc = run(ctx, &note, e);
-	if (rc == 0 && note.version) {
-		pthread_once(&handlers_once, install_handlers);
+	if (rc == 0 && note.version)
 		run_hooks(&note);
-	}
 	return rc;
 }
 
@@ -328,9 +329,10 @@ EXPORT int rewire_agent_call(void (*fn)(void *), void *arg)
 	return REWIRE_CRASHED;
 }
 
-/* The fault handlers go in when there is patch code to guard (the first
- * patch or guarded call), after the program installed its own (Rust's
- * stack-overflow handler only installs itself over the default). */
+/* The fault handlers go in when there is patch code to guard (just before
+ * the first patch, or at the first guarded call), after the program
+ * installed its own (Rust's stack-overflow handler only installs itself
+ * over the default). */
 static void install_handlers(void)
 {
 	for (size_t i = 0; i < sizeof crash_sigs / sizeof *crash_sigs; i++) {

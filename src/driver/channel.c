@@ -81,7 +81,8 @@ int rw_connect(int pid, int wait_ms)
 	}
 }
 
-/* One request, one reply. An error reply becomes the error message. */
+/* One request, one reply. An error reply becomes the error message; -2:
+ * the channel ended without one (the request may have been carried out). */
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply)
 {
 	uint16_t rtype;
@@ -89,8 +90,10 @@ int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader
 	uint32_t len;
 	if (rw_send(fd, type, req) < 0)
 		return rw_fail("the agent closed the channel: %s", strerror(errno));
-	if (rw_recv(fd, &rtype, &payload, &len) < 0)
-		return rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
+	if (rw_recv(fd, &rtype, &payload, &len) < 0) {
+		rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
+		return -2;
+	}
 	*reply = (struct rw_reader){payload, len, 0, 0};
 	if (rtype == RW_MSG_OK)
 		return 0;
@@ -200,8 +203,9 @@ int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint
 int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t)
 {
 	struct rw_reader r;
-	if (rw_request(p->fd, RW_MSG_APPLY, patch, &r) < 0)
-		return -1;
+	int rc = rw_request(p->fd, RW_MSG_APPLY, patch, &r);
+	if (rc < 0)
+		return rc;
 	t->write_ns = rw_get_u64(&r);
 	t->pause_ns = rw_get_u64(&r);
 	t->total_ns = rw_get_u64(&r);

@@ -39,6 +39,8 @@ struct patch_result {
 	size_t npulled;		/* library members taken from the archives */
 	char names[512];	/* the replaced functions, demangled */
 	int version;		/* the agent's number for the patch (when applied) */
+	int in_doubt;		/* failed: the program ended after it was sent, before
+				 * the answer; it may have been applied */
 };
 
 /* patch.c: link the objects into process pid and apply them. 0, or an

@@ -41,9 +41,10 @@ enum job_kind { JOB_BASE, JOB_PATCH };
 /* The patches --restart can take back out of a restarted program. */
 #define KEEP_LANDED 32
 
-/* A patch the running program has, by the agent's number for it, with
- * each unit's baseline before it. When the agent blames it for a crash
- * (agent.c), --restart starts the program again without it. */
+/* A patch the running program has (or may have: it ended before the
+ * agent answered), by the agent's number for it, with each unit's
+ * baseline before it. When the agent blames it for a crash (agent.c),
+ * --restart starts the program again without it. */
 struct landed {
 	int version;
 	size_t n;
@@ -93,6 +94,7 @@ struct session {
 	struct landed landed[KEEP_LANDED];	/* the program's patches, oldest first */
 	size_t nlanded;
 	unsigned seq;		/* baselines are files of their own: landed[].before */
+	int *lost;		/* per unit: its patch failed as the program ended */
 };
 
 static int64_t mtime_ns(const char *path)
@@ -406,7 +408,7 @@ static void drop_landed(struct session *s, size_t k)
 	free(l.was_patched);
 }
 
-/* A patch of these units went in: note it with their
+/* A patch of these units went in (or may have): note it with their
  * baselines before it (from_orig: the ones the program started with). */
 static void note_landed(struct session *s, const size_t *units, size_t n,
 			const struct patch_result *res, const char *files, int from_orig)
@@ -438,7 +440,8 @@ static struct landed *find_landed(struct session *s, int version)
 
 /* The program starts again without patch l: its units are back on their
  * baselines before it (their later patches were made on top of it: they
- * go too), and their next saves compile them. */
+ * go too), their next saves compile them, and a save lost with the
+ * crash is not tried again. */
 static void leave_out(struct session *s, const struct landed *l)
 {
 	for (size_t k = 0; k < l->n; k++) {
@@ -448,6 +451,7 @@ static void leave_out(struct session *s, const struct landed *l)
 		forget_base(s, old);
 		s->db.units[i].hash = 0;
 		s->patched[i] = l->was_patched[k];
+		s->lost[i] = 0;
 	}
 }
 
@@ -584,6 +588,13 @@ static void list_files(struct session *s, char *out, size_t cap)
 	free(units);
 }
 
+/* Ended (not reaped yet): a patch that failed now may have failed for it. */
+static int child_ended(struct session *s)
+{
+	struct pollfd p = {s->pidfd, POLLIN, 0};
+	return s->pidfd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 /* The new objects are the baselines; each in a file of its own, for the
  * patches noted (landed[].before) keep the ones before. */
 static void adopt_batch(struct session *s, struct job **jobs, size_t n)
@@ -650,6 +661,12 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		adopt_batch(s, jobs, n);
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
+		/* Its answer lost with the program: whether it is in, the agent's
+		 * crash note tells (restart). */
+		if (res.in_doubt)
+			note_landed(s, units, n, &res, files, 0);
+		for (size_t i = 0; i < n && child_ended(s); i++)
+			s->lost[units[i]] = 1;
 	}
 	diff_ctx_free(&d);
 }
@@ -817,7 +834,7 @@ static int reapply(struct session *s)
 		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)
 			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
-		if (rc == 0)
+		if (rc == 0 || res.in_doubt)
 			note_landed(s, units, n, &res, files, 1);
 	}
 	diff_ctx_free(&d);
@@ -828,6 +845,14 @@ static int reapply(struct session *s)
 static int is_crash(int sig)
 {
 	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT;
+}
+
+/* Saves whose patch failed as the program ended: for the new one. */
+static void retry_lost(struct session *s)
+{
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->lost[i])
+			s->due[i] = rw_now_ns(), s->lost[i] = 0;
 }
 
 /* What the new process starts with: all the patches, but the one the
@@ -842,6 +867,7 @@ static void choose_patches(struct session *s, struct landed *bad, int blamed, in
 		reset_to_orig(s);
 	while (s->nlanded)
 		drop_landed(s, s->nlanded - 1);
+	retry_lost(s);
 	if (reapply(s) < 0) {
 		rw_say_error("cannot patch the restarted program: %s; it runs as built", rw_error());
 		reset_to_orig(s);
@@ -955,6 +981,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	}
 	setup_baselines(&s, exe);
 	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
+	s.lost = rw_calloc(db->n ? db->n : 1, sizeof *s.lost);
 	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);

@@ -243,6 +243,14 @@ t_s_restart() {
 	restart_after_crash 'tick % 20 == 0 &&'
 }
 
+# The new code crashes at its first call, which comes as the stop that
+# wrote its jumps ends the program's sleep: before the agent answered,
+# often.
+e2e_test t_s_restart_at_once "session: --restart after a patch that crashes as soon as it is in"
+t_s_restart_at_once() {
+	restart_after_crash ''
+}
+
 e2e_test t_s_shlib "session: a rebuilt shared library patched in place"
 t_s_shlib() {
 	P=$W/proj
