@@ -222,6 +222,7 @@ restart_after_crash() {
 	wait_for "$LOG" '^pid=[0-9]+$' 10 "$from" || fail "the restarted program printed no pid= line"
 	pid2=$(after "$LOG" "$from" | grep -m1 -E '^pid=[0-9]+$' | cut -d= -f2)
 	((pid2 != old)) || fail "no new process"
+	rw_track "$pid2"
 	VPID=$pid2 VSTART=$(proc_start "$pid2")
 	wait_err '^rewire: patched the restarted program: compute' 1 20 ||
 		fail "the restarted program was not patched: $(tail -n 3 "$ERR" | tr '\n' ' ')"
