@@ -119,26 +119,39 @@ rw_diagnostics() {
 
 # ------------------------------------------------------- process tracking
 
-RW_PIDS=()
+RW_PIDS=() RW_STARTS=()
 
+# With the start time: a process that ended (a victim that crashed) leaves
+# its pid to be reused, by anything, within seconds on a busy machine; only
+# the process tracked is ever killed.
 rw_track() {
-	RW_PIDS+=("$1")
+	local start
+	start=$(proc_start "$1")
+	RW_PIDS+=("$1") RW_STARTS+=("$start")
 	# Also for run.sh, which kills what a job leaves behind (a job killed by
-	# -9 runs no trap). With the start time, so that a pid reused by another
-	# process since is never killed.
-	[[ -n ${RW_WORK:-} ]] && echo "$1 $(proc_start "$1")" >>"$RW_WORK/pids"
+	# -9 runs no trap).
+	[[ -n ${RW_WORK:-} ]] && echo "$1 $start" >>"$RW_WORK/pids"
+}
+
+rw_tracked() {	# INDEX: the process is still the one tracked
+	[[ -n ${RW_STARTS[$1]} && $(proc_start "${RW_PIDS[$1]}") == "${RW_STARTS[$1]}" ]]
 }
 
 rw_cleanup() {
-	local p
+	local i
 	trap - EXIT INT TERM
-	for p in "${RW_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${RW_PIDS[@]}"; do
+	for i in "${!RW_PIDS[@]}"; do
+		rw_tracked "$i" && kill -TERM "${RW_PIDS[i]}" 2>/dev/null
+	done
+	for i in "${!RW_PIDS[@]}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			case $(proc_state "$p") in "" | Z | X) break ;; esac
+			case $(proc_state "${RW_PIDS[i]}") in "" | Z | X) break ;; esac
 			sleep 0.05
 		done
-		case $(proc_state "$p") in "" | Z | X) ;; *) kill -KILL "$p" 2>/dev/null ;; esac
+		case $(proc_state "${RW_PIDS[i]}") in
+		"" | Z | X) ;;
+		*) rw_tracked "$i" && kill -KILL "${RW_PIDS[i]}" 2>/dev/null ;;
+		esac
 	done
 	return 0
 }

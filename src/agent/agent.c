@@ -13,6 +13,7 @@
  * child has no agent thread: it closes the socket and stays inert. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 static int listen_fd = -1;
 static pid_t owner_pid;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char rewire_dir[128];	/* REWIRE_DIR: the session's, ours only (0700) */
 
 int agent_fail(struct agent_err *e, const char *fmt, ...)
 {
@@ -220,7 +222,7 @@ __attribute__((constructor)) static void agent_start(void)
 	const char *env = getenv("REWIRE_DIR");
 	if (!env)
 		return;
-	char dir[128];
+	char dir[sizeof rewire_dir];
 	snprintf(dir, sizeof dir, "%s", env);
 	unsetenv("REWIRE_DIR");
 	strip_preload();
@@ -239,6 +241,7 @@ __attribute__((constructor)) static void agent_start(void)
 		return;
 	}
 	owner_pid = getpid();
+	memcpy(rewire_dir, dir, sizeof rewire_dir);
 	pthread_atfork(NULL, NULL, after_fork_child);
 	if (start_thread() < 0) {
 		fprintf(stderr, "rewire: agent: cannot start its thread; the program runs without rewire\n");
@@ -246,6 +249,43 @@ __attribute__((constructor)) static void agent_start(void)
 		listen_fd = -1;
 		unlink(sock_path);
 	}
+}
+
+static size_t put_decimal(char *out, unsigned long v)
+{
+	char tmp[24];
+	size_t n = 0, len = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		out[len++] = tmp[--n];
+	return len;
+}
+
+/* <dir>/<pid>.crash holds "VERSION SIGNAL\n": the driver reads it once
+ * the process is gone (`rewire run --restart` leaves that patch out). Only
+ * system calls and our own code: this runs in a fault handler. */
+void agent_note_crash(int version, int sig)
+{
+	char path[sizeof rewire_dir + 40], line[48];
+	size_t n = strnlen(rewire_dir, sizeof rewire_dir - 1), len = 0;
+	if (!n || version <= 0)
+		return;
+	memcpy(path, rewire_dir, n);
+	path[n++] = '/';
+	n += put_decimal(path + n, (unsigned long)getpid());
+	memcpy(path + n, ".crash", sizeof ".crash");
+	len += put_decimal(line, (unsigned long)version);
+	line[len++] = ' ';
+	len += put_decimal(line + len, (unsigned long)sig);
+	line[len++] = '\n';
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	ssize_t w = write(fd, line, len);
+	(void)w;
+	close(fd);
 }
 
 __attribute__((destructor)) static void agent_stop(void)

@@ -77,5 +77,9 @@ int api_run(int (*run)(void *ctx, struct api_note *note, struct agent_err *e), v
 int api_init(struct agent_err *e);
 
 uint64_t agent_now_ns(void);
+/* agent.c, async-signal-safe: signal sig, outside rewire_call(), was
+ * patch `version`'s fault; noted where the session finds it once the
+ * process is gone. */
+void agent_note_crash(int version, int sig);
 
 #endif

@@ -14,8 +14,9 @@
  *    a libc function given a bad pointer), it is the patch's fault; the
  *    handler jumps back to the guard, which rolls that patch (and later
  *    ones) back and returns REWIRE_CRASHED. Outside a guard, a crash in
- *    patch code is reported by name; then, as for every fault that is not
- *    a patch's, the program's own handler runs, or the default action;
+ *    patch code is reported by name and noted for the session (a restart
+ *    leaves that patch out); then, as for every fault that is not a
+ *    patch's, the program's own handler runs, or the default action;
  *  - rewire_agent_panicking, rewire_agent_unwound: the same guard for a
  *    Rust panic, which is no signal. The Rust binding's panic hook calls
  *    the first while the panicking stack is whole: each guard of the
@@ -102,11 +103,12 @@ static int run_now(int (*run)(void *, struct api_note *, struct agent_err *), vo
 		   struct agent_err *e)
 {
 	struct api_note note = {0};
+	/* Before the jumps: new code may crash the moment they are written,
+	 * before the patch returns, and that crash is the patch's. */
+	pthread_once(&handlers_once, install_handlers);
 	int rc = run(ctx, &note, e);
-	if (rc == 0 && note.version) {
-		pthread_once(&handlers_once, install_handlers);
+	if (rc == 0 && note.version)
 		run_hooks(&note);
-	}
 	return rc;
 }
 
@@ -283,8 +285,14 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		g->caller = overflow || sp >= g->frame ? 0 : patch_on_stack(sp, g->frame, 1);
 		siglongjmp(g->jb, 1);
 	}
-	if (culprit)
+	if (culprit) {
+		int ver;
+		apply_name_at(culprit, &ver);
 		report(sig, culprit, NULL, si->si_addr, "");
+		/* Likely the end of the process (unless its own handler
+		 * recovers): a restart can leave this patch out. */
+		agent_note_crash(ver, sig);
+	}
 	chain(sig, si, ucv);
 }
 
@@ -433,9 +441,10 @@ EXPORT int rewire_agent_unwound(void)
 	return g->panic_seen;
 }
 
-/* The fault handlers go in when there is patch code to guard (the first
- * patch or guarded call), after the program installed its own (Rust's
- * stack-overflow handler only installs itself over the default). */
+/* The fault handlers go in when there is patch code to guard (just before
+ * the first patch, or at the first guarded call), after the program
+ * installed its own (Rust's stack-overflow handler only installs itself
+ * over the default). */
 static void install_handlers(void)
 {
 	for (size_t i = 0; i < sizeof crash_sigs / sizeof *crash_sigs; i++) {

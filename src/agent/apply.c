@@ -52,6 +52,8 @@ struct versions {
 static struct versions *vers;
 static size_t nvers, capvers;
 
+static int version;	/* of the newest patch: patches are numbered from 1 */
+
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
@@ -180,6 +182,8 @@ int apply_hello(struct rw_buf *reply, struct agent_err *e)
 		rw_put_u64(reply, reg[i].addr);
 		rw_put_u64(reply, reg[i].size);
 	}
+	/* Patches so far: the next one gets this number + 1. */
+	rw_put_u32(reply, (uint32_t)version);
 	return 0;
 }
 
@@ -273,6 +277,8 @@ struct site {
 	const char *name;
 };
 
+struct applied;
+
 struct patch {
 	struct segment *segs;
 	uint32_t nsegs;
@@ -290,6 +296,7 @@ struct patch {
 	uint32_t nsyms;
 	int memfd;		/* /proc/self/mem, to write code without making it writable */
 	int inits_ran;		/* constructors ran: the memory must stay, whatever follows */
+	struct applied *entry;	/* its history entry, shown with the jumps */
 };
 
 /* Patches in the process, oldest first, for rollback and for telling
@@ -315,7 +322,7 @@ struct applied {
 };
 static struct applied applied[MAX_APPLIED];
 static _Atomic size_t napplied;
-static int version;
+static struct applied unlisted;	/* the entry of a patch past MAX_APPLIED */
 static struct api_note last_note;	/* of the newest patch, for the hooks */
 /* One patch or rollback at a time: from the agent's thread, a thread in
  * rewire_poll() or one returning from a crash in rewire_call(). */
@@ -575,6 +582,17 @@ static int code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n)
 	return raw_mprotect(lo, hi - lo, PROT_READ | PROT_EXEC) == 0 ? 0 : -1;
 }
 
+/* While the world is stopped, right after the jumps: a fault from here on
+ * in the new code is the patch's (atomic stores only). */
+static void show_entry(struct applied *a)
+{
+	size_t n = atomic_load(&napplied);
+	if (n >= MAX_APPLIED || a != &applied[n])
+		return;	/* unlisted: not guarded */
+	atomic_store(&a->live, 1);
+	atomic_store(&napplied, n + 1);
+}
+
 static int write_jumps(void *ctx, struct agent_err *e)
 {
 	struct patch *p = ctx;
@@ -588,6 +606,7 @@ static int write_jumps(void *ctx, struct agent_err *e)
 		}
 	}
 	__builtin___clear_cache((char *)0, (char *)0);
+	show_entry(p->entry);
 	return 0;
 }
 
@@ -678,10 +697,18 @@ static void run_constructors(struct patch *p)
 	p->inits_ran = 1;
 }
 
-/* The history entry, allocated before the jumps: nothing may fail after. */
-static int prepare_applied(const struct patch *p, struct applied *a)
+/* The history entry, filled before the jumps: nothing may fail after, and
+ * the fault handlers know the new code as the patch's from the moment a
+ * thread can run it (show_entry). It borrows the patch's entries and
+ * names until publish(). */
+static int prepare_applied(struct patch *p)
 {
+	size_t n = atomic_load(&napplied);
+	struct applied *a = n < MAX_APPLIED ? &applied[n] : &unlisted;
 	memset(a, 0, sizeof *a);
+	p->entry = a;
+	a->version = version + 1;
+	a->to = p->to, a->names = p->names, a->nredirs = p->nredirs;
 	a->lo = UINT64_MAX;
 	for (uint32_t i = 0; i < p->nsegs; i++)
 		if (p->segs[i].prot == RW_PROT_RX) {
@@ -695,24 +722,21 @@ static int prepare_applied(const struct patch *p, struct applied *a)
 	return a->reg_before && a->reg_idx ? 0 : -1;
 }
 
-/* Publish the entry; the patch's sites, entries and names move into it. */
+/* The entry, shown since the jumps: the patch's sites, entries and names
+ * move into it. */
 static void publish(struct patch *p, struct applied *a)
 {
-	size_t n = atomic_load(&napplied);
-	a->version = ++version;
+	size_t n = atomic_load(&napplied) - 1;
+	version = a->version;
 	a->sites = p->sites, a->nsites = p->nsites, p->sites = NULL;
-	a->to = p->to, a->names = p->names, a->nredirs = p->nredirs;
 	p->to = NULL, p->names = NULL;
-	atomic_store(&a->live, 1);
 	last_note = (struct api_note){a->version, a->nredirs, (const char *const *)a->names};
-	if (n >= MAX_APPLIED) {
+	if (a == &unlisted) {
 		free(a->sites);
 		free(a->reg_before);
 		free(a->reg_idx);
 		return;	/* not guarded (its to/names stay: hooks use them) */
 	}
-	applied[n] = *a;
-	atomic_store(&napplied, n + 1);
 	if (n >= KEEP_UNDO) {
 		struct applied *old = &applied[n - KEEP_UNDO];
 		free(old->sites);
@@ -723,16 +747,25 @@ static void publish(struct patch *p, struct applied *a)
 	}
 }
 
+/* The patch failed before its jumps: its entry was never shown. */
+static void drop_entry(struct patch *p)
+{
+	if (!p->entry)
+		return;
+	free(p->entry->reg_before);
+	free(p->entry->reg_idx);
+	memset(p->entry, 0, sizeof *p->entry);
+	p->entry = NULL;
+}
+
 static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 {
 	uint64_t t0 = agent_now_ns(), pause = 0;
 	uint32_t nthreads = 0;
-	struct applied a;
 	if (check_patch(p, e) < 0 || plan_sites(p, e) < 0 || write_segments(p, e) < 0)
 		return -1;
-	if (reserve_records(p) < 0 || prepare_applied(p, &a) < 0) {
-		free(a.reg_before);
-		free(a.reg_idx);
+	if (reserve_records(p) < 0 || prepare_applied(p) < 0) {
+		drop_entry(p);
 		return agent_fail(e, "out of memory");
 	}
 	uint64_t t_write = agent_now_ns() - t0;
@@ -751,12 +784,11 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 	if (rc < 0) {
 		if (!p->inits_ran)
 			unwind_frames(p->eh_frame, 0);
-		free(a.reg_before);
-		free(a.reg_idx);
+		drop_entry(p);
 		return -1;
 	}
-	record(p, &a);
-	publish(p, &a);
+	record(p, p->entry);
+	publish(p, p->entry);
 	region_commit();
 	rw_put_u64(reply, t_write);
 	rw_put_u64(reply, pause);

@@ -5,6 +5,7 @@
  * /tmp/rewire-UID, which must be ours and mode 0700: no other user can
  * reach a socket there, and no other user can plant one for us. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,26 @@ int rw_socket_dir(char *out, size_t cap)
 		return rw_fail("%s must be a directory owned by you with mode 0700: refusing to "
 			       "use it", out);
 	return 0;
+}
+
+int rw_crash_blame(int pid, int sig)
+{
+	char dir[256], path[320], buf[64];
+	int version = 0, noted = 0;
+	if (rw_socket_dir(dir, sizeof dir) < 0)
+		return 0;
+	snprintf(path, sizeof path, "%s/%d.crash", dir, pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	unlink(path);
+	buf[n > 0 ? n : 0] = 0;
+	/* Another signal: the patch's fault was handled, this one is not it. */
+	if (sscanf(buf, "%d %d", &version, &noted) != 2 || noted != sig || version < 0)
+		return 0;
+	return version;
 }
 
 int rw_connect(int pid, int wait_ms)
@@ -60,7 +81,8 @@ int rw_connect(int pid, int wait_ms)
 	}
 }
 
-/* One request, one reply. An error reply becomes the error message. */
+/* One request, one reply. An error reply becomes the error message; -2:
+ * the channel ended without one (the request may have been carried out). */
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply)
 {
 	uint16_t rtype;
@@ -68,8 +90,10 @@ int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader
 	uint32_t len;
 	if (rw_send(fd, type, req) < 0)
 		return rw_fail("the agent closed the channel: %s", strerror(errno));
-	if (rw_recv(fd, &rtype, &payload, &len) < 0)
-		return rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
+	if (rw_recv(fd, &rtype, &payload, &len) < 0) {
+		rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
+		return -2;
+	}
 	*reply = (struct rw_reader){payload, len, 0, 0};
 	if (rtype == RW_MSG_OK)
 		return 0;
@@ -128,6 +152,7 @@ int rw_hello(struct rw_process *p)
 		g->addr = rw_get_u64(&r);
 		g->size = rw_get_u64(&r);
 	}
+	p->version = (int)rw_get_u32(&r);
 	int err = r.err;
 	free((void *)r.p);
 	return err ? rw_fail("malformed answer from the agent") : 0;
@@ -178,8 +203,9 @@ int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint
 int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t)
 {
 	struct rw_reader r;
-	if (rw_request(p->fd, RW_MSG_APPLY, patch, &r) < 0)
-		return -1;
+	int rc = rw_request(p->fd, RW_MSG_APPLY, patch, &r);
+	if (rc < 0)
+		return rc;
 	t->write_ns = rw_get_u64(&r);
 	t->pause_ns = rw_get_u64(&r);
 	t->total_ns = rw_get_u64(&r);

@@ -40,6 +40,9 @@ struct patch_result {
 	size_t nchanged, nnew;
 	size_t npulled;		/* library members taken from the archives */
 	char names[512];	/* the replaced functions, demangled */
+	int version;		/* the agent's number for the patch (when applied) */
+	int in_doubt;		/* failed: the program ended after it was sent, before
+				 * the answer; it may have been applied */
 };
 
 /* patch.c: link the objects into process pid and apply them. 0, or an
@@ -48,6 +51,9 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	     struct patch_result *res);
 
 int rw_socket_dir(char *out, size_t cap);
+/* channel.c: the patch the agent of process pid (ended by signal sig)
+ * blamed for the crash (agent_note_crash); 0 when none. The note goes. */
+int rw_crash_blame(int pid, int sig);
 int rw_connect(int pid, int wait_ms);
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply);
 int rw_hello(struct rw_process *p);

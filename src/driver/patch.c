@@ -284,12 +284,11 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 		return -1;
 	link_encode(l, &msg);
 	res->link_ns = rw_now_ns() - t0;
+	describe(l, res);	/* an answer lost may still be a patch applied */
 	int rc = rw_apply(p, &msg, &res->times);
 	rw_buf_free(&msg);
-	if (rc == 0) {
+	if (rc == 0)
 		warn_unchecked(l, names);
-		describe(l, res);
-	}
 	res->npulled = pl->nadded;
 	return rc;
 }
@@ -322,6 +321,16 @@ static int process_gone(int pid)
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/* The channel closed unanswered: the kernel closes a dying process's files
+ * before it is a zombie, so give it a moment to be seen as ended. */
+static int ends_soon(int pid)
+{
+	for (int i = 0; i < 100; i++, usleep(10000))
+		if (process_gone(pid))
+			return 1;
+	return 0;
+}
+
 int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filter,
 	     struct patch_result *res)
 {
@@ -345,20 +354,24 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		rc = EXIT_NOPROC;
 		goto out;
 	}
+	res->version = proc.version + 1;	/* one connection at a time: no other patch meanwhile */
 	if (open_exe(&proc) == 0)
 		choose_target(&proc, l.objs, l.nobjs);
 	uint64_t t0 = rw_now_ns();
 	int typed = (proc.target && open_exe(&proc) < 0) || !proc.exe.map ? -1 :
 		    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL);
 	res->check_ns = rw_now_ns() - t0;
-	if (typed < 0 ||
-	    link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL, res) < 0) {
+	int applied = typed < 0 ? -1 :
+		      link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL, res);
+	if (applied < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
-		if (proc.fd >= 0 && process_gone(pid))
+		if (proc.fd >= 0 && (applied == -2 ? ends_soon(pid) : process_gone(pid))) {
+			res->in_doubt = applied == -2;
 			rw_fail("%s: the program ended during the patch (did the new code crash?)", why);
-		else
+		} else {
 			rw_fail("%s; nothing was applied", why);
+		}
 		goto out;
 	}
 	rc = 0;

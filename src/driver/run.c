@@ -47,9 +47,9 @@ static int find_agent(char *out, size_t cap)
 	return rw_fail("cannot find librewire.so beside %s or in %s/../lib/rewire", self, self);
 }
 
-/* Sockets of processes that died without removing theirs (killed by a
- * signal): remove them, so the directory does not grow and a reused pid
- * never meets a stale socket. */
+/* Sockets (and crash notes, agent.c) of processes that died without
+ * removing theirs (killed by a signal): remove them, so the directory does
+ * not grow and a reused pid never meets a stale one. */
 static void remove_stale_sockets(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -57,7 +57,8 @@ static void remove_stale_sockets(const char *dir)
 	char path[512];
 	while (d && (e = readdir(d))) {
 		int pid = atoi(e->d_name);
-		if (pid <= 0 || !strstr(e->d_name, ".sock") || kill(pid, 0) == 0 || errno != ESRCH)
+		if (pid <= 0 || (!strstr(e->d_name, ".sock") && !strstr(e->d_name, ".crash")) ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		unlink(path);
@@ -305,6 +306,8 @@ int cmd_run(int argc, char **argv)
 				return EXIT_NOPROC;
 	}
 	snprintf(sock, sizeof sock, "%s/%d.sock", dir, (int)child);
+	unlink(sock);
+	snprintf(sock, sizeof sock, "%s/%d.crash", dir, (int)child);
 	unlink(sock);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);

@@ -39,6 +39,22 @@
 
 enum job_kind { JOB_BASE, JOB_PATCH };
 
+/* The patches --restart can take back out of a restarted program. */
+#define KEEP_LANDED 32
+
+/* A patch the running program has (or may have: it ended before the
+ * agent answered), by the agent's number for it, with each unit's
+ * baseline before it. When the agent blames it for a crash (agent.c),
+ * --restart starts the program again without it. */
+struct landed {
+	int version;
+	size_t n;
+	size_t *units;
+	char **before;		/* NULL: the unit had no baseline */
+	uint8_t *was_patched;	/* the unit's `patched` before it */
+	char what[640];		/* "compute (body.c)", for messages */
+};
+
 struct job {
 	pid_t pid;
 	int pidfd;		/* readable when the compiler exits, -1 if none */
@@ -46,6 +62,9 @@ struct job {
 	int kind;
 	int status;
 	int running;
+	/* The unit's inputs when the compile started: what it read. */
+	uint64_t hash, names;
+	int64_t started;	/* CLOCK_REALTIME ns, as file times are */
 	char obj[2048], dep[2048], log[2048];
 };
 
@@ -73,6 +92,10 @@ struct session {
 	void *relaunch_ctx;
 	uint64_t restarted_at;
 	int restarts;
+	struct landed landed[KEEP_LANDED];	/* the program's patches, oldest first */
+	size_t nlanded;
+	unsigned seq;		/* baselines are files of their own: landed[].before */
+	int *lost;		/* per unit: its patch failed as the program ended */
 };
 
 static int64_t mtime_ns(const char *path)
@@ -194,11 +217,61 @@ static int copy_file(const char *src, const char *dst)
 	return rc;
 }
 
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* FNV-1a of the names of the unit's inputs: whether a compile found the
+ * ones it started with. */
+static uint64_t names_hash(const struct cc_unit *u)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i <= u->ndeps; i++)
+		for (const char *c = i ? u->deps[i - 1] : u->src; ; c++) {
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+			if (!*c)
+				break;
+		}
+	return h;
+}
+
+/* Written at or after t: file times lag the clock by up to a tick. */
+static int written_since(const struct cc_unit *u, int64_t t)
+{
+	t -= 20 * 1000000;
+	if (mtime_ns(u->src) >= t)
+		return 1;
+	for (size_t i = 0; i < u->ndeps; i++)
+		if (mtime_ns(u->deps[i]) >= t)
+			return 1;
+	return 0;
+}
+
+/* After the compile read its depfile: the hash of what it compiled. That
+ * is the one taken when it started, when it found the inputs known then;
+ * an edit saved while it ran is still to patch. When it found others (a
+ * first depfile, a new #include), they are hashed now, unless one was
+ * written since it started: then the hash is unknown (0), and the unit's
+ * next save compiles it whatever its contents. */
+static uint64_t compiled_hash(const struct cc_unit *u, const struct job *j)
+{
+	if (names_hash(u) == j->names)
+		return j->hash;
+	return written_since(u, j->started) ? 0 : cc_hash_inputs(u);
+}
+
 static int start_job(struct session *s, size_t unit, int kind)
 {
 	struct job *j = free_job(s);
 	if (!j)
 		return -1;
+	/* Before the compiler reads them: a save from now on is one to patch. */
+	j->hash = cc_hash_inputs(&s->db.units[unit]);
+	j->names = names_hash(&s->db.units[unit]);
+	j->started = wall_ns();
 	const char *dir = kind == JOB_BASE ? "base" : "new";
 	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
 	if (s->db.units[unit].object_only) {
@@ -263,19 +336,20 @@ static void base_done(struct session *s, struct job *j)
 		       rw_basename(u->src), j->log);
 		return;
 	}
-	/* The source was saved while this compiled: the object may hold the
-	 * edit, so it is no baseline, and the hash taken at start-up stays
-	 * (the edit is still to patch). */
-	int edited = cc_hash_inputs(u) != u->hash;
+	/* An input was saved before or while this compiled: the object may
+	 * hold the edit, so it is no baseline, and the hash taken at start-up
+	 * stays (the edit is still to patch). */
+	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
 	cc_read_deps(u, u->depfile ? u->depfile : j->dep);
 	for (size_t i = 0; i < u->ndeps; i++)
 		watch_dir_of(s, u->deps[i]);
-	if (edited)
+	uint64_t hash = edited ? 0 : compiled_hash(u, j);
+	if (!hash)
 		return;
 	if (!u->base)
 		u->base = rw_strdup(j->obj);
 	record_orig(s, j->unit);
-	u->hash = cc_hash_inputs(u);
+	u->hash = hash;
 }
 
 static void reap_jobs(struct session *s)
@@ -290,6 +364,95 @@ static void reap_jobs(struct session *s)
 		j->pidfd = -1;
 		if (j->kind == JOB_BASE)
 			base_done(s, j);
+	}
+}
+
+/* --- what the program has ------------------------------------------------ */
+
+static char *dup_or_null(const char *path)
+{
+	return path ? rw_strdup(path) : NULL;
+}
+
+static int is_used(struct session *s, const char *path)
+{
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->db.units[i].base && !strcmp(s->db.units[i].base, path))
+			return 1;
+	for (size_t k = 0; k < s->nlanded; k++)
+		for (size_t i = 0; i < s->landed[k].n; i++)
+			if (s->landed[k].before[i] && !strcmp(s->landed[k].before[i], path))
+				return 1;
+	return 0;
+}
+
+/* A baseline no longer held: its file goes when it is one of rewire's
+ * (never the user's build's objects, nor the copies in orig/). */
+static void forget_base(struct session *s, char *path)
+{
+	char dir[sizeof s->cache + 8];
+	snprintf(dir, sizeof dir, "%s/base/", s->cache);
+	if (path && !strncmp(path, dir, strlen(dir)) && !is_used(s, path))
+		unlink(path);
+	free(path);
+}
+
+static void drop_landed(struct session *s, size_t k)
+{
+	struct landed l = s->landed[k];
+	memmove(&s->landed[k], &s->landed[k + 1], (s->nlanded - k - 1) * sizeof l);
+	s->nlanded--;
+	for (size_t i = 0; i < l.n; i++)
+		forget_base(s, l.before[i]);
+	free(l.units);
+	free(l.before);
+	free(l.was_patched);
+}
+
+/* A patch of these units went in (or may have): note it with their
+ * baselines before it (from_orig: the ones the program started with). */
+static void note_landed(struct session *s, const size_t *units, size_t n,
+			const struct patch_result *res, const char *files, int from_orig)
+{
+	if (s->nlanded == KEEP_LANDED)
+		drop_landed(s, 0);
+	struct landed *l = &s->landed[s->nlanded++];
+	l->version = res->version;
+	l->n = n;
+	l->units = rw_calloc(n, sizeof *l->units);
+	l->before = rw_calloc(n, sizeof *l->before);
+	l->was_patched = rw_calloc(n, 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t u = units[i];
+		l->units[i] = u;
+		l->before[i] = dup_or_null(from_orig ? s->orig[u] : s->db.units[u].base);
+		l->was_patched[i] = from_orig ? 0 : (uint8_t)s->patched[u];
+	}
+	snprintf(l->what, sizeof l->what, "%s (%s)", res->nchanged ? res->names : "new code", files);
+}
+
+static struct landed *find_landed(struct session *s, int version)
+{
+	for (size_t k = 0; version > 0 && k < s->nlanded; k++)
+		if (s->landed[k].version == version)
+			return &s->landed[k];
+	return NULL;
+}
+
+/* The program starts again without patch l: its units are back on their
+ * baselines before it (their later patches were made on top of it: they
+ * go too), their next saves compile them, and a save lost with the
+ * crash is not tried again. */
+static void leave_out(struct session *s, const struct landed *l)
+{
+	for (size_t k = 0; k < l->n; k++) {
+		size_t i = l->units[k];
+		char *old = s->db.units[i].base;
+		s->db.units[i].base = dup_or_null(l->before[k]);
+		forget_base(s, old);
+		s->db.units[i].hash = 0;
+		s->patched[i] = l->was_patched[k];
+		s->lost[i] = 0;
 	}
 }
 
@@ -409,25 +572,46 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-static void list_files(struct session *s, char *out, size_t cap)
+static void list_names(struct session *s, const size_t *units, size_t n, char *out, size_t cap)
 {
 	size_t len = 0;
 	out[0] = 0;
-	for (size_t i = 0; i < s->db.n && len < cap - 32; i++)
-		if (s->in_batch[i])
-			len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "",
-						rw_basename(s->db.units[i].src));
+	for (size_t i = 0; i < n && len < cap - 32; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "",
+					rw_basename(s->db.units[units[i]].src));
 }
 
+static void list_files(struct session *s, char *out, size_t cap)
+{
+	size_t *units = rw_calloc(s->db.n ? s->db.n : 1, sizeof *units), n = 0;
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->in_batch[i])
+			units[n++] = i;
+	list_names(s, units, n, out, cap);
+	free(units);
+}
+
+/* Ended (not reaped yet): a patch that failed now may have failed for it. */
+static int child_ended(struct session *s)
+{
+	struct pollfd p = {s->pidfd, POLLIN, 0};
+	return s->pidfd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* The new objects are the baselines; each in a file of its own, for the
+ * patches noted (landed[].before) keep the ones before. */
 static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 {
+	s->seq++;
 	for (size_t i = 0; i < n; i++) {
 		struct cc_unit *u = &s->db.units[jobs[i]->unit];
-		char base[PATH_MAX + 16];
-		snprintf(base, sizeof base, "%s/base/%zu-%s.o", s->cache, jobs[i]->unit, rw_basename(u->src));
+		char base[PATH_MAX + 32];
+		snprintf(base, sizeof base, "%s/base/%zu-%u-%s.o", s->cache, jobs[i]->unit, s->seq,
+			 rw_basename(u->src));
 		if (rename(jobs[i]->obj, base) == 0) {
-			free(u->base);
+			char *old = u->base;
 			u->base = rw_strdup(base);
+			forget_base(s, old);
 			s->patched[jobs[i]->unit] = 1;
 		}
 		if (!u->object_only) {
@@ -435,7 +619,9 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			for (size_t k = 0; k < u->ndeps; k++)
 				watch_dir_of(s, u->deps[k]);
 		}
-		u->hash = cc_hash_inputs(u);
+		/* Not the inputs now: a save that came during the patch is
+		 * still to compile (start_batch). */
+		u->hash = compiled_hash(u, jobs[i]);
 	}
 }
 
@@ -443,8 +629,11 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 {
 	struct diff_ctx d;
 	char files[512];
+	size_t units[MAX_JOBS];
 	uint64_t t0 = rw_now_ns();
-	list_files(s, files, sizeof files);
+	for (size_t i = 0; i < n; i++)
+		units[i] = jobs[i]->unit;
+	list_names(s, units, n, files, sizeof files);
 	diff_ctx_init(&d, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *base = s->db.units[jobs[i]->unit].base;
@@ -471,9 +660,16 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		rw_say("patched %s (%s) in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f%s",
 		       res.nchanged ? res.names : "new code only", files, ms(total), ms(compile_ns),
 		       ms(diff_ns), ms(res.link_ns), ms(t->total_ns), "");
+		note_landed(s, units, n, &res, files, 0);
 		adopt_batch(s, jobs, n);
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
+		/* Its answer lost with the program: whether it is in, the agent's
+		 * crash note tells (restart). */
+		if (res.in_doubt)
+			note_landed(s, units, n, &res, files, 0);
+		for (size_t i = 0; i < n && child_ended(s); i++)
+			s->lost[units[i]] = 1;
 	}
 	diff_ctx_free(&d);
 }
@@ -601,8 +797,10 @@ static void reset_to_orig(struct session *s)
 	for (size_t i = 0; i < s->db.n; i++) {
 		if (!s->patched[i] || !s->orig[i])
 			continue;
-		free(s->db.units[i].base);
+		char *old = s->db.units[i].base;
 		s->db.units[i].base = rw_strdup(s->orig[i]);
+		forget_base(s, old);
+		s->db.units[i].hash = 0;
 		s->patched[i] = 0;
 	}
 }
@@ -613,21 +811,25 @@ static void reset_to_orig(struct session *s)
 static int reapply(struct session *s)
 {
 	struct diff_ctx d = {0};
-	size_t n = 0;
+	size_t n = 0, *units;
+	char files[512];
 	for (size_t i = 0; i < s->db.n; i++)
 		n += s->patched[i] && s->orig[i];
 	if (!n)
 		return 0;
 	diff_ctx_init(&d, n);
+	units = rw_calloc(n, sizeof *units);
 	for (size_t i = 0, k = 0; i < s->db.n; i++) {
 		if (!s->patched[i] || !s->orig[i])
 			continue;
+		units[k] = i;
 		d.paths[k] = s->db.units[i].base;
 		d.names[k] = s->db.units[i].src;
 		if (rw_object_open(&d.base[k], s->orig[i]) == 0)
 			diff_obj_init(&d.dbase[k], &d.base[k]);
 		k++;
 	}
+	list_names(s, units, n, files, sizeof files);
 	int rc = 0;
 	if (count_changes(&d)) {
 		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names};
@@ -635,8 +837,11 @@ static int reapply(struct session *s)
 		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)
 			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
+		if (rc == 0 || res.in_doubt)
+			note_landed(s, units, n, &res, files, 1);
 	}
 	diff_ctx_free(&d);
+	free(units);
 	return rc;
 }
 
@@ -645,34 +850,62 @@ static int is_crash(int sig)
 	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT;
 }
 
-/* The program died of a crash: start it again (with the patches, or as
- * built when it crashed again right after a restart). 1 when it runs. */
+/* Saves whose patch failed as the program ended: for the new one. */
+static void retry_lost(struct session *s)
+{
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->lost[i])
+			s->due[i] = rw_now_ns(), s->lost[i] = 0;
+}
+
+/* What the new process starts with: all the patches, but the one the
+ * agent blamed for the crash (bad); as built when the blamed one is no
+ * longer known, or when it crashed again right after a restart in code
+ * that is not a patch's. */
+static void choose_patches(struct session *s, struct landed *bad, int blamed, int again)
+{
+	if (bad)
+		leave_out(s, bad);
+	else if (blamed || again)
+		reset_to_orig(s);
+	while (s->nlanded)
+		drop_landed(s, s->nlanded - 1);
+	retry_lost(s);
+	if (reapply(s) < 0) {
+		rw_say_error("cannot patch the restarted program: %s; it runs as built", rw_error());
+		reset_to_orig(s);
+	}
+}
+
+/* The program died of a crash: start it again (see choose_patches).
+ * 1 when it runs. */
 static int restart(struct session *s, int status)
 {
 	if (!s->relaunch || !WIFSIGNALED(status) || !is_crash(WTERMSIG(status)))
 		return 0;
+	int sig = WTERMSIG(status), blamed = rw_crash_blame(s->child, sig);
+	struct landed *bad = find_landed(s, blamed);
 	int again = s->restarted_at && rw_now_ns() - s->restarted_at < 5000000000ull;
 	if (s->restarts == 20) {
-		rw_say_error("the program crashed (%s) 20 times: not restarting it again",
-			     strsignal(WTERMSIG(status)));
+		rw_say_error("the program crashed (%s) 20 times: not restarting it again", strsignal(sig));
 		return 0;
 	}
 	pid_t pid = s->relaunch(s->relaunch_ctx);
 	if (pid < 0)
 		return 0;
-	rw_say("the program crashed (%s); restarted it (pid %d)%s", strsignal(WTERMSIG(status)),
-	       (int)pid, again ? " as built: it crashed again right after the last restart" : "");
+	if (bad)
+		rw_say("the program crashed (%s) in its patch of %s; restarted it (pid %d) without "
+		       "that patch", strsignal(sig), bad->what, (int)pid);
+	else
+		rw_say("the program crashed (%s); restarted it (pid %d)%s", strsignal(sig), (int)pid,
+		       blamed ? " as built: it crashed in a patch older than the ones rewire keeps" :
+		       again ? " as built: it crashed again right after the last restart" : "");
 	close(s->pidfd);
 	s->child = pid;
 	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	s->restarts++;
 	s->restarted_at = rw_now_ns();
-	if (again) {
-		reset_to_orig(s);
-	} else if (reapply(s) < 0) {
-		rw_say_error("cannot patch the restarted program: %s; it runs as built", rw_error());
-		reset_to_orig(s);
-	}
+	choose_patches(s, bad, blamed, again);
 	return 1;
 }
 
@@ -769,6 +1002,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	}
 	setup_baselines(&s, exe);
 	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
+	s.lost = rw_calloc(db->n ? db->n : 1, sizeof *s.lost);
 	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);
@@ -800,6 +1034,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	for (int i = 0; i < MAX_JOBS; i++)
 		if (s.jobs[i].running && s.jobs[i].pid > 0)
 			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
+	while (s.nlanded)
+		drop_landed(&s, s.nlanded - 1);
 	remove_cache(&s);
 	*db = s.db;
 	return status;

@@ -50,6 +50,7 @@ struct rw_process {
 	size_t nreg;
 	struct rw_image exe;		/* the target module's file, checked by build-id */
 	size_t target;			/* the module patched: 0 the executable, or a library */
+	int version;			/* the agent's number of its newest patch */
 };
 
 /* How a relocation's target was bound. */

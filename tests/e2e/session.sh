@@ -55,6 +55,39 @@ t_s_twenty() {
 	pass
 }
 
+e2e_test t_s_during "session: an edit saved while the one before it compiles is patched too"
+t_s_during() {
+	build_project body body.c
+	# The compiler reads the source, then takes 1.5 s more to exit: the
+	# second edit is saved after the first one was compiled and before it
+	# is patched, always.
+	cat >"$P/slowcc" <<SH
+#!/bin/sh
+"\$@"; rc=\$?
+echo compiled >>"$W/cc.trace"
+sleep 1.5
+echo exited >>"$W/cc.trace"
+exit \$rc
+SH
+	chmod +x "$P/slowcc"
+	sed -i "s|\"arguments\": \[|\"arguments\": [\"$P/slowcc\", |" "$P/compile_commands.json"
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	wait_for "$W/cc.trace" '^exited$' 10 || fail "the baseline compile did not end"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	wait_for "$W/cc.trace" '^compiled$' 10 2 || fail "the first edit was not compiled"
+	save body.c BODY "$(marked BODY 'return tick * 5;')"
+	wait_err '^rewire: patched compute' 1 || fail "the first edit was not patched"
+	wait_err '^rewire: patched compute' 2 ||
+		fail "the edit saved during the first one's compile was not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 5 && v["pid"] == pid' "after the second save"
+	check_steps 1 tick 1
+	assert_alive "after the patches"
+	pass
+}
+
 e2e_test t_s_inline "session: inlined static changes its caller"
 t_s_inline() {
 	build_project scale scale.c
@@ -167,36 +200,56 @@ t_s_init() {
 	pass
 }
 
-e2e_test t_s_restart "session: --restart brings a crashed program back, with its patches"
-t_s_restart() {
+# restart_after_crash CRASH: with --restart, a first patch (tick * 3),
+# then one whose code CRASH crashes once and returns tick * 5. The program
+# is started again with the first patch only; a fixed save is patched in.
+restart_after_crash() {
 	build_project body body.c
 	start_session body --restart
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
-	local from pid2
+	local from pid2 old=$VPID n
 	from=$(lines "$LOG")
 	save body.c BODY "$(marked BODY 'return tick * 3;')"
 	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
 	check_after "$from" 'v["value"] == v["tick"] * 3' "after the first save"
-	# The next version crashes once, a little after it is patched in: when
-	# it finds the file, which it removes.
+	# It crashes when it finds the file, which it removes: once.
 	touch "$W/crash-once"
-	local old=$VPID
 	VPID=	# it is about to crash
-	save body.c BODY "$(marked BODY "if (tick % 20 == 0 && remove(\"$W/crash-once\") == 0) *(volatile int *)(long)(tick - tick) = tick; return tick * 5;")"
-	wait_err '^rewire: patched compute' 2 || fail "the second save was not patched"
-	wait_err 'the program crashed \(Segmentation fault\); restarted it' 1 20 ||
-		fail "no restart after the crash: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	save body.c BODY "$(marked BODY "if ($1 remove(\"$W/crash-once\") == 0) *(volatile int *)(long)(tick - tick) = tick; return tick * 5;")"
+	wait_err 'the program crashed \(Segmentation fault\) in its patch of compute[a-z, ]* \(body.c\); restarted it \(pid [0-9]+\) without that patch' 1 20 ||
+		fail "no restart without the crashing patch: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	[[ ! -e $W/crash-once ]] || fail "the new code did not run before the crash"
 	wait_for "$LOG" '^pid=[0-9]+$' 10 "$from" || fail "the restarted program printed no pid= line"
 	pid2=$(after "$LOG" "$from" | grep -m1 -E '^pid=[0-9]+$' | cut -d= -f2)
 	((pid2 != old)) || fail "no new process"
+	rw_track "$pid2"
 	VPID=$pid2 VSTART=$(proc_start "$pid2")
-	wait_err '^rewire: patched the restarted program' 1 20 ||
+	wait_err '^rewire: patched the restarted program: compute' 1 20 ||
 		fail "the restarted program was not patched: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	from=$(grep -n "^pid=$pid2\$" "$LOG" | cut -d: -f1)
-	check_after "$from" "v[\"value\"] == v[\"tick\"] * 5 && v[\"pid\"] == $pid2" "in the restarted program"
+	check_after "$from" "v[\"value\"] == v[\"tick\"] * 3 && v[\"pid\"] == $pid2" \
+		"in the restarted program (the patch before the crashing one)"
+	n=$(grep -c '^rewire: patched compute' "$ERR")
+	from=$(lines "$LOG")
+	save body.c BODY "$(marked BODY 'return tick * 7;')"
+	wait_err '^rewire: patched compute' $((n + 1)) || fail "the fixed save was not patched"
+	check_after "$from" "v[\"value\"] == v[\"tick\"] * 7 && v[\"pid\"] == $pid2" "after the fix"
+	check_steps "$from" tick 1
 	assert_alive "after the restart"
 	pass
+}
+
+e2e_test t_s_restart "session: --restart brings a crashed program back, without the patch that crashed"
+t_s_restart() {
+	restart_after_crash 'tick % 20 == 0 &&'
+}
+
+# The new code crashes at its first call, which comes as the stop that
+# wrote its jumps ends the program's sleep: before the agent answered,
+# often.
+e2e_test t_s_restart_at_once "session: --restart after a patch that crashes as soon as it is in"
+t_s_restart_at_once() {
+	restart_after_crash ''
 }
 
 e2e_test t_s_shlib "session: a rebuilt shared library patched in place"
