@@ -21,10 +21,13 @@
  *   data symbol is refused (its address would be the old version's after a
  *   reload); export a function that returns the data instead.
  * - update reloads when the file changed and is completely written (a
- *   whole ELF shared object, not still growing). The new version is loaded,
- *   every symbol handed out by sym is found in it, and its rewire_lib_load
- *   hook accepts, before any trampoline moves; then all move at once, and
- *   the old version's rewire_lib_unload hook runs. Libraries that depend on
+ *   whole ELF shared object, not still growing). An incomplete file is
+ *   awaited (update returns 0, the error says what it waits for) until
+ *   update has seen it unchanged for a second: then it is refused, once
+ *   (-1), as truncated. The new version is loaded, every symbol handed out
+ *   by sym is found in it, and its rewire_lib_load hook accepts, before any
+ *   trampoline moves; then all move at once, and the old version's
+ *   rewire_lib_unload hook runs. Libraries that depend on
  *   it (DT_NEEDED, or symbols they import from it) are reloaded with it, in
  *   dependency order, as one transaction. Anything failing leaves the old
  *   versions in place. A file that failed is not tried again until it

@@ -64,7 +64,7 @@
 #define ERRLEN 1024
 #define RECENT_MS 100	/* a file modified this recently may still be written: */
 #define SETTLE_MS 5	/* stat it again this much later */
-#define QUIET_MS 1000	/* incomplete and untouched this long: broken, not being written */
+#define QUIET_MS 1000	/* incomplete, and seen unchanged this long: broken, not being written */
 #define HEAD 4		/* bytes of a soname rewritten: "~" and three base-62 digits */
 #define MAX_EXEC 4	/* executable segments recorded per image */
 #define MAX_RANGES 4096	/* executable ranges the fault handler knows */
@@ -153,6 +153,8 @@ struct rewire_lib {
 	char *name;			/* as the program gave it, for messages */
 	void *state;
 	struct stat seen;		/* the file as last tried */
+	struct stat partial;		/* the file as first seen incomplete, */
+	struct timespec partial_since;	/* when (CLOCK_MONOTONIC) */
 	struct version *cur, *versions;	/* versions: every one held, newest first */
 	int next_num;
 	_Atomic int version;
@@ -193,10 +195,10 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-static long ms_since(const struct timespec *t)
+static long ms_since(clockid_t clock, const struct timespec *t)
 {
 	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(clock, &now);
 	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
@@ -484,11 +486,24 @@ static int read_settled(struct rewire_lib *lib, int fd, struct source *s)
 	if (read_all(fd, s->b, s->n) < 0)
 		return fail(lib, "%s: read: %s", lib->name,
 			    errno ? strerror(errno) : "the file shrank"), SRC_WAIT;
-	if (ms_since(&s->st.st_mtim) < RECENT_MS)
+	if (ms_since(CLOCK_REALTIME, &s->st.st_mtim) < RECENT_MS)
 		sleep_ms(SETTLE_MS);
 	if (fstat(fd, &again) < 0 || !same_file(&again, &s->st))
 		return fail(lib, "%s: still being written; waiting", lib->name), SRC_WAIT;
 	return SRC_OK;
+}
+
+/* Whether lib's file, incomplete as st says, has stood still QUIET_MS as
+ * rewire watched it. Not from its time alone: a truncation sets the size
+ * before the time, so a file emptied by a build that is about to write it
+ * can look incomplete and long untouched, for a moment. */
+static int incomplete_for_long(struct rewire_lib *lib, const struct stat *st)
+{
+	if (same_file(st, &lib->partial))
+		return ms_since(CLOCK_MONOTONIC, &lib->partial_since) >= QUIET_MS;
+	lib->partial = *st;
+	clock_gettime(CLOCK_MONOTONIC, &lib->partial_since);
+	return 0;
 }
 
 /* lib's file as it is now, complete: SRC_OK; SRC_WAIT while it looks
@@ -506,7 +521,7 @@ static int read_source(struct rewire_lib *lib, struct source *s)
 	close(fd);
 	const char *why = rc == SRC_OK ? elf_incomplete(s->b, s->n) : NULL;
 	if (why) {
-		int quiet = ms_since(&s->st.st_mtim) >= QUIET_MS;
+		int quiet = incomplete_for_long(lib, &s->st);
 		fail(lib, "%s: %s%s", lib->name, why,
 		     quiet ? "" : " (still being written?); waiting");
 		rc = quiet ? SRC_ERR : SRC_WAIT;
@@ -580,7 +595,7 @@ static int abandoned(int dir, const char *name)
 	int fd = openat(dir, lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)	/* no lock: being made now, or long ago */
 		return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		       ms_since(&st.st_mtim) > 60 * 1000;
+		       ms_since(CLOCK_REALTIME, &st.st_mtim) > 60 * 1000;
 	int gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
 	close(fd);
 	return gone;
@@ -1636,7 +1651,9 @@ static int reload(struct rewire_lib *lib, struct source *s)
 		return fail(lib, "%s: out of memory", lib->name);
 	}
 	struct rewire_lib **set = calloc(count_libs(), sizeof *set);
-	if (set) {
+	if (!set) {
+		fail(lib, "%s: out of memory", lib->name);
+	} else {
 		t.n = dependents(lib, set);
 		if (gather_sources(&t, set, s) == 0 && order(&t) == 0)
 			rc = txn_run(&t) == 0 ? 1 : -1;

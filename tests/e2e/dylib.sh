@@ -71,7 +71,7 @@ count_lines() {
 
 e2e_test t_dylib_reload "dylib: a rebuilt plugin reloads (renamed, then written in place): old pointers, host state"
 t_dylib_reload() {
-	local from size half n
+	local from size half n bad
 	dylib_api
 	dylib_host host
 	plugin_build plugin.c "$W/libplugin.so" ""
@@ -95,6 +95,10 @@ t_dylib_reload() {
 		"after the rewrite in place"
 	grep -q 'past the end of the file (still being written?); waiting' "$ERR" ||
 		fail "the half-written file was not seen as incomplete: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	# Emptied, it can look untouched for a moment (the size changes before
+	# the time): still only awaited, never refused.
+	bad=$(grep -E 'ELF header|past the end of the file' "$ERR" | grep -v '(still being written?); waiting$')
+	[[ -z $bad ]] || fail "the file being written was refused as broken: $(head -n 1 <<<"$bad")"
 	check_all "$from" 'v["value"] == 3 * v["tick"] || v["value"] == 4 * v["tick"]' \
 		"while the file was half written (version 2 runs)"
 	n=$(count_lines 1 'v["upd"] == 1')
@@ -147,9 +151,50 @@ t_dylib_guard() {
 	put_lib "$W/good.so" "$W/libplugin.so"
 	check_after "$from" 'v["value"] == 7 * v["tick"] && v["version"] == 4 && v["loaded"] == 4' \
 		"a good version after the crashes"
+	check_all 1 'v["upd"] >= 0 || v["why"] > 0' "every failed update says why"
 	check_all 1 'v["count"] == v["tick"]' "the host's state across refusal and crashes"
 	check_steps 1 tick 1
 	assert_alive "after the crashes"
+	pass
+}
+
+e2e_test t_dylib_incomplete "dylib: an incomplete plugin that looks long untouched is awaited, refused only after standing still, loaded when whole" once
+t_dylib_incomplete() {
+	local from size lines_err
+	dylib_api
+	dylib_host host
+	plugin_build plugin.c "$W/libplugin.so" ""
+	plugin_build plugin.c "$W/v2.so" "" BODY 'return n * 3;'
+	start_host host "$W/libplugin.so"
+	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
+	# Half a library whose time is 10 s old: what a build's truncation
+	# shows for a moment (the size is set before the time), and what a
+	# build that died halfway leaves.
+	from=$(lines "$LOG")
+	size=$(stat -c %s "$W/v2.so")
+	head -c "$((size / 2))" "$W/v2.so" >"$W/half.tmp"
+	touch -d '10 seconds ago' "$W/half.tmp"
+	mv "$W/half.tmp" "$W/libplugin.so"
+	wait_cond "$from" 'v["upd"] == -1' 10 ||
+		fail "the incomplete file was never refused: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	lines_err=$(grep -c . "$ERR")
+	[[ $(sed -n 1p "$ERR") == "err: $W/libplugin.so: section headers past the end of the file (still being written?); waiting" ]] ||
+		fail "the incomplete file was not awaited first: $(head -n 1 "$ERR")"
+	[[ $(sed -n 2p "$ERR") == "err: $W/libplugin.so: section headers past the end of the file" && $lines_err == 2 ]] ||
+		fail "the incomplete file was not refused as truncated: $(tr '\n' ' ' <"$ERR")"
+	wait_lines "$LOG" 20 5 "$(kv_lines "$from" 'v["upd"] == -1' | head -n 1 | cut -d: -f1)" ||
+		fail "the host stopped after the refusal"
+	(($(count_lines "$from" 'v["upd"] == -1') == 1)) || fail "the refused file was tried again"
+	check_all 1 'v["upd"] >= 0 || v["why"] > 0' "the refusal says why"
+	check_all "$from" 'v["value"] == 2 * v["tick"] && v["version"] == 1' "while the file was incomplete"
+	# Completed in place: it loads.
+	from=$(lines "$LOG")
+	cat "$W/v2.so" >"$W/libplugin.so"
+	check_after "$from" 'v["value"] == 3 * v["tick"] && v["version"] == 2 && v["loaded"] == 2' \
+		"once the file is whole"
+	check_all 1 'v["count"] == v["tick"]' "the host's state"
+	check_steps 1 tick 1
+	assert_alive "after the reload"
 	pass
 }
 

@@ -57,7 +57,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const RTLD_NOW: c_int = 2;
 const RTLD_DI_LINKMAP: c_int = 2;
@@ -464,7 +464,8 @@ pub struct Lib {
     path: PathBuf,
     name: String,
     state: *mut c_void,
-    seen: Option<(u64, u64, u64, i64, i64)>,
+    seen: Option<FileId>,
+    partial: Option<(FileId, Instant)>, // the file as first seen incomplete, when
     cur: Option<Version>,
     old: Vec<Version>,
     syms: Vec<(CString, usize)>, // name, trampoline index
@@ -479,13 +480,16 @@ unsafe impl Send for Lib {}
 type LoadHook = extern "C" fn(*mut c_void, c_int) -> c_int;
 type UnloadHook = extern "C" fn(*mut c_void, c_int);
 
-fn file_id(m: &fs::Metadata) -> (u64, u64, u64, i64, i64) {
+/// What tells one state of a file from another: device, inode, size, time.
+type FileId = (u64, u64, u64, i64, i64);
+
+fn file_id(m: &fs::Metadata) -> FileId {
     (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())
 }
 
 /// The file read: whole and complete, or what is awaited.
 enum Fetch {
-    Ready(Vec<u8>, Segments, (u64, u64, u64, i64, i64)),
+    Ready(Vec<u8>, Segments, FileId),
     Wait(String),
 }
 
@@ -502,6 +506,7 @@ impl Lib {
             name: path.display().to_string(),
             state,
             seen: None,
+            partial: None,
             cur: None,
             old: Vec::new(),
             syms: Vec::new(),
@@ -594,9 +599,23 @@ impl Lib {
         Ok(true)
     }
 
+    /// Whether the file, incomplete as `id` says, has stood still `QUIET`
+    /// as `update` watched it. Not from its time alone: a truncation sets
+    /// the size before the time, so a file emptied by a build that is about
+    /// to write it can look incomplete and long untouched, for a moment.
+    fn incomplete_for_long(&mut self, id: FileId) -> bool {
+        match self.partial {
+            Some((p, since)) if p == id => since.elapsed() >= QUIET,
+            _ => {
+                self.partial = Some((id, Instant::now()));
+                false
+            }
+        }
+    }
+
     /// The file, whole and complete, or why not yet.
-    fn read(&self) -> Result<Fetch, LibError> {
-        let name = &self.name;
+    fn read(&mut self) -> Result<Fetch, LibError> {
+        let name = &self.name.clone(); // self is borrowed below
         let mut f = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -622,10 +641,13 @@ impl Lib {
         }
         match elf_check(&bytes) {
             Ok(seg) => Ok(Fetch::Ready(bytes, seg, file_id(&m))),
-            Err(why) if age < QUIET => Ok(Fetch::Wait(format!(
+            Err(why) if !self.incomplete_for_long(file_id(&m)) => Ok(Fetch::Wait(format!(
                 "{name}: {why} (still being written?); waiting"
             ))),
-            Err(why) => err(format!("{name}: {why}")),
+            Err(why) => {
+                self.seen = Some(file_id(&m)); // refused: not again until it changes
+                err(format!("{name}: {why}"))
+            }
         }
     }
 

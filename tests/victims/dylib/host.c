@@ -7,10 +7,11 @@
  * crashes inside rewire_lib_call leave the previous version running.
  *
  * Output: "pid=P", then every ~10 ms "tick=N value=V count=C loaded=L
- * loads=S version=R upd=U crashed=K": V = step(N) (-1 when it crashed),
- * C the calls counted in the state by the plugin, L the version its load
- * hook last saw and S how many times it ran, R rewire_lib_version, U what
- * rewire_lib_update returned, K 1 when rewire_lib_call said it crashed.
+ * loads=S version=R upd=U why=W crashed=K": V = step(N) (-1 when it
+ * crashed), C the calls counted in the state by the plugin, L the version
+ * its load hook last saw and S how many times it ran, R rewire_lib_version,
+ * U what rewire_lib_update returned, W the length of rewire_lib_error just
+ * after it, K 1 when rewire_lib_call said it crashed.
  * On stderr, "err: TEXT" each time rewire_lib_error changes. */
 #include <stdio.h>
 #include <string.h>
@@ -59,11 +60,13 @@ int main(int argc, char **argv)
 	printf("pid=%d\n", (int)getpid());
 	for (int n = 1;; n++) {
 		int upd = rewire_lib_update(lib);
+		size_t why = strlen(rewire_lib_error(lib));
 		struct work w = {step, &st, n, -1};
 		int crashed = rewire_lib_call(lib, work, &w) == REWIRE_CRASHED;
 		show_error(lib);
-		printf("tick=%d value=%d count=%d loaded=%d loads=%d version=%d upd=%d crashed=%d\n", n,
-		       w.value, st.count, st.loaded, st.loads, rewire_lib_version(lib), upd, crashed);
+		printf("tick=%d value=%d count=%d loaded=%d loads=%d version=%d upd=%d why=%zu "
+		       "crashed=%d\n", n, w.value, st.count, st.loaded, st.loads,
+		       rewire_lib_version(lib), upd, why, crashed);
 		usleep(10000);
 	}
 }
