@@ -19,9 +19,16 @@ fn handle(path: &str, hits: u64) -> String {
 }
 
 fn serve(mut stream: TcpStream) {
+    // Read the whole request head, to its empty line: a socket closed with
+    // unread input sends the client a reset, which discards our answer.
+    let mut reader = BufReader::new(&stream);
     let mut line = String::new();
-    if BufReader::new(&stream).read_line(&mut line).is_err() {
+    if reader.read_line(&mut line).is_err() {
         return;
+    }
+    let mut header = String::new();
+    while matches!(reader.read_line(&mut header), Ok(n) if n > 0) && header.trim_end().len() > 0 {
+        header.clear();
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let hits = HITS.fetch_add(1, Ordering::SeqCst) + 1;
