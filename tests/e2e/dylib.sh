@@ -69,7 +69,7 @@ count_lines() {
 	kv_lines "$1" "$2" | wc -l
 }
 
-e2e_test t_dylib_reload "dylib: a rebuilt plugin reloads (renamed, then written in place): old pointers, host state"
+e2e_test t_dylib_reload "dylib: a rebuilt plugin reloads (renamed, then written in place): old pointers, host state" timeout=120
 t_dylib_reload() {
 	local from size half n bad
 	dylib_api
@@ -111,7 +111,7 @@ t_dylib_reload() {
 	pass
 }
 
-e2e_test t_dylib_guard "dylib: a refusing load hook, a crash in rewire_lib_call: the previous version goes on"
+e2e_test t_dylib_guard "dylib: a refusing load hook, a crash in rewire_lib_call: the previous version goes on" timeout=120
 t_dylib_guard() {
 	local from first bad n
 	dylib_api
