@@ -175,7 +175,7 @@ t_dylib_incomplete() {
 	head -c "$((size / 2))" "$W/v2.so" >"$W/half.tmp"
 	touch -d '10 seconds ago' "$W/half.tmp"
 	mv "$W/half.tmp" "$W/libplugin.so"
-	wait_cond "$from" 'v["upd"] == -1' 10 ||
+	wait_cond "$from" 'v["upd"] == -1' 20 ||
 		fail "the incomplete file was never refused: $(tail -n 2 "$ERR" | tr '\n' ' ')"
 	lines_err=$(grep -c . "$ERR")
 	[[ $(sed -n 1p "$ERR") == "err: $W/libplugin.so: section headers past the end of the file (still being written?); waiting" ]] ||
