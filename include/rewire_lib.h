@@ -23,7 +23,7 @@
  * - update reloads when the file changed and is completely written (a
  *   whole ELF shared object, not still growing). An incomplete file is
  *   awaited (update returns 0, the error says what it waits for) until
- *   update has seen it unchanged for a second: then it is refused, once
+ *   update has seen it unchanged for 5 s: then it is refused, once
  *   (-1), as truncated. The new version is loaded, every symbol handed out
  *   by sym is found in it, and its rewire_lib_load hook accepts, before any
  *   trampoline moves; then all move at once, and the old version's

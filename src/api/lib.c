@@ -64,7 +64,7 @@
 #define ERRLEN 1024
 #define RECENT_MS 100	/* a file modified this recently may still be written: */
 #define SETTLE_MS 5	/* stat it again this much later */
-#define QUIET_MS 1000	/* incomplete, and seen unchanged this long: broken, not being written */
+#define QUIET_MS 5000	/* incomplete, and seen unchanged this long: broken, not being written */
 #define HEAD 4		/* bytes of a soname rewritten: "~" and three base-62 digits */
 #define MAX_EXEC 4	/* executable segments recorded per image */
 #define MAX_RANGES 4096	/* executable ranges the fault handler knows */

@@ -69,7 +69,7 @@ count_lines() {
 	kv_lines "$1" "$2" | wc -l
 }
 
-e2e_test t_dylib_reload "dylib: a rebuilt plugin reloads (renamed, then written in place): old pointers, host state"
+e2e_test t_dylib_reload "dylib: a rebuilt plugin reloads (renamed, then written in place): old pointers, host state" timeout=120
 t_dylib_reload() {
 	local from size half n bad
 	dylib_api
@@ -111,7 +111,7 @@ t_dylib_reload() {
 	pass
 }
 
-e2e_test t_dylib_guard "dylib: a refusing load hook, a crash in rewire_lib_call: the previous version goes on"
+e2e_test t_dylib_guard "dylib: a refusing load hook, a crash in rewire_lib_call: the previous version goes on" timeout=120
 t_dylib_guard() {
 	local from first bad n
 	dylib_api
@@ -175,7 +175,7 @@ t_dylib_incomplete() {
 	head -c "$((size / 2))" "$W/v2.so" >"$W/half.tmp"
 	touch -d '10 seconds ago' "$W/half.tmp"
 	mv "$W/half.tmp" "$W/libplugin.so"
-	wait_cond "$from" 'v["upd"] == -1' 10 ||
+	wait_cond "$from" 'v["upd"] == -1' 20 ||
 		fail "the incomplete file was never refused: $(tail -n 2 "$ERR" | tr '\n' ' ')"
 	lines_err=$(grep -c . "$ERR")
 	[[ $(sed -n 1p "$ERR") == "err: $W/libplugin.so: section headers past the end of the file (still being written?); waiting" ]] ||

@@ -71,7 +71,7 @@ const LOCK_NB: c_int = 4;
 const TRAMP: usize = 16;
 const RECENT: Duration = Duration::from_millis(100);
 const SETTLE: Duration = Duration::from_millis(5);
-const QUIET: Duration = Duration::from_millis(1000);
+const QUIET: Duration = Duration::from_millis(5000);
 
 extern "C" {
     fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void;
