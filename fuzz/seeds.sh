@@ -85,7 +85,7 @@ u32 = lambda v: struct.pack('<I', v)
 u64 = lambda v: struct.pack('<Q', v)
 def bstr(b): return u32(len(b)) + b
 def s(t): return bstr(t.encode())
-def frame(typ, payload=b''): return u32(0x52495752) + struct.pack('<HH', 1, typ) + u32(len(payload)) + payload
+def frame(typ, payload=b''): return u32(0x52495752) + struct.pack('<HH', 2, typ) + u32(len(payload)) + payload
 def put(path, data):
     with open(path, 'wb') as f: f.write(data)
 ERROR, HELLO, LOOKUP, ALLOC, APPLY, OK = range(1, 7)
@@ -116,6 +116,7 @@ def patch(redirs, syms):
     out += u32(len(syms))
     for scope, name, kind, orig, addr, size in syms:
         out += s(scope) + s(name) + u8(kind) + u64(orig) + u64(addr) + u64(size)
+    out += u32(7)   # the session's number for the patch
     return u8(2) + out
 old = LO - SZ
 put(C + '/agent/seed-apply', patch([(old + 0x100, LO, 0, 'step')],

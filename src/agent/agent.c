@@ -4,13 +4,16 @@
  * REWIRE_DIR=<private 0700 directory>. Without REWIRE_DIR the agent does
  * nothing at all. With it, the constructor removes both variables from the
  * environment (so the program's children are not attached by accident),
- * binds <dir>/<pid>.sock, reserves memory near the executable while the
- * address space is still empty, and starts one thread that serves drivers
- * one connection at a time. A connection is a transaction: an allocation it
- * made and did not commit is given back when it ends.
+ * listens on <dir>/<pid>.sock, reserves memory near the executable while
+ * the address space is still empty, and starts one thread that serves
+ * drivers one connection at a time. A connection is a transaction: an
+ * allocation it made and did not commit is given back when it ends.
  *
- * Only a peer of our own user is served (SO_PEERCRED). After fork() the
- * child has no agent thread: it closes the socket and stays inert. */
+ * A forked child is part of the program: it listens on a socket of its
+ * own (made while it still has its parent's user, before a worker changes
+ * user) and starts its own agent thread; the session finds it there and
+ * patches it. Served is a peer of the user who started the program, or
+ * root (SO_PEERCRED), whatever user the process has become since. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,7 +34,13 @@
 #include "agent.h"
 
 static int listen_fd = -1;
+static int conn_fd = -1;	/* the connection being served */
+/* A connection comes and goes under this lock: a fork() then knows
+ * whether the child holds a copy of one (a driver waiting for its
+ * parent's answer must see the channel close when the parent ends). */
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t owner_pid;
+static uid_t owner_uid;		/* who started the program */
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char rewire_dir[128];	/* REWIRE_DIR: the session's, ours only (0700) */
 
@@ -85,7 +95,7 @@ static int peer_is_our_user(int fd)
 	socklen_t len = sizeof cred;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	return cred.uid == geteuid();
+	return cred.uid == owner_uid || cred.uid == 0;
 }
 
 static void reply_error(int fd, const char *msg)
@@ -137,45 +147,52 @@ static void *agent_main(void *arg)
 {
 	/* Short waits while the world is stopped must be short. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	int lfd = listen_fd;	/* ours: a fork() does not change it in this process */
 	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
+		struct pollfd p = {lfd, POLLIN, 0};
+		if (poll(&p, 1, -1) < 0) {
+			if (errno != EINTR)
 				usleep(100000);
 			continue;
 		}
-		/* A peer that stalls must not hold the agent forever. */
+		pthread_mutex_lock(&conn_lock);
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		conn_fd = fd;
+		pthread_mutex_unlock(&conn_lock);
+		if (fd < 0)
+			continue;
+		/* Blocking, but a peer that stalls must not hold the agent forever. */
+		fcntl(fd, F_SETFL, 0);
 		struct timeval tv = {30, 0};
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 		if (peer_is_our_user(fd))
 			serve(fd);
 		apply_abort();
+		pthread_mutex_lock(&conn_lock);
 		close(fd);
+		conn_fd = -1;
+		pthread_mutex_unlock(&conn_lock);
 	}
 	return NULL;
 }
 
-static void after_fork_child(void)
-{
-	/* The agent thread did not come along: stay inert in the child. */
-	if (listen_fd >= 0)
-		close(listen_fd);
-	listen_fd = -1;
-}
-
+/* Listen on <dir>/<pid>.sock. It is made under another name and renamed:
+ * a session that sees the name appear can connect at once. */
 static int open_socket(const char *dir)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int n = snprintf(sock_path, sizeof sock_path, "%s/%d.sock", dir, (int)getpid());
-	if (n < 0 || (size_t)n >= sizeof sock_path)
+	if (n < 0 || (size_t)n + 4 >= sizeof sock_path)
 		return -1;
-	strcpy(sa.sun_path, sock_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(sa.sun_path, sock_path, (size_t)n);
+	memcpy(sa.sun_path + n, ".new", 5);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	unlink(sock_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(sock_path, 0600) < 0 ||
-	    listen(fd, 8) < 0) {
+	unlink(sa.sun_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(sa.sun_path, 0600) < 0 ||
+	    listen(fd, 8) < 0 || rename(sa.sun_path, sock_path) < 0) {
+		unlink(sa.sun_path);
 		close(fd);
 		return -1;
 	}
@@ -199,6 +216,74 @@ static int start_thread(void)
 	if (rc == 0)
 		pthread_setname_np(t, "rewire-agent");
 	return rc == 0 ? 0 : -1;
+}
+
+/* fork() returns in the parent once the child listens (or gave up), with
+ * no patch begun in between: a session that patched the parent then
+ * finds the child's socket, and patches it before it says "patched". */
+static int fork_pipe[2] = {-1, -1};
+
+static void fork_prepare(void)
+{
+	apply_fork_prepare();
+	api_fork_prepare();
+	pthread_mutex_lock(&conn_lock);
+	if (listen_fd < 0 || pipe2(fork_pipe, O_CLOEXEC) < 0)
+		fork_pipe[0] = fork_pipe[1] = -1;
+}
+
+static void fork_parent(void)
+{
+	if (fork_pipe[0] >= 0) {
+		char c;
+		close(fork_pipe[1]);
+		struct pollfd p = {fork_pipe[0], POLLIN, 0};
+		/* A child stopped at once (a debugger) must not hang the parent. */
+		if (poll(&p, 1, 2000) > 0 && read(fork_pipe[0], &c, 1) < 0) {}
+		close(fork_pipe[0]);
+	}
+	pthread_mutex_unlock(&conn_lock);
+	api_fork_parent();
+	apply_fork_parent();
+}
+
+static void fork_told(void)
+{
+	if (fork_pipe[1] >= 0) {
+		close(fork_pipe[0]);
+		if (write(fork_pipe[1], "", 1) < 0) {}
+		close(fork_pipe[1]);
+	}
+	fork_pipe[0] = fork_pipe[1] = -1;
+}
+
+/* The child has one thread: the one that forked. It gets an agent of its
+ * own, unless its parent's was inert. */
+static void fork_child(void)
+{
+	if (conn_fd >= 0)
+		close(conn_fd);	/* the parent's driver, waiting for the parent */
+	conn_fd = -1;
+	pthread_mutex_unlock(&conn_lock);
+	api_fork_child();
+	apply_fork_child();
+	if (listen_fd < 0)
+		return fork_told();
+	close(listen_fd);
+	/* An allocation of the parent's patch in progress is not ours. */
+	region_rollback();
+	owner_pid = getpid();
+	listen_fd = open_socket(rewire_dir);
+	if (listen_fd >= 0 && start_thread() == 0)
+		return fork_told();
+	fork_told();
+	fprintf(stderr, "rewire: agent: process %d (forked from %d) cannot be patched: %s\n",
+		(int)getpid(), (int)getppid(), listen_fd < 0 ? strerror(errno) : "no thread");
+	if (listen_fd >= 0) {
+		close(listen_fd);
+		unlink(sock_path);
+	}
+	listen_fd = -1;
 }
 
 static int find_exe_text(struct dl_phdr_info *info, size_t size, void *data)
@@ -241,8 +326,9 @@ __attribute__((constructor)) static void agent_start(void)
 		return;
 	}
 	owner_pid = getpid();
+	owner_uid = geteuid();
 	memcpy(rewire_dir, dir, sizeof rewire_dir);
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (start_thread() < 0) {
 		fprintf(stderr, "rewire: agent: cannot start its thread; the program runs without rewire\n");
 		close(listen_fd);

@@ -54,6 +54,10 @@ int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
 /* Called when a connection ends: a pending allocation is given back. */
 void apply_abort(void);
+/* fork(): a patch is in a child whole or not at all. */
+void apply_fork_prepare(void);
+void apply_fork_parent(void);
+void apply_fork_child(void);
 /* Async-signal-safe: is addr in the code of a live patch; which replaced
  * function (NULL: new code) of which patch version holds it. */
 int apply_is_patch_code(uint64_t addr);
@@ -75,6 +79,9 @@ struct api_note {
 int api_run(int (*run)(void *ctx, struct api_note *note, struct agent_err *e), void *ctx,
 	    struct agent_err *e);
 int api_init(struct agent_err *e);
+void api_fork_prepare(void);
+void api_fork_parent(void);
+void api_fork_child(void);
 
 uint64_t agent_now_ns(void);
 /* agent.c, async-signal-safe: signal sig, outside rewire_call(), was

@@ -459,12 +459,41 @@ static void install_handlers(void)
 
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
-int api_init(struct agent_err *e)
+static int make_cond(void)
 {
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	int rc = pthread_cond_init(&hand_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	return rc ? agent_fail(e, "cannot make a condition variable") : 0;
+	return rc;
+}
+
+int api_init(struct agent_err *e)
+{
+	return make_cond() ? agent_fail(e, "cannot make a condition variable") : 0;
+}
+
+/* fork(): no hook is half registered and no hand-over half made in the
+ * child. A patch handed to rewire_poll() stays the parent's: the child's
+ * agent has no thread waiting for it (the session patches the child on
+ * its own), and the condition's waiters did not come along. */
+void api_fork_prepare(void)
+{
+	pthread_mutex_lock(&hooks_lock);
+	pthread_mutex_lock(&hand_lock);
+}
+
+void api_fork_parent(void)
+{
+	pthread_mutex_unlock(&hand_lock);
+	pthread_mutex_unlock(&hooks_lock);
+}
+
+void api_fork_child(void)
+{
+	atomic_store(&hand_state, HAND_NONE);
+	make_cond();
+	pthread_mutex_unlock(&hand_lock);
+	pthread_mutex_unlock(&hooks_lock);
 }

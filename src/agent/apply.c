@@ -53,6 +53,14 @@ static struct versions *vers;
 static size_t nvers, capvers;
 
 static int version;	/* of the newest patch: patches are numbered from 1 */
+/* The session's number of the newest patch the process has (0: none, or
+ * patched by `rewire apply` only). A forked child inherits it: the
+ * session then knows which of its patches the child still needs. */
+static uint32_t generation;
+/* One patch or rollback at a time: from the agent's thread, a thread in
+ * rewire_poll() or one returning from a crash in rewire_call(). The
+ * memory of a patch in progress changes under it too: fork() takes it. */
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
 {
@@ -184,6 +192,7 @@ int apply_hello(struct rw_buf *reply, struct agent_err *e)
 	}
 	/* Patches so far: the next one gets this number + 1. */
 	rw_put_u32(reply, (uint32_t)version);
+	rw_put_u32(reply, generation);
 	return 0;
 }
 
@@ -247,7 +256,10 @@ int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 	uint64_t lo = rw_get_u64(req), hi = rw_get_u64(req), size = rw_get_u64(req), addr;
 	if (req->err || hi < lo)
 		return agent_fail(e, "malformed alloc request");
-	if (region_alloc(lo, hi, size, &addr, e) < 0)
+	pthread_mutex_lock(&patch_lock);
+	int rc = region_alloc(lo, hi, size, &addr, e);
+	pthread_mutex_unlock(&patch_lock);
+	if (rc < 0)
 		return -1;
 	rw_put_u64(reply, addr);
 	return 0;
@@ -255,7 +267,9 @@ int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 
 void apply_abort(void)
 {
+	pthread_mutex_lock(&patch_lock);
 	region_rollback();
+	pthread_mutex_unlock(&patch_lock);
 }
 
 /* --- APPLY ---------------------------------------------------------------- */
@@ -297,6 +311,7 @@ struct patch {
 	int memfd;		/* /proc/self/mem, to write code without making it writable */
 	int inits_ran;		/* constructors ran: the memory must stay, whatever follows */
 	struct applied *entry;	/* its history entry, shown with the jumps */
+	uint32_t gen;		/* the session's number for it, 0: none */
 };
 
 /* Patches in the process, oldest first, for rollback and for telling
@@ -324,9 +339,6 @@ static struct applied applied[MAX_APPLIED];
 static _Atomic size_t napplied;
 static struct applied unlisted;	/* the entry of a patch past MAX_APPLIED */
 static struct api_note last_note;	/* of the newest patch, for the hooks */
-/* One patch or rollback at a time: from the agent's thread, a thread in
- * rewire_poll() or one returning from a crash in rewire_call(). */
-static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void patch_free(struct patch *p)
 {
@@ -405,6 +417,7 @@ static int parse_patch(struct rw_reader *r, struct patch *p, struct agent_err *e
 		s->addr = rw_get_u64(r);
 		s->size = rw_get_u64(r);
 	}
+	p->gen = rw_get_u32(r);
 	if (r->err || !p->segs || !p->inits || !p->from || !p->to || !p->via || !p->names || !p->syms)
 		return agent_fail(e, "malformed patch message");
 	return 0;
@@ -728,6 +741,8 @@ static void publish(struct patch *p, struct applied *a)
 {
 	size_t n = atomic_load(&napplied) - 1;
 	version = a->version;
+	if (p->gen)
+		generation = p->gen;
 	a->sites = p->sites, a->nsites = p->nsites, p->sites = NULL;
 	p->to = NULL, p->names = NULL;
 	last_note = (struct api_note){a->version, a->nredirs, (const char *const *)a->names};
@@ -821,6 +836,7 @@ int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 	int rc = parse_patch(req, &p, e);
 	if (rc == 0)
 		rc = api_run(run_locked, &r, e);
+	pthread_mutex_lock(&patch_lock);
 	if (rc < 0 && p.inits_ran) {
 		region_commit();
 		size_t len = strlen(e->msg);
@@ -829,8 +845,26 @@ int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 	} else if (rc < 0) {
 		region_rollback();
 	}
+	pthread_mutex_unlock(&patch_lock);
 	patch_free(&p);
 	return rc;
+}
+
+/* fork() waits for a patch in progress: the child has all of it or none
+ * (its generation says which). */
+void apply_fork_prepare(void)
+{
+	pthread_mutex_lock(&patch_lock);
+}
+
+void apply_fork_parent(void)
+{
+	pthread_mutex_unlock(&patch_lock);
+}
+
+void apply_fork_child(void)
+{
+	pthread_mutex_unlock(&patch_lock);
 }
 
 /* --- crashes and rollback --------------------------------------------------- */

@@ -153,9 +153,35 @@ int rw_hello(struct rw_process *p)
 		g->size = rw_get_u64(&r);
 	}
 	p->version = (int)rw_get_u32(&r);
+	p->gen = rw_get_u32(&r);
 	int err = r.err;
 	free((void *)r.p);
 	return err ? rw_fail("malformed answer from the agent") : 0;
+}
+
+void rw_process_free(struct rw_process *p)
+{
+	for (size_t i = 0; p->mods && i < p->nmods; i++)
+		free((void *)p->mods[i].path);
+	for (size_t i = 0; p->reg && i < p->nreg; i++) {
+		free((void *)p->reg[i].scope);
+		free((void *)p->reg[i].name);
+	}
+	free(p->mods);
+	free(p->reg);
+	p->mods = NULL, p->reg = NULL, p->nmods = p->nreg = 0;
+}
+
+int rw_peek(int pid, uint32_t *gen)
+{
+	struct rw_process p = {.fd = rw_connect(pid, 0)};
+	if (p.fd < 0)
+		return -1;
+	int rc = rw_hello(&p);
+	close(p.fd);
+	*gen = p.gen;
+	rw_process_free(&p);
+	return rc;
 }
 
 int rw_lookup(struct rw_process *p, struct link *l)

@@ -31,6 +31,9 @@ struct patch_filter {
 	int narchives;
 	/* What each object is called in messages (its source), NULL: its path. */
 	const char *const *names;
+	/* The session's number for the patch, which the process keeps (and a
+	 * child forked from it inherits); 0: none. */
+	uint32_t gen;
 };
 
 struct patch_result {
@@ -57,6 +60,9 @@ int rw_crash_blame(int pid, int sig);
 int rw_connect(int pid, int wait_ms);
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply);
 int rw_hello(struct rw_process *p);
+void rw_process_free(struct rw_process *p);
+/* Ask process pid (once, no waiting) which session patch it has. */
+int rw_peek(int pid, uint32_t *gen);
 int rw_lookup(struct rw_process *p, struct link *l);
 int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
 int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t);

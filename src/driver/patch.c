@@ -272,7 +272,7 @@ static void warn_unchecked(const struct link *l, const char *const *names)
 }
 
 static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
-			  const char *const *names, struct patch_result *res)
+			  const char *const *names, uint32_t gen, struct patch_result *res)
 {
 	uint64_t t0 = rw_now_ns(), lo, hi, base;
 	struct rw_buf msg = {0};
@@ -283,6 +283,7 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 	    link_relocate(l) < 0)
 		return -1;
 	link_encode(l, &msg);
+	rw_put_u32(&msg, gen);	/* the last field of APPLY */
 	res->link_ns = rw_now_ns() - t0;
 	describe(l, res);	/* an answer lost may still be a patch applied */
 	int rc = rw_apply(p, &msg, &res->times);
@@ -362,7 +363,8 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL);
 	res->check_ns = rw_now_ns() - t0;
 	int applied = typed < 0 ? -1 :
-		      link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL, res);
+		      link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL,
+				     filter ? filter->gen : 0, res);
 	if (applied < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
@@ -386,5 +388,6 @@ out:
 		rw_image_close(&proc.exe);
 	if (proc.fd >= 0)
 		close(proc.fd);
+	rw_process_free(&proc);
 	return rc;
 }

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "driver.h"
+#include "procs.h"
 #include "front/cc.h"
 #include "patch/diff.h"
 
@@ -48,6 +49,7 @@ enum job_kind { JOB_BASE, JOB_PATCH };
  * --restart starts the program again without it. */
 struct landed {
 	int version;
+	uint32_t gen;		/* the session's number for it; 0: in doubt */
 	size_t n;
 	size_t *units;
 	char **before;		/* NULL: the unit had no baseline */
@@ -96,6 +98,9 @@ struct session {
 	size_t nlanded;
 	unsigned seq;		/* baselines are files of their own: landed[].before */
 	int *lost;		/* per unit: its patch failed as the program ended */
+	struct procs procs;	/* the program's processes */
+	uint32_t gen;		/* patches the program took (gen of the newest) */
+	int procs_new;		/* a process may have appeared */
 };
 
 static int64_t mtime_ns(const char *path)
@@ -169,6 +174,10 @@ static void read_events(struct session *s)
 		for (ssize_t off = 0; off < n;) {
 			struct inotify_event *e = (struct inotify_event *)(buf + off);
 			off += (ssize_t)sizeof *e + e->len;
+			if (procs_event(&s->procs, e)) {
+				s->procs_new = 1;
+				continue;
+			}
 			if (!e->len || e->wd < 0 || (size_t)e->wd >= s->ndirs || !s->dirs[e->wd])
 				continue;
 			char path[PATH_MAX * 2];
@@ -412,12 +421,13 @@ static void drop_landed(struct session *s, size_t k)
 /* A patch of these units went in (or may have): note it with their
  * baselines before it (from_orig: the ones the program started with). */
 static void note_landed(struct session *s, const size_t *units, size_t n,
-			const struct patch_result *res, const char *files, int from_orig)
+			const struct patch_result *res, const char *files, int from_orig, uint32_t gen)
 {
 	if (s->nlanded == KEEP_LANDED)
 		drop_landed(s, 0);
 	struct landed *l = &s->landed[s->nlanded++];
 	l->version = res->version;
+	l->gen = gen;
 	l->n = n;
 	l->units = rw_calloc(n, sizeof *l->units);
 	l->before = rw_calloc(n, sizeof *l->before);
@@ -625,6 +635,10 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 	}
 }
 
+static void patch_others(struct session *s, char **paths, size_t n, const struct patch_filter *f,
+			 struct patch_result *all);
+static void settle(struct session *s, struct patch_result *all);
+
 static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t compile_ns)
 {
 	struct diff_ctx d;
@@ -650,28 +664,184 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		diff_ctx_free(&d);
 		return;
 	}
-	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names};
+	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
+				      s->gen + 1};
 	struct patch_result res;
+	/* The process rewire started first: a refusal there (a symbol
+	 * missing, a type changed) holds for every process. */
 	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 	if (rc == 0) {
-		const struct apply_times *t = &res.times;
-		diff_ns += res.check_ns;
-		uint64_t total = compile_ns + diff_ns + res.link_ns + t->total_ns;
-		rw_say("patched %s (%s) in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f%s",
-		       res.nchanged ? res.names : "new code only", files, ms(total), ms(compile_ns),
-		       ms(diff_ns), ms(res.link_ns), ms(t->total_ns), "");
-		note_landed(s, units, n, &res, files, 0);
+		struct patch_result all = res;
+		s->gen++;
+		s->procs.v[0].gen = s->gen;
+		note_landed(s, units, n, &res, files, 0, s->gen);
+		patch_others(s, d.paths, n, &filter, &all);
 		adopt_batch(s, jobs, n);
+		settle(s, &all);
+		const struct apply_times *t = &all.times;
+		diff_ns += res.check_ns;
+		uint64_t total = compile_ns + diff_ns + all.link_ns + t->total_ns;
+		char procs[64] = "";
+		int have = procs_count(&s->procs, s->gen);
+		if (s->procs.n > 1)
+			snprintf(procs, sizeof procs, have == (int)s->procs.n ? " in %d processes" :
+				 " in %d of %zu processes", have, s->procs.n);
+		rw_say("patched %s (%s)%s in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f",
+		       res.nchanged ? res.names : "new code only", files, procs, ms(total),
+		       ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
 		/* Its answer lost with the program: whether it is in, the agent's
 		 * crash note tells (restart). */
 		if (res.in_doubt)
-			note_landed(s, units, n, &res, files, 0);
+			note_landed(s, units, n, &res, files, 0, 0);
 		for (size_t i = 0; i < n && child_ended(s); i++)
 			s->lost[units[i]] = 1;
 	}
 	diff_ctx_free(&d);
+}
+
+/* --- every process ------------------------------------------------------- */
+
+static void add_times(struct patch_result *all, const struct patch_result *r)
+{
+	all->link_ns += r->link_ns;
+	all->times.total_ns += r->times.total_ns;
+}
+
+/* A patch a process did not take: said, with why; it keeps the code it
+ * had, and the session tries again with the next patch. */
+static void say_missed(struct session *s, struct proc *p, const char *why)
+{
+	p->failed = s->gen;
+	rw_say_error("process %d: %s; it keeps running the previous code", p->pid, why);
+}
+
+/* The others that had every patch but this one take it as the first did. */
+static void patch_others(struct session *s, char **paths, size_t n, const struct patch_filter *f,
+			 struct patch_result *all)
+{
+	for (size_t i = s->procs.n; i-- > 1;) {
+		struct proc *p = &s->procs.v[i];
+		struct patch_result r;
+		if (p->gen != s->gen - 1)
+			continue;	/* asked and brought up to date by settle() */
+		if (rw_patch(p->pid, paths, (int)n, f, &r) == 0) {
+			p->gen = s->gen;
+			add_times(all, &r);
+		} else if (!procs_has_agent(p->pid)) {
+			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
+		} else {
+			say_missed(s, p, rw_error());
+		}
+	}
+}
+
+/* The units patched since session patch gen, each with the baseline a
+ * process that has gen runs: the one before the first patch of it after
+ * gen (landed[]), or for gen 0, the one the program started with. The
+ * number of units, or -1 when rewire no longer keeps those patches. */
+static long units_since(struct session *s, uint32_t gen, size_t *units, const char **from)
+{
+	size_t n = 0, k = 0;
+	while (k < s->nlanded && s->landed[k].gen <= gen)
+		k++;
+	if (k == s->nlanded || s->landed[k].gen != gen + 1) {
+		if (gen != 0)
+			return -1;
+		for (size_t i = 0; i < s->db.n; i++)
+			if (s->patched[i] && s->orig[i])
+				units[n] = i, from[n++] = s->orig[i];
+		return (long)n;
+	}
+	for (; k < s->nlanded; k++)
+		for (size_t j = 0; j < s->landed[k].n; j++) {
+			size_t u = s->landed[k].units[j], seen = 0;
+			while (seen < n && units[seen] != u)
+				seen++;
+			if (s->landed[k].gen && seen == n)
+				units[n] = u, from[n++] = s->landed[k].before[j];
+		}
+	return (long)n;
+}
+
+/* Patch p from the session patch it has to the newest, in one patch. */
+static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
+{
+	size_t *units = rw_calloc(s->db.n + 1, sizeof *units);
+	const char **from = rw_calloc(s->db.n + 1, sizeof *from);
+	long n = units_since(s, p->gen, units, from);
+	int rc = -1;
+	if (n < 0) {
+		say_missed(s, p, "it lacks patches older than the ones rewire keeps");
+		goto out;
+	}
+	struct diff_ctx d;
+	diff_ctx_init(&d, (size_t)n);
+	for (long k = 0; k < n; k++) {
+		d.paths[k] = s->db.units[units[k]].base;
+		d.names[k] = s->db.units[units[k]].src;
+		if (from[k] && rw_object_open(&d.base[k], from[k]) == 0)
+			diff_obj_init(&d.dbase[k], &d.base[k]);
+	}
+	struct patch_filter f = {changed_cb, &d, s->db.archives, s->db.narchives, d.names, s->gen};
+	struct patch_result r;
+	if (n == 0 || !count_changes(&d)) {
+		p->gen = s->gen;	/* nothing it runs differs */
+		rc = 0;
+	} else if (rw_patch(p->pid, d.paths, (int)n, &f, &r) == 0) {
+		p->gen = s->gen;
+		add_times(all, &r);
+		rc = 0;
+	} else if (!procs_has_agent(p->pid)) {
+		procs_forget(&s->procs, p->pid, 1);
+	} else {
+		say_missed(s, p, rw_error());
+	}
+	diff_ctx_free(&d);
+out:
+	free(units);
+	free(from);
+	return rc;
+}
+
+/* Every process of the program up to the newest patch: the ones that
+ * appeared are asked which patch they have (a child has its parent's),
+ * the ones behind are brought up to date. A child forked before a patch
+ * reached its parent is seen here, right after it (agent.c): this runs
+ * before "patched" is said, until no process appears. */
+static void settle(struct session *s, struct patch_result *all)
+{
+	for (int round = 0; round < 1000; round++) {
+		int changed = 0;
+		read_events(s);
+		s->procs_new = 0;
+		for (size_t i = s->procs.n; i-- > 1;) {
+			struct proc *p = &s->procs.v[i];
+			if (kill(p->pid, 0) < 0 && errno == ESRCH) {
+				procs_forget(&s->procs, p->pid, 1);
+				continue;
+			}
+			if (p->gen == PROC_GEN_UNKNOWN) {
+				uint32_t gen;
+				if (rw_peek(p->pid, &gen) == 0) {
+					p->gen = gen;
+				} else if (!procs_has_agent(p->pid)) {
+					procs_forget(&s->procs, p->pid, 1);
+					continue;
+				} else if (p->failed != PROC_GEN_UNKNOWN) {
+					p->failed = PROC_GEN_UNKNOWN;
+					rw_say_error("process %d of the program cannot be patched: %s", p->pid,
+						     rw_error());
+					continue;
+				}
+			}
+			if (p->gen < s->gen && p->failed != s->gen && catch_up(s, p, all) == 0)
+				changed = 1;
+		}
+		if (!changed && !s->procs_new)
+			return;
+	}
 }
 
 /* Units whose debounce ended and whose inputs changed: compile them. */
@@ -788,6 +958,29 @@ static int child_exited(struct session *s, int *status)
 	return waitpid(s->child, status, WNOHANG) == s->child;
 }
 
+static int is_job(struct session *s, pid_t pid)
+{
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (s->jobs[i].running && s->jobs[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/* Processes of the program whose parent ended are rewire's (procs.c):
+ * reap them when they end. The program and the compilers are reaped by
+ * their own. */
+static void reap_orphans(struct session *s)
+{
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid <= 0 ||
+		    si.si_pid == s->child || is_job(s, si.si_pid))
+			return;
+		waitpid(si.si_pid, NULL, WNOHANG);
+	}
+}
+
 /* --- --restart ----------------------------------------------------------- */
 
 /* The program runs as built again: the units' next saves are diffed
@@ -832,13 +1025,14 @@ static int reapply(struct session *s)
 	list_names(s, units, n, files, sizeof files);
 	int rc = 0;
 	if (count_changes(&d)) {
-		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names};
+		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
+					      s->gen};
 		struct patch_result res;
 		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)
 			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
 		if (rc == 0 || res.in_doubt)
-			note_landed(s, units, n, &res, files, 1);
+			note_landed(s, units, n, &res, files, 1, 0);
 	}
 	diff_ctx_free(&d);
 	free(units);
@@ -902,6 +1096,7 @@ static int restart(struct session *s, int status)
 		       again ? " as built: it crashed again right after the last restart" : "");
 	close(s->pidfd);
 	s->child = pid;
+	procs_restart(&s->procs, pid);
 	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	s->restarts++;
 	s->restarted_at = rw_now_ns();
@@ -995,7 +1190,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	s.color = isatty(2) && !getenv("NO_COLOR");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s.parallel = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
-	if (s.ino < 0 || make_cache(&s) < 0) {
+	if (s.ino < 0 || make_cache(&s) < 0 || procs_init(&s.procs, child, s.ino) < 0) {
 		rw_say_error("cannot watch sources: %s", s.ino < 0 ? strerror(errno) : rw_error());
 		waitpid(child, &status, 0);
 		return status;
@@ -1024,7 +1219,12 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		}
 		if (fds[0].revents)
 			read_events(&s);
+		if (s.procs_new) {
+			struct patch_result all = {0};
+			settle(&s, &all);
+		}
 		reap_jobs(&s);
+		reap_orphans(&s);
 		start_pending(&s);
 		finish_batch(&s);
 		start_batch(&s);
@@ -1036,6 +1236,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
 	while (s.nlanded)
 		drop_landed(&s, s.nlanded - 1);
+	free(s.procs.v);
 	remove_cache(&s);
 	*db = s.db;
 	return status;

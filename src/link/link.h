@@ -51,6 +51,7 @@ struct rw_process {
 	struct rw_image exe;		/* the target module's file, checked by build-id */
 	size_t target;			/* the module patched: 0 the executable, or a library */
 	int version;			/* the agent's number of its newest patch */
+	uint32_t gen;			/* the session's number of it (agent/apply.c) */
 };
 
 /* How a relocation's target was bound. */

@@ -54,8 +54,8 @@ def client(data):
     s.close()
 random.seed(64)
 client(bytes(random.getrandbits(8) for _ in range(64)))
-# magic "RWIR", version 1, type 5 (apply), length 0xfffffff0
-client(struct.pack("<IHHI", 0x52495752, 1, 5, 0xFFFFFFF0))
+# magic "RWIR", version 2, type 5 (apply), length 0xfffffff0
+client(struct.pack("<IHHI", 0x52495752, 2, 5, 0xFFFFFFF0))
 client(b"")
 PY
 }

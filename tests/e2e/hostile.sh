@@ -81,7 +81,7 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 s.settimeout(5)
 try:
-    s.sendall(struct.pack('<IHHI', 0x52495752, 1, 2, 0))   # HELLO
+    s.sendall(struct.pack('<IHHI', 0x52495752, 2, 2, 0))   # HELLO
     print('reply' if s.recv(64) else 'closed')
 except (BrokenPipeError, ConnectionResetError):
     print('closed')
@@ -93,7 +93,7 @@ PY
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
-s.sendall(struct.pack('<IHHI', 0x52495752, 1, 2, 0))
+s.sendall(struct.pack('<IHHI', 0x52495752, 2, 2, 0))
 s.settimeout(5)
 print('reply' if s.recv(64) else 'closed')
 PY

@@ -1,0 +1,159 @@
+/* The processes of a program: the one `rewire run` started and every
+ * process forked from it, at any depth.
+ *
+ * A forked child's agent listens on <dir>/<pid>.sock before fork()
+ * returns in its parent (agent.c), so a child forked before its parent
+ * took a patch is seen right after that patch. The session watches the
+ * directory; a new socket's process is the program's when the program's
+ * first process is among its ancestors, or when rewire is its parent:
+ * rewire is the program's child subreaper, so a process whose parent
+ * ended is rewire's, and still counts. Sockets of other sessions of the
+ * same user, in the same directory, are not the program's. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include "procs.h"
+
+static int parent_of(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	int ppid;
+	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+}
+
+static int is_ours(const struct procs *ps, int pid)
+{
+	int self = (int)getpid();
+	for (int depth = 0; depth < 256 && pid > 1; depth++) {
+		if (pid == ps->root)
+			return 1;
+		pid = parent_of(pid);
+		if (pid == self)
+			return 1;
+	}
+	return 0;
+}
+
+struct proc *procs_find(struct procs *ps, int pid)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->v[i].pid == pid)
+			return &ps->v[i];
+	return NULL;
+}
+
+static void add(struct procs *ps, int pid, uint32_t gen)
+{
+	if (procs_find(ps, pid))
+		return;
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 8;
+		ps->v = rw_realloc(ps->v, ps->cap * sizeof *ps->v);
+	}
+	ps->v[ps->n++] = (struct proc){.pid = pid, .gen = gen};
+}
+
+/* "<pid>.sock": the pid, else 0. */
+static int socket_pid(const char *name)
+{
+	char *end;
+	long pid = strtol(name, &end, 10);
+	return name[0] >= '1' && name[0] <= '9' && !strcmp(end, ".sock") && pid < (1l << 30) ?
+	       (int)pid : 0;
+}
+
+static void on_socket(struct procs *ps, const char *name)
+{
+	int pid = socket_pid(name);
+	if (pid && !procs_find(ps, pid) && is_ours(ps, pid))
+		add(ps, pid, PROC_GEN_UNKNOWN);
+}
+
+int procs_init(struct procs *ps, int root, int ino)
+{
+	memset(ps, 0, sizeof *ps);
+	ps->root = root;
+	ps->wd = -1;
+	add(ps, root, 0);
+	if (rw_socket_dir(ps->dir, sizeof ps->dir) < 0)
+		return -1;
+	/* A process whose parent ends is rewire's, not init's: still ours. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	ps->wd = inotify_add_watch(ino, ps->dir, IN_MOVED_TO);
+	if (ps->wd < 0)
+		return rw_fail("cannot watch %s: %s", ps->dir, strerror(errno));
+	/* Forked before the watch began. */
+	DIR *d = opendir(ps->dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		on_socket(ps, e->d_name);
+	if (d)
+		closedir(d);
+	return 0;
+}
+
+int procs_event(struct procs *ps, const struct inotify_event *e)
+{
+	if (ps->wd < 0 || e->wd != ps->wd)
+		return 0;
+	if (e->len)
+		on_socket(ps, e->name);
+	return 1;
+}
+
+void procs_restart(struct procs *ps, int root)
+{
+	ps->root = root;
+	ps->n = 0;
+	add(ps, root, 0);
+}
+
+void procs_forget(struct procs *ps, int pid, int remove_socket)
+{
+	struct proc *p = procs_find(ps, pid);
+	if (!p || pid == ps->root)
+		return;
+	if (remove_socket) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%d.sock", ps->dir, pid);
+		unlink(path);
+	}
+	*p = ps->v[--ps->n];
+}
+
+int procs_count(const struct procs *ps, uint32_t gen)
+{
+	int n = 0;
+	for (size_t i = 0; i < ps->n; i++)
+		n += ps->v[i].gen == gen;
+	return n;
+}
+
+/* Does the process still run with rewire's agent (not exec'd since)? */
+int procs_has_agent(int pid)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, "/librewire.so") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}

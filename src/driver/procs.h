@@ -1,0 +1,39 @@
+/* The processes of a program (procs.c). */
+#ifndef RW_PROCS_H
+#define RW_PROCS_H
+#include <stdint.h>
+#include "driver.h"
+
+struct inotify_event;
+
+#define PROC_GEN_UNKNOWN UINT32_MAX
+
+struct proc {
+	int pid;
+	uint32_t gen;		/* the session's patch it has; PROC_GEN_UNKNOWN: not asked yet */
+	uint32_t failed;	/* the patch it last failed to take (said once), or 0 */
+};
+
+struct procs {
+	int root;		/* the process rewire started */
+	int wd;			/* inotify watch of the socket directory */
+	char dir[256];
+	struct proc *v;		/* [0] is the root */
+	size_t n, cap;
+};
+
+/* Watch the socket directory on ino, and take the program's processes
+ * already there. */
+int procs_init(struct procs *ps, int root, int ino);
+/* 1 when e is of the socket directory (a new process may be known). */
+int procs_event(struct procs *ps, const struct inotify_event *e);
+struct proc *procs_find(struct procs *ps, int pid);
+/* A process that ended, or exec'd another program (its socket goes). */
+void procs_forget(struct procs *ps, int pid, int remove_socket);
+/* --restart: the new process is the program. */
+void procs_restart(struct procs *ps, int root);
+/* How many processes have patch gen. */
+int procs_count(const struct procs *ps, uint32_t gen);
+int procs_has_agent(int pid);
+
+#endif

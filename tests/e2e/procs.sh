@@ -1,0 +1,178 @@
+# tests/e2e/procs.sh: a patch reaches every process of the program: the
+# workers a pre-fork server forked (before, between and during patches),
+# the children of a fork-per-connection server, workers that became
+# another user. Victim: victims/prefork.c. Helpers: lib.sh.
+
+# prefork_start MODE: the server under `rewire run`; PORT its port.
+prefork_start() {
+	build_project prefork prefork.c
+	PREFORK_MODE=$1 start_session prefork
+	wait_for "$LOG" '^port=[0-9]+$' 5 || fail "the server printed no port"
+	PORT=$(sed -n 's/^port=//p' "$LOG" | head -n 1)
+	ANSWERS=$W/answers
+	: >"$ANSWERS"
+}
+
+# ask N: N requests, one connection each; the answers go to $ANSWERS
+# (and to $W/last: those of this call).
+ask() {
+	local i
+	: >"$W/last"
+	for ((i = 0; i < $1; i++)); do
+		if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then
+			echo x >&3
+			cat <&3 >>"$W/last" || echo "no answer" >>"$W/last"
+			exec 3<&-
+		else
+			echo "no connection" >>"$W/last"
+		fi
+	done
+	cat "$W/last" >>"$ANSWERS"
+}
+
+# all_answer V WHAT: every answer of the last ask came from handle() = V.
+all_answer() {
+	local bad
+	bad=$(grep -v -m1 " v=$1 " "$W/last")
+	[[ -z $bad ]] || fail "$2: an answer of the old code after 'patched': $bad ($(grep -c " v=$1 " "$W/last") of $(wc -l <"$W/last") new)"
+}
+
+# The workers alive: forked (worker=) and not reaped, by the master's log.
+live_workers() {
+	local w
+	for w in $(sed -n 's/^worker=//p' "$LOG"); do
+		kill -0 "$w" 2>/dev/null && echo "$w"
+	done
+}
+
+# prefork_patch V N WHAT: save handle() returning V, wait for the N-th
+# "patched", then every answer must be V.
+prefork_patch() {
+	save prefork.c HANDLE "$(marked HANDLE "	return $1;")"
+	wait_err '^rewire: patched .*handle' "$2" 60 ||
+		fail "$3: not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	ask 12
+	all_answer "$1" "$3"
+}
+
+no_crash() {
+	! grep -q '^crash=' "$LOG" || fail "a worker crashed: $(grep -m1 '^crash=' "$LOG")"
+	grep -q '^rewire: error' "$ERR" && fail "rewire said: $(grep -m1 '^rewire: error' "$ERR")"
+	assert_alive "$1"
+}
+
+e2e_test t_prefork "processes: a pre-fork server's workers all run the edit (forked before and between patches)"
+t_prefork() {
+	local w before after
+	prefork_start steady
+	ask 9
+	all_answer 1 "before the edit"
+	prefork_patch 2 1 "the first patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "the patch line does not count the master and 3 workers: $(grep patched "$ERR" | tail -n 1)"
+	# Each worker answered before and after, its count going on.
+	for w in $(live_workers); do
+		before=$(grep "^pid=$w v=1 " "$ANSWERS" | tail -n 1 | sed 's/.*served=//')
+		after=$(grep "^pid=$w v=2 " "$ANSWERS" | head -n 1 | sed 's/.*served=//')
+		[[ -n $after ]] || fail "worker $w never answered after the patch: $(sort "$W/last" | uniq -c | tr '\n' ' ')"
+		[[ -z $before ]] || ((after == before + 1)) ||
+			fail "worker $w lost its state: served $before, then $after"
+	done
+	# A worker that ends is replaced by a fork of the patched master.
+	w=$(live_workers | head -n 1)
+	kill -KILL "$w"
+	wait_for "$LOG" "^crash=$w sig=9" 5 || fail "the master did not see its worker end"
+	sed -i "/^crash=$w /d" "$LOG"
+	sleep 0.2
+	ask 9
+	all_answer 2 "from a worker forked after the patch"
+	prefork_patch 3 2 "the second patch"
+	for w in $(live_workers); do
+		grep -q "^pid=$w v=3 " "$W/last" || fail "worker $w did not answer after the second patch"
+	done
+	no_crash "after two patches"
+	pass
+}
+
+e2e_test t_prefork_churn "processes: workers forked every 10 ms, before, between and during 6 patches"
+t_prefork_churn() {
+	local v
+	prefork_start churn
+	ask 6
+	all_answer 1 "before the edits"
+	for v in 2 3 4 5 6 7; do
+		prefork_patch "$v" $((v - 1)) "patch $((v - 1))"
+	done
+	(($(grep -c '^worker=' "$LOG") > 20)) || fail "the master forked too few workers to test anything"
+	no_crash "after 6 patches among forks"
+	pass
+}
+
+e2e_test t_percon "processes: a fork-per-connection server answers with the edit"
+t_percon() {
+	prefork_start percon
+	ask 4
+	all_answer 1 "before the edit"
+	prefork_patch 2 1 "the first patch"
+	prefork_patch 3 2 "the second patch"
+	grep -q '^pid=[0-9]* v=3 served=1$' "$W/last" || fail "the children do not serve from a fresh count"
+	no_crash "after two patches"
+	pass
+}
+
+e2e_test t_prefork_setuid "processes: workers that became nobody are patched; other users cannot reach them"
+t_prefork_setuid() {
+	local w dir
+	if ((EUID != 0)); then
+		echo "    note: not root: the workers cannot change user; they run as $(id -un)"
+	fi
+	prefork_start setuid
+	ask 6
+	all_answer 1 "before the edit"
+	if ((EUID == 0)); then
+		for w in $(live_workers); do
+			[[ $(stat -c %u "/proc/$w") == 65534 ]] || fail "worker $w did not become nobody"
+		done
+	fi
+	prefork_patch 2 1 "the first patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "not every worker was patched: $(grep patched "$ERR" | tail -n 1)"
+	if ((EUID == 0)); then
+		dir=/tmp/rewire-0
+		[[ -n ${XDG_RUNTIME_DIR:-} ]] && dir=$XDG_RUNTIME_DIR/rewire
+		w=$(live_workers | head -n 1)
+		[[ -S $dir/$w.sock ]] || fail "worker $w has no socket in $dir"
+		[[ $(stat -c '%u %a' "$dir") == "0 700" ]] || fail "$dir is not root's alone: $(stat -c '%U %a' "$dir")"
+		# nobody, the workers' own user, cannot reach their agents.
+		if setpriv --reuid=65534 --regid=65534 --clear-groups \
+			bash -c "exec 3<>$dir/$w.sock" 2>/dev/null; then
+			fail "another user opened worker $w's socket"
+		fi
+		setpriv --reuid=65534 --regid=65534 --clear-groups ls "$dir" >/dev/null 2>&1 &&
+			fail "another user can list $dir"
+	fi
+	prefork_patch 3 2 "the second patch"
+	no_crash "after two patches"
+	pass
+}
+
+e2e_test t_prefork_exec "processes: a child that runs another program is left alone"
+t_prefork_exec() {
+	local h dir=/tmp/rewire-$EUID
+	[[ -n ${XDG_RUNTIME_DIR:-} ]] && dir=$XDG_RUNTIME_DIR/rewire
+	prefork_start exec
+	wait_for "$LOG" '^helper=[0-9]+$' 5 || fail "the master started no helper"
+	h=$(sed -n 's/^helper=//p' "$LOG")
+	rw_track "$h"
+	ask 6
+	all_answer 1 "before the edit"
+	prefork_patch 2 1 "the patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "the patch line counts other than the master and 3 workers: $(grep patched "$ERR" | tail -n 1)"
+	[[ $(readlink "/proc/$h/exe") == */sleep ]] || fail "the helper does not run sleep"
+	grep -q librewire.so "/proc/$h/maps" && fail "the helper has rewire's agent"
+	[[ -e $dir/$h.sock ]] && fail "the helper's socket (made at fork, before exec) is left in $dir"
+	kill "$h"
+	no_crash "after the patch"
+	pass
+}
