@@ -45,6 +45,14 @@ bc)
 		bear --append -- make -C bc; } >>"$log" 2>&1 ||
 		{ echo "third_party: cannot build $pkg (see $log)" >&2; exit 1; }
 	;;
+nginx)
+	# A pre-fork server: a master and its worker processes. Only the
+	# modules that need no other library (no PCRE, zlib or OpenSSL).
+	{ ./configure --with-cc-opt="-g -O2 -fno-ipa-ra" --without-http_rewrite_module \
+		--without-http_gzip_module --without-pcre --without-http_upstream_zone_module &&
+		bear -- make -j2; } >>"$log" 2>&1 ||
+		{ echo "third_party: cannot build $pkg (see $log)" >&2; exit 1; }
+	;;
 *)
 	echo "third_party: no recipe for $pkg" >&2
 	exit 1
