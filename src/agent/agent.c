@@ -309,8 +309,14 @@ __attribute__((constructor)) static void agent_start(void)
 		return;
 	char dir[sizeof rewire_dir];
 	snprintf(dir, sizeof dir, "%s", env);
+	/* With REWIRE_EXE, a process that runs another program (the shell of
+	 * a wrapper script) only passes the agent on to the program. */
+	int ours = !follow_init(dir, getenv("REWIRE_EXE")) || follow_is_watched_exe();
 	unsetenv("REWIRE_DIR");
+	unsetenv("REWIRE_EXE");
 	strip_preload();
+	if (!ours)
+		return;
 
 	struct agent_err e;
 	uint64_t exe[2] = {0, 0};

@@ -83,6 +83,12 @@ void api_fork_prepare(void);
 void api_fork_parent(void);
 void api_fork_child(void);
 
+/* follow.c: the exec family, which gives the agent to a process that runs
+ * the watched executable (REWIRE_EXE, "dev:ino") again. follow_init: 1
+ * when there is one to follow. */
+int follow_init(const char *dir, const char *exe_id);
+int follow_is_watched_exe(void);
+
 uint64_t agent_now_ns(void);
 /* agent.c, async-signal-safe: signal sig, outside rewire_call(), was
  * patch `version`'s fault; noted where the session finds it once the

@@ -77,10 +77,16 @@ static int socket_pid(const char *name)
 	       (int)pid : 0;
 }
 
+/* A socket appears when a process of the program starts its agent: a
+ * forked child, or a process that exec'd the program again (a known pid:
+ * the program it runs now has none of the patches). */
 static void on_socket(struct procs *ps, const char *name)
 {
 	int pid = socket_pid(name);
-	if (pid && !procs_find(ps, pid) && is_ours(ps, pid))
+	struct proc *p = pid ? procs_find(ps, pid) : NULL;
+	if (p)
+		p->gen = PROC_GEN_UNKNOWN, p->failed = 0;
+	else if (pid && is_ours(ps, pid))
 		add(ps, pid, PROC_GEN_UNKNOWN);
 }
 
@@ -89,7 +95,7 @@ int procs_init(struct procs *ps, int root, int ino)
 	memset(ps, 0, sizeof *ps);
 	ps->root = root;
 	ps->wd = -1;
-	add(ps, root, 0);
+	add(ps, root, PROC_GEN_UNKNOWN);
 	if (rw_socket_dir(ps->dir, sizeof ps->dir) < 0)
 		return -1;
 	/* A process whose parent ends is rewire's, not init's: still ours. */
@@ -120,7 +126,7 @@ void procs_restart(struct procs *ps, int root)
 {
 	ps->root = root;
 	ps->n = 0;
-	add(ps, root, 0);
+	add(ps, root, PROC_GEN_UNKNOWN);
 }
 
 void procs_forget(struct procs *ps, int pid, int remove_socket)

@@ -73,7 +73,7 @@ static void forward(int sig)
 		kill(child, sig);
 }
 
-static void start_child(char **argv, const char *agent, const char *dir)
+static void start_child(char **argv, const char *agent, const char *dir, const char *exe_id)
 {
 	const char *old = getenv("LD_PRELOAD");
 	char *preload = rw_malloc(strlen(agent) + (old ? strlen(old) : 0) + 2);
@@ -82,6 +82,8 @@ static void start_child(char **argv, const char *agent, const char *dir)
 		strcat(strcat(preload, ":"), old);
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("REWIRE_DIR", dir, 1);
+	if (exe_id)
+		setenv("REWIRE_EXE", exe_id, 1);	/* follow its execs (agent/follow.c) */
 	execvp(argv[0], argv);
 	fprintf(stderr, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
@@ -90,7 +92,7 @@ static void start_child(char **argv, const char *agent, const char *dir)
 /* What --restart needs to start the program again. */
 struct launch {
 	char **argv;
-	const char *agent, *dir;
+	const char *agent, *dir, *exe_id;
 };
 
 static pid_t relaunch(void *ctx)
@@ -102,7 +104,7 @@ static pid_t relaunch(void *ctx)
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0)
-		start_child(l->argv, l->agent, l->dir);
+		start_child(l->argv, l->agent, l->dir, l->exe_id);
 	if (pid < 0) {
 		rw_say_error("fork: %s", strerror(errno));
 		return -1;
@@ -211,16 +213,42 @@ static void warn_no_debug(const char *exe, const struct cc_db *db)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rewire run [--restart] [-p BUILD_DIR | --watch-objects FILE.o...] [--] "
-		"PROGRAM [ARGS...]\n");
+	fprintf(stderr, "usage: rewire run [--restart] [--no-follow] [--exe EXECUTABLE] "
+		"[-p BUILD_DIR | --watch-objects FILE.o...] [--] PROGRAM [ARGS...]\n");
 	return EXIT_USAGE;
+}
+
+/* "dev:ino" of the executable: a process of the program that runs it
+ * again gets the agent (agent/follow.c). */
+static const char *exe_identity(const char *exe)
+{
+	static char id[64];
+	struct stat st;
+	if (stat(exe, &st) < 0)
+		return NULL;
+	snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	return id;
+}
+
+/* An ELF file, not a script. */
+static int is_elf(const char *path)
+{
+	char magic[4] = {0};
+	FILE *f = fopen(path, "rb");
+	if (f) {
+		if (fread(magic, 1, 4, f) != 4)
+			magic[0] = 0;
+		fclose(f);
+	}
+	return !memcmp(magic, "\177ELF", 4);
 }
 
 int cmd_run(int argc, char **argv)
 {
 	char agent[4096], dir[256], sock[300], exe[PATH_MAX];
-	const char *dbdir = NULL;
-	int i = 1, status, restart = 0;
+	const char *dbdir = NULL, *exe_opt = NULL;
+	int i = 1, status, restart = 0, follow = 1;
 	static struct cc_db objects;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -229,6 +257,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--restart")) {
 			restart = 1;
+		} else if (!strcmp(argv[i], "--no-follow")) {
+			follow = 0;
+		} else if (!strcmp(argv[i], "--exe") && i + 1 < argc) {
+			exe_opt = argv[++i];
 		} else if (!strcmp(argv[i], "-p") && i + 1 < argc) {
 			dbdir = argv[++i];
 		} else if (!strcmp(argv[i], "--watch-objects")) {
@@ -271,6 +303,14 @@ int cmd_run(int argc, char **argv)
 	} else if (resolve_program(argv[i], exe, sizeof exe) < 0) {
 		rw_say_error("cannot run %s: not found", argv[i]);
 		return 127;
+	} else if (exe_opt && !realpath(exe_opt, exe)) {
+		rw_say_error("--exe %s: %s", exe_opt, strerror(errno));
+		return EXIT_BADINPUT;
+	}
+	if (!db && !is_elf(exe)) {
+		rw_say_error("%s is not an executable file but a script: name the program it runs with "
+			     "--exe (rewire run --exe build/server -- %s)", exe, argv[i]);
+		return EXIT_BADINPUT;
 	}
 	if (!db)
 		db = objects.n ? &objects : load_units(dbdir, exe);
@@ -288,13 +328,14 @@ int cmd_run(int argc, char **argv)
 		rw_say_error("fork: %s", strerror(errno));
 		return EXIT_NOPROC;
 	}
+	const char *exe_id = follow ? exe_identity(exe) : NULL;
 	if (child == 0)
-		start_child(argv + i, agent, dir);
+		start_child(argv + i, agent, dir, exe_id);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
 	signal(SIGHUP, forward);
-	struct launch launch = {argv + i, agent, dir};
+	struct launch launch = {argv + i, agent, dir, exe_id};
 	if (db) {
 		status = session_run(child, db, exe, restart ? relaunch : NULL, &launch);
 		cc_free(db);

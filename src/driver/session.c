@@ -666,9 +666,12 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	}
 	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
 				      s->gen + 1};
-	struct patch_result res;
-	/* The process rewire started first: a refusal there (a symbol
-	 * missing, a type changed) holds for every process. */
+	struct patch_result res, before = {0};
+	/* Every process on the patch before this one (one that exec'd the
+	 * program again has none); the process rewire started first: a
+	 * refusal there (a symbol missing, a type changed) holds for every
+	 * process. */
+	settle(s, &before);
 	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 	if (rc == 0) {
 		struct patch_result all = res;
@@ -816,9 +819,9 @@ static void settle(struct session *s, struct patch_result *all)
 		int changed = 0;
 		read_events(s);
 		s->procs_new = 0;
-		for (size_t i = s->procs.n; i-- > 1;) {
+		for (size_t i = s->procs.n; i-- > 0;) {
 			struct proc *p = &s->procs.v[i];
-			if (kill(p->pid, 0) < 0 && errno == ESRCH) {
+			if (i && kill(p->pid, 0) < 0 && errno == ESRCH) {
 				procs_forget(&s->procs, p->pid, 1);
 				continue;
 			}
@@ -826,6 +829,8 @@ static void settle(struct session *s, struct patch_result *all)
 				uint32_t gen;
 				if (rw_peek(p->pid, &gen) == 0) {
 					p->gen = gen;
+				} else if (i == 0) {
+					continue;	/* starting (a patch waits for its agent) */
 				} else if (!procs_has_agent(p->pid)) {
 					procs_forget(&s->procs, p->pid, 1);
 					continue;

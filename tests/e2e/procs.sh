@@ -176,3 +176,101 @@ t_prefork_exec() {
 	no_crash "after the patch"
 	pass
 }
+
+# superv_lines PID: the lines of the serving process PID.
+superv_lines() {
+	grep "^serve=$1 " "$LOG"
+}
+
+# superv_new PID V WHAT: within 5 s, the lines of process PID show
+# value = V * tick, and every line after the first such one too.
+superv_new() {
+	local end=$((SECONDS + 5)) first
+	until first=$(superv_lines "$1" | awk -v m="$2" '{split($2, t, "="); split($3, v, "=");
+		if (v[2] == m * t[2]) { print NR; exit }}') && [[ -n $first ]]; do
+		((SECONDS < end)) || fail "$3: process $1 never ran the patched code: $(superv_lines "$1" | tail -n 1)"
+		sleep 0.1
+	done
+	sleep 0.2
+	superv_lines "$1" | awk -v m="$2" -v from="$first" 'NR >= from {split($2, t, "="); split($3, v, "=");
+		if (v[2] != m * t[2]) { print; exit 1 }}' >"$W/bad" || fail "$3: old code after new in process $1: $(cat "$W/bad")"
+}
+
+# superv_child N: the pid of the supervisor's N-th child.
+superv_child() {
+	local end=$((SECONDS + 5)) c
+	until c=$(sed -n 's/^child=//p' "$LOG" | sed -n "${1}p") && [[ -n $c ]] && superv_lines "$c" | grep -q .; do
+		((SECONDS < end)) || fail "the supervisor did not start child $1"
+		sleep 0.05
+	done
+	echo "$c"
+}
+
+e2e_test t_follow "processes: a child that runs the program again (a supervisor's restart) gets every patch"
+t_follow() {
+	local c1 c2
+	build_project superv superv.c
+	start_session superv
+	c1=$(superv_child 1)
+	save superv.c BODY "$(marked BODY '	return tick * 3;')"
+	wait_err '^rewire: patched .*compute' 1 60 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	grep -q '^rewire: patched .* in 2 processes ' "$ERR" ||
+		fail "not the supervisor and its child: $(grep patched "$ERR" | tail -n 1)"
+	superv_new "$c1" 3 "the child running when the patch came"
+	# The child ends; the supervisor execs the program again.
+	kill "$c1"
+	c2=$(superv_child 2)
+	superv_new "$c2" 3 "the child started again after the patch"
+	grep -q librewire.so "/proc/$c2/maps" || fail "the new child has no agent"
+	save superv.c BODY "$(marked BODY '	return tick * 4;')"
+	wait_err '^rewire: patched .*compute' 2 60 || fail "the second save was not patched"
+	superv_new "$c2" 4 "the new child, at the next patch"
+	superv_lines "$c2" | awk '{split($4, c, "="); if (c[2] != NR) { print; exit 1 }}' >"$W/bad" ||
+		fail "the new child's count went wrong: $(cat "$W/bad")"
+	assert_alive "after the restart"
+	pass
+}
+
+e2e_test t_no_follow "processes: --no-follow leaves a child that runs the program again alone"
+t_no_follow() {
+	local c1 c2
+	build_project superv superv.c
+	start_session superv --no-follow
+	c1=$(superv_child 1)
+	save superv.c BODY "$(marked BODY '	return tick * 3;')"
+	wait_err '^rewire: patched .*compute' 1 60 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	kill "$c1"
+	c2=$(superv_child 2)
+	sleep 0.5
+	superv_lines "$c2" | awk '{split($2, t, "="); split($3, v, "="); if (v[2] != 2 * t[2]) { print; exit 1 }}' \
+		>"$W/bad" || fail "the new child runs the patched code: $(cat "$W/bad")"
+	grep -q librewire.so "/proc/$c2/maps" && fail "the new child has rewire's agent"
+	assert_alive "after the restart"
+	pass
+}
+
+e2e_test t_follow_wrapper "processes: a wrapper script that execs the program (rewire run --exe)"
+t_follow_wrapper() {
+	build_project superv superv.c
+	printf '#!/bin/sh\nexec ./build/superv serve alone\n' >"$P/wrap.sh"
+	chmod +x "$P/wrap.sh"
+	(cd "$P" && "$REWIRE" run -- ./wrap.sh) >"$W/plain.log" 2>&1 && fail "a script without --exe was run"
+	grep -q 'is not an executable file but a script: name the program it runs with --exe' "$W/plain.log" ||
+		fail "the script without --exe is not explained: $(cat "$W/plain.log")"
+	LOG=$W/wrap.log ERR=$W/wrap.err
+	(cd "$P" && exec "$REWIRE" run --exe build/superv -- ./wrap.sh) >"$LOG" 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program did not start"
+	VPID=$(grep -m1 -E '^pid=' "$LOG" | cut -d= -f2)
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	[[ $(awk '{print $4}' "/proc/$VPID/stat") == "$RUN_PID" ]] || fail "the program is not the process rewire started"
+	wait_for "$ERR" '^rewire: watching 1 source of .*/build/superv ' 10 || fail "rewire does not watch superv.c"
+	sleep 0.3
+	save superv.c BODY "$(marked BODY '	return tick * 5;')"
+	wait_err '^rewire: patched .*compute' 1 60 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	superv_new "$VPID" 5 "the program the script exec'd"
+	assert_alive "after the patch"
+	pass
+}
