@@ -9,6 +9,10 @@
  * drivers one connection at a time. A connection is a transaction: an
  * allocation it made and did not commit is given back when it ends.
  *
+ * `rewire attach` loads the agent later, with dlopen, into a program that
+ * runs, and calls rewire_agent_attach() with the directory: the same
+ * start, once.
+ *
  * A forked child is part of the program: it listens on a socket of its
  * own (made while it still has its parent's user, before a worker changes
  * user) and starts its own agent thread; the session finds it there and
@@ -302,6 +306,29 @@ static int find_exe_text(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;	/* the first module is the executable */
 }
 
+/* The agent's set-up, the same at start-up and on attach: 0, or -1 with
+ * why in e. Nothing is left half made: the program then runs without us. */
+static int start(const char *dir, struct agent_err *e)
+{
+	uint64_t exe[2] = {0, 0};
+	dl_iterate_phdr(find_exe_text, exe);
+	if (stop_init(e) < 0 || api_init(e) < 0 || region_reserve_near(exe[0], exe[1], e) < 0)
+		return -1;
+	listen_fd = open_socket(dir);
+	if (listen_fd < 0)
+		return agent_fail(e, "cannot listen on %s: %s", sock_path, strerror(errno));
+	owner_pid = getpid();
+	owner_uid = geteuid();
+	snprintf(rewire_dir, sizeof rewire_dir, "%s", dir);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (start_thread() == 0)
+		return 0;
+	close(listen_fd);
+	listen_fd = -1;
+	unlink(sock_path);
+	return agent_fail(e, "cannot start its thread");
+}
+
 __attribute__((constructor)) static void agent_start(void)
 {
 	const char *env = getenv("REWIRE_DIR");
@@ -317,30 +344,25 @@ __attribute__((constructor)) static void agent_start(void)
 	strip_preload();
 	if (!ours)
 		return;
-
 	struct agent_err e;
-	uint64_t exe[2] = {0, 0};
-	dl_iterate_phdr(find_exe_text, exe);
-	if (stop_init(&e) < 0 || api_init(&e) < 0 || region_reserve_near(exe[0], exe[1], &e) < 0) {
+	if (start(dir, &e) < 0)
 		fprintf(stderr, "rewire: agent: %s; the program runs without rewire\n", e.msg);
-		return;
-	}
-	listen_fd = open_socket(dir);
-	if (listen_fd < 0) {
-		fprintf(stderr, "rewire: agent: cannot listen on %s: %s; the program runs without rewire\n",
-			sock_path, strerror(errno));
-		return;
-	}
-	owner_pid = getpid();
-	owner_uid = geteuid();
-	memcpy(rewire_dir, dir, sizeof rewire_dir);
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	if (start_thread() < 0) {
-		fprintf(stderr, "rewire: agent: cannot start its thread; the program runs without rewire\n");
-		close(listen_fd);
-		listen_fd = -1;
-		unlink(sock_path);
-	}
+}
+
+/* `rewire attach`: the driver loaded us with dlopen into a program that
+ * was started without rewire, and calls this through ptrace on one of its
+ * threads, which it stopped outside the C library's locks (src/driver/
+ * attach.c). dir is the session's socket directory. NULL when the agent
+ * listens; else why not, in a buffer that stays (the driver reads it out
+ * of the process). Nothing printed: the program's output is its own. */
+__attribute__((visibility("default"))) const char *rewire_agent_attach(const char *dir)
+{
+	static struct agent_err e;
+	if (listen_fd >= 0 || rewire_dir[0])
+		return "the agent already runs in this process";
+	if (!dir || strlen(dir) >= sizeof rewire_dir)
+		return "the socket directory's path is too long";
+	return start(dir, &e) == 0 ? NULL : e.msg;
 }
 
 static size_t put_decimal(char *out, unsigned long v)

@@ -369,6 +369,7 @@ struct frames {
 	size_t n;
 	uintptr_t (*ip)(struct _Unwind_Context *), (*cfa_of)(struct _Unwind_Context *);
 };
+static __thread struct frames *frames_mem __attribute__((tls_model("initial-exec")));
 
 static _Unwind_Reason_Code one_frame(struct _Unwind_Context *c, void *arg)
 {
@@ -412,15 +413,19 @@ static uint64_t patch_in_frames(const struct frames *f, uintptr_t top, int named
 EXPORT void rewire_agent_panicking(void)
 {
 	uint64_t sp = (uint64_t)__builtin_frame_address(0);
-	static __thread struct frames f;	/* 4 KiB: not on a stack that may be short */
 	if (!guard_top)
 		return;
-	int walked = unwind_frames(&f) == 0;
+	/* 4 KiB: not on a stack that may be short, nor in TLS (an agent
+	 * loaded by `rewire attach` has a few dozen bytes of static TLS). */
+	if (!frames_mem)
+		frames_mem = malloc(sizeof *frames_mem);
+	struct frames *f = frames_mem;
+	int walked = f && unwind_frames(f) == 0;
 	for (struct guard *g = guard_top; g; g = g->prev) {
 		g->sig = 0, g->pc = 0, g->addr = NULL, g->panic_seen = 1;
-		if (walked && f.n && f.cfa[f.n - 1] > g->frame) {
-			g->culprit = patch_in_frames(&f, g->frame, 0);
-			g->caller = g->culprit ? patch_in_frames(&f, g->frame, 1) : 0;
+		if (walked && f->n && f->cfa[f->n - 1] > g->frame) {
+			g->culprit = patch_in_frames(f, g->frame, 0);
+			g->caller = g->culprit ? patch_in_frames(f, g->frame, 1) : 0;
 		} else {
 			g->culprit = sp < g->frame ? patch_on_stack(sp, g->frame, 0) : 0;
 			g->caller = g->culprit ? patch_on_stack(sp, g->frame, 1) : 0;

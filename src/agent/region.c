@@ -22,6 +22,7 @@
 #include "agent.h"
 
 #define RESERVE_SIZE (256ull << 20)
+#define MIN_RESERVE (4ull << 20)
 #define REACH (2ull << 30)
 #define MAX_RANGES 64
 #define MAX_PENDING 16
@@ -70,9 +71,9 @@ static int try_reserve(uint64_t at, uint64_t size)
 	return 0;
 }
 
-int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
+static int reserve_sized(uint64_t lo, uint64_t hi, uint64_t size)
 {
-	const uint64_t align = 2u << 20, size = RESERVE_SIZE;
+	const uint64_t align = 2u << 20;
 	uint64_t above = (hi + (1ull << 30) + align - 1) & ~(align - 1);
 	/* Below, stepping down; then above, stepping up. */
 	for (uint64_t step = 64u << 20; step < REACH; step += size) {
@@ -88,7 +89,20 @@ int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
 	for (uint64_t at = (hi + align - 1) & ~(align - 1); reaches(lo, hi, at, at + size); at += align)
 		if (try_reserve(at, size) == 0)
 			return 0;
-	return agent_fail(e, "no free address range within 2 GiB of %#lx-%#lx", (unsigned long)lo,
+	return -1;
+}
+
+/* At start-up the whole reservation fits. An agent attached late in a
+ * program's life (`rewire attach`) may find the space near it taken by
+ * its heap and mappings: a smaller range then, down to 4 MiB (a patch
+ * that needs more reserves another one, region_alloc). */
+int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
+{
+	for (uint64_t size = RESERVE_SIZE; size >= MIN_RESERVE; size /= 4)
+		if (reserve_sized(lo, hi, size) == 0)
+			return 0;
+	return agent_fail(e, "no free address range of 4 MiB within 2 GiB of %#lx-%#lx: the "
+			  "address space near the program is full", (unsigned long)lo,
 			  (unsigned long)hi);
 }
 

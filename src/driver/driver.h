@@ -71,12 +71,22 @@ void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct cc_db;
-/* session.c: watch, build, diff and patch until the program exits; its
- * wait status. */
+/* session.c: watch, build, diff and patch until the program exits: its
+ * wait status. detach_fd >= 0: the program is not rewire's child (`rewire
+ * attach`); the session ends when it ends (0) or when detach_fd becomes
+ * readable (SESSION_DETACHED), and leaves it running. */
+#define SESSION_DETACHED 1
 int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch)(void *ctx),
-		void *ctx);
+		void *ctx, int detach_fd);
+
+/* run.c, shared with attach.c: the agent's path; the program's units
+ * (NULL: none, said why); the warnings about how it was built. */
+int run_find_agent(char *out, size_t cap);
+struct cc_db *run_load_units(const char *dbdir, const char *exe);
+void run_warn_build(const char *exe, const struct cc_db *db);
 
 int cmd_run(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 
 #endif

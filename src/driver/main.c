@@ -53,15 +53,25 @@ static const char help[] =
 	"      writes (make in another terminal) and patch from them.\n"
 	"\n"
 	"  rewire apply --pid PID FILE.o...\n"
-	"      Link the objects into the running process PID (started by `rewire run`):\n"
+	"      Link the objects into the running process PID (started by `rewire run`,\n"
+	"      or attached with `rewire attach`):\n"
 	"      every function they define that the process has is replaced for all\n"
 	"      callers, their data binds to the process's live storage, and new code and\n"
 	"      data are added. All or nothing: a refused patch changes nothing.\n"
 	"\n"
+	"  rewire attach [-p BUILD_DIR | --watch-objects FILE.o... --] PID\n"
+	"      Load rewire's agent into PID, a program started without rewire (ptrace,\n"
+	"      then dlopen), and the processes it forked that run the same program;\n"
+	"      then watch and patch as `rewire run` does, until Ctrl-C, SIGTERM or the\n"
+	"      program's end: the program runs on, with its patches. Without sources\n"
+	"      to watch, rewire exits once the agent is in: use `rewire apply`.\n"
+	"\n"
 	"  rewire --help | --version\n"
 	"\n"
 	"Exit status of apply: 0 applied, 1 refused, 2 usage, 3 bad input file,\n"
-	"4 process or agent unreachable.\n";
+	"4 process or agent unreachable. Of attach: 0 attached (then detached, or the\n"
+	"program ended), 1 refused (the process is unchanged), 2 usage, 3 bad input\n"
+	"file, 4 no such process.\n";
 
 int main(int argc, char **argv)
 {
@@ -85,6 +95,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "apply"))
 		return cmd_apply(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "attach"))
+		return cmd_attach(argc - 1, argv + 1);
 	rw_say_error("unknown command '%s' (see rewire --help)", argv[1]);
 	return EXIT_USAGE;
 }

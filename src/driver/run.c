@@ -25,7 +25,7 @@ static pid_t child;
 
 /* The agent sits beside the rewire binary (build tree) or in
  * ../lib/rewire/ (installed); REWIRE_AGENT overrides both. */
-static int find_agent(char *out, size_t cap)
+int run_find_agent(char *out, size_t cap)
 {
 	const char *env = getenv("REWIRE_AGENT");
 	char self[2048];
@@ -132,7 +132,7 @@ static int resolve_program(const char *prog, char *out, size_t cap)
 }
 
 /* The program's units from compile_commands.json, or NULL (said why). */
-static struct cc_db *load_units(const char *dbdir, const char *exe)
+struct cc_db *run_load_units(const char *dbdir, const char *exe)
 {
 	char path[PATH_MAX + 32];
 	struct rw_image img = {0};
@@ -209,6 +209,13 @@ static void warn_no_debug(const char *exe, const struct cc_db *db)
 		       "that a patch of it keeps the layout of types and the parameters of functions",
 		       rw_basename(first), missing > 1 ? " and other files" : "");
 	free(srcs);
+}
+
+void run_warn_build(const char *exe, const struct cc_db *db)
+{
+	warn_ipa_ra(exe);
+	if (db)
+		warn_no_debug(exe, db);
 }
 
 static int usage(void)
@@ -313,11 +320,9 @@ int cmd_run(int argc, char **argv)
 		return EXIT_BADINPUT;
 	}
 	if (!db)
-		db = objects.n ? &objects : load_units(dbdir, exe);
-	warn_ipa_ra(exe);
-	if (db)
-		warn_no_debug(exe, db);
-	if (find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
+		db = objects.n ? &objects : run_load_units(dbdir, exe);
+	run_warn_build(exe, db);
+	if (run_find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;
 	}
@@ -337,7 +342,7 @@ int cmd_run(int argc, char **argv)
 	signal(SIGHUP, forward);
 	struct launch launch = {argv + i, agent, dir, exe_id};
 	if (db) {
-		status = session_run(child, db, exe, restart ? relaunch : NULL, &launch);
+		status = session_run(child, db, exe, restart ? relaunch : NULL, &launch, -1);
 		cc_free(db);
 	} else {
 		rw_say("running %s (pid %d); patch it with: rewire apply --pid %d FILE.o", argv[i],

@@ -73,6 +73,7 @@ struct job {
 struct session {
 	pid_t child;
 	int pidfd;
+	int detach_fd;		/* attached: readable when rewire is told to detach; else -1 */
 	struct cc_db db;
 	char cache[1024];
 	int ino;
@@ -958,9 +959,14 @@ static int next_timeout(struct session *s)
 	return soonest <= now ? 0 : (int)((soonest - now) / 1000000) + 1;
 }
 
+/* An attached program is not rewire's child: its pidfd says it ended, and
+ * its status goes to its own parent. */
 static int child_exited(struct session *s, int *status)
 {
-	return waitpid(s->child, status, WNOHANG) == s->child;
+	if (s->detach_fd < 0)
+		return waitpid(s->child, status, WNOHANG) == s->child;
+	*status = 0;
+	return s->pidfd >= 0 ? child_ended(s) : kill(s->child, 0) < 0 && errno == ESRCH;
 }
 
 static int is_job(struct session *s, pid_t pid)
@@ -1179,12 +1185,13 @@ static void remove_cache(struct session *s)
 	if (system(cmd)) {}
 }
 
-/* Run the session until the program exits; its wait status. */
+/* Run the session until the program exits (or, attached, until rewire is
+ * told to detach); see driver.h. */
 int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch)(void *),
-		void *ctx)
+		void *ctx, int detach_fd)
 {
 	struct session s = {.child = child, .db = *db, .pidfd = -1, .relaunch = relaunch,
-			    .relaunch_ctx = ctx};
+			    .relaunch_ctx = ctx, .detach_fd = detach_fd};
 	int status = 0;
 	s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
@@ -1197,7 +1204,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	s.parallel = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
 	if (s.ino < 0 || make_cache(&s) < 0 || procs_init(&s.procs, child, s.ino) < 0) {
 		rw_say_error("cannot watch sources: %s", s.ino < 0 ? strerror(errno) : rw_error());
-		waitpid(child, &status, 0);
+		if (detach_fd < 0)
+			waitpid(child, &status, 0);
 		return status;
 	}
 	setup_baselines(&s, exe);
@@ -1210,8 +1218,9 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	       db->n && db->units[0].object_only ? "object" : "source", db->n == 1 ? "" : "s", exe,
 	       (int)child);
 	for (;;) {
-		struct pollfd fds[2 + MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0}};
-		nfds_t nfds = 2;
+		struct pollfd fds[3 + MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0},
+						   {detach_fd, POLLIN, 0}};
+		nfds_t nfds = 3;
 		start_baselines(&s);
 		for (int i = 0; i < MAX_JOBS; i++)
 			if (s.jobs[i].running && s.jobs[i].pidfd >= 0)
@@ -1220,6 +1229,10 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		if (child_exited(&s, &status)) {
 			if (restart(&s, status))
 				continue;
+			break;
+		}
+		if (fds[2].revents) {
+			status = SESSION_DETACHED;
 			break;
 		}
 		if (fds[0].revents)
