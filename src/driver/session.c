@@ -99,6 +99,7 @@ struct session {
 	size_t nlanded;
 	unsigned seq;		/* baselines are files of their own: landed[].before */
 	int *lost;		/* per unit: its patch failed as the program ended */
+	uint8_t *behind;	/* per unit: its last save did not compile or was refused */
 	struct procs procs;	/* the program's processes */
 	uint32_t gen;		/* patches the program took (gen of the newest) */
 	int procs_new;		/* a process may have appeared */
@@ -659,8 +660,17 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	}
 	size_t nchanged = count_changes(&d);
 	uint64_t diff_ns = rw_now_ns() - t0;
+	int was_behind = 0;
+	for (size_t i = 0; i < n; i++)
+		was_behind |= s->behind[units[i]];
 	if (!nchanged) {
-		rw_say("%s: no code changed", files);
+		/* After a save that failed: saved back to the code that runs. */
+		if (was_behind)
+			rw_say("%s: the program runs this code already", files);
+		else
+			rw_say("%s: no code changed", files);
+		for (size_t i = 0; i < n; i++)
+			s->behind[units[i]] = 0;
 		adopt_batch(s, jobs, n);
 		diff_ctx_free(&d);
 		return;
@@ -679,6 +689,8 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		s->gen++;
 		s->procs.v[0].gen = s->gen;
 		note_landed(s, units, n, &res, files, 0, s->gen);
+		for (size_t i = 0; i < n; i++)
+			s->behind[units[i]] = 0;
 		patch_others(s, d.paths, n, &filter, &all);
 		adopt_batch(s, jobs, n);
 		settle(s, &all);
@@ -701,6 +713,8 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			note_landed(s, units, n, &res, files, 0, 0);
 		for (size_t i = 0; i < n && child_ended(s); i++)
 			s->lost[units[i]] = 1;
+		for (size_t i = 0; i < n; i++)
+			s->behind[units[i]] = 1;
 	}
 	diff_ctx_free(&d);
 }
@@ -864,6 +878,9 @@ static void start_batch(struct session *s)
 		struct cc_unit *u = &s->db.units[i];
 		if (!s->forced[i] && cc_hash_inputs(u) == u->hash) {
 			s->due[i] = 0;	/* saved without a change */
+			if (s->behind[i])	/* back to what runs, after a failed save */
+				rw_say("%s: the program runs this code already", rw_basename(u->src));
+			s->behind[i] = 0;
 			continue;
 		}
 		s->due[i] = s->forced[i] = 0;
@@ -921,9 +938,11 @@ static void finish_batch(struct session *s)
 	char files[512];
 	list_files(s, files, sizeof files);
 	if (failed) {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			if (done[i]->status != 0)
 				show_log(done[i]->log);
+			s->behind[done[i]->unit] = 1;
+		}
 		rw_say_error("%s: compile failed; the program keeps running the previous code", files);
 	} else {
 		patch_batch(s, done, n, compile_ns);
@@ -1211,6 +1230,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	setup_baselines(&s, exe);
 	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
 	s.lost = rw_calloc(db->n ? db->n : 1, sizeof *s.lost);
+	s.behind = rw_calloc(db->n ? db->n : 1, 1);
 	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);

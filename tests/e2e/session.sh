@@ -36,6 +36,33 @@ t_s_error() {
 	pass
 }
 
+e2e_test t_s_back "session: saved back to the running code after a compile error, then a refused patch: said so"
+t_s_back() {
+	build_project body body.c
+	cp "$P/body.c" "$W/body.orig.c"
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	save body.c BODY "$(marked BODY 'return tick * 3 +;')"
+	wait_err 'compile failed; the program keeps running' || fail "no compile error reported"
+	cat "$W/body.orig.c" >"$P/body.c"	# the editor's undo: the code that runs
+	wait_err '^rewire: body.c: the program runs this code already$' ||
+		fail "saving back the running code was not said: $(tail -n 1 "$ERR")"
+	# The same after a refused patch (a new thread-local variable).
+	save body.c BODY "$(marked BODY 'static __thread int t; return tick * 2 + (t++ & 0);')"
+	wait_err '^rewire: error: body.c: ' 2 || fail "the thread-local was not refused: $(tail -n 1 "$ERR")"
+	cp "$W/body.orig.c" "$P/.body.tmp" && mv "$P/.body.tmp" "$P/body.c"
+	wait_err '^rewire: body.c: the program runs this code already$' 2 ||
+		fail "saving back after the refusal was not said: $(tail -n 1 "$ERR")"
+	grep -q 'no code changed' "$ERR" && fail "rewire said 'no code changed' for the code that runs"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY "$(marked BODY 'return tick * 5;')"
+	wait_err '^rewire: patched compute' || fail "the next edit was not patched"
+	check_after "$from" 'v["value"] == v["tick"] * 5' "after the next edit"
+	assert_alive "after the saves"
+	pass
+}
+
 e2e_test t_s_twenty "session: 20 edits saved by rename"
 t_s_twenty() {
 	build_project body body.c
