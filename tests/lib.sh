@@ -137,12 +137,29 @@ rw_tracked() {	# INDEX: the process is still the one tracked
 	[[ -n ${RW_STARTS[$1]} && $(proc_start "${RW_PIDS[$1]}") == "${RW_STARTS[$1]}" ]]
 }
 
+# rw_descendants PID...: the processes forked from them, at any depth (a
+# server's workers, a supervisor's children), one per line.
+rw_descendants() {
+	local p kids
+	for p in "$@"; do
+		kids=$(pgrep -P "$p" | tr '\n' ' ')
+		[[ -n $kids ]] || continue
+		echo "$kids" | tr ' ' '\n' | grep .
+		# shellcheck disable=SC2086
+		rw_descendants $kids
+	done
+}
+
 rw_cleanup() {
-	local i
+	local i tree
 	trap - EXIT INT TERM
+	# Before anything ends: an orphan's parent is no longer known.
+	tree=$(for i in "${!RW_PIDS[@]}"; do rw_tracked "$i" && rw_descendants "${RW_PIDS[i]}"; done)
 	for i in "${!RW_PIDS[@]}"; do
 		rw_tracked "$i" && kill -TERM "${RW_PIDS[i]}" 2>/dev/null
 	done
+	# shellcheck disable=SC2086
+	[[ -n $tree ]] && kill -KILL $tree 2>/dev/null
 	for i in "${!RW_PIDS[@]}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
 			case $(proc_state "${RW_PIDS[i]}") in "" | Z | X) break ;; esac
