@@ -36,6 +36,7 @@
 
 /* Editors save in one write or one rename; some write twice in a row. */
 #define DEBOUNCE_NS (8ull * 1000000)
+/* Compilers running at once, at most. */
 #define MAX_JOBS 8
 
 enum job_kind { JOB_BASE, JOB_PATCH };
@@ -84,7 +85,11 @@ struct session {
 	int *started;		/* per unit: its compile for the batch has started */
 	int *forced;		/* per unit: rebuild though its own inputs did not change */
 	uint64_t batch_start;
-	struct job jobs[MAX_JOBS];
+	/* A slot per unit of the program, and MAX_JOBS more: a compile of
+	 * the batch holds its slot until the whole batch is patched, and a
+	 * batch may hold every unit (a header they all include). */
+	struct job *jobs;
+	size_t njobs;
 	size_t *base_queue;	/* units still to compile for their baseline/deps */
 	size_t nqueue, qnext;
 	int color;
@@ -194,13 +199,13 @@ static void read_events(struct session *s)
 static struct job *free_job(struct session *s)
 {
 	int busy = 0;
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (size_t i = 0; i < s->njobs; i++)
 		busy += s->jobs[i].running;
 	if (busy >= s->parallel)
 		return NULL;
 	/* A finished compile of the batch holds its slot until the batch is
 	 * patched: the crates of a batch compile one after another. */
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (size_t i = 0; i < s->njobs; i++)
 		if (!s->jobs[i].running && !(s->jobs[i].kind == JOB_PATCH && s->in_batch[s->jobs[i].unit]))
 			return &s->jobs[i];
 	return NULL;
@@ -365,7 +370,7 @@ static void base_done(struct session *s, struct job *j)
 
 static void reap_jobs(struct session *s)
 {
-	for (int i = 0; i < MAX_JOBS; i++) {
+	for (size_t i = 0; i < s->njobs; i++) {
 		struct job *j = &s->jobs[i];
 		if (!j->running || waitpid(j->pid, &j->status, WNOHANG) <= 0)
 			continue;
@@ -645,7 +650,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 {
 	struct diff_ctx d;
 	char files[512];
-	size_t units[MAX_JOBS];
+	size_t *units = rw_calloc(n ? n : 1, sizeof *units);
 	uint64_t t0 = rw_now_ns();
 	for (size_t i = 0; i < n; i++)
 		units[i] = jobs[i]->unit;
@@ -673,6 +678,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			s->behind[units[i]] = 0;
 		adopt_batch(s, jobs, n);
 		diff_ctx_free(&d);
+		free(units);
 		return;
 	}
 	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
@@ -717,6 +723,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			s->behind[units[i]] = 1;
 	}
 	diff_ctx_free(&d);
+	free(units);
 }
 
 /* --- every process ------------------------------------------------------- */
@@ -894,7 +901,7 @@ static void start_batch(struct session *s)
 
 static int rust_job_running(struct session *s)
 {
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (size_t i = 0; i < s->njobs; i++)
 		if (s->jobs[i].running && s->db.units[s->jobs[i].unit].rust)
 			return 1;
 	return 0;
@@ -917,23 +924,27 @@ static void start_pending(struct session *s)
 
 static void finish_batch(struct session *s)
 {
-	struct job *done[MAX_JOBS];
+	struct job **done;
 	size_t n = 0;
 	int failed = 0;
 	for (size_t i = 0; i < s->db.n; i++)
 		if (s->in_batch[i] && !s->started[i])
 			return;
-	for (int i = 0; i < MAX_JOBS; i++) {
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i].kind == JOB_PATCH && s->in_batch[s->jobs[i].unit] && s->jobs[i].running)
+			return;
+	done = rw_calloc(s->njobs, sizeof *done);
+	for (size_t i = 0; i < s->njobs; i++) {
 		struct job *j = &s->jobs[i];
 		if (j->kind != JOB_PATCH || !s->in_batch[j->unit])
 			continue;
-		if (j->running)
-			return;
 		done[n++] = j;
 		failed |= j->status != 0;
 	}
-	if (!n)
+	if (!n) {
+		free(done);
 		return;
+	}
 	uint64_t compile_ns = rw_now_ns() - s->batch_start;
 	char files[512];
 	list_files(s, files, sizeof files);
@@ -952,6 +963,7 @@ static void finish_batch(struct session *s)
 		done[i]->kind = JOB_BASE;	/* consumed */
 		done[i]->unit = 0;
 	}
+	free(done);
 }
 
 /* --- the loop -------------------------------------------------------------- */
@@ -966,7 +978,7 @@ static int next_timeout(struct session *s)
 {
 	uint64_t now = rw_now_ns(), soonest = UINT64_MAX;
 	int busy = 0;
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (size_t i = 0; i < s->njobs; i++)
 		busy |= s->jobs[i].running;
 	for (size_t i = 0; i < s->db.n; i++)
 		if (s->due[i] && s->due[i] < soonest)
@@ -990,7 +1002,7 @@ static int child_exited(struct session *s, int *status)
 
 static int is_job(struct session *s, pid_t pid)
 {
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (size_t i = 0; i < s->njobs; i++)
 		if (s->jobs[i].running && s->jobs[i].pid == pid)
 			return 1;
 	return 0;
@@ -1218,6 +1230,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	s.in_batch = rw_calloc(db->n, sizeof *s.in_batch);
 	s.started = rw_calloc(db->n, sizeof *s.started);
 	s.forced = rw_calloc(db->n, sizeof *s.forced);
+	s.njobs = db->n + MAX_JOBS;
+	s.jobs = rw_calloc(s.njobs, sizeof *s.jobs);
 	s.color = isatty(2) && !getenv("NO_COLOR");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s.parallel = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
@@ -1242,7 +1256,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 						   {detach_fd, POLLIN, 0}};
 		nfds_t nfds = 3;
 		start_baselines(&s);
-		for (int i = 0; i < MAX_JOBS; i++)
+		for (size_t i = 0; i < s.njobs && nfds < 3 + MAX_JOBS; i++)
 			if (s.jobs[i].running && s.jobs[i].pidfd >= 0)
 				fds[nfds++] = (struct pollfd){s.jobs[i].pidfd, POLLIN, 0};
 		poll(fds, nfds, next_timeout(&s));
@@ -1269,9 +1283,10 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		start_pending(&s);
 		finish_batch(&s);	/* objects to patch from need no compiler */
 	}
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (size_t i = 0; i < s.njobs; i++)
 		if (s.jobs[i].running && s.jobs[i].pid > 0)
 			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
+	free(s.jobs);
 	while (s.nlanded)
 		drop_landed(&s, s.nlanded - 1);
 	free(s.procs.v);

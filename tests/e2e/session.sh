@@ -147,6 +147,52 @@ t_s_header() {
 	pass
 }
 
+e2e_test t_s_header_many "session: header change in more units than rewire runs compilers at once (10)" timeout=120
+t_s_header_many() {
+	# units_main.c, units_more.c and 8 more units, all including config.h:
+	# more than the 8 compile slots, each of which a compile of the batch
+	# held until the batch was patched (the 9th never started: no verdict,
+	# and no later save was acted upon).
+	local g=$W/gen k
+	mkdir -p "$g"
+	cp "$VICTIMS/units_main.c" "$VICTIMS/units_more.c" "$VICTIMS/config.h" "$g/"
+	for k in 1 2 3 4 5 6 7 8; do
+		printf '#include "config.h"\nint extra_%d(int n) { return n * FACTOR + %d; }\n' "$k" "$k" >"$g/extra$k.c"
+	done
+	VICTIMS=$g build_project units units_main.c units_more.c extra1.c extra2.c extra3.c extra4.c \
+		extra5.c extra6.c extra7.c extra8.c config.h
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	# Every unit's headers must be known before the header is edited:
+	# wait for rewire's start-up compiles to end (1 s without a compiler).
+	local quiet=0 tries=0
+	while ((quiet < 10 && tries < 600)); do
+		if [[ -n $(pgrep -P "$RUN_PID" | grep -vx "$VPID") ]]; then quiet=0; else quiet=$((quiet + 1)); fi
+		tries=$((tries + 1))
+		sleep 0.1
+	done
+	local from
+	from=$(lines "$LOG")
+	save config.h FACTOR '#define FACTOR 7 /* @FACTOR */'
+	wait_err '^rewire: (patched|.*no code changed|error)' 1 60 ||
+		fail "rewire said nothing about the header save (10 units to compile)"
+	local said
+	said=$(grep '^rewire: ' "$ERR" | tail -n 1)
+	for k in units_main.c units_more.c extra1.c extra2.c extra3.c extra4.c extra5.c extra6.c extra7.c extra8.c; do
+		[[ $said == "rewire: patched "*"$k"* ]] || fail "no single patch of the 10 units: $said"
+	done
+	check_after "$from" 'v["a"] == v["tick"] * 7 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	# The session goes on: the next save patches too.
+	from=$(lines "$LOG")
+	save config.h FACTOR '#define FACTOR 9 /* @FACTOR */'
+	wait_err '^rewire: (patched|.*no code changed|error)' 2 60 ||
+		fail "rewire said nothing about the second header save"
+	check_after "$from" 'v["a"] == v["tick"] * 9 && v["b"] == v["tick"] * 9 + 1000' "after the second save"
+	check_steps 1 tick 1
+	assert_alive "after the patches"
+	pass
+}
+
 e2e_test t_s_objects "session: --watch-objects with a Makefile build"
 t_s_objects() {
 	P=$W/proj

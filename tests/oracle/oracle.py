@@ -35,8 +35,12 @@ nothing about the save within 20 s of running no compiler, and the outputs diffe
 startup-state (as different, but the edited code also ran at start-up, before the
 save: the fresh build may have built other state then; to be told by hand),
 kept-state (the edit changed a writable variable's initializer: rewire keeps the
-running value by design), invalid (no compile, or the fresh program hangs: not
-counted in 'edits'). 'observable' counts the edits that change the fresh program's
+running value by design), invalid (no compile, a C constraint violation gcc only
+warns about on an edited line (a pointer passed as an int: what the program does
+then hangs on its addresses), the fresh program hangs, or its output is not the
+same from run to run: a result that differs is checked against 8 more runs of
+the fresh build, and one of them printing what the patched program did makes it
+invalid too; not counted in 'edits'). 'observable' counts the edits that change the fresh program's
 output at all: the others can only show crashes and wrong verdicts.
 
 rewire may compile baselines and dependency lists when a session starts: edits are
@@ -605,6 +609,38 @@ def write_file(path, text):
     os.replace(tmp, path)
 
 
+# C constraint violations gcc 12 only warns about (gcc 14 refuses them): a
+# pointer passed as an integer or as a pointer of another type. The program
+# built then does what its addresses say (ASLR): printf(&num) prints a heap
+# address, _one_mult(num, ptr, &x, 0) crashes or not with the pointer's low
+# 32 bits. Its output is no oracle for another process's.
+CONSTRAINT_RE = re.compile(r'^(?:.*/)?([^/:\s]+):(\d+):\d+: (?:warning|error): .*'
+                           r'\[-W(?:int-conversion|incompatible-pointer-types|'
+                           r'implicit-function-declaration|return-mismatch)\]', re.M)
+
+
+def edited_lines(edit):
+    """The line numbers (1-based) of the edited file's new text the edit wrote."""
+    sm = difflib.SequenceMatcher(None, edit.old.splitlines(), edit.new.splitlines(), autojunk=False)
+    out = set()
+    for tag, _, _, j1, j2 in sm.get_opcodes():
+        if tag != 'equal':
+            out.update(range(j1 + 1, max(j2, j1 + 1) + 1))
+    return out
+
+
+MACRO_RE = re.compile(r'^(?:.*/)?([^/:\s]+):(\d+):\d+: note: in expansion of macro', re.M)
+
+
+def constraint_violation(edit, out):
+    """Whether the build of the edit warned of a constraint violation on an
+    edited line, or in a macro an edited line expands (Lua's setobj2n)."""
+    lines, base = edited_lines(edit), os.path.basename(edit.rel)
+    at = lambda m: m.group(1) == base and int(m.group(2)) in lines
+    hits = list(CONSTRAINT_RE.finditer(out))
+    return any(at(m) for m in hits) or (bool(hits) and any(at(m) for m in MACRO_RE.finditer(out)))
+
+
 def expected_output(prog, edit):
     """Build the edited tree and run it: ('ok', startup, full) or
     ('invalid', why)."""
@@ -613,10 +649,15 @@ def expected_output(prog, edit):
     rc, out = prog.build()
     if rc:
         return ('invalid', 'compile', out)
+    if constraint_violation(edit, out):
+        return ('invalid', 'constraint', out)
     startup = prog.run_fresh(prog.terminator)
     full = prog.run_fresh(prog.input)
     if startup is None or full is None:
         return ('invalid', 'hang', '')
+    # Output that hangs on addresses or time is no oracle either: run it again.
+    if prog.run_fresh(prog.input) != full:
+        return ('invalid', 'nondeterministic', '')
     return ('ok', startup, full)
 
 
@@ -777,6 +818,30 @@ def reason_class(verdict):
     return 'other'
 
 
+def nondeterministic(prog, edit, startup1, live, runs=8):
+    """Whether the fresh build of the edit, run RUNS times more, prints
+    different things, or once what the patched program printed (LIVE: its
+    status and output): then its output hangs on addresses, time or hash
+    seeds (Lua's pairs over a randomly seeded table), and is no oracle."""
+    restore(prog.pristine, prog.tree)
+    write_file(os.path.join(prog.tree, edit.rel), edit.new)
+    try:
+        if prog.build()[0]:
+            return False
+        seen = set()
+        for _ in range(runs):
+            r = prog.run_fresh(prog.input)
+            if r is None:
+                return True
+            st, out = r
+            if not out.startswith(startup1):
+                return True
+            seen.add((st, prog.original_startup + out[len(startup1):]))
+        return len(seen) > 1 or live in seen
+    finally:
+        restore(prog.pristine, prog.tree)
+
+
 def run_edit(prog, seed, number, tmp):
     """One edit: a result dict."""
     edit = pick_edit(prog, seed, number)
@@ -806,6 +871,9 @@ def run_edit(prog, seed, number, tmp):
     if verdict == 'no verdict':
         # rewire said nothing about the save: a miss too when the output differs
         res['outcome'] = 'no-verdict' if got != expected or status != st2 else 'nochange-ok'
+        if res['outcome'] == 'no-verdict' and nondeterministic(prog, edit, startup1, (status, got)):
+            res.update(outcome='invalid', why='nondeterministic')
+            return res
         if res['outcome'] == 'no-verdict':
             res['output_diff'] = output_diff(expected, got, st2, status)
         return res
@@ -815,6 +883,9 @@ def run_edit(prog, seed, number, tmp):
     ok = got == expected and status == st2
     if ok:
         res['outcome'] = 'same' if verdict.startswith('rewire: patched') else 'nochange-ok'
+        return res
+    if nondeterministic(prog, edit, startup1, (status, got)):
+        res.update(outcome='invalid', why='nondeterministic')
         return res
     # A writable variable's initializer: its running value is state, kept
     # by design (rewire warns); told apart from silent misses.
