@@ -557,25 +557,10 @@ static int attach_process(int pid, const char *agent, const char *dir)
 
 /* --- the program's processes ---------------------------------------------- */
 
-static int parent_of(int pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	int ppid;
-	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
-}
-
 static int descends_from(int pid, int root)
 {
 	for (int depth = 0; depth < 256 && pid > 1; depth++)
-		if ((pid = parent_of(pid)) == root)
+		if ((pid = procs_parent_of(pid)) == root)
 			return 1;
 	return 0;
 }

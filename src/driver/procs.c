@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include "procs.h"
 
-static int parent_of(int pid)
+int procs_parent_of(int pid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -42,7 +42,7 @@ static int is_ours(const struct procs *ps, int pid)
 	for (int depth = 0; depth < 256 && pid > 1; depth++) {
 		if (pid == ps->root)
 			return 1;
-		pid = parent_of(pid);
+		pid = procs_parent_of(pid);
 		if (pid == self)
 			return 1;
 	}

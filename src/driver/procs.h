@@ -35,5 +35,7 @@ void procs_restart(struct procs *ps, int root);
 /* How many processes have patch gen. */
 int procs_count(const struct procs *ps, uint32_t gen);
 int procs_has_agent(int pid);
+/* Its parent's pid, from /proc; -1 when it is gone. */
+int procs_parent_of(int pid);
 
 #endif
