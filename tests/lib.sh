@@ -170,6 +170,16 @@ rw_cleanup() {
 		*) rw_tracked "$i" && kill -KILL "${RW_PIDS[i]}" 2>/dev/null ;;
 		esac
 	done
+	# Forked after that snapshot (a server that forks workers until it
+	# ends): the rest of the job's process group, which run.sh's timeout
+	# made (only then: run by hand, the group may be the user's).
+	local pg p
+	pg=$(ps -o pgid= -p $$ | tr -d ' ')
+	if [[ $pg == "$PPID" ]]; then
+		for p in $(pgrep -g "$pg"); do
+			[[ $p == "$$" || $p == "$PPID" ]] || kill -KILL "$p" 2>/dev/null
+		done
+	fi
 	return 0
 }
 
