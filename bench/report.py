@@ -511,6 +511,11 @@ def page(plots):
           f"of which the stop-the-world pause {num(Fig(pause[:100]).med, 3)} against "
           f"{num(Fig(pause[-100:]).med, 3)} ms.")
     w("")
+    oracle = os.path.join(DOCS, "bench", "oracle.md")
+    if os.path.exists(oracle):
+        # make oracle's results: hours of runs, kept as written, not rerun here.
+        w(open(oracle).read().rstrip("\n"))
+        w("")
     w("## Running it")
     w("")
     w("`make bench` builds rewire, then `bench/run.sh` installs gnuplot (`bench/deps.sh`, "

@@ -110,6 +110,48 @@ static void reply_error(int fd, const char *msg)
 	rw_buf_free(&b);
 }
 
+/* A process exec'd from the program (follow.c) starts with the patches
+ * the session has made so far, as its parent has them: its constructor
+ * waits here, before the program's own code runs, until the session has
+ * brought it up to date (GO), or gives up after HOLD_MAX_S (no session). */
+#define HOLD_MAX_S 5
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond;
+static int held;
+
+static int release_hold(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	if (held) {
+		held = 0;
+		pthread_cond_signal(&hold_cond);
+	}
+	pthread_mutex_unlock(&hold_lock);
+	return 0;
+}
+
+static void hold_start(void)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&hold_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	held = 1;
+}
+
+static void hold_wait(void)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += HOLD_MAX_S;
+	pthread_mutex_lock(&hold_lock);
+	while (held && pthread_cond_timedwait(&hold_cond, &hold_lock, &end) != ETIMEDOUT)
+		;
+	held = 0;
+	pthread_mutex_unlock(&hold_lock);
+}
+
 static int dispatch(uint16_t type, struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
 {
 	switch (type) {
@@ -117,6 +159,7 @@ static int dispatch(uint16_t type, struct rw_reader *req, struct rw_buf *reply, 
 	case RW_MSG_LOOKUP: return apply_lookup(req, reply, e);
 	case RW_MSG_ALLOC: return apply_alloc(req, reply, e);
 	case RW_MSG_APPLY: return apply_patch(req, reply, e);
+	case RW_MSG_GO: return release_hold();
 	}
 	return agent_fail(e, "unknown request %u", type);
 }
@@ -339,14 +382,22 @@ __attribute__((constructor)) static void agent_start(void)
 	/* With REWIRE_EXE, a process that runs another program (the shell of
 	 * a wrapper script) only passes the agent on to the program. */
 	int ours = !follow_init(dir, getenv("REWIRE_EXE")) || follow_is_watched_exe();
+	int hold = getenv("REWIRE_HOLD") != NULL;
 	unsetenv("REWIRE_DIR");
 	unsetenv("REWIRE_EXE");
+	unsetenv("REWIRE_HOLD");
 	strip_preload();
 	if (!ours)
 		return;
 	struct agent_err e;
-	if (start(dir, &e) < 0)
+	if (hold)
+		hold_start();	/* before the socket: a GO may come at once */
+	if (start(dir, &e) < 0) {
 		fprintf(stderr, "rewire: agent: %s; the program runs without rewire\n", e.msg);
+		return;
+	}
+	if (hold)
+		hold_wait();
 }
 
 /* `rewire attach`: the driver loaded us with dlopen into a program that

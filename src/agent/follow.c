@@ -76,7 +76,8 @@ static char **with_agent(char *const envp[], char **out, char *preload, size_t c
 	for (size_t i = 0; envp && envp[i]; i++) {
 		if (starts(envp[i], "LD_PRELOAD="))
 			user = envp[i] + 11;
-		else if (!starts(envp[i], "REWIRE_DIR=") && !starts(envp[i], "REWIRE_EXE="))
+		else if (!starts(envp[i], "REWIRE_DIR=") && !starts(envp[i], "REWIRE_EXE=") &&
+			 !starts(envp[i], "REWIRE_HOLD="))
 			out[n++] = envp[i];
 		if (n > MAX_ENV - 4)
 			return NULL;
@@ -88,6 +89,7 @@ static char **with_agent(char *const envp[], char **out, char *preload, size_t c
 	out[n++] = preload;
 	out[n++] = dir_var;
 	out[n++] = exe_var;
+	out[n++] = "REWIRE_HOLD=1";	/* exec'd: wait for the session's patches (agent.c) */
 	out[n] = NULL;
 	return out;
 }

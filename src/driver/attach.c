@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include "driver.h"
 #include "procs.h"
+#include "front/cargo.h"
 #include "front/cc.h"
 
 #define CALL_TIMEOUT_MS 10000
@@ -641,7 +642,8 @@ static void forget_sockets(int pid)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rewire attach [-p BUILD_DIR | --watch-objects FILE.o... --] PID\n");
+	fprintf(stderr, "usage: rewire attach [-p BUILD_DIR | --watch-objects FILE.o... --] PID "
+			"[-- cargo build [CARGO ARGS]]\n");
 	return EXIT_USAGE;
 }
 
@@ -682,19 +684,27 @@ static int attach_all(int pid, const char *exe)
 	return 0;
 }
 
-static int parse(int argc, char **argv, const char **dbdir, struct cc_db *objects, int *pid)
+/* What to watch: a build directory, objects, or cargo's crates. */
+struct attach_opts {
+	const char *dbdir;
+	struct cc_db objects;
+	char **cargo;	/* cargo build's arguments, after "-- cargo build" */
+	int ncargo, pid;
+};
+
+static int parse(int argc, char **argv, struct attach_opts *o)
 {
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-p") && i + 1 < argc) {
-			*dbdir = argv[++i];
+			o->dbdir = argv[++i];
 		} else if (!strcmp(argv[i], "--watch-objects")) {
 			for (; i + 1 < argc && strcmp(argv[i + 1], "--"); i++) {
 				if (access(argv[i + 1], R_OK) < 0) {
 					rw_say_error("%s: %s", argv[i + 1], strerror(errno));
 					return EXIT_BADINPUT;
 				}
-				cc_add_object(objects, argv[i + 1]);
+				cc_add_object(&o->objects, argv[i + 1]);
 			}
 			i++;	/* the "--" */
 		} else if (strcmp(argv[i], "--")) {
@@ -702,30 +712,86 @@ static int parse(int argc, char **argv, const char **dbdir, struct cc_db *object
 		}
 	}
 	char *end;
-	long v = i == argc - 1 ? strtol(argv[i], &end, 10) : 0;
+	long v = i < argc ? strtol(argv[i], &end, 10) : 0;
 	if (v <= 0 || *end || v > INT_MAX)
 		return usage();
-	*pid = (int)v;
+	o->pid = (int)v;
+	if (i + 1 == argc)
+		return 0;
+	/* PID -- cargo build [ARGS]: a Rust program built with cargo. */
+	if (i + 3 > argc || strcmp(argv[i + 1], "--") || strcmp(rw_basename(argv[i + 2]), "cargo") ||
+	    strcmp(argv[i + 3], "build") || o->dbdir || o->objects.n)
+		return usage();
+	o->cargo = argv + i + 4;
+	o->ncargo = argc - (i + 4);
+	return 0;
+}
+
+/* The same bytes: the program cargo builds now is the one pid runs. */
+static int same_contents(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+	int same = fa && fb;
+	static char ba[1 << 16], bb[1 << 16];
+	while (same) {
+		size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+		same = na == nb && !memcmp(ba, bb, na);
+		if (na < sizeof ba)
+			break;
+	}
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}
+
+/* cargo build, recording the crates; refused unless what it builds is
+ * what the process runs (else a patch would be diffed against other code). */
+static int cargo_units(struct attach_opts *o, struct cc_db *crate)
+{
+	char built[PATH_MAX], running[64];
+	if (cargo_prepare(o->cargo, o->ncargo, built, sizeof built, crate) < 0) {
+		rw_say_error("%s", rw_error());
+		return EXIT_NOPROC;
+	}
+	snprintf(running, sizeof running, "/proc/%d/exe", o->pid);
+	if (!same_contents(running, built)) {
+		rw_fail("it does not run what cargo builds now (%s): it was built from other sources "
+			"or with other cargo arguments; give those (--release, --features ...), or "
+			"restart it", built);
+		rw_say_error("cannot attach to process %d: %s", o->pid, rw_error());
+		cc_free(crate);
+		return EXIT_REFUSED;
+	}
 	return 0;
 }
 
 int cmd_attach(int argc, char **argv)
 {
-	static struct cc_db objects;
-	const char *dbdir = NULL;
+	static struct attach_opts o;
+	static struct cc_db crate;
 	char exe[PATH_MAX];
 	sigset_t held;
-	int pid, rc = parse(argc, argv, &dbdir, &objects, &pid);
+	int pid, rc = parse(argc, argv, &o);
 	struct module libc;
 	if (rc)
 		return rc;
+	pid = o.pid;
 	/* Refusals first, before any work. */
 	if (check_process(pid, &libc) < 0 || exe_of(pid, exe, sizeof exe) < 0) {
 		rw_say_error("cannot attach to process %d: %s", pid, rw_error());
 		return kill(pid, 0) < 0 && errno == ESRCH ? EXIT_NOPROC : EXIT_REFUSED;
 	}
-	struct cc_db *db = objects.n ? &objects : run_load_units(dbdir, exe);
-	run_warn_build(exe, db);
+	struct cc_db *db;
+	if (o.cargo) {
+		if ((rc = cargo_units(&o, &crate)))
+			return rc;
+		db = &crate;
+	} else {
+		db = o.objects.n ? &o.objects : run_load_units(o.dbdir, exe);
+		run_warn_build(exe, db);
+	}
 	if (setup_signals(&held) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;

@@ -184,6 +184,17 @@ int rw_peek(int pid, uint32_t *gen)
 	return rc;
 }
 
+int rw_release(int pid)
+{
+	struct rw_reader r;
+	int fd = rw_connect(pid, 0), rc = -1;
+	if (fd >= 0 && (rc = rw_request(fd, RW_MSG_GO, NULL, &r)) == 0)
+		free((void *)r.p);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int rw_lookup(struct rw_process *p, struct link *l)
 {
 	struct rw_buf b = {0};

@@ -63,6 +63,9 @@ int rw_hello(struct rw_process *p);
 void rw_process_free(struct rw_process *p);
 /* Ask process pid (once, no waiting) which session patch it has. */
 int rw_peek(int pid, uint32_t *gen);
+/* Tell process pid it has the session's patches and may run on (agent.c's
+ * hold of an exec'd process). */
+int rw_release(int pid);
 int rw_lookup(struct rw_process *p, struct link *l);
 int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
 int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t);

@@ -60,11 +60,14 @@ static const char help[] =
 	"      data are added. All or nothing: a refused patch changes nothing.\n"
 	"\n"
 	"  rewire attach [-p BUILD_DIR | --watch-objects FILE.o... --] PID\n"
+	"  rewire attach PID -- cargo build [CARGO ARGS]\n"
 	"      Load rewire's agent into PID, a program started without rewire (ptrace,\n"
 	"      then dlopen), and the processes it forked that run the same program;\n"
 	"      then watch and patch as `rewire run` does, until Ctrl-C, SIGTERM or the\n"
 	"      program's end: the program runs on, with its patches. Without sources\n"
 	"      to watch, rewire exits once the agent is in: use `rewire apply`.\n"
+	"      Rust: give the cargo arguments PID was built with; rewire builds as\n"
+	"      `rewire run -- cargo run` does, and refuses if the binary is not PID's.\n"
 	"\n"
 	"  rewire --help | --version\n"
 	"\n"
@@ -78,8 +81,10 @@ int main(int argc, char **argv)
 	/* A program that dies mid-patch closes the channel: that is an error
 	 * to report, not a reason for rewire to die. */
 	signal(SIGPIPE, SIG_IGN);
-	/* rewire is also cargo's rustc wrapper and the crates' linker. */
-	if (getenv("REWIRE_CARGO") && argc > 1 && !strncmp(rw_basename(argv[1]), "rustc", 5))
+	/* rewire is also cargo's rustc, its replay, and the crates' linker. */
+	if (getenv("REWIRE_CARGO") && getenv("REWIRE_RUSTC"))
+		return cargo_rustc_main(argc, argv);
+	if (getenv("REWIRE_CARGO") && argc > 1)
 		return cargo_wrapper_main(argc, argv);
 	if (getenv("REWIRE_LINK_OUT"))
 		return cargo_linker_main(argc, argv);

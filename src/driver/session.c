@@ -865,6 +865,11 @@ static void settle(struct session *s, struct patch_result *all)
 			}
 			if (p->gen < s->gen && p->failed != s->gen && catch_up(s, p, all) == 0)
 				changed = 1;
+			/* Up to date, or told why not: an exec'd process may run on. */
+			if (!p->released && (p->gen >= s->gen || p->failed == s->gen)) {
+				p->released = 1;
+				rw_release(p->pid);
+			}
 		}
 		if (!changed && !s->procs_new)
 			return;

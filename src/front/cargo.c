@@ -1,21 +1,28 @@
 /* The Rust front-end: cargo builds, rewire records, replays and patches.
  *
- * `rewire run -- cargo run ARGS` runs `cargo build ARGS` with
- * RUSTC_WORKSPACE_WRAPPER set to rewire itself. As the wrapper, rewire
- * records each workspace binary crate's rustc command line, environment and
- * directory (in <target>/<profile>/rewire/<crate>/), and adds
- * `-C linker=rewire`. As the linker, rewire combines the crate's .rcgu.o
- * objects into one relocatable object (ld -r): at the real build that is
- * the baseline (then the real linker runs), at a replay it is the patch
- * and nothing else is written. rewire then starts the built binary under
- * the agent and watches the crate's sources (its dep-info); a save replays
- * the recorded rustc and patches what changed.
+ * `rewire run -- cargo run ARGS` runs `cargo build ARGS` with RUSTC set to
+ * rewire itself (the real rustc in REWIRE_RUSTC). Not a rustc wrapper:
+ * cargo hashes a wrapper into each crate's metadata, so the symbols, and the
+ * binary, would differ from a plain `cargo build`; with RUSTC they are the
+ * same, byte for byte, and a program built without rewire can be attached.
+ * As rustc, rewire records each local crate's (a bin or lib of a path
+ * package: cargo caps the lints of the others) rustc command line,
+ * environment and directory (in <target>/<profile>/rewire/<crate>/), and
+ * adds `-C linker=rewire` to a binary crate. As the linker, rewire combines
+ * the crate's .rcgu.o objects into one relocatable object (ld -r): at the
+ * real build that is the baseline (then the real linker runs), at a replay
+ * it is the patch and nothing else is written. rewire then starts the built
+ * binary under the agent and watches the crate's sources (its dep-info); a
+ * save replays the recorded rustc and patches what changed.
  *
  * The records live in the target directory, so a binary cargo finds fresh
- * (no rustc run) still has them from the build that made it. */
+ * (no rustc run) still has them from the build that made it. A record older
+ * than its crate's output (a build without rewire since) is stale: rewire
+ * removes cargo's fingerprint of the crate, and cargo builds it again. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
@@ -50,6 +57,19 @@ static int write_list(const char *path, char **list)
 		return -1;
 	for (; *list; list++)
 		fwrite(*list, 1, strlen(*list) + 1, f);
+	return fclose(f);
+}
+
+/* The crate's environment as rustc sees it without rewire: no RUSTC
+ * pointing at rewire, none of rewire's own variables. */
+static int write_env(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "RUSTC=", 6) && strncmp(*e, "REWIRE_", 7))
+			fwrite(*e, 1, strlen(*e) + 1, f);
 	return fclose(f);
 }
 
@@ -93,6 +113,20 @@ static const char *codegen_opt(char **argv, const char *name)
 	return NULL;
 }
 
+/* A crate of a path package, the user's own: cargo caps the lints of
+ * every other (registry, git) crate. */
+static int is_local(char **argv)
+{
+	const char *emit = arg_after(argv, "--emit");
+	if (!emit) {
+		for (int i = 0; argv[i] && !emit; i++)
+			if (!strncmp(argv[i], "--emit=", 7))
+				emit = argv[i] + 7;
+	}
+	/* A build script's probe (autocfg) compiles, but links nothing. */
+	return arg_after(argv, "--cap-lints") == NULL && emit && strstr(emit, "link");
+}
+
 static int is_lib_crate(char **argv)
 {
 	const char *type = arg_after(argv, "--crate-type");
@@ -115,7 +149,7 @@ static void record(char **args, const char *dir)
 	snprintf(path, sizeof path, "%s/args", dir);
 	write_list(path, args);
 	snprintf(path, sizeof path, "%s/env", dir);
-	write_list(path, environ);
+	write_env(path);
 	snprintf(path, sizeof path, "%s/cwd", dir);
 	FILE *f = fopen(path, "w");
 	if (f && getcwd(cwd, sizeof cwd))
@@ -142,20 +176,17 @@ static int rlib_objects(char **args, const char *out)
 	return run_wait(sh) == 0 ? 0 : -1;
 }
 
-/* rewire as RUSTC_WORKSPACE_WRAPPER, argv: rewire RUSTC ARGS... At a build
- * (cargo's) it records the crate and makes the baseline; at a replay
- * (REWIRE_LINK_CAPTURE, rewire's session) it makes the patch object
- * REWIRE_LINK_OUT. Queries (rustc -vV) and other crates pass through. */
-int cargo_wrapper_main(int argc, char **argv)
+/* args: RUSTC ARGS... At a build (cargo's) it records the crate and makes
+ * the baseline; at a replay (REWIRE_LINK_CAPTURE, rewire's session) it makes
+ * the patch object REWIRE_LINK_OUT. Queries (rustc -vV) and other crates
+ * pass through. */
+static int wrap(char **args, int n)
 {
-	char **args = rw_calloc((size_t)argc + 4, sizeof *args);
-	int n = 0, replay = getenv("REWIRE_LINK_CAPTURE") != NULL;
-	for (int i = 1; i < argc; i++)
-		args[n++] = argv[i];
+	int replay = getenv("REWIRE_LINK_CAPTURE") != NULL;
 	const char *outdir = arg_after(args, "--out-dir");
 	char dir[PATH_MAX + 512], base[PATH_MAX + 600];
 	static char linker[PATH_MAX + 16], out[PATH_MAX + 640];
-	if (outdir && (is_bin_crate(args) || is_lib_crate(args))) {
+	if (outdir && is_local(args) && (is_bin_crate(args) || is_lib_crate(args))) {
 		char self[PATH_MAX];
 		ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
 		self[len > 0 ? len : 0] = 0;
@@ -173,6 +204,7 @@ int cargo_wrapper_main(int argc, char **argv)
 		if (is_lib_crate(args)) {
 			/* rustc makes the .rlib; its objects are the crate's code. */
 			unsetenv("REWIRE_CARGO");
+			unsetenv("REWIRE_RUSTC");
 			unsetenv("REWIRE_LINK_OUT");
 			unsetenv("REWIRE_LINK_CAPTURE");
 			int rc = run_wait(args);
@@ -186,9 +218,29 @@ int cargo_wrapper_main(int argc, char **argv)
 		setenv("REWIRE_LINK_OUT", out, 1);	/* the link makes the object */
 	}
 	unsetenv("REWIRE_CARGO");
-	execv(args[0], args);
+	unsetenv("REWIRE_RUSTC");
+	execvp(args[0], args);
 	fprintf(stderr, "rewire: error: cannot run %s: %s\n", args[0], strerror(errno));
 	return 127;
+}
+
+int cargo_wrapper_main(int argc, char **argv)
+{
+	char **args = rw_calloc((size_t)argc + 4, sizeof *args);
+	int n = 0;
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	return wrap(args, n);
+}
+
+int cargo_rustc_main(int argc, char **argv)
+{
+	char **args = rw_calloc((size_t)argc + 5, sizeof *args);
+	int n = 0;
+	args[n++] = getenv("REWIRE_RUSTC");
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	return wrap(args, n);
 }
 
 static int run_wait(char **argv)
@@ -255,14 +307,75 @@ int cargo_linker_main(int argc, char **argv)
 		return 0;	/* a replay: the binary on disk is never rewritten */
 	record_archives(argc, argv, out);
 	argv[0] = "cc";
-	execvp("cc", argv);
-	fprintf(stderr, "rewire: error: cannot run the linker cc: %s\n", strerror(errno));
-	return 127;
+	int rc = run_wait(argv);
+	if (rc == 127)
+		fprintf(stderr, "rewire: error: cannot run the linker cc\n");
+	/* The baseline is newer than the binary it was made for: a build
+	 * without rewire makes a newer binary, and the record stale. */
+	if (rc == 0)
+		utimensat(AT_FDCWD, out, NULL, 0);
+	return rc;
 }
 
-/* `cargo build` with rewire as the rustc wrapper; the path of the binary
- * cargo run would start (the last executable artifact). */
-static int build(char **cargo_args, int nargs, char *exe, size_t cap)
+/* A local crate cargo built or found fresh: its target name, and the
+ * file rewire's record must be newer than (the executable, the .rlib). */
+struct artifact {
+	char *name, *file;
+	int bin;
+};
+
+struct artifacts {
+	struct artifact *v;
+	int n;
+};
+
+static void artifacts_free(struct artifacts *a)
+{
+	for (int i = 0; i < a->n; i++) {
+		free(a->v[i].name);
+		free(a->v[i].file);
+	}
+	free(a->v);
+	a->v = NULL;
+	a->n = 0;
+}
+
+/* One of cargo's JSON messages: the executable, and the local crates. */
+static void take_message(json_object *msg, char *exe, size_t cap, struct artifacts *a)
+{
+	json_object *e, *pkg, *target, *name, *kinds, *files;
+	if (json_object_object_get_ex(msg, "executable", &e) && json_object_get_string(e))
+		snprintf(exe, cap, "%s", json_object_get_string(e));
+	if (!json_object_object_get_ex(msg, "package_id", &pkg) ||
+	    strncmp(json_object_get_string(pkg), "path+file://", 12) ||
+	    !json_object_object_get_ex(msg, "target", &target) ||
+	    !json_object_object_get_ex(target, "name", &name) ||
+	    !json_object_object_get_ex(target, "kind", &kinds) ||
+	    !json_object_object_get_ex(msg, "filenames", &files))
+		return;
+	const char *kind = json_object_get_string(json_object_array_get_idx(kinds, 0));
+	const char *file = NULL;
+	int bin = kind && !strcmp(kind, "bin");
+	if (bin && json_object_object_get_ex(msg, "executable", &e))
+		file = json_object_get_string(e);
+	for (size_t i = 0; !bin && kind && (!strcmp(kind, "lib") || !strcmp(kind, "rlib")) &&
+			   i < json_object_array_length(files); i++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(files, i));
+		size_t len = f ? strlen(f) : 0;
+		if (len > 5 && !strcmp(f + len - 5, ".rlib"))
+			file = f;
+	}
+	if (!file)
+		return;
+	a->v = rw_realloc(a->v, (size_t)(a->n + 1) * sizeof *a->v);
+	a->v[a->n].name = rw_strdup(json_object_get_string(name));
+	a->v[a->n].file = rw_strdup(file);
+	a->v[a->n++].bin = bin;
+}
+
+/* `cargo build` with rewire as rustc; the path of the binary cargo run
+ * would start (the last executable artifact), and the local crates. */
+static int build(char **cargo_args, int nargs, char *exe, size_t cap, struct artifacts *arts)
 {
 	char self[PATH_MAX];
 	int fds[2];
@@ -282,7 +395,9 @@ static int build(char **cargo_args, int nargs, char *exe, size_t cap)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		setenv("RUSTC_WORKSPACE_WRAPPER", self, 1);
+		const char *rustc = getenv("RUSTC");
+		setenv("REWIRE_RUSTC", rustc && *rustc ? rustc : "rustc", 1);
+		setenv("RUSTC", self, 1);
 		setenv("REWIRE_CARGO", "1", 1);
 		execvp("cargo", argv);
 		fprintf(stderr, "rewire: error: cannot run cargo: %s\n", strerror(errno));
@@ -294,10 +409,11 @@ static int build(char **cargo_args, int nargs, char *exe, size_t cap)
 	char *line = NULL;
 	size_t lcap = 0;
 	exe[0] = 0;
+	artifacts_free(arts);
 	while (f && getline(&line, &lcap, f) > 0) {
-		json_object *msg = json_tokener_parse(line), *e;
-		if (msg && json_object_object_get_ex(msg, "executable", &e) && json_object_get_string(e))
-			snprintf(exe, cap, "%s", json_object_get_string(e));
+		json_object *msg = json_tokener_parse(line);
+		if (msg)
+			take_message(msg, exe, cap, arts);
 		if (msg)
 			json_object_put(msg);
 	}
@@ -311,6 +427,54 @@ static int build(char **cargo_args, int nargs, char *exe, size_t cap)
 	if (!exe[0])
 		return rw_fail("cargo built no executable");
 	return 0;
+}
+
+/* The target profile's directory of a crate's output: the executable's
+ * own, the .rlib's parent (deps/). */
+static void profile_dir(const struct artifact *a, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", a->file);
+	for (int up = a->bin ? 1 : 2; up > 0; up--) {
+		char *slash = strrchr(out, '/');
+		if (slash)
+			*slash = 0;
+	}
+}
+
+/* A crate whose record is missing or older than its output was built
+ * without rewire: forget cargo's fingerprint of it, so that the next
+ * build runs rustc (rewire) on it again. The number of such crates. */
+static int forget_unrecorded(const struct artifacts *arts)
+{
+	int stale = 0;
+	for (int i = 0; i < arts->n; i++) {
+		const struct artifact *a = &arts->v[i];
+		char prof[PATH_MAX], base[PATH_MAX + 300], crate[256], pattern[PATH_MAX + 300];
+		struct stat sb, so;
+		profile_dir(a, prof, sizeof prof);
+		snprintf(crate, sizeof crate, "%s", a->name);
+		for (char *p = crate; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		snprintf(base, sizeof base, "%s/rewire/%s/base.o", prof, crate);
+		if (stat(a->file, &so) < 0 ||
+		    (stat(base, &sb) == 0 && (sb.st_mtim.tv_sec > so.st_mtim.tv_sec ||
+					      (sb.st_mtim.tv_sec == so.st_mtim.tv_sec &&
+					       sb.st_mtim.tv_nsec >= so.st_mtim.tv_nsec))))
+			continue;
+		snprintf(pattern, sizeof pattern, "%s/.fingerprint/*/%s-%s", prof, a->bin ? "bin" : "lib",
+			 a->name);
+		glob_t g;
+		if (glob(pattern, 0, NULL, &g) == 0) {
+			for (size_t k = 0; k < g.gl_pathc; k++)
+				unlink(g.gl_pathv[k]);
+			stale++;
+			fprintf(stderr, "rewire: %s was built without rewire: cargo builds it again, "
+				"for rewire to record it\n", a->name);
+		}
+		globfree(&g);
+	}
+	return stale;
 }
 
 static char *crate_dir(const char *exe, char *out, size_t cap)
@@ -420,7 +584,12 @@ int cargo_prepare(char **cargo_args, int nargs, char *exe, size_t cap, struct cc
 {
 	char dir[PATH_MAX];
 	struct cc_unit bin;
-	if (build(cargo_args, nargs, exe, cap) < 0)
+	struct artifacts arts = {0};
+	int rc = build(cargo_args, nargs, exe, cap, &arts);
+	if (rc == 0 && forget_unrecorded(&arts) > 0)
+		rc = build(cargo_args, nargs, exe, cap, &arts);
+	artifacts_free(&arts);
+	if (rc < 0)
 		return -1;
 	crate_dir(exe, dir, sizeof dir);
 	memset(db, 0, sizeof *db);

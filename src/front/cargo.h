@@ -4,8 +4,10 @@
 #include <stddef.h>
 #include "cc.h"
 
-/* rewire as RUSTC_WORKSPACE_WRAPPER (argv: rewire RUSTC ARGS...). */
+/* rewire replaying a crate's rustc (argv: rewire RUSTC ARGS...). */
 int cargo_wrapper_main(int argc, char **argv);
+/* rewire as cargo's RUSTC (argv: rewire ARGS..., the real one in REWIRE_RUSTC). */
+int cargo_rustc_main(int argc, char **argv);
 /* rewire as the crate's linker (REWIRE_LINK_OUT set). */
 int cargo_linker_main(int argc, char **argv);
 /* cargo build ARGS; the binary's path, and the crate as a unit. */

@@ -22,6 +22,7 @@ enum rw_msg {
 	RW_MSG_ALLOC,		/* memory near a module for a patch */
 	RW_MSG_APPLY,		/* the patch: bytes, jumps, symbols */
 	RW_MSG_OK,		/* reply payload depends on the request */
+	RW_MSG_GO,		/* driver: nothing; the session's patches are in: run on */
 };
 
 /* Registry kinds: what a symbol defined by a patch is. */

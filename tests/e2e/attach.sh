@@ -187,3 +187,52 @@ t_attach_refused() {
 	assert_alive "after the refusal of the static program"
 	pass
 }
+
+e2e_test t_attach_rust "attach: a Rust program built and started with plain cargo is patched after 'rewire attach PID -- cargo build'; another build of it is refused" once timeout=400
+t_attach_rust() {
+	local from rc
+	PATH=$PATH:$HOME/.cargo/bin
+	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
+	P=$W/rust_ticker LOG=$W/rust_ticker.log ERR=$W/rust_ticker.err
+	cp -r "$VICTIMS/rust_ticker" "$P"
+	export CARGO_TARGET_DIR=$P/target
+	(cd "$P" && cargo build --offline) >"$W/cargo.log" 2>&1 || fail "cargo build failed: $(tail -n 3 "$W/cargo.log")"
+	(cd "$P" && exec target/debug/rust_ticker) >"$LOG" 2>&1 &
+	VPID=$!
+	rw_track "$VPID"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line"
+	VSTART=$(proc_start "$VPID")
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	# The sources changed since the program was built: refused, untouched.
+	cp "$P/src/main.rs" "$W/main.rs.built"
+	save_rs src/main.rs BODY "$(marked BODY '    x * 7')"
+	(cd "$P" && exec timeout 200 "$REWIRE" attach "$VPID" -- cargo build --offline) >"$W/refused.out" 2>&1
+	rc=$?
+	((rc == 1)) || fail "attach to a program cargo would build otherwise exited $rc, expected 1: $(tail -n 2 "$W/refused.out" | tr '\n' ' ')"
+	grep -q "^rewire: error: cannot attach to process $VPID: it does not run what cargo builds now" "$W/refused.out" ||
+		fail "the refusal does not say why: $(tail -n 2 "$W/refused.out" | tr '\n' ' ')"
+	untouched "after the refusal"
+	grep -q librewire.so "/proc/$VPID/maps" && fail "the refused program has rewire's agent"
+	# Its own sources again: attached, patched, its state kept.
+	cp "$W/main.rs.built" "$P/src/main.rs"
+	(cd "$P" && exec "$REWIRE" attach "$VPID" -- cargo build --offline) 2>"$ERR" &
+	RUN_PID=$!
+	rw_track "$RUN_PID"
+	wait_err '^rewire: watching 1 source of .*rust_ticker' 1 200 ||
+		fail "rewire attach does not say it watches: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	untouched "after the attach"
+	from=$(lines "$LOG")
+	save_rs src/main.rs BODY "$(marked BODY '    x * 3 + 1')"
+	wait_err '^rewire: patched .*compute' 1 120 || fail "no patch of compute: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == 3 * v["tick"] + 1' "after editing compute"
+	check_steps 1 tick 1
+	check_steps 1 atomic 1
+	check_steps 1 local 1
+	detach
+	untouched "after rewire ended"
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 5 5 "$from" || fail "the program stopped printing after rewire ended"
+	check_all "$from" 'v["value"] == 3 * v["tick"] + 1' "after rewire ended"
+	assert_alive "after rewire ended"
+	pass
+}

@@ -221,6 +221,10 @@ t_follow() {
 	kill "$c1"
 	c2=$(superv_child 2)
 	superv_new "$c2" 3 "the child started again after the patch"
+	# It runs no code of the program before it has the patch: from its
+	# first line on, the new code.
+	superv_lines "$c2" | awk '{split($2, t, "="); split($3, v, "="); if (v[2] != 3 * t[2]) { print; exit 1 }}' \
+		>"$W/bad" || fail "the child started again ran the old code first: $(cat "$W/bad")"
 	grep -q librewire.so "/proc/$c2/maps" || fail "the new child has no agent"
 	save superv.c BODY "$(marked BODY '	return tick * 4;')"
 	wait_err '^rewire: patched .*compute' 2 60 || fail "the second save was not patched"

@@ -1,7 +1,9 @@
 # tests/e2e/stress.sh: many patches while 8 threads call the patched
 # function in a tight loop. Runs in each of the 8 configs.
 
-e2e_test t_stress "200 patches under 8 busy threads" heavy timeout=180
+# Correctness, not speed (make bench measures that): on a loaded 2-core
+# machine the 200 rewire apply runs took more than 180 s.
+e2e_test t_stress "200 patches under 8 busy threads" heavy timeout=600
 t_stress() {
 	local n=${RW_STRESS_PATCHES:-200} i obj refused=0 last prev_calls=0 calls
 	build_victim stress
