@@ -448,6 +448,60 @@ static int read_file(const char *path, char *const *units, size_t nunits, struct
 
 /* --- comparing ---------------------------------------------------------------- */
 
+/* Member i of a layout string ("N bytes; name@off type; ..."): its name
+ * and the rest ("off type"), or 0 past the last. */
+static int member_at(const char *val, int i, const char **name, size_t *nlen, const char **rest,
+		     size_t *rlen)
+{
+	const char *p = val;
+	for (int k = 0; k <= i; k++) {
+		p = strstr(p, "; ");
+		if (!p)
+			return 0;
+		p += 2;
+	}
+	const char *at = strchr(p, '@'), *end = strstr(p, "; ");
+	if (!end)
+		end = p + strlen(p);
+	if (!at || at > end)
+		return 0;
+	*name = p, *nlen = (size_t)(at - p), *rest = at + 1, *rlen = (size_t)(end - at - 1);
+	return 1;
+}
+
+static int has_member(const char *val, const char *name, size_t len)
+{
+	const char *n, *r;
+	size_t nl, rl;
+	for (int i = 0; member_at(val, i, &n, &nl, &r, &rl); i++)
+		if (nl == len && !memcmp(n, name, len))
+			return 1;
+	return 0;
+}
+
+/* The same layout with members renamed: same size, and the same offsets
+ * and types in the same order; a name that differs is new on one side
+ * and gone on the other (a rename, not two members swapped). A running
+ * instance reads the same under the new names (a closure's capture of a
+ * renamed local is such a member). */
+static int only_renamed(const char *o, const char *n)
+{
+	const char *on, *or, *nn, *nr;
+	size_t onl, orl, nnl, nrl;
+	size_t ohead = strcspn(o, ";"), nhead = strcspn(n, ";");
+	if (ohead != nhead || memcmp(o, n, ohead))
+		return 0;
+	int i = 0;
+	for (; member_at(o, i, &on, &onl, &or, &orl); i++) {
+		if (!member_at(n, i, &nn, &nnl, &nr, &nrl) || orl != nrl || memcmp(or, nr, orl))
+			return 0;
+		if ((onl != nnl || memcmp(on, nn, onl)) &&
+		    (has_member(n, on, onl) || has_member(o, nn, nnl)))
+			return 0;
+	}
+	return !member_at(n, i, &nn, &nnl, &nr, &nrl);
+}
+
 static int compare(const struct table *old, const struct table *new,
 		   int (*changed)(void *, const char *), void *ctx)
 {
@@ -460,6 +514,8 @@ static int compare(const struct table *old, const struct table *new,
 			continue;
 		if (o->closures && n->closures && other_closures(o->closures, n->closures))
 			continue;	/* not the same closure: see "closures" above */
+		if (strstr(n->key, "|T|") && only_renamed(o->val, n->val))
+			continue;
 		if (strstr(n->key, "|T|"))
 			return rw_fail("type %s (%s) changed its layout (from {%s} to {%s}): its "
 				       "instances in the running program keep the old one (restart the "

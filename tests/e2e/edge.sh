@@ -131,6 +131,11 @@ t_types() {
 	apply_ok "$OBJ"
 	check_after "$from" 'v["bonus"] == v["tick"] + 10 && v["score"] == 2 * v["hp"]' \
 		"a file-local function's new parameters, with its caller"
+	# A member renamed, nothing else of the layout: the same instance.
+	from=$(lines "$LOG")
+	variant types v5 XNAME 'float speed;' SBODY 'return n + 2;'
+	apply_ok "$OBJ"
+	check_after "$from" 'v["bonus"] == v["tick"] + 2 && v["score"] == 2 * v["hp"]' "a member renamed"
 	check_steps 1 hp 1
 	assert_alive "after the patches"
 	pass

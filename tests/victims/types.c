@@ -4,7 +4,8 @@
  * whose layout a patch changes (its instance lives in the program); a
  * global function whose parameters a patch changes (callers in other units
  * would pass the old ones); a file-local function whose parameters change
- * with its only caller (allowed: every caller is in the patch).
+ * with its only caller (allowed: every caller is in the patch); a member
+ * renamed (allowed: the instance reads the same).
  *
  * Output: "pid=P" first, then every ~15 ms
  * "tick=N hp=H score=S bonus=B": hp grows by 1 per tick (state kept),
@@ -14,7 +15,7 @@
 
 struct player {
 	int hp;
-	float x;
+	float x; /* @XNAME */
 	/* @FIELDS */
 };
 
