@@ -719,7 +719,7 @@ static int parse(int argc, char **argv, struct attach_opts *o)
 	if (i + 1 == argc)
 		return 0;
 	/* PID -- cargo build [ARGS]: a Rust program built with cargo. */
-	if (i + 3 > argc || strcmp(argv[i + 1], "--") || strcmp(rw_basename(argv[i + 2]), "cargo") ||
+	if (i + 3 >= argc || strcmp(argv[i + 1], "--") || strcmp(rw_basename(argv[i + 2]), "cargo") ||
 	    strcmp(argv[i + 3], "build") || o->dbdir || o->objects.n)
 		return usage();
 	o->cargo = argv + i + 4;

@@ -170,6 +170,12 @@ apply --pid|--pid without a value
 apply --pid notanumber "$W/f.o"|--pid not a number
 apply --pid $$|apply without objects
 apply --pid $$ --no-such-option "$W/f.o"|unknown option
+attach|attach without a pid
+attach notanumber|attach, the pid not a number
+attach $$ --|attach, nothing after --
+attach $$ -- cargo|attach, cargo without build
+attach $$ -- cargo run|attach, cargo run (not build)
+attach -p "$W" $$ -- cargo build|attach, -p and cargo together
 EOF2
 	pass
 }
