@@ -269,12 +269,22 @@ static int start_thread(void)
  * no patch begun in between: a session that patched the parent then
  * finds the child's socket, and patches it before it says "patched". */
 static int fork_pipe[2] = {-1, -1};
+static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int agent_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+	pthread_mutex_lock(&walk_lock);
+	int rc = dl_iterate_phdr(cb, data);
+	pthread_mutex_unlock(&walk_lock);
+	return rc;
+}
 
 static void fork_prepare(void)
 {
 	apply_fork_prepare();
 	api_fork_prepare();
 	pthread_mutex_lock(&conn_lock);
+	pthread_mutex_lock(&walk_lock);	/* last: a patch walks under its lock */
 	if (listen_fd < 0 || pipe2(fork_pipe, O_CLOEXEC) < 0)
 		fork_pipe[0] = fork_pipe[1] = -1;
 }
@@ -289,6 +299,7 @@ static void fork_parent(void)
 		if (poll(&p, 1, 2000) > 0 && read(fork_pipe[0], &c, 1) < 0) {}
 		close(fork_pipe[0]);
 	}
+	pthread_mutex_unlock(&walk_lock);
 	pthread_mutex_unlock(&conn_lock);
 	api_fork_parent();
 	apply_fork_parent();
@@ -311,6 +322,7 @@ static void fork_child(void)
 	if (conn_fd >= 0)
 		close(conn_fd);	/* the parent's driver, waiting for the parent */
 	conn_fd = -1;
+	pthread_mutex_unlock(&walk_lock);
 	pthread_mutex_unlock(&conn_lock);
 	api_fork_child();
 	apply_fork_child();
@@ -354,7 +366,7 @@ static int find_exe_text(struct dl_phdr_info *info, size_t size, void *data)
 static int start(const char *dir, struct agent_err *e)
 {
 	uint64_t exe[2] = {0, 0};
-	dl_iterate_phdr(find_exe_text, exe);
+	agent_dl_iterate(find_exe_text, exe);
 	if (stop_init(e) < 0 || api_init(e) < 0 || region_reserve_near(exe[0], exe[1], e) < 0)
 		return -1;
 	listen_fd = open_socket(dir);

@@ -22,6 +22,11 @@ struct agent_err {
 	char msg[AGENT_ERRLEN];
 };
 int agent_fail(struct agent_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct dl_phdr_info;
+/* dl_iterate_phdr, never across a fork(): glibc's fork does not reset the
+ * loader lock it holds, so a child forked meanwhile could never walk its
+ * modules again (nor unwind an exception). */
+int agent_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data);
 
 /* region.c: memory near modules, handed out page by page. An allocation is
  * pending until the patch that asked for it commits; a failed patch gives

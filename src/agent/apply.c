@@ -174,7 +174,7 @@ int apply_hello(struct rw_buf *reply, struct agent_err *e)
 	/* One walk: a dlopen in another thread cannot make the count and the
 	 * list disagree. */
 	struct module_list m = {{0}, 0};
-	dl_iterate_phdr(put_counted_module, &m);
+	agent_dl_iterate(put_counted_module, &m);
 	rw_put_u32(reply, (uint32_t)getpid());
 	rw_put_u32(reply, m.n);
 	if (m.buf.len)
@@ -237,7 +237,7 @@ int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *
 		if (!p) {
 			rw_put_u8(reply, RW_FOUND_NONE);
 			rw_put_u64(reply, 0);
-		} else if (dl_iterate_phdr(find_tls_block, &f)) {
+		} else if (agent_dl_iterate(find_tls_block, &f)) {
 			rw_put_u8(reply, RW_FOUND_TLS);
 			rw_put_u64(reply, f.off);
 		} else {
@@ -446,7 +446,7 @@ static int in_module_text(uint64_t addr, uint64_t size)
 	struct text_find f = {addr, addr + size, 0};
 	if (addr + size < addr)
 		return 0;	/* a hostile message's wrapped range */
-	dl_iterate_phdr(find_text, &f);
+	agent_dl_iterate(find_text, &f);
 	return f.found;
 }
 

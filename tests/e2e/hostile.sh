@@ -105,3 +105,24 @@ PY
 	rm -rf "$xdg"
 	pass
 }
+
+e2e_test t_forkwalk "a fork while the agent walks the modules: the child can still walk them"
+t_forkwalk() {
+	build_victim forkwalk
+	variant forkwalk v2 BODY 'return tick * 3;'
+	start_victim forkwalk
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	local i from
+	# Each apply asks the agent for the program's modules (HELLO) while
+	# the program forks every millisecond.
+	for i in $(seq 1 30); do
+		apply_ok "$OBJ"
+	done
+	from=$(lines "$LOG")
+	sleep 3	# the last children end (2 s alarm)
+	wait_lines "$LOG" 3 20 "$from" || fail "the program stopped printing"
+	check_after "$from" 'v["value"] == 3 * v["tick"]' "after the patches"
+	check_all 1 'v["hung"] == 0' "children forked meanwhile (one hung walking its modules)"
+	assert_alive "after the patches"
+	pass
+}
