@@ -40,6 +40,11 @@ int agent_fail(struct agent_err *e, const char *fmt, ...)
 	return -1;
 }
 
+int agent_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+	return dl_iterate_phdr(cb, data);	/* one thread, no fork */
+}
+
 uint64_t agent_now_ns(void)
 {
 	return 0;
