@@ -558,6 +558,12 @@ marked() {	# MARKER TEXT
 	printf '%s /* @%s */' "$2" "$1"
 }
 
+# verdicts: rewire's lines that end a save (patched, no code changed,
+# error), without the warnings that may follow them.
+verdicts() {
+	grep -E '^rewire: (patched|.*no code changed|error)' "$ERR"
+}
+
 # wait_err REGEX [N] [TIMEOUT]: wait until rewire's stderr has N lines
 # matching REGEX (default 1).
 wait_err() {

@@ -36,6 +36,24 @@ struct patch_filter {
 	uint32_t gen;
 };
 
+/* Code a patch replaced: one function's body before it, for running.c.
+ * ipa_ra: the function itself did not change, but gcc built it knowing
+ * which registers a changed function it calls leaves alone (-fipa-ra). */
+struct old_code {
+	uint64_t lo, hi;
+	const char *name;
+	int ipa_ra;
+};
+
+/* A replaced function a thread was inside, in its old code, after the patch. */
+struct running_fn {
+	int pid, tid;
+	uint64_t lo, hi;
+	int ipa_ra;
+	char name[96];
+};
+#define RW_MAX_RUNNING 8
+
 struct patch_result {
 	uint64_t link_ns;
 	uint64_t check_ns;	/* the type checks (types.c), part of the diff */
@@ -46,7 +64,16 @@ struct patch_result {
 	int version;		/* the agent's number for the patch (when applied) */
 	int in_doubt;		/* failed: the program ended after it was sent, before
 				 * the answer; it may have been applied */
+	struct running_fn run[RW_MAX_RUNNING];	/* found right after the patch */
+	size_t nrun;
 };
+
+/* running.c: add to res->run the functions of code that a thread of
+ * process pid is inside now (a frame of its stack). */
+void running_scan(int pid, const struct old_code *code, size_t n, struct patch_result *res);
+/* Look again, RUNNING_RECHECK_MS after patched_ns, for the ones res found,
+ * and warn of each still running. */
+void running_warn(const struct patch_result *res, uint64_t patched_ns);
 
 /* patch.c: link the objects into process pid and apply them. 0, or an
  * exit code with the reason in rw_error(). */

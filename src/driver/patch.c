@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "driver.h"
 #include "elf/archive.h"
+#include "patch/diff.h"
 #include "patch/types.h"
 
 /* /proc/PID/map_files/ entry of the first mapping of path: the file the
@@ -294,6 +295,46 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 	return rc;
 }
 
+/* Why the diff said a redirected function changed (diff.h's values). */
+static int changed_how(const struct link *l, const struct redirect *r)
+{
+	const struct rw_objfile *o = &l->objs[r->obj];
+	for (size_t k = 1; k < o->nsymbols; k++)
+		if (o->symbols[k].type == STT_FUNC && o->symbols[k].shndx == r->sec &&
+		    !strcmp(o->symbols[k].name, r->name))
+			return link_is_changed((struct link *)l, r->obj, &o->symbols[k]);
+	return 1;
+}
+
+/* Which replaced functions a thread is still inside: their bodies in the
+ * module, and their versions of the patch before (the registry of HELLO,
+ * asked before this patch). */
+static void scan_running(struct rw_process *p, const struct link *l, struct patch_result *res)
+{
+	uint64_t bias = p->mods[p->target].base;
+	size_t n = 0, cap = 2 * l->nredirs;
+	struct old_code *code = rw_calloc(cap + 1, sizeof *code);
+	char **names = rw_calloc(l->nredirs + 1, sizeof *names);
+	for (size_t i = 0; i < l->nredirs; i++) {
+		const struct redirect *r = &l->redirs[i];
+		uint64_t at = r->from - bias, end = rw_image_next_boundary(&p->exe, at);
+		int ipa_ra = changed_how(l, r) == DIFF_IPA_RA;
+		names[i] = rw_strdup(rw_demangle(r->name));
+		if (end > at)
+			code[n++] = (struct old_code){r->from, end + bias, names[i], ipa_ra};
+		for (size_t k = 0; k < p->nreg && n < cap; k++) {
+			const struct rw_regsym *g = &p->reg[k];
+			if (g->kind == RW_KIND_FUNC && g->orig == r->from && g->addr != r->from && g->size)
+				code[n++] = (struct old_code){g->addr, g->addr + g->size, names[i], ipa_ra};
+		}
+	}
+	running_scan(p->pid, code, n, res);
+	for (size_t i = 0; i < l->nredirs; i++)
+		free(names[i]);
+	free(names);
+	free(code);
+}
+
 static void pull_free(struct pull *p)
 {
 	for (size_t i = 0; p->ar && i < p->nar; i++)
@@ -376,6 +417,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		}
 		goto out;
 	}
+	scan_running(&proc, &l, res);
 	rc = 0;
 out:
 	link_free(&l);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "driver.h"
+#include "patch/diff.h"
 #include "patch/types.h"
 #include "front/cargo.h"
 #include "front/cc.h"
@@ -73,7 +74,8 @@ static void forward(int sig)
 		kill(child, sig);
 }
 
-static void start_child(char **argv, const char *agent, const char *dir, const char *exe_id)
+static void start_child(char **argv, const char *agent, const char *dir, const char *exe_id,
+			int hold)
 {
 	const char *old = getenv("LD_PRELOAD");
 	char *preload = rw_malloc(strlen(agent) + (old ? strlen(old) : 0) + 2);
@@ -84,6 +86,8 @@ static void start_child(char **argv, const char *agent, const char *dir, const c
 	setenv("REWIRE_DIR", dir, 1);
 	if (exe_id)
 		setenv("REWIRE_EXE", exe_id, 1);	/* follow its execs (agent/follow.c) */
+	if (hold)
+		setenv("REWIRE_HOLD", "1", 1);	/* wait for the session's patches (agent.c) */
 	execvp(argv[0], argv);
 	fprintf(stderr, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
@@ -103,8 +107,10 @@ static pid_t relaunch(void *ctx)
 	unlink(sock);	/* the crashed program's */
 	fflush(NULL);
 	pid_t pid = fork();
+	/* Held: none of its code runs before it has the patches (session.c's
+	 * restart() says GO). */
 	if (pid == 0)
-		start_child(l->argv, l->agent, l->dir, l->exe_id);
+		start_child(l->argv, l->agent, l->dir, l->exe_id, 1);
 	if (pid < 0) {
 		rw_say_error("fork: %s", strerror(errno));
 		return -1;
@@ -156,7 +162,7 @@ struct cc_db *run_load_units(const char *dbdir, const char *exe)
 	return &db;
 }
 
-/* gcc at -O1 and above assumes (-fipa-ra) that a call to a function of
+/* gcc at -O2 and above assumes (-fipa-ra) that a call to a function of
  * the same unit leaves alone the registers that function does not use. A
  * running caller (a loop) keeps relying on it when the callee is patched
  * with a version that uses more. The producer strings in .debug_str tell
@@ -173,9 +179,7 @@ static void warn_ipa_ra(const char *exe)
 		for (const char *p = (const char *)s->data, *end = p + s->size; p < end;
 		     p += strnlen(p, (size_t)(end - p)) + 1) {
 			size_t n = strnlen(p, (size_t)(end - p));
-			if (n < 6 || strncmp(p, "GNU C", 5) || memmem(p, n, "-fno-ipa-ra", 11) ||
-			    memmem(p, n, "-flive-patching", 15) || !memmem(p, n, " -O", 3) ||
-			    memmem(p, n, " -O0", 4))
+			if (n < 6 || strncmp(p, "GNU C", 5) || !diff_producer_ipa_ra(p, p + n))
 				continue;
 			rw_say("warning: %s was built by gcc with optimisation and without -fno-ipa-ra: "
 			       "a running caller may rely on registers a patched callee now uses; "
@@ -335,7 +339,7 @@ int cmd_run(int argc, char **argv)
 	}
 	const char *exe_id = follow ? exe_identity(exe) : NULL;
 	if (child == 0)
-		start_child(argv + i, agent, dir, exe_id);
+		start_child(argv + i, agent, dir, exe_id, 0);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);

@@ -690,6 +690,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	 * process. */
 	settle(s, &before);
 	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
+	uint64_t patched = rw_now_ns();
 	if (rc == 0) {
 		struct patch_result all = res;
 		s->gen++;
@@ -711,6 +712,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		rw_say("patched %s (%s)%s in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f",
 		       res.nchanged ? res.names : "new code only", files, procs, ms(total),
 		       ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
+		running_warn(&all, patched);
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
 		/* Its answer lost with the program: whether it is in, the agent's
@@ -732,6 +734,8 @@ static void add_times(struct patch_result *all, const struct patch_result *r)
 {
 	all->link_ns += r->link_ns;
 	all->times.total_ns += r->times.total_ns;
+	for (size_t i = 0; i < r->nrun && all->nrun < RW_MAX_RUNNING; i++)
+		all->run[all->nrun++] = r->run[i];
 }
 
 /* A patch a process did not take: said, with why; it keeps the code it
@@ -1148,6 +1152,14 @@ static int restart(struct session *s, int status)
 	s->restarts++;
 	s->restarted_at = rw_now_ns();
 	choose_patches(s, bad, blamed, again);
+	/* It waits in its agent's constructor (run.c's relaunch): patched or
+	 * not (said), it may run now. With no patch to take, its agent may
+	 * not listen yet. */
+	int fd = rw_connect(pid, 2000);
+	if (fd >= 0)
+		close(fd);
+	rw_release(pid);
+	s->procs.v[0].released = 1;
 	return 1;
 }
 

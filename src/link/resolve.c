@@ -201,7 +201,7 @@ int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s)
 {
 	if (is_lib(l, oi))
 		return 0;	/* library code is new or the program's, never a change */
-	return !l->changed || l->changed(l->changed_ctx, &l->objs[oi], s);
+	return l->changed ? l->changed(l->changed_ctx, &l->objs[oi], s) : 1;
 }
 
 static int is_const_data(const struct rw_section *s);

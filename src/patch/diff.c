@@ -526,15 +526,47 @@ static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, c
 }
 
 /* gcc writes "GCC: (...) version" in .comment; clang and rustc their own. */
-static int built_by_gcc(const struct rw_objfile *o)
+int diff_producer_ipa_ra(const char *p, const char *end)
 {
+	int level = 0, flag = -1;	/* -f[no-]ipa-ra wins over any -O */
+	for (const char *t = p; t < end && *t; t++) {
+		if (*t != '-' || (t > p && t[-1] != ' '))
+			continue;
+		size_t n = strcspn(t, " ");
+		if (t[1] == 'O')
+			level = !(n == 2 || (n == 3 && strchr("01g", t[2])));
+		else if (n == 8 && !strncmp(t, "-fipa-ra", 8))
+			flag = 1;
+		else if ((n == 11 && !strncmp(t, "-fno-ipa-ra", 11)) || !strncmp(t, "-flive-patching", 15))
+			flag = 0;
+	}
+	return flag >= 0 ? flag : level;
+}
+
+/* Was o built by gcc with -fipa-ra? Without debug information to tell,
+ * gcc is taken to have used it (the safe side). */
+static int built_with_ipa_ra(const struct rw_objfile *o)
+{
+	int gcc = 0, producers = 0, on = 0;
 	for (size_t i = 1; i < o->nsections; i++) {
 		const struct rw_section *s = &o->sections[i];
-		if (!strcmp(s->name, ".comment") && s->data &&
-		    memmem(s->data, s->size, "GCC: ", 5))
-			return 1;
+		if (!s->data)
+			continue;
+		if (!strcmp(s->name, ".comment") && memmem(s->data, s->size, "GCC: ", 5))
+			gcc = 1;
+		if (strcmp(s->name, ".debug_str") && strcmp(s->name, ".debug_info"))
+			continue;
+		const char *d = (const char *)s->data, *end = d + s->size;
+		for (const char *p = d; (p = memmem(p, (size_t)(end - p), "GNU ", 4)); p += 4) {
+			const char *e = memchr(p, 0, (size_t)(end - p));
+			if ((s->name[7] == 's' && p > d && p[-1]) || !e ||
+			    !memmem(p, (size_t)(e - p), " -", 2))
+				continue;	/* not a whole string of flags */
+			producers++;
+			on |= diff_producer_ipa_ra(p, e);
+		}
 	}
-	return 0;
+	return gcc && (!producers || on);
 }
 
 /* Does the constant f hold the address of a place inside (not the entry
@@ -576,16 +608,18 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	}
 	/* gcc's -fipa-ra lets a caller keep values in registers its callee of
 	 * the same unit is known not to touch: a new callee may touch them. So
-	 * the unit's callers of a changed function change with it. (LLVM does
-	 * this only when asked, -enable-ipra: clang and rustc objects need not.) */
-	for (int more = built_by_gcc(o); more;) {
+	 * the unit's callers of a changed function change with it (when the
+	 * unit was built with it: from -O2). LLVM does this only when asked,
+	 * -enable-ipra: clang and rustc objects need not. */
+	for (int more = built_with_ipa_ra(o); more;) {
 		more = 0;
 		for (size_t j = 1; j < o->nsymbols; j++) {
 			const struct rw_symbol *f = &o->symbols[j];
 			if (changed[j] || f->type != STT_FUNC || f->shndx == SHN_UNDEF ||
 			    f->shndx >= o->nsections || !calls_changed(nw, f, changed))
 				continue;
-			changed[j] = more = 1;
+			changed[j] = DIFF_IPA_RA;
+			more = 1;
 		}
 	}
 	for (size_t j = 1; j < o->nsymbols; j++) {

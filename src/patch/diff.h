@@ -34,10 +34,20 @@ void diff_obj_free(struct diff_obj *d);
 int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw,
 			  const struct rw_symbol *f);
 
+/* Does gcc's producer string p..end (DW_AT_producer: "GNU C17 12.2.0
+ * -mtune=generic -g -O2 ...") turn -fipa-ra on? It is on from -O2 (and
+ * -Os, -O3, -Ofast) unless -fno-ipa-ra or -flive-patching; -O0, -O1 and
+ * -Og leave it off. */
+int diff_producer_ipa_ra(const char *p, const char *end);
+
+/* Why changed[i] is set: the function or constant differs, or only its
+ * callee does (gcc's -fipa-ra, below). */
+enum { DIFF_SAME, DIFF_CHANGED, DIFF_IPA_RA };
+
 /* changed[i] for every symbol i of nw: a function that differs (or is new,
- * or base is NULL), or that calls one of the same object, transitively:
- * with gcc's -fipa-ra an unchanged caller may rely on what its callee
- * leaves untouched in registers. A constant (an object of a constant
+ * or base is NULL), or (DIFF_IPA_RA) that calls one of the same object,
+ * transitively, in an object gcc built with -fipa-ra: an unchanged caller
+ * may rely on what its callee leaves untouched in registers. A constant (an object of a constant
  * section) is changed when its contents differ, followed through the
  * relocations in it, or it is new. */
 void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed);

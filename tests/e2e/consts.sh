@@ -11,8 +11,8 @@ consts_save() {
 	save "${CONSTS_FILE:-consts.c}" "$1" "$(marked "$1" "$2")"
 	wait_err '^rewire: (patched|.*no code changed|error)' "$5" ||
 		fail "$4: rewire said nothing about the save"
-	tail -n 1 "$ERR" | grep -q '^rewire: patched' ||
-		fail "$4: rewire said: $(tail -n 1 "$ERR")"
+	verdicts | tail -n 1 | grep -q '^rewire: patched' ||
+		fail "$4: rewire said: $(verdicts | tail -n 1)"
 	check_after "$from" "$3" "$4"
 }
 
@@ -45,8 +45,8 @@ rs_consts_save() {
 	save_rs src/main.rs "$1" "$(marked "$1" "$2")"
 	wait_err '^rewire: (patched|.*no code changed|error)' "$5" 60 ||
 		fail "$4: rewire said nothing about the save"
-	tail -n 1 "$ERR" | grep -q '^rewire: patched' ||
-		fail "$4: rewire said: $(tail -n 1 "$ERR")"
+	verdicts | tail -n 1 | grep -q '^rewire: patched' ||
+		fail "$4: rewire said: $(verdicts | tail -n 1)"
 	check_after "$from" "$3" "$4"
 }
 
@@ -119,7 +119,7 @@ t_consts_shared() {
 	# A constant no function of its own file reads, but another file does.
 	save shared_more.c ONLYMAIN "$(marked ONLYMAIN 'const int only_main[2] = {9, 8};')"
 	wait_err '^rewire: (patched|.*no code changed|error)' 3 || fail "rewire said nothing about the third save"
-	tail -n 1 "$ERR" | grep -qE "^rewire: error: .*only_main: this constant changed, and level_a, which the patch does not replace, reads it too" ||
+	verdicts | tail -n 1 | grep -qE "^rewire: error: .*only_main: this constant changed, and level_a, which the patch does not replace, reads it too" ||
 		fail "a constant only another file reads: $(tail -n 1 "$ERR")"
 	check_after "$from" 'v["s"] == (v["tick"] % 2 ? 60 : 50) && v["a"] == (v["tick"] % 4 + 1) * 10 + (v["tick"] % 2 ? 800 : 700)' \
 		"after the edit of solo"

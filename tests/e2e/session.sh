@@ -177,7 +177,7 @@ t_s_header_many() {
 	wait_err '^rewire: (patched|.*no code changed|error)' 1 60 ||
 		fail "rewire said nothing about the header save (10 units to compile)"
 	local said
-	said=$(grep '^rewire: ' "$ERR" | tail -n 1)
+	said=$(verdicts | tail -n 1)
 	for k in units_main.c units_more.c extra1.c extra2.c extra3.c extra4.c extra5.c extra6.c extra7.c extra8.c; do
 		[[ $said == "rewire: patched "*"$k"* ]] || fail "no single patch of the 10 units: $said"
 	done
@@ -302,6 +302,11 @@ restart_after_crash() {
 	from=$(grep -n "^pid=$pid2\$" "$LOG" | cut -d: -f1)
 	check_after "$from" "v[\"value\"] == v[\"tick\"] * 3 && v[\"pid\"] == $pid2" \
 		"in the restarted program (the patch before the crashing one)"
+	# Held until patched: not one line of the restarted program ran the
+	# code as built.
+	check_all "$from" "v[\"pid\"] != $pid2 || v[\"value\"] == v[\"tick\"] * 3" \
+		"the restarted program's first lines"
+
 	n=$(grep -c '^rewire: patched compute' "$ERR")
 	from=$(lines "$LOG")
 	save body.c BODY "$(marked BODY 'return tick * 7;')"

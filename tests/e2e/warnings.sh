@@ -70,3 +70,40 @@ t_w_stale_gone() {
 		fail "not said at start: $(head -n 2 "$ERR" | tr '\n' ' ')"
 	pass
 }
+
+e2e_test t_w_running "session: a changed function that is running (a loop that never returns) is said; one whose calls are short is not"
+t_w_running() {
+	build_project running running.c
+	start_session running
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	# step() alone: its calls are short, nothing to say.
+	from=$(lines "$LOG")
+	save running.c STEP 'return tick * SCALE + 1;'
+	wait_err '^rewire: patched step' || fail "no 'rewire: patched step' line: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 2 + 1' "after the edit of step"
+	sleep 1	# the warning comes within RUNNING_RECHECK_MS of the patch
+	local said
+	if [[ $CC == gcc && " ${CFLAGS[*]} " == *" -O2 "* ]]; then
+		# gcc -O2's -fipa-ra built loop (and main) for the registers the
+		# old step used: they changed with it, and they run.
+		grep -q '^rewire: warning: loop is running' "$ERR" ||
+			fail "gcc -O2: loop, changed with step, was not said to run: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	else
+		! grep -q 'is running' "$ERR" || fail "a short call was said to be running: $(grep 'is running' "$ERR")"
+	fi
+	# SCALE: loop() and step() change; loop's call never returns.
+	said=$(grep -c '^rewire: warning: loop is running .* goes on in its old code' "$ERR")
+	from=$(lines "$LOG")
+	save running.c SCALE '#define SCALE 3'
+	wait_err '^rewire: patched (loop, step|step, loop)' ||
+		fail "no patch of loop and step: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	wait_err "^rewire: warning: loop is running \(process $VPID, thread $VPID\) and goes on in its old code until it returns" $((said + 1)) 5 ||
+		fail "the running loop was not said: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	! grep -q 'warning: step is running' "$ERR" || fail "step was said to be running"
+	# What was said is what runs: the new step, the old loop's own SCALE.
+	check_after "$from" 'v["value"] == v["tick"] * 3 + 1 && v["scale"] == 2' "after the edit of SCALE"
+	check_steps 1 tick 1
+	assert_alive "after the patches"
+	pass
+}

@@ -37,7 +37,8 @@ save: the fresh build may have built other state then; to be told by hand),
 running (as different, but rewire's 'patched' names a function that was running
 at the save, changed through a #define or an inline function: its frame keeps the
 old code while its callees are new, as for an edit in a running function, which
-the mutator avoids; rewire does not say so yet),
+the mutator avoids, and rewire did not say so), said-running (as running, but rewire
+warned that the function is running and goes on in its old code),
 kept-state (the edit changed a writable variable's initializer: rewire keeps the
 running value by design), invalid (no compile, a C constraint violation gcc only
 warns about on an edited line (a pointer passed as an int: what the program does
@@ -786,6 +787,8 @@ def live_run(prog, edit, tmp, res):
             time.sleep(0.05)
         if verdict is None:
             verdict = 'no verdict' if p.poll() is None else 'harness: rewire run ended'
+        if verdict.startswith('rewire: patched'):
+            time.sleep(1.0)	# its warnings of running functions come 500 ms after
         if p.poll() is None:
             os.write(w, prog.input)
         os.close(w)
@@ -844,6 +847,9 @@ def nondeterministic(prog, edit, startup1, live, runs=8):
         return len(seen) > 1 or live in seen
     finally:
         restore(prog.pristine, prog.tree)
+
+
+RUNNING_SAID_RE = re.compile(r'^rewire: warning: .* is running \(process \d+, thread \d+\)', re.M)
 
 
 def patched_running(prog, verdict):
@@ -906,6 +912,10 @@ def run_edit(prog, seed, number, tmp):
         # state (tables, interned strings, definitions) may differ from the
         # running program's. A miss or not: to be told by hand.
         res['outcome'] = 'startup-state'
+    if res['outcome'] == 'different' and RUNNING_SAID_RE.search(err):
+        # rewire said a replaced function is running, in its old code: the
+        # difference is the one it told (a running call keeps its code).
+        res['outcome'] = 'said-running'
     if res['outcome'] == 'different' and patched_running(prog, verdict):
         # rewire patched a function that was running at the save (through a
         # #define, an inline function): that frame keeps its old code with
@@ -941,7 +951,7 @@ def output_diff(expected, got, st_expected, st_got):
 
 # ------------------------------------------------------------ a run
 
-COLUMNS = ['edits', 'observable', 'same', 'nochange-ok', 'refused', 'different', 'no-verdict', 'startup-state', 'running', 'kept-state', 'invalid']
+COLUMNS = ['edits', 'observable', 'same', 'nochange-ok', 'refused', 'different', 'no-verdict', 'startup-state', 'running', 'said-running', 'kept-state', 'invalid']
 
 
 def table(results, programs):
@@ -951,7 +961,7 @@ def table(results, programs):
         rs = [r for r in results if r['program'] == name]
         c = collections.Counter(r['outcome'] for r in rs)
         reasons = collections.Counter(r['why'] for r in rs if r['outcome'] == 'refused')
-        rows.append([name, str(sum(c[k] for k in ('same', 'nochange-ok', 'refused', 'different', 'no-verdict', 'startup-state', 'running', 'kept-state', 'harness'))),
+        rows.append([name, str(sum(c[k] for k in ('same', 'nochange-ok', 'refused', 'different', 'no-verdict', 'startup-state', 'running', 'said-running', 'kept-state', 'harness'))),
                      str(sum(1 for r in rs if r.get('observable') and r['outcome'] != 'invalid'))] +
                     [str(c[k]) for k in COLUMNS[2:]] +
                     [', '.join('%s %d' % kv for kv in sorted(reasons.items())) or '-', str(c['harness'])])

@@ -124,6 +124,73 @@ static void check_const(const char *cc, const char *opt, const char *title, cons
 	free(src);
 }
 
+/* diff_changed_set: gcc's -fipa-ra (on from -O2) makes the callers of a
+ * changed function in the same unit change with it; not otherwise. */
+static const char ipa_src[] =
+	"__attribute__((noinline)) int step(int x) { return x * 2; }\n"
+	"int loop(int n) { int s = 0; for (int i = 0; i < n; i++) s += step(i) ^ n; return s; }\n";
+
+static void check_ipa_ra(const char *cc, const char *opt, const char *want)
+{
+	char name[256], got[256] = "", path[256];
+	char *src = edit_of(ipa_src, "x * 2", "x * 2 + 1");
+	compile(cc, opt, ipa_src, "a");
+	compile(cc, opt, src, "b");
+	free(src);
+	struct rw_objfile a, b;
+	snprintf(path, sizeof path, "%s/a.o", dir);
+	rw_object_open(&a, path);
+	snprintf(path, sizeof path, "%s/b.o", dir);
+	rw_object_open(&b, path);
+	struct diff_obj da, db;
+	diff_obj_init(&da, &a);
+	diff_obj_init(&db, &b);
+	uint8_t *changed = rw_calloc(b.nsymbols, 1);
+	diff_changed_set(&da, &db, changed);
+	for (size_t i = 1; i < b.nsymbols; i++)
+		if (b.symbols[i].type == STT_FUNC && changed[i])
+			snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s%s", got[0] ? "," : "",
+				 b.symbols[i].name, changed[i] == DIFF_IPA_RA ? "(ipa-ra)" : "");
+	snprintf(name, sizeof name, "callers of a changed function [%s %s]", cc, opt);
+	if (!strcmp(got, want))
+		printf("PASS diff: %s\n", name);
+	else
+		printf("FAIL diff: %s: changed {%s}, expected {%s}\n", name, got, want);
+	free(changed);
+	diff_obj_free(&da);
+	diff_obj_free(&db);
+	rw_object_close(&a);
+	rw_object_close(&b);
+}
+
+/* diff_producer_ipa_ra on gcc's DW_AT_producer strings. */
+static void check_producers(void)
+{
+	static const struct { const char *p; int on; } t[] = {
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -O0", 0},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -O1", 0},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -O", 0},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -Og", 0},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g", 0},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -O2", 1},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -Os", 1},
+		{"GNU C++17 12.2.0 -g -O3 -fasynchronous-unwind-tables", 1},
+		{"GNU C17 12.2.0 -g -O2 -fno-ipa-ra", 0},
+		{"GNU C17 12.2.0 -g -fno-ipa-ra -O2", 0},
+		{"GNU C17 12.2.0 -g -O2 -flive-patching=inline-clone", 0},
+		{"GNU C17 12.2.0 -g -O0 -fipa-ra", 1},
+		{"GNU C17 12.2.0 -g -O2 -O0", 0},
+	};
+	int bad = 0;
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+		if (diff_producer_ipa_ra(t[i].p, t[i].p + strlen(t[i].p)) != t[i].on) {
+			printf("FAIL diff: -fipa-ra of producer '%s': expected %d\n", t[i].p, t[i].on);
+			bad = 1;
+		}
+	if (!bad)
+		printf("PASS diff: -fipa-ra told from %zu producer strings\n", sizeof t / sizeof *t);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -151,6 +218,11 @@ int main(void)
 			check_const(cc, opt, "a switch's value", "return 50", "return 500", "price");
 			check_const(cc, opt, "another string", "\"gamma\"", "\"delta\"", "other");
 		}
+	check_producers();
+	check_ipa_ra("gcc", "-O0", "step");
+	check_ipa_ra("gcc", "-O2", "step,loop(ipa-ra)");
+	check_ipa_ra("gcc", "-O2 -fno-ipa-ra", "step");
+	check_ipa_ra("clang", "-O2", "step");
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd)) {}

@@ -1,0 +1,149 @@
+/* Running functions: after a patch, which replaced function a thread is
+ * still inside, in the code it had before.
+ *
+ * A patch sends calls made from then on to the new code; a call already
+ * under way goes on in the old code until it returns. For most functions
+ * that is a moment. For a loop that runs until the program ends (a parser,
+ * an event or game loop) it is for good: its own changes never run, and it
+ * passes what it knew before the patch to the new functions it calls. The
+ * user must be told so, or "patched" is not true.
+ *
+ * The stacks are walked with elfutils' libdwfl, which stops each thread by
+ * ptrace for the moment its stack is read and unwinds it by the modules'
+ * call frame information. A frame in the patches' own code (anonymous
+ * memory, no module) ends the walk of its thread: past it the unwinder
+ * would guess. When ptrace is not allowed (another tracer, another user,
+ * Yama) nothing is said: this check can only add a warning.
+ *
+ * A call that happens to be under way at the patch returns soon: what is
+ * found is looked for again a moment later, and only what is still there
+ * is said. */
+#define _GNU_SOURCE
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "driver.h"
+
+/* How long after the patch a call must still be under way to be said. */
+#define RUNNING_RECHECK_MS 500
+#define MAX_FRAMES 512
+
+struct scan {
+	const struct old_code *code;
+	size_t ncode;
+	struct patch_result *res;	/* where found ones go */
+	int pid, tid, frames;
+};
+
+static int no_debuginfo(Dwfl_Module *mod, void **user, const char *name, Dwarf_Addr base,
+			const char *file, const char *debuglink, GElf_Word crc, char **debuginfo)
+{
+	(void)mod, (void)user, (void)name, (void)base, (void)file, (void)debuglink, (void)crc;
+	(void)debuginfo;
+	return -1;	/* .eh_frame is enough, and no lookup may go to the network */
+}
+
+static const Dwfl_Callbacks callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = no_debuginfo,
+};
+
+static int seen_before(const struct patch_result *r, int pid, const char *name)
+{
+	for (size_t i = 0; i < r->nrun; i++)
+		if (r->run[i].pid == pid && !strcmp(r->run[i].name, name))
+			return 1;
+	return 0;
+}
+
+static void found(struct scan *s, const struct old_code *c)
+{
+	struct patch_result *r = s->res;
+	if (r->nrun == RW_MAX_RUNNING || seen_before(r, s->pid, c->name))
+		return;
+	struct running_fn *f = &r->run[r->nrun++];
+	f->pid = s->pid;
+	f->tid = s->tid;
+	f->lo = c->lo;
+	f->hi = c->hi;
+	f->ipa_ra = c->ipa_ra;
+	snprintf(f->name, sizeof f->name, "%s", c->name);
+}
+
+static int frame_cb(Dwfl_Frame *frame, void *arg)
+{
+	struct scan *s = arg;
+	Dwarf_Addr pc;
+	bool activation;
+	if (!dwfl_frame_pc(frame, &pc, &activation) || ++s->frames > MAX_FRAMES)
+		return DWARF_CB_ABORT;
+	/* A return address is past its call: the call is the byte before. */
+	if (!activation)
+		pc--;
+	for (size_t i = 0; i < s->ncode; i++)
+		if (pc >= s->code[i].lo && pc < s->code[i].hi)
+			found(s, &s->code[i]);
+	Dwfl *dwfl = dwfl_thread_dwfl(dwfl_frame_thread(frame));
+	return dwfl_addrmodule(dwfl, pc) ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+static int thread_cb(Dwfl_Thread *thread, void *arg)
+{
+	struct scan *s = arg;
+	s->tid = (int)dwfl_thread_tid(thread);
+	s->frames = 0;
+	dwfl_thread_getframes(thread, frame_cb, s);	/* a stack unwound in part is fine */
+	return DWARF_CB_OK;
+}
+
+void running_scan(int pid, const struct old_code *code, size_t n, struct patch_result *res)
+{
+	struct scan s = {code, n, res, pid, 0, 0};
+	if (!n)
+		return;
+	Dwfl *dwfl = dwfl_begin(&callbacks);
+	if (!dwfl)
+		return;
+	if (dwfl_linux_proc_report(dwfl, pid) == 0 && dwfl_report_end(dwfl, NULL, NULL) == 0 &&
+	    dwfl_linux_proc_attach(dwfl, pid, false) == 0)
+		dwfl_getthreads(dwfl, thread_cb, &s);
+	dwfl_end(dwfl);
+}
+
+static void sleep_until(uint64_t ns)
+{
+	uint64_t now = rw_now_ns();
+	if (now < ns) {
+		struct timespec ts = {(time_t)((ns - now) / 1000000000u),
+				      (long)((ns - now) % 1000000000u)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void running_warn(const struct patch_result *res, uint64_t patched_ns)
+{
+	struct patch_result again = {0};
+	if (!res->nrun)
+		return;
+	sleep_until(patched_ns + RUNNING_RECHECK_MS * 1000000ull);
+	for (size_t i = 0; i < res->nrun; i++) {
+		const struct running_fn *f = &res->run[i];
+		struct old_code c = {f->lo, f->hi, f->name, f->ipa_ra};
+		size_t before = again.nrun;
+		running_scan(f->pid, &c, 1, &again);
+		if (again.nrun == before)
+			continue;
+		const struct running_fn *g = &again.run[before];
+		if (g->ipa_ra)
+			rw_say("warning: %s is running (process %d, thread %d) in code gcc built for "
+			       "the registers its changed callees used (-fipa-ra): until it returns, "
+			       "a value it keeps in a register across their calls may be lost; build "
+			       "with -fno-ipa-ra", g->name, g->pid, g->tid);
+		else
+			rw_say("warning: %s is running (process %d, thread %d) and goes on in its old "
+			       "code until it returns; calls made from now on run the new code",
+			       g->name, g->pid, g->tid);
+	}
+}
