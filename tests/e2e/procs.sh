@@ -177,6 +177,81 @@ t_prefork_exec() {
 	pass
 }
 
+# The agents' socket directory.
+socket_dir() {
+	if [[ -n ${XDG_RUNTIME_DIR:-} ]]; then echo "$XDG_RUNTIME_DIR/rewire"; else echo "/tmp/rewire-$EUID"; fi
+}
+
+# only_errors_about PID WHAT: rewire's only errors name process PID.
+only_errors_about() {
+	local other
+	other=$(grep '^rewire: error' "$ERR" | grep -v -m1 "^rewire: error: process $1: ")
+	[[ -z $other ]] || fail "$2: rewire said: $other"
+}
+
+# A worker stopped by SIGSTOP (its agent's thread stops with it) answers
+# nothing; the limit on each answer is shortened to 2 s.
+e2e_test t_prefork_stopped "processes: a stopped worker does not hold up the patch of the others, and is patched once it runs again" timeout=150
+t_prefork_stopped() {
+	local w stopped t0 holder
+	export REWIRE_REPLY_TIMEOUT_MS=2000
+	prefork_start steady
+	ask 6
+	all_answer 1 "before the edit"
+	prefork_patch 2 1 "the first patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "the first patch did not reach the master and 3 workers: $(grep patched "$ERR" | tail -n 1)"
+	stopped=$(live_workers | head -n 1)
+	kill -STOP "$stopped"
+	t0=$SECONDS
+	save prefork.c HANDLE "$(marked HANDLE "	return 3;")"
+	wait_err '^rewire: patched .*handle' 2 60 ||
+		fail "the stopped worker held up the patch of the others: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	((SECONDS - t0 < 30)) || fail "the patch took $((SECONDS - t0)) s with a worker stopped"
+	grep -q '^rewire: patched .* in 3 of 4 processes ' "$ERR" ||
+		fail "not 3 of 4 processes patched: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $stopped: the agent did not answer within 2 s (HELLO); it keeps running the previous code" "$ERR" ||
+		fail "the stopped worker $stopped is not named: $(grep -m1 '^rewire: error' "$ERR")"
+	ask 9
+	all_answer 3 "the workers that run"
+	# Each save leaves a connection in the stopped agent's backlog; once it
+	# is full, connecting waits: as long as the limit too.
+	python3 -c 'import socket, sys, time
+held = []
+for i in range(32):
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(0.5)
+    try:
+        c.connect(sys.argv[1])
+    except OSError:
+        break
+    held.append(c)
+print("full", flush=True)
+time.sleep(300)' "$(socket_dir)/$stopped.sock" >"$W/holder" 2>&1 &
+	holder=$!
+	rw_track "$holder"
+	wait_for "$W/holder" '^full$' 20 || fail "could not fill the stopped worker's backlog: $(cat "$W/holder")"
+	prefork_patch 4 3 "with the stopped worker's backlog full"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 3 of 4 processes ' ||
+		fail "not 3 of 4 processes patched with the backlog full: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $stopped: the agent did not answer within 2 s (connect); it keeps running the previous code" "$ERR" ||
+		fail "the stopped worker $stopped is not named when its backlog is full: $(grep '^rewire: error' "$ERR" | tail -n 1)"
+	kill "$holder"
+	# Running again, it answers: the next patch brings it up to date.
+	kill -CONT "$stopped"
+	prefork_patch 5 4 "the patch after the worker runs again"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 4 processes ' ||
+		fail "the worker stopped before was not patched: $(grep patched "$ERR" | tail -n 1)"
+	for w in $(live_workers); do
+		grep -q "^pid=$w v=5 " "$W/last" || fail "worker $w did not answer after the last patch"
+	done
+	! grep -q '^crash=' "$LOG" || fail "a worker crashed: $(grep -m1 '^crash=' "$LOG")"
+	(($(grep -c '^rewire: error' "$ERR") == 2)) || fail "errors other than the two expected: $(grep '^rewire: error' "$ERR" | tr '\n' ' ')"
+	only_errors_about "$stopped" "after the worker ran again"
+	assert_alive "after the worker ran again"
+	pass
+}
+
 # superv_lines PID: the lines of the serving process PID.
 superv_lines() {
 	grep "^serve=$1 " "$LOG"
