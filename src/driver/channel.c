@@ -3,7 +3,16 @@
  *
  * Agents listen in a private directory, $XDG_RUNTIME_DIR/rewire or
  * /tmp/rewire-UID, which must be ours and mode 0700: no other user can
- * reach a socket there, and no other user can plant one for us. */
+ * reach a socket there, and no other user can plant one for us.
+ *
+ * Every wait for an agent has a limit: a process that is stopped (SIGSTOP,
+ * a debugger) or whose agent is stuck must not hold up a session of many
+ * processes. HELLO, LOOKUP, ALLOC and GO take an agent milliseconds; 10 s
+ * leaves room for a loaded machine. APPLY may wait for the program's safe
+ * point (10 s at most, api.c) and runs the new code's constructors and the
+ * program's hooks: it has 6 times as long. The limit holds for each wait
+ * (a connection in a full backlog, each write, each read), not for the
+ * whole request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,9 +21,58 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "driver.h"
+
+#define REPLY_LIMIT_MS 10000
+#define APPLY_LIMIT_TIMES 6
+
+/* The last request's process did not answer in time. */
+static int no_answer;
+
+/* REWIRE_REPLY_TIMEOUT_MS replaces the 10 s: the tests shorten it to see a
+ * process that does not answer in seconds. It is not for users. */
+static int limit_ms(uint16_t type)
+{
+	static int ms;
+	if (!ms) {
+		const char *env = getenv("REWIRE_REPLY_TIMEOUT_MS");
+		ms = env && atoi(env) > 0 ? atoi(env) : REPLY_LIMIT_MS;
+	}
+	return type == RW_MSG_APPLY ? ms * APPLY_LIMIT_TIMES : ms;
+}
+
+static void set_limit(int fd, int optname, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, optname, &tv, sizeof tv);
+}
+
+static const char *request_name(uint16_t type)
+{
+	switch (type) {
+	case RW_MSG_HELLO: return "HELLO";
+	case RW_MSG_LOOKUP: return "LOOKUP";
+	case RW_MSG_ALLOC: return "ALLOC";
+	case RW_MSG_APPLY: return "APPLY";
+	case RW_MSG_GO: return "GO";
+	}
+	return "connect";
+}
+
+static int fail_no_answer(uint16_t type)
+{
+	no_answer = 1;
+	return rw_fail("the agent did not answer within %g s (%s)", limit_ms(type) / 1000.0,
+		       request_name(type));
+}
+
+int rw_no_answer(void)
+{
+	return no_answer;
+}
 
 int rw_socket_dir(char *out, size_t cap)
 {
@@ -63,14 +121,20 @@ int rw_connect(int pid, int wait_ms)
 	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%.80s/%d.sock", dir, pid);
 	if (n < 0 || (size_t)n >= sizeof sa.sun_path)
 		return rw_fail("socket path %s/%d.sock is too long", dir, pid);
+	no_answer = 0;
 	for (int waited = 0;; waited += 20) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return rw_fail("socket: %s", strerror(errno));
+		/* An agent that accepts nothing fills its backlog: then connect
+		 * waits, as long as this. */
+		set_limit(fd, SO_SNDTIMEO, limit_ms(0));
 		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
 			return fd;
 		int e = errno;
 		close(fd);
+		if (e == EAGAIN)
+			return fail_no_answer(0);
 		if (waited >= wait_ms || kill(pid, 0) < 0) {
 			if (kill(pid, 0) < 0)
 				return rw_fail("process %d: %s", pid, strerror(errno == ESRCH ? ESRCH : errno));
@@ -82,16 +146,27 @@ int rw_connect(int pid, int wait_ms)
 }
 
 /* One request, one reply. An error reply becomes the error message; -2:
- * the channel ended without one (the request may have been carried out). */
+ * the channel ended without one, or the process did not answer in time
+ * (rw_no_answer()): the request may have been carried out. A request not
+ * sent whole in time is not (-1): the agent reads only whole frames. */
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply)
 {
 	uint16_t rtype;
 	uint8_t *payload;
 	uint32_t len;
-	if (rw_send(fd, type, req) < 0)
+	no_answer = 0;
+	set_limit(fd, SO_SNDTIMEO, limit_ms(type));
+	set_limit(fd, SO_RCVTIMEO, limit_ms(type));
+	if (rw_send(fd, type, req) < 0) {
+		if (errno == EAGAIN)
+			return fail_no_answer(type);
 		return rw_fail("the agent closed the channel: %s", strerror(errno));
+	}
 	if (rw_recv(fd, &rtype, &payload, &len) < 0) {
-		rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
+		if (errno == EAGAIN)
+			fail_no_answer(type);
+		else
+			rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
 		return -2;
 	}
 	*reply = (struct rw_reader){payload, len, 0, 0};

@@ -62,8 +62,10 @@ struct patch_result {
 	size_t npulled;		/* library members taken from the archives */
 	char names[512];	/* the replaced functions, demangled */
 	int version;		/* the agent's number for the patch (when applied) */
-	int in_doubt;		/* failed: the program ended after it was sent, before
-				 * the answer; it may have been applied */
+	int in_doubt;		/* failed: the answer to APPLY was lost (the program
+				 * ended, or did not answer in time): it may have
+				 * been applied */
+	int no_answer;		/* failed: the process did not answer in time */
 	struct running_fn run[RW_MAX_RUNNING];	/* found right after the patch */
 	size_t nrun;
 };
@@ -86,6 +88,9 @@ int rw_socket_dir(char *out, size_t cap);
 int rw_crash_blame(int pid, int sig);
 int rw_connect(int pid, int wait_ms);
 int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply);
+/* The last rw_connect or request failed because the process did not answer
+ * within its limit (stopped, or its agent stuck); rw_error() says which. */
+int rw_no_answer(void);
 int rw_hello(struct rw_process *p);
 void rw_process_free(struct rw_process *p);
 /* Ask process pid (once, no waiting) which session patch it has. */

@@ -393,6 +393,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		}
 	proc.fd = rw_connect(pid, 2000);
 	if (proc.fd < 0 || rw_hello(&proc) < 0) {
+		res->no_answer = rw_no_answer();
 		rc = EXIT_NOPROC;
 		goto out;
 	}
@@ -409,12 +410,14 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	if (applied < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
-		if (proc.fd >= 0 && (applied == -2 ? ends_soon(pid) : process_gone(pid))) {
-			res->in_doubt = applied == -2;
+		res->no_answer = rw_no_answer();
+		res->in_doubt = applied == -2;
+		if (proc.fd >= 0 && (applied == -2 && !res->no_answer ? ends_soon(pid) : process_gone(pid)))
 			rw_fail("%s: the program ended during the patch (did the new code crash?)", why);
-		} else {
+		else if (res->in_doubt)
+			rw_fail("%s: the patch may have been applied", why);
+		else
 			rw_fail("%s; nothing was applied", why);
-		}
 		goto out;
 	}
 	scan_running(&proc, &l, res);

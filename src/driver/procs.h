@@ -12,6 +12,8 @@ struct proc {
 	int pid;
 	uint32_t gen;		/* the session's patch it has; PROC_GEN_UNKNOWN: not asked yet */
 	uint32_t failed;	/* the patch it last failed to take (said once), or 0 */
+	uint32_t silent;	/* the session's batch in which it did not answer in
+				 * time: not asked again in that batch; 0: none */
 	int released;		/* told to run on (an exec'd process waits for it) */
 };
 

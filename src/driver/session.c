@@ -107,6 +107,9 @@ struct session {
 	uint8_t *behind;	/* per unit: its last save did not compile or was refused */
 	struct procs procs;	/* the program's processes */
 	uint32_t gen;		/* patches the program took (gen of the newest) */
+	uint32_t batch;		/* patches tried (the number of the last); a process
+				 * that did not answer in time is asked again in the
+				 * next (proc.silent) */
 	int procs_new;		/* a process may have appeared */
 };
 
@@ -642,8 +645,11 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 	}
 }
 
+static int patch_first(struct session *s, char **paths, size_t n, const struct patch_filter *f,
+		       struct patch_result *res, int *first);
 static void patch_others(struct session *s, char **paths, size_t n, const struct patch_filter *f,
 			 struct patch_result *all);
+static void missed(struct session *s, struct proc *p, const struct patch_result *r);
 static void settle(struct session *s, struct patch_result *all);
 
 static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t compile_ns)
@@ -683,18 +689,23 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	}
 	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
 				      s->gen + 1};
-	struct patch_result res, before = {0};
+	struct patch_result res = {0}, before = {0};
+	int first = 0;
 	/* Every process on the patch before this one (one that exec'd the
-	 * program again has none); the process rewire started first: a
-	 * refusal there (a symbol missing, a type changed) holds for every
-	 * process. */
+	 * program again has none), those that did not answer in the last
+	 * batch asked again; then the first process (patch_first). */
+	s->batch++;
 	settle(s, &before);
-	int rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
+	int rc = patch_first(s, d.paths, n, &filter, &res, &first);
 	uint64_t patched = rw_now_ns();
 	if (rc == 0) {
 		struct patch_result all = res;
+		struct proc *p = procs_find(&s->procs, first);
 		s->gen++;
-		s->procs.v[0].gen = s->gen;
+		if (p && res.in_doubt)
+			missed(s, p, &res);
+		else if (p)
+			p->gen = s->gen;
 		note_landed(s, units, n, &res, files, 0, s->gen);
 		for (size_t i = 0; i < n; i++)
 			s->behind[units[i]] = 0;
@@ -709,15 +720,18 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		if (s->procs.n > 1)
 			snprintf(procs, sizeof procs, have == (int)s->procs.n ? " in %d processes" :
 				 " in %d of %zu processes", have, s->procs.n);
-		rw_say("patched %s (%s)%s in %.0f ms — compile %.0f, diff %.1f, link %.1f, apply %.1f",
-		       res.nchanged ? res.names : "new code only", files, procs, ms(total),
-		       ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
-		running_warn(&all, patched);
+		/* None: the first one's answer was lost, and it was said. */
+		if (have)
+			rw_say("patched %s (%s)%s in %.0f ms — compile %.0f, diff %.1f, link %.1f, "
+			       "apply %.1f", res.nchanged ? res.names : "new code only", files, procs,
+			       ms(total), ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
+		if (have)
+			running_warn(&all, patched);
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
 		/* Its answer lost with the program: whether it is in, the agent's
 		 * crash note tells (restart). */
-		if (res.in_doubt)
+		if (res.in_doubt && child_ended(s))
 			note_landed(s, units, n, &res, files, 0, 0);
 		for (size_t i = 0; i < n && child_ended(s); i++)
 			s->lost[units[i]] = 1;
@@ -746,6 +760,55 @@ static void say_missed(struct session *s, struct proc *p, const char *why)
 	rw_say_error("process %d: %s; it keeps running the previous code", p->pid, why);
 }
 
+/* A process that runs did not take the patch (rw_error() says why). One
+ * that did not answer in time is not asked again in this batch. One whose
+ * answer to APPLY was lost may have it, or not: it is asked which patch it
+ * has (HELLO's gen) before anything is patched in it again. */
+static void missed(struct session *s, struct proc *p, const struct patch_result *r)
+{
+	if (r->no_answer)
+		p->silent = s->batch;
+	if (!r->in_doubt) {
+		say_missed(s, p, rw_error());
+		return;
+	}
+	p->gen = PROC_GEN_UNKNOWN;
+	rw_say_error("process %d: %s; rewire asks it again before the next patch", p->pid,
+		     rw_error());
+}
+
+/* The first process to take a batch's patch: the one rewire started or,
+ * while processes do not answer in time, the next that has every patch
+ * before this one. A refusal there (a symbol missing, a type changed)
+ * holds for every process. 0: it took the patch, or may have (its answer
+ * was lost, res->in_doubt, and it runs): its pid in *first. */
+static int patch_first(struct session *s, char **paths, size_t n, const struct patch_filter *f,
+		       struct patch_result *res, int *first)
+{
+	for (size_t i = 0; i < s->procs.n; i++) {
+		struct proc *p = &s->procs.v[i];
+		if (p->silent == s->batch || (i && p->gen != s->gen))
+			continue;
+		int rc = rw_patch(p->pid, paths, (int)n, f, res);
+		int runs = i ? procs_has_agent(p->pid) : !child_ended(s);
+		if (rc == 0 || (res->in_doubt && runs)) {
+			*first = p->pid;
+			return 0;
+		}
+		if (i && !runs && !res->in_doubt) {
+			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
+			i--;	/* the last one moved here */
+			continue;
+		}
+		/* Refused; or it ended during the patch: did the new code crash? */
+		if (!res->no_answer || res->in_doubt)
+			return -1;
+		p->silent = s->batch;
+		say_missed(s, p, rw_error());
+	}
+	return rw_fail("no process of the program answered; nothing was applied");
+}
+
 /* The others that had every patch but this one take it as the first did. */
 static void patch_others(struct session *s, char **paths, size_t n, const struct patch_filter *f,
 			 struct patch_result *all)
@@ -753,15 +816,15 @@ static void patch_others(struct session *s, char **paths, size_t n, const struct
 	for (size_t i = s->procs.n; i-- > 1;) {
 		struct proc *p = &s->procs.v[i];
 		struct patch_result r;
-		if (p->gen != s->gen - 1)
-			continue;	/* asked and brought up to date by settle() */
+		if (p->gen != s->gen - 1 || p->silent == s->batch)
+			continue;	/* asked and brought up to date by settle(), or silent */
 		if (rw_patch(p->pid, paths, (int)n, f, &r) == 0) {
 			p->gen = s->gen;
 			add_times(all, &r);
 		} else if (!procs_has_agent(p->pid)) {
 			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
 		} else {
-			say_missed(s, p, rw_error());
+			missed(s, p, &r);
 		}
 	}
 }
@@ -825,7 +888,7 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 	} else if (!procs_has_agent(p->pid)) {
 		procs_forget(&s->procs, p->pid, 1);
 	} else {
-		say_missed(s, p, rw_error());
+		missed(s, p, &r);
 	}
 	diff_ctx_free(&d);
 out:
@@ -838,7 +901,8 @@ out:
  * appeared are asked which patch they have (a child has its parent's),
  * the ones behind are brought up to date. A child forked before a patch
  * reached its parent is seen here, right after it (agent.c): this runs
- * before "patched" is said, until no process appears. */
+ * before "patched" is said, until no process appears. A process that did
+ * not answer in time is left alone until the next batch. */
 static void settle(struct session *s, struct patch_result *all)
 {
 	for (int round = 0; round < 1000; round++) {
@@ -851,10 +915,16 @@ static void settle(struct session *s, struct patch_result *all)
 				procs_forget(&s->procs, p->pid, 1);
 				continue;
 			}
+			if (p->silent == s->batch)
+				continue;
 			if (p->gen == PROC_GEN_UNKNOWN) {
 				uint32_t gen;
 				if (rw_peek(p->pid, &gen) == 0) {
 					p->gen = gen;
+				} else if (rw_no_answer()) {
+					p->silent = s->batch;
+					say_missed(s, p, rw_error());
+					continue;
 				} else if (i == 0) {
 					continue;	/* starting (a patch waits for its agent) */
 				} else if (!procs_has_agent(p->pid)) {
@@ -870,9 +940,13 @@ static void settle(struct session *s, struct patch_result *all)
 			if (p->gen < s->gen && p->failed != s->gen && catch_up(s, p, all) == 0)
 				changed = 1;
 			/* Up to date, or told why not: an exec'd process may run on. */
-			if (!p->released && (p->gen >= s->gen || p->failed == s->gen)) {
+			if (!p->released && p->silent != s->batch &&
+			    (p->gen >= s->gen || p->failed == s->gen)) {
 				p->released = 1;
-				rw_release(p->pid);
+				if (rw_release(p->pid) < 0 && rw_no_answer()) {
+					p->silent = s->batch;
+					rw_say_error("process %d: %s", p->pid, rw_error());
+				}
 			}
 		}
 		if (!changed && !s->procs_new)
@@ -1239,7 +1313,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		void *ctx, int detach_fd)
 {
 	struct session s = {.child = child, .db = *db, .pidfd = -1, .relaunch = relaunch,
-			    .relaunch_ctx = ctx, .detach_fd = detach_fd};
+			    .relaunch_ctx = ctx, .detach_fd = detach_fd, .batch = 1};
 	int status = 0;
 	s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);

@@ -177,6 +177,154 @@ t_prefork_exec() {
 	pass
 }
 
+# The agents' socket directory.
+socket_dir() {
+	if [[ -n ${XDG_RUNTIME_DIR:-} ]]; then echo "$XDG_RUNTIME_DIR/rewire"; else echo "/tmp/rewire-$EUID"; fi
+}
+
+# only_errors_about PID WHAT: rewire's only errors name process PID.
+only_errors_about() {
+	local other
+	other=$(grep '^rewire: error' "$ERR" | grep -v -m1 "^rewire: error: process $1: ")
+	[[ -z $other ]] || fail "$2: rewire said: $other"
+}
+
+# A worker stopped by SIGSTOP (its agent's thread stops with it) answers
+# nothing; the limit on each answer is shortened to 2 s.
+e2e_test t_prefork_stopped "processes: a stopped worker does not hold up the patch of the others, and is patched once it runs again" timeout=150
+t_prefork_stopped() {
+	local w stopped t0 holder
+	export REWIRE_REPLY_TIMEOUT_MS=2000
+	prefork_start steady
+	ask 6
+	all_answer 1 "before the edit"
+	prefork_patch 2 1 "the first patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "the first patch did not reach the master and 3 workers: $(grep patched "$ERR" | tail -n 1)"
+	stopped=$(live_workers | head -n 1)
+	kill -STOP "$stopped"
+	t0=$SECONDS
+	save prefork.c HANDLE "$(marked HANDLE "	return 3;")"
+	wait_err '^rewire: patched .*handle' 2 60 ||
+		fail "the stopped worker held up the patch of the others: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	((SECONDS - t0 < 30)) || fail "the patch took $((SECONDS - t0)) s with a worker stopped"
+	grep -q '^rewire: patched .* in 3 of 4 processes ' "$ERR" ||
+		fail "not 3 of 4 processes patched: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $stopped: the agent did not answer within 2 s (HELLO); it keeps running the previous code" "$ERR" ||
+		fail "the stopped worker $stopped is not named: $(grep -m1 '^rewire: error' "$ERR")"
+	ask 9
+	all_answer 3 "the workers that run"
+	# Each save leaves a connection in the stopped agent's backlog; once it
+	# is full, connecting waits: as long as the limit too.
+	python3 -c 'import socket, sys, time
+held = []
+for i in range(32):
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(0.5)
+    try:
+        c.connect(sys.argv[1])
+    except OSError:
+        break
+    held.append(c)
+print("full", flush=True)
+time.sleep(300)' "$(socket_dir)/$stopped.sock" >"$W/holder" 2>&1 &
+	holder=$!
+	rw_track "$holder"
+	wait_for "$W/holder" '^full$' 20 || fail "could not fill the stopped worker's backlog: $(cat "$W/holder")"
+	prefork_patch 4 3 "with the stopped worker's backlog full"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 3 of 4 processes ' ||
+		fail "not 3 of 4 processes patched with the backlog full: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $stopped: the agent did not answer within 2 s (connect); it keeps running the previous code" "$ERR" ||
+		fail "the stopped worker $stopped is not named when its backlog is full: $(grep '^rewire: error' "$ERR" | tail -n 1)"
+	kill "$holder"
+	# Running again, it answers: the next patch brings it up to date.
+	kill -CONT "$stopped"
+	prefork_patch 5 4 "the patch after the worker runs again"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 4 processes ' ||
+		fail "the worker stopped before was not patched: $(grep patched "$ERR" | tail -n 1)"
+	for w in $(live_workers); do
+		grep -q "^pid=$w v=5 " "$W/last" || fail "worker $w did not answer after the last patch"
+	done
+	! grep -q '^crash=' "$LOG" || fail "a worker crashed: $(grep -m1 '^crash=' "$LOG")"
+	(($(grep -c '^rewire: error' "$ERR") == 2)) || fail "errors other than the two expected: $(grep '^rewire: error' "$ERR" | tr '\n' ' ')"
+	only_errors_about "$stopped" "after the worker ran again"
+	assert_alive "after the worker ran again"
+	pass
+}
+
+# The master, the process patched first, is stopped: a worker takes the
+# patch first in its place.
+e2e_test t_prefork_stopped_master "processes: a stopped master does not hold up the patch of its workers, and is patched once it runs again" timeout=150
+t_prefork_stopped_master() {
+	local w
+	export REWIRE_REPLY_TIMEOUT_MS=2000
+	prefork_start steady
+	ask 6
+	all_answer 1 "before the edit"
+	kill -STOP "$VPID"
+	prefork_patch 2 1 "with the master stopped"
+	grep -q '^rewire: patched .* in 3 of 4 processes ' "$ERR" ||
+		fail "not 3 of 4 processes patched: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $VPID: the agent did not answer within 2 s (HELLO); it keeps running the previous code" "$ERR" ||
+		fail "the stopped master is not named: $(grep -m1 '^rewire: error' "$ERR")"
+	kill -CONT "$VPID"
+	prefork_patch 3 2 "the patch after the master runs again"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 4 processes ' ||
+		fail "the master was not patched once it ran again: $(grep patched "$ERR" | tail -n 1)"
+	# A worker the master forks now runs the master's code.
+	w=$(live_workers | head -n 1)
+	kill -TERM "$w"
+	sleep 0.5
+	ask 9
+	all_answer 3 "with a worker forked after the master ran again"
+	! grep -q '^crash=' "$LOG" || fail "a worker crashed: $(grep -m1 '^crash=' "$LOG")"
+	(($(grep -c '^rewire: error' "$ERR") == 1)) || fail "errors other than the one expected: $(grep '^rewire: error' "$ERR" | tr '\n' ' ')"
+	assert_alive "after the master ran again"
+	pass
+}
+
+# The master answers APPLY after the limit (a constructor of the new code
+# sleeps in it, in the master only): the workers are patched all the same,
+# and rewire asks the master which patch it has before the next one. The
+# limit is 1 s, APPLY's 6 s.
+e2e_test t_prefork_late "processes: an answer to APPLY that comes after the limit: the others are patched, the late one is asked again" once timeout=150
+t_prefork_late() {
+	local w
+	export REWIRE_REPLY_TIMEOUT_MS=1000
+	prefork_start steady
+	ask 6
+	all_answer 1 "before the edit"
+	save prefork.c HANDLE "$(marked HANDLE "	return 2;")" \
+		DECLS "$(marked DECLS '__attribute__((constructor)) static void slow_start(void) { if (getpid() == master) { sleep(8); printf("slept\n"); fflush(stdout); } }')"
+	wait_err '^rewire: patched .*handle' 1 60 ||
+		fail "a late answer held up the patch of the others: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	grep -q '^rewire: patched .* in 3 of 4 processes ' "$ERR" ||
+		fail "not 3 of 4 processes patched: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $VPID: the agent did not answer within 6 s (APPLY): the patch may have been applied; rewire asks it again before the next patch" "$ERR" ||
+		fail "the master's late answer is not said: $(grep -m1 '^rewire: error' "$ERR")"
+	ask 9
+	all_answer 2 "the workers"
+	wait_for "$LOG" '^slept$' 20 || fail "the new code's constructor did not end in the master"
+	sleep 0.3
+	save prefork.c HANDLE "$(marked HANDLE "	return 3;")" DECLS "$(marked DECLS '')"
+	wait_err '^rewire: patched .*handle' 2 60 || fail "the next save was not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 4 processes ' ||
+		fail "the next patch did not reach every process: $(grep patched "$ERR" | tail -n 1)"
+	ask 9
+	all_answer 3 "after the next patch"
+	# A worker forked now runs the master's code.
+	w=$(live_workers | head -n 1)
+	kill -TERM "$w"
+	sleep 0.5
+	ask 9
+	all_answer 3 "with a worker forked after the late answer"
+	! grep -q '^crash=' "$LOG" || fail "a process crashed: $(grep -m1 '^crash=' "$LOG")"
+	(($(grep -c '^rewire: error' "$ERR") == 1)) || fail "more than one error: $(grep '^rewire: error' "$ERR" | tr '\n' ' ')"
+	(($(grep -c '^slept$' "$LOG") == 1)) || fail "the constructor ran $(grep -c '^slept$' "$LOG") times in the master"
+	assert_alive "after the late answer"
+	pass
+}
+
 # superv_lines PID: the lines of the serving process PID.
 superv_lines() {
 	grep "^serve=$1 " "$LOG"

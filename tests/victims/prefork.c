@@ -14,6 +14,8 @@
  *            (uid/gid 65534) right after fork, as servers drop privileges
  *   exec     as steady, and a child that runs another program (sleep),
  *            forked and exec'd: "helper=H"
+ * (@DECLS: where a test adds code, such as a constructor that runs in the
+ * master only: getpid() == master.)
  *
  * Output: "pid=P" (the master), "port=N", then "worker=W" for each fork
  * and "crash=W sig=S" for a worker killed by a signal. A worker told to
@@ -35,11 +37,14 @@
 
 static int served;
 static volatile sig_atomic_t told_to_go;
+pid_t master;		/* not static: only written, it would be optimised out */
 
 __attribute__((noinline)) int handle(void)
 {
 	return 1; /* @HANDLE */
 }
+
+/* @DECLS */
 
 static void serve(int fd)
 {
@@ -157,6 +162,7 @@ int main(void)
 	if (!mode)
 		mode = "steady";
 	int churn = !strcmp(mode, "churn"), setuid_mode = !strcmp(mode, "setuid");
+	master = getpid();
 	signal(SIGPIPE, SIG_IGN);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
