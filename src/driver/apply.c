@@ -45,11 +45,9 @@ int cmd_apply(int argc, char **argv)
 		return free(files), usage();
 	struct patch_result res;
 	int rc = rw_patch(pid, files, nfiles, NULL, &res);
-	uint64_t patched = rw_now_ns();
-	if (rc == 0) {
+	if (rc == 0)
 		report(&res, files, nfiles);
-		running_warn(&res, patched);
-	} else
+	else
 		rw_say_error("%s", rw_error());
 	free(files);
 	return rc;

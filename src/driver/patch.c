@@ -312,7 +312,7 @@ static int changed_how(const struct link *l, const struct redirect *r)
 static void scan_running(struct rw_process *p, const struct link *l, struct patch_result *res)
 {
 	uint64_t bias = p->mods[p->target].base;
-	size_t n = 0, cap = 2 * l->nredirs;
+	size_t n = 0, cap = l->nredirs + p->nreg;
 	struct old_code *code = rw_calloc(cap + 1, sizeof *code);
 	char **names = rw_calloc(l->nredirs + 1, sizeof *names);
 	for (size_t i = 0; i < l->nredirs; i++) {
@@ -320,11 +320,14 @@ static void scan_running(struct rw_process *p, const struct link *l, struct patc
 		uint64_t at = r->from - bias, end = rw_image_next_boundary(&p->exe, at);
 		int ipa_ra = changed_how(l, r) == DIFF_IPA_RA;
 		names[i] = rw_strdup(rw_demangle(r->name));
-		if (end > at)
+		if (end > at && n < cap)
 			code[n++] = (struct old_code){r->from, end + bias, names[i], ipa_ra};
+		/* Its version before: a patch's, or, for a function a patch
+		 * added (not in the module: its entry is that code), that. */
 		for (size_t k = 0; k < p->nreg && n < cap; k++) {
 			const struct rw_regsym *g = &p->reg[k];
-			if (g->kind == RW_KIND_FUNC && g->orig == r->from && g->addr != r->from && g->size)
+			if (g->kind == RW_KIND_FUNC && g->orig == r->from && g->size &&
+			    (g->addr != r->from || end <= at))
 				code[n++] = (struct old_code){g->addr, g->addr + g->size, names[i], ipa_ra};
 		}
 	}
@@ -420,7 +423,10 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 			rw_fail("%s; nothing was applied", why);
 		goto out;
 	}
-	scan_running(&proc, &l, res);
+	/* Without a diff (rewire apply) every function is replaced, changed or
+	 * not: a running main would be named at every patch. */
+	if (l.changed)
+		scan_running(&proc, &l, res);
 	rc = 0;
 out:
 	link_free(&l);

@@ -88,6 +88,10 @@ static void start_child(char **argv, const char *agent, const char *dir, const c
 		setenv("REWIRE_EXE", exe_id, 1);	/* follow its execs (agent/follow.c) */
 	if (hold)
 		setenv("REWIRE_HOLD", "1", 1);	/* wait for the session's patches (agent.c) */
+	/* The session ignores these for itself (a relaunch forks after it
+	 * does): the program takes them as it would without rewire. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
 	execvp(argv[0], argv);
 	fprintf(stderr, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
@@ -179,7 +183,8 @@ static void warn_ipa_ra(const char *exe)
 		for (const char *p = (const char *)s->data, *end = p + s->size; p < end;
 		     p += strnlen(p, (size_t)(end - p)) + 1) {
 			size_t n = strnlen(p, (size_t)(end - p));
-			if (n < 6 || strncmp(p, "GNU C", 5) || !diff_producer_ipa_ra(p, p + n))
+			int flag;
+			if (n < 6 || strncmp(p, "GNU C", 5) || !diff_producer_ipa_ra(p, p + n, &flag))
 				continue;
 			rw_say("warning: %s was built by gcc with optimisation and without -fno-ipa-ra: "
 			       "a running caller may rely on registers a patched callee now uses; "

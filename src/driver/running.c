@@ -8,33 +8,47 @@
  * passes what it knew before the patch to the new functions it calls. The
  * user must be told so, or "patched" is not true.
  *
- * The stacks are walked with elfutils' libdwfl, which stops each thread by
- * ptrace for the moment its stack is read and unwinds it by the modules'
- * call frame information. A frame in the patches' own code (anonymous
- * memory, no module) ends the walk of its thread: past it the unwinder
- * would guess. When ptrace is not allowed (another tracer, another user,
- * Yama) nothing is said: this check can only add a warning.
+ * The stacks are read, never stopped: a thread blocked in a system call
+ * (a loop waiting for input, a timer or its next frame: where such loops
+ * spend their time) does not move, and /proc/PID/task/TID/syscall gives its
+ * stack and instruction pointers. elfutils' libdwfl unwinds from there by
+ * the modules' call frame information (dwfl_attach_state with callbacks of
+ * our own), reading the stack with process_vm_readv, which fails cleanly
+ * where memory is gone. No ptrace: the program sees nothing (no stop, no
+ * interrupted system call, no signal), and the driver's own waits for its
+ * child are not disturbed. A thread running code at that moment is not
+ * seen; nor, past a frame that needs registers other than the stack
+ * pointer (a frame pointer), are its callers; a frame in the patches' own
+ * code (anonymous memory, no module) ends the walk too. Where the process
+ * may not be read (another user, Yama) nothing is said: this check can
+ * only add a warning.
  *
  * A call that happens to be under way at the patch returns soon: what is
  * found is looked for again a moment later, and only what is still there
  * is said. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include "driver.h"
 
 /* How long after the patch a call must still be under way to be said. */
 #define RUNNING_RECHECK_MS 500
 #define MAX_FRAMES 512
+#define RECHECK_TRIES 10
+#define DWARF_RSP 7	/* x86-64 psABI's DWARF number of %rsp */
 
 struct scan {
 	const struct old_code *code;
 	size_t ncode;
 	struct patch_result *res;	/* where found ones go */
 	int pid, tid, frames;
+	DIR *tasks;
 };
 
 static int no_debuginfo(Dwfl_Module *mod, void **user, const char *name, Dwarf_Addr base,
@@ -48,6 +62,67 @@ static int no_debuginfo(Dwfl_Module *mod, void **user, const char *name, Dwarf_A
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
 	.find_debuginfo = no_debuginfo,
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_arg)
+{
+	struct scan *s = arg;
+	struct dirent *e;
+	(void)dwfl, (void)thread_arg;
+	while (s->tasks && (e = readdir(s->tasks)))
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+			return (pid_t)atoi(e->d_name);
+	return 0;
+}
+
+/* A thread blocked in a system call: its stack pointer and the address it
+ * returns to, from /proc ("NR ARGS... SP PC"; "running" when it runs). */
+static int blocked_at(int pid, int tid, uint64_t *sp, uint64_t *pc)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int ok = fgets(buf, sizeof buf, f) && buf[0] != 'r';
+	fclose(f);
+	char *last = ok ? strrchr(buf, ' ') : NULL;
+	if (!last || last == buf)
+		return -1;
+	*pc = strtoull(last + 1, NULL, 16);
+	*last = 0;
+	char *prev = strrchr(buf, ' ');
+	if (!prev)
+		return -1;
+	*sp = strtoull(prev + 1, NULL, 16);
+	return *sp && *pc ? 0 : -1;
+}
+
+static bool initial_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+	Dwfl *dwfl = dwfl_thread_dwfl(thread);
+	uint64_t sp, pc;
+	(void)thread_arg;
+	if (blocked_at(dwfl_pid(dwfl), dwfl_thread_tid(thread), &sp, &pc) < 0)
+		return false;	/* running: not seen */
+	Dwarf_Word rsp = sp;
+	if (!dwfl_thread_state_registers(thread, DWARF_RSP, 1, &rsp))
+		return false;
+	dwfl_thread_state_register_pc(thread, pc);
+	return true;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	struct iovec local = {result, sizeof *result}, remote = {(void *)(uintptr_t)addr, sizeof *result};
+	(void)arg;
+	return process_vm_readv(dwfl_pid(dwfl), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *result;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = next_thread,
+	.memory_read = memory_read,
+	.set_initial_registers = initial_registers,
 };
 
 static int seen_before(const struct patch_result *r, int pid, const char *name)
@@ -100,16 +175,22 @@ static int thread_cb(Dwfl_Thread *thread, void *arg)
 
 void running_scan(int pid, const struct old_code *code, size_t n, struct patch_result *res)
 {
-	struct scan s = {code, n, res, pid, 0, 0};
+	struct scan s = {code, n, res, pid, 0, 0, NULL};
+	char path[64];
 	if (!n)
 		return;
 	Dwfl *dwfl = dwfl_begin(&callbacks);
 	if (!dwfl)
 		return;
-	if (dwfl_linux_proc_report(dwfl, pid) == 0 && dwfl_report_end(dwfl, NULL, NULL) == 0 &&
-	    dwfl_linux_proc_attach(dwfl, pid, false) == 0)
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	s.tasks = opendir(path);
+	if (s.tasks && dwfl_linux_proc_report(dwfl, pid) == 0 &&
+	    dwfl_report_end(dwfl, NULL, NULL) == 0 &&
+	    dwfl_attach_state(dwfl, NULL, pid, &thread_callbacks, &s))
 		dwfl_getthreads(dwfl, thread_cb, &s);
 	dwfl_end(dwfl);
+	if (s.tasks)
+		closedir(s.tasks);
 }
 
 static void sleep_until(uint64_t ns)
@@ -132,7 +213,13 @@ void running_warn(const struct patch_result *res, uint64_t patched_ns)
 		const struct running_fn *f = &res->run[i];
 		struct old_code c = {f->lo, f->hi, f->name, f->ipa_ra};
 		size_t before = again.nrun;
-		running_scan(f->pid, &c, 1, &again);
+		/* Only a thread blocked in a system call is seen: look a few
+		 * times, as a loop may be between two waits. */
+		for (int k = 0; k < RECHECK_TRIES && again.nrun == before; k++) {
+			if (k)
+				sleep_until(rw_now_ns() + 20000000ull);
+			running_scan(f->pid, &c, 1, &again);
+		}
 		if (again.nrun == before)
 			continue;
 		const struct running_fn *g = &again.run[before];

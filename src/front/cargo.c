@@ -441,9 +441,51 @@ static void profile_dir(const struct artifact *a, char *out, size_t cap)
 	}
 }
 
-/* A crate whose record is missing or older than its output was built
- * without rewire: forget cargo's fingerprint of it, so that the next
- * build runs rustc (rewire) on it again. The number of such crates. */
+/* Is the record in dir (its rustc arguments) of the build cargo has now
+ * for a? Its output, --out-dir and -C extra-filename, must be a's file: the
+ * one cargo copies a binary from (hard-linked), or a library itself. An
+ * earlier plain build (another extra-filename) that cargo finds fresh
+ * again has an older mtime than the record: times alone cannot tell. */
+static const char *dirname_of(const char *path, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", path);
+	char *slash = strrchr(out, '/');
+	if (slash)
+		*slash = 0;
+	return out;
+}
+
+static int record_is_of(const char *dir, const struct artifact *a, const char *crate)
+{
+	char path[PATH_MAX + 320], out[2 * PATH_MAX + 600];
+	snprintf(path, sizeof path, "%s/args", dir);
+	char **args = read_list(path);
+	const char *outdir = args ? arg_after(args, "--out-dir") : NULL, *extra = NULL;
+	for (int i = 0; args && args[i] && !extra; i++)
+		if (!strncmp(args[i], "extra-filename=", 15))
+			extra = args[i] + 15;
+		else if (!strncmp(args[i], "-Cextra-filename=", 17))
+			extra = args[i] + 17;
+	int same = 1;	/* what cannot be told stays as the times say */
+	if (outdir && extra) {
+		struct stat sa, sr;
+		snprintf(out, sizeof out, "%s/%s%s", outdir, crate, extra);
+		if (a->bin)
+			same = stat(a->file, &sa) == 0 && stat(out, &sr) == 0 &&
+			       sa.st_dev == sr.st_dev && sa.st_ino == sr.st_ino;
+		else
+			same = strstr(rw_basename(a->file), extra) != NULL;
+	}
+	for (int i = 0; args && args[i]; i++)
+		free(args[i]);
+	free(args);
+	return same;
+}
+
+/* A crate whose record is missing, older than its output, or of another
+ * build than the one cargo has now was built without rewire: forget
+ * cargo's fingerprint of it, so that the next build runs rustc (rewire) on
+ * it again. The number of such crates. */
 static int forget_unrecorded(const struct artifacts *arts)
 {
 	int stale = 0;
@@ -460,7 +502,8 @@ static int forget_unrecorded(const struct artifacts *arts)
 		if (stat(a->file, &so) < 0 ||
 		    (stat(base, &sb) == 0 && (sb.st_mtim.tv_sec > so.st_mtim.tv_sec ||
 					      (sb.st_mtim.tv_sec == so.st_mtim.tv_sec &&
-					       sb.st_mtim.tv_nsec >= so.st_mtim.tv_nsec))))
+					       sb.st_mtim.tv_nsec >= so.st_mtim.tv_nsec)) &&
+		     record_is_of(dirname_of(base, pattern, sizeof pattern), a, crate)))
 			continue;
 		snprintf(pattern, sizeof pattern, "%s/.fingerprint/*/%s-%s", prof, a->bin ? "bin" : "lib",
 			 a->name);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "link.h"
+#include "patch/diff.h"
 #include "util.h"
 
 struct running {
@@ -656,22 +657,47 @@ static int is_clone(const char *name)
 
 /* Every function the new objects define that runs in the process now gets
  * a jump from its entry to the new version. */
+/* The code rewire compares with must be the program's. The patch would
+ * redirect nothing of this object: f, changed or new by the diff, is not
+ * in the process, nor is any changed function of the object, and most of
+ * its functions are not either. The program runs another build of the
+ * file (built since without rewire, or a Rust crate recorded by an older
+ * rewire: other symbol hashes): all the patch brings would be "new" code
+ * that nothing reaches. (New code in a file whose other functions run, or
+ * an edit of a function the linker left out of such a file, is new code,
+ * rightly.) */
+static int check_runs(size_t running, size_t total, const struct rw_symbol *f)
+{
+	if (!f || 2 * running >= total)
+		return 0;
+	return rw_fail("%s is not in the running program, and only %zu of the %zu functions of its "
+		       "file are: the program runs another build of the file; rebuild it under rewire "
+		       "and start the program again", rw_demangle(f->name), running, total);
+}
+
 static int plan_redirects(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		struct rw_objfile *o = &l->objs[oi];
+		const struct rw_symbol *had = NULL;	/* changed or new, not running */
+		size_t running = 0, total = 0, changed_running = 0;
 		for (size_t j = 1; j < o->nsymbols && !is_lib(l, oi); j++) {
 			const struct rw_symbol *s = &o->symbols[j];
 			struct running r;
 			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
 			    !is_exec(&o->sections[s->shndx]) || is_clone(s->name))
 				continue;
+			total++;
 			if (!find_running(l, s->name, scope_of(s), &r) || r.kind != RW_KIND_FUNC) {
+				if (!had && l->changed && link_is_changed(l, oi, s))
+					had = s;
 				l->nfuncs_new++;
 				continue;
 			}
+			running++;
 			if (!link_is_changed(l, oi, s))
 				continue;
+			changed_running++;
 			/* Too short for a jump: a short jump to a long one in the
 			 * padding before it (after the previous function's end). */
 			uint64_t via = 0;
@@ -685,6 +711,8 @@ static int plan_redirects(struct link *l)
 					       ARCH_JUMP_SIZE);
 			add_redirect(l, s->name, r.orig, via, oi, s->shndx, s->value);
 		}
+		if (!is_lib(l, oi) && !changed_running && check_runs(running, total, had) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -526,28 +526,34 @@ static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, c
 }
 
 /* gcc writes "GCC: (...) version" in .comment; clang and rustc their own. */
-int diff_producer_ipa_ra(const char *p, const char *end)
+int diff_producer_ipa_ra(const char *p, const char *end, int *flag)
 {
-	int level = 0, flag = -1;	/* -f[no-]ipa-ra wins over any -O */
+	int level = 0;
+	*flag = -1;	/* -f[no-]ipa-ra wins over any -O */
 	for (const char *t = p; t < end && *t; t++) {
 		if (*t != '-' || (t > p && t[-1] != ' '))
 			continue;
-		size_t n = strcspn(t, " ");
+		size_t n = 0;
+		while (t + n < end && t[n] && t[n] != ' ')
+			n++;
 		if (t[1] == 'O')
 			level = !(n == 2 || (n == 3 && strchr("01g", t[2])));
 		else if (n == 8 && !strncmp(t, "-fipa-ra", 8))
-			flag = 1;
-		else if ((n == 11 && !strncmp(t, "-fno-ipa-ra", 11)) || !strncmp(t, "-flive-patching", 15))
-			flag = 0;
+			*flag = 1;
+		else if ((n == 11 && !strncmp(t, "-fno-ipa-ra", 11)) ||
+			 (n >= 15 && !strncmp(t, "-flive-patching", 15)))
+			*flag = 0;
 	}
-	return flag >= 0 ? flag : level;
+	return *flag >= 0 ? *flag : level;
 }
 
-/* Was o built by gcc with -fipa-ra? Without debug information to tell,
- * gcc is taken to have used it (the safe side). */
+/* May o's code rely on -fipa-ra? Any gcc object, unless its producer
+ * strings (DW_AT_producer) say -fno-ipa-ra or -flive-patching: below -O2
+ * gcc does not use it, but a function's optimize attribute or pragma can
+ * turn it on, and the producer string does not show those. */
 static int built_with_ipa_ra(const struct rw_objfile *o)
 {
-	int gcc = 0, producers = 0, on = 0;
+	int gcc = 0, producers = 0, off = 1;
 	for (size_t i = 1; i < o->nsections; i++) {
 		const struct rw_section *s = &o->sections[i];
 		if (!s->data)
@@ -559,14 +565,17 @@ static int built_with_ipa_ra(const struct rw_objfile *o)
 		const char *d = (const char *)s->data, *end = d + s->size;
 		for (const char *p = d; (p = memmem(p, (size_t)(end - p), "GNU ", 4)); p += 4) {
 			const char *e = memchr(p, 0, (size_t)(end - p));
+			int flag;
 			if ((s->name[7] == 's' && p > d && p[-1]) || !e ||
 			    !memmem(p, (size_t)(e - p), " -", 2))
 				continue;	/* not a whole string of flags */
+			gcc |= !strncmp(p, "GNU C", 5);
 			producers++;
-			on |= diff_producer_ipa_ra(p, e);
+			diff_producer_ipa_ra(p, e, &flag);
+			off &= flag == 0;
 		}
 	}
-	return gcc && (!producers || on);
+	return gcc && !(producers && off);
 }
 
 /* Does the constant f hold the address of a place inside (not the entry
@@ -599,7 +608,9 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *f = &o->symbols[j];
 		int defined = f->shndx != SHN_UNDEF && f->shndx < o->nsections;
-		if (f->type == STT_FUNC)
+		if (f->type == STT_FUNC && defined && base && !twin(base, f))
+			changed[j] = DIFF_NEW;
+		else if (f->type == STT_FUNC)
 			changed[j] = defined && (!base || diff_function_changed(base, nw, f));
 		else if (f->type == STT_OBJECT && defined && rw_section_is_const(&o->sections[f->shndx]))
 			changed[j] = !base || const_changed(base, nw, f);
@@ -608,10 +619,10 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	}
 	/* gcc's -fipa-ra lets a caller keep values in registers its callee of
 	 * the same unit is known not to touch: a new callee may touch them. So
-	 * the unit's callers of a changed function change with it (when the
-	 * unit was built with it: from -O2). LLVM does this only when asked,
-	 * -enable-ipra: clang and rustc objects need not. */
-	for (int more = built_with_ipa_ra(o); more;) {
+	 * the unit's callers of a changed function change with it (unless the
+	 * running or the new object was built with -fno-ipa-ra). LLVM does this
+	 * only when asked, -enable-ipra: clang and rustc objects need not. */
+	for (int more = built_with_ipa_ra(o) || (base && built_with_ipa_ra(base->obj)); more;) {
 		more = 0;
 		for (size_t j = 1; j < o->nsymbols; j++) {
 			const struct rw_symbol *f = &o->symbols[j];

@@ -37,12 +37,15 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
 /* Does gcc's producer string p..end (DW_AT_producer: "GNU C17 12.2.0
  * -mtune=generic -g -O2 ...") turn -fipa-ra on? It is on from -O2 (and
  * -Os, -O3, -Ofast) unless -fno-ipa-ra or -flive-patching; -O0, -O1 and
- * -Og leave it off. */
-int diff_producer_ipa_ra(const char *p, const char *end);
+ * -Og leave it off (a function's optimize attribute may still turn it on).
+ * *flag: 1 or 0 when the string says -fipa-ra or -fno-ipa-ra (or
+ * -flive-patching) itself, else -1. */
+int diff_producer_ipa_ra(const char *p, const char *end, int *flag);
 
 /* Why changed[i] is set: the function or constant differs, or only its
- * callee does (gcc's -fipa-ra, below). */
-enum { DIFF_SAME, DIFF_CHANGED, DIFF_IPA_RA };
+ * callee does (gcc's -fipa-ra, below), or the function is new (the
+ * baseline has none of its name). */
+enum { DIFF_SAME, DIFF_CHANGED, DIFF_IPA_RA, DIFF_NEW };
 
 /* changed[i] for every symbol i of nw: a function that differs (or is new,
  * or base is NULL), or (DIFF_IPA_RA) that calls one of the same object,

@@ -360,3 +360,26 @@ MK
 	assert_alive "after the patch"
 	pass
 }
+
+e2e_test t_s_other_build "session: a program built from other objects than the ones rewire compares with is refused, never 'patched new code only'"
+t_s_other_build() {
+	build_project units units_main.c units_more.c config.h
+	# The program that runs is another build: its part_b has another name
+	# (as a Rust crate built with other -C metadata has other symbol hashes).
+	(cd "$P" && "$CC" "${CFLAGS[@]}" -Dpart_b=part_b_x -c -o other_main.o units_main.c &&
+		"$CC" "${CFLAGS[@]}" -Dpart_b=part_b_x -c -o other_more.o units_more.c &&
+		"$CC" "${LDFLAGS[@]}" other_main.o other_more.o -o build/units) >"$P/other.log" 2>&1 ||
+		{ APPLY_OUT=$P/other.log APPLY_RC=-; fail "cannot build the other program"; }
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	sed -i 's/n \* FACTOR + 1000/n * FACTOR + 2000/' "$P/units_more.c"
+	wait_err '^rewire: (patched|.*no code changed|error)' 1 30 || fail "rewire said nothing about the save"
+	verdicts | tail -n 1 | grep -q "^rewire: error: units_more.c: part_b is not in the running program, and only 0 of the 1 functions of its file are: the program runs another build of the file" ||
+		fail "not refused: $(verdicts | tail -n 1)"
+	local from
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped printing"
+	check_all "$from" 'v["b"] == v["tick"] * 2 + 1000' "after the refusal (the code that runs)"
+	assert_alive "after the refusal"
+	pass
+}

@@ -810,7 +810,7 @@ def live_run(prog, edit, tmp, res):
         restore(prog.pristine, prog.tree)
 
 
-REASONS = [('compile', r'compile failed'), ('layout', r'layout|size of|struct|union|class'),
+REASONS = [('compile', r'compile failed'), ('other-build', r'runs another build'), ('layout', r'layout|size of|struct|union|class'),
            ('signature', r'signature|parameters|result'), ('grew', r'grew|larger|size'),
            ('tls', r'thread-local'), ('short', r'shorter|too short'),
            ('notfound', r'not found|found nowhere|undefined'), ('running', r'running|stack|thread'),
