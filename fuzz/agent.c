@@ -45,6 +45,11 @@ int agent_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *dat
 	return dl_iterate_phdr(cb, data);	/* one thread, no fork */
 }
 
+int agent_is_held(void)
+{
+	return 0;
+}
+
 uint64_t agent_now_ns(void)
 {
 	return 0;

@@ -15,9 +15,11 @@
  *
  * A forked child is part of the program: it listens on a socket of its
  * own (made while it still has its parent's user, before a worker changes
- * user) and starts its own agent thread; the session finds it there and
- * patches it. Served is a peer of the user who started the program, or
- * root (SO_PEERCRED), whatever user the process has become since. */
+ * user; a child of a process that changed user earlier makes it in that
+ * user's subdirectory, user.c) and starts its own agent thread; the
+ * session finds it there and patches it. Served is a peer of the user who
+ * started the program, or root (SO_PEERCRED), whatever user the process
+ * has become since. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -110,14 +112,30 @@ static void reply_error(int fd, const char *msg)
 	rw_buf_free(&b);
 }
 
-/* A process exec'd from the program (follow.c) starts with the patches
- * the session has made so far, as its parent has them: its constructor
- * waits here, before the program's own code runs, until the session has
- * brought it up to date (GO), or gives up after HOLD_MAX_S (no session). */
-#define HOLD_MAX_S 5
+/* A process exec'd from the program (follow.c), or started again by
+ * `rewire run --restart`, starts with the patches the session has made so
+ * far: its constructor waits here, before the program's own code runs,
+ * until the session (REWIRE_HOLD is its pid) has brought it up to date
+ * (GO), or has ended, or HOLD_MAX_S have passed (a session that lost
+ * track of it must not keep the program from running for good). */
+#define HOLD_MAX_S 60
 static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cond;
 static int held;
+static pid_t hold_session;
+
+int agent_is_held(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	int h = held;
+	pthread_mutex_unlock(&hold_lock);
+	return h;
+}
+
+static int session_runs(void)
+{
+	return kill(hold_session, 0) == 0 || errno == EPERM;
+}
 
 static int release_hold(void)
 {
@@ -130,8 +148,9 @@ static int release_hold(void)
 	return 0;
 }
 
-static void hold_start(void)
+static void hold_start(pid_t session)
 {
+	hold_session = session;
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -142,12 +161,19 @@ static void hold_start(void)
 
 static void hold_wait(void)
 {
-	struct timespec end;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += HOLD_MAX_S;
 	pthread_mutex_lock(&hold_lock);
-	while (held && pthread_cond_timedwait(&hold_cond, &hold_lock, &end) != ETIMEDOUT)
-		;
+	/* A tenth of a second at a time: then whether the session still runs. */
+	for (int i = 0; held && i < HOLD_MAX_S * 10; i++) {
+		struct timespec at;
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_nsec += 100000000;
+		if (at.tv_nsec >= 1000000000)
+			at.tv_sec++, at.tv_nsec -= 1000000000;
+		while (held && pthread_cond_timedwait(&hold_cond, &hold_lock, &at) != ETIMEDOUT)
+			;
+		if (held && !session_runs())
+			break;
+	}
 	held = 0;
 	pthread_mutex_unlock(&hold_lock);
 }
@@ -332,7 +358,7 @@ static void fork_child(void)
 	/* An allocation of the parent's patch in progress is not ours. */
 	region_rollback();
 	owner_pid = getpid();
-	listen_fd = open_socket(rewire_dir);
+	listen_fd = open_socket(user_dir());
 	if (listen_fd >= 0 && start_thread() == 0)
 		return fork_told();
 	fork_told();
@@ -375,6 +401,7 @@ static int start(const char *dir, struct agent_err *e)
 	owner_pid = getpid();
 	owner_uid = geteuid();
 	snprintf(rewire_dir, sizeof rewire_dir, "%s", dir);
+	user_init(dir, owner_uid);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (start_thread() == 0)
 		return 0;
@@ -394,21 +421,24 @@ __attribute__((constructor)) static void agent_start(void)
 	/* With REWIRE_EXE, a process that runs another program (the shell of
 	 * a wrapper script) only passes the agent on to the program. */
 	int ours = !follow_init(dir, getenv("REWIRE_EXE")) || follow_is_watched_exe();
-	int hold = getenv("REWIRE_HOLD") != NULL;
+	const char *hold_env = getenv("REWIRE_HOLD"), *session_env = getenv("REWIRE_SESSION");
+	pid_t hold = hold_env ? (pid_t)atoi(hold_env) : 0;
+	follow_set_session(session_env ? (pid_t)atoi(session_env) : 0);
 	unsetenv("REWIRE_DIR");
 	unsetenv("REWIRE_EXE");
 	unsetenv("REWIRE_HOLD");
+	unsetenv("REWIRE_SESSION");
 	strip_preload();
 	if (!ours)
 		return;
 	struct agent_err e;
-	if (hold)
-		hold_start();	/* before the socket: a GO may come at once */
+	if (hold > 0)
+		hold_start(hold);	/* before the socket: a GO may come at once */
 	if (start(dir, &e) < 0) {
 		fprintf(stderr, "rewire: agent: %s; the program runs without rewire\n", e.msg);
 		return;
 	}
-	if (hold)
+	if (hold > 0)
 		hold_wait();
 }
 
@@ -446,10 +476,11 @@ static size_t put_decimal(char *out, unsigned long v)
 void agent_note_crash(int version, int sig)
 {
 	char path[sizeof rewire_dir + 40], line[48];
-	size_t n = strnlen(rewire_dir, sizeof rewire_dir - 1), len = 0;
+	const char *dir = user_dir();
+	size_t n = strnlen(dir, sizeof rewire_dir - 1), len = 0;
 	if (!n || version <= 0)
 		return;
-	memcpy(path, rewire_dir, n);
+	memcpy(path, dir, n);
 	path[n++] = '/';
 	n += put_decimal(path + n, (unsigned long)getpid());
 	memcpy(path + n, ".crash", sizeof ".crash");

@@ -11,6 +11,7 @@
 #define RW_AGENT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "proto/proto.h"
 
 /* Include after system headers: they declare these. */
@@ -93,6 +94,18 @@ void api_fork_child(void);
  * when there is one to follow. */
 int follow_init(const char *dir, const char *exe_id);
 int follow_is_watched_exe(void);
+/* The session that patches the program (REWIRE_SESSION), 0 when none:
+ * an exec'd process then waits for it (REWIRE_HOLD). */
+void follow_set_session(pid_t session);
+
+/* user.c: the directory where this process makes its socket and crash
+ * note: the session's, or, once the process has become another user, that
+ * user's subdirectory <dir>/u<uid> as /proc/self/fd/N. */
+void user_init(const char *dir, uid_t owner_uid);
+const char *user_dir(void);
+
+/* agent.c: 1 while the process waits for the session's GO (REWIRE_HOLD). */
+int agent_is_held(void);
 
 uint64_t agent_now_ns(void);
 /* agent.c, async-signal-safe: signal sig, outside rewire_call(), was

@@ -193,6 +193,7 @@ int apply_hello(struct rw_buf *reply, struct agent_err *e)
 	/* Patches so far: the next one gets this number + 1. */
 	rw_put_u32(reply, (uint32_t)version);
 	rw_put_u32(reply, generation);
+	rw_put_u8(reply, (uint8_t)agent_is_held());
 	return 0;
 }
 

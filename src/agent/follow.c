@@ -33,6 +33,17 @@ static ino_t exe_ino;
 static char agent_path[4096];
 static char dir_var[160];	/* "REWIRE_DIR=..." */
 static char exe_var[64];	/* "REWIRE_EXE=dev:ino" */
+static char session_var[40];	/* "REWIRE_SESSION=pid": a session patches it */
+static char hold_var[40];	/* "REWIRE_HOLD=pid": so it waits for that one */
+
+void follow_set_session(pid_t session)
+{
+	session_var[0] = hold_var[0] = 0;
+	if (session <= 0)
+		return;
+	snprintf(session_var, sizeof session_var, "REWIRE_SESSION=%d", (int)session);
+	snprintf(hold_var, sizeof hold_var, "REWIRE_HOLD=%d", (int)session);
+}
 
 int follow_init(const char *dir, const char *exe_id)
 {
@@ -77,9 +88,9 @@ static char **with_agent(char *const envp[], char **out, char *preload, size_t c
 		if (starts(envp[i], "LD_PRELOAD="))
 			user = envp[i] + 11;
 		else if (!starts(envp[i], "REWIRE_DIR=") && !starts(envp[i], "REWIRE_EXE=") &&
-			 !starts(envp[i], "REWIRE_HOLD="))
+			 !starts(envp[i], "REWIRE_HOLD=") && !starts(envp[i], "REWIRE_SESSION="))
 			out[n++] = envp[i];
-		if (n > MAX_ENV - 4)
+		if (n > MAX_ENV - 6)
 			return NULL;
 	}
 	int len = snprintf(preload, cap, "LD_PRELOAD=%s%s%s", agent_path, user && user[0] ? ":" : "",
@@ -89,7 +100,11 @@ static char **with_agent(char *const envp[], char **out, char *preload, size_t c
 	out[n++] = preload;
 	out[n++] = dir_var;
 	out[n++] = exe_var;
-	out[n++] = "REWIRE_HOLD=1";	/* exec'd: wait for the session's patches (agent.c) */
+	/* Exec'd: it waits for the session's patches (agent.c). */
+	if (session_var[0]) {
+		out[n++] = session_var;
+		out[n++] = hold_var;
+	}
 	out[n] = NULL;
 	return out;
 }

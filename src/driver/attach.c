@@ -634,10 +634,10 @@ static void forget_sockets(int pid)
 	char dir[256], path[320];
 	if (rw_socket_dir(dir, sizeof dir) < 0)
 		return;
-	snprintf(path, sizeof path, "%s/%d.sock", dir, pid);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/%d.crash", dir, pid);
-	unlink(path);
+	if (rw_agent_file(dir, pid, "sock", path, sizeof path) == 0)
+		unlink(path);
+	if (rw_agent_file(dir, pid, "crash", path, sizeof path) == 0)
+		unlink(path);
 }
 
 static int usage(void)

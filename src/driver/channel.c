@@ -13,6 +13,7 @@
  * program's hooks: it has 6 times as long. The limit holds for each wait
  * (a connection in a full backlog, each write, each read), not for the
  * whole request. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -92,13 +93,35 @@ int rw_socket_dir(char *out, size_t cap)
 	return 0;
 }
 
+int rw_agent_file(const char *dir, int pid, const char *name, char *out, size_t cap)
+{
+	struct stat st;
+	snprintf(out, cap, "%s/%d.%s", dir, pid, name);
+	if (lstat(out, &st) == 0)
+		return 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+	while (d && !found && (e = readdir(d))) {
+		if (e->d_name[0] != 'u' || e->d_type != DT_DIR)
+			continue;
+		snprintf(out, cap, "%s/%s/%d.%s", dir, e->d_name, pid, name);
+		found = lstat(out, &st) == 0;
+	}
+	if (d)
+		closedir(d);
+	if (!found)
+		snprintf(out, cap, "%s/%d.%s", dir, pid, name);
+	return found ? 0 : -1;
+}
+
 int rw_crash_blame(int pid, int sig)
 {
 	char dir[256], path[320], buf[64];
 	int version = 0, noted = 0;
 	if (rw_socket_dir(dir, sizeof dir) < 0)
 		return 0;
-	snprintf(path, sizeof path, "%s/%d.crash", dir, pid);
+	rw_agent_file(dir, pid, "crash", path, sizeof path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
@@ -118,11 +141,13 @@ int rw_connect(int pid, int wait_ms)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (rw_socket_dir(dir, sizeof dir) < 0)
 		return -1;
-	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%.80s/%d.sock", dir, pid);
-	if (n < 0 || (size_t)n >= sizeof sa.sun_path)
-		return rw_fail("socket path %s/%d.sock is too long", dir, pid);
+	char path[512];
 	no_answer = 0;
 	for (int waited = 0;; waited += 20) {
+		rw_agent_file(dir, pid, "sock", path, sizeof path);
+		if (strlen(path) >= sizeof sa.sun_path)
+			return rw_fail("socket path %s is too long", path);
+		memcpy(sa.sun_path, path, strlen(path) + 1);
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return rw_fail("socket: %s", strerror(errno));
@@ -229,6 +254,7 @@ int rw_hello(struct rw_process *p)
 	}
 	p->version = (int)rw_get_u32(&r);
 	p->gen = rw_get_u32(&r);
+	p->held = rw_get_u8(&r);
 	int err = r.err;
 	free((void *)r.p);
 	return err ? rw_fail("malformed answer from the agent") : 0;
@@ -247,7 +273,7 @@ void rw_process_free(struct rw_process *p)
 	p->mods = NULL, p->reg = NULL, p->nmods = p->nreg = 0;
 }
 
-int rw_peek(int pid, uint32_t *gen)
+int rw_peek(int pid, uint32_t *gen, int *held)
 {
 	struct rw_process p = {.fd = rw_connect(pid, 0)};
 	if (p.fd < 0)
@@ -255,6 +281,7 @@ int rw_peek(int pid, uint32_t *gen)
 	int rc = rw_hello(&p);
 	close(p.fd);
 	*gen = p.gen;
+	*held = p.held;
 	rw_process_free(&p);
 	return rc;
 }

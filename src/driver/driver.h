@@ -83,6 +83,11 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	     struct patch_result *res);
 
 int rw_socket_dir(char *out, size_t cap);
+/* The path of process pid's file NAME (its socket "sock", its crash note
+ * "crash") in the socket directory dir: there, or in the subdirectory
+ * u<uid> of a process that became another user (agent/user.c). 0 when it
+ * exists; else -1, and out is the path in dir itself. */
+int rw_agent_file(const char *dir, int pid, const char *name, char *out, size_t cap);
 /* channel.c: the patch the agent of process pid (ended by signal sig)
  * blamed for the crash (agent_note_crash); 0 when none. The note goes. */
 int rw_crash_blame(int pid, int sig);
@@ -93,8 +98,9 @@ int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader
 int rw_no_answer(void);
 int rw_hello(struct rw_process *p);
 void rw_process_free(struct rw_process *p);
-/* Ask process pid (once, no waiting) which session patch it has. */
-int rw_peek(int pid, uint32_t *gen);
+/* Ask process pid (once, no waiting) which session patch it has, and
+ * whether it waits for GO (an exec'd or restarted process, agent.c). */
+int rw_peek(int pid, uint32_t *gen, int *held);
 /* Tell process pid it has the session's patches and may run on (agent.c's
  * hold of an exec'd process). */
 int rw_release(int pid);

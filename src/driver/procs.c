@@ -8,7 +8,9 @@
  * first process is among its ancestors, or when rewire is its parent:
  * rewire is the program's child subreaper, so a process whose parent
  * ended is rewire's, and still counts. Sockets of other sessions of the
- * same user, in the same directory, are not the program's. */
+ * same user, in the same directory, are not the program's. A process
+ * forked after its parent became another user listens in the
+ * subdirectory u<uid> (agent/user.c): watched too, as it appears. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -90,24 +92,54 @@ static void on_socket(struct procs *ps, const char *name)
 		add(ps, pid, PROC_GEN_UNKNOWN);
 }
 
+/* The sockets of a directory, made before its watch began. */
+static void scan(struct procs *ps, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		on_socket(ps, e->d_name);
+	if (d)
+		closedir(d);
+}
+
+/* A user's subdirectory "u<uid>" of the socket directory: watched. */
+static void on_subdir(struct procs *ps, const char *name)
+{
+	char path[sizeof ps->dir + 32];
+	if (name[0] != 'u' || ps->nsub == PROCS_MAX_USERS)
+		return;
+	snprintf(path, sizeof path, "%s/%s", ps->dir, name);
+	int wd = inotify_add_watch(ps->ino, path, IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
+	if (wd < 0)
+		return;
+	for (int i = 0; i < ps->nsub; i++)
+		if (ps->sub_wd[i] == wd)
+			return;
+	ps->sub_wd[ps->nsub++] = wd;
+	scan(ps, path);
+}
+
 int procs_init(struct procs *ps, int root, int ino)
 {
 	memset(ps, 0, sizeof *ps);
 	ps->root = root;
 	ps->wd = -1;
+	ps->ino = ino;
 	add(ps, root, PROC_GEN_UNKNOWN);
 	if (rw_socket_dir(ps->dir, sizeof ps->dir) < 0)
 		return -1;
 	/* A process whose parent ends is rewire's, not init's: still ours. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	ps->wd = inotify_add_watch(ino, ps->dir, IN_MOVED_TO);
+	ps->wd = inotify_add_watch(ino, ps->dir, IN_MOVED_TO | IN_CREATE);
 	if (ps->wd < 0)
 		return rw_fail("cannot watch %s: %s", ps->dir, strerror(errno));
-	/* Forked before the watch began. */
+	scan(ps, ps->dir);
 	DIR *d = opendir(ps->dir);
 	struct dirent *e;
 	while (d && (e = readdir(d)))
-		on_socket(ps, e->d_name);
+		if (e->d_type == DT_DIR)
+			on_subdir(ps, e->d_name);
 	if (d)
 		closedir(d);
 	return 0;
@@ -115,9 +147,14 @@ int procs_init(struct procs *ps, int root, int ino)
 
 int procs_event(struct procs *ps, const struct inotify_event *e)
 {
-	if (ps->wd < 0 || e->wd != ps->wd)
+	int ours = ps->wd >= 0 && e->wd == ps->wd;
+	for (int i = 0; i < ps->nsub && !ours; i++)
+		ours = e->wd == ps->sub_wd[i];
+	if (!ours)
 		return 0;
-	if (e->len)
+	if (e->len && (e->mask & IN_ISDIR))
+		on_subdir(ps, e->name);
+	else if (e->len && (e->mask & IN_MOVED_TO))
 		on_socket(ps, e->name);
 	return 1;
 }
@@ -136,8 +173,8 @@ void procs_forget(struct procs *ps, int pid, int remove_socket)
 		return;
 	if (remove_socket) {
 		char path[512];
-		snprintf(path, sizeof path, "%s/%d.sock", ps->dir, pid);
-		unlink(path);
+		if (rw_agent_file(ps->dir, pid, "sock", path, sizeof path) == 0)
+			unlink(path);
 	}
 	*p = ps->v[--ps->n];
 }

@@ -7,6 +7,7 @@
 struct inotify_event;
 
 #define PROC_GEN_UNKNOWN UINT32_MAX
+#define PROCS_MAX_USERS 16
 
 struct proc {
 	int pid;
@@ -21,6 +22,9 @@ struct procs {
 	int root;		/* the process rewire started */
 	int wd;			/* inotify watch of the socket directory */
 	char dir[256];
+	int ino;
+	int sub_wd[PROCS_MAX_USERS];	/* and of its subdirectories u<uid> */
+	int nsub;
 	struct proc *v;		/* [0] is the root */
 	size_t n, cap;
 };

@@ -51,17 +51,21 @@ int run_find_agent(char *out, size_t cap)
 /* Sockets (and crash notes, agent.c) of processes that died without
  * removing theirs (killed by a signal): remove them, so the directory does
  * not grow and a reused pid never meets a stale one. */
-static void remove_stale_sockets(const char *dir)
+static void remove_stale_sockets(const char *dir, int depth)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	char path[512];
 	while (d && (e = readdir(d))) {
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (depth == 0 && e->d_name[0] == 'u' && e->d_type == DT_DIR) {
+			remove_stale_sockets(path, 1);	/* a user's (agent/user.c) */
+			continue;
+		}
 		int pid = atoi(e->d_name);
 		if (pid <= 0 || (!strstr(e->d_name, ".sock") && !strstr(e->d_name, ".crash")) ||
 		    kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		unlink(path);
 	}
 	if (d)
@@ -74,9 +78,13 @@ static void forward(int sig)
 		kill(child, sig);
 }
 
+/* session: the pid of the session that patches it, 0 when none; hold:
+ * the program waits for that session's patches before it runs. */
 static void start_child(char **argv, const char *agent, const char *dir, const char *exe_id,
-			int hold)
+			pid_t session, int hold)
 {
+	char pid[24];
+	snprintf(pid, sizeof pid, "%d", (int)session);
 	const char *old = getenv("LD_PRELOAD");
 	char *preload = rw_malloc(strlen(agent) + (old ? strlen(old) : 0) + 2);
 	strcpy(preload, agent);
@@ -86,8 +94,10 @@ static void start_child(char **argv, const char *agent, const char *dir, const c
 	setenv("REWIRE_DIR", dir, 1);
 	if (exe_id)
 		setenv("REWIRE_EXE", exe_id, 1);	/* follow its execs (agent/follow.c) */
-	if (hold)
-		setenv("REWIRE_HOLD", "1", 1);	/* wait for the session's patches (agent.c) */
+	if (session)
+		setenv("REWIRE_SESSION", pid, 1);	/* exec'd children wait for it (agent/follow.c) */
+	if (session && hold)
+		setenv("REWIRE_HOLD", pid, 1);	/* wait for the session's patches (agent.c) */
 	/* The session ignores these for itself (a relaunch forks after it
 	 * does): the program takes them as it would without rewire. */
 	signal(SIGINT, SIG_DFL);
@@ -114,7 +124,7 @@ static pid_t relaunch(void *ctx)
 	/* Held: none of its code runs before it has the patches (session.c's
 	 * restart() says GO). */
 	if (pid == 0)
-		start_child(l->argv, l->agent, l->dir, l->exe_id, 1);
+		start_child(l->argv, l->agent, l->dir, l->exe_id, getppid(), 1);
 	if (pid < 0) {
 		rw_say_error("fork: %s", strerror(errno));
 		return -1;
@@ -335,7 +345,7 @@ int cmd_run(int argc, char **argv)
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;
 	}
-	remove_stale_sockets(dir);
+	remove_stale_sockets(dir, 0);
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
@@ -344,7 +354,7 @@ int cmd_run(int argc, char **argv)
 	}
 	const char *exe_id = follow ? exe_identity(exe) : NULL;
 	if (child == 0)
-		start_child(argv + i, agent, dir, exe_id, 0);
+		start_child(argv + i, agent, dir, exe_id, db ? getppid() : 0, 0);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);

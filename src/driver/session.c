@@ -919,8 +919,10 @@ static void settle(struct session *s, struct patch_result *all)
 				continue;
 			if (p->gen == PROC_GEN_UNKNOWN) {
 				uint32_t gen;
-				if (rw_peek(p->pid, &gen) == 0) {
+				int held;
+				if (rw_peek(p->pid, &gen, &held) == 0) {
 					p->gen = gen;
+					p->released = !held;	/* a forked one runs already */
 				} else if (rw_no_answer()) {
 					p->silent = s->batch;
 					say_missed(s, p, rw_error());

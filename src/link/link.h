@@ -52,6 +52,7 @@ struct rw_process {
 	size_t target;			/* the module patched: 0 the executable, or a library */
 	int version;			/* the agent's number of its newest patch */
 	uint32_t gen;			/* the session's number of it (agent/apply.c) */
+	int held;			/* it waits for GO before the program runs */
 };
 
 /* How a relocation's target was bound. */

@@ -156,6 +156,53 @@ t_prefork_setuid() {
 	pass
 }
 
+e2e_test t_prefork_dropped "processes: a master that became nobody before it forks: its workers are patched; other users cannot reach them"
+t_prefork_dropped() {
+	local w dir old
+	prefork_start dropped
+	ask 6
+	all_answer 1 "before the edit"
+	if ((EUID == 0)); then
+		[[ $(stat -c %u "/proc/$(sed -n 's/^pid=//p' "$LOG" | head -n 1)") == 65534 ]] ||
+			fail "the master did not become nobody"
+		for w in $(live_workers); do
+			[[ $(stat -c %u "/proc/$w") == 65534 ]] || fail "worker $w is not nobody's"
+		done
+	fi
+	prefork_patch 2 1 "the first patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "not every worker was patched: $(grep patched "$ERR" | tail -n 1)"
+	# A worker forked after the patch, by the patched master, answers new.
+	old=$(live_workers | head -n 1)
+	kill "$old"
+	for ((i = 0; i < 50; i++)); do
+		[[ $(live_workers | wc -l) == 3 ]] && ! kill -0 "$old" 2>/dev/null && break
+		sleep 0.1
+	done
+	ask 12
+	all_answer 2 "a worker forked after the patch"
+	if ((EUID == 0)); then
+		dir=/tmp/rewire-0
+		[[ -n ${XDG_RUNTIME_DIR:-} ]] && dir=$XDG_RUNTIME_DIR/rewire
+		w=$(live_workers | head -n 1)
+		[[ -S $dir/u65534/$w.sock ]] || fail "worker $w has no socket in $dir/u65534"
+		[[ $(stat -c '%u %a' "$dir") == "0 700" ]] || fail "$dir is not root's alone: $(stat -c '%U %a' "$dir")"
+		[[ $(stat -c '%u %a' "$dir/u65534") == "65534 700" ]] ||
+			fail "$dir/u65534 is not nobody's alone: $(stat -c '%U %a' "$dir/u65534")"
+		# nobody, the workers' own user, cannot reach their agents by path.
+		if setpriv --reuid=65534 --regid=65534 --clear-groups \
+			bash -c "exec 3<>$dir/u65534/$w.sock" 2>/dev/null; then
+			fail "another process of nobody's opened worker $w's socket"
+		fi
+	fi
+	prefork_patch 3 2 "the second patch"
+	grep -q '^rewire: patched .* in 4 processes ' "$ERR" ||
+		fail "not every worker took the second patch: $(grep patched "$ERR" | tail -n 1)"
+	no_crash "after two patches"
+	grep -q 'cannot be patched' "$ERR" "$LOG" && fail "a process said it cannot be patched: $(grep -h -m1 'cannot be patched' "$ERR" "$LOG")"
+	pass
+}
+
 e2e_test t_prefork_exec "processes: a child that runs another program is left alone"
 t_prefork_exec() {
 	local h dir=/tmp/rewire-$EUID

@@ -12,6 +12,9 @@
  *   percon   the master accepts, and forks a child to serve each one
  *   setuid   as steady; started as root, each worker becomes nobody
  *            (uid/gid 65534) right after fork, as servers drop privileges
+ *   dropped  as steady; started as root, the master becomes nobody once
+ *            it listens, before it forks a worker (as daemons that drop
+ *            privileges at start do): every worker is forked by nobody
  *   exec     as steady, and a child that runs another program (sleep),
  *            forked and exec'd: "helper=H"
  * (@DECLS: where a test adds code, such as a constructor that runs in the
@@ -176,6 +179,8 @@ int main(void)
 	}
 	printf("pid=%d\nport=%d\n", (int)getpid(), ntohs(sa.sin_port));
 	fflush(stdout);
+	if (!strcmp(mode, "dropped"))
+		drop_privileges();
 	if (!strcmp(mode, "percon"))
 		per_connection(lfd);
 	if (!strcmp(mode, "exec")) {
