@@ -29,6 +29,7 @@
 #include "agent.h"
 
 #define JMP_SIZE 5
+#define FAR_JMP_SIZE 14
 #define NAME_MAX_LEN 4096
 
 /* What earlier patches defined: the driver binds new code to these. */
@@ -283,12 +284,17 @@ struct segment {
 };
 
 /* A jump to write: 5-byte jmp rel32, or for a function too short for it,
- * a 2-byte jmp rel8 to a jmp rel32 placed in the padding before it. */
+ * a 2-byte jmp rel8 to a jmp rel32 placed in the padding before it. A
+ * patch placed far from the program (region.c) is reached by a 14-byte
+ * jmp *0(%rip) followed by its address instead of the jmp rel32: it
+ * changes no register, which matters where the caller's code assumes the
+ * callee leaves some alone (gcc's -fipa-ra). The driver made sure each
+ * place has room for the jump its distance needs (link/resolve.c). */
 struct site {
 	uint64_t at;
 	uint8_t len;
-	uint8_t bytes[JMP_SIZE];
-	uint8_t old[JMP_SIZE];
+	uint8_t bytes[FAR_JMP_SIZE];
+	uint8_t old[FAR_JMP_SIZE];
 	const char *name;
 };
 
@@ -460,6 +466,13 @@ static int is_new_code(const struct patch *p, uint64_t addr)
 	return 0;
 }
 
+/* The bytes of a jump from at to to: rel32 when it reaches, else absolute. */
+static int jump_len(uint64_t at, uint64_t to)
+{
+	int64_t rel = (int64_t)(to - (at + JMP_SIZE));
+	return rel == (int32_t)rel ? JMP_SIZE : FAR_JMP_SIZE;
+}
+
 static int check_patch(const struct patch *p, struct agent_err *e)
 {
 	for (uint32_t i = 0; i < p->nsegs; i++) {
@@ -471,8 +484,10 @@ static int check_patch(const struct patch *p, struct agent_err *e)
 	}
 	for (uint32_t i = 0; i < p->nredirs; i++) {
 		uint64_t from = p->via[i] ? p->via[i] : p->from[i];
-		uint64_t len = p->via[i] ? p->from[i] + 2 - p->via[i] : JMP_SIZE;
-		if (p->via[i] && (p->via[i] > p->from[i] || p->from[i] - p->via[i] > 120))
+		uint64_t len = p->via[i] ? p->from[i] + 2 - p->via[i] :
+					   (uint64_t)jump_len(p->from[i], p->to[i]);
+		if (p->via[i] && (p->via[i] > p->from[i] || p->from[i] - p->via[i] > 120 ||
+				  (uint64_t)jump_len(p->via[i], p->to[i]) > p->from[i] - p->via[i]))
 			return agent_fail(e, "%s: padding %#lx is not just before the entry",
 					  p->names[i], (unsigned long)p->via[i]);
 		if (!in_module_text(from, len) && !region_is_committed(from, len))
@@ -499,19 +514,28 @@ static struct versions *find_versions(uint64_t orig)
 	return NULL;
 }
 
-static int add_site(struct patch *p, uint64_t at, uint64_t to, int len, const char *name,
+/* A jump from at to to: rel8 (short, for the hop into the padding before
+ * a short function), else rel32 or absolute by the distance. */
+static int add_site(struct patch *p, uint64_t at, uint64_t to, int is_short, const char *name,
 		    struct agent_err *e)
 {
+	int len = is_short ? 2 : jump_len(at, to);
 	int64_t rel = (int64_t)(to - (at + (uint64_t)len));
-	if (len == JMP_SIZE ? rel != (int32_t)rel : rel != (int8_t)rel)
+	if (is_short && rel != (int8_t)rel)
 		return agent_fail(e, "%s: new code at %#lx is out of jump range of %#lx", name,
 				  (unsigned long)to, (unsigned long)at);
 	struct site *s = &p->sites[p->nsites++];
 	s->at = at;
 	s->len = (uint8_t)len;
 	s->name = name;
-	s->bytes[0] = len == JMP_SIZE ? 0xe9 : 0xeb;
-	memcpy(s->bytes + 1, &rel, (size_t)len - 1);	/* little-endian: the low bytes */
+	if (len == FAR_JMP_SIZE) {
+		static const uint8_t jmp_rip[6] = {0xff, 0x25, 0, 0, 0, 0};	/* jmp *0(%rip) */
+		memcpy(s->bytes, jmp_rip, sizeof jmp_rip);
+		memcpy(s->bytes + sizeof jmp_rip, &to, 8);
+	} else {
+		s->bytes[0] = is_short ? 0xeb : 0xe9;
+		memcpy(s->bytes + 1, &rel, (size_t)len - 1);	/* little-endian: the low bytes */
+	}
 	memcpy(s->old, (const void *)at, (size_t)len);
 	return 0;
 }
@@ -525,15 +549,15 @@ static int plan_sites(struct patch *p, struct agent_err *e)
 	for (uint32_t i = 0; i < p->nredirs; i++) {
 		struct versions *v = find_versions(p->from[i]);
 		const char *name = p->names[i];
-		if (p->via[i] ? add_site(p, p->via[i], p->to[i], JMP_SIZE, name, e) < 0 ||
-				add_site(p, p->from[i], p->via[i], 2, name, e) < 0
-			      : add_site(p, p->from[i], p->to[i], JMP_SIZE, name, e) < 0)
+		if (p->via[i] ? add_site(p, p->via[i], p->to[i], 0, name, e) < 0 ||
+				add_site(p, p->from[i], p->via[i], 1, name, e) < 0
+			      : add_site(p, p->from[i], p->to[i], 0, name, e) < 0)
 			return -1;
 		/* The version being replaced jumps to the original entry, which
 		 * jumps to the newest: the ones before it already do. Two hops
 		 * for a stale pointer into an old version, and a patch's work
 		 * does not grow with the number of versions. */
-		if (v && v->n && add_site(p, v->v[v->n - 1], p->from[i], JMP_SIZE, name, e) < 0)
+		if (v && v->n && add_site(p, v->v[v->n - 1], p->from[i], 0, name, e) < 0)
 			return -1;
 	}
 	return 0;

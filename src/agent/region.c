@@ -13,7 +13,13 @@
  * above its end, leaving the brk heap that follows the executable room to
  * grow. For a non-PIE executable (at 0x400000) the range also stays below
  * 2 GiB so that code compiled without -fPIE, which uses 32-bit absolute
- * addresses, can be placed there. */
+ * addresses, can be placed there.
+ *
+ * An agent attached late in a program's life (`rewire attach`) may find
+ * every page within 2 GiB of the program taken. Patches are then placed
+ * far, in a range reserved anywhere: the driver sees from the address it
+ * is given that the patch is out of 32-bit reach, and links it to call the
+ * program through stubs and to be entered by absolute jumps (link/). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -92,18 +98,38 @@ static int reserve_sized(uint64_t lo, uint64_t hi, uint64_t size)
 	return -1;
 }
 
-/* At start-up the whole reservation fits. An agent attached late in a
- * program's life (`rewire attach`) may find the space near it taken by
- * its heap and mappings: a smaller range then, down to 4 MiB (a patch
- * that needs more reserves another one, region_alloc). */
-int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
+static int reserve_near(uint64_t lo, uint64_t hi)
 {
 	for (uint64_t size = RESERVE_SIZE; size >= MIN_RESERVE; size /= 4)
 		if (reserve_sized(lo, hi, size) == 0)
 			return 0;
-	return agent_fail(e, "no free address range of 4 MiB within 2 GiB of %#lx-%#lx: the "
-			  "address space near the program is full", (unsigned long)lo,
-			  (unsigned long)hi);
+	return -1;
+}
+
+/* Anywhere the kernel has room: for patches placed far. */
+static int reserve_far(void)
+{
+	for (uint64_t size = RESERVE_SIZE; size >= MIN_RESERVE && nranges < MAX_RANGES; size /= 4) {
+		void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p != MAP_FAILED) {
+			ranges[nranges++] = (struct range){(uint64_t)p, size, 0};
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* At start-up the whole reservation fits. An agent attached late in a
+ * program's life (`rewire attach`) may find the space near it taken by
+ * its heap and mappings: a smaller range then, down to 4 MiB (a patch
+ * that needs more reserves another one, region_alloc), and when none is
+ * free, a range anywhere for patches placed far. */
+int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
+{
+	if (reserve_near(lo, hi) == 0 || reserve_far() == 0)
+		return 0;
+	return agent_fail(e, "no free address range of 4 MiB for patches: the address space is "
+			  "full");
 }
 
 /* libgcc's unwinder ignores a registered FDE whose function starts at an
@@ -121,12 +147,13 @@ static uint64_t alloc_start(const struct range *r, uint64_t size)
 	return b - at < size ? b + page_size() : at;
 }
 
-static struct range *find_range(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr)
+/* A range with size bytes free, within reach of lo-hi (near) or anywhere. */
+static struct range *find_range(uint64_t lo, uint64_t hi, int near, uint64_t size, uint64_t *addr)
 {
 	for (size_t i = 0; i < nranges; i++) {
 		struct range *r = &ranges[i];
 		uint64_t at = alloc_start(r, size), end = r->base + r->size;
-		if (at <= end && end - at >= size && reaches(lo, hi, at, at + size)) {
+		if (at <= end && end - at >= size && (!near || reaches(lo, hi, at, at + size))) {
 			*addr = at;
 			return r;
 		}
@@ -134,6 +161,8 @@ static struct range *find_range(uint64_t lo, uint64_t hi, uint64_t size, uint64_
 	return NULL;
 }
 
+/* Near lo-hi when there is room (reserving more if need be), else far:
+ * the caller tells them apart by the address. */
 int region_alloc(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr, struct agent_err *e)
 {
 	uint64_t ps = page_size();
@@ -143,14 +172,16 @@ int region_alloc(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr, struct
 				  (unsigned long)size, RESERVE_SIZE);
 	if (npending == MAX_PENDING)
 		return agent_fail(e, "too many allocations in one patch");
-	struct range *r = find_range(lo, hi, size, addr);
-	if (!r) {
-		if (region_reserve_near(lo, hi, e) < 0)
-			return -1;
-		r = find_range(lo, hi, size, addr);
-		if (!r)
-			return agent_fail(e, "no reserved memory within reach of %#lx", (unsigned long)lo);
-	}
+	struct range *r = find_range(lo, hi, 1, size, addr);
+	if (!r && reserve_near(lo, hi) == 0)
+		r = find_range(lo, hi, 1, size, addr);
+	if (!r)
+		r = find_range(lo, hi, 0, size, addr);
+	if (!r && reserve_far() == 0)
+		r = find_range(lo, hi, 0, size, addr);
+	if (!r)
+		return agent_fail(e, "no free address range of %lu bytes for a patch: the address "
+				  "space is full", (unsigned long)size);
 	pending[npending++] = (typeof(pending[0])){r, r->used, *addr, size};
 	r->used = *addr + size - r->base;
 	return 0;

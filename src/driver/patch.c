@@ -272,6 +272,15 @@ static void warn_unchecked(const struct link *l, const char *const *names)
 	}
 }
 
+/* Said once: every patch after the first is placed far too. */
+static void warn_far(const struct link *l)
+{
+	static int said;
+	if (l->far && !said++)
+		rw_say("warning: no memory free within 2 GiB of the program: patches are placed far "
+		       "and call it through stubs");
+}
+
 static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 			  const char *const *names, uint32_t gen, struct patch_result *res)
 {
@@ -280,9 +289,10 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 	if (plan(p, l, pl) < 0)
 		return -1;
 	exe_extent(p, &lo, &hi);
-	if (rw_alloc(p, lo, hi, link_size(l), &base) < 0 || link_layout(l, base) < 0 ||
+	if (rw_alloc(p, lo, hi, link_size(l), &base) < 0 || link_layout(l, base, lo, hi) < 0 ||
 	    link_relocate(l) < 0)
 		return -1;
+	warn_far(l);
 	link_encode(l, &msg);
 	rw_put_u32(&msg, gen);	/* the last field of APPLY */
 	res->link_ns = rw_now_ns() - t0;

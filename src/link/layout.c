@@ -3,11 +3,23 @@
  *
  * Three segments, each starting on a page so each gets its own protection:
  *   code (RX): executable sections, then call stubs for far targets
+ *              (libraries; and the program's functions when the patch is
+ *              placed far from the program: see below)
  *   ro   (R) : .eh_frame of every object back to back and a zero
  *              terminator, the GOT, then read-only data
  *   rw   (RW): writable data and .bss
  * GOT slots are filled here with final values (addresses, TLS offsets,
- * module ids): nothing is left for a dynamic loader to do. */
+ * module ids): nothing is left for a dynamic loader to do.
+ *
+ * Placed far. When the agent finds no memory within 2 GiB of the program
+ * (an attached program whose address space near it is taken), it hands
+ * out memory anywhere, and the address tells. The patch is then linked to
+ * work from there: its calls and jumps to the program's functions go
+ * through stubs of its own (jmp *slot(%rip)), GOT-relative references
+ * through its GOT as always, and the entry jumps become absolute ones
+ * (link_plan_jumps). What cannot be served from far - a 32-bit offset or
+ * absolute address of the program's data, or of anything the patch holds
+ * in absolute 32-bit form - refuses the whole patch, naming the symbol. */
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +28,9 @@
 
 #define PAGE 4096ull
 /* Bytes of int3 after each code section: room for the jump a later patch
- * writes at its last function, however short. */
-#define CODE_TAIL 8
+ * writes at its last function, however short (an absolute one, 14 bytes,
+ * when that patch is placed far). */
+#define CODE_TAIL 16
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -47,23 +60,30 @@ static uint64_t place(struct link *l, int seg, int eh, uint64_t off)
 	return off;
 }
 
+/* Stubs: one per called library symbol, then, placed far, one per called
+ * function of the program; each with its slot after the GOT's. */
+static uint64_t nstubs(const struct link *l)
+{
+	return l->nstubs + (l->far ? l->nfcalls : 0);
+}
+
 static void compute_sizes(struct link *l)
 {
 	uint64_t code = place(l, SEG_CODE, 0, 0);
 	code = align_up(code, 8);
 	l->stub_addr = code;
-	l->seg_size[SEG_CODE] = code + (uint64_t)l->nstubs * ARCH_STUB_SIZE;
+	l->seg_size[SEG_CODE] = code + nstubs(l) * ARCH_STUB_SIZE;
 
 	uint64_t ro = place(l, SEG_RO, 1, 0);
 	l->eh_size = ro;
 	ro = align_up(ro + 4, 8);	/* zero terminator of .eh_frame */
 	l->got_addr = ro;
-	ro += 8ull * (l->ngot + l->nstubs);
+	ro += 8ull * (l->ngot + nstubs(l));
 	l->seg_size[SEG_RO] = place(l, SEG_RO, 0, ro);
 	l->seg_size[SEG_RW] = place(l, SEG_RW, 0, 0);
 }
 
-uint64_t link_size(struct link *l)
+static uint64_t total_size(struct link *l)
 {
 	compute_sizes(l);
 	uint64_t total = 0;
@@ -72,8 +92,24 @@ uint64_t link_size(struct link *l)
 	return total;
 }
 
-int link_layout(struct link *l, uint64_t base)
+/* Where the patch goes is known only from the agent's answer: ask for
+ * enough for far (address space only: pages it does not use stay
+ * PROT_NONE). */
+uint64_t link_size(struct link *l)
 {
+	int far = l->far;
+	l->far = 1;
+	uint64_t total = total_size(l);
+	l->far = far;
+	return total;
+}
+
+int link_layout(struct link *l, uint64_t base, uint64_t lo, uint64_t hi)
+{
+	l->far = 0;
+	l->far = !arch_reaches(lo, hi, base, base + total_size(l));
+	if (l->far)
+		compute_sizes(l);
 	uint64_t at = base;
 	l->base = base;
 	for (int s = SEG_CODE; s < NSEG; s++) {
@@ -89,7 +125,7 @@ int link_layout(struct link *l, uint64_t base)
 	l->stub_addr += l->seg_addr[SEG_CODE];
 	l->got_addr += l->seg_addr[SEG_RO];
 	l->eh_addr = l->eh_size ? l->seg_addr[SEG_RO] : 0;
-	return 0;
+	return link_plan_jumps(l);
 }
 
 static uint8_t *at_addr(struct link *l, uint64_t addr)
@@ -169,6 +205,45 @@ static const char *target_name(const struct rw_objfile *o, const struct rw_rela 
 	return s->name;
 }
 
+static uint64_t far_stub(const struct link *l, int32_t i)
+{
+	return l->stub_addr + (l->nstubs + (uint64_t)i) * ARCH_STUB_SIZE;
+}
+
+/* What a relocation refers to, by name: for section + addend, the symbol
+ * the offset falls in (GNU as writes file statics so). */
+static const char *referred_name(struct link *l, uint32_t oi, uint16_t si, const struct rw_rela *r,
+				 const struct reloc_kind *k)
+{
+	const struct rw_objfile *o = &l->objs[oi];
+	const struct rw_symbol *s = &o->symbols[r->sym];
+	if (s->type != STT_SECTION)
+		return rw_demangle(s->name);
+	uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
+	int64_t off = r->addend + (k->pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
+	const struct rw_symbol *f = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+	return f && f->name[0] ? rw_demangle(f->name) : target_name(o, r);
+}
+
+/* A 32-bit reference that does not reach from a patch placed far. */
+static int far_refusal(struct link *l, uint32_t oi, uint16_t si, const struct rw_rela *r,
+		       const struct reloc_kind *k, const struct target *t)
+{
+	const struct rw_objfile *o = &l->objs[oi];
+	const struct rw_symbol *in = rw_object_symbol_at(o, si, r->offset);
+	char *from = rw_strdup(in && in->name[0] ? rw_demangle(in->name) : o->sections[si].name);
+	const char *what = t->bind == BIND_SECTION ? "in the patch" :
+			   t->bind == BIND_DYN ? "of a library" :
+			   t->is_func ? "a function of the program" : "data of the program";
+	int rc = rw_fail("%s: %s refers to %s (%s) by a 32-bit %s, and no memory is free within 2 GiB "
+			 "of the program: the patch is placed far from it and cannot reach that "
+			 "(start the program under rewire run, which keeps memory near it)",
+			 rw_basename(o->path), from, referred_name(l, oi, si, r, k), what,
+			 k->pcrel ? "offset" : "absolute address");
+	free(from);
+	return rc;
+}
+
 static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uint8_t *data)
 {
 	struct rw_objfile *o = &l->objs[oi];
@@ -189,6 +264,8 @@ static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uin
 	}
 	if (target_value(l, t, call, &v, &modid, name) < 0)
 		return -1;
+	if (l->far && call && t->stub >= 0)	/* a function of the program, from far */
+		v.S += far_stub(l, t->stub) - arch_call_target(v.S, r->addend);
 	if (k.tls && t->bind == BIND_TLS && !v.tpoff && (k.got == GOT_TPOFF || r->type == R_X86_64_TPOFF32))
 		return rw_fail("%s: %s: initial-exec access to a thread-local of a module without "
 			       "static TLS", o->path, name);
@@ -201,8 +278,9 @@ static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uin
 		fill_got(l, &k, t, &v, modid);
 	}
 	if (arch_apply(r->type, data + r->offset, &v) < 0)
-		return rw_fail("%s: %s+%#llx against %s: %s", o->path, sec->name,
-			       (unsigned long long)r->offset, name, rw_error());
+		return l->far ? far_refusal(l, oi, si, r, &k, t) :
+			rw_fail("%s: %s+%#llx against %s: %s", o->path, sec->name,
+				(unsigned long long)r->offset, name, rw_error());
 	return 0;
 }
 
@@ -216,6 +294,12 @@ static void write_stubs(struct link *l)
 		uint64_t at = l->stub_addr + (uint64_t)d->stub * ARCH_STUB_SIZE;
 		uint64_t slot = slot0 + 8ull * (uint64_t)d->stub;
 		memcpy(at_addr(l, slot), &d->addr, 8);
+		arch_write_stub(at_addr(l, at), at, slot);
+	}
+	for (size_t i = 0; l->far && i < l->nfcalls; i++) {
+		uint64_t at = far_stub(l, (int32_t)i);
+		uint64_t slot = slot0 + 8ull * (l->nstubs + i);
+		memcpy(at_addr(l, slot), &l->fcalls[i], 8);
 		arch_write_stub(at_addr(l, at), at, slot);
 	}
 }
@@ -358,6 +442,7 @@ void link_free(struct link *l)
 	free(l->targets);
 	free(l->secs);
 	free(l->dyn);
+	free(l->fcalls);
 	free(l->redirs);
 	free(l->inits);
 	for (size_t i = 0; i < l->npairs; i++)

@@ -96,6 +96,9 @@ struct redirect {
 	uint32_t obj;
 	uint16_t sec;
 	uint64_t off;		/* new entry: section + off */
+	uint64_t room, pad;	/* bytes a jump may take at from, and of padding before it */
+	uint64_t prev;		/* the newest version, which jumps back to from; 0: none */
+	uint64_t prev_room;	/* bytes a jump may take there */
 };
 
 struct loaded {
@@ -125,6 +128,12 @@ struct link {
 	size_t ninits, capinits;
 	uint32_t ngot;			/* 8-byte slots */
 	uint32_t nstubs;
+	/* Functions of the program the patch calls (their addresses), each
+	 * given a stub when the patch is placed far (far): out of 32-bit
+	 * reach of the program, because no memory is free near it. */
+	uint64_t *fcalls;
+	size_t nfcalls, capfcalls;
+	int far;
 	/* layout */
 	uint64_t base, size;
 	uint64_t seg_addr[NSEG], seg_size[NSEG];
@@ -178,9 +187,15 @@ int link_is_running_data(struct link *l, uint32_t oi, const struct rw_symbol *s)
 int link_check_const_readers(struct link *l);
 /* After the agent answered the lookups: refuse what was not found. */
 int link_check_dynamic(struct link *l);
-/* Sizes to ask the agent for. */
+/* Bytes to ask the agent for: room for the patch near the program or far
+ * from it (a few more stubs). */
 uint64_t link_size(struct link *l);
-int link_layout(struct link *l, uint64_t base);
+/* Lay the patch out at base; lo-hi is the program's extent: memory out of
+ * 32-bit reach of it places the patch far (see struct link). */
+int link_layout(struct link *l, uint64_t base, uint64_t lo, uint64_t hi);
+/* resolve.c: choose each entry jump for the addresses laid out (a patch
+ * placed far needs longer ones); refuses a function too short for it. */
+int link_plan_jumps(struct link *l);
 int link_relocate(struct link *l);
 /* The APPLY message. */
 void link_encode(struct link *l, struct rw_buf *b);
@@ -214,6 +229,13 @@ int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v);
 /* A jump through the GOT slot at slot, placed at at. */
 void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot);
 #define ARCH_JUMP_SIZE 5
+#define ARCH_FAR_JUMP_SIZE 14
+/* Bytes of the jump from at to to (ARCH_JUMP_SIZE when a rel32 reaches). */
+int arch_jump_size(uint64_t at, uint64_t to);
+/* Do 32-bit PC-relative references reach between lo-hi and a-b? */
+int arch_reaches(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b);
+/* The address a call or jump with its field relocated by S + A goes to. */
+uint64_t arch_call_target(uint64_t S, int64_t A);
 /* x86_64_insn.c: instruction lengths. */
 struct insn {
 	uint8_t len;

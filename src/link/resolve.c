@@ -560,6 +560,21 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 
 /* --- relocations ----------------------------------------------------------- */
 
+/* A function of the program the patch calls: the stub number it gets when
+ * the patch is placed far. */
+static int32_t far_call(struct link *l, uint64_t addr)
+{
+	for (size_t i = 0; i < l->nfcalls; i++)
+		if (l->fcalls[i] == addr)
+			return (int32_t)i;
+	if (l->nfcalls == l->capfcalls) {
+		l->capfcalls = l->capfcalls ? l->capfcalls * 2 : 32;
+		l->fcalls = rw_realloc(l->fcalls, l->capfcalls * sizeof *l->fcalls);
+	}
+	l->fcalls[l->nfcalls] = addr;
+	return (int32_t)l->nfcalls++;
+}
+
 static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t si, size_t ri,
 			 struct seccls *cache)
 {
@@ -613,6 +628,8 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	}
 	if (call && t->bind == BIND_DYN)
 		l->dyn[t->value].called = 1;
+	if (call && t->bind == BIND_ADDR && t->is_func && k.pcrel)
+		t->stub = far_call(l, arch_call_target(t->value, r->addend));
 	return 0;
 }
 
@@ -630,14 +647,57 @@ static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t
 
 /* --- entry jumps ----------------------------------------------------------- */
 
-static void add_redirect(struct link *l, const char *name, uint64_t from, uint64_t via,
-			 uint32_t oi, uint16_t si, uint64_t off)
+static struct redirect *add_redirect(struct link *l, const char *name, const struct running *r,
+				     uint32_t oi, const struct rw_symbol *s)
 {
 	if (l->nredirs == l->capredirs) {
 		l->capredirs = l->capredirs ? l->capredirs * 2 : 32;
 		l->redirs = rw_realloc(l->redirs, l->capredirs * sizeof *l->redirs);
 	}
-	l->redirs[l->nredirs++] = (struct redirect){name, from, via, oi, si, off};
+	struct redirect *rd = &l->redirs[l->nredirs++];
+	*rd = (struct redirect){.name = name, .from = r->orig, .obj = oi, .sec = s->shndx,
+				.off = s->value, .room = r->orig_room, .pad = r->pad,
+				.prev = r->addr != r->orig ? r->addr : 0, .prev_room = r->size};
+	return rd;
+}
+
+/* The jump at a function's entry: there (enough room), or a short jump to
+ * it in the padding before (after the previous function's end). need is
+ * the size of the jump to the new code, need_prev of the one from its
+ * newest version back to the entry. A patch placed far needs absolute
+ * jumps, longer ones, and says so when one does not fit. */
+static int plan_jump(struct redirect *rd, int need, int need_prev, int far)
+{
+	uint64_t room = rd->prev && rd->prev_room < rd->room ? rd->prev_room : rd->room;
+	int prev_fits = !rd->prev || rd->prev_room >= (uint64_t)need_prev;
+	rd->via = 0;
+	if (rd->room >= (uint64_t)need && prev_fits)
+		return 0;
+	if (rd->room < (uint64_t)need && rd->room >= 2 && rd->pad >= (uint64_t)need && prev_fits) {
+		rd->via = rd->from - (uint64_t)need;
+		return 0;
+	}
+	if (far)
+		return rw_fail("%s: the running function is %llu bytes long: too short for the %d-byte "
+			       "absolute jump that reaches a patch placed far from the program (no "
+			       "memory is free within 2 GiB of it)", rw_demangle(rd->name),
+			       (unsigned long long)room, need > need_prev ? need : need_prev);
+	return rw_fail("%s: the running function is %llu bytes long with no padding after or before "
+		       "it: too short for a %d-byte jump", rw_demangle(rd->name),
+		       (unsigned long long)room, need);
+}
+
+int link_plan_jumps(struct link *l)
+{
+	for (size_t i = 0; i < l->nredirs; i++) {
+		struct redirect *rd = &l->redirs[i];
+		uint64_t to = l->secs[rd->obj][rd->sec].addr + rd->off;
+		int need = arch_jump_size(rd->from, to);
+		int need_prev = rd->prev ? arch_jump_size(rd->prev, rd->from) : ARCH_JUMP_SIZE;
+		if (plan_jump(rd, need, need_prev, need > ARCH_JUMP_SIZE || need_prev > ARCH_JUMP_SIZE) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* gcc's clones and split-off parts (foo.cold, foo.isra.0, foo.part.0,
@@ -698,18 +758,12 @@ static int plan_redirects(struct link *l)
 			if (!link_is_changed(l, oi, s))
 				continue;
 			changed_running++;
-			/* Too short for a jump: a short jump to a long one in the
-			 * padding before it (after the previous function's end). */
-			uint64_t via = 0;
-			if (r.orig_room < ARCH_JUMP_SIZE && r.orig_room >= 2 && r.pad >= ARCH_JUMP_SIZE)
-				via = r.orig - ARCH_JUMP_SIZE;
-			else if (r.orig_room < ARCH_JUMP_SIZE || r.size < ARCH_JUMP_SIZE)
-				return rw_fail("%s: the running function is %llu bytes long with no "
-					       "padding after or before it: too short for a %d-byte jump",
-					       rw_demangle(s->name),
-					       (unsigned long long)(r.orig_room < r.size ? r.orig_room : r.size),
-					       ARCH_JUMP_SIZE);
-			add_redirect(l, s->name, r.orig, via, oi, s->shndx, s->value);
+			/* Jumps of 5 bytes: refused here, before any memory is
+			 * asked for; link_plan_jumps() decides again once the
+			 * patch has its address. */
+			if (plan_jump(add_redirect(l, s->name, &r, oi, s), ARCH_JUMP_SIZE,
+				      ARCH_JUMP_SIZE, 0) < 0)
+				return -1;
 		}
 		if (!is_lib(l, oi) && !changed_running && check_runs(running, total, had) < 0)
 			return -1;

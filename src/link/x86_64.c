@@ -138,6 +138,25 @@ void arch_null_field(uint32_t type, uint8_t *loc, uint64_t P)
 	memcpy(loc, &v, (size_t)arch_field_size(type));
 }
 
+int arch_jump_size(uint64_t at, uint64_t to)
+{
+	int64_t rel = (int64_t)(to - (at + ARCH_JUMP_SIZE));
+	return rel == (int32_t)rel ? ARCH_JUMP_SIZE : ARCH_FAR_JUMP_SIZE;
+}
+
+/* With the agent's margin (agent/region.c): 1 MiB short of 2 GiB. */
+int arch_reaches(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b)
+{
+	uint64_t min = lo < a ? lo : a, max = hi > b ? hi : b;
+	return max - min < (2ull << 30) - (1u << 20);
+}
+
+/* The rel32 field ends the instruction: the target is P + 4 + S + A - P. */
+uint64_t arch_call_target(uint64_t S, int64_t A)
+{
+	return S + (uint64_t)A + 4;
+}
+
 /* jmp *slot(%rip), padded with int3. */
 void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot)
 {

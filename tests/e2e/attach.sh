@@ -1,7 +1,8 @@
 # tests/e2e/attach.sh: `rewire attach PID` takes a program started without
 # rewire: a save patches it (and the workers it forked before), rewire
 # ends and the program runs on; what cannot be attached is refused and
-# left unharmed. Victims: victims/attached.c, victims/prefork.c. Helpers:
+# left unharmed. Victims: victims/attached.c, victims/prefork.c,
+# victims/far.c with far_value.c. Helpers:
 # lib.sh, and procs.sh's ask/all_answer/prefork_patch.
 
 # plain_start PROGRAM [ARGS...]: $P/build/PROGRAM started without rewire
@@ -91,6 +92,55 @@ t_attach_read() {
 	(while :; do echo x; sleep 0.02; done) >"$W/in" &
 	rw_track $!
 	IN=$W/in attach_save read
+}
+
+e2e_test t_attach_far "attach: a program with no memory free within 2 GiB of it is patched from far (stubs, absolute entry jumps); a read of its data by a 32-bit offset is refused whole"
+t_attach_far() {
+	local from far_msg='^rewire: warning: no memory free within 2 GiB of the program: patches are placed far and call it through stubs$'
+	build_project far far.c far_value.c
+	plain_start far
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	attach_start
+	untouched "after the attach"
+	from=$(lines "$LOG")
+	save far_value.c K "$(marked K 'volatile int k = 3;')"
+	wait_err '^rewire: patched .*value' || fail "no 'rewire: patched ... value' line: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	grep -qE "$far_msg" "$ERR" || fail "rewire did not warn that the patch is placed far: $(grep -m1 warning "$ERR")"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after the first save"
+	from=$(lines "$LOG")
+	save far_value.c K "$(marked K 'volatile int k = 5;')"
+	wait_err '^rewire: patched .*value' 2 || fail "no second 'rewire: patched ... value' line: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 5 && v["pid"] == pid' "after the second save"
+	(($(grep -cE "$far_msg" "$ERR") == 1)) || fail "the warning that patches are far was said more than once"
+	# Reading the file static: by a 32-bit offset (PC32) it does not reach
+	# from far; through the GOT, or by its absolute 32-bit address (32S:
+	# clang -O0 without -fPIE, the program below 2 GiB), it does. What the
+	# compiler emits decides.
+	from=$(lines "$LOG")
+	save far_value.c K "$(marked K 'volatile int k = seed;')"
+	(cd "$P" && "$CC" "${CFLAGS[@]}" -c far_value.c -o "$W/seed.o") >"$W/seed.log" 2>&1 ||
+		fail "cannot compile the edit that reads seed: $(head -n 2 "$W/seed.log")"
+	if ! readelf -rW "$W/seed.o" | sed -n '/rela.text/,/^$/p' | grep -v base_of | grep -q R_X86_64_PC32; then
+		wait_err '^rewire: patched .*value' 3 || fail "the GOT-relative read of seed was not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+		check_after "$from" 'v["value"] == v["tick"] * 4 && v["pid"] == pid' "after reading seed"
+	else
+		wait_err '^rewire: error: .*value refers to seed \(data of the program\) by a 32-bit offset, and no memory is free within 2 GiB of the program' ||
+			fail "reading seed by a 32-bit offset was not refused, saying why: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+		sleep 0.2
+		check_all "$from" 'v["value"] == v["tick"] * 5 && v["pid"] == pid' "after the refused edit"
+	fi
+	# Nothing was left half made: the next edit is patched.
+	from=$(lines "$LOG")
+	save far_value.c K "$(marked K 'volatile int k = 7;')"
+	wait_err '^rewire: patched .*value' "$(($(grep -c '^rewire: patched .*value' "$ERR") + 1))" ||
+		fail "the edit after the refused one was not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 7 && v["pid"] == pid' "after the last save"
+	check_steps 1 calls 1 'v["calls"] != ""'
+	check_all 1 'v["tick"] == "" || v["calls"] == v["tick"]' "the count kept in a static"
+	detach
+	untouched "after rewire ended"
+	assert_alive "after rewire ended"
+	pass
 }
 
 e2e_test t_attach_prefork "attach: a pre-fork server started without rewire: a save patches the master and the 3 workers it forked before"

@@ -1,4 +1,5 @@
-/* Unit test of the agent's patch memory (src/agent/region.c): no
+/* Unit test of the agent's patch memory (src/agent/region.c): when the
+ * space near a module is taken, memory comes from far; and no
  * allocation covers a 4 GiB boundary. libgcc's unwinder ignores a
  * registered FDE whose function starts at an address with the low 32 bits
  * zero (it takes it for a discarded link-once function), so a C++
@@ -53,6 +54,31 @@ static int setup(uint64_t lo, uint64_t want, const char *name)
 	return ok;
 }
 
+/* Every page within 2.5 GiB of a module at lo is taken: reservation and
+ * allocation still succeed, far from it. */
+static void test_far(uint64_t lo)
+{
+	struct agent_err e = {{0}};
+	const uint64_t span = 5ull << 29;
+	uint64_t a = 0;
+	reset();
+	void *p = mmap((void *)(lo - span), 2 * span, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != (void *)(lo - span)) {
+		result(0, "far: setup", "the span around the module is in use");
+		if (p != MAP_FAILED)
+			munmap(p, 2 * span);
+		return;
+	}
+	int ok = region_reserve_near(lo, lo + 4096, &e) == 0;
+	result(ok, "a full space near the program does not stop the agent", e.msg);
+	ok = region_alloc(lo, lo + 4096, 4096, &a, &e) == 0;
+	result(ok && !reaches(lo, lo + 4096, a, a + 4096), "memory then comes from far",
+	       ok ? "it is near" : e.msg);
+	reset();
+	munmap(p, 2 * span);
+}
+
 int main(void)
 {
 	struct agent_err e = {{0}};
@@ -80,6 +106,7 @@ int main(void)
 		result(ok && !covers_boundary(b, 1u << 20) && b >= a + (3u << 20),
 		       "the next allocation follows", ok ? "it overlaps or straddles" : e.msg);
 	}
+	test_far(0x3e0000000000ull);
 	reset();
 	return failed;
 }
