@@ -39,7 +39,10 @@
 /* Compilers running at once, at most. */
 #define MAX_JOBS 8
 
-enum job_kind { JOB_BASE, JOB_PATCH };
+/* JOB_BASE compiles a unit whose object is not current (its baseline);
+ * JOB_DEPS only preprocesses one whose object is, for the headers it
+ * includes; both in the background. JOB_PATCH compiles a save. */
+enum job_kind { JOB_BASE, JOB_PATCH, JOB_DEPS };
 
 /* The patches --restart can take back out of a restarted program. */
 #define KEEP_LANDED 32
@@ -92,6 +95,10 @@ struct session {
 	size_t njobs;
 	size_t *base_queue;	/* units still to compile for their baseline/deps */
 	size_t nqueue, qnext;
+	uint8_t *deps_only;	/* per unit: its baseline is the build's object, only
+				 * its headers are to learn (JOB_DEPS) */
+	int64_t exe_time;	/* when the executable was built (file time) */
+	int64_t start_wall;	/* when the session began (file time) */
 	int color;
 	int parallel;
 	char **orig;		/* per unit: the baseline the program started with */
@@ -199,11 +206,13 @@ static void read_events(struct session *s)
 
 /* --- compiling -------------------------------------------------------------- */
 
-static struct job *free_job(struct session *s)
+/* A save's compile never waits for background work: each kind has its
+ * own share of the cores (the background runs at idle priority). */
+static struct job *free_job(struct session *s, int kind)
 {
 	int busy = 0;
 	for (size_t i = 0; i < s->njobs; i++)
-		busy += s->jobs[i].running;
+		busy += s->jobs[i].running && (s->jobs[i].kind == JOB_PATCH) == (kind == JOB_PATCH);
 	if (busy >= s->parallel)
 		return NULL;
 	/* A finished compile of the batch holds its slot until the batch is
@@ -284,14 +293,14 @@ static uint64_t compiled_hash(const struct cc_unit *u, const struct job *j)
 
 static int start_job(struct session *s, size_t unit, int kind)
 {
-	struct job *j = free_job(s);
+	struct job *j = free_job(s, kind);
 	if (!j)
 		return -1;
 	/* Before the compiler reads them: a save from now on is one to patch. */
 	j->hash = cc_hash_inputs(&s->db.units[unit]);
 	j->names = names_hash(&s->db.units[unit]);
 	j->started = wall_ns();
-	const char *dir = kind == JOB_BASE ? "base" : "new";
+	const char *dir = kind == JOB_PATCH ? "new" : "base";
 	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
 	if (s->db.units[unit].object_only) {
 		/* Nothing to compile: the user's build made the object. */
@@ -309,7 +318,10 @@ static int start_job(struct session *s, size_t unit, int kind)
 	int fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	j->pid = cc_spawn(&s->db.units[unit], j->obj, j->dep, fd, s->color);
+	if (kind == JOB_DEPS)
+		j->pid = cc_spawn_deps(&s->db.units[unit], j->dep, fd);
+	else
+		j->pid = cc_spawn(&s->db.units[unit], j->obj, j->dep, fd, s->color, kind == JOB_BASE);
 	close(fd);
 	if (j->pid < 0)
 		return -1;
@@ -371,6 +383,51 @@ static void base_done(struct session *s, struct job *j)
 	u->hash = hash;
 }
 
+/* A header of unit i written after the program was built: what runs is
+ * not what the headers say. Saved since the session began (before rewire
+ * knew the unit includes it): an edit, patched now. Before: said, and the
+ * next save patches every difference from the code that runs. */
+static void check_headers(struct session *s, size_t i)
+{
+	struct cc_unit *u = &s->db.units[i];
+	for (size_t k = 0; k < u->ndeps; k++) {
+		int64_t t = mtime_ns(u->deps[k]);
+		if (t <= s->exe_time)
+			continue;
+		u->hash = 0;
+		if (t >= s->start_wall) {
+			s->due[i] = rw_now_ns();
+		} else {
+			rw_say("%s changed after the program was built: the next save of %s patches "
+			       "every difference from the code that runs", rw_basename(u->deps[k]),
+			       rw_basename(u->src));
+		}
+		return;
+	}
+}
+
+/* The headers of a unit whose baseline is the build's object. One
+ * changed since that object was built: the object is not what the
+ * source says now, so the next save compiles and patches, whatever it
+ * changes (the diff is against the object that runs). */
+static void deps_done(struct session *s, struct job *j)
+{
+	struct cc_unit *u = &s->db.units[j->unit];
+	/* As base_done: a save of the source meanwhile is still to patch. */
+	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
+	if (j->status != 0 || cc_read_deps(u, j->dep) < 0) {
+		rw_say("%s does not preprocess as it is (%s); it is watched all the same, and its "
+		       "headers are known once it compiles", rw_basename(u->src), j->log);
+		u->hash = 0;
+		return;
+	}
+	for (size_t i = 0; i < u->ndeps; i++)
+		watch_dir_of(s, u->deps[i]);
+	if (!edited)
+		u->hash = compiled_hash(u, j);
+	check_headers(s, j->unit);
+}
+
 static void reap_jobs(struct session *s)
 {
 	for (size_t i = 0; i < s->njobs; i++) {
@@ -383,6 +440,8 @@ static void reap_jobs(struct session *s)
 		j->pidfd = -1;
 		if (j->kind == JOB_BASE)
 			base_done(s, j);
+		else if (j->kind == JOB_DEPS)
+			deps_done(s, j);
 	}
 }
 
@@ -1055,8 +1114,12 @@ static void finish_batch(struct session *s)
 
 static void start_baselines(struct session *s)
 {
-	while (s->qnext < s->nqueue && start_job(s, s->base_queue[s->qnext], JOB_BASE) == 0)
+	while (s->qnext < s->nqueue) {
+		size_t i = s->base_queue[s->qnext];
+		if (start_job(s, i, s->deps_only[i] ? JOB_DEPS : JOB_BASE) < 0)
+			return;
 		s->qnext++;
+	}
 }
 
 static int next_timeout(struct session *s)
@@ -1256,10 +1319,32 @@ static void note_stale_source(const struct cc_unit *u, int64_t obj, int64_t src,
 		       rw_basename(u->src));
 }
 
+/* The build's object is the baseline, as a copy: the user's build may
+ * write it again (an editor that builds on save), and the next save must
+ * be compared with what runs. */
+static int keep_build_object(struct session *s, size_t i)
+{
+	struct cc_unit *u = &s->db.units[i];
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->cache, i, rw_basename(u->src));
+	if (copy_file(u->out, path) < 0)
+		return -1;
+	u->base = rw_strdup(path);
+	s->orig[i] = rw_strdup(path);
+	return 0;
+}
+
+/* No compiler runs at start for a unit whose object is current: that
+ * object is the baseline, and its headers come from the depfile the
+ * build wrote with it, else from a preprocessor pass in the background.
+ * The others are compiled in the background for their baselines. */
 static void setup_baselines(struct session *s, const char *exe)
 {
 	int64_t exe_time = mtime_ns(exe);
+	s->exe_time = exe_time;
+	s->start_wall = wall_ns();
 	s->base_queue = rw_calloc(s->db.n, sizeof *s->base_queue);
+	s->deps_only = rw_calloc(s->db.n ? s->db.n : 1, 1);
 	for (size_t i = 0; i < s->db.n; i++) {
 		struct cc_unit *u = &s->db.units[i];
 		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
@@ -1278,8 +1363,16 @@ static void setup_baselines(struct session *s, const char *exe)
 			continue;
 		}
 		note_stale_source(u, obj, src, exe_time);
-		if (obj >= 0 && obj <= exe_time)
+		int current = obj >= 0 && obj <= exe_time;
+		if (current && keep_build_object(s, i) < 0)
 			u->base = rw_strdup(u->out);
+		if (current && src <= obj && cc_read_build_deps(u) == 0) {
+			for (size_t k = 0; k < u->ndeps; k++)
+				watch_dir_of(s, u->deps[k]);
+			u->hash = cc_hash_inputs(u);
+			continue;
+		}
+		s->deps_only[i] = current && src <= obj;
 		s->base_queue[s->nqueue++] = i;
 	}
 }
@@ -1323,7 +1416,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	s.in_batch = rw_calloc(db->n, sizeof *s.in_batch);
 	s.started = rw_calloc(db->n, sizeof *s.started);
 	s.forced = rw_calloc(db->n, sizeof *s.forced);
-	s.njobs = db->n + MAX_JOBS;
+	s.njobs = db->n + 2 * MAX_JOBS;
 	s.jobs = rw_calloc(s.njobs, sizeof *s.jobs);
 	s.color = isatty(2) && !getenv("NO_COLOR");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1334,22 +1427,22 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			waitpid(child, &status, 0);
 		return status;
 	}
+	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	setup_baselines(&s, exe);
 	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
 	s.lost = rw_calloc(db->n ? db->n : 1, sizeof *s.lost);
 	s.behind = rw_calloc(db->n ? db->n : 1, 1);
-	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);
 	rw_say("watching %zu %s%s of %s (pid %d)", db->n,
 	       db->n && db->units[0].object_only ? "object" : "source", db->n == 1 ? "" : "s", exe,
 	       (int)child);
 	for (;;) {
-		struct pollfd fds[3 + MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0},
-						   {detach_fd, POLLIN, 0}};
+		struct pollfd fds[3 + 2 * MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0},
+						       {detach_fd, POLLIN, 0}};
 		nfds_t nfds = 3;
 		start_baselines(&s);
-		for (size_t i = 0; i < s.njobs && nfds < 3 + MAX_JOBS; i++)
+		for (size_t i = 0; i < s.njobs && nfds < 3 + 2 * MAX_JOBS; i++)
 			if (s.jobs[i].running && s.jobs[i].pidfd >= 0)
 				fds[nfds++] = (struct pollfd){s.jobs[i].pidfd, POLLIN, 0};
 		poll(fds, nfds, next_timeout(&s));
@@ -1380,6 +1473,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		if (s.jobs[i].running && s.jobs[i].pid > 0)
 			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
 	free(s.jobs);
+	free(s.base_queue);
+	free(s.deps_only);
 	while (s.nlanded)
 		drop_landed(&s, s.nlanded - 1);
 	free(s.procs.v);

@@ -9,14 +9,18 @@
  * Units that are not part of the running executable (tests, other
  * programs of the project) are dropped: the executable's STT_FILE symbols
  * name the sources it was built from. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cc.h"
@@ -103,16 +107,36 @@ static char *absolute(const char *dir, const char *path)
 	return rw_strdup(realpath(buf, real) ? real : buf);
 }
 
+/* The depfile of the user's build: -MF's, or with -MD or -MMD alone the
+ * object's name with ".d" for its suffix (gcc's and clang's default). */
+static void note_build_deps(struct cc_unit *u, const char *mf, int md)
+{
+	if (mf) {
+		u->build_deps = absolute(u->dir, mf);
+	} else if (md && u->out) {
+		const char *dot = strrchr(u->out, '.'), *slash = strrchr(u->out, '/');
+		size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - u->out) : strlen(u->out);
+		u->build_deps = rw_malloc(stem + 3);
+		memcpy(u->build_deps, u->out, stem);
+		memcpy(u->build_deps + stem, ".d", 3);
+	}
+}
+
 /* Drop the options that name outputs: rewire supplies its own. */
 static void strip_outputs(struct cc_unit *u)
 {
-	int j = 0;
+	int j = 0, md = 0;
+	char *mf = NULL;
 	for (int i = 0; i < u->argc; i++) {
 		const char *a = u->argv[i];
 		int takes = !strcmp(a, "-o") || !strcmp(a, "-MF") || !strcmp(a, "-MT") || !strcmp(a, "-MQ");
 		if (takes && i + 1 < u->argc) {
 			if (!strcmp(a, "-o"))
 				u->out = absolute(u->dir, u->argv[i + 1]);
+			if (!strcmp(a, "-MF")) {
+				free(mf);
+				mf = rw_strdup(u->argv[i + 1]);
+			}
 			free(u->argv[i]);
 			free(u->argv[++i]);
 			continue;
@@ -123,6 +147,7 @@ static void strip_outputs(struct cc_unit *u)
 			continue;
 		}
 		if (!strcmp(a, "-MD") || !strcmp(a, "-MMD") || !strcmp(a, "-M") || !strcmp(a, "-MM")) {
+			md |= !strcmp(a, "-MD") || !strcmp(a, "-MMD");
 			free(u->argv[i]);
 			continue;
 		}
@@ -130,6 +155,8 @@ static void strip_outputs(struct cc_unit *u)
 	}
 	u->argv[j] = NULL;
 	u->argc = j;
+	note_build_deps(u, mf, md);
+	free(mf);
 }
 
 static int load_entry(struct cc_unit *u, json_object *e)
@@ -238,12 +265,34 @@ static void spawn_rustc(const struct cc_unit *u, const char *obj, int errfd, int
 	_exit(127);
 }
 
-pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color)
+/* A compiler in a group of its own (rewire can stop it and its children)
+ * that ends with rewire, also when rewire is killed: no compiler
+ * outlives the session. */
+static void own_group(pid_t rewire)
 {
-	pid_t pid = fork();
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != rewire)
+		_exit(127);	/* rewire ended before the line above */
+}
+
+/* Background work takes the cores only when nothing else wants them: a
+ * save's compile never waits for it. */
+static void go_idle(void)
+{
+	struct sched_param sp = {0};
+	sched_setscheduler(0, SCHED_IDLE, &sp);
+}
+
+pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color,
+	       int background)
+{
+	pid_t self = getpid(), pid = fork();
 	if (pid != 0)
 		return pid;
-	setpgid(0, 0);	/* its own group: rewire can stop the compiler and its children */
+	own_group(self);
+	if (background)
+		go_idle();
 	if (u->rust)
 		spawn_rustc(u, obj, errfd, color);
 	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
@@ -269,6 +318,43 @@ pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int er
 	_exit(127);
 }
 
+static void clear_deps(struct cc_unit *u)
+{
+	for (size_t i = 0; i < u->ndeps; i++)
+		free(u->deps[i]);
+	free(u->deps);
+	u->deps = NULL;
+	u->ndeps = 0;
+}
+
+pid_t cc_spawn_deps(const struct cc_unit *u, const char *dep, int errfd)
+{
+	pid_t self = getpid(), pid = fork();
+	if (pid != 0)
+		return pid;
+	own_group(self);
+	go_idle();
+	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
+	int n = 0, null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	for (int i = 0; i < u->argc; i++)
+		argv[n++] = u->argv[i];
+	/* -M: preprocess only, the dependencies to -MF; nothing else is
+	 * written (-o would name the depfile). */
+	argv[n++] = "-M";
+	argv[n++] = "-MF";
+	argv[n++] = (char *)dep;
+	argv[n] = NULL;
+	if (chdir(u->dir) < 0) {
+		dprintf(errfd, "rewire: error: %s: %s\n", u->dir, strerror(errno));
+		_exit(127);
+	}
+	dup2(null >= 0 ? null : errfd, 1);
+	dup2(errfd, 2);
+	execvp(argv[0], argv);
+	dprintf(errfd, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 /* A make-style depfile: "out: src hdr1 hdr2 \\\n hdr3". */
 int cc_read_deps(struct cc_unit *u, const char *dep)
 {
@@ -278,11 +364,7 @@ int cc_read_deps(struct cc_unit *u, const char *dep)
 	char word[PATH_MAX];
 	size_t w = 0;
 	int c, seen_colon = 0;
-	for (size_t i = 0; i < u->ndeps; i++)
-		free(u->deps[i]);
-	free(u->deps);
-	u->deps = NULL;
-	u->ndeps = 0;
+	clear_deps(u);
 	do {
 		c = fgetc(f);
 		if (c == '\\') {
@@ -318,6 +400,47 @@ int cc_read_deps(struct cc_unit *u, const char *dep)
 			word[w++] = (char)c;
 	} while (c != EOF);
 	fclose(f);
+	return 0;
+}
+
+static int64_t mtime_of(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -1;
+	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* Automake's rules write .deps/x.Tpo and rename it .deps/x.Po. */
+static int64_t build_deps_path(const struct cc_unit *u, char *out, size_t cap)
+{
+	size_t n = strlen(u->build_deps);
+	snprintf(out, cap, "%s", u->build_deps);
+	if (mtime_of(out) < 0 && n > 4 && !strcmp(u->build_deps + n - 4, ".Tpo"))
+		snprintf(out, cap, "%.*s.Po", (int)(n - 4), u->build_deps);
+	return mtime_of(out);
+}
+
+int cc_read_build_deps(struct cc_unit *u)
+{
+	char path[PATH_MAX];
+	if (!u->build_deps || !u->out)
+		return -1;
+	int64_t made = build_deps_path(u, path, sizeof path), src = mtime_of(u->src);
+	/* Written with the object, from the source as it is: else it may
+	 * miss an #include added since. */
+	if (made < 0 || src < 0 || src > made || mtime_of(u->out) < src)
+		return -1;
+	if (cc_read_deps(u, path) < 0)
+		return -1;
+	/* And no header changed since: one that did may include others now. */
+	for (size_t i = 0; i < u->ndeps; i++) {
+		int64_t t = mtime_of(u->deps[i]);
+		if (t < 0 || t > made) {
+			clear_deps(u);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -375,6 +498,7 @@ void cc_free(struct cc_db *db)
 			free(u->envp[j]);
 		free(u->envp);
 		free(u->depfile);
+		free(u->build_deps);
 		free(u->argv);
 		free(u->deps);
 		free(u->src);

@@ -19,6 +19,7 @@ struct cc_unit {
 	int rust;		/* a crate: argv is rustc's, run in envp; see cargo.c */
 	char **envp;		/* the environment to compile in, NULL: rewire's own */
 	char *depfile;		/* where the compiler writes the dependencies, NULL: rewire says */
+	char *build_deps;	/* the depfile the user's build wrote (-MD, -MMD, -MF), or NULL */
 };
 
 struct cc_db {
@@ -37,8 +38,15 @@ int cc_load(struct cc_db *db, const char *path);
 void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe);
 /* Start the unit's compiler writing obj and the depfile dep, its messages
  * to errfd. The child's pid, or -1. */
-pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color);
+pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color,
+	       int background);
+/* Start the unit's preprocessor alone, at idle priority, writing only the
+ * depfile dep (what a unit whose object is current needs). */
+pid_t cc_spawn_deps(const struct cc_unit *u, const char *dep, int errfd);
 int cc_read_deps(struct cc_unit *u, const char *dep);
+/* The headers of a unit whose object is current, from the depfile its
+ * build wrote with that object: 0, or -1 when there is none to trust. */
+int cc_read_build_deps(struct cc_unit *u);
 /* FNV-1a of the contents of the unit's source and headers (0 if unreadable). */
 uint64_t cc_hash_inputs(const struct cc_unit *u);
 /* A unit that is an object file rewritten by the user's own build. */

@@ -700,21 +700,6 @@ int link_plan_jumps(struct link *l)
 	return 0;
 }
 
-/* gcc's clones and split-off parts (foo.cold, foo.isra.0, foo.part.0,
- * foo.constprop.0) have no fixed calling convention: a new foo.isra.0 may
- * take other arguments than the running one, and foo.cold is not entered
- * by calls at all. They get no entry jump: old code keeps its own, new code
- * calls the new ones, and their file-local callers are redirected anyway. */
-static int is_clone(const char *name)
-{
-	static const char *const marks[] = {".cold", ".isra.", ".constprop.", ".part.",
-					    ".lto_priv.", ".localalias", ".clone."};
-	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
-		if (strstr(name, marks[i]))
-			return 1;
-	return 0;
-}
-
 /* Every function the new objects define that runs in the process now gets
  * a jump from its entry to the new version. */
 /* The code rewire compares with must be the program's. The patch would
@@ -745,7 +730,7 @@ static int plan_redirects(struct link *l)
 			const struct rw_symbol *s = &o->symbols[j];
 			struct running r;
 			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
-			    !is_exec(&o->sections[s->shndx]) || is_clone(s->name))
+			    !is_exec(&o->sections[s->shndx]) || diff_is_clone(s->name))
 				continue;
 			total++;
 			if (!find_running(l, s->name, scope_of(s), &r) || r.kind != RW_KIND_FUNC) {

@@ -510,6 +510,16 @@ static const struct rw_symbol *callee(const struct diff_obj *nw, uint16_t si, co
 	return f && f->type == STT_FUNC && f->value == (uint64_t)off ? f : NULL;
 }
 
+int diff_is_clone(const char *name)
+{
+	static const char *const marks[] = {".cold", ".isra.", ".constprop.", ".part.",
+					    ".lto_priv.", ".localalias", ".clone."};
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+		if (strstr(name, marks[i]))
+			return 1;
+	return 0;
+}
+
 /* Does f call a function marked in changed? */
 static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, const uint8_t *changed)
 {
@@ -520,6 +530,32 @@ static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, c
 		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
 		const struct rw_symbol *g = callee(nw, f->shndx, r);
 		if (g && g != f && changed[g - o->symbols])
+			return 1;
+	}
+	return 0;
+}
+
+/* Does f call, jump into (foo.cold) or take the address of a changed
+ * clone? */
+static int calls_changed_clone(const struct diff_obj *nw, const struct rw_symbol *f,
+			       const uint8_t *changed)
+{
+	const struct rw_objfile *o = nw->obj;
+	const uint32_t *idx;
+	size_t n = relocs_in(nw, f->shndx, f->value, f->value + f->size, &idx);
+	for (size_t i = 0; i < n; i++) {
+		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
+		const struct rw_symbol *s = &o->symbols[r->sym], *g = s;
+		struct reloc_kind k;
+		arch_reloc_kind(r->type, &k);
+		if (!k.pcrel || k.got || s->shndx == SHN_UNDEF || s->shndx >= o->nsections)
+			continue;
+		if (s->type == STT_SECTION) {
+			int64_t off = r->addend + pc_tail(nw, f->shndx, r);
+			g = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+		}
+		if (g && g != f && g->type == STT_FUNC && changed[g - o->symbols] &&
+		    diff_is_clone(g->name))
 			return 1;
 	}
 	return 0;
@@ -616,6 +652,20 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 			changed[j] = !base || const_changed(base, nw, f);
 		else
 			changed[j] = 0;
+	}
+	/* A changed clone is reached only through its callers (it gets no
+	 * entry jump, diff_is_clone): they change with it, though their own
+	 * bytes are the same, or the new clone is never called. */
+	for (int more = 1; more;) {
+		more = 0;
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct rw_symbol *f = &o->symbols[j];
+			if (changed[j] || f->type != STT_FUNC || f->shndx == SHN_UNDEF ||
+			    f->shndx >= o->nsections || !calls_changed_clone(nw, f, changed))
+				continue;
+			changed[j] = DIFF_CHANGED;
+			more = 1;
+		}
 	}
 	/* gcc's -fipa-ra lets a caller keep values in registers its callee of
 	 * the same unit is known not to touch: a new callee may touch them. So

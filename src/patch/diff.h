@@ -42,6 +42,14 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
  * -flive-patching) itself, else -1. */
 int diff_producer_ipa_ra(const char *p, const char *end, int *flag);
 
+/* gcc's clones and split-off parts (foo.cold, foo.isra.0, foo.part.0,
+ * foo.constprop.0) have no fixed calling convention: a new foo.isra.0 may
+ * take other arguments than the running one, and foo.cold is not entered
+ * by calls at all. They get no entry jump: old code keeps its own, new code
+ * calls the new ones, and their callers in the file change with them
+ * (diff_changed_set), so the new clone is reached. */
+int diff_is_clone(const char *name);
+
 /* Why changed[i] is set: the function or constant differs, or only its
  * callee does (gcc's -fipa-ra, below), or the function is new (the
  * baseline has none of its name). */

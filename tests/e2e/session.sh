@@ -147,6 +147,70 @@ t_s_header() {
 	pass
 }
 
+e2e_test t_s_depfile "session: a build with depfiles: no compiler at start, and a header edit is patched"
+t_s_depfile() {
+	CFLAGS+=(-MD)
+	build_project units units_main.c units_more.c config.h
+	[[ -s $P/build/units_main.d && -s $P/build/units_more.d ]] || fail "the build wrote no depfiles"
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local dir=/tmp/rewire-$EUID from
+	[[ -n ${XDG_RUNTIME_DIR:-} ]] && dir=$XDG_RUNTIME_DIR/rewire
+	[[ -d $dir/cache-$VPID/base ]] || fail "no cache at $dir/cache-$VPID"
+	# A compile or preprocessor pass at start would leave its log there.
+	[[ -z $(ls "$dir/cache-$VPID/base") ]] ||
+		fail "rewire ran a compiler at start: $(ls "$dir/cache-$VPID/base" | tr '\n' ' ')"
+	from=$(lines "$LOG")
+	save config.h FACTOR "$(marked FACTOR '#define FACTOR 7')"
+	wait_err '^rewire: patched .*units_main.c, units_more.c|^rewire: patched .*units_more.c, units_main.c' ||
+		fail "no single patch of both units: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["a"] == v["tick"] * 7 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_build_again "session: the user's build writes an object again before rewire compares a save: patched, never 'no code changed'"
+t_s_build_again() {
+	build_project units units_main.c units_more.c config.h
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	sleep 1
+	local from
+	from=$(lines "$LOG")
+	# An editor that builds on save: the object of the edited source is
+	# written before rewire has compared the save with what runs.
+	mkdir -p "$P/.ed"
+	sed 's/return n \* FACTOR;/return n * FACTOR * 3;/' "$P/units_main.c" >"$P/.ed/units_main.c"
+	grep -q 'FACTOR \* 3' "$P/.ed/units_main.c" || fail "the edit did not apply"
+	(cd "$P/.ed" && "$CC" "${CFLAGS[@]}" -I"$P" -c -o ../build/units_main.o units_main.c) \
+		>"$P/cc.log" 2>&1 || fail "cannot compile the edit: $(head -n 3 "$P/cc.log")"
+	cat "$P/.ed/units_main.c" >"$P/units_main.c"
+	wait_err '^rewire: (patched|.*no code changed|error)' || fail "rewire said nothing of the save"
+	verdicts | grep -q 'no code changed' && fail "rewire said: $(verdicts | tail -n 1)"
+	wait_err '^rewire: patched .*part_a' || fail "part_a was not patched: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["a"] == v["tick"] * 6 && v["b"] == v["tick"] * 2 + 1000' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_clone "session: an edit of a function gcc cloned (scale.constprop.0), whose caller's bytes stay the same, runs"
+t_s_clone() {
+	# As rewire advises (no -fipa-ra closure to mark the caller changed).
+	[[ $RW_CC == gcc ]] && CFLAGS+=(-fno-ipa-ra)
+	build_project clone clone.c
+	start_session clone
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	sleep 1
+	local from
+	from=$(lines "$LOG")
+	save clone.c SCALE "$(marked SCALE 'return n * 5;')"
+	wait_err '^rewire: (patched|.*no code changed|error)' || fail "rewire said nothing of the save"
+	verdicts | grep -q '^rewire: patched ' || fail "not patched: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["value"] == v["tick"] * 5 + 1 && v["pid"] == pid' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
 e2e_test t_s_header_many "session: header change in more units than rewire runs compilers at once (10)" timeout=120
 t_s_header_many() {
 	# units_main.c, units_more.c and 8 more units, all including config.h:
