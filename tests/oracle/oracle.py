@@ -66,7 +66,8 @@ Run:  make oracle [ORACLE_EDITS=N[,PROGRAM=M...]] [ORACLE_SEED=S] [ORACLE_PROGRA
       tests/oracle/oracle.py --programs bc --edits 3 --short    # PASS/FAIL lines
       tests/oracle/oracle.py --programs lua --list              # edit sites by kind
 The table goes to stdout and to build/oracle/results-SEED.txt, every result to
-results-SEED.jsonl, every 'different' and 'no-verdict' to different-SEED.txt.
+results-SEED.jsonl, every 'different' and 'no-verdict' to different-SEED.txt (with
+--only N: results-SEED-onlyN.*, different-SEED-onlyN.txt).
 A run of N edits takes about N x 10 s for bc, Lua and the Rust program, and up to
 N x 2 min for muparser (its header edits rebuild every unit, twice). Known
 findings, reduced to small programs: tests/oracle/repro/.
@@ -1051,9 +1052,12 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     results = []
     t_start = time.time()
-    diff_path = os.path.join(WORK, 'different-%s.txt' % a.seed)
+    # A run of one edit leaves the seed's files alone (a run of the seed
+    # may be writing them).
+    tag = '%s-only%d' % (a.seed, a.only) if a.only else a.seed
+    diff_path = os.path.join(WORK, 'different-%s.txt' % tag)
     difff = open(diff_path, 'w')
-    jsonl = open(os.path.join(WORK, 'results-%s.jsonl' % a.seed), 'w')	# as they come
+    jsonl = open(os.path.join(WORK, 'results-%s.jsonl' % tag), 'w')	# as they come
     failed = False
     for name in programs:
         prog = PROGRAMS[name]()
@@ -1134,7 +1138,7 @@ def main():
     t = table(results, programs)
     header = 'oracle: seed %s, %s edits asked, %.0f s\n' % (
         a.seed, ', '.join('%s %d' % (p, edits.get(p, a.edits)) for p in programs), time.time() - t_start)
-    out = a.out or os.path.join(WORK, 'results-%s.txt' % a.seed)
+    out = a.out or os.path.join(WORK, 'results-%s.txt' % tag)
     with open(out, 'w') as f:
         f.write(header + t)
     if not a.short:
