@@ -85,7 +85,7 @@ u32 = lambda v: struct.pack('<I', v)
 u64 = lambda v: struct.pack('<Q', v)
 def bstr(b): return u32(len(b)) + b
 def s(t): return bstr(t.encode())
-def frame(typ, payload=b''): return u32(0x52495752) + struct.pack('<HH', 2, typ) + u32(len(payload)) + payload
+def frame(typ, payload=b''): return u32(0x52495752) + struct.pack('<HH', 3, typ) + u32(len(payload)) + payload
 def put(path, data):
     with open(path, 'wb') as f: f.write(data)
 ERROR, HELLO, LOOKUP, ALLOC, APPLY, OK = range(1, 7)
