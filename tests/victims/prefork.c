@@ -56,6 +56,10 @@ static void serve(int fd)
 	size_t got = 0;
 	while (got < sizeof buf - 1) {
 		ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+		/* Told to go meanwhile (SIGTERM, no SA_RESTART): this request is
+		 * still answered, whole, or the client sees its connection reset. */
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
