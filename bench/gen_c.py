@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""gen_c.py DIR [FILES [FUNCS]]: a generated C program for the benchmarks.
+"""gen_c.py DIR [FILES [FUNCS [HEADERS]]]: a generated C program for the
+benchmarks.
 
 FILES units (200) of FUNCS small functions each (500): 100,000 functions,
 each unit with a file-static counter, static helpers (noinline, so that
@@ -7,6 +8,11 @@ they stay functions of their own) and global functions.
 main() calls every unit's f<i>_all() once a tick (20 ticks a second), and
 prints "tick N mark M", M from mark() in the middle unit: the edit the
 benchmark makes changes the constant mark() returns.
+
+With HEADERS (a number, 0 by default), each unit includes <stdio.h>,
+<stdlib.h>, <string.h> and the program's own header gen.h, which includes
+HEADERS more of its own (include/h<k>.h, each declaring a few functions),
+as the units of real programs include their project's headers.
 
 Writes DIR/f<i>.c, DIR/main.c, DIR/Makefile (gcc -g -O2 -fno-ipa-ra, as
 rewire recommends) and DIR/compile_commands.json. Build with make -C DIR.
@@ -36,16 +42,32 @@ def unit(i, nfuncs, mark):
     return "\n".join(out)
 
 
+def headers(d, n):
+    """gen.h and include/h<k>.h; the lines each unit starts with."""
+    os.makedirs(f"{d}/include", exist_ok=True)
+    for k in range(n):
+        with open(f"{d}/include/h{k}.h", "w") as f:
+            f.write(f"#ifndef H{k}_H\n#define H{k}_H\n#include <stddef.h>\n"
+                    + "".join(f"size_t h{k}_{j}(const char *s, size_t n);\n" for j in range(8))
+                    + f"#define H{k}_LIMIT {k + 100}\n#endif\n")
+    with open(f"{d}/include/gen.h", "w") as f:
+        f.write("#ifndef GEN_H\n#define GEN_H\n"
+                + "".join(f'#include "h{k}.h"\n' for k in range(n)) + "#endif\n")
+    return "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include \"gen.h\"\n"
+
+
 def main():
     d = sys.argv[1]
     nfiles = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     nfuncs = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+    nheaders = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     os.makedirs(d, exist_ok=True)
     d = os.path.abspath(d)
     midst = nfiles // 2
+    top = headers(d, nheaders) if nheaders else ""
     for i in range(nfiles):
         with open(f"{d}/f{i}.c", "w") as f:
-            f.write(unit(i, nfuncs, i == midst))
+            f.write(top + unit(i, nfuncs, i == midst))
     decls = "".join(f"int f{i}_all(int);\n" for i in range(nfiles))
     calls = "".join(f"\t\tsum += f{i}_all((int)tick);\n" for i in range(nfiles))
     with open(f"{d}/main.c", "w") as f:
@@ -65,13 +87,14 @@ int main(void)
 	}}
 }}
 """)
+    flags = CFLAGS + (["-Iinclude"] if nheaders else [])
     srcs = ["main.c"] + [f"f{i}.c" for i in range(nfiles)]
     objs = " ".join(s[:-2] + ".o" for s in srcs)
     with open(f"{d}/Makefile", "w") as f:
-        f.write(f"CFLAGS = {' '.join(CFLAGS)}\n\nprog: {objs}\n\t$(CC) -o $@ $^\n\n"
+        f.write(f"CFLAGS = {' '.join(flags)}\n\nprog: {objs}\n\t$(CC) -o $@ $^\n\n"
                 "%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n")
     cc = [{"directory": d, "file": s,
-           "arguments": ["cc"] + CFLAGS + ["-c", "-o", s[:-2] + ".o", s]} for s in srcs]
+           "arguments": ["cc"] + flags + ["-c", "-o", s[:-2] + ".o", s]} for s in srcs]
     with open(f"{d}/compile_commands.json", "w") as f:
         json.dump(cc, f, indent=1)
 

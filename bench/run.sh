@@ -46,6 +46,7 @@ steps=(
 	"scale|programs of 1,000 to 1,000,000 functions|bench/scale.sh $(reps 10 3)"
 	"edit|C edit-to-running: bounce, 100,000 functions, bc|bench/edit.sh $(reps 10 3)"
 	"rust|Rust edit-to-running: rust-server, 50,000 lines|bench/rust.sh $(reps 10 3)"
+	"start|session start: 25 to 200 units, bc, nginx|bench/start.sh $(reps 3 1)"
 )
 i=0
 for step in "${steps[@]}"; do
