@@ -6,8 +6,8 @@ PREFIX  ?= /usr/local
 B       := build
 
 DRIVER_SRC := $(wildcard src/driver/*.c src/elf/*.c src/link/*.c src/patch/*.c src/front/*.c) \
-	      src/util.c src/proto/proto.c
-AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c
+	      src/util.c src/proto/proto.c src/proto/msg.c
+AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c src/proto/msg.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(B)/driver/%.o)

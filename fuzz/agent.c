@@ -103,16 +103,17 @@ static volatile uint8_t agent_sink;
  * string. */
 static void agent_check_patch(const struct patch *p, const struct rw_reader *r)
 {
-	for (uint32_t i = 0; i < p->nsegs; i++) {
-		const struct segment *s = &p->segs[i];
+	for (uint32_t i = 0; i < p->m.nsegs; i++) {
+		const struct msg_segment *s = &p->m.segs[i];
 		FUZZ_CHECK(s->data && s->data >= r->p && (size_t)(s->data - r->p) + s->len <= r->len);
 		if (s->len)
 			agent_sink ^= s->data[0] ^ s->data[s->len - 1];
 	}
-	for (uint32_t i = 0; i < p->nredirs; i++)
-		FUZZ_CHECK(p->names[i] && strlen(p->names[i]) < NAME_MAX_LEN);
-	for (uint32_t i = 0; i < p->nsyms; i++)
-		FUZZ_CHECK(p->syms[i].scope && p->syms[i].name);
+	for (uint32_t i = 0; i < p->m.nredirs; i++)
+		FUZZ_CHECK(p->m.redirs[i].name && p->m.redirs[i].display &&
+			   p->funcs[i] == p->m.redirs[i].name && p->displays[i] == p->m.redirs[i].display);
+	for (uint32_t i = 0; i < p->m.nsyms; i++)
+		FUZZ_CHECK(p->m.syms[i].scope && p->m.syms[i].name);
 }
 
 /* [lo, lo+n) inside an executable segment of a loaded module, computed
@@ -141,17 +142,18 @@ static int agent_in_text(uint64_t lo, uint64_t n)
  * call the constructors. */
 static void agent_check_accepted(const struct patch *p)
 {
-	for (uint32_t i = 0; i < p->nsegs; i++)
-		FUZZ_CHECK(region_is_pending(p->segs[i].addr, p->segs[i].size));
-	for (uint32_t i = 0; i < p->nredirs; i++) {
-		uint64_t at = p->via[i] ? p->via[i] : p->from[i];
-		uint64_t n = p->via[i] ? p->from[i] - p->via[i] + 2 : JMP_SIZE;
+	for (uint32_t i = 0; i < p->m.nsegs; i++)
+		FUZZ_CHECK(region_is_pending(p->m.segs[i].addr, p->m.segs[i].size));
+	for (uint32_t i = 0; i < p->m.nredirs; i++) {
+		const struct msg_redirect *d = &p->m.redirs[i];
+		uint64_t at = d->via ? d->via : d->from;
+		uint64_t n = d->via ? d->from - d->via + 2 : JMP_SIZE;
 		FUZZ_CHECK(at + n > at);
 		FUZZ_CHECK(agent_in_text(at, n) || region_is_committed(at, n));
-		FUZZ_CHECK(is_new_code(p, p->to[i]));
+		FUZZ_CHECK(is_new_code(p, d->to));
 	}
-	for (uint32_t i = 0; i < p->ninits; i++)
-		FUZZ_CHECK(is_new_code(p, p->inits[i]));
+	for (uint32_t i = 0; i < p->m.ninits; i++)
+		FUZZ_CHECK(is_new_code(p, p->m.inits[i]));
 }
 
 static int agent_patch(struct rw_reader *r, struct agent_err *e)

@@ -18,7 +18,7 @@ FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) -Isrc -MMD -MP
 
 # rewire's readers, built for the fuzzers: instrumented for coverage, no main.
-FUZZ_LIB_SRC := $(wildcard src/elf/*.c) src/util.c src/proto/proto.c
+FUZZ_LIB_SRC := $(wildcard src/elf/*.c) src/util.c src/proto/proto.c src/proto/msg.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FB)/%)
 
@@ -54,9 +54,11 @@ fuzz-merge: fuzz-build
 $(B)/unit/test_fuzz_inputs: fuzz/object.c fuzz/image.c fuzz/proto.c fuzz/archive.c \
 			    fuzz/fuzz.h fuzz/replay.h fuzz/elf_check.h
 $(B)/unit/test_fuzz_agent: fuzz/agent.c fuzz/fuzz.h fuzz/replay.h src/agent/apply.c \
-			   $(wildcard src/agent/*.h) src/proto/proto.c src/proto/proto.h
+			   $(wildcard src/agent/*.h) src/proto/proto.c src/proto/proto.h \
+			   src/proto/msg.c src/proto/msg.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -DRW_FUZZ_REPLAY -o $@ fuzz/agent.c src/proto/proto.c -pthread
+	$(CC) $(CFLAGS) $(WARN) -Isrc -DRW_FUZZ_REPLAY -o $@ fuzz/agent.c src/proto/proto.c \
+		src/proto/msg.c -pthread
 UNIT_BIN += $(B)/unit/test_fuzz_agent
 units: $(B)/unit/test_fuzz_agent
 

@@ -75,8 +75,8 @@ ar rc "$C/archive/seed-index.a" box.o a_member_with_a_long_name.o
 ar rcS "$C/archive/seed-no-index.a" box.o game.o
 ar rc "$C/archive/seed-one.a" box.o
 
-# Messages, in the layout of src/proto/proto.h (frames), src/agent/apply.c
-# (requests) and src/link/layout.c (the patch).
+# Messages, in the layout of src/proto/proto.h (frames) and src/proto/msg.c
+# (requests and the patch).
 python3 - "$C" <<'EOF'
 import struct, sys
 C = sys.argv[1]
@@ -85,7 +85,7 @@ u32 = lambda v: struct.pack('<I', v)
 u64 = lambda v: struct.pack('<Q', v)
 def bstr(b): return u32(len(b)) + b
 def s(t): return bstr(t.encode())
-def frame(typ, payload=b''): return u32(0x52495752) + struct.pack('<HH', 3, typ) + u32(len(payload)) + payload
+def frame(typ, payload=b''): return u32(0x52495752) + struct.pack('<HH', 4, typ) + u32(len(payload)) + payload
 def put(path, data):
     with open(path, 'wb') as f: f.write(data)
 ERROR, HELLO, LOOKUP, ALLOC, APPLY, OK = range(1, 7)
@@ -112,7 +112,7 @@ def patch(redirs, syms):
     out = segs + u64(LO + 4096) + u32(1) + u64(LO)
     out += u32(len(redirs))
     for frm, to, via, name in redirs:
-        out += u64(frm) + u64(to) + u64(via) + s(name)
+        out += u64(frm) + u64(to) + u64(via) + s(name) + s(name + '()')
     out += u32(len(syms))
     for scope, name, kind, orig, addr, size in syms:
         out += s(scope) + s(name) + u8(kind) + u64(orig) + u64(addr) + u64(size)

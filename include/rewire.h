@@ -28,6 +28,8 @@ struct rewire_patch_info {
 	int version;			/* 1 for the first patch of the process */
 	size_t nfuncs;
 	const char *const *funcs;	/* linkage names of the replaced functions */
+	const char *const *names;	/* the same functions' names for people
+					 * (demangled: "Game::update(float)") */
 };
 
 typedef void (*rewire_patch_fn)(const struct rewire_patch_info *info, void *ctx);

@@ -78,7 +78,8 @@ int apply_rollback(uint64_t culprit, int *first, int *last, struct agent_err *e)
 struct api_note {
 	int version;
 	size_t nfuncs;
-	const char *const *funcs;
+	const char *const *funcs;	/* linkage names */
+	const char *const *names;	/* the same, demangled */
 };
 /* Run a patch now, or hand it to the thread in rewire_poll() when the
  * program uses it; the rewire_on_patch hooks run after a success. */

@@ -52,6 +52,7 @@ struct patch_info {	/* struct rewire_patch_info */
 	int version;
 	size_t nfuncs;
 	const char *const *funcs;
+	const char *const *names;
 };
 typedef void (*hook_fn)(const struct patch_info *, void *);
 
@@ -75,7 +76,7 @@ EXPORT int rewire_agent_on_patch(hook_fn fn, void *ctx)
 
 static void run_hooks(const struct api_note *note)
 {
-	struct patch_info info = {note->version, note->nfuncs, note->funcs};
+	struct patch_info info = {note->version, note->nfuncs, note->funcs, note->names};
 	int n = atomic_load(&nhooks);
 	for (int i = 0; i < n; i++)
 		atomic_load(&hooks[i].fn)(&info, hooks[i].ctx);

@@ -27,18 +27,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "agent.h"
+#include "proto/msg.h"
 
 #define JMP_SIZE 5
 #define FAR_JMP_SIZE 14
 #define NAME_MAX_LEN 4096
 
 /* What earlier patches defined: the driver binds new code to these. */
-struct reg_sym {
-	char *scope, *name;
-	uint8_t kind;
-	uint64_t orig, addr, size;
-};
-static struct reg_sym *reg;
+static struct rw_regsym *reg;
 static size_t nreg, capreg;
 
 /* Every version of each redirected function, by original entry. Each one
@@ -83,7 +79,7 @@ static void *thread_pointer(void)
 	return tp;
 }
 
-static void put_build_id(struct rw_buf *b, struct dl_phdr_info *info)
+static void get_build_id(struct rw_module *m, struct dl_phdr_info *info)
 {
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -98,16 +94,17 @@ static void put_build_id(struct rw_buf *b, struct dl_phdr_info *info)
 			if (name > len - off || desc > len - off - name)
 				break;
 			if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(p + off, "GNU", 4)) {
-				rw_put_bytes(b, p + off + name, n->n_descsz);
+				m->build_id_len = n->n_descsz < sizeof m->build_id ? n->n_descsz :
+										     sizeof m->build_id;
+				memcpy(m->build_id, p + off + name, m->build_id_len);
 				return;
 			}
 			off += name + desc;
 		}
 	}
-	rw_put_bytes(b, "", 0);
 }
 
-static void put_text_range(struct rw_buf *b, struct dl_phdr_info *info)
+static void get_text_range(struct rw_module *m, struct dl_phdr_info *info)
 {
 	uint64_t lo = 0, hi = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -120,82 +117,77 @@ static void put_text_range(struct rw_buf *b, struct dl_phdr_info *info)
 		if (h > hi)
 			hi = h;
 	}
-	rw_put_u64(b, lo);
-	rw_put_u64(b, hi);
+	m->text_lo = lo;
+	m->text_hi = hi;
 }
 
 /* The module's thread-locals: its module id, and when they sit in the
  * static TLS block, their fixed offset from the thread pointer. The offset
  * is the same in every thread; it is read here in the agent's own. */
-static void put_tls(struct rw_buf *b, struct dl_phdr_info *info)
+static void get_tls(struct rw_module *m, struct dl_phdr_info *info)
 {
-	int64_t off = 0;
-	uint8_t is_static = 0;
+	m->tls_modid = info->dlpi_tls_modid;
 	if (info->dlpi_tls_modid && info->dlpi_tls_data) {
-		off = (int64_t)((uint64_t)info->dlpi_tls_data - (uint64_t)thread_pointer());
-		is_static = off < 0 && off > -(int64_t)(64u << 20);
+		m->tls_tpoff = (int64_t)((uint64_t)info->dlpi_tls_data - (uint64_t)thread_pointer());
+		m->tls_static = m->tls_tpoff < 0 && m->tls_tpoff > -(int64_t)(64u << 20);
 	}
-	rw_put_u64(b, info->dlpi_tls_modid);
-	rw_put_u8(b, is_static);
-	rw_put_u64(b, (uint64_t)off);
 }
 
-static int put_module(struct dl_phdr_info *info, size_t size, void *data)
+/* The modules, as one walk meets them (the names of dl_iterate_phdr are
+ * valid only during the walk: copied). */
+struct module_list {
+	struct rw_module *mods;
+	size_t n, cap;
+	int err;
+};
+
+static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 {
-	struct rw_buf *b = data;
+	struct module_list *l = data;
 	char exe[4096];
 	const char *path = info->dlpi_name;
+	struct rw_module *q = grow(l->mods, &l->cap, l->n, sizeof *l->mods);
+	if (!q) {
+		l->err = 1;
+		return 1;
+	}
+	l->mods = q;
 	if (!path || !path[0]) {
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 		exe[n > 0 ? n : 0] = 0;
 		path = exe;
 	}
-	rw_put_str(b, path);
-	rw_put_u64(b, info->dlpi_addr);
-	put_text_range(b, info);
-	put_build_id(b, info);
-	put_tls(b, info);
+	struct rw_module *m = &l->mods[l->n];
+	*m = (struct rw_module){.path = strdup(path), .base = info->dlpi_addr};
+	if (!m->path) {
+		l->err = 1;
+		return 1;
+	}
+	l->n++;
+	get_text_range(m, info);
+	get_build_id(m, info);
+	get_tls(m, info);
 	return 0;
-}
-
-struct module_list {
-	struct rw_buf buf;
-	uint32_t n;
-};
-
-static int put_counted_module(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct module_list *m = data;
-	m->n++;
-	return put_module(info, size, &m->buf);
 }
 
 int apply_hello(struct rw_buf *reply, struct agent_err *e)
 {
 	/* One walk: a dlopen in another thread cannot make the count and the
 	 * list disagree. */
-	struct module_list m = {{0}, 0};
-	agent_dl_iterate(put_counted_module, &m);
-	rw_put_u32(reply, (uint32_t)getpid());
-	rw_put_u32(reply, m.n);
-	if (m.buf.len)
-		rw_put_raw(reply, m.buf.p, m.buf.len);
-	reply->err |= m.buf.err;
-	rw_buf_free(&m.buf);
-	rw_put_u32(reply, (uint32_t)nreg);
-	for (size_t i = 0; i < nreg; i++) {
-		rw_put_str(reply, reg[i].scope);
-		rw_put_str(reply, reg[i].name);
-		rw_put_u8(reply, reg[i].kind);
-		rw_put_u64(reply, reg[i].orig);
-		rw_put_u64(reply, reg[i].addr);
-		rw_put_u64(reply, reg[i].size);
-	}
-	/* Patches so far: the next one gets this number + 1. */
-	rw_put_u32(reply, (uint32_t)version);
-	rw_put_u32(reply, generation);
-	rw_put_u8(reply, (uint8_t)agent_is_held());
-	return 0;
+	struct module_list l = {0};
+	agent_dl_iterate(add_module, &l);
+	struct msg_hello h = {
+		.pid = (uint32_t)getpid(), .mods = l.mods, .nmods = (uint32_t)l.n,
+		.reg = reg, .nreg = (uint32_t)nreg,
+		.version = (uint32_t)version,	/* the next patch gets this number + 1 */
+		.gen = generation, .held = (uint8_t)agent_is_held(),
+	};
+	if (!l.err)
+		msg_put_hello(reply, &h);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.mods[i].path);
+	free(l.mods);
+	return l.err ? agent_fail(e, "out of memory") : 0;
 }
 
 /* --- LOOKUP --------------------------------------------------------------- */
@@ -226,8 +218,8 @@ static int find_tls_block(struct dl_phdr_info *info, size_t size, void *data)
 int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
 {
 	static char name[NAME_MAX_LEN];
-	uint32_t n = rw_get_u32(req);
-	if (req->err || n > req->len / 4)
+	uint32_t n;
+	if (msg_get_lookup_count(req, &n) < 0)
 		return agent_fail(e, "malformed lookup request");
 	rw_put_u32(reply, n);
 	for (uint32_t i = 0; i < n; i++) {
@@ -236,17 +228,12 @@ int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *
 			return agent_fail(e, "malformed lookup request");
 		void *p = dlsym(RTLD_DEFAULT, name);
 		struct tls_find f = {(uint64_t)p, 0, 0};
-		if (!p) {
-			rw_put_u8(reply, RW_FOUND_NONE);
-			rw_put_u64(reply, 0);
-		} else if (agent_dl_iterate(find_tls_block, &f)) {
-			rw_put_u8(reply, RW_FOUND_TLS);
-			rw_put_u64(reply, f.off);
-		} else {
-			rw_put_u8(reply, RW_FOUND_ADDR);
-			rw_put_u64(reply, (uint64_t)p);
-		}
-		rw_put_u64(reply, f.modid);
+		struct msg_found found = {RW_FOUND_ADDR, (uint64_t)p, 0};
+		if (!p)
+			found.found = RW_FOUND_NONE;
+		else if (agent_dl_iterate(find_tls_block, &f))
+			found = (struct msg_found){RW_FOUND_TLS, f.off, f.modid};
+		msg_put_found(reply, &found);
 	}
 	return 0;
 }
@@ -255,11 +242,13 @@ int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *
 
 int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
 {
-	uint64_t lo = rw_get_u64(req), hi = rw_get_u64(req), size = rw_get_u64(req), addr;
-	if (req->err || hi < lo)
+	struct msg_alloc a;
+	uint64_t addr;
+	msg_get_alloc(req, &a);
+	if (req->err || a.hi < a.lo)
 		return agent_fail(e, "malformed alloc request");
 	pthread_mutex_lock(&patch_lock);
-	int rc = region_alloc(lo, hi, size, &addr, e);
+	int rc = region_alloc(a.lo, a.hi, a.size, &addr, e);
 	pthread_mutex_unlock(&patch_lock);
 	if (rc < 0)
 		return -1;
@@ -275,13 +264,6 @@ void apply_abort(void)
 }
 
 /* --- APPLY ---------------------------------------------------------------- */
-
-struct segment {
-	uint64_t addr, size;
-	uint8_t prot;
-	const uint8_t *data;
-	uint32_t len;
-};
 
 /* A jump to write: 5-byte jmp rel32, or for a function too short for it,
  * a 2-byte jmp rel8 to a jmp rel32 placed in the padding before it. A
@@ -301,24 +283,14 @@ struct site {
 struct applied;
 
 struct patch {
-	struct segment *segs;
-	uint32_t nsegs;
-	uint64_t eh_frame;
-	uint64_t *inits;
-	uint32_t ninits;
+	struct msg_apply m;	/* as the driver sent it */
 	struct site *sites;	/* every jump to write: entries and old versions */
 	size_t nsites;
-	uint64_t *from;		/* per redirect: original entry, new address, */
-	uint64_t *to;
-	uint64_t *via;		/* and padding for a short function's jump, or 0 */
-	char **names;
-	uint32_t nredirs;
-	struct reg_sym *syms;
-	uint32_t nsyms;
+	const char **funcs;	/* per redirect: its linkage and display names, */
+	const char **displays;	/* the arrays the hooks are given */
 	int memfd;		/* /proc/self/mem, to write code without making it writable */
 	int inits_ran;		/* constructors ran: the memory must stay, whatever follows */
 	struct applied *entry;	/* its history entry, shown with the jumps */
-	uint32_t gen;		/* the session's number for it, 0: none */
 };
 
 /* Patches in the process, oldest first, for rollback and for telling
@@ -335,11 +307,11 @@ struct applied {
 	_Atomic int live;	/* not rolled back */
 	struct site *sites;	/* the jumps it wrote, with the bytes before */
 	size_t nsites;
-	uint64_t *to;		/* replaced functions: new entries, names */
-	char **names;
+	struct msg_redirect *redirs;	/* replaced functions: new entries, names */
+	const char **funcs, **displays;
 	uint32_t nredirs;
 	size_t nreg_before;	/* registry before it, to restore */
-	struct reg_sym *reg_before;
+	struct rw_regsym *reg_before;
 	size_t *reg_idx, nreg_changed;
 };
 static struct applied applied[MAX_APPLIED];
@@ -349,84 +321,27 @@ static struct api_note last_note;	/* of the newest patch, for the hooks */
 
 static void patch_free(struct patch *p)
 {
-	for (uint32_t i = 0; p->names && i < p->nredirs; i++)
-		free(p->names[i]);
-	for (uint32_t i = 0; p->syms && i < p->nsyms; i++) {
-		free(p->syms[i].scope);
-		free(p->syms[i].name);
-	}
-	free(p->segs);
-	free(p->inits);
+	msg_apply_free(&p->m);
 	free(p->sites);
-	free(p->from);
-	free(p->to);
-	free(p->via);
-	free(p->names);
-	free(p->syms);
+	free(p->funcs);
+	free(p->displays);
 	if (p->memfd >= 0)
 		close(p->memfd);
 }
 
-static char *get_strdup(struct rw_reader *r)
-{
-	static char tmp[NAME_MAX_LEN];
-	rw_get_str(r, tmp, sizeof tmp);
-	char *s = r->err ? NULL : strdup(tmp);
-	if (!s)
-		r->err = 1;	/* out of memory fails the message, never a NULL name */
-	return s;
-}
-
-/* Counts are checked against the bytes left, so a hostile count cannot
- * make us allocate more than the message could describe. */
-static void *get_array(struct rw_reader *r, uint32_t *n, size_t minsize, size_t elem)
-{
-	*n = rw_get_u32(r);
-	if (r->err || (size_t)*n > (r->len - r->off) / minsize) {
-		r->err = 1;
-		*n = 0;
-		return NULL;
-	}
-	return calloc(*n ? *n : 1, elem);
-}
-
 static int parse_patch(struct rw_reader *r, struct patch *p, struct agent_err *e)
 {
-	p->segs = get_array(r, &p->nsegs, 21, sizeof *p->segs);
-	for (uint32_t i = 0; p->segs && i < p->nsegs; i++) {
-		struct segment *s = &p->segs[i];
-		s->addr = rw_get_u64(r);
-		s->size = rw_get_u64(r);
-		s->prot = rw_get_u8(r);
-		s->data = rw_get_bytes(r, &s->len);
-	}
-	p->eh_frame = rw_get_u64(r);
-	p->inits = get_array(r, &p->ninits, 8, sizeof *p->inits);
-	for (uint32_t i = 0; p->inits && i < p->ninits; i++)
-		p->inits[i] = rw_get_u64(r);
-	p->from = get_array(r, &p->nredirs, 28, sizeof *p->from);
-	p->to = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->to);
-	p->via = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->via);
-	p->names = calloc(p->nredirs ? p->nredirs : 1, sizeof *p->names);
-	for (uint32_t i = 0; p->from && p->to && p->via && p->names && i < p->nredirs; i++) {
-		p->from[i] = rw_get_u64(r);
-		p->to[i] = rw_get_u64(r);
-		p->via[i] = rw_get_u64(r);
-		p->names[i] = get_strdup(r);
-	}
-	p->syms = get_array(r, &p->nsyms, 33, sizeof *p->syms);
-	for (uint32_t i = 0; p->syms && i < p->nsyms; i++) {
-		struct reg_sym *s = &p->syms[i];
-		s->scope = get_strdup(r);
-		s->name = get_strdup(r);
-		s->kind = rw_get_u8(r);
-		s->orig = rw_get_u64(r);
-		s->addr = rw_get_u64(r);
-		s->size = rw_get_u64(r);
-	}
-	p->gen = rw_get_u32(r);
-	if (r->err || !p->segs || !p->inits || !p->from || !p->to || !p->via || !p->names || !p->syms)
+	if (msg_get_apply(r, &p->m) < 0)
 		return agent_fail(e, "malformed patch message");
+	uint32_t n = p->m.nredirs;
+	p->funcs = calloc(n ? n : 1, sizeof *p->funcs);
+	p->displays = calloc(n ? n : 1, sizeof *p->displays);
+	if (!p->funcs || !p->displays)
+		return agent_fail(e, "out of memory");
+	for (uint32_t i = 0; i < n; i++) {
+		p->funcs[i] = p->m.redirs[i].name;
+		p->displays[i] = p->m.redirs[i].display;
+	}
 	return 0;
 }
 
@@ -459,9 +374,9 @@ static int in_module_text(uint64_t addr, uint64_t size)
 
 static int is_new_code(const struct patch *p, uint64_t addr)
 {
-	for (uint32_t i = 0; i < p->nsegs; i++)
-		if (p->segs[i].prot == RW_PROT_RX && addr >= p->segs[i].addr &&
-		    addr < p->segs[i].addr + p->segs[i].size)
+	for (uint32_t i = 0; i < p->m.nsegs; i++)
+		if (p->m.segs[i].prot == RW_PROT_RX && addr >= p->m.segs[i].addr &&
+		    addr < p->m.segs[i].addr + p->m.segs[i].size)
 			return 1;
 	return 0;
 }
@@ -475,34 +390,34 @@ static int jump_len(uint64_t at, uint64_t to)
 
 static int check_patch(const struct patch *p, struct agent_err *e)
 {
-	for (uint32_t i = 0; i < p->nsegs; i++) {
-		const struct segment *s = &p->segs[i];
+	for (uint32_t i = 0; i < p->m.nsegs; i++) {
+		const struct msg_segment *s = &p->m.segs[i];
 		if (s->prot < RW_PROT_R || s->prot > RW_PROT_RX || s->len > s->size ||
 		    !region_is_pending(s->addr, s->size) || s->addr % (uint64_t)sysconf(_SC_PAGESIZE))
 			return agent_fail(e, "segment %u at %#lx is not memory given to this patch",
 					  i, (unsigned long)s->addr);
 	}
-	for (uint32_t i = 0; i < p->nredirs; i++) {
-		uint64_t from = p->via[i] ? p->via[i] : p->from[i];
-		uint64_t len = p->via[i] ? p->from[i] + 2 - p->via[i] :
-					   (uint64_t)jump_len(p->from[i], p->to[i]);
-		if (p->via[i] && (p->via[i] > p->from[i] || p->from[i] - p->via[i] > 120 ||
-				  (uint64_t)jump_len(p->via[i], p->to[i]) > p->from[i] - p->via[i]))
+	for (uint32_t i = 0; i < p->m.nredirs; i++) {
+		const struct msg_redirect *d = &p->m.redirs[i];
+		uint64_t from = d->via ? d->via : d->from;
+		uint64_t len = d->via ? d->from + 2 - d->via : (uint64_t)jump_len(d->from, d->to);
+		if (d->via && (d->via > d->from || d->from - d->via > 120 ||
+			       (uint64_t)jump_len(d->via, d->to) > d->from - d->via))
 			return agent_fail(e, "%s: padding %#lx is not just before the entry",
-					  p->names[i], (unsigned long)p->via[i]);
+					  d->display, (unsigned long)d->via);
 		if (!in_module_text(from, len) && !region_is_committed(from, len))
 			return agent_fail(e, "%s: entry %#lx is not in the program's code",
-					  p->names[i], (unsigned long)p->from[i]);
-		if (!is_new_code(p, p->to[i]))
+					  d->display, (unsigned long)d->from);
+		if (!is_new_code(p, d->to))
 			return agent_fail(e, "%s: target %#lx is not in the patch's code",
-					  p->names[i], (unsigned long)p->to[i]);
+					  d->display, (unsigned long)d->to);
 	}
-	for (uint32_t i = 0; i < p->ninits; i++)
-		if (!is_new_code(p, p->inits[i]))
+	for (uint32_t i = 0; i < p->m.ninits; i++)
+		if (!is_new_code(p, p->m.inits[i]))
 			return agent_fail(e, "constructor %#lx is not in the patch's code",
-					  (unsigned long)p->inits[i]);
-	if (p->eh_frame && !region_is_pending(p->eh_frame, 4))
-		return agent_fail(e, ".eh_frame at %#lx is not in the patch", (unsigned long)p->eh_frame);
+					  (unsigned long)p->m.inits[i]);
+	if (p->m.eh_frame && !region_is_pending(p->m.eh_frame, 4))
+		return agent_fail(e, ".eh_frame at %#lx is not in the patch", (unsigned long)p->m.eh_frame);
 	return 0;
 }
 
@@ -542,22 +457,23 @@ static int add_site(struct patch *p, uint64_t at, uint64_t to, int is_short, con
 
 static int plan_sites(struct patch *p, struct agent_err *e)
 {
-	size_t n = 3 * (size_t)p->nredirs;
+	size_t n = 3 * (size_t)p->m.nredirs;
 	p->sites = calloc(n ? n : 1, sizeof *p->sites);
 	if (!p->sites)
 		return agent_fail(e, "out of memory");
-	for (uint32_t i = 0; i < p->nredirs; i++) {
-		struct versions *v = find_versions(p->from[i]);
-		const char *name = p->names[i];
-		if (p->via[i] ? add_site(p, p->via[i], p->to[i], 0, name, e) < 0 ||
-				add_site(p, p->from[i], p->via[i], 1, name, e) < 0
-			      : add_site(p, p->from[i], p->to[i], 0, name, e) < 0)
+	for (uint32_t i = 0; i < p->m.nredirs; i++) {
+		const struct msg_redirect *d = &p->m.redirs[i];
+		struct versions *v = find_versions(d->from);
+		const char *name = d->display;
+		if (d->via ? add_site(p, d->via, d->to, 0, name, e) < 0 ||
+			     add_site(p, d->from, d->via, 1, name, e) < 0
+			   : add_site(p, d->from, d->to, 0, name, e) < 0)
 			return -1;
 		/* The version being replaced jumps to the original entry, which
 		 * jumps to the newest: the ones before it already do. Two hops
 		 * for a stale pointer into an old version, and a patch's work
 		 * does not grow with the number of versions. */
-		if (v && v->n && add_site(p, v->v[v->n - 1], p->from[i], 0, name, e) < 0)
+		if (v && v->n && add_site(p, v->v[v->n - 1], d->from, 0, name, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -565,8 +481,8 @@ static int plan_sites(struct patch *p, struct agent_err *e)
 
 static int write_segments(const struct patch *p, struct agent_err *e)
 {
-	for (uint32_t i = 0; i < p->nsegs; i++) {
-		const struct segment *s = &p->segs[i];
+	for (uint32_t i = 0; i < p->m.nsegs; i++) {
+		const struct msg_segment *s = &p->m.segs[i];
 		int prot = s->prot == RW_PROT_RX ? PROT_READ | PROT_EXEC :
 			   s->prot == RW_PROT_RW ? PROT_READ | PROT_WRITE : PROT_READ;
 		if (mprotect((void *)s->addr, s->size, PROT_READ | PROT_WRITE) < 0)
@@ -667,7 +583,7 @@ static int remember_version(uint64_t orig, uint64_t addr)
 	return 0;
 }
 
-static struct reg_sym *find_reg(const char *scope, const char *name)
+static struct rw_regsym *find_reg(const char *scope, const char *name)
 {
 	for (size_t i = 0; i < nreg; i++)
 		if (!strcmp(reg[i].name, name) && !strcmp(reg[i].scope, scope))
@@ -680,12 +596,12 @@ static struct reg_sym *find_reg(const char *scope, const char *name)
 static int reserve_records(const struct patch *p)
 {
 	void *q;
-	for (size_t i = 0; i < p->nsyms; i++) {
+	for (size_t i = 0; i < p->m.nsyms; i++) {
 		if (!(q = grow(reg, &capreg, nreg + i, sizeof *reg)))
 			return -1;
 		reg = q;
 	}
-	for (size_t i = 0; i < p->nredirs; i++) {
+	for (size_t i = 0; i < p->m.nredirs; i++) {
 		if (!(q = grow(vers, &capvers, nvers + i, sizeof *vers)))
 			return -1;
 		vers = q;
@@ -695,11 +611,11 @@ static int reserve_records(const struct patch *p)
 
 static void record(struct patch *p, struct applied *a)
 {
-	for (uint32_t i = 0; i < p->nredirs; i++)
-		remember_version(p->from[i], p->to[i]);
+	for (uint32_t i = 0; i < p->m.nredirs; i++)
+		remember_version(p->m.redirs[i].from, p->m.redirs[i].to);
 	a->nreg_before = nreg;
-	for (uint32_t i = 0; i < p->nsyms; i++) {
-		struct reg_sym *s = &p->syms[i], *old = find_reg(s->scope, s->name);
+	for (uint32_t i = 0; i < p->m.nsyms; i++) {
+		struct rw_regsym *s = &p->m.syms[i], *old = find_reg(s->scope, s->name);
 		if (old && a->reg_before && (size_t)(old - reg) < a->nreg_before) {
 			a->reg_idx[a->nreg_changed] = (size_t)(old - reg);
 			a->reg_before[a->nreg_changed++] = *old;
@@ -725,12 +641,12 @@ static void record(struct patch *p, struct applied *a)
 static void run_constructors(struct patch *p)
 {
 	sigset_t open, old;
-	if (!p->ninits)
+	if (!p->m.ninits)
 		return;
 	sigemptyset(&open);
 	pthread_sigmask(SIG_SETMASK, &open, &old);
-	for (uint32_t i = 0; i < p->ninits; i++)
-		((void (*)(void))p->inits[i])();
+	for (uint32_t i = 0; i < p->m.ninits; i++)
+		((void (*)(void))p->m.inits[i])();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	p->inits_ran = 1;
 }
@@ -746,17 +662,18 @@ static int prepare_applied(struct patch *p)
 	memset(a, 0, sizeof *a);
 	p->entry = a;
 	a->version = version + 1;
-	a->to = p->to, a->names = p->names, a->nredirs = p->nredirs;
+	a->redirs = p->m.redirs, a->nredirs = p->m.nredirs;
+	a->funcs = p->funcs, a->displays = p->displays;
 	a->lo = UINT64_MAX;
-	for (uint32_t i = 0; i < p->nsegs; i++)
-		if (p->segs[i].prot == RW_PROT_RX) {
-			if (p->segs[i].addr < a->lo)
-				a->lo = p->segs[i].addr;
-			if (p->segs[i].addr + p->segs[i].size > a->hi)
-				a->hi = p->segs[i].addr + p->segs[i].size;
+	for (uint32_t i = 0; i < p->m.nsegs; i++)
+		if (p->m.segs[i].prot == RW_PROT_RX) {
+			if (p->m.segs[i].addr < a->lo)
+				a->lo = p->m.segs[i].addr;
+			if (p->m.segs[i].addr + p->m.segs[i].size > a->hi)
+				a->hi = p->m.segs[i].addr + p->m.segs[i].size;
 		}
-	a->reg_before = calloc(p->nsyms ? p->nsyms : 1, sizeof *a->reg_before);
-	a->reg_idx = calloc(p->nsyms ? p->nsyms : 1, sizeof *a->reg_idx);
+	a->reg_before = calloc(p->m.nsyms ? p->m.nsyms : 1, sizeof *a->reg_before);
+	a->reg_idx = calloc(p->m.nsyms ? p->m.nsyms : 1, sizeof *a->reg_idx);
 	return a->reg_before && a->reg_idx ? 0 : -1;
 }
 
@@ -766,16 +683,16 @@ static void publish(struct patch *p, struct applied *a)
 {
 	size_t n = atomic_load(&napplied) - 1;
 	version = a->version;
-	if (p->gen)
-		generation = p->gen;
+	if (p->m.gen)
+		generation = p->m.gen;
 	a->sites = p->sites, a->nsites = p->nsites, p->sites = NULL;
-	p->to = NULL, p->names = NULL;
-	last_note = (struct api_note){a->version, a->nredirs, (const char *const *)a->names};
+	p->m.redirs = NULL, p->funcs = p->displays = NULL;
+	last_note = (struct api_note){a->version, a->nredirs, a->funcs, a->displays};
 	if (a == &unlisted) {
 		free(a->sites);
 		free(a->reg_before);
 		free(a->reg_idx);
-		return;	/* not guarded (its to/names stay: hooks use them) */
+		return;	/* not guarded (its redirects and names stay: hooks use them) */
 	}
 	if (n >= KEEP_UNDO) {
 		struct applied *old = &applied[n - KEEP_UNDO];
@@ -809,12 +726,12 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 		return agent_fail(e, "out of memory");
 	}
 	uint64_t t_write = agent_now_ns() - t0;
-	unwind_frames(p->eh_frame, 1);
+	unwind_frames(p->m.eh_frame, 1);
 	run_constructors(p);
 
 	struct stop_range *ranges = calloc(p->nsites ? p->nsites : 1, sizeof *ranges);
 	if (!ranges)
-		return unwind_frames(p->eh_frame, 0), agent_fail(e, "out of memory");
+		return unwind_frames(p->m.eh_frame, 0), agent_fail(e, "out of memory");
 	for (size_t i = 0; i < p->nsites; i++)
 		ranges[i] = (struct stop_range){p->sites[i].at, p->sites[i].at + p->sites[i].len,
 						p->sites[i].name};
@@ -823,17 +740,15 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 	free(ranges);
 	if (rc < 0) {
 		if (!p->inits_ran)
-			unwind_frames(p->eh_frame, 0);
+			unwind_frames(p->m.eh_frame, 0);
 		drop_entry(p);
 		return -1;
 	}
 	record(p, p->entry);
 	publish(p, p->entry);
 	region_commit();
-	rw_put_u64(reply, t_write);
-	rw_put_u64(reply, pause);
-	rw_put_u64(reply, agent_now_ns() - t0);
-	rw_put_u32(reply, nthreads);
+	msg_put_apply_times(reply, &(struct msg_apply_times){t_write, pause,
+							     agent_now_ns() - t0, nthreads});
 	return 0;
 }
 
@@ -919,8 +834,8 @@ const char *apply_name_at(uint64_t addr, int *ver)
 	uint64_t at = 0;
 	*ver = a ? a->version : 0;
 	for (uint32_t i = 0; a && i < a->nredirs; i++)
-		if (a->to[i] <= addr && a->to[i] >= at)
-			at = a->to[i], best = a->names[i];
+		if (a->redirs[i].to <= addr && a->redirs[i].to >= at)
+			at = a->redirs[i].to, best = a->redirs[i].display;
 	return best;
 }
 
@@ -954,7 +869,7 @@ static void restore_registry(struct applied *a)
 	for (size_t i = 0; i < a->nredirs; i++) {
 		struct versions *v = NULL;
 		for (size_t j = 0; j < nvers && !v; j++)
-			if (vers[j].n && vers[j].v[vers[j].n - 1] == a->to[i])
+			if (vers[j].n && vers[j].v[vers[j].n - 1] == a->redirs[i].to)
 				v = &vers[j];
 		if (v)
 			v->n--;	/* its version is no longer one to send jumps from */

@@ -12,7 +12,7 @@ static double ms(uint64_t ns)
 
 static void report(const struct patch_result *r, char **files, int nfiles)
 {
-	const struct apply_times *t = &r->times;
+	const struct msg_apply_times *t = &r->times;
 	fprintf(stderr, "rewire: patched %s (%s%s) in %.2f ms — link %.2f, apply %.2f "
 		"(pause %.0f us, %u threads); %llu new functions\n",
 		r->nchanged ? r->names : "nothing running", rw_basename(files[0]),

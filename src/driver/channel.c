@@ -204,69 +204,34 @@ int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader
 	return rw_fail("%s", rtype == RW_MSG_ERROR && !reply->err ? msg : "malformed reply");
 }
 
-static char *get_dup(struct rw_reader *r)
-{
-	char tmp[4096];
-	rw_get_str(r, tmp, sizeof tmp);
-	return rw_strdup(tmp);
-}
-
-static void get_module(struct rw_reader *r, struct rw_module *m)
-{
-	uint32_t n;
-	m->path = get_dup(r);
-	m->base = rw_get_u64(r);
-	m->text_lo = rw_get_u64(r);
-	m->text_hi = rw_get_u64(r);
-	const uint8_t *id = rw_get_bytes(r, &n);
-	m->build_id_len = n > sizeof m->build_id ? sizeof m->build_id : n;
-	if (id)
-		memcpy(m->build_id, id, m->build_id_len);
-	m->tls_modid = rw_get_u64(r);
-	m->tls_static = rw_get_u8(r);
-	m->tls_tpoff = (int64_t)rw_get_u64(r);
-}
-
 int rw_hello(struct rw_process *p)
 {
 	struct rw_reader r;
+	struct msg_hello h;
 	if (rw_request(p->fd, RW_MSG_HELLO, NULL, &r) < 0)
 		return -1;
-	p->pid = (int)rw_get_u32(&r);
-	p->nmods = rw_get_u32(&r);
-	if (p->nmods > r.len / 8 || p->nmods == 0)
-		r.err = 1;
-	p->mods = rw_calloc(r.err ? 1 : p->nmods, sizeof *p->mods);
-	for (size_t i = 0; !r.err && i < p->nmods; i++)
-		get_module(&r, &p->mods[i]);
-	p->nreg = rw_get_u32(&r);
-	if (p->nreg > r.len / 8)
-		r.err = 1;
-	p->reg = rw_calloc(r.err ? 1 : p->nreg, sizeof *p->reg);
-	for (size_t i = 0; !r.err && i < p->nreg; i++) {
-		struct rw_regsym *g = &p->reg[i];
-		g->scope = get_dup(&r);
-		g->name = get_dup(&r);
-		g->kind = rw_get_u8(&r);
-		g->orig = rw_get_u64(&r);
-		g->addr = rw_get_u64(&r);
-		g->size = rw_get_u64(&r);
-	}
-	p->version = (int)rw_get_u32(&r);
-	p->gen = rw_get_u32(&r);
-	p->held = rw_get_u8(&r);
-	int err = r.err;
+	int err = msg_get_hello(&r, &h);
 	free((void *)r.p);
-	return err ? rw_fail("malformed answer from the agent") : 0;
+	if (err < 0) {
+		msg_hello_free(&h);
+		return rw_fail("malformed answer from the agent");
+	}
+	p->pid = (int)h.pid;
+	p->mods = h.mods, p->nmods = h.nmods;
+	p->reg = h.reg, p->nreg = h.nreg;
+	p->version = (int)h.version;
+	p->gen = h.gen;
+	p->held = h.held;
+	return 0;
 }
 
 void rw_process_free(struct rw_process *p)
 {
 	for (size_t i = 0; p->mods && i < p->nmods; i++)
-		free((void *)p->mods[i].path);
+		free(p->mods[i].path);
 	for (size_t i = 0; p->reg && i < p->nreg; i++) {
-		free((void *)p->reg[i].scope);
-		free((void *)p->reg[i].name);
+		free(p->reg[i].scope);
+		free(p->reg[i].name);
 	}
 	free(p->mods);
 	free(p->reg);
@@ -303,9 +268,11 @@ int rw_lookup(struct rw_process *p, struct link *l)
 	struct rw_reader r;
 	if (!l->ndyn)
 		return 0;
-	rw_put_u32(&b, (uint32_t)l->ndyn);
+	const char **names = rw_calloc(l->ndyn, sizeof *names);
 	for (size_t i = 0; i < l->ndyn; i++)
-		rw_put_str(&b, l->dyn[i].name);
+		names[i] = l->dyn[i].name;
+	msg_put_lookup(&b, names, (uint32_t)l->ndyn);
+	free(names);
 	int rc = rw_request(p->fd, RW_MSG_LOOKUP, &b, &r);
 	rw_buf_free(&b);
 	if (rc < 0)
@@ -313,9 +280,9 @@ int rw_lookup(struct rw_process *p, struct link *l)
 	if (rw_get_u32(&r) != l->ndyn)
 		r.err = 1;
 	for (size_t i = 0; !r.err && i < l->ndyn; i++) {
-		l->dyn[i].found = rw_get_u8(&r);
-		l->dyn[i].addr = rw_get_u64(&r);
-		l->dyn[i].modid = rw_get_u64(&r);
+		struct msg_found f;
+		msg_get_found(&r, &f);
+		l->dyn[i].found = f.found, l->dyn[i].addr = f.addr, l->dyn[i].modid = f.modid;
 	}
 	int err = r.err;
 	free((void *)r.p);
@@ -326,9 +293,7 @@ int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint
 {
 	struct rw_buf b = {0};
 	struct rw_reader r;
-	rw_put_u64(&b, lo);
-	rw_put_u64(&b, hi);
-	rw_put_u64(&b, size);
+	msg_put_alloc(&b, &(struct msg_alloc){lo, hi, size});
 	int rc = rw_request(p->fd, RW_MSG_ALLOC, &b, &r);
 	rw_buf_free(&b);
 	if (rc < 0)
@@ -339,16 +304,13 @@ int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint
 	return err ? rw_fail("malformed answer from the agent") : 0;
 }
 
-int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t)
+int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct msg_apply_times *t)
 {
 	struct rw_reader r;
 	int rc = rw_request(p->fd, RW_MSG_APPLY, patch, &r);
 	if (rc < 0)
 		return rc;
-	t->write_ns = rw_get_u64(&r);
-	t->pause_ns = rw_get_u64(&r);
-	t->total_ns = rw_get_u64(&r);
-	t->nthreads = rw_get_u32(&r);
+	msg_get_apply_times(&r, t);
 	int err = r.err;
 	free((void *)r.p);
 	return err ? rw_fail("malformed answer from the agent") : 0;

@@ -15,10 +15,6 @@ enum {
 	EXIT_NOPROC = 4,	/* the process or its agent cannot be reached */
 };
 
-struct apply_times {
-	uint64_t write_ns, pause_ns, total_ns;
-	uint32_t nthreads;
-};
 
 /* Which functions of the new objects changed (get entry jumps); NULL
  * filter: all of them. See link.h. */
@@ -57,7 +53,7 @@ struct running_fn {
 struct patch_result {
 	uint64_t link_ns;
 	uint64_t check_ns;	/* the type checks (types.c), part of the diff */
-	struct apply_times times;
+	struct msg_apply_times times;
 	size_t nchanged, nnew;
 	size_t npulled;		/* library members taken from the archives */
 	char names[512];	/* the replaced functions, demangled */
@@ -106,7 +102,7 @@ int rw_peek(int pid, uint32_t *gen, int *held);
 int rw_release(int pid);
 int rw_lookup(struct rw_process *p, struct link *l);
 int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
-int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct apply_times *t);
+int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct msg_apply_times *t);
 
 void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

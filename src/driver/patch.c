@@ -293,8 +293,7 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 	    link_relocate(l) < 0)
 		return -1;
 	warn_far(l);
-	link_encode(l, &msg);
-	rw_put_u32(&msg, gen);	/* the last field of APPLY */
+	link_encode(l, gen, &msg);
 	res->link_ns = rw_now_ns() - t0;
 	describe(l, res);	/* an answer lost may still be a patch applied */
 	int rc = rw_apply(p, &msg, &res->times);

@@ -771,7 +771,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		patch_others(s, d.paths, n, &filter, &all);
 		adopt_batch(s, jobs, n);
 		settle(s, &all);
-		const struct apply_times *t = &all.times;
+		const struct msg_apply_times *t = &all.times;
 		diff_ns += res.check_ns;
 		uint64_t total = compile_ns + diff_ns + all.link_ns + t->total_ns;
 		char procs[64] = "";

@@ -356,11 +356,11 @@ static const struct redirect *redirect_of(struct link *l, uint32_t oi, const str
 }
 
 /* Symbols this patch gives storage or code to, for the next patches. */
-static void encode_symbols(struct link *l, struct rw_buf *b)
+static struct rw_regsym *patch_symbols(struct link *l, uint32_t *n)
 {
-	size_t at = b->len;
-	uint32_t n = 0;
-	rw_put_u32(b, 0);
+	struct rw_regsym *syms = NULL;
+	size_t cap = 0;
+	*n = 0;
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		const struct rw_objfile *o = &l->objs[oi];
 		for (size_t j = 1; j < o->nsymbols; j++) {
@@ -375,49 +375,52 @@ static void encode_symbols(struct link *l, struct rw_buf *b)
 				continue;	/* bound to the program's storage */
 			if (func && !r && !link_is_changed(l, oi, s))
 				continue;	/* unchanged: its running version stays the newest */
-			rw_put_str(b, s->bind == STB_LOCAL ? rw_basename(s->file) : "");
-			rw_put_str(b, s->name);
-			rw_put_u8(b, func ? RW_KIND_FUNC : RW_KIND_DATA);
-			rw_put_u64(b, r ? r->from : addr);
-			rw_put_u64(b, addr);
-			rw_put_u64(b, func ? room_after(o, s) : s->size);
-			n++;
+			if (*n == cap)
+				syms = rw_realloc(syms, (cap = cap ? 2 * cap : 64) * sizeof *syms);
+			syms[(*n)++] = (struct rw_regsym){
+				.scope = (char *)(s->bind == STB_LOCAL ? rw_basename(s->file) : ""),
+				.name = (char *)s->name,
+				.kind = func ? RW_KIND_FUNC : RW_KIND_DATA,
+				.orig = r ? r->from : addr,
+				.addr = addr,
+				.size = func ? room_after(o, s) : s->size,
+			};
 		}
 	}
-	if (!b->err)
-		memcpy(b->p + at, &n, 4);
+	return syms;
 }
 
-void link_encode(struct link *l, struct rw_buf *b)
+void link_encode(struct link *l, uint32_t gen, struct rw_buf *b)
 {
 	static const uint8_t prot[NSEG] = {0, RW_PROT_RX, RW_PROT_R, RW_PROT_RW};
-	uint32_t nseg = 0;
+	struct msg_segment segs[NSEG];
+	struct msg_apply m = {.segs = segs, .eh_frame = l->eh_addr, .gen = gen};
 	for (int s = SEG_CODE; s < NSEG; s++)
-		nseg += l->seg_size[s] > 0;
-	rw_put_u32(b, nseg);
-	for (int s = SEG_CODE; s < NSEG; s++) {
-		if (!l->seg_size[s])
-			continue;
-		rw_put_u64(b, l->seg_addr[s]);
-		rw_put_u64(b, align_up(l->seg_size[s], PAGE));
-		rw_put_u8(b, prot[s]);
-		rw_put_bytes(b, l->seg_data[s], (uint32_t)l->seg_size[s]);
-	}
-	rw_put_u64(b, l->eh_addr);
-	rw_put_u32(b, (uint32_t)l->ninits);
+		if (l->seg_size[s])
+			segs[m.nsegs++] = (struct msg_segment){
+				l->seg_addr[s], align_up(l->seg_size[s], PAGE), prot[s],
+				l->seg_data[s], (uint32_t)l->seg_size[s]};
+	m.ninits = (uint32_t)l->ninits;
+	m.inits = rw_calloc(l->ninits + 1, sizeof *m.inits);
 	for (size_t i = 0; i < l->ninits; i++) {
 		uint64_t key = l->inits[2 * i];
-		rw_put_u64(b, l->secs[key >> 16][key & 0xffff].addr + l->inits[2 * i + 1]);
+		m.inits[i] = l->secs[key >> 16][key & 0xffff].addr + l->inits[2 * i + 1];
 	}
-	rw_put_u32(b, (uint32_t)l->nredirs);
+	m.nredirs = (uint32_t)l->nredirs;
+	m.redirs = rw_calloc(l->nredirs + 1, sizeof *m.redirs);
 	for (size_t i = 0; i < l->nredirs; i++) {
 		const struct redirect *r = &l->redirs[i];
-		rw_put_u64(b, r->from);
-		rw_put_u64(b, l->secs[r->obj][r->sec].addr + r->off);
-		rw_put_u64(b, r->via);
-		rw_put_str(b, rw_demangle(r->name));
+		m.redirs[i] = (struct msg_redirect){
+			r->from, l->secs[r->obj][r->sec].addr + r->off, r->via,
+			(char *)r->name, rw_strdup(rw_demangle(r->name))};
 	}
-	encode_symbols(l, b);
+	m.syms = patch_symbols(l, &m.nsyms);
+	msg_put_apply(b, &m);
+	for (size_t i = 0; i < l->nredirs; i++)
+		free(m.redirs[i].display);
+	free(m.redirs);
+	free(m.inits);
+	free(m.syms);
 }
 
 void link_free(struct link *l)

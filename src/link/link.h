@@ -15,32 +15,9 @@
 #define RW_LINK_H
 #include <stdint.h>
 #include "elf/elf.h"
-#include "proto/proto.h"
+#include "proto/msg.h"
 
-/* A module mapped in the process, as the agent reported it. */
-struct rw_module {
-	char *path;
-	uint64_t base;			/* load bias */
-	uint64_t text_lo, text_hi;	/* executable mappings */
-	uint64_t load_lo, load_hi;	/* all PT_LOAD mappings */
-	uint8_t build_id[64];
-	uint32_t build_id_len;
-	uint64_t tls_modid;
-	int tls_static;
-	int64_t tls_tpoff;		/* TLS block offset from the thread pointer */
-};
-
-/* A symbol defined by an earlier patch (kept by the agent). For functions,
- * orig is the address callers of the first version know, addr the newest
- * version, and size the room at addr before the next symbol (what a jump
- * may overwrite). For data, addr is the storage and size its size. */
-struct rw_regsym {
-	char *scope;			/* "" for globals, else the file's basename */
-	char *name;
-	uint8_t kind;			/* enum rw_kind */
-	uint64_t orig, addr, size;
-};
-
+/* The process patched, as its agent described it (HELLO). */
 struct rw_process {
 	int fd;
 	int pid;
@@ -197,8 +174,8 @@ int link_layout(struct link *l, uint64_t base, uint64_t lo, uint64_t hi);
  * placed far needs longer ones); refuses a function too short for it. */
 int link_plan_jumps(struct link *l);
 int link_relocate(struct link *l);
-/* The APPLY message. */
-void link_encode(struct link *l, struct rw_buf *b);
+/* The APPLY message (proto/msg.h); gen: the session's number of the patch. */
+void link_encode(struct link *l, uint32_t gen, struct rw_buf *b);
 void link_free(struct link *l);
 
 /* Arch: x86_64.c. Generic code asks what a relocation type needs. */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define RW_MAGIC 0x52495752u	/* "RWIR" */
-#define RW_VERSION 3
+#define RW_VERSION 4
 #define RW_MAX_PAYLOAD (256u << 20)
 
 enum rw_msg {

@@ -30,6 +30,7 @@ t_poll() {
 	check_all 1 'v["a"] == v["b"]' "every tick's two calls ran one version"
 	check_all "$from" 'v["a"] == 3 * v["tick"] && v["hooks"] == 10 && v["version"] == 10 && v["inpoll"] == 1' \
 		"after 10 patches (the hook ran 10 times, inside rewire_poll)"
+	check_all "$from" 'v["named"] == 1' "the hook was told compute's name"
 	check_steps 1 tick 1
 	assert_alive "after the patches"
 	pass

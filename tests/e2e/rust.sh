@@ -163,6 +163,8 @@ t_rust_api() {
 	check_all 1 'v["a"] == v["b"]' "every tick's two calls ran one version"
 	check_all "$from" 'v["a"] == 3 * v["tick"] && v["hooks"] == 6 && v["version"] == 6 && v["inpoll"] == 1' \
 		"after 6 patches (the hook ran 6 times, inside rewire::poll)"
+	check_all "$from" 'v["named"] == 1' \
+		"the hook's names: compute's linkage name (_ZN…7compute…) and rust_api::compute"
 	# Patched code crashes inside rewire::call: rolled back, the program goes on.
 	from=$(lines "$LOG")
 	save_rs src/main.rs BODY "$(marked BODY '    if x > 0 { unsafe { std::ptr::read_volatile((x - x) as *const u64) } } else { x * 5 }')"

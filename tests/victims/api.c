@@ -11,13 +11,16 @@
  * "tick=N a=A b=B crashed=C hooks=H inpoll=I version=V" where A and B are
  * the two results (-1 when the call crashed), C 1 when rewire_call said so,
  * H the hook's runs, I whether the last one ran inside rewire_poll() and V
- * the version it was told. The original computes N*2. */
+ * the version it was told, then " named=M": 1 when the last patch named
+ * compute among its functions (a C name: the same linkage and display
+ * name). The original computes N*2. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "rewire.h"
 
-static int hooks, hook_in_poll = 1, last_version;
+static int hooks, hook_in_poll = 1, last_version, named;
 static volatile int in_poll;
 
 /* @DECLS */
@@ -32,6 +35,9 @@ static void on_patch(const struct rewire_patch_info *info, void *ctx)
 	hooks++;
 	hook_in_poll &= in_poll;
 	last_version = info->version;
+	named = 0;
+	for (size_t i = 0; i < info->nfuncs; i++)
+		named |= !strcmp(info->funcs[i], "compute") && !strcmp(info->names[i], "compute");
 }
 
 struct work {
@@ -55,8 +61,8 @@ int main(void)
 	for (int n = 1;; n++) {
 		struct work w = {n, -1, -1};
 		int crashed = rewire_call(work, &w) == REWIRE_CRASHED;
-		printf("tick=%d a=%d b=%d crashed=%d hooks=%d inpoll=%d version=%d\n", n, w.a, w.b,
-		       crashed, hooks, hook_in_poll, last_version);
+		printf("tick=%d a=%d b=%d crashed=%d hooks=%d inpoll=%d version=%d named=%d\n", n,
+		       w.a, w.b, crashed, hooks, hook_in_poll, last_version, named);
 		in_poll = 1;
 		rewire_poll();
 		in_poll = 0;

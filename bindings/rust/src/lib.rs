@@ -6,7 +6,7 @@
 //! the calls can stay in release builds.
 //!
 //! ```no_run
-//! rewire::on_patch(|p| eprintln!("patch {}: {:?}", p.version, p.functions().collect::<Vec<_>>()));
+//! rewire::on_patch(|p| eprintln!("patch {}: {:?}", p.version, p.names().collect::<Vec<_>>()));
 //! loop {
 //!     // ... one frame, one request, one tick of work ...
 //!     rewire::poll(); // patches are applied here, and only here
@@ -55,13 +55,24 @@ pub struct Patch<'a> {
     /// 1 for the first patch of the process.
     pub version: i32,
     funcs: &'a [*const c_char],
+    names: &'a [*const c_char],
+}
+
+fn strs(p: &[*const c_char]) -> impl Iterator<Item = &str> {
+    // SAFETY: the agent gives NUL-terminated names that outlive the hook.
+    p.iter().map(|&p| unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("?"))
 }
 
 impl Patch<'_> {
-    /// Linkage names of the functions the patch replaced.
+    /// Linkage names of the functions the patch replaced (as in the
+    /// symbol table: `_ZN4game6update17h…E`).
     pub fn functions(&self) -> impl Iterator<Item = &str> {
-        // SAFETY: the agent gives NUL-terminated names that outlive the hook.
-        self.funcs.iter().map(|&p| unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("?"))
+        strs(self.funcs)
+    }
+
+    /// The same functions' names for people, demangled (`game::update`).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        strs(self.names)
     }
 }
 
@@ -70,6 +81,7 @@ struct RawPatch {
     version: c_int,
     nfuncs: usize,
     funcs: *const *const c_char,
+    names: *const *const c_char,
 }
 
 type Hook = Box<dyn Fn(&Patch) + Send + Sync>;
@@ -78,14 +90,17 @@ extern "C" fn run_hook(info: *const RawPatch, ctx: *mut c_void) {
     // SAFETY: ctx is the leaked Box<Hook> given to the agent below; info is
     // valid for the call.
     let (hook, info) = unsafe { (&*(ctx as *const Hook), &*info) };
-    let funcs = if info.nfuncs == 0 {
-        &[][..]
-    } else {
-        // SAFETY: the agent's array of nfuncs names.
-        unsafe { std::slice::from_raw_parts(info.funcs, info.nfuncs) }
+    let names = |p: *const *const c_char| {
+        if info.nfuncs == 0 || p.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: the agent's array of nfuncs names.
+            unsafe { std::slice::from_raw_parts(p, info.nfuncs) }
+        }
     };
+    let (funcs, names) = (names(info.funcs), names(info.names));
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        hook(&Patch { version: info.version, funcs })
+        hook(&Patch { version: info.version, funcs, names })
     }));
 }
 

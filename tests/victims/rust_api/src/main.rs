@@ -10,10 +10,13 @@
 // unwinding to the program's own catch_unwind (outer=propagated), and from
 // tick 2 on the program's own panic hook (silent, set after rewire's) runs.
 // A counter in the closure's frame counts the unwound drops (dropped=D).
+// The hook is told the replaced functions' linkage names (mangled) and
+// their names for people: named=1 when the last patch named compute both
+// ways.
 //
 // Output: "pid=P" first, then every ~15 ms
 // "tick=N a=A b=B hooks=H inpoll=I version=V crashed=C err=E outer=O
-// dropped=D".
+// dropped=D named=M".
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::{thread, time::Duration};
 
@@ -22,6 +25,7 @@ static VERSION: AtomicI32 = AtomicI32::new(0);
 static IN_POLL: AtomicBool = AtomicBool::new(false);
 static HOOK_IN_POLL: AtomicBool = AtomicBool::new(true);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+static NAMED: AtomicBool = AtomicBool::new(false);
 
 struct CountDrop;
 
@@ -49,6 +53,9 @@ fn main() {
     rewire::on_patch(|p| {
         HOOKS.fetch_add(1, SeqCst);
         VERSION.store(p.version, SeqCst);
+        let mangled = p.functions().any(|f| f.starts_with("_ZN") && f.contains("7compute"));
+        let named = p.names().any(|n| n == "rust_api::compute");
+        NAMED.store(mangled && named, SeqCst);
         if !IN_POLL.load(SeqCst) {
             HOOK_IN_POLL.store(false, SeqCst);
         }
@@ -77,9 +84,10 @@ fn main() {
             Err(_) => "propagated",
         };
         println!(
-            "tick={} a={} b={} hooks={} inpoll={} version={} crashed={} err={} outer={} dropped={}",
+            "tick={} a={} b={} hooks={} inpoll={} version={} crashed={} err={} outer={} dropped={} named={}",
             n, a, b, HOOKS.load(SeqCst), HOOK_IN_POLL.load(SeqCst) as u8,
-            VERSION.load(SeqCst), res.is_err() as u8, err, outer, DROPPED.load(SeqCst)
+            VERSION.load(SeqCst), res.is_err() as u8, err, outer, DROPPED.load(SeqCst),
+            NAMED.load(SeqCst) as u8
         );
         IN_POLL.store(true, SeqCst);
         rewire::poll();
