@@ -7,7 +7,7 @@ B       := build
 
 DRIVER_SRC := $(wildcard src/driver/*.c src/elf/*.c src/link/*.c src/patch/*.c src/front/*.c) \
 	      src/util.c src/proto/proto.c src/proto/msg.c
-AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c src/proto/msg.c
+AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c src/proto/msg.c src/guard/guard.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(B)/driver/%.o)
@@ -27,11 +27,11 @@ $(B)/librewire.so: $(AGENT_OBJ)
 
 # The API a program links (include/rewire.h): calls into the agent when it
 # is there, no-ops when not. Position-independent: it may go into a .so.
-$(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/src/api/lib.o
+$(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/src/api/lib.o $(B)/api/src/guard/guard.o
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h
+$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h src/guard/guard.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
 

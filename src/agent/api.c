@@ -29,17 +29,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 #include <unwind.h>
 #include "agent.h"
+#include "guard/guard.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define POLL_WAIT_S 10
@@ -84,8 +83,7 @@ static void run_hooks(const struct api_note *note)
 
 /* --- safe points ------------------------------------------------------------ */
 
-static void install_handlers(void);
-static pthread_once_t handlers_once;
+static const struct guard_ops patch_ops;
 
 enum { HAND_NONE, HAND_PENDING, HAND_RUNNING, HAND_DONE };
 
@@ -106,7 +104,7 @@ static int run_now(int (*run)(void *, struct api_note *, struct agent_err *), vo
 	struct api_note note = {0};
 	/* Before the jumps: new code may crash the moment they are written,
 	 * before the patch returns, and that crash is the patch's. */
-	pthread_once(&handlers_once, install_handlers);
+	guard_install(&patch_ops);
 	int rc = run(ctx, &note, e);
 	if (rc == 0 && note.version)
 		run_hooks(&note);
@@ -162,21 +160,6 @@ EXPORT int rewire_agent_poll(void)
 }
 
 /* --- guarded calls ---------------------------------------------------------- */
-
-struct guard {
-	sigjmp_buf jb;
-	struct guard *prev;
-	uintptr_t frame;		/* the stack above this is the caller's */
-	int sig;
-	uint64_t pc, culprit, caller;	/* caller: a replaced function on the stack */
-	void *addr;
-	int panic_seen, unwound;	/* sig 0: a panic (rewire_agent_panicking) */
-};
-
-static __thread struct guard *guard_top __attribute__((tls_model("initial-exec")));
-static __thread void *alt_stack __attribute__((tls_model("initial-exec")));
-static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-static struct sigaction prev_act[NSIG];
 
 static void say(const char *s)
 {
@@ -250,63 +233,38 @@ static void report(int sig, uint64_t at, const char *name, const void *addr, con
 	say(buf);
 }
 
-/* Not a patch's fault, or no guard: as if rewire had no handler. */
-static void chain(int sig, siginfo_t *si, void *uc)
+/* The fault handlers (guard/guard.c) ask these what is patch code. */
+static int is_patch_code(uintptr_t pc)
 {
-	struct sigaction *old = &prev_act[sig];
-	if (old->sa_flags & SA_SIGINFO) {
-		old->sa_sigaction(sig, si, uc);
-		return;
-	}
-	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-		old->sa_handler(sig);
-		return;
-	}
-	/* Default: uninstall and let the fault happen again (or raise a
-	 * signal that was sent, not caused). */
-	signal(sig, SIG_DFL);
-	if (si->si_code <= 0 || sig == SIGABRT)
-		raise(sig);
+	return apply_is_patch_code(pc);
 }
 
-static void crash_handler(int sig, siginfo_t *si, void *ucv)
+static uintptr_t patch_on_stack_any(uintptr_t sp, uintptr_t top)
 {
-	ucontext_t *uc = ucv;
-	uint64_t pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
-	uint64_t sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
-	struct guard *g = guard_top;
-	uint64_t culprit = apply_is_patch_code(pc) ? pc : 0;
-	/* A stack overflow faults at sp: only scan a stack that is there. */
-	int overflow = sig == SIGSEGV && (uint64_t)si->si_addr + 4096 >= sp &&
-		       (uint64_t)si->si_addr <= sp + 4096;
-	if (!culprit && g && !overflow && sp < g->frame)
-		culprit = patch_on_stack(sp, g->frame, 0);
-	if (culprit && g) {
-		g->sig = sig, g->pc = pc, g->culprit = culprit, g->addr = si->si_addr;
-		g->caller = overflow || sp >= g->frame ? 0 : patch_on_stack(sp, g->frame, 1);
-		siglongjmp(g->jb, 1);
-	}
-	if (culprit) {
-		int ver;
-		apply_name_at(culprit, &ver);
-		report(sig, culprit, NULL, si->si_addr, "");
-		/* Likely the end of the process (unless its own handler
-		 * recovers): a restart can leave this patch out. */
-		agent_note_crash(ver, sig);
-	}
-	chain(sig, si, ucv);
+	return patch_on_stack(sp, top, 0);
 }
 
-static int ensure_alt_stack(void)
+/* The replaced function that made the call, for the report. */
+static void caught(struct guard *g, uintptr_t sp, int overflow)
 {
-	stack_t cur;
-	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
-		return 0;
-	if (!alt_stack && !(alt_stack = malloc(64 << 10)))
-		return -1;
-	stack_t ss = {.ss_sp = alt_stack, .ss_size = 64 << 10};
-	return sigaltstack(&ss, NULL);
+	g->caller = overflow || sp >= g->frame ? 0 : patch_on_stack(sp, g->frame, 1);
 }
+
+static void unguarded(int sig, const siginfo_t *si, uintptr_t culprit)
+{
+	int ver;
+	apply_name_at(culprit, &ver);
+	report(sig, culprit, NULL, si->si_addr, "");
+	/* Likely the end of the process (unless its own handler recovers): a
+	 * restart can leave this patch out. */
+	agent_note_crash(ver, sig);
+}
+
+/* The fault handlers go in when there is patch code to guard (just before
+ * the first patch, or at the first guarded call), after the program
+ * installed its own (Rust's stack-overflow handler only installs itself
+ * over the default). */
+static const struct guard_ops patch_ops = {is_patch_code, patch_on_stack_any, caught, unguarded};
 
 /* The guard ended by a crash (sig) or by a panic of patch code (sig 0):
  * report it, roll its patch back. */
@@ -342,21 +300,11 @@ static int crashed(struct guard *g)
 EXPORT int rewire_agent_call(void (*fn)(void *), void *arg)
 {
 	struct guard g;
-	memset(&g, 0, sizeof g);
-	g.prev = guard_top;
-	g.frame = (uintptr_t)__builtin_frame_address(0);
-	pthread_once(&handlers_once, install_handlers);
-	ensure_alt_stack();
-	if (sigsetjmp(g.jb, 1) == 0) {
-		guard_top = &g;
-		fn(arg);
-		guard_top = g.prev;
-		/* A panic the binding caught: the patch's when patch code was
-		 * on the stack; otherwise not ours to handle. */
-		return g.unwound && g.culprit ? crashed(&g) : 0;
-	}
-	guard_top = g.prev;
-	return crashed(&g);
+	if (guard_run(&patch_ops, &g, fn, arg))
+		return crashed(&g);
+	/* A panic the binding caught: the patch's when patch code was on the
+	 * stack; otherwise not ours to handle. */
+	return g.unwound && g.culprit ? crashed(&g) : 0;
 }
 
 /* The frames of the panicking stack, from the unwinder (libgcc_s, which a
@@ -414,7 +362,7 @@ static uint64_t patch_in_frames(const struct frames *f, uintptr_t top, int named
 EXPORT void rewire_agent_panicking(void)
 {
 	uint64_t sp = (uint64_t)__builtin_frame_address(0);
-	if (!guard_top)
+	if (!guard_top())
 		return;
 	/* 4 KiB: not on a stack that may be short, nor in TLS (an agent
 	 * loaded by `rewire attach` has a few dozen bytes of static TLS). */
@@ -422,7 +370,7 @@ EXPORT void rewire_agent_panicking(void)
 		frames_mem = malloc(sizeof *frames_mem);
 	struct frames *f = frames_mem;
 	int walked = f && unwind_frames(f) == 0;
-	for (struct guard *g = guard_top; g; g = g->prev) {
+	for (struct guard *g = guard_top(); g; g = g->prev) {
 		g->sig = 0, g->pc = 0, g->addr = NULL, g->panic_seen = 1;
 		if (walked && f->n && f->cfa[f->n - 1] > g->frame) {
 			g->culprit = patch_in_frames(f, g->frame, 0);
@@ -440,30 +388,12 @@ EXPORT void rewire_agent_panicking(void)
  * a resumed unwinding) or there is no guard. */
 EXPORT int rewire_agent_unwound(void)
 {
-	struct guard *g = guard_top;
+	struct guard *g = guard_top();
 	if (!g)
 		return 0;
 	g->unwound = 1;
 	return g->panic_seen;
 }
-
-/* The fault handlers go in when there is patch code to guard (just before
- * the first patch, or at the first guarded call), after the program
- * installed its own (Rust's stack-overflow handler only installs itself
- * over the default). */
-static void install_handlers(void)
-{
-	for (size_t i = 0; i < sizeof crash_sigs / sizeof *crash_sigs; i++) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_sigaction = crash_handler;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-		sigemptyset(&sa.sa_mask);
-		sigaction(crash_sigs[i], &sa, &prev_act[crash_sigs[i]]);
-	}
-}
-
-static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
 static int make_cond(void)
 {

@@ -42,7 +42,6 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -55,9 +54,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 #include "../../include/rewire_lib.h"
+#include "../guard/guard.h"
 
 #pragma GCC poison exit abort
 
@@ -72,12 +71,8 @@
 
 #if defined(__x86_64__)
 #define HOST_MACHINE EM_X86_64
-#define UC_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
-#define UC_SP(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RSP])
 #elif defined(__aarch64__)
 #define HOST_MACHINE EM_AARCH64
-#define UC_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
-#define UC_SP(uc) ((uintptr_t)(uc)->uc_mcontext.sp)
 #else
 #error "rewire_lib: unsupported architecture"
 #endif
@@ -773,21 +768,6 @@ static int lib_code(uintptr_t pc)
 
 /* ------------------------------------------------------ guarded calls */
 
-struct guard {
-	sigjmp_buf jb;
-	struct guard *prev;
-	uintptr_t frame;		/* the stack above this is the caller's */
-	int sig;
-	uintptr_t pc, culprit;
-	void *addr;
-};
-
-static __thread struct guard *guard_top __attribute__((tls_model("initial-exec")));
-static __thread void *alt_stack __attribute__((tls_model("initial-exec")));
-static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-static struct sigaction prev_act[NSIG];
-static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
-
 /* A return address into library code between the fault and the guard's
  * frame: library code made the call that failed (abort, a libc function
  * given a bad pointer). Frames that returned leave their values below the
@@ -808,85 +788,13 @@ static uintptr_t lib_on_stack(uintptr_t sp, uintptr_t top)
 	return first;
 }
 
-/* Not library code, or no guard: as if this handler were not there. */
-static void chain(int sig, siginfo_t *si, void *uc)
+static int is_lib_code(uintptr_t pc)
 {
-	struct sigaction *old = &prev_act[sig];
-	if (old->sa_flags & SA_SIGINFO) {
-		old->sa_sigaction(sig, si, uc);
-		return;
-	}
-	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-		old->sa_handler(sig);
-		return;
-	}
-	/* Default: uninstall and let the fault happen again (or raise a
-	 * signal that was sent, not caused). */
-	signal(sig, SIG_DFL);
-	if (si->si_code <= 0 || sig == SIGABRT)
-		raise(sig);
+	return lib_code(pc) != 0;
 }
 
-static void on_fault(int sig, siginfo_t *si, void *ucv)
-{
-	ucontext_t *uc = ucv;
-	uintptr_t pc = UC_PC(uc), sp = UC_SP(uc);
-	struct guard *g = guard_top;
-	uintptr_t culprit = lib_code(pc) ? pc : 0;
-	/* A stack overflow faults next to sp: scan only a stack that is there. */
-	int overflow = sig == SIGSEGV && (uintptr_t)si->si_addr + 4096 >= sp &&
-		       (uintptr_t)si->si_addr <= sp + 4096;
-	if (!culprit && g && !overflow && sp < g->frame)
-		culprit = lib_on_stack(sp, g->frame);
-	if (culprit && g) {
-		g->sig = sig, g->pc = pc, g->culprit = culprit, g->addr = si->si_addr;
-		siglongjmp(g->jb, 1);
-	}
-	chain(sig, si, ucv);
-}
-
-/* Over the program's own handlers, which on_fault chains to. */
-static void install_handlers(void)
-{
-	for (size_t i = 0; i < sizeof crash_sigs / sizeof *crash_sigs; i++) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_sigaction = on_fault;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-		sigemptyset(&sa.sa_mask);
-		sigaction(crash_sigs[i], &sa, &prev_act[crash_sigs[i]]);
-	}
-}
-
-/* A stack overflow is caught too, on a stack of its own per thread. */
-static void ensure_alt_stack(void)
-{
-	stack_t cur;
-	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
-		return;
-	if (!alt_stack && !(alt_stack = malloc(64 << 10)))
-		return;
-	stack_t ss = {.ss_sp = alt_stack, .ss_size = 64 << 10};
-	sigaltstack(&ss, NULL);
-}
-
-/* fn(arg): 0, or 1 when library code crashed in it (g says where). */
-static int guarded(void (*fn)(void *), void *arg, struct guard *g)
-{
-	memset(g, 0, sizeof *g);
-	g->prev = guard_top;
-	g->frame = (uintptr_t)__builtin_frame_address(0);
-	pthread_once(&handlers_once, install_handlers);
-	ensure_alt_stack();
-	if (sigsetjmp(g->jb, 1) == 0) {
-		guard_top = g;
-		fn(arg);
-		guard_top = g->prev;
-		return 0;
-	}
-	guard_top = g->prev;
-	return 1;
-}
+/* The fault handlers (guard/guard.c) ask these what is library code. */
+static const struct guard_ops lib_ops = {is_lib_code, lib_on_stack, NULL, NULL};
 
 static void describe_crash(const struct guard *g, char *out, size_t cap)
 {
@@ -952,7 +860,7 @@ static int run_load_hook(struct version *v)
 	char why[512];
 	if (!h.fn)
 		return 0;
-	if (guarded(call_load, &h, &g)) {
+	if (guard_run(&lib_ops, &g, call_load, &h)) {
 		describe_crash(&g, why, sizeof why);
 		return fail(lib, "%s: version %d: rewire_lib_load crashed: %s", lib->name, v->num,
 			    why);
@@ -968,7 +876,7 @@ static void run_unload_hook(struct version *v)
 	struct hook_call h = {own_sym(v, "rewire_lib_unload", 1), v->lib->state, v->num, 0};
 	struct guard g;
 	char why[512];
-	if (h.fn && guarded(call_unload, &h, &g)) {
+	if (h.fn && guard_run(&lib_ops, &g, call_unload, &h)) {
 		describe_crash(&g, why, sizeof why);
 		fail(v->lib, "%s: version %d: rewire_lib_unload crashed: %s", v->lib->name, v->num,
 		     why);
@@ -1994,7 +1902,7 @@ int rewire_lib_call(rewire_lib *lib, void (*fn)(void *), void *arg)
 	struct guard g;
 	if (!fn)
 		return fail(lib, "rewire_lib_call: no function");
-	if (!guarded(fn, arg, &g))
+	if (!guard_run(&lib_ops, &g, fn, arg))
 		return 0;
 	pthread_mutex_lock(&big);
 	on_crash(lib, &g);

@@ -13,12 +13,12 @@ dylib_api() {
 		return
 	fi
 	mkdir -p "$W/api"
-	for f in rewire lib; do
+	for f in api/rewire api/lib guard/guard; do
 		"$CC" -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -c \
-			-o "$W/api/$f.o" "$RW_ROOT/src/api/$f.c" >"$W/api/cc.log" 2>&1 ||
-			{ APPLY_OUT=$W/api/cc.log APPLY_RC=-; fail "cannot compile src/api/$f.c"; }
+			-o "$W/api/${f#*/}.o" "$RW_ROOT/src/$f.c" >"$W/api/cc.log" 2>&1 ||
+			{ APPLY_OUT=$W/api/cc.log APPLY_RC=-; fail "cannot compile src/$f.c"; }
 	done
-	ar rcs "$W/api/librewire-api.a" "$W/api/rewire.o" "$W/api/lib.o"
+	ar rcs "$W/api/librewire-api.a" "$W/api/rewire.o" "$W/api/lib.o" "$W/api/guard.o"
 	API=$W/api/librewire-api.a
 }
 
