@@ -97,14 +97,23 @@ static char **split_command(const char *cmd, int *argc)
 	return argv;
 }
 
-static char *absolute(const char *dir, const char *path)
+static char *joined(const char *dir, const char *path)
 {
-	char buf[PATH_MAX * 2], real[PATH_MAX];
+	char buf[PATH_MAX * 2];
 	if (path[0] == '/')
 		snprintf(buf, sizeof buf, "%s", path);
 	else
 		snprintf(buf, sizeof buf, "%s/%s", dir, path);
-	return rw_strdup(realpath(buf, real) ? real : buf);
+	return rw_strdup(buf);
+}
+
+static char *absolute(const char *dir, const char *path)
+{
+	char real[PATH_MAX], *named = joined(dir, path);
+	if (!realpath(named, real))
+		return named;
+	free(named);
+	return rw_strdup(real);
 }
 
 /* The depfile of the user's build: -MF's, or with -MD or -MMD alone the
@@ -167,6 +176,7 @@ static int load_entry(struct cc_unit *u, json_object *e)
 		return -1;
 	u->dir = rw_strdup(json_object_get_string(dir));
 	u->src = absolute(u->dir, json_object_get_string(file));
+	u->named = joined(u->dir, json_object_get_string(file));
 	if (json_object_object_get_ex(e, "arguments", &args) &&
 	    json_object_is_type(args, json_type_array)) {
 		size_t n = json_object_array_length(args);
@@ -502,6 +512,7 @@ void cc_free(struct cc_db *db)
 		free(u->argv);
 		free(u->deps);
 		free(u->src);
+		free(u->named);
 		free(u->dir);
 		free(u->out);
 		free(u->base);

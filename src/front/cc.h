@@ -7,6 +7,7 @@
 
 struct cc_unit {
 	char *src;		/* absolute path of the source file */
+	char *named;		/* src as the command names it (absolute, links kept), or NULL */
 	char *dir;		/* the directory the command runs in */
 	char **argv;		/* the command without its output options; NULL-ended */
 	int argc;
