@@ -1340,6 +1340,9 @@ static int keep_build_object(struct session *s, size_t i)
  * The others are compiled in the background for their baselines. */
 static void setup_baselines(struct session *s, const char *exe)
 {
+	/* The units share their headers: each is read once. A save from now
+	 * on is seen (the directories are watched before the hash). */
+	struct rw_table hashes = {0};
 	int64_t exe_time = mtime_ns(exe);
 	s->exe_time = exe_time;
 	s->start_wall = wall_ns();
@@ -1348,10 +1351,10 @@ static void setup_baselines(struct session *s, const char *exe)
 	for (size_t i = 0; i < s->db.n; i++) {
 		struct cc_unit *u = &s->db.units[i];
 		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
-		u->hash = cc_hash_inputs(u);
 		watch_dir_of(s, u->src);
 		for (size_t k = 0; k < u->ndeps; k++)
 			watch_dir_of(s, u->deps[k]);
+		u->hash = cc_hash_inputs_memo(u, &hashes);
 		if (u->rust)
 			continue;	/* its baseline is the build's own link (cargo.c) */
 		if (u->object_only) {
@@ -1369,12 +1372,13 @@ static void setup_baselines(struct session *s, const char *exe)
 		if (current && src <= obj && cc_read_build_deps(u) == 0) {
 			for (size_t k = 0; k < u->ndeps; k++)
 				watch_dir_of(s, u->deps[k]);
-			u->hash = cc_hash_inputs(u);
+			u->hash = cc_hash_inputs_memo(u, &hashes);
 			continue;
 		}
 		s->deps_only[i] = current && src <= obj;
 		s->base_queue[s->nqueue++] = i;
 	}
+	rw_table_free(&hashes, free);
 }
 
 static int make_cache(struct session *s)
