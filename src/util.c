@@ -54,6 +54,56 @@ uint32_t rw_hash(const char *s)
 	return h;
 }
 
+static size_t table_slot(const struct rw_table *t, const char *key)
+{
+	size_t i = rw_hash(key) & (t->cap - 1);
+	while (t->keys[i] && strcmp(t->keys[i], key))
+		i = (i + 1) & (t->cap - 1);
+	return i;
+}
+
+static void table_grow(struct rw_table *t)
+{
+	struct rw_table old = *t;
+	t->cap = old.cap ? old.cap * 2 : 256;
+	t->keys = rw_calloc(t->cap, sizeof *t->keys);
+	t->vals = rw_calloc(t->cap, sizeof *t->vals);
+	for (size_t i = 0; i < old.cap; i++) {
+		if (!old.keys[i])
+			continue;
+		size_t j = table_slot(t, old.keys[i]);
+		t->keys[j] = old.keys[i];
+		t->vals[j] = old.vals[i];
+	}
+	free(old.keys);
+	free(old.vals);
+}
+
+void **rw_table_put(struct rw_table *t, const char *key, int *added)
+{
+	if (2 * (t->n + 1) > t->cap)
+		table_grow(t);
+	size_t i = table_slot(t, key);
+	*added = !t->keys[i];
+	if (*added) {
+		t->keys[i] = rw_strdup(key);
+		t->n++;
+	}
+	return &t->vals[i];
+}
+
+void rw_table_free(struct rw_table *t, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < t->cap; i++) {
+		free(t->keys[i]);
+		if (t->keys[i] && free_val)
+			free_val(t->vals[i]);
+	}
+	free(t->keys);
+	free(t->vals);
+	memset(t, 0, sizeof *t);
+}
+
 /* C++ (Itanium) and Rust (legacy and v0) names, as people wrote them.
  * DMGL_AUTO lets libiberty tell Rust's legacy hashes from C++. The result
  * lives until the next call with the same slot of a small ring, so a

@@ -27,4 +27,16 @@ int rw_name_eq(const char *a, const char *b);
 /* FNV-1a */
 uint32_t rw_hash(const char *s);
 
+/* A table of strings to pointers; zeroed is empty. Keys are copied. */
+struct rw_table {
+	char **keys;
+	void **vals;
+	size_t cap, n;
+};
+/* Where key's value is (until the next put into t); a key not there yet
+ * is added, its value NULL (*added). */
+void **rw_table_put(struct rw_table *t, const char *key, int *added);
+/* free_val (when given) is called with each value. */
+void rw_table_free(struct rw_table *t, void (*free_val)(void *));
+
 #endif

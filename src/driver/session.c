@@ -32,6 +32,7 @@
 #include "driver.h"
 #include "procs.h"
 #include "front/cc.h"
+#include "front/includes.h"
 #include "patch/diff.h"
 
 /* Editors save in one write or one rename; some write twice in a row. */
@@ -41,7 +42,8 @@
 
 /* JOB_BASE compiles a unit whose object is not current (its baseline);
  * JOB_DEPS only preprocesses one whose object is, for the headers it
- * includes; both in the background. JOB_PATCH compiles a save. */
+ * includes, when neither a depfile nor its #include lines tell them (it
+ * includes a macro); both in the background. JOB_PATCH compiles a save. */
 enum job_kind { JOB_BASE, JOB_PATCH, JOB_DEPS };
 
 /* The patches --restart can take back out of a restarted program. */
@@ -1334,12 +1336,33 @@ static int keep_build_object(struct session *s, size_t i)
 	return 0;
 }
 
+/* The headers of a unit whose object is current, without a compiler: the
+ * depfile the build wrote with that object, else the #include lines of
+ * its files (includes.c). 0, or -1 when neither tells. */
+static int known_headers(struct session *s, size_t i, struct inc_cache *inc,
+			 struct rw_table *hashes)
+{
+	struct cc_unit *u = &s->db.units[i];
+	if (cc_read_build_deps(u) < 0 && inc_unit_deps(inc, u) < 0)
+		return -1;
+	for (size_t k = 0; k < u->ndeps; k++)
+		watch_dir_of(s, u->deps[k]);
+	u->hash = cc_hash_inputs_memo(u, hashes);
+	check_headers(s, i);
+	return 0;
+}
+
 /* No compiler runs at start for a unit whose object is current: that
  * object is the baseline, and its headers come from the depfile the
- * build wrote with it, else from a preprocessor pass in the background.
- * The others are compiled in the background for their baselines. */
+ * build wrote with it, else from its #include lines, else (an #include
+ * of a macro) from a preprocessor pass in the background. The others are
+ * compiled in the background for their baselines. */
 static void setup_baselines(struct session *s, const char *exe)
 {
+	struct inc_cache *inc = inc_new();
+	/* The units share their headers: each is read once. A save from now
+	 * on is seen (the directories are watched before the hash). */
+	struct rw_table hashes = {0};
 	int64_t exe_time = mtime_ns(exe);
 	s->exe_time = exe_time;
 	s->start_wall = wall_ns();
@@ -1348,10 +1371,10 @@ static void setup_baselines(struct session *s, const char *exe)
 	for (size_t i = 0; i < s->db.n; i++) {
 		struct cc_unit *u = &s->db.units[i];
 		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
-		u->hash = cc_hash_inputs(u);
 		watch_dir_of(s, u->src);
 		for (size_t k = 0; k < u->ndeps; k++)
 			watch_dir_of(s, u->deps[k]);
+		u->hash = cc_hash_inputs_memo(u, &hashes);
 		if (u->rust)
 			continue;	/* its baseline is the build's own link (cargo.c) */
 		if (u->object_only) {
@@ -1366,15 +1389,13 @@ static void setup_baselines(struct session *s, const char *exe)
 		int current = obj >= 0 && obj <= exe_time;
 		if (current && keep_build_object(s, i) < 0)
 			u->base = rw_strdup(u->out);
-		if (current && src <= obj && cc_read_build_deps(u) == 0) {
-			for (size_t k = 0; k < u->ndeps; k++)
-				watch_dir_of(s, u->deps[k]);
-			u->hash = cc_hash_inputs(u);
+		if (current && src <= obj && known_headers(s, i, inc, &hashes) == 0)
 			continue;
-		}
 		s->deps_only[i] = current && src <= obj;
 		s->base_queue[s->nqueue++] = i;
 	}
+	inc_free(inc);
+	rw_table_free(&hashes, free);
 }
 
 static int make_cache(struct session *s)

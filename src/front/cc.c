@@ -97,14 +97,23 @@ static char **split_command(const char *cmd, int *argc)
 	return argv;
 }
 
-static char *absolute(const char *dir, const char *path)
+static char *joined(const char *dir, const char *path)
 {
-	char buf[PATH_MAX * 2], real[PATH_MAX];
+	char buf[PATH_MAX * 2];
 	if (path[0] == '/')
 		snprintf(buf, sizeof buf, "%s", path);
 	else
 		snprintf(buf, sizeof buf, "%s/%s", dir, path);
-	return rw_strdup(realpath(buf, real) ? real : buf);
+	return rw_strdup(buf);
+}
+
+static char *absolute(const char *dir, const char *path)
+{
+	char real[PATH_MAX], *named = joined(dir, path);
+	if (!realpath(named, real))
+		return named;
+	free(named);
+	return rw_strdup(real);
 }
 
 /* The depfile of the user's build: -MF's, or with -MD or -MMD alone the
@@ -167,6 +176,7 @@ static int load_entry(struct cc_unit *u, json_object *e)
 		return -1;
 	u->dir = rw_strdup(json_object_get_string(dir));
 	u->src = absolute(u->dir, json_object_get_string(file));
+	u->named = joined(u->dir, json_object_get_string(file));
 	if (json_object_object_get_ex(e, "arguments", &args) &&
 	    json_object_is_type(args, json_type_array)) {
 		size_t n = json_object_array_length(args);
@@ -444,32 +454,62 @@ int cc_read_build_deps(struct cc_unit *u)
 	return 0;
 }
 
-static uint64_t hash_file(uint64_t h, const char *path)
+#define FNV_BASIS 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static uint64_t hash_file(const char *path)
 {
+	uint64_t h = FNV_BASIS;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
-		return h ^ 0x9e3779b97f4a7c15ull;
+		return 0x9e3779b97f4a7c15ull;
 	}
 	const uint8_t *p = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
 	close(fd);
 	if (p == MAP_FAILED)
 		return h;
 	for (off_t i = 0; i < st.st_size; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
+		h = (h ^ p[i]) * FNV_PRIME;
 	if (p)
 		munmap((void *)p, (size_t)st.st_size);
 	return h;
 }
 
+static uint64_t hash_once(const char *path, struct rw_table *memo)
+{
+	int added;
+	if (!memo)
+		return hash_file(path);
+	void **v = rw_table_put(memo, path, &added);
+	if (added) {
+		*v = rw_malloc(sizeof(uint64_t));
+		*(uint64_t *)*v = hash_file(path);
+	}
+	return *(uint64_t *)*v;
+}
+
+/* File by file, so that a file's hash serves every unit that reads it. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		h = (h ^ (v & 0xff)) * FNV_PRIME;
+	return h;
+}
+
+uint64_t cc_hash_inputs_memo(const struct cc_unit *u, struct rw_table *memo)
+{
+	uint64_t h = mix(FNV_BASIS, hash_once(u->src, memo));
+	for (size_t i = 0; i < u->ndeps; i++)
+		h = mix(h, hash_once(u->deps[i], memo));
+	return h;
+}
+
 uint64_t cc_hash_inputs(const struct cc_unit *u)
 {
-	uint64_t h = hash_file(14695981039346656037ull, u->src);
-	for (size_t i = 0; i < u->ndeps; i++)
-		h = hash_file(h, u->deps[i]);
-	return h;
+	return cc_hash_inputs_memo(u, NULL);
 }
 
 void cc_add_object(struct cc_db *db, const char *path)
@@ -502,6 +542,7 @@ void cc_free(struct cc_db *db)
 		free(u->argv);
 		free(u->deps);
 		free(u->src);
+		free(u->named);
 		free(u->dir);
 		free(u->out);
 		free(u->base);

@@ -4,9 +4,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "elf/elf.h"
+#include "util.h"
 
 struct cc_unit {
 	char *src;		/* absolute path of the source file */
+	char *named;		/* src as the command names it (absolute, links kept), or NULL */
 	char *dir;		/* the directory the command runs in */
 	char **argv;		/* the command without its output options; NULL-ended */
 	int argc;
@@ -47,8 +49,12 @@ int cc_read_deps(struct cc_unit *u, const char *dep);
 /* The headers of a unit whose object is current, from the depfile its
  * build wrote with that object: 0, or -1 when there is none to trust. */
 int cc_read_build_deps(struct cc_unit *u);
-/* FNV-1a of the contents of the unit's source and headers (0 if unreadable). */
+/* FNV-1a of the contents of the unit's source and headers. */
 uint64_t cc_hash_inputs(const struct cc_unit *u);
+/* The same, each file read once for all the calls with one memo (empty at
+ * first; rw_table_free(memo, free) after): the files as they were when
+ * first read, for many units hashed at one moment that share headers. */
+uint64_t cc_hash_inputs_memo(const struct cc_unit *u, struct rw_table *memo);
 /* A unit that is an object file rewritten by the user's own build. */
 void cc_add_object(struct cc_db *db, const char *path);
 void cc_free(struct cc_db *db);

@@ -100,11 +100,14 @@ SH
 	sed -i "s|\"arguments\": \[|\"arguments\": [\"$P/slowcc\", |" "$P/compile_commands.json"
 	start_session body
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
-	wait_for "$W/cc.trace" '^exited$' 10 || fail "the baseline compile did not end"
+	# No compiler at start: the build's object is the baseline, and the
+	# #include lines give the headers.
+	[[ -e $W/cc.trace ]] && fail "rewire ran the compiler at start: $(tr '\n' ' ' <"$W/cc.trace")"
+	: >"$W/cc.trace"
 	local from
 	from=$(lines "$LOG")
 	save body.c BODY "$(marked BODY 'return tick * 3;')"
-	wait_for "$W/cc.trace" '^compiled$' 10 2 || fail "the first edit was not compiled"
+	wait_for "$W/cc.trace" '^compiled$' 10 || fail "the first edit was not compiled"
 	save body.c BODY "$(marked BODY 'return tick * 5;')"
 	wait_err '^rewire: patched compute' 1 || fail "the first edit was not patched"
 	wait_err '^rewire: patched compute' 2 ||
@@ -160,6 +163,83 @@ t_s_depfile() {
 	# A compile or preprocessor pass at start would leave its log there.
 	[[ -z $(ls "$dir/cache-$VPID/base") ]] ||
 		fail "rewire ran a compiler at start: $(ls "$dir/cache-$VPID/base" | tr '\n' ' ')"
+	from=$(lines "$LOG")
+	save config.h FACTOR "$(marked FACTOR '#define FACTOR 7')"
+	wait_err '^rewire: patched .*units_main.c, units_more.c|^rewire: patched .*units_more.c, units_main.c' ||
+		fail "no single patch of both units: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["a"] == v["tick"] * 7 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
+# The cache directory of the session started last.
+session_cache() {
+	local dir=/tmp/rewire-$EUID
+	[[ -n ${XDG_RUNTIME_DIR:-} ]] && dir=$XDG_RUNTIME_DIR/rewire
+	echo "$dir/cache-$VPID"
+}
+
+e2e_test t_s_no_depfile "session: a build without depfiles: no compiler at start (the #include lines are read), and a header edit is patched"
+t_s_no_depfile() {
+	build_project units units_main.c units_more.c config.h
+	[[ -z $(find "$P" -name '*.d') ]] || fail "the build wrote depfiles"
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local cache from
+	cache=$(session_cache)
+	[[ -d $cache/base ]] || fail "no cache at $cache"
+	# A compile or preprocessor pass at start would leave its log there.
+	[[ -z $(ls "$cache/base") ]] || fail "rewire ran a compiler at start: $(ls "$cache/base" | tr '\n' ' ')"
+	from=$(lines "$LOG")
+	save config.h FACTOR "$(marked FACTOR '#define FACTOR 7')"
+	wait_err '^rewire: patched .*units_main.c, units_more.c|^rewire: patched .*units_more.c, units_main.c' ||
+		fail "no single patch of both units: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["a"] == v["tick"] * 7 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_stale_header "session: a header edited after the build is said at start, and the next save of a unit that includes it patches the difference"
+t_s_stale_header() {
+	build_project units units_main.c units_more.c config.h
+	sleep 0.1
+	save config.h FACTOR "$(marked FACTOR '#define FACTOR 7')"
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	grep -q '^rewire: config.h changed after the program was built: the next save of units_more.c patches' "$ERR" ||
+		fail "the edited header was not said: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	local from
+	from=$(lines "$LOG")
+	# Saved as it is: what runs is not what it says.
+	cat "$P/units_more.c" >"$P/.more" && cat "$P/.more" >"$P/units_more.c"
+	wait_err '^rewire: patched part_b' || fail "the save was not patched: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["a"] == v["tick"] * 2 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
+e2e_test t_s_computed_include "session: a unit that includes a macro (#include H) learns its headers from the compiler, and a header edit is patched"
+t_s_computed_include() {
+	local g=$W/gen
+	mkdir -p "$g"
+	cp "$VICTIMS/units_main.c" "$VICTIMS/config.h" "$g/"
+	printf '#define H "config.h"\n#include H\nint part_b(int n) { return n * FACTOR + 1000; }\n' \
+		>"$g/units_more.c"
+	VICTIMS=$g build_project units units_main.c units_more.c config.h
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	# Its headers are known once the preprocessor pass ends (1 s without a compiler).
+	local quiet=0 tries=0 cache from
+	while ((quiet < 10 && tries < 300)); do
+		if [[ -n $(pgrep -P "$RUN_PID" | grep -vx "$VPID") ]]; then quiet=0; else quiet=$((quiet + 1)); fi
+		tries=$((tries + 1))
+		sleep 0.1
+	done
+	cache=$(session_cache)
+	# Only units_more.c (the second unit) was preprocessed.
+	[[ -e $cache/base/1.d ]] || fail "no preprocessor pass for units_more.c: $(ls "$cache/base" | tr '\n' ' ')"
+	[[ -z $(ls "$cache/base" | grep -v '^1\.') ]] ||
+		fail "rewire ran a compiler for units_main.c: $(ls "$cache/base" | tr '\n' ' ')"
 	from=$(lines "$LOG")
 	save config.h FACTOR "$(marked FACTOR '#define FACTOR 7')"
 	wait_err '^rewire: patched .*units_main.c, units_more.c|^rewire: patched .*units_more.c, units_main.c' ||
