@@ -48,7 +48,9 @@ struct rw_process {
 	size_t nmods;
 	struct rw_regsym *reg;
 	size_t nreg;
-	struct rw_image exe;		/* the target module's file, checked by build-id */
+	/* The target module's file, checked by build-id; owned by the
+	 * exe_cache that read it (driver.h), not by the process. */
+	struct rw_image *exe;
 	size_t target;			/* the module patched: 0 the executable, or a library */
 	int version;			/* the agent's number of its newest patch */
 	uint32_t gen;			/* the session's number of it (agent/apply.c) */

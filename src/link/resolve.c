@@ -103,7 +103,7 @@ static uint64_t padding_before(const struct rw_image *exe, uint64_t addr)
  * may have one, with any number): in file's unit, or unique. */
 static const struct rw_symbol *find_llvm_alias(struct link *l, const char *name, const char *file)
 {
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	size_t len = rw_name_len(name);
 	const struct rw_symbol *found = NULL;
 	if (len != strlen(name)) {
@@ -143,7 +143,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 	memset(r, 0, sizeof *r);
 	if (!name[0])
 		return 0;
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	const struct rw_symbol *s = rw_image_find(exe, name, file);
 	if (!s && file && is_rust_hashed(name))
 		s = rw_image_find(exe, name, NULL);
@@ -866,7 +866,7 @@ static int check_unambiguous(struct link *l)
 			if (s->bind != STB_LOCAL || !s->name[0] || !s->file || !s->file[0] ||
 			    (s->type != STT_OBJECT && s->type != STT_FUNC && s->type != STT_TLS))
 				continue;
-			if (rw_image_count_locals(&l->proc->exe, s->name, s->file) > 1)
+			if (rw_image_count_locals(l->proc->exe, s->name, s->file) > 1)
 				return rw_fail("%s: %s: the program has several files named %s, each "
 					       "with a %s: rewire cannot tell which one this is",
 					       o->path, rw_demangle(s->name), rw_basename(s->file),
