@@ -157,10 +157,6 @@ struct link {
 	/* Per library object, per relocation of its .eh_frame: 1 in the FDE
 	 * of code not loaded (bound to null, so the unwinder skips it). */
 	uint8_t ***eh_dead;		/* [obj][section] */
-	/* Symbols of the executable with a ".llvm.N" suffix (resolve.c). */
-	uint32_t *llvm_syms;
-	size_t nllvm;
-	int llvm_done;
 	/* Globals the objects define, by name: (obj + 1) << 32 | symbol. */
 	uint64_t *gdefs;
 	size_t ngdefs;
