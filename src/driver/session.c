@@ -774,7 +774,10 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		settle(s, &all);
 		const struct apply_times *t = &all.times;
 		diff_ns += res.check_ns;
-		uint64_t total = compile_ns + diff_ns + all.link_ns + t->total_ns;
+		/* Everything from the end of the debounce on: the stages said,
+		 * and what lies between them (connecting, reading the program,
+		 * the other processes). */
+		uint64_t total = rw_now_ns() - s->batch_start;
 		char procs[64] = "";
 		int have = procs_count(&s->procs, s->gen);
 		if (s->procs.n > 1)
