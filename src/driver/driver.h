@@ -30,6 +30,9 @@ struct patch_filter {
 	/* The session's number for the patch, which the process keeps (and a
 	 * child forked from it inherits); 0: none. */
 	uint32_t gen;
+	/* What earlier patches read of the program, kept for this one and
+	 * the next (exe_cache.c); NULL: read for this patch alone. */
+	struct exe_cache *cache;
 };
 
 /* Code a patch replaced: one function's body before it, for running.c.
@@ -72,6 +75,21 @@ void running_scan(int pid, const struct old_code *code, size_t n, struct patch_r
 /* Look again, RUNNING_RECHECK_MS after patched_ns, for the ones res found,
  * and warn of each still running. */
 void running_warn(const struct patch_result *res, uint64_t patched_ns);
+
+/* exe_cache.c: the images (symbols, indexes) and type information of the
+ * program's files that patches read, kept from one patch to the next. */
+struct exe_cache;
+struct types_prog;
+struct exe_cache *exe_cache_new(void);
+void exe_cache_free(struct exe_cache *c);
+/* The image of the file module m of process p maps, and its types (when
+ * types is not NULL; *types NULL: the file cannot be read for them): kept
+ * from an earlier call while p maps that same file, else read. NULL, with
+ * the reason in rw_error(), when no file of the module's build can be
+ * read. The cache owns both; the next call for the same path may replace
+ * them. */
+struct rw_image *exe_cache_image(struct exe_cache *c, const struct rw_process *p, size_t m,
+				 struct types_prog **types);
 
 /* patch.c: link the objects into process pid and apply them. 0, or an
  * exit code with the reason in rw_error(). */

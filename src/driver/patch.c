@@ -2,7 +2,8 @@
  * by `rewire apply` and the `rewire run` session.
  *
  * Connect and ask the agent about the process; read the executable
- * (exactly the file that is mapped: build-ids must agree) and the objects;
+ * (exactly the file that is mapped: build-ids must agree; a session keeps
+ * it from one patch to the next, exe_cache.c) and the objects;
  * plan; look up dynamic symbols; allocate; lay out and relocate; apply.
  * Any failure before the agent's answer to APPLY leaves the process
  * untouched: the agent gives the allocation back when the connection ends. */
@@ -15,57 +16,6 @@
 #include "elf/archive.h"
 #include "patch/diff.h"
 #include "patch/types.h"
-
-/* /proc/PID/map_files/ entry of the first mapping of path: the file the
- * process mapped, even when a rebuild replaced it on disk since. */
-static int mapped_file(int pid, const char *path, char *out, size_t cap)
-{
-	char maps[64], line[4096 + 128];
-	snprintf(maps, sizeof maps, "/proc/%d/maps", pid);
-	FILE *f = fopen(maps, "r");
-	int found = 0;
-	while (f && !found && fgets(line, sizeof line, f)) {
-		char range[64];
-		unsigned long long off;
-		int name = 0;
-		if (sscanf(line, "%63s %*s %llx %*s %*s %n", range, &off, &name) < 2 || !name)
-			continue;
-		line[strcspn(line, "\n")] = 0;
-		size_t n = strlen(path);
-		/* " (deleted)": the build replaced the file since it was mapped */
-		if (off == 0 && !strncmp(line + name, path, n) &&
-		    (!line[name + n] || !strcmp(line + name + n, " (deleted)"))) {
-			snprintf(out, cap, "/proc/%d/map_files/%s", pid, range);
-			found = 1;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found ? 0 : -1;
-}
-
-static int open_exe(struct rw_process *p)
-{
-	const struct rw_module *m = &p->mods[p->target];
-	char alt[4096 + 64];
-	if (rw_image_open(&p->exe, m->path) == 0 && p->exe.build_id_len == m->build_id_len &&
-	    !memcmp(p->exe.build_id, m->build_id, m->build_id_len))
-		return 0;
-	/* The file was replaced since: the kernel still has the one it mapped. */
-	if (p->exe.map)
-		rw_image_close(&p->exe);
-	if (p->target == 0)
-		snprintf(alt, sizeof alt, "/proc/%d/exe", p->pid);
-	else if (mapped_file(p->pid, m->path, alt, sizeof alt) < 0)
-		snprintf(alt, sizeof alt, "%s", m->path);
-	if (rw_image_open(&p->exe, alt) == 0 && p->exe.build_id_len == m->build_id_len &&
-	    !memcmp(p->exe.build_id, m->build_id, m->build_id_len))
-		return 0;
-	if (p->exe.map)
-		rw_image_close(&p->exe);
-	return rw_fail("%s: the file on disk is not the one process %d runs (build-ids differ): "
-		       "was it rebuilt after the program started?", m->path, p->pid);
-}
 
 /* Libraries of the system are not what a user rebuilds. */
 static int is_system(const char *path)
@@ -97,29 +47,23 @@ static size_t functions_in(const struct rw_image *img, const struct rw_objfile *
 /* The module the objects patch: the executable, unless none of their
  * functions is in it and a library of the program (not of the system)
  * has them: then that library, patched in place where it is loaded. */
-static void choose_target(struct rw_process *p, const struct rw_objfile *objs, size_t n)
+static void choose_target(struct rw_process *p, struct exe_cache *c,
+			  const struct rw_objfile *objs, size_t n)
 {
 	size_t best = 0;
-	if (functions_in(&p->exe, objs, n))
+	if (functions_in(p->exe, objs, n))
 		return;
 	for (size_t m = 1; m < p->nmods; m++) {
-		struct rw_image img;
-		char path[4096 + 64];
-		/* The file mapped, not the one on disk: the user's build may be
-		 * writing that one right now. */
-		if (is_system(p->mods[m].path) ||
-		    mapped_file(p->pid, p->mods[m].path, path, sizeof path) < 0 ||
-		    rw_image_open(&img, path) < 0)
-			continue;
-		size_t c = functions_in(&img, objs, n);
-		rw_image_close(&img);
-		if (c > best)
-			best = c, p->target = m;
+		/* The build the process runs, which the user's build may be
+		 * writing again on disk right now (build-ids). */
+		const struct rw_image *img = is_system(p->mods[m].path) ? NULL :
+					     exe_cache_image(c, p, m, NULL);
+		size_t count = img ? functions_in(img, objs, n) : 0;
+		if (count > best)
+			best = count, p->target = m;
 	}
-	if (p->target) {
-		rw_image_close(&p->exe);
-		memset(&p->exe, 0, sizeof p->exe);
-	}
+	if (p->target)
+		p->exe = NULL;
 }
 
 /* The executable's whole mapping, which a patch must reach. */
@@ -127,8 +71,8 @@ static void exe_extent(const struct rw_process *p, uint64_t *lo, uint64_t *hi)
 {
 	*lo = UINT64_MAX;
 	*hi = 0;
-	for (size_t i = 1; i < p->exe.nsections; i++) {
-		const struct rw_section *s = &p->exe.sections[i];
+	for (size_t i = 1; i < p->exe->nsections; i++) {
+		const struct rw_section *s = &p->exe->sections[i];
 		if (!(s->flags & SHF_ALLOC) || (s->flags & SHF_TLS))
 			continue;
 		if (s->addr < *lo)
@@ -326,7 +270,7 @@ static void scan_running(struct rw_process *p, const struct link *l, struct patc
 	char **names = rw_calloc(l->nredirs + 1, sizeof *names);
 	for (size_t i = 0; i < l->nredirs; i++) {
 		const struct redirect *r = &l->redirs[i];
-		uint64_t at = r->from - bias, end = rw_image_next_boundary(&p->exe, at);
+		uint64_t at = r->from - bias, end = rw_image_next_boundary(p->exe, at);
 		int ipa_ra = changed_how(l, r) == DIFF_IPA_RA;
 		names[i] = rw_strdup(rw_demangle(r->name));
 		if (end > at && n < cap)
@@ -390,6 +334,9 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 {
 	int rc = EXIT_REFUSED;
 	struct rw_process proc = {.fd = -1};
+	struct exe_cache *own = filter && filter->cache ? NULL : exe_cache_new();
+	struct exe_cache *cache = own ? own : filter->cache;
+	struct types_prog *types = NULL;
 	struct link l = {.proc = &proc, .nobjs = (size_t)nfiles};
 	struct pull pl = {0};
 	memset(res, 0, sizeof *res);
@@ -410,11 +357,13 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 		goto out;
 	}
 	res->version = proc.version + 1;	/* one connection at a time: no other patch meanwhile */
-	if (open_exe(&proc) == 0)
-		choose_target(&proc, l.objs, l.nobjs);
+	proc.exe = exe_cache_image(cache, &proc, 0, &types);
+	if (proc.exe)
+		choose_target(&proc, cache, l.objs, l.nobjs);
+	if (proc.target)
+		proc.exe = exe_cache_image(cache, &proc, proc.target, &types);
 	uint64_t t0 = rw_now_ns();
-	int typed = (proc.target && open_exe(&proc) < 0) || !proc.exe.map ? -1 :
-		    types_check(proc.exe.path, files, (size_t)nfiles, NULL, NULL);
+	int typed = !proc.exe ? -1 : types_check(types, files, (size_t)nfiles, NULL, NULL);
 	res->check_ns = rw_now_ns() - t0;
 	int applied = typed < 0 ? -1 :
 		      link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL,
@@ -444,8 +393,7 @@ out:
 			rw_object_close(&l.objs[i]);
 	free(l.objs);
 	pull_free(&pl);
-	if (proc.exe.map)
-		rw_image_close(&proc.exe);
+	exe_cache_free(own);
 	if (proc.fd >= 0)
 		close(proc.fd);
 	rw_process_free(&proc);

@@ -120,6 +120,7 @@ struct session {
 				 * that did not answer in time is asked again in the
 				 * next (proc.silent) */
 	int procs_new;		/* a process may have appeared */
+	struct exe_cache *images;	/* the program's files as patches read them */
 };
 
 static int64_t mtime_ns(const char *path)
@@ -749,7 +750,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		return;
 	}
 	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
-				      s->gen + 1};
+				      s->gen + 1, s->images};
 	struct patch_result res = {0}, before = {0};
 	int first = 0;
 	/* Every process on the patch before this one (one that exec'd the
@@ -775,7 +776,10 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		settle(s, &all);
 		const struct msg_apply_times *t = &all.times;
 		diff_ns += res.check_ns;
-		uint64_t total = compile_ns + diff_ns + all.link_ns + t->total_ns;
+		/* Everything from the end of the debounce on: the stages said,
+		 * and what lies between them (connecting, reading the program,
+		 * the other processes). */
+		uint64_t total = rw_now_ns() - s->batch_start;
 		char procs[64] = "";
 		int have = procs_count(&s->procs, s->gen);
 		if (s->procs.n > 1)
@@ -937,7 +941,8 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 		if (from[k] && rw_object_open(&d.base[k], from[k]) == 0)
 			diff_obj_init(&d.dbase[k], &d.base[k]);
 	}
-	struct patch_filter f = {changed_cb, &d, s->db.archives, s->db.narchives, d.names, s->gen};
+	struct patch_filter f = {changed_cb, &d, s->db.archives, s->db.narchives, d.names, s->gen,
+				 s->images};
 	struct patch_result r;
 	if (n == 0 || !count_changes(&d)) {
 		p->gen = s->gen;	/* nothing it runs differs */
@@ -1218,7 +1223,7 @@ static int reapply(struct session *s)
 	int rc = 0;
 	if (count_changes(&d)) {
 		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
-					      s->gen};
+					      s->gen, s->images};
 		struct patch_result res;
 		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)
@@ -1453,6 +1458,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
 	s.lost = rw_calloc(db->n ? db->n : 1, sizeof *s.lost);
 	s.behind = rw_calloc(db->n ? db->n : 1, 1);
+	s.images = exe_cache_new();
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);
 	rw_say("watching %zu %s%s of %s (pid %d)", db->n,
@@ -1499,6 +1505,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	while (s.nlanded)
 		drop_landed(&s, s.nlanded - 1);
 	free(s.procs.v);
+	exe_cache_free(s.images);
 	remove_cache(&s);
 	*db = s.db;
 	return status;

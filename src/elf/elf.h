@@ -87,6 +87,9 @@ struct rw_image {
 	size_t hashcap;
 	uint32_t *byaddr;		/* indexes of defined symbols with a section, by value */
 	size_t nbyaddr;
+	uint32_t *suffixed;		/* see rw_image_suffixed */
+	size_t nsuffixed;
+	int suffixed_read;
 };
 
 int rw_object_open(struct rw_objfile *obj, const char *path);
@@ -132,5 +135,9 @@ uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr);
  * there to addr are padding. addr itself when a symbol of unknown size
  * precedes it or addr is in no section. */
 uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr);
+/* The symbols whose names carry a ".llvm.<digits>" suffix (rw_name_len):
+ * their indexes, *n of them. Found at the first call and kept with the
+ * image, which a session keeps across patches. */
+const uint32_t *rw_image_suffixed(struct rw_image *img, size_t *n);
 
 #endif

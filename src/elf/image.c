@@ -309,6 +309,7 @@ void rw_image_close(struct rw_image *img)
 	free(img->symbols);
 	free(img->hash);
 	free(img->byaddr);
+	free(img->suffixed);
 	memset(img, 0, sizeof *img);
 }
 
@@ -459,4 +460,20 @@ uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
 			break;
 	}
 	return end < addr ? end : addr;
+}
+
+const uint32_t *rw_image_suffixed(struct rw_image *img, size_t *n)
+{
+	if (!img->suffixed_read) {
+		img->suffixed_read = 1;
+		for (size_t i = 1; i < img->nsymbols; i++) {
+			const char *name = img->symbols[i].name;
+			if (!name[0] || rw_name_len(name) == strlen(name))
+				continue;
+			img->suffixed = rw_realloc(img->suffixed, (img->nsuffixed + 1) * sizeof *img->suffixed);
+			img->suffixed[img->nsuffixed++] = (uint32_t)i;
+		}
+	}
+	*n = img->nsuffixed;
+	return img->suffixed;
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -245,35 +246,17 @@ void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe)
 	db->n = j;
 }
 
-/* A crate: its recorded rustc, in its recorded environment; rewire's
- * linker combines the objects into obj and writes nothing else. */
-static void spawn_rustc(const struct cc_unit *u, const char *obj, int errfd, int color)
-{
-	size_t n = 0;
-	while (u->envp[n])
-		n++;
-	char **env = rw_calloc(n + 5, sizeof *env), **argv = rw_calloc((size_t)u->argc + 3, sizeof *argv);
-	char *out = rw_malloc(strlen(obj) + 32), self[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-	self[len > 0 ? len : 0] = 0;
-	memcpy(env, u->envp, n * sizeof *env);
-	sprintf(out, "REWIRE_LINK_OUT=%s", obj);
-	env[n++] = out;
-	env[n++] = "REWIRE_LINK_CAPTURE=1";
-	env[n++] = "REWIRE_CARGO=1";
-	/* Through rewire as the wrapper: it turns what rustc made into obj. */
-	argv[0] = self;
-	memcpy(argv + 1, u->argv, (size_t)u->argc * sizeof *argv);
-	if (color)
-		argv[u->argc + 1] = "--color=always";
-	if (chdir(u->dir) < 0)
-		_exit(127);
-	dup2(errfd, 1);
-	dup2(errfd, 2);
-	execve(argv[0], argv, env);
-	dprintf(errfd, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
+/* How a compiler starts: argv, run in dir with the environment env (NULL:
+ * rewire's own), its output to out and its messages to err. */
+struct launch {
+	char **argv;
+	char **env;
+	const char *dir;
+	int out, err;
+	int background;
+	pid_t rewire;
+	sigset_t mask;		/* rewire's, for the compiler */
+};
 
 /* A compiler in a group of its own (rewire can stop it and its children)
  * that ends with rewire, also when rewire is killed: no compiler
@@ -294,17 +277,90 @@ static void go_idle(void)
 	sched_setscheduler(0, SCHED_IDLE, &sp);
 }
 
+/* The child, in rewire's memory until it execs (vfork): it changes only
+ * what is its own (signal dispositions, mask, group, directory, files). A
+ * signal caught by one of rewire's handlers now would run it here: the
+ * compiler takes the default action instead, as after an exec. */
+static void launch_child(const struct launch *l)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+		    sa.sa_handler != SIG_IGN)
+			sigaction(sig, &dfl, NULL);
+	}
+	sigprocmask(SIG_SETMASK, &l->mask, NULL);
+	own_group(l->rewire);
+	if (l->background)
+		go_idle();
+	if (chdir(l->dir) < 0) {
+		dprintf(l->err, "rewire: error: %s: %s\n", l->dir, strerror(errno));
+		_exit(127);
+	}
+	dup2(l->out, 1);
+	dup2(l->err, 2);
+	if (l->env)
+		execve(l->argv[0], l->argv, l->env);
+	else
+		execvp(l->argv[0], l->argv);
+	dprintf(l->err, "rewire: error: cannot run %s: %s\n", l->argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* vfork, not fork: a session keeps the program's symbols in memory
+ * (exe_cache.c, hundreds of MB for a program of a million symbols), and a
+ * fork would copy their page tables at every compile. No signal reaches
+ * the child before it has reset the handlers. The child's pid, or -1. */
+static pid_t launch(struct launch *l)
+{
+	sigset_t all;
+	sigfillset(&all);
+	l->rewire = getpid();
+	pthread_sigmask(SIG_SETMASK, &all, &l->mask);
+	pid_t pid = vfork();
+	if (pid == 0)
+		launch_child(l);
+	pthread_sigmask(SIG_SETMASK, &l->mask, NULL);
+	return pid;
+}
+
+/* A crate: its recorded rustc, in its recorded environment, through
+ * rewire as the wrapper: rewire's linker combines the objects into obj
+ * and writes nothing else. */
+static pid_t spawn_rustc(const struct cc_unit *u, const char *obj, int errfd, int color,
+			 int background)
+{
+	size_t n = 0;
+	while (u->envp[n])
+		n++;
+	char **env = rw_calloc(n + 5, sizeof *env), **argv = rw_calloc((size_t)u->argc + 3, sizeof *argv);
+	char *out = rw_malloc(strlen(obj) + 32), self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[len > 0 ? len : 0] = 0;
+	memcpy(env, u->envp, n * sizeof *env);
+	sprintf(out, "REWIRE_LINK_OUT=%s", obj);
+	env[n++] = out;
+	env[n++] = "REWIRE_LINK_CAPTURE=1";
+	env[n++] = "REWIRE_CARGO=1";
+	argv[0] = self;
+	memcpy(argv + 1, u->argv, (size_t)u->argc * sizeof *argv);
+	if (color)
+		argv[u->argc + 1] = "--color=always";
+	struct launch l = {.argv = argv, .env = env, .dir = u->dir, .out = errfd, .err = errfd,
+			    .background = background};
+	pid_t pid = launch(&l);
+	free(env);
+	free(argv);
+	free(out);
+	return pid;
+}
+
 pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color,
 	       int background)
 {
-	pid_t self = getpid(), pid = fork();
-	if (pid != 0)
-		return pid;
-	own_group(self);
-	if (background)
-		go_idle();
 	if (u->rust)
-		spawn_rustc(u, obj, errfd, color);
+		return spawn_rustc(u, obj, errfd, color, background);
 	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
 	int n = 0;
 	for (int i = 0; i < u->argc; i++)
@@ -317,15 +373,11 @@ pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int er
 	if (color)
 		argv[n++] = "-fdiagnostics-color=always";
 	argv[n] = NULL;
-	if (chdir(u->dir) < 0) {
-		dprintf(errfd, "rewire: error: %s: %s\n", u->dir, strerror(errno));
-		_exit(127);
-	}
-	dup2(errfd, 1);
-	dup2(errfd, 2);
-	execvp(argv[0], argv);
-	dprintf(errfd, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
+	struct launch l = {.argv = argv, .dir = u->dir, .out = errfd, .err = errfd,
+			    .background = background};
+	pid_t pid = launch(&l);
+	free(argv);
+	return pid;
 }
 
 static void clear_deps(struct cc_unit *u)
@@ -339,11 +391,6 @@ static void clear_deps(struct cc_unit *u)
 
 pid_t cc_spawn_deps(const struct cc_unit *u, const char *dep, int errfd)
 {
-	pid_t self = getpid(), pid = fork();
-	if (pid != 0)
-		return pid;
-	own_group(self);
-	go_idle();
 	char **argv = rw_calloc((size_t)u->argc + 8, sizeof *argv);
 	int n = 0, null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	for (int i = 0; i < u->argc; i++)
@@ -354,15 +401,13 @@ pid_t cc_spawn_deps(const struct cc_unit *u, const char *dep, int errfd)
 	argv[n++] = "-MF";
 	argv[n++] = (char *)dep;
 	argv[n] = NULL;
-	if (chdir(u->dir) < 0) {
-		dprintf(errfd, "rewire: error: %s: %s\n", u->dir, strerror(errno));
-		_exit(127);
-	}
-	dup2(null >= 0 ? null : errfd, 1);
-	dup2(errfd, 2);
-	execvp(argv[0], argv);
-	dprintf(errfd, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
+	struct launch l = {.argv = argv, .dir = u->dir, .out = null >= 0 ? null : errfd, .err = errfd,
+			    .background = 1};
+	pid_t pid = launch(&l);
+	if (null >= 0)
+		close(null);
+	free(argv);
+	return pid;
 }
 
 /* A make-style depfile: "out: src hdr1 hdr2 \\\n hdr3". */

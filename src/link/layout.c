@@ -440,7 +440,6 @@ void link_free(struct link *l)
 			free(l->eh_dead[oi]);
 	}
 	free(l->eh_dead);
-	free(l->llvm_syms);
 	free(l->gdefs);
 	free(l->targets);
 	free(l->secs);

@@ -25,7 +25,9 @@ struct rw_process {
 	size_t nmods;
 	struct rw_regsym *reg;
 	size_t nreg;
-	struct rw_image exe;		/* the target module's file, checked by build-id */
+	/* The target module's file, checked by build-id; owned by the
+	 * exe_cache that read it (driver.h), not by the process. */
+	struct rw_image *exe;
 	size_t target;			/* the module patched: 0 the executable, or a library */
 	int version;			/* the agent's number of its newest patch */
 	uint32_t gen;			/* the session's number of it (agent/apply.c) */
@@ -132,10 +134,6 @@ struct link {
 	/* Per library object, per relocation of its .eh_frame: 1 in the FDE
 	 * of code not loaded (bound to null, so the unwinder skips it). */
 	uint8_t ***eh_dead;		/* [obj][section] */
-	/* Symbols of the executable with a ".llvm.N" suffix (resolve.c). */
-	uint32_t *llvm_syms;
-	size_t nllvm;
-	int llvm_done;
 	/* Globals the objects define, by name: (obj + 1) << 32 | symbol. */
 	uint64_t *gdefs;
 	size_t ngdefs;

@@ -43,7 +43,7 @@ static void add_range(struct ranges *rs, uint64_t lo, uint64_t hi, const char *n
 /* The changed global constants of the patch that the executable has. */
 static void changed_globals(struct link *l, struct ranges *consts)
 {
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		const struct rw_objfile *o = &l->objs[oi];
 		for (size_t j = 1; j < o->nsymbols && !(l->lib && l->lib[oi]); j++) {
@@ -62,7 +62,7 @@ static void changed_globals(struct link *l, struct ranges *consts)
 /* The functions the patch redirects: their references need no care. */
 static void redirected(struct link *l, struct ranges *funcs)
 {
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	uint64_t bias = l->proc->mods[l->proc->target].base;
 	for (size_t i = 0; i < l->nredirs; i++) {
 		uint64_t at = l->redirs[i].from - bias, end = rw_image_next_boundary(exe, at);
@@ -127,7 +127,7 @@ static uint64_t find_reference(const struct rw_image *exe, const struct rw_secti
 
 int link_check_const_readers(struct link *l)
 {
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	struct ranges consts = {0}, funcs = {0};
 	int rc = 0;
 	if (l->proc->target == 0 && exe->map)

@@ -103,8 +103,8 @@ static uint64_t padding_before(const struct rw_image *exe, uint64_t addr)
  * may have one, with any number): in file's unit, or unique. */
 static const struct rw_symbol *find_llvm_alias(struct link *l, const char *name, const char *file)
 {
-	const struct rw_image *exe = &l->proc->exe;
-	size_t len = rw_name_len(name);
+	struct rw_image *exe = l->proc->exe;
+	size_t len = rw_name_len(name), nsuffixed;
 	const struct rw_symbol *found = NULL;
 	if (len != strlen(name)) {
 		char *bare = rw_malloc(len + 1);
@@ -115,17 +115,9 @@ static const struct rw_symbol *find_llvm_alias(struct link *l, const char *name,
 		if (found)
 			return found;
 	}
-	if (!l->llvm_done) {
-		l->llvm_done = 1;
-		for (size_t i = 1; i < exe->nsymbols; i++)
-			if (exe->symbols[i].name[0] &&
-			    rw_name_len(exe->symbols[i].name) != strlen(exe->symbols[i].name)) {
-				l->llvm_syms = rw_realloc(l->llvm_syms, (l->nllvm + 1) * sizeof *l->llvm_syms);
-				l->llvm_syms[l->nllvm++] = (uint32_t)i;
-			}
-	}
-	for (size_t i = 0; i < l->nllvm; i++) {
-		const struct rw_symbol *s = &exe->symbols[l->llvm_syms[i]];
+	const uint32_t *suffixed = rw_image_suffixed(exe, &nsuffixed);
+	for (size_t i = 0; i < nsuffixed; i++) {
+		const struct rw_symbol *s = &exe->symbols[suffixed[i]];
 		if (!rw_name_eq(s->name, name) || s->shndx == SHN_UNDEF ||
 		    (file && s->file && strcmp(rw_basename(s->file), rw_basename(file))))
 			continue;
@@ -143,7 +135,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 	memset(r, 0, sizeof *r);
 	if (!name[0])
 		return 0;
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	const struct rw_symbol *s = rw_image_find(exe, name, file);
 	if (!s && file && is_rust_hashed(name))
 		s = rw_image_find(exe, name, NULL);
@@ -866,7 +858,7 @@ static int check_unambiguous(struct link *l)
 			if (s->bind != STB_LOCAL || !s->name[0] || !s->file || !s->file[0] ||
 			    (s->type != STT_OBJECT && s->type != STT_FUNC && s->type != STT_TLS))
 				continue;
-			if (rw_image_count_locals(&l->proc->exe, s->name, s->file) > 1)
+			if (rw_image_count_locals(l->proc->exe, s->name, s->file) > 1)
 				return rw_fail("%s: %s: the program has several files named %s, each "
 					       "with a %s: rewire cannot tell which one this is",
 					       o->path, rw_demangle(s->name), rw_basename(s->file),

@@ -32,7 +32,7 @@ static const struct rw_symbol *exe_numbered(struct link *l, const struct rw_symb
 {
 	char name[512];
 	snprintf(name, sizeof name, "%.*s.%d", (int)baselen, s->name, m);
-	return rw_image_find(&l->proc->exe, name, s->file);
+	return rw_image_find(l->proc->exe, name, s->file);
 }
 
 /* Does the program have statics of this base name in this unit? */
@@ -49,7 +49,7 @@ static int program_has_base(struct link *l, const struct rw_symbol *s, size_t ba
 static int used_by_running(struct link *l, const struct rw_symbol *fn, const struct rw_symbol *s,
 			   size_t baselen)
 {
-	const struct rw_image *exe = &l->proc->exe;
+	const struct rw_image *exe = l->proc->exe;
 	int found = -1;
 	for (size_t i = 1; i < exe->nsections; i++) {
 		const struct rw_section *sec = &exe->sections[i];
@@ -107,7 +107,7 @@ static int pair_one(struct link *l, uint32_t oi, const struct rw_symbol *s, size
 				continue;
 			const struct rw_symbol *f = rw_object_symbol_at(o, si, sec->relas[ri].offset);
 			const struct rw_symbol *run = f && f->type == STT_FUNC ?
-				rw_image_find(&l->proc->exe, f->name, f->bind == STB_LOCAL ? f->file : NULL) : NULL;
+				rw_image_find(l->proc->exe, f->name, f->bind == STB_LOCAL ? f->file : NULL) : NULL;
 			int used = run ? used_by_running(l, run, s, baselen) : -1;
 			examined |= f != NULL;	/* a function the program lacks is new: so is its static */
 			if (used == -2 || (used >= 0 && *m >= 0 && used != *m))

@@ -391,59 +391,125 @@ static int wanted(const char *unit, char *const *units, size_t n)
 	return !units;
 }
 
-/* The types and functions of the compile units of path (those named in
- * units, or all when units is NULL). 0, or -1 when it has no DWARF. */
-static int read_file(const char *path, char *const *units, size_t nunits, struct table *t,
-		     char ***seen, size_t *nseen)
+/* A file's DWARF, through libdwfl and not bare libdw: an object file's
+ * DWARF refers to its strings through relocations, which it applies. The
+ * file is opened at once (and stays open), its compile units are indexed
+ * when first needed: the program's side of the checks is kept across a
+ * session's patches, and each check walks only the units it compares. */
+struct unit_die {
+	char *unit;		/* "body.c"; rustc's "src/main.rs/@/cgu" -> "main.rs#cgu" */
+	Dwarf_Off off;		/* its compile unit's DIE */
+	int rust;
+};
+
+struct dwarf_file {
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	Dwarf *dw;
+	int indexed;
+	struct unit_die *units;
+	size_t nunits;
+};
+
+struct types_prog {
+	struct dwarf_file file;
+};
+
+static int df_open(struct dwarf_file *f, const char *path)
 {
-	/* libdwfl, not bare libdw: an object file's DWARF refers to its
-	 * strings through relocations, which it applies. */
 	static const Dwfl_Callbacks cb = {.find_elf = dwfl_build_id_find_elf,
 					  .find_debuginfo = dwfl_standard_find_debuginfo,
 					  .section_address = dwfl_offline_section_address};
-	Dwfl *dwfl = dwfl_begin(&cb);
+	memset(f, 0, sizeof *f);
+	f->dwfl = dwfl_begin(&cb);
+	f->mod = f->dwfl ? dwfl_report_offline(f->dwfl, path, path, -1) : NULL;
+	return f->mod && dwfl_report_end(f->dwfl, NULL, NULL) == 0 ? 0 : -1;
+}
+
+static void df_close(struct dwarf_file *f)
+{
+	for (size_t i = 0; i < f->nunits; i++)
+		free(f->units[i].unit);
+	free(f->units);
+	if (f->dwfl)
+		dwfl_end(f->dwfl);
+	memset(f, 0, sizeof *f);
+}
+
+static void add_unit(struct dwarf_file *f, Dwarf_Die *cu, Dwarf_Off off)
+{
+	const char *name = dwarf_diename(cu), *at = name ? strstr(name, "/@/") : NULL;
+	char path[512];
+	Dwarf_Word lang = 0;
+	Dwarf_Attribute a;
+	if (at)
+		snprintf(path, sizeof path, "%.*s#%s", (int)(at - name), name, at + 3);
+	if (dwarf_attr(cu, DW_AT_language, &a))
+		dwarf_formudata(&a, &lang);
+	f->units = rw_realloc(f->units, (f->nunits + 1) * sizeof *f->units);
+	f->units[f->nunits++] = (struct unit_die){rw_strdup(rw_basename(at ? path : name ? name : "")),
+						  off, lang == DW_LANG_Rust};
+}
+
+/* 0, or -1 when the file has no DWARF. */
+static int df_index(struct dwarf_file *f)
+{
 	Dwarf_Addr bias;
-	Dwfl_Module *mod = dwfl ? dwfl_report_offline(dwfl, path, path, -1) : NULL;
-	Dwarf *dw = mod && dwfl_report_end(dwfl, NULL, NULL) == 0 ? dwfl_module_getdwarf(mod, &bias) : NULL;
-	if (!dw) {
-		if (dwfl)
-			dwfl_end(dwfl);
-		return -1;
-	}
-	Dwarf_Off off = 0, next;
-	size_t hsize, first = t->n;
-	struct table bodies = {0};
-	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu;
-		if (dwarf_offdie(dw, off + hsize, &cu)) {
-			const char *name = dwarf_diename(&cu), *at = name ? strstr(name, "/@/") : NULL;
-			char path[512], unit[512];
-			/* rustc names a unit "src/main.rs/@/<codegen unit>" */
-			if (at)
-				snprintf(path, sizeof path, "%.*s#%s", (int)(at - name), name, at + 3);
-			snprintf(unit, sizeof unit, "%s", rw_basename(at ? path : name ? name : ""));
-			Dwarf_Word lang = 0;
-			Dwarf_Attribute a;
-			if (dwarf_attr(&cu, DW_AT_language, &a))
-				dwarf_formudata(&a, &lang);
-			if (wanted(unit, units, nunits)) {
-				struct walk w = {t, &bodies, unit, lang == DW_LANG_Rust};
-				walk(&w, &cu, "", 0);
-				if (seen) {
-					*seen = rw_realloc(*seen, (*nseen + 1) * sizeof **seen);
-					(*seen)[(*nseen)++] = rw_strdup(unit);
-				}
-			}
+	if (!f->indexed && f->mod) {
+		f->indexed = 1;
+		f->dw = dwfl_module_getdwarf(f->mod, &bias);
+		Dwarf_Off off = 0, next;
+		size_t hsize;
+		while (f->dw && dwarf_nextcu(f->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+			Dwarf_Die cu;
+			if (dwarf_offdie(f->dw, off + hsize, &cu))
+				add_unit(f, &cu, off + hsize);
+			off = next;
 		}
-		off = next;
+	}
+	return f->dw ? 0 : -1;
+}
+
+/* The types and functions of f's compile units named in units (all when
+ * units is NULL); seen (when not NULL) gets the names of those read. */
+static void read_units(struct dwarf_file *f, char *const *units, size_t nunits, struct table *t,
+		       char ***seen, size_t *nseen)
+{
+	size_t first = t->n;
+	struct table bodies = {0};
+	for (size_t i = 0; i < f->nunits; i++) {
+		const struct unit_die *u = &f->units[i];
+		Dwarf_Die cu;
+		if (!wanted(u->unit, units, nunits) || !dwarf_offdie(f->dw, u->off, &cu))
+			continue;
+		struct walk w = {t, &bodies, u->unit, u->rust};
+		walk(&w, &cu, "", 0);
+		if (seen) {
+			*seen = rw_realloc(*seen, (*nseen + 1) * sizeof **seen);
+			(*seen)[(*nseen)++] = rw_strdup(u->unit);
+		}
 	}
 	/* A closure's body may be in another unit than its environment. */
 	for (size_t i = first; i < t->n; i++)
 		if (t->e[i].rust && strstr(t->e[i].key, "|T|"))
 			t->e[i].closures = closure_ids(after_bar(t->e[i].key, 2), &bodies);
 	table_free(&bodies);
-	dwfl_end(dwfl);
-	return 0;
+}
+
+struct types_prog *types_prog_open(const char *exe)
+{
+	struct types_prog *p = rw_calloc(1, sizeof *p);
+	if (df_open(&p->file, exe) == 0)
+		return p;
+	types_prog_free(p);
+	return NULL;
+}
+
+void types_prog_free(struct types_prog *p)
+{
+	if (p)
+		df_close(&p->file);
+	free(p);
 }
 
 /* --- comparing ---------------------------------------------------------------- */
@@ -529,17 +595,23 @@ static int compare(const struct table *old, const struct table *new,
 	return 0;
 }
 
-int types_check(const char *exe, char *const *objs, size_t nobjs,
+int types_check(struct types_prog *prog, char *const *objs, size_t nobjs,
 		int (*changed)(void *ctx, const char *name), void *ctx)
 {
 	struct table old = {0}, new = {0};
 	char **units = NULL;
 	size_t nunits = 0;
-	for (size_t i = 0; i < nobjs; i++)
-		read_file(objs[i], NULL, 0, &new, &units, &nunits);
+	for (size_t i = 0; i < nobjs; i++) {
+		struct dwarf_file f;
+		if (df_open(&f, objs[i]) == 0 && df_index(&f) == 0)
+			read_units(&f, NULL, 0, &new, &units, &nunits);
+		df_close(&f);
+	}
 	int rc = 0;
-	if (new.n && read_file(exe, units, nunits, &old, NULL, NULL) == 0)
+	if (new.n && prog && df_index(&prog->file) == 0) {
+		read_units(&prog->file, units, nunits, &old, NULL, NULL);
 		rc = compare(&old, &new, changed, ctx);
+	}
 	for (size_t i = 0; i < nunits; i++)
 		free(units[i]);
 	free(units);
@@ -554,13 +626,9 @@ int types_check(const char *exe, char *const *objs, size_t nobjs,
  * "src/main.rs/@/<codegen unit>" → main.rs), or -1 without DWARF. */
 static int unit_names(const char *path, char ***names, size_t *n)
 {
-	static const Dwfl_Callbacks cb = {.find_elf = dwfl_build_id_find_elf,
-					  .find_debuginfo = dwfl_standard_find_debuginfo,
-					  .section_address = dwfl_offline_section_address};
-	Dwfl *dwfl = dwfl_begin(&cb);
+	struct dwarf_file f;
 	Dwarf_Addr bias;
-	Dwfl_Module *mod = dwfl ? dwfl_report_offline(dwfl, path, path, -1) : NULL;
-	Dwarf *dw = mod && dwfl_report_end(dwfl, NULL, NULL) == 0 ? dwfl_module_getdwarf(mod, &bias) : NULL;
+	Dwarf *dw = df_open(&f, path) == 0 ? dwfl_module_getdwarf(f.mod, &bias) : NULL;
 	Dwarf_Off off = 0, next;
 	size_t hsize;
 	while (dw && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
@@ -575,8 +643,7 @@ static int unit_names(const char *path, char ***names, size_t *n)
 		}
 		off = next;
 	}
-	if (dwfl)
-		dwfl_end(dwfl);
+	df_close(&f);
 	return dw ? 0 : -1;
 }
 

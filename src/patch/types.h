@@ -5,10 +5,20 @@
 #define RW_TYPES_H
 #include <stddef.h>
 
-/* Compare the DWARF of the new objects with the executable's, unit by
- * unit. 0, or -1 with the type or function and the change in rw_error().
- * changed (optional): whether the function of that linkage name changed. */
-int types_check(const char *exe, char *const *objs, size_t nobjs,
+/* The program's side of the checks: its file (the executable, or the
+ * library patched), opened now and kept open; its DWARF is read when a
+ * check first needs it, and each check walks only the units it compares,
+ * so a session keeps one across patches. NULL when the file cannot be
+ * opened. */
+struct types_prog;
+struct types_prog *types_prog_open(const char *path);
+void types_prog_free(struct types_prog *prog);
+
+/* Compare the DWARF of the new objects with the program's, unit by unit
+ * (prog NULL or without DWARF: nothing to compare). 0, or -1 with the type
+ * or function and the change in rw_error(). changed (optional): whether
+ * the function of that linkage name changed. */
+int types_check(struct types_prog *prog, char *const *objs, size_t nobjs,
 		int (*changed)(void *ctx, const char *name), void *ctx);
 
 /* How many of the source files srcs have no compile unit in exe's debug

@@ -417,6 +417,36 @@ t_s_init() {
 	pass
 }
 
+# The program's debug information is read at the first save and kept: the
+# saves after it are checked against it as the first was.
+e2e_test t_s_types "session: type checks at every save: a changed layout and a changed signature refused between patches"
+t_s_types() {
+	build_project types types.c
+	start_session types
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save types.c SBODY "$(marked SBODY 'return n + 2;')"
+	wait_err '^rewire: patched .*bonus' || fail "no 'rewire: patched bonus' line: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["bonus"] == v["tick"] + 2' "after the first save"
+	# With a change of code: a layout alone changes no function, and is no patch.
+	save types.c FIELDS "$(marked FIELDS 'int armor;')" SBODY "$(marked SBODY 'return n + 4;')"
+	wait_err '^rewire: error: types.c: type player \(types.c\) changed its layout' ||
+		fail "a changed layout was not refused: $(verdicts | tail -n 1)"
+	save types.c FIELDS "$(marked FIELDS '')" PARAMS "$(marked PARAMS 'int hp, int extra')" \
+		CALL "$(marked CALL 'int s = score(hero.hp, 3);')"
+	wait_err '^rewire: error: types.c: function score \(types.c\) changed its signature' ||
+		fail "a changed signature was not refused: $(verdicts | tail -n 1)"
+	from=$(lines "$LOG")
+	save types.c PARAMS "$(marked PARAMS 'int hp')" CALL "$(marked CALL 'int s = score(hero.hp);')" \
+		SBODY "$(marked SBODY 'return n + 3;')"
+	wait_err '^rewire: patched .*bonus' 2 || fail "the last save was not patched: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["bonus"] == v["tick"] + 3 && v["score"] == 2 * v["hp"]' "after the last save"
+	check_steps 1 hp 1
+	assert_alive "after the patches"
+	pass
+}
+
 # restart_after_crash CRASH: with --restart, a first patch (tick * 3),
 # then one whose code CRASH crashes once and returns tick * 5. The program
 # is started again with the first patch only; a fixed save is patched in.
@@ -474,8 +504,9 @@ t_s_restart_at_once() {
 	restart_after_crash ''
 }
 
-e2e_test t_s_shlib "session: a rebuilt shared library patched in place"
-t_s_shlib() {
+# plug_project: tests/victims/plug in $W/proj, with a Makefile that links
+# build/main with build/libplug.so, as a user's build would; built.
+plug_project() {
 	P=$W/proj
 	mkdir -p "$P/build"
 	cp "$VICTIMS/plug/plug.c" "$VICTIMS/plug/main.c" "$P/"
@@ -490,6 +521,11 @@ build/plug.o: plug.c
 	\$(CC) ${CFLAGS[*]} -fPIC -c -o \$@ plug.c
 MK
 	make -s -C "$P" CC="$CC" >"$P/make.log" 2>&1 || { APPLY_OUT=$P/make.log APPLY_RC=-; fail "make failed"; }
+}
+
+e2e_test t_s_shlib "session: a rebuilt shared library patched in place"
+t_s_shlib() {
+	plug_project
 	start_session main --watch-objects build/plug.o
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
 	local from
@@ -502,6 +538,58 @@ MK
 	check_steps 1 calls 1
 	check_steps 1 tick 1
 	assert_alive "after the patch"
+	pass
+}
+
+# The session keeps what it read of the program's files from one patch to
+# the next. Restarted, the program loads its library rebuilt meanwhile,
+# where plug_value is elsewhere: its patches must go to the new address,
+# never by what was read of the library the crashed process had.
+e2e_test t_s_restart_shlib "session: --restart with the shared library rebuilt meanwhile: patches go to the new build's addresses"
+t_s_restart_shlib() {
+	plug_project
+	# The library again: its code as built, after another object's 64 KiB.
+	printf 'void pad(void) { __asm__ volatile(".fill 65536, 1, 0x90"); }\n' >"$P/pad.c"
+	(cd "$P" && "$CC" "${CFLAGS[@]}" -fPIC -c -o build/pad.o pad.c &&
+		"$CC" -shared -o build/libplug.next build/pad.o build/plug.o) >"$P/pad.log" 2>&1 ||
+		{ APPLY_OUT=$P/pad.log APPLY_RC=-; fail "cannot link the rebuilt library"; }
+	local a b from pid2 n
+	a=$(nm -D "$P/build/libplug.so" | awk '$3 == "plug_value" {print $1}')
+	b=$(nm -D "$P/build/libplug.next" | awk '$3 == "plug_value" {print $1}')
+	[[ -n $a && -n $b && $a != "$b" ]] || fail "plug_value is at the same address in the rebuild ($a, $b)"
+	start_session main --restart --watch-objects build/plug.o
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	from=$(lines "$LOG")
+	# The library only: a relinked main would be another program, which
+	# the restart would run without rewire's agent.
+	save plug.c BODY "$(marked BODY 'return n * 3;')"
+	make -s -C "$P" CC="$CC" build/libplug.so >"$P/make.log" 2>&1 || fail "make of the edit failed"
+	wait_err '^rewire: patched plug_value' || fail "no 'rewire: patched plug_value' line: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after make"
+	mv "$P/build/libplug.next" "$P/build/libplug.so"
+	kill -SEGV "$VPID"
+	VPID=	# it ends now
+	wait_err 'the program crashed \(Segmentation fault\); restarted it \(pid [0-9]+\)' 1 20 ||
+		fail "not restarted: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 "$from" || fail "the restarted program printed no pid= line"
+	pid2=$(after "$LOG" "$from" | grep -m1 -E '^pid=[0-9]+$' | cut -d= -f2)
+	rw_track "$pid2"
+	VPID=$pid2 VSTART=$(proc_start "$pid2")
+	wait_err '^rewire: patched the restarted program: plug_value' 1 20 ||
+		fail "the restarted program was not patched: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	from=$(grep -n "^pid=$pid2\$" "$LOG" | cut -d: -f1)
+	check_after "$from" "v[\"value\"] == v[\"tick\"] * 3 && v[\"pid\"] == $pid2" \
+		"in the restarted program (its patch, at the rebuilt library's plug_value)"
+	check_all "$from" "v[\"pid\"] != $pid2 || v[\"value\"] == v[\"tick\"] * 3" \
+		"the restarted program's first lines"
+	n=$(grep -c '^rewire: patched plug_value' "$ERR")
+	from=$(lines "$LOG")
+	save plug.c BODY "$(marked BODY 'return n * 5;')"
+	make -s -C "$P" CC="$CC" build/libplug.so >"$P/make.log" 2>&1 || fail "make of the second edit failed"
+	wait_err '^rewire: patched plug_value' $((n + 1)) || fail "the next edit was not patched"
+	check_after "$from" "v[\"value\"] == v[\"tick\"] * 5 && v[\"pid\"] == $pid2" "after the next edit"
+	check_steps "$from" calls 1
+	assert_alive "after the restart"
 	pass
 }
 

@@ -516,6 +516,39 @@ static void test_shared(const char *ld)
 	rw_image_close(&m);
 }
 
+/* ThinLTO's ".llvm.<digits>" names: listed once, at the first ask. */
+static void test_suffixed(void)
+{
+	FILE *f = fopen(at("sfx.s"), "w");
+	if (!f)
+		die("cannot write sfx.s");
+	fprintf(f, "\t.text\n");
+	const char *names[] = {"f.llvm.1234", "g", "h.llvm.9", "k.llvm.", "m.llvm.x1"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		fprintf(f, "\t.globl \"%s\"\n\"%s\":\tret\n", names[i], names[i]);
+	fclose(f);
+	if (sh("cc -c sfx.s -o sfx.o && cc -shared -nostdlib -o sfx.so sfx.o")) {
+		fail("suffixed: build", "see %s", at("log"));
+		return;
+	}
+	struct rw_image m;
+	if (rw_image_open(&m, at("sfx.so"))) {
+		fail("suffixed: open", "%s", rw_error());
+		return;
+	}
+	size_t n, again;
+	const uint32_t *list = rw_image_suffixed(&m, &n);
+	int f1 = 0, h = 0;
+	for (size_t i = 0; i < n; i++) {
+		f1 += !strcmp(m.symbols[list[i]].name, "f.llvm.1234");
+		h += !strcmp(m.symbols[list[i]].name, "h.llvm.9");
+	}
+	CHECK("suffixed: the .llvm.<digits> names, only those", n == 2 && f1 == 1 && h == 1,
+	      "%zu listed", n);
+	CHECK("suffixed: kept", rw_image_suffixed(&m, &again) == list && again == n, "listed again");
+	rw_image_close(&m);
+}
+
 /* A big image: opening must stay well under a second. */
 static void test_big_image(void)
 {
@@ -973,6 +1006,7 @@ int main(void)
 	if (have_gold)
 		test_shared("gold");
 	test_big_image();
+	test_suffixed();
 	test_bad_files();
 	test_fuzz();
 	fuzz_image();
