@@ -1197,7 +1197,8 @@ static void reset_to_orig(struct session *s)
 
 /* Patch the restarted program with what was patched into the one that
  * crashed: each patched unit's newest object against the one it started
- * with. */
+ * with. 0, or -1 when the restarted program cannot take them (rw_error()
+ * says why). */
 static int reapply(struct session *s)
 {
 	struct diff_ctx d = {0};
@@ -1230,6 +1231,9 @@ static int reapply(struct session *s)
 			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
 		if (rc == 0 || res.in_doubt)
 			note_landed(s, units, n, &res, files, 1, 0);
+		/* rw_patch's exit codes are positive: any of them is a failure,
+		 * unless the patch may be in (kept as landed, as above). */
+		rc = rc == 0 || res.in_doubt ? 0 : -1;
 	}
 	diff_ctx_free(&d);
 	free(units);

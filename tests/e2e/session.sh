@@ -504,6 +504,42 @@ t_s_restart_at_once() {
 	restart_after_crash ''
 }
 
+# The executable is replaced on disk (relinked: another file) while the
+# patched program runs; it crashes, and --restart starts the new file,
+# which rewire's agent does not take for the program it was started on.
+# rewire must say that the restarted program runs without its patches,
+# never let the session go on as if it had them.
+e2e_test t_s_restart_relinked "session: --restart of a program whose executable was relinked meanwhile says it runs as built"
+t_s_restart_relinked() {
+	build_project body body.c
+	start_session body --restart
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from pid2
+	from=$(lines "$LOG")
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the save"
+	cp "$P/build/body" "$P/build/body.new"
+	mv "$P/build/body.new" "$P/build/body"
+	kill -SEGV "$VPID"
+	VPID=	# it ends now
+	wait_err 'the program crashed \(Segmentation fault\); restarted it \(pid [0-9]+\)' 1 20 ||
+		fail "not restarted: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	wait_for "$LOG" '^pid=[0-9]+$' 10 "$from" || fail "the restarted program printed no pid= line"
+	pid2=$(after "$LOG" "$from" | grep -m1 -E '^pid=[0-9]+$' | cut -d= -f2)
+	rw_track "$pid2"
+	VPID=$pid2 VSTART=$(proc_start "$pid2")
+	wait_err '^rewire: (error: cannot patch the restarted program: .*; it runs as built|patched the restarted program)' 1 20 ||
+		fail "rewire said nothing of the restarted program's patches: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	grep -q '^rewire: error: cannot patch the restarted program: .*; it runs as built' "$ERR" ||
+		fail "the restarted program was said patched: $(grep 'restarted program' "$ERR" | tr '\n' ' ')"
+	from=$(grep -n "^pid=$pid2\$" "$LOG" | cut -d: -f1)
+	check_after "$from" "v[\"value\"] == v[\"tick\"] * 2 && v[\"pid\"] == $pid2" \
+		"in the restarted program (as built)"
+	assert_alive "after the restart"
+	pass
+}
+
 # plug_project: tests/victims/plug in $W/proj, with a Makefile that links
 # build/main with build/libplug.so, as a user's build would; built.
 plug_project() {
