@@ -219,7 +219,7 @@ static const char *referred_name(struct link *l, uint32_t oi, uint16_t si, const
 	const struct rw_symbol *s = &o->symbols[r->sym];
 	if (s->type != STT_SECTION)
 		return rw_demangle(s->name);
-	uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
+	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
 	int64_t off = r->addend + (k->pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
 	const struct rw_symbol *f = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 	return f && f->name[0] ? rw_demangle(f->name) : target_name(o, r);

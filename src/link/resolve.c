@@ -271,7 +271,7 @@ static int load_section(struct link *l, struct work *w, uint32_t oi, uint16_t si
 	ld->load = is_exec(s) ? SEG_CODE : is_eh_frame(s) || !(s->flags & SHF_WRITE) ? SEG_RO : SEG_RW;
 	/* Decoded before its relocations are resolved: the scan adds some. */
 	if (is_exec(s) && s->data && s->size)
-		ld->starts = link_scan_code(o, si);
+		ld->starts = arch_scan_code(o, si);
 	push_work(w, oi, si);
 	return 0;
 }
@@ -591,7 +591,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	int64_t off = r->addend;
 	int exact = 1;
 	if (is_exec(sec) && k.pcrel) {
-		uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, sec->size);
+		uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, sec->size);
 		exact = end >= r->offset + 4;
 		off = r->addend + (int64_t)(end - r->offset);
 	}
@@ -759,7 +759,7 @@ static const struct rw_symbol *reloc_symbol(struct link *l, uint32_t oi, uint16_
 		return s;
 	struct reloc_kind k;
 	arch_reloc_kind(r->type, &k);
-	uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
+	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
 	int64_t off = r->addend + (k.pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
 	return off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 }

@@ -85,7 +85,7 @@ static const struct rw_symbol *reloc_target(struct link *l, uint32_t oi, uint16_
 	if (t->type != STT_SECTION)
 		return t;
 	int64_t off = r->addend;
-	uint64_t end = link_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
+	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
 	if (end)
 		off += (int64_t)(end - r->offset);
 	return off >= 0 ? rw_object_symbol_at(o, t->shndx, (uint64_t)off) : NULL;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "diff.h"
-#include "link/link.h"
+#include "arch/arch.h"
 #include "util.h"
 
 static uint32_t name_hash(const char *name)
@@ -136,7 +136,7 @@ static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct rw_re
 	arch_reloc_kind(r->type, &k);
 	if (!k.pcrel || !d->starts[si])
 		return 0;
-	uint64_t end = link_insn_end(d->starts[si], r->offset, d->obj->sections[si].size);
+	uint64_t end = arch_insn_end(d->starts[si], r->offset, d->obj->sections[si].size);
 	return end ? (int64_t)(end - r->offset) : 4;
 }
 
@@ -346,7 +346,7 @@ void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj)
 	for (uint16_t si = 1; si < obj->nsections; si++) {
 		const struct rw_section *s = &obj->sections[si];
 		if ((s->flags & SHF_EXECINSTR) && (s->flags & SHF_ALLOC) && s->data && s->size)
-			d->starts[si] = link_scan_code(obj, si);
+			d->starts[si] = arch_scan_code(obj, si);
 	}
 	sort_relocs(d);
 	find_bounds(d);

@@ -1,4 +1,4 @@
-/* Unit test of the x86-64 length decoder (src/link/x86_64_insn.c): decode
+/* Unit test of the x86-64 length decoder (src/arch/x86_64_insn.c): decode
  * the .text of real objects, as gcc and clang emit them (with SSE, AVX2
  * and AVX-512 code), and compare every instruction boundary with objdump's
  * disassembly. */

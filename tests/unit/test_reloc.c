@@ -1,5 +1,5 @@
 /* Unit tests of the x86-64 relocation arithmetic, range checks, stubs and
- * padding recognition (src/link/x86_64.c). */
+ * padding recognition (src/arch/x86_64.c). */
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <elf.h>
 #include <stddef.h>
 #include <string.h>
-#include "link.h"
+#include "arch.h"
 #include "util.h"
 
 #define K(t, pc, call, got, tls) [t] = {#t, 1, pc, call, got, tls}

@@ -13,7 +13,7 @@
  * Opcodes it does not know make it return -1; callers then fall back to
  * what the relocations alone say. */
 #include <string.h>
-#include "link.h"
+#include "arch.h"
 
 enum { NONE = 0, MODRM = 1, IB = 2, IW = 4, IZ = 8, I64 = 16, IWB = 32, BAD = 64, GRP3 = 128 };
 

@@ -13,7 +13,7 @@
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
-#include "link.h"
+#include "arch.h"
 #include "util.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -84,7 +84,7 @@ static void add_call_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const
 			 (uint32_t)(f - o->symbols), -4});
 }
 
-uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si)
+uint8_t *arch_scan_code(struct rw_objfile *o, uint16_t si)
 {
 	struct rw_section *sec = &o->sections[si];
 	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
@@ -121,7 +121,7 @@ uint8_t *link_scan_code(struct rw_objfile *o, uint16_t si)
 }
 
 /* The end of the instruction holding the field at off, or 0 when unknown. */
-uint64_t link_insn_end(const uint8_t *starts, uint64_t off, uint64_t size)
+uint64_t arch_insn_end(const uint8_t *starts, uint64_t off, uint64_t size)
 {
 	if (!starts || off >= size)
 		return 0;
