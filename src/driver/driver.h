@@ -19,8 +19,7 @@ enum {
 /* Which functions of the new objects changed (get entry jumps); NULL
  * filter: all of them. See link.h. */
 struct patch_filter {
-	int (*changed)(void *ctx, const struct rw_objfile *o, const struct rw_symbol *s);
-	void *ctx;
+	const struct diff_set *diff;
 	/* Archives the program was linked with (.a, .rlib): library code it
 	 * never contained is taken from them. */
 	char **archives;

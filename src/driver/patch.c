@@ -195,7 +195,7 @@ static int plan(struct rw_process *proc, struct link *l, struct pull *p)
 		struct link keep = *l;
 		link_free(l);
 		*l = (struct link){.proc = keep.proc, .objs = keep.objs, .nobjs = keep.nobjs,
-				   .changed = keep.changed, .changed_ctx = keep.changed_ctx};
+				   .diff = keep.diff};
 		if (add_members(l, p, count) < 0)
 			return -1;
 	}
@@ -341,7 +341,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	struct pull pl = {0};
 	memset(res, 0, sizeof *res);
 	if (filter) {
-		l.changed = filter->changed, l.changed_ctx = filter->ctx;
+		l.diff = filter->diff;
 		pl.paths = filter->archives, pl.nar = (size_t)filter->narchives;
 	}
 	l.objs = rw_calloc((size_t)nfiles, sizeof *l.objs);
@@ -383,7 +383,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	}
 	/* Without a diff (rewire apply) every function is replaced, changed or
 	 * not: a running main would be named at every patch. */
-	if (l.changed)
+	if (l.diff)
 		scan_running(&proc, &l, res);
 	rc = 0;
 out:

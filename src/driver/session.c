@@ -76,6 +76,20 @@ struct job {
 	char obj[2048], dep[2048], log[2048];
 };
 
+/* What the session knows of one unit, beside its cc_unit. */
+struct unit_state {
+	uint64_t due;		/* when its debounce ends, 0 if not dirty */
+	char *orig;		/* the baseline the program started with */
+	uint8_t in_batch;	/* compiling for the current patch */
+	uint8_t started;	/* its compile for the batch has started */
+	uint8_t forced;		/* rebuild though its own inputs did not change */
+	uint8_t deps_only;	/* its baseline is the build's object, only its
+				 * headers are to learn (JOB_DEPS) */
+	uint8_t patched;	/* its current baseline was patched in */
+	uint8_t lost;		/* its patch failed as the program ended */
+	uint8_t behind;		/* its last save did not compile or was refused */
+};
+
 struct session {
 	pid_t child;
 	int pidfd;
@@ -85,10 +99,7 @@ struct session {
 	int ino;
 	char **dirs;
 	size_t ndirs;
-	uint64_t *due;		/* per unit: when its debounce ends, 0 if not dirty */
-	int *in_batch;		/* per unit: compiling for the current patch */
-	int *started;		/* per unit: its compile for the batch has started */
-	int *forced;		/* per unit: rebuild though its own inputs did not change */
+	struct unit_state *u;	/* per unit of db */
 	uint64_t batch_start;
 	/* A slot per unit of the program, and MAX_JOBS more: a compile of
 	 * the batch holds its slot until the whole batch is patched, and a
@@ -97,14 +108,10 @@ struct session {
 	size_t njobs;
 	size_t *base_queue;	/* units still to compile for their baseline/deps */
 	size_t nqueue, qnext;
-	uint8_t *deps_only;	/* per unit: its baseline is the build's object, only
-				 * its headers are to learn (JOB_DEPS) */
 	int64_t exe_time;	/* when the executable was built (file time) */
 	int64_t start_wall;	/* when the session began (file time) */
 	int color;
 	int parallel;
-	char **orig;		/* per unit: the baseline the program started with */
-	int *patched;		/* per unit: its current baseline was patched in */
 	pid_t (*relaunch)(void *ctx);	/* --restart: start the program again */
 	void *relaunch_ctx;
 	uint64_t restarted_at;
@@ -112,8 +119,6 @@ struct session {
 	struct landed landed[KEEP_LANDED];	/* the program's patches, oldest first */
 	size_t nlanded;
 	unsigned seq;		/* baselines are files of their own: landed[].before */
-	int *lost;		/* per unit: its patch failed as the program ended */
-	uint8_t *behind;	/* per unit: its last save did not compile or was refused */
 	struct procs procs;	/* the program's processes */
 	uint32_t gen;		/* patches the program took (gen of the newest) */
 	uint32_t batch;		/* patches tried (the number of the last); a process
@@ -177,10 +182,10 @@ static void on_saved(struct session *s, const char *path)
 	for (size_t i = 0; i < s->db.n; i++) {
 		if (!unit_uses(&s->db.units[i], path))
 			continue;
-		s->due[i] = due;
+		s->u[i].due = due;
 		for (size_t j = i + 1; s->db.units[i].rust && j < s->db.n; j++)
 			if (s->db.units[j].rust)
-				s->due[j] = due, s->forced[j] = 1;
+				s->u[j].due = due, s->u[j].forced = 1;
 	}
 }
 
@@ -221,7 +226,7 @@ static struct job *free_job(struct session *s, int kind)
 	/* A finished compile of the batch holds its slot until the batch is
 	 * patched: the crates of a batch compile one after another. */
 	for (size_t i = 0; i < s->njobs; i++)
-		if (!s->jobs[i].running && !(s->jobs[i].kind == JOB_PATCH && s->in_batch[s->jobs[i].unit]))
+		if (!s->jobs[i].running && !(s->jobs[i].kind == JOB_PATCH && s->u[s->jobs[i].unit].in_batch))
 			return &s->jobs[i];
 	return NULL;
 }
@@ -353,11 +358,11 @@ static void record_orig(struct session *s, size_t i)
 {
 	const struct cc_unit *u = &s->db.units[i];
 	char path[PATH_MAX + 16];
-	if (!s->orig || s->orig[i] || !u->base)
+	if (!s->u || s->u[i].orig || !u->base)
 		return;
 	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->cache, i, rw_basename(u->src));
 	if (copy_file(u->base, path) == 0)
-		s->orig[i] = rw_strdup(path);
+		s->u[i].orig = rw_strdup(path);
 }
 
 static void base_done(struct session *s, struct job *j)
@@ -399,7 +404,7 @@ static void check_headers(struct session *s, size_t i)
 			continue;
 		u->hash = 0;
 		if (t >= s->start_wall) {
-			s->due[i] = rw_now_ns();
+			s->u[i].due = rw_now_ns();
 		} else {
 			rw_say("%s changed after the program was built: the next save of %s patches "
 			       "every difference from the code that runs", rw_basename(u->deps[k]),
@@ -507,8 +512,8 @@ static void note_landed(struct session *s, const size_t *units, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		size_t u = units[i];
 		l->units[i] = u;
-		l->before[i] = dup_or_null(from_orig ? s->orig[u] : s->db.units[u].base);
-		l->was_patched[i] = from_orig ? 0 : (uint8_t)s->patched[u];
+		l->before[i] = dup_or_null(from_orig ? s->u[u].orig : s->db.units[u].base);
+		l->was_patched[i] = from_orig ? 0 : s->u[u].patched;
 	}
 	snprintf(l->what, sizeof l->what, "%s (%s)", res->nchanged ? res->names : "new code", files);
 }
@@ -533,120 +538,50 @@ static void leave_out(struct session *s, const struct landed *l)
 		s->db.units[i].base = dup_or_null(l->before[k]);
 		forget_base(s, old);
 		s->db.units[i].hash = 0;
-		s->patched[i] = l->was_patched[k];
-		s->lost[i] = 0;
+		s->u[i].patched = l->was_patched[k];
+		s->u[i].lost = 0;
 	}
 }
 
 /* --- patching -------------------------------------------------------------- */
 
+/* One patch's objects, their baselines and the diff of them (set.c). */
 struct diff_ctx {
 	size_t n;
 	char **paths;			/* new objects */
-	struct rw_objfile *base;	/* their baselines */
-	struct diff_obj *dbase;
+	const char **bases;		/* their baselines, NULL: none */
 	const char **names;		/* source file of each, for messages */
-	const struct rw_objfile **seen;	/* link's instances of the new objects */
-	struct diff_obj *dnew;
-	uint8_t **changed;		/* per symbol of seen[i] */
+	struct diff_set set;
 };
-
-static int changed_cb(void *ctx, const struct rw_objfile *o, const struct rw_symbol *f)
-{
-	struct diff_ctx *d = ctx;
-	for (size_t i = 0; i < d->n; i++) {
-		if (strcmp(d->paths[i], o->path))
-			continue;
-		if (d->seen[i] != o) {
-			if (d->seen[i])
-				diff_obj_free(&d->dnew[i]);
-			diff_obj_init(&d->dnew[i], (struct rw_objfile *)o);
-			d->seen[i] = o;
-			free(d->changed[i]);
-			d->changed[i] = rw_calloc(o->nsymbols, 1);
-			diff_changed_set(d->dbase[i].obj ? &d->dbase[i] : NULL, &d->dnew[i], d->changed[i]);
-		}
-		size_t k = (size_t)(f - o->symbols);
-		return k < o->nsymbols ? d->changed[i][k] : 1;
-	}
-	return 1;
-}
-
-/* Data whose initial value changed keeps its running value: say so. */
-static void tell_changed_inits(struct diff_ctx *d, size_t i, const struct rw_objfile *o)
-{
-	const char *names[8];
-	if (!d->dbase[i].obj)
-		return;
-	size_t n = diff_changed_inits(&d->dbase[i], &d->dnew[i], names, 8);
-	for (size_t k = 0; k < n; k++)
-		rw_say("%s: the initial value of %s changed: the running program keeps its "
-		       "current value", rw_basename(d->names[i]), rw_demangle(names[k]));
-	(void)o;
-}
-
-/* Count what changed before linking anything: nothing, and there is no
- * patch to make. */
-static size_t count_changes(struct diff_ctx *d)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < d->n; i++) {
-		struct rw_objfile o;
-		if (rw_object_open(&o, d->paths[i]) < 0)
-			return 1;
-		if (!d->seen[i] && d->dbase[i].obj) {
-			diff_obj_init(&d->dnew[i], &o);
-			d->seen[i] = &o;
-			d->changed[i] = rw_calloc(o.nsymbols, 1);
-			diff_changed_set(&d->dbase[i], &d->dnew[i], d->changed[i]);
-			tell_changed_inits(d, i, &o);
-		}
-		for (size_t k = 1; k < o.nsymbols; k++) {
-			const struct rw_symbol *f = &o.symbols[k];
-			/* A function, or a global constant (which code of other
-			 * files may read: the link refuses that, naming it). */
-			if ((f->type == STT_FUNC || (f->type == STT_OBJECT && f->bind != STB_LOCAL)) &&
-			    f->shndx && f->shndx < o.nsections && changed_cb(d, &o, f))
-				n++;
-		}
-		diff_obj_free(&d->dnew[i]);
-		d->seen[i] = NULL;
-		rw_object_close(&o);
-	}
-	return n;
-}
 
 static void diff_ctx_init(struct diff_ctx *d, size_t n)
 {
 	memset(d, 0, sizeof *d);
 	d->n = n;
-	d->paths = rw_calloc(n, sizeof *d->paths);
-	d->base = rw_calloc(n, sizeof *d->base);
-	d->dbase = rw_calloc(n, sizeof *d->dbase);
-	d->seen = rw_calloc(n, sizeof *d->seen);
-	d->dnew = rw_calloc(n, sizeof *d->dnew);
-	d->changed = rw_calloc(n, sizeof *d->changed);
-	d->names = rw_calloc(n, sizeof *d->names);
+	d->paths = rw_calloc(n ? n : 1, sizeof *d->paths);
+	d->bases = rw_calloc(n ? n : 1, sizeof *d->bases);
+	d->names = rw_calloc(n ? n : 1, sizeof *d->names);
 }
 
 static void diff_ctx_free(struct diff_ctx *d)
 {
-	for (size_t i = 0; i < d->n; i++) {
-		if (d->dbase[i].obj) {
-			diff_obj_free(&d->dbase[i]);
-			rw_object_close(&d->base[i]);
-		}
-		if (d->seen[i])
-			diff_obj_free(&d->dnew[i]);
-		free(d->changed[i]);
-	}
-	free(d->changed);
-	free(d->names);
+	diff_set_free(&d->set);
 	free(d->paths);
-	free(d->base);
-	free(d->dbase);
-	free(d->seen);
-	free(d->dnew);
+	free(d->bases);
+	free(d->names);
+}
+
+/* Diff the objects, once: what changed goes to the linker (filter); data
+ * whose initial value changed keeps its running value: say so. Returns how
+ * many functions and global constants changed: none, no patch to make. */
+static size_t count_changes(struct diff_ctx *d)
+{
+	size_t n = diff_set_make(&d->set, d->paths, d->bases, d->n);
+	for (size_t i = 0; i < d->set.n; i++)
+		for (size_t k = 0; k < d->set.v[i].ninits; k++)
+			rw_say("%s: the initial value of %s changed: the running program keeps its "
+			       "current value", rw_basename(d->names[i]), rw_demangle(d->set.v[i].inits[k]));
+	return n;
 }
 
 static double ms(uint64_t ns)
@@ -667,7 +602,7 @@ static void list_files(struct session *s, char *out, size_t cap)
 {
 	size_t *units = rw_calloc(s->db.n ? s->db.n : 1, sizeof *units), n = 0;
 	for (size_t i = 0; i < s->db.n; i++)
-		if (s->in_batch[i])
+		if (s->u[i].in_batch)
 			units[n++] = i;
 	list_names(s, units, n, out, cap);
 	free(units);
@@ -694,7 +629,7 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			char *old = u->base;
 			u->base = rw_strdup(base);
 			forget_base(s, old);
-			s->patched[jobs[i]->unit] = 1;
+			s->u[jobs[i]->unit].patched = 1;
 		}
 		if (!u->object_only) {
 			cc_read_deps(u, u->depfile ? u->depfile : jobs[i]->dep);
@@ -725,17 +660,15 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	list_names(s, units, n, files, sizeof files);
 	diff_ctx_init(&d, n);
 	for (size_t i = 0; i < n; i++) {
-		const char *base = s->db.units[jobs[i]->unit].base;
 		d.paths[i] = jobs[i]->obj;
+		d.bases[i] = s->db.units[jobs[i]->unit].base;
 		d.names[i] = s->db.units[jobs[i]->unit].src;
-		if (base && rw_object_open(&d.base[i], base) == 0)
-			diff_obj_init(&d.dbase[i], &d.base[i]);
 	}
 	size_t nchanged = count_changes(&d);
 	uint64_t diff_ns = rw_now_ns() - t0;
 	int was_behind = 0;
 	for (size_t i = 0; i < n; i++)
-		was_behind |= s->behind[units[i]];
+		was_behind |= s->u[units[i]].behind;
 	if (!nchanged) {
 		/* After a save that failed: saved back to the code that runs. */
 		if (was_behind)
@@ -743,13 +676,13 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		else
 			rw_say("%s: no code changed", files);
 		for (size_t i = 0; i < n; i++)
-			s->behind[units[i]] = 0;
+			s->u[units[i]].behind = 0;
 		adopt_batch(s, jobs, n);
 		diff_ctx_free(&d);
 		free(units);
 		return;
 	}
-	struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
+	struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
 				      s->gen + 1, s->images};
 	struct patch_result res = {0}, before = {0};
 	int first = 0;
@@ -770,7 +703,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			p->gen = s->gen;
 		note_landed(s, units, n, &res, files, 0, s->gen);
 		for (size_t i = 0; i < n; i++)
-			s->behind[units[i]] = 0;
+			s->u[units[i]].behind = 0;
 		patch_others(s, d.paths, n, &filter, &all);
 		adopt_batch(s, jobs, n);
 		settle(s, &all);
@@ -799,9 +732,9 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		if (res.in_doubt && child_ended(s))
 			note_landed(s, units, n, &res, files, 0, 0);
 		for (size_t i = 0; i < n && child_ended(s); i++)
-			s->lost[units[i]] = 1;
+			s->u[units[i]].lost = 1;
 		for (size_t i = 0; i < n; i++)
-			s->behind[units[i]] = 1;
+			s->u[units[i]].behind = 1;
 	}
 	diff_ctx_free(&d);
 	free(units);
@@ -907,8 +840,8 @@ static long units_since(struct session *s, uint32_t gen, size_t *units, const ch
 		if (gen != 0)
 			return -1;
 		for (size_t i = 0; i < s->db.n; i++)
-			if (s->patched[i] && s->orig[i])
-				units[n] = i, from[n++] = s->orig[i];
+			if (s->u[i].patched && s->u[i].orig)
+				units[n] = i, from[n++] = s->u[i].orig;
 		return (long)n;
 	}
 	for (; k < s->nlanded; k++)
@@ -937,11 +870,10 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 	diff_ctx_init(&d, (size_t)n);
 	for (long k = 0; k < n; k++) {
 		d.paths[k] = s->db.units[units[k]].base;
+		d.bases[k] = from[k];
 		d.names[k] = s->db.units[units[k]].src;
-		if (from[k] && rw_object_open(&d.base[k], from[k]) == 0)
-			diff_obj_init(&d.dbase[k], &d.base[k]);
 	}
-	struct patch_filter f = {changed_cb, &d, s->db.archives, s->db.narchives, d.names, s->gen,
+	struct patch_filter f = {&d.set, s->db.archives, s->db.narchives, d.names, s->gen,
 				 s->images};
 	struct patch_result r;
 	if (n == 0 || !count_changes(&d)) {
@@ -1028,22 +960,22 @@ static void start_batch(struct session *s)
 	uint64_t now = rw_now_ns();
 	int any = 0;
 	for (size_t i = 0; i < s->db.n; i++)
-		if (s->in_batch[i])
+		if (s->u[i].in_batch)
 			return;		/* one batch at a time */
 	for (size_t i = 0; i < s->db.n; i++) {
-		if (!s->due[i] || s->due[i] > now)
+		if (!s->u[i].due || s->u[i].due > now)
 			continue;
 		struct cc_unit *u = &s->db.units[i];
-		if (!s->forced[i] && cc_hash_inputs(u) == u->hash) {
-			s->due[i] = 0;	/* saved without a change */
-			if (s->behind[i])	/* back to what runs, after a failed save */
+		if (!s->u[i].forced && cc_hash_inputs(u) == u->hash) {
+			s->u[i].due = 0;	/* saved without a change */
+			if (s->u[i].behind)	/* back to what runs, after a failed save */
 				rw_say("%s: the program runs this code already", rw_basename(u->src));
-			s->behind[i] = 0;
+			s->u[i].behind = 0;
 			continue;
 		}
-		s->due[i] = s->forced[i] = 0;
-		s->in_batch[i] = 1;
-		s->started[i] = 0;
+		s->u[i].due = s->u[i].forced = 0;
+		s->u[i].in_batch = 1;
+		s->u[i].started = 0;
 		any = 1;
 	}
 	if (any)
@@ -1063,13 +995,13 @@ static int rust_job_running(struct session *s)
 static void start_pending(struct session *s)
 {
 	for (size_t i = 0; i < s->db.n; i++) {
-		if (!s->in_batch[i] || s->started[i])
+		if (!s->u[i].in_batch || s->u[i].started)
 			continue;
 		if (s->db.units[i].rust && rust_job_running(s))
 			return;
 		if (start_job(s, i, JOB_PATCH) < 0)
 			return;
-		s->started[i] = 1;
+		s->u[i].started = 1;
 	}
 }
 
@@ -1079,15 +1011,15 @@ static void finish_batch(struct session *s)
 	size_t n = 0;
 	int failed = 0;
 	for (size_t i = 0; i < s->db.n; i++)
-		if (s->in_batch[i] && !s->started[i])
+		if (s->u[i].in_batch && !s->u[i].started)
 			return;
 	for (size_t i = 0; i < s->njobs; i++)
-		if (s->jobs[i].kind == JOB_PATCH && s->in_batch[s->jobs[i].unit] && s->jobs[i].running)
+		if (s->jobs[i].kind == JOB_PATCH && s->u[s->jobs[i].unit].in_batch && s->jobs[i].running)
 			return;
 	done = rw_calloc(s->njobs, sizeof *done);
 	for (size_t i = 0; i < s->njobs; i++) {
 		struct job *j = &s->jobs[i];
-		if (j->kind != JOB_PATCH || !s->in_batch[j->unit])
+		if (j->kind != JOB_PATCH || !s->u[j->unit].in_batch)
 			continue;
 		done[n++] = j;
 		failed |= j->status != 0;
@@ -1103,14 +1035,14 @@ static void finish_batch(struct session *s)
 		for (size_t i = 0; i < n; i++) {
 			if (done[i]->status != 0)
 				show_log(done[i]->log);
-			s->behind[done[i]->unit] = 1;
+			s->u[done[i]->unit].behind = 1;
 		}
 		rw_say_error("%s: compile failed; the program keeps running the previous code", files);
 	} else {
 		patch_batch(s, done, n, compile_ns);
 	}
 	for (size_t i = 0; i < n; i++) {
-		s->in_batch[done[i]->unit] = 0;
+		s->u[done[i]->unit].in_batch = 0;
 		done[i]->kind = JOB_BASE;	/* consumed */
 		done[i]->unit = 0;
 	}
@@ -1123,7 +1055,7 @@ static void start_baselines(struct session *s)
 {
 	while (s->qnext < s->nqueue) {
 		size_t i = s->base_queue[s->qnext];
-		if (start_job(s, i, s->deps_only[i] ? JOB_DEPS : JOB_BASE) < 0)
+		if (start_job(s, i, s->u[i].deps_only ? JOB_DEPS : JOB_BASE) < 0)
 			return;
 		s->qnext++;
 	}
@@ -1136,8 +1068,8 @@ static int next_timeout(struct session *s)
 	for (size_t i = 0; i < s->njobs; i++)
 		busy |= s->jobs[i].running;
 	for (size_t i = 0; i < s->db.n; i++)
-		if (s->due[i] && s->due[i] < soonest)
-			soonest = s->due[i];
+		if (s->u[i].due && s->u[i].due < soonest)
+			soonest = s->u[i].due;
 	if (busy)
 		return 20;	/* the compilers' pidfds wake us; this is a safety net */
 	if (soonest == UINT64_MAX)
@@ -1185,13 +1117,13 @@ static void reap_orphans(struct session *s)
 static void reset_to_orig(struct session *s)
 {
 	for (size_t i = 0; i < s->db.n; i++) {
-		if (!s->patched[i] || !s->orig[i])
+		if (!s->u[i].patched || !s->u[i].orig)
 			continue;
 		char *old = s->db.units[i].base;
-		s->db.units[i].base = rw_strdup(s->orig[i]);
+		s->db.units[i].base = rw_strdup(s->u[i].orig);
 		forget_base(s, old);
 		s->db.units[i].hash = 0;
-		s->patched[i] = 0;
+		s->u[i].patched = 0;
 	}
 }
 
@@ -1201,29 +1133,28 @@ static void reset_to_orig(struct session *s)
  * says why). */
 static int reapply(struct session *s)
 {
-	struct diff_ctx d = {0};
+	struct diff_ctx d;
 	size_t n = 0, *units;
 	char files[512];
 	for (size_t i = 0; i < s->db.n; i++)
-		n += s->patched[i] && s->orig[i];
+		n += s->u[i].patched && s->u[i].orig;
 	if (!n)
 		return 0;
 	diff_ctx_init(&d, n);
 	units = rw_calloc(n, sizeof *units);
 	for (size_t i = 0, k = 0; i < s->db.n; i++) {
-		if (!s->patched[i] || !s->orig[i])
+		if (!s->u[i].patched || !s->u[i].orig)
 			continue;
 		units[k] = i;
 		d.paths[k] = s->db.units[i].base;
+		d.bases[k] = s->u[i].orig;
 		d.names[k] = s->db.units[i].src;
-		if (rw_object_open(&d.base[k], s->orig[i]) == 0)
-			diff_obj_init(&d.dbase[k], &d.base[k]);
 		k++;
 	}
 	list_names(s, units, n, files, sizeof files);
 	int rc = 0;
 	if (count_changes(&d)) {
-		struct patch_filter filter = {changed_cb, &d, s->db.archives, s->db.narchives, d.names,
+		struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
 					      s->gen, s->images};
 		struct patch_result res;
 		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
@@ -1249,8 +1180,8 @@ static int is_crash(int sig)
 static void retry_lost(struct session *s)
 {
 	for (size_t i = 0; i < s->db.n; i++)
-		if (s->lost[i])
-			s->due[i] = rw_now_ns(), s->lost[i] = 0;
+		if (s->u[i].lost)
+			s->u[i].due = rw_now_ns(), s->u[i].lost = 0;
 }
 
 /* What the new process starts with: all the patches, but the one the
@@ -1341,7 +1272,7 @@ static int keep_build_object(struct session *s, size_t i)
 	if (copy_file(u->out, path) < 0)
 		return -1;
 	u->base = rw_strdup(path);
-	s->orig[i] = rw_strdup(path);
+	s->u[i].orig = rw_strdup(path);
 	return 0;
 }
 
@@ -1376,7 +1307,6 @@ static void setup_baselines(struct session *s, const char *exe)
 	s->exe_time = exe_time;
 	s->start_wall = wall_ns();
 	s->base_queue = rw_calloc(s->db.n, sizeof *s->base_queue);
-	s->deps_only = rw_calloc(s->db.n ? s->db.n : 1, 1);
 	for (size_t i = 0; i < s->db.n; i++) {
 		struct cc_unit *u = &s->db.units[i];
 		int64_t obj = mtime_ns(u->out), src = mtime_ns(u->src);
@@ -1400,7 +1330,7 @@ static void setup_baselines(struct session *s, const char *exe)
 			u->base = rw_strdup(u->out);
 		if (current && src <= obj && known_headers(s, i, inc, &hashes) == 0)
 			continue;
-		s->deps_only[i] = current && src <= obj;
+		s->u[i].deps_only = current && src <= obj;
 		s->base_queue[s->nqueue++] = i;
 	}
 	inc_free(inc);
@@ -1442,10 +1372,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	int status = 0;
 	s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-	s.due = rw_calloc(db->n, sizeof *s.due);
-	s.in_batch = rw_calloc(db->n, sizeof *s.in_batch);
-	s.started = rw_calloc(db->n, sizeof *s.started);
-	s.forced = rw_calloc(db->n, sizeof *s.forced);
+	s.u = rw_calloc(db->n ? db->n : 1, sizeof *s.u);
 	s.njobs = db->n + 2 * MAX_JOBS;
 	s.jobs = rw_calloc(s.njobs, sizeof *s.jobs);
 	s.color = isatty(2) && !getenv("NO_COLOR");
@@ -1457,11 +1384,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			waitpid(child, &status, 0);
 		return status;
 	}
-	s.orig = rw_calloc(db->n ? db->n : 1, sizeof *s.orig);
 	setup_baselines(&s, exe);
-	s.patched = rw_calloc(db->n ? db->n : 1, sizeof *s.patched);
-	s.lost = rw_calloc(db->n ? db->n : 1, sizeof *s.lost);
-	s.behind = rw_calloc(db->n ? db->n : 1, 1);
 	s.images = exe_cache_new();
 	for (size_t i = 0; i < db->n; i++)
 		record_orig(&s, i);
@@ -1505,7 +1428,9 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
 	free(s.jobs);
 	free(s.base_queue);
-	free(s.deps_only);
+	for (size_t i = 0; i < db->n; i++)
+		free(s.u[i].orig);
+	free(s.u);
 	while (s.nlanded)
 		drop_landed(&s, s.nlanded - 1);
 	free(s.procs.v);

@@ -17,6 +17,7 @@
 #include "elf/elf.h"
 #include "proto/msg.h"
 #include "arch/arch.h"
+#include "patch/diff.h"
 
 /* The process patched, as its agent described it (HELLO). */
 struct rw_process {
@@ -125,8 +126,7 @@ struct link {
 	/* Which functions changed, from the diff; NULL: all. An unchanged
 	 * function gets no entry jump, and calls to it go to its running
 	 * version, not to its copy in the new objects. */
-	int (*changed)(void *ctx, const struct rw_objfile *o, const struct rw_symbol *s);
-	void *changed_ctx;
+	const struct diff_set *diff;
 	/* lib[obj] != 0: a member of an archive the program was linked with,
 	 * for library code it never contained. Only the sections the patch
 	 * reaches are loaded; what the program has binds to the program;

@@ -194,7 +194,7 @@ int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s)
 {
 	if (is_lib(l, oi))
 		return 0;	/* library code is new or the program's, never a change */
-	return l->changed ? l->changed(l->changed_ctx, &l->objs[oi], s) : 1;
+	return l->diff ? diff_set_changed(l->diff, oi, &l->objs[oi], s) : 1;
 }
 
 static int is_const_data(const struct rw_section *s);
@@ -726,7 +726,7 @@ static int plan_redirects(struct link *l)
 				continue;
 			total++;
 			if (!find_running(l, s->name, scope_of(s), &r) || r.kind != RW_KIND_FUNC) {
-				if (!had && l->changed && link_is_changed(l, oi, s))
+				if (!had && l->diff && link_is_changed(l, oi, s))
 					had = s;
 				l->nfuncs_new++;
 				continue;

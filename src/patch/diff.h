@@ -68,4 +68,31 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw,
 			  const char **names, size_t cap);
 
+/* The diff of one patch (set.c): each new object against its baseline,
+ * made once; the session reads how much changed, the linker which symbols
+ * (link.h). */
+#define DIFF_MAX_INITS 8
+struct diff_entry {
+	const char *path;		/* the new object (not owned) */
+	const char *base;		/* its baseline, NULL: none, all of it is new */
+	uint8_t *changed;		/* per symbol of the new object (DIFF_*); NULL: all */
+	size_t nsymbols;
+	size_t nchanged;		/* functions and global constants changed */
+	char *inits[DIFF_MAX_INITS];	/* data whose initial value changed */
+	size_t ninits;
+};
+struct diff_set {
+	struct diff_entry *v;
+	size_t n;
+};
+/* Diff paths[i] against bases[i] (NULL: no baseline); returns the number of
+ * functions and global constants changed (an unreadable object counts as
+ * one: the link says what is wrong with it). */
+size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases, size_t n);
+/* Did symbol s of o, object oi of the patch, change? 1 for an object the
+ * set does not have (an archive member) or a NULL set. */
+int diff_set_changed(const struct diff_set *d, size_t oi, const struct rw_objfile *o,
+		     const struct rw_symbol *s);
+void diff_set_free(struct diff_set *d);
+
 #endif
