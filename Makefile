@@ -5,7 +5,8 @@ WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 PREFIX  ?= /usr/local
 B       := build
 
-DRIVER_SRC := $(wildcard src/driver/*.c src/elf/*.c src/arch/*.c src/link/*.c src/patch/*.c src/front/*.c) \
+DRIVER_SRC := $(wildcard src/driver/*.c src/session/*.c src/elf/*.c src/arch/*.c src/link/*.c \
+			 src/patch/*.c src/front/*.c) \
 	      src/util.c src/proto/proto.c src/proto/msg.c
 AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c src/proto/msg.c src/guard/guard.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -13,7 +14,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(B)/driver/%.o)
 AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/agent/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
-LIB_OBJ    := $(filter-out $(B)/driver/src/driver/%,$(DRIVER_OBJ))
+LIB_OBJ    := $(filter-out $(B)/driver/src/driver/% $(B)/driver/src/session/%,$(DRIVER_OBJ))
 
 all: $(B)/rewire $(B)/librewire.so $(B)/librewire-api.a $(B)/rewire.pc
 

@@ -21,7 +21,7 @@
  * the program forked before (a pre-fork server's workers) run the same
  * executable: each gets an agent the same way. Those forked after have
  * one through fork (agent.c). Then the session runs as under `rewire
- * run` (session.c), and ends when the program ends or rewire is told to
+ * run` (src/session/), and ends when the program ends or rewire is told to
  * stop (Ctrl-C, SIGTERM, SIGHUP); the program runs on, with its patches
  * and its agents, which `rewire apply --pid` still reaches. */
 #define _GNU_SOURCE

@@ -125,7 +125,7 @@ void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct cc_db;
-/* session.c: watch, build, diff and patch until the program exits: its
+/* src/session/: watch, build, diff and patch until the program exits: its
  * wait status. detach_fd >= 0: the program is not rewire's child (`rewire
  * attach`); the session ends when it ends (0) or when detach_fd becomes
  * readable (SESSION_DETACHED), and leaves it running. */

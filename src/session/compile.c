@@ -1,0 +1,256 @@
+/* Compiling: the compilers the session runs, each unit with its own
+ * command into the private cache. JOB_PATCH compiles a save and goes
+ * first; JOB_BASE (a baseline) and JOB_DEPS (a unit's headers) run in the
+ * background at idle priority. A unit's input hash is taken before its
+ * compiler reads the files: a save during the compile is one to patch. */
+#define _GNU_SOURCE
+#include "session.h"
+
+/* A save's compile never waits for background work: each kind has its
+ * own share of the cores (the background runs at idle priority). */
+static struct job *free_job(struct session *s, int kind)
+{
+	int busy = 0;
+	for (size_t i = 0; i < s->njobs; i++)
+		busy += s->jobs[i].running && (s->jobs[i].kind == JOB_PATCH) == (kind == JOB_PATCH);
+	if (busy >= s->parallel)
+		return NULL;
+	/* A finished compile of the batch holds its slot until the batch is
+	 * patched: the crates of a batch compile one after another. */
+	for (size_t i = 0; i < s->njobs; i++)
+		if (!s->jobs[i].running && !(s->jobs[i].kind == JOB_PATCH && s->u[s->jobs[i].unit].in_batch))
+			return &s->jobs[i];
+	return NULL;
+}
+
+/* Copy src to dst (an object the user's build wrote: read it once, whole,
+ * so a build writing it again does not change what is being linked). */
+int session_copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	char buf[65536];
+	ssize_t n;
+	if (in >= 0)
+		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out >= 0) {
+		while ((n = read(in, buf, sizeof buf)) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				break;
+		rc = n == 0 ? 0 : -1;
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+int64_t session_wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* FNV-1a of the names of the unit's inputs: whether a compile found the
+ * ones it started with. */
+static uint64_t names_hash(const struct cc_unit *u)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i <= u->ndeps; i++)
+		for (const char *c = i ? u->deps[i - 1] : u->src; ; c++) {
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+			if (!*c)
+				break;
+		}
+	return h;
+}
+
+/* Written at or after t: file times lag the clock by up to a tick. */
+static int written_since(const struct cc_unit *u, int64_t t)
+{
+	t -= 20 * 1000000;
+	if (session_mtime_ns(u->src) >= t)
+		return 1;
+	for (size_t i = 0; i < u->ndeps; i++)
+		if (session_mtime_ns(u->deps[i]) >= t)
+			return 1;
+	return 0;
+}
+
+/* After the compile read its depfile: the hash of what it compiled. That
+ * is the one taken when it started, when it found the inputs known then;
+ * an edit saved while it ran is still to patch. When it found others (a
+ * first depfile, a new #include), they are hashed now, unless one was
+ * written since it started: then the hash is unknown (0), and the unit's
+ * next save compiles it whatever its contents. */
+uint64_t session_compiled_hash(const struct cc_unit *u, const struct job *j)
+{
+	if (names_hash(u) == j->names)
+		return j->hash;
+	return written_since(u, j->started) ? 0 : cc_hash_inputs(u);
+}
+
+int session_start_job(struct session *s, size_t unit, int kind)
+{
+	struct job *j = free_job(s, kind);
+	if (!j)
+		return -1;
+	/* Before the compiler reads them: a save from now on is one to patch. */
+	j->hash = cc_hash_inputs(&s->db.units[unit]);
+	j->names = names_hash(&s->db.units[unit]);
+	j->started = session_wall_ns();
+	const char *dir = kind == JOB_PATCH ? "new" : "base";
+	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
+	if (s->db.units[unit].object_only) {
+		/* Nothing to compile: the user's build made the object. */
+		j->pid = 0;
+		j->pidfd = -1;
+		j->unit = unit;
+		j->kind = kind;
+		j->running = 0;
+		j->status = session_copy_file(s->db.units[unit].src, j->obj) == 0 ? 0 : 1;
+		snprintf(j->log, sizeof j->log, "/dev/null");
+		return 0;
+	}
+	snprintf(j->dep, sizeof j->dep, "%s/%s/%zu.d", s->cache, dir, unit);
+	snprintf(j->log, sizeof j->log, "%s/%s/%zu.log", s->cache, dir, unit);
+	int fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (kind == JOB_DEPS)
+		j->pid = cc_spawn_deps(&s->db.units[unit], j->dep, fd);
+	else
+		j->pid = cc_spawn(&s->db.units[unit], j->obj, j->dep, fd, s->color, kind == JOB_BASE);
+	close(fd);
+	if (j->pid < 0)
+		return -1;
+	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+	j->unit = unit;
+	j->kind = kind;
+	j->running = 1;
+	return 0;
+}
+
+void session_show_log(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0)
+		if (write(2, buf, (size_t)n) < 0)
+			break;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A copy of the unit's first baseline (later ones replace its file), for
+ * a restarted program. */
+void session_record_orig(struct session *s, size_t i)
+{
+	const struct cc_unit *u = &s->db.units[i];
+	char path[PATH_MAX + 16];
+	if (!s->u || s->u[i].orig || !u->base)
+		return;
+	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->cache, i, rw_basename(u->src));
+	if (session_copy_file(u->base, path) == 0)
+		s->u[i].orig = rw_strdup(path);
+}
+
+static void base_done(struct session *s, struct job *j)
+{
+	struct cc_unit *u = &s->db.units[j->unit];
+	if (j->status != 0) {
+		/* Not fatal: the unit is patched from its own object, or the
+		 * first edit compiles it. */
+		rw_say("%s does not compile as it is (%s); it is watched all the same",
+		       rw_basename(u->src), j->log);
+		return;
+	}
+	/* An input was saved before or while this compiled: the object may
+	 * hold the edit, so it is no baseline, and the hash taken at start-up
+	 * stays (the edit is still to patch). */
+	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
+	cc_read_deps(u, u->depfile ? u->depfile : j->dep);
+	for (size_t i = 0; i < u->ndeps; i++)
+		session_watch_dir_of(s, u->deps[i]);
+	uint64_t hash = edited ? 0 : session_compiled_hash(u, j);
+	if (!hash)
+		return;
+	if (!u->base)
+		u->base = rw_strdup(j->obj);
+	session_record_orig(s, j->unit);
+	u->hash = hash;
+}
+
+/* A header of unit i written after the program was built: what runs is
+ * not what the headers say. Saved since the session began (before rewire
+ * knew the unit includes it): an edit, patched now. Before: said, and the
+ * next save patches every difference from the code that runs. */
+void session_check_headers(struct session *s, size_t i)
+{
+	struct cc_unit *u = &s->db.units[i];
+	for (size_t k = 0; k < u->ndeps; k++) {
+		int64_t t = session_mtime_ns(u->deps[k]);
+		if (t <= s->exe_time)
+			continue;
+		u->hash = 0;
+		if (t >= s->start_wall) {
+			s->u[i].due = rw_now_ns();
+		} else {
+			rw_say("%s changed after the program was built: the next save of %s patches "
+			       "every difference from the code that runs", rw_basename(u->deps[k]),
+			       rw_basename(u->src));
+		}
+		return;
+	}
+}
+
+/* The headers of a unit whose baseline is the build's object. One
+ * changed since that object was built: the object is not what the
+ * source says now, so the next save compiles and patches, whatever it
+ * changes (the diff is against the object that runs). */
+static void deps_done(struct session *s, struct job *j)
+{
+	struct cc_unit *u = &s->db.units[j->unit];
+	/* As base_done: a save of the source meanwhile is still to patch. */
+	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
+	if (j->status != 0 || cc_read_deps(u, j->dep) < 0) {
+		rw_say("%s does not preprocess as it is (%s); it is watched all the same, and its "
+		       "headers are known once it compiles", rw_basename(u->src), j->log);
+		u->hash = 0;
+		return;
+	}
+	for (size_t i = 0; i < u->ndeps; i++)
+		session_watch_dir_of(s, u->deps[i]);
+	if (!edited)
+		u->hash = session_compiled_hash(u, j);
+	session_check_headers(s, j->unit);
+}
+
+void session_reap_jobs(struct session *s)
+{
+	for (size_t i = 0; i < s->njobs; i++) {
+		struct job *j = &s->jobs[i];
+		if (!j->running || waitpid(j->pid, &j->status, WNOHANG) <= 0)
+			continue;
+		j->running = 0;
+		if (j->pidfd >= 0)
+			close(j->pidfd);
+		j->pidfd = -1;
+		if (j->kind == JOB_BASE)
+			base_done(s, j);
+		else if (j->kind == JOB_DEPS)
+			deps_done(s, j);
+	}
+}
+
+void session_start_baselines(struct session *s)
+{
+	while (s->qnext < s->nqueue) {
+		size_t i = s->base_queue[s->qnext];
+		if (session_start_job(s, i, s->u[i].deps_only ? JOB_DEPS : JOB_BASE) < 0)
+			return;
+		s->qnext++;
+	}
+}

@@ -1,0 +1,218 @@
+/* Every process of the program: the first one takes a batch's patch,
+ * then the others; a process that appeared (a fork, an exec) or fell
+ * behind is brought up to the newest patch in one patch (catch_up), from
+ * the baselines it runs (landed.c). */
+#define _GNU_SOURCE
+#include "session.h"
+
+static void add_times(struct patch_result *all, const struct patch_result *r)
+{
+	all->link_ns += r->link_ns;
+	all->times.total_ns += r->times.total_ns;
+	for (size_t i = 0; i < r->nrun && all->nrun < RW_MAX_RUNNING; i++)
+		all->run[all->nrun++] = r->run[i];
+}
+
+/* A patch a process did not take: said, with why; it keeps the code it
+ * had, and the session tries again with the next patch. */
+static void say_missed(struct session *s, struct proc *p, const char *why)
+{
+	p->failed = s->gen;
+	rw_say_error("process %d: %s; it keeps running the previous code", p->pid, why);
+}
+
+/* A process that runs did not take the patch (rw_error() says why). One
+ * that did not answer in time is not asked again in this batch. One whose
+ * answer to APPLY was lost may have it, or not: it is asked which patch it
+ * has (HELLO's gen) before anything is patched in it again. */
+void session_missed(struct session *s, struct proc *p, const struct patch_result *r)
+{
+	if (r->no_answer)
+		p->silent = s->batch;
+	if (!r->in_doubt) {
+		say_missed(s, p, rw_error());
+		return;
+	}
+	p->gen = PROC_GEN_UNKNOWN;
+	rw_say_error("process %d: %s; rewire asks it again before the next patch", p->pid,
+		     rw_error());
+}
+
+/* The first process to take a batch's patch: the one rewire started or,
+ * while processes do not answer in time, the next that has every patch
+ * before this one. A refusal there (a symbol missing, a type changed)
+ * holds for every process. 0: it took the patch, or may have (its answer
+ * was lost, res->in_doubt, and it runs): its pid in *first. */
+int session_patch_first(struct session *s, char **paths, size_t n, const struct patch_filter *f,
+			struct patch_result *res, int *first)
+{
+	for (size_t i = 0; i < s->procs.n; i++) {
+		struct proc *p = &s->procs.v[i];
+		if (p->silent == s->batch || (i && p->gen != s->gen))
+			continue;
+		int rc = rw_patch(p->pid, paths, (int)n, f, res);
+		int runs = i ? procs_has_agent(p->pid) : !session_child_ended(s);
+		if (rc == 0 || (res->in_doubt && runs)) {
+			*first = p->pid;
+			return 0;
+		}
+		if (i && !runs && !res->in_doubt) {
+			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
+			i--;	/* the last one moved here */
+			continue;
+		}
+		/* Refused; or it ended during the patch: did the new code crash? */
+		if (!res->no_answer || res->in_doubt)
+			return -1;
+		p->silent = s->batch;
+		say_missed(s, p, rw_error());
+	}
+	return rw_fail("no process of the program answered; nothing was applied");
+}
+
+/* The others that had every patch but this one take it as the first did. */
+void session_patch_others(struct session *s, char **paths, size_t n, const struct patch_filter *f,
+			  struct patch_result *all)
+{
+	for (size_t i = s->procs.n; i-- > 1;) {
+		struct proc *p = &s->procs.v[i];
+		struct patch_result r;
+		if (p->gen != s->gen - 1 || p->silent == s->batch)
+			continue;	/* asked and brought up to date by session_settle(), or silent */
+		if (rw_patch(p->pid, paths, (int)n, f, &r) == 0) {
+			p->gen = s->gen;
+			add_times(all, &r);
+		} else if (!procs_has_agent(p->pid)) {
+			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
+		} else {
+			session_missed(s, p, &r);
+		}
+	}
+}
+
+/* The units patched since session patch gen, each with the baseline a
+ * process that has gen runs: the one before the first patch of it after
+ * gen (landed[]), or for gen 0, the one the program started with. The
+ * number of units, or -1 when rewire no longer keeps those patches. */
+static long units_since(struct session *s, uint32_t gen, size_t *units, const char **from)
+{
+	size_t n = 0, k = 0;
+	while (k < s->nlanded && s->landed[k].gen <= gen)
+		k++;
+	if (k == s->nlanded || s->landed[k].gen != gen + 1) {
+		if (gen != 0)
+			return -1;
+		for (size_t i = 0; i < s->db.n; i++)
+			if (s->u[i].patched && s->u[i].orig)
+				units[n] = i, from[n++] = s->u[i].orig;
+		return (long)n;
+	}
+	for (; k < s->nlanded; k++)
+		for (size_t j = 0; j < s->landed[k].n; j++) {
+			size_t u = s->landed[k].units[j], seen = 0;
+			while (seen < n && units[seen] != u)
+				seen++;
+			if (s->landed[k].gen && seen == n)
+				units[n] = u, from[n++] = s->landed[k].before[j];
+		}
+	return (long)n;
+}
+
+/* Patch p from the session patch it has to the newest, in one patch. */
+static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
+{
+	size_t *units = rw_calloc(s->db.n + 1, sizeof *units);
+	const char **from = rw_calloc(s->db.n + 1, sizeof *from);
+	long n = units_since(s, p->gen, units, from);
+	int rc = -1;
+	if (n < 0) {
+		say_missed(s, p, "it lacks patches older than the ones rewire keeps");
+		goto out;
+	}
+	struct diff_ctx d;
+	session_diff_ctx_init(&d, (size_t)n);
+	for (long k = 0; k < n; k++) {
+		d.paths[k] = s->db.units[units[k]].base;
+		d.bases[k] = from[k];
+		d.names[k] = s->db.units[units[k]].src;
+	}
+	struct patch_filter f = {&d.set, s->db.archives, s->db.narchives, d.names, s->gen,
+				 s->images};
+	struct patch_result r;
+	if (n == 0 || !session_count_changes(&d)) {
+		p->gen = s->gen;	/* nothing it runs differs */
+		rc = 0;
+	} else if (rw_patch(p->pid, d.paths, (int)n, &f, &r) == 0) {
+		p->gen = s->gen;
+		add_times(all, &r);
+		rc = 0;
+	} else if (!procs_has_agent(p->pid)) {
+		procs_forget(&s->procs, p->pid, 1);
+	} else {
+		session_missed(s, p, &r);
+	}
+	session_diff_ctx_free(&d);
+out:
+	free(units);
+	free(from);
+	return rc;
+}
+
+/* Every process of the program up to the newest patch: the ones that
+ * appeared are asked which patch they have (a child has its parent's),
+ * the ones behind are brought up to date. A child forked before a patch
+ * reached its parent is seen here, right after it (agent.c): this runs
+ * before "patched" is said, until no process appears. A process that did
+ * not answer in time is left alone until the next batch. */
+void session_settle(struct session *s, struct patch_result *all)
+{
+	for (int round = 0; round < 1000; round++) {
+		int changed = 0;
+		session_read_events(s);
+		s->procs_new = 0;
+		for (size_t i = s->procs.n; i-- > 0;) {
+			struct proc *p = &s->procs.v[i];
+			if (i && kill(p->pid, 0) < 0 && errno == ESRCH) {
+				procs_forget(&s->procs, p->pid, 1);
+				continue;
+			}
+			if (p->silent == s->batch)
+				continue;
+			if (p->gen == PROC_GEN_UNKNOWN) {
+				uint32_t gen;
+				int held;
+				if (rw_peek(p->pid, &gen, &held) == 0) {
+					p->gen = gen;
+					p->released = !held;	/* a forked one runs already */
+				} else if (rw_no_answer()) {
+					p->silent = s->batch;
+					say_missed(s, p, rw_error());
+					continue;
+				} else if (i == 0) {
+					continue;	/* starting (a patch waits for its agent) */
+				} else if (!procs_has_agent(p->pid)) {
+					procs_forget(&s->procs, p->pid, 1);
+					continue;
+				} else if (p->failed != PROC_GEN_UNKNOWN) {
+					p->failed = PROC_GEN_UNKNOWN;
+					rw_say_error("process %d of the program cannot be patched: %s", p->pid,
+						     rw_error());
+					continue;
+				}
+			}
+			if (p->gen < s->gen && p->failed != s->gen && catch_up(s, p, all) == 0)
+				changed = 1;
+			/* Up to date, or told why not: an exec'd process may run on. */
+			if (!p->released && p->silent != s->batch &&
+			    (p->gen >= s->gen || p->failed == s->gen)) {
+				p->released = 1;
+				if (rw_release(p->pid) < 0 && rw_no_answer()) {
+					p->silent = s->batch;
+					rw_say_error("process %d: %s", p->pid, rw_error());
+				}
+			}
+		}
+		if (!changed && !s->procs_new)
+			return;
+	}
+}

@@ -1,0 +1,145 @@
+/* The `rewire run` session for C and C++: watch, build, diff, patch.
+ *
+ * One loop: inotify on the directories of every source and header of the
+ * program's units, the running program (a pidfd), and the compilers rewire
+ * started. A save marks the units that use the file; after a short
+ * debounce, units whose inputs' contents really changed are compiled with
+ * their own commands into the private cache (several at once), then diffed
+ * against their baselines (the objects of the code that runs), and the
+ * changed functions are patched in as one patch. A compile error is shown
+ * as the compiler printed it and nothing else happens; the next good save
+ * patches. After a patch, the new objects are the baselines.
+ *
+ * This file is the loop; session.h lists the files of each stage.
+ * Baselines: a unit's own object when it is newer than its source and
+ * older than the executable (it is what runs), else the object rewire
+ * compiles in the background after the start (start.c). */
+#define _GNU_SOURCE
+#include "session.h"
+
+static int next_timeout(struct session *s)
+{
+	uint64_t now = rw_now_ns(), soonest = UINT64_MAX;
+	int busy = 0;
+	for (size_t i = 0; i < s->njobs; i++)
+		busy |= s->jobs[i].running;
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->u[i].due && s->u[i].due < soonest)
+			soonest = s->u[i].due;
+	if (busy)
+		return 20;	/* the compilers' pidfds wake us; this is a safety net */
+	if (soonest == UINT64_MAX)
+		return s->pidfd >= 0 ? -1 : 100;
+	return soonest <= now ? 0 : (int)((soonest - now) / 1000000) + 1;
+}
+
+/* An attached program is not rewire's child: its pidfd says it ended, and
+ * its status goes to its own parent. */
+static int child_exited(struct session *s, int *status)
+{
+	if (s->detach_fd < 0)
+		return waitpid(s->child, status, WNOHANG) == s->child;
+	*status = 0;
+	return s->pidfd >= 0 ? session_child_ended(s) : kill(s->child, 0) < 0 && errno == ESRCH;
+}
+
+static int is_job(struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i].running && s->jobs[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/* Processes of the program whose parent ended are rewire's (procs.c):
+ * reap them when they end. The program and the compilers are reaped by
+ * their own. */
+static void reap_orphans(struct session *s)
+{
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid <= 0 ||
+		    si.si_pid == s->child || is_job(s, si.si_pid))
+			return;
+		waitpid(si.si_pid, NULL, WNOHANG);
+	}
+}
+
+/* Run the session until the program exits (or, attached, until rewire is
+ * told to detach); see driver.h. */
+int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch)(void *),
+		void *ctx, int detach_fd)
+{
+	struct session s = {.child = child, .db = *db, .pidfd = -1, .relaunch = relaunch,
+			    .relaunch_ctx = ctx, .detach_fd = detach_fd, .batch = 1};
+	int status = 0;
+	s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	s.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	s.u = rw_calloc(db->n ? db->n : 1, sizeof *s.u);
+	s.njobs = db->n + 2 * MAX_JOBS;
+	s.jobs = rw_calloc(s.njobs, sizeof *s.jobs);
+	s.color = isatty(2) && !getenv("NO_COLOR");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s.parallel = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
+	if (s.ino < 0 || session_make_cache(&s) < 0 || procs_init(&s.procs, child, s.ino) < 0) {
+		rw_say_error("cannot watch sources: %s", s.ino < 0 ? strerror(errno) : rw_error());
+		if (detach_fd < 0)
+			waitpid(child, &status, 0);
+		return status;
+	}
+	session_setup_baselines(&s, exe);
+	s.images = exe_cache_new();
+	for (size_t i = 0; i < db->n; i++)
+		session_record_orig(&s, i);
+	rw_say("watching %zu %s%s of %s (pid %d)", db->n,
+	       db->n && db->units[0].object_only ? "object" : "source", db->n == 1 ? "" : "s", exe,
+	       (int)child);
+	for (;;) {
+		struct pollfd fds[3 + 2 * MAX_JOBS] = {{s.ino, POLLIN, 0}, {s.pidfd, POLLIN, 0},
+						       {detach_fd, POLLIN, 0}};
+		nfds_t nfds = 3;
+		session_start_baselines(&s);
+		for (size_t i = 0; i < s.njobs && nfds < 3 + 2 * MAX_JOBS; i++)
+			if (s.jobs[i].running && s.jobs[i].pidfd >= 0)
+				fds[nfds++] = (struct pollfd){s.jobs[i].pidfd, POLLIN, 0};
+		poll(fds, nfds, next_timeout(&s));
+		if (child_exited(&s, &status)) {
+			if (session_restart(&s, status))
+				continue;
+			break;
+		}
+		if (fds[2].revents) {
+			status = SESSION_DETACHED;
+			break;
+		}
+		if (fds[0].revents)
+			session_read_events(&s);
+		if (s.procs_new) {
+			struct patch_result all = {0};
+			session_settle(&s, &all);
+		}
+		session_reap_jobs(&s);
+		reap_orphans(&s);
+		session_start_pending(&s);
+		session_finish_batch(&s);
+		session_start_batch(&s);
+		session_start_pending(&s);
+		session_finish_batch(&s);	/* objects to patch from need no compiler */
+	}
+	for (size_t i = 0; i < s.njobs; i++)
+		if (s.jobs[i].running && s.jobs[i].pid > 0)
+			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
+	free(s.jobs);
+	free(s.base_queue);
+	for (size_t i = 0; i < db->n; i++)
+		free(s.u[i].orig);
+	free(s.u);
+	while (s.nlanded)
+		session_drop_landed(&s, s.nlanded - 1);
+	free(s.procs.v);
+	exe_cache_free(s.images);
+	session_remove_cache(&s);
+	*db = s.db;
+	return status;
+}

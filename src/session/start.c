@@ -1,0 +1,125 @@
+/* The start of a session: the cache directory, and each unit's baseline
+ * and headers. No compiler runs for a unit whose object is current (the
+ * build's object is the baseline, its headers come from the build's
+ * depfile or its #include lines); the others are compiled in the
+ * background. */
+#define _GNU_SOURCE
+#include "session.h"
+
+/* A source saved after its object was built: the object (older than the
+ * executable) is still what runs, and is the baseline, so the next save
+ * patches every difference from it. Without such an object rewire can
+ * only compile the source as it is now: what changed before is not in the
+ * program and will not be patched. Either way, say so. */
+static void note_stale_source(const struct cc_unit *u, int64_t obj, int64_t src, int64_t exe_time)
+{
+	if (obj >= 0 && obj <= exe_time && src > obj)
+		rw_say("%s changed after the program was built: its next save patches every "
+		       "difference from the code that runs", rw_basename(u->src));
+	else if ((obj < 0 || obj > exe_time) && src > exe_time)
+		rw_say("warning: %s changed after the program was built, and its object of that build "
+		       "is gone: rewire compares later saves with it as it is now, so what changed "
+		       "before is not in the program (restart it to run those changes)",
+		       rw_basename(u->src));
+}
+
+/* The build's object is the baseline, as a copy: the user's build may
+ * write it again (an editor that builds on save), and the next save must
+ * be compared with what runs. */
+static int keep_build_object(struct session *s, size_t i)
+{
+	struct cc_unit *u = &s->db.units[i];
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->cache, i, rw_basename(u->src));
+	if (session_copy_file(u->out, path) < 0)
+		return -1;
+	u->base = rw_strdup(path);
+	s->u[i].orig = rw_strdup(path);
+	return 0;
+}
+
+/* The headers of a unit whose object is current, without a compiler: the
+ * depfile the build wrote with that object, else the #include lines of
+ * its files (includes.c). 0, or -1 when neither tells. */
+static int known_headers(struct session *s, size_t i, struct inc_cache *inc,
+			 struct rw_table *hashes)
+{
+	struct cc_unit *u = &s->db.units[i];
+	if (cc_read_build_deps(u) < 0 && inc_unit_deps(inc, u) < 0)
+		return -1;
+	for (size_t k = 0; k < u->ndeps; k++)
+		session_watch_dir_of(s, u->deps[k]);
+	u->hash = cc_hash_inputs_memo(u, hashes);
+	session_check_headers(s, i);
+	return 0;
+}
+
+/* No compiler runs at start for a unit whose object is current: that
+ * object is the baseline, and its headers come from the depfile the
+ * build wrote with it, else from its #include lines, else (an #include
+ * of a macro) from a preprocessor pass in the background. The others are
+ * compiled in the background for their baselines. */
+void session_setup_baselines(struct session *s, const char *exe)
+{
+	struct inc_cache *inc = inc_new();
+	/* The units share their headers: each is read once. A save from now
+	 * on is seen (the directories are watched before the hash). */
+	struct rw_table hashes = {0};
+	int64_t exe_time = session_mtime_ns(exe);
+	s->exe_time = exe_time;
+	s->start_wall = session_wall_ns();
+	s->base_queue = rw_calloc(s->db.n, sizeof *s->base_queue);
+	for (size_t i = 0; i < s->db.n; i++) {
+		struct cc_unit *u = &s->db.units[i];
+		int64_t obj = session_mtime_ns(u->out), src = session_mtime_ns(u->src);
+		session_watch_dir_of(s, u->src);
+		for (size_t k = 0; k < u->ndeps; k++)
+			session_watch_dir_of(s, u->deps[k]);
+		u->hash = cc_hash_inputs_memo(u, &hashes);
+		if (u->rust)
+			continue;	/* its baseline is the build's own link (cargo.c) */
+		if (u->object_only) {
+			/* The object as it is now is the code that runs. */
+			char base[2048];
+			snprintf(base, sizeof base, "%s/base/%zu-%s.o", s->cache, i, rw_basename(u->src));
+			if (session_copy_file(u->src, base) == 0)
+				u->base = rw_strdup(base);
+			continue;
+		}
+		note_stale_source(u, obj, src, exe_time);
+		int current = obj >= 0 && obj <= exe_time;
+		if (current && keep_build_object(s, i) < 0)
+			u->base = rw_strdup(u->out);
+		if (current && src <= obj && known_headers(s, i, inc, &hashes) == 0)
+			continue;
+		s->u[i].deps_only = current && src <= obj;
+		s->base_queue[s->nqueue++] = i;
+	}
+	inc_free(inc);
+	rw_table_free(&hashes, free);
+}
+
+int session_make_cache(struct session *s)
+{
+	char dir[256], sub[PATH_MAX + 8];
+	if (rw_socket_dir(dir, sizeof dir) < 0)
+		return -1;
+	snprintf(s->cache, sizeof s->cache, "%s/cache-%d", dir, (int)s->child);
+	mkdir(s->cache, 0700);
+	snprintf(sub, sizeof sub, "%s/base", s->cache);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof sub, "%s/new", s->cache);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof sub, "%s/orig", s->cache);
+	mkdir(sub, 0700);
+	return 0;
+}
+
+void session_remove_cache(struct session *s)
+{
+	char cmd[PATH_MAX + 32];
+	if (!s->cache[0] || strchr(s->cache, '\''))
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>/dev/null", s->cache);
+	if (system(cmd)) {}
+}
