@@ -9,6 +9,9 @@
 
 int rw_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *rw_error(void);
+/* What the user reads: "rewire: <line>" and "rewire: error: <line>". */
+void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void *rw_malloc(size_t n);
 void *rw_calloc(size_t n, size_t size);

@@ -121,8 +121,6 @@ int rw_lookup(struct rw_process *p, struct link *l);
 int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
 int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct msg_apply_times *t);
 
-void rw_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void rw_say_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct cc_db;
 /* src/session/: watch, build, diff and patch until the program exits: its

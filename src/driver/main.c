@@ -1,6 +1,5 @@
 /* rewire: hot-patch running native programs. The command line. */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -8,26 +7,6 @@
 #include "front/cargo.h"
 
 #define VERSION "0.1.0"
-
-void rw_say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("rewire: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-void rw_say_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("rewire: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 static const char help[] =
 	"usage: rewire COMMAND [ARGS]\n"

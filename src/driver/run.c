@@ -121,8 +121,8 @@ static pid_t relaunch(void *ctx)
 	unlink(sock);	/* the crashed program's */
 	fflush(NULL);
 	pid_t pid = fork();
-	/* Held: none of its code runs before it has the patches (src/session/'s
-	 * restart() says GO). */
+	/* Held: none of its code runs before it has the patches (session_restart()
+	 * says GO). */
 	if (pid == 0)
 		start_child(l->argv, l->agent, l->dir, l->exe_id, getppid(), 1);
 	if (pid < 0) {
