@@ -54,11 +54,22 @@ $(B)/unit/%: tests/unit/%.c $(LIB_OBJ)
 # It compiles the agent's allocator in (#include "agent/region.c").
 $(B)/unit/test_region: src/agent/region.c src/agent/agent.h
 
-# Both install what they need first (Debian packages, when missing).
+# test and demo install what they need first (Debian packages, when
+# missing); `make check` installs nothing.
 test:
 	scripts/deps.sh
-	$(MAKE) all units
+	$(MAKE) check
+
+check: all units san
 	tests/run.sh
+
+# The driver and the unit tests built with ASan and UBSan (build/san/), for
+# the sanitized part of the tests (tests/run.sh). The agent, which lives in
+# other programs, is the plain one.
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+san: $(B)/librewire.so
+	$(MAKE) B=$(B)/san CFLAGS="$(SAN_CFLAGS)" $(B)/san/rewire units
+	cp $(B)/librewire.so $(B)/san/librewire.so
 
 demo:
 	scripts/deps.sh
@@ -97,7 +108,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all test demo units bench oracle install clean
+.PHONY: all test check san demo units bench oracle install clean
 -include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d)
 
 # make fuzz: libFuzzer targets for every reader of untrusted bytes.

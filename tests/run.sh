@@ -6,11 +6,16 @@
 #   tests/run.sh [-k PATTERN] [-j N] [--keep]
 #
 #   -k PATTERN  run only the tests whose name contains PATTERN, e.g.
-#               -k 'body', -k 'clang -O2', -k 'unit'
+#               -k 'body', -k 'clang -O2', -k 'unit'; given more than once,
+#               every PATTERN: -k session: -k '[gcc -O2 pie]'
 #   -j N        run N tests at once (default 2)
 #   --keep      keep the temporary directory (victims, logs) and print it
 #
 # Environment: REWIRE (default build/rewire), RW_STRESS_PATCHES (default 200).
+#
+# When build/san/ holds a driver built with ASan and UBSan (`make san`),
+# its unit tests and a few end-to-end tests (SAN_TESTS) run with it too,
+# named "(sanitized)": a report of either sanitizer fails the test.
 #
 # Every result is a line "PASS <name>" or "FAIL <name>: <why>"; the FAIL
 # lines are repeated at the end, and the last line is "N passed, N failed".
@@ -23,15 +28,15 @@ export RW_ROOT
 REWIRE=${REWIRE:-$RW_ROOT/build/rewire}
 export RW_TESTS REWIRE
 
-PATTERN='' JOBS=2 KEEP=0
+PATTERNS=() JOBS=2 KEEP=0
 while (($#)); do
 	case $1 in
-	-k) PATTERN=${2?-k needs a pattern}; shift 2 ;;
-	-k*) PATTERN=${1#-k}; shift ;;
+	-k) PATTERNS+=("${2?-k needs a pattern}"); shift 2 ;;
+	-k*) PATTERNS+=("${1#-k}"); shift ;;
 	-j) JOBS=${2?-j needs a number}; shift 2 ;;
 	-j*) JOBS=${1#-j}; shift ;;
 	--keep) KEEP=1; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "usage: tests/run.sh [-k PATTERN] [-j N] [--keep]" >&2; exit 2 ;;
 	esac
 done
@@ -88,23 +93,49 @@ report() {
 }
 
 matches() {
-	[[ -z $PATTERN || $1 == *"$PATTERN"* ]]
+	local p
+	for p in "${PATTERNS[@]}"; do
+		[[ $1 == *"$p"* ]] || return 1
+	done
+	return 0
 }
 
 : >"$RESULTS"
 
 # ------------------------------------------------------------ unit tests
 
-for bin in "$RW_ROOT"/build/unit/*; do
+SAN=$RW_ROOT/build/san
+# The sanitized ones: their reports go to files, and a report fails the test.
+san_env() {	# DIR
+	mkdir -p "$1"
+	export ASAN_OPTIONS="log_path=$1/asan:detect_leaks=${SAN_LEAKS:-0}" \
+		UBSAN_OPTIONS="log_path=$1/ubsan:print_stacktrace=1:halt_on_error=1"
+}
+san_reported() {	# DIR NAME: a FAIL line and the report, when there is one
+	local f
+	f=$(ls "$1"/asan.* "$1"/ubsan.* 2>/dev/null | head -n 1)
+	[[ -n $f ]] || return 1
+	echo "FAIL $2: the sanitizer reported ($(basename "$f")):"
+	grep -m 30 . "$f" | sed 's/^/    | /'
+}
+
+for bin in "$RW_ROOT"/build/unit/* "$SAN"/unit/*; do
 	[[ -f $bin && -x $bin ]] || continue
 	name=unit/$(basename "$bin")
-	out=$RW_TMP/$(basename "$bin").unit
-	(cd "$RW_ROOT" && timeout -k 5 240 "$bin") >"$out.raw" 2>&1
+	sandir=
+	[[ $bin == "$SAN"/* ]] && name="unit (sanitized)/$(basename "$bin")" sandir=$RW_TMP/san-$(basename "$bin")
+	out=$RW_TMP/$(basename "$bin")${sandir:+.san}.unit
+	(
+		cd "$RW_ROOT" || exit 2
+		[[ -z $sandir ]] || SAN_LEAKS=1 san_env "$sandir"
+		timeout -k 5 240 "$bin"
+	) >"$out.raw" 2>&1
 	rc=$?
 	{
 		# Its results, filtered by the pattern; its other output only when
 		# it failed, indented so that it never counts.
 		grep -E '^(PASS|FAIL) ' "$out.raw" | while IFS= read -r line; do
+			[[ -z $sandir ]] || line="${line%% *} (sanitized) ${line#* }"
 			matches "$name: ${line#* }" && echo "$line"
 		done
 		if ((rc != 0)) && ! grep -qE '^FAIL ' "$out.raw" && matches "$name"; then
@@ -117,6 +148,7 @@ for bin in "$RW_ROOT"/build/unit/*; do
 		if ((rc != 0)) && matches "$name"; then
 			grep -vE '^(PASS|FAIL) ' "$out.raw" | tail -n 20 | sed 's/^/    | /'
 		fi
+		[[ -n $sandir ]] && matches "$name" && san_reported "$sandir" "$name"
 	} >"$out"
 	report "$out"
 done
@@ -140,10 +172,14 @@ for cc in gcc clang; do
 	done
 done
 ONCE_CONFIG="gcc -O2 pie"
+# Run again with the sanitized driver, in ONCE_CONFIG: the session, the
+# diff, the linker, every process, attach, Rust, refusals, bad input.
+SAN_TESTS=(t_body t_newcode t_s_body t_s_header t_s_types t_s_restart t_prefork t_attach_sleep
+	t_consts t_types t_badinput t_rust)
 
 # The jobs: one per test and config; the heavy ones first, so that they
 # spread over the whole run (never two at once) while light ones fill in.
-J_NAME=() J_FUNC=() J_CONF=() J_TIMEOUT=() J_HEAVY=()
+J_NAME=() J_FUNC=() J_CONF=() J_TIMEOUT=() J_HEAVY=() J_SAN=()
 for i in $(for r in "${!RW_REG_FUNCS[@]}"; do echo "$((1 - RW_REG_HEAVY[r])) $r"; done | sort -n -s -k1,1 | cut -d' ' -f2); do
 	for conf in "${CONFIGS[@]}"; do
 		((RW_REG_ONCE[i])) && [[ $conf != "$ONCE_CONFIG" ]] && continue
@@ -155,9 +191,18 @@ for i in $(for r in "${!RW_REG_FUNCS[@]}"; do echo "$((1 - RW_REG_HEAVY[r])) $r"
 			continue
 		fi
 		J_NAME+=("$name") J_FUNC+=("${RW_REG_FUNCS[i]}") J_CONF+=("$conf")
-		J_TIMEOUT+=("${RW_REG_TIMEOUTS[i]}") J_HEAVY+=("${RW_REG_HEAVY[i]}")
+		J_TIMEOUT+=("${RW_REG_TIMEOUTS[i]}") J_HEAVY+=("${RW_REG_HEAVY[i]}") J_SAN+=(0)
 	done
 done
+if [[ -x $SAN/rewire ]]; then
+	for i in "${!RW_REG_FUNCS[@]}"; do
+		[[ " ${SAN_TESTS[*]} " == *" ${RW_REG_FUNCS[i]} "* ]] || continue
+		name="e2e (sanitized): ${RW_REG_TITLES[i]} [$ONCE_CONFIG]"
+		matches "$name" || continue
+		J_NAME+=("$name") J_FUNC+=("${RW_REG_FUNCS[i]}") J_CONF+=("$ONCE_CONFIG")
+		J_TIMEOUT+=("$((2 * RW_REG_TIMEOUTS[i]))") J_HEAVY+=("${RW_REG_HEAVY[i]}") J_SAN+=(1)
+	done
+fi
 
 if ((${#J_NAME[@]})) && [[ ! -x $REWIRE ]]; then
 	echo "FAIL e2e: setup: $REWIRE not found (run make): ${#J_NAME[@]} e2e tests not run" |
@@ -171,6 +216,10 @@ start_job() {	# INDEX
 	mkdir -p "$dir/work"
 	(
 		export RW_CC=$1 RW_OPT=$2 RW_PIE=$3 RW_TEST_NAME=${J_NAME[i]} RW_WORK=$dir/work
+		if ((J_SAN[i])); then
+			export REWIRE=$SAN/rewire
+			san_env "$dir/san"
+		fi
 		timeout -k 5 "${J_TIMEOUT[i]}" bash "$RW_TESTS/lib.sh" --job "${J_FUNC[i]}" \
 			</dev/null >"$dir/out" 2>&1
 		echo $? >"$dir/rc"
@@ -196,6 +245,12 @@ finish_job() {	# INDEX
 		fi
 	elif ((rc == 0)) && ! grep -qE '^PASS ' "$dir/out"; then
 		echo "FAIL ${J_NAME[i]}: the test printed no verdict" >>"$dir/out"
+	fi
+	if ((J_SAN[i])) && san_reported "$dir/san" "${J_NAME[i]}" >"$dir/san.out"; then
+		# One verdict: the sanitizer's FAIL, or the test's own and the report.
+		sed -i -E '/^PASS /d' "$dir/out"
+		grep -qE '^FAIL ' "$dir/out" && sed -i -E '/^FAIL /d' "$dir/san.out"
+		cat "$dir/san.out" >>"$dir/out"
 	fi
 	local took=$((SECONDS - JOB_START[$i]))
 	((took < 20)) || echo "    (took $took s)" >>"$dir/out"

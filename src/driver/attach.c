@@ -606,7 +606,6 @@ static int detach_pipe[2] = {-1, -1};
 
 static void on_detach(int sig)
 {
-	(void)sig;
 	if (write(detach_pipe[1], "", 1) < 0) {}
 }
 

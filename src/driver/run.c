@@ -147,7 +147,6 @@ static int resolve_program(const char *prog, char *out, size_t cap)
 			return 0;
 		p += n + (p[n] == ':');
 	}
-	(void)cap;
 	return -1;
 }
 

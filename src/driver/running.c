@@ -54,8 +54,6 @@ struct scan {
 static int no_debuginfo(Dwfl_Module *mod, void **user, const char *name, Dwarf_Addr base,
 			const char *file, const char *debuglink, GElf_Word crc, char **debuginfo)
 {
-	(void)mod, (void)user, (void)name, (void)base, (void)file, (void)debuglink, (void)crc;
-	(void)debuginfo;
 	return -1;	/* .eh_frame is enough, and no lookup may go to the network */
 }
 
@@ -68,7 +66,6 @@ static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_arg)
 {
 	struct scan *s = arg;
 	struct dirent *e;
-	(void)dwfl, (void)thread_arg;
 	while (s->tasks && (e = readdir(s->tasks)))
 		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
 			return (pid_t)atoi(e->d_name);
@@ -102,7 +99,6 @@ static bool initial_registers(Dwfl_Thread *thread, void *thread_arg)
 {
 	Dwfl *dwfl = dwfl_thread_dwfl(thread);
 	uint64_t sp, pc;
-	(void)thread_arg;
 	if (blocked_at(dwfl_pid(dwfl), dwfl_thread_tid(thread), &sp, &pc) < 0)
 		return false;	/* running: not seen */
 	Dwarf_Word rsp = sp;
@@ -115,7 +111,6 @@ static bool initial_registers(Dwfl_Thread *thread, void *thread_arg)
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
 {
 	struct iovec local = {result, sizeof *result}, remote = {(void *)(uintptr_t)addr, sizeof *result};
-	(void)arg;
 	return process_vm_readv(dwfl_pid(dwfl), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *result;
 }
 

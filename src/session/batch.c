@@ -2,7 +2,7 @@
  * (session_start_batch, session_start_pending), then, all compiled, diffed
  * once against their baselines and patched into the program as one patch
  * (session_finish_batch, patch_batch); the new objects become the
- * baselines (adopt_batch). */
+ * baselines (adopt_batch), and what they read is learnt (learn_inputs). */
 #define _GNU_SOURCE
 #include "session.h"
 
@@ -83,6 +83,17 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			session_forget_base(s, old);
 			s->u[jobs[i]->unit].patched = 1;
 		}
+	}
+}
+
+/* What the compiles read: the headers their depfiles name (watched from
+ * now on) and the hash of the inputs. After the patch is said: the
+ * program runs the new code already, and a save that came meanwhile is
+ * still to compile. */
+static void learn_inputs(struct session *s, struct job **jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct cc_unit *u = &s->db.units[jobs[i]->unit];
 		if (!u->object_only) {
 			cc_read_deps(u, u->depfile ? u->depfile : jobs[i]->dep);
 			for (size_t k = 0; k < u->ndeps; k++)
@@ -123,6 +134,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		for (size_t i = 0; i < n; i++)
 			s->u[units[i]].behind = 0;
 		adopt_batch(s, jobs, n);
+		learn_inputs(s, jobs, n);
 		session_diff_ctx_free(&d);
 		free(units);
 		return;
@@ -170,6 +182,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			       ms(total), ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
 		if (have)
 			running_warn(&all, patched);
+		learn_inputs(s, jobs, n);
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
 		/* Its answer lost with the program: whether it is in, the agent's
@@ -197,7 +210,10 @@ void session_start_batch(struct session *s)
 		if (!s->u[i].due || s->u[i].due > now)
 			continue;
 		struct cc_unit *u = &s->db.units[i];
-		if (!s->u[i].forced && cc_hash_inputs(u) == u->hash) {
+		/* Its compile starts now or soon: it takes this hash for what
+		 * it reads (start_job), and a save from now on is newer. */
+		s->u[i].batch_hash = s->u[i].forced ? 0 : cc_hash_inputs(u);
+		if (!s->u[i].forced && s->u[i].batch_hash == u->hash) {
 			s->u[i].due = 0;	/* saved without a change */
 			if (s->u[i].behind)	/* back to what runs, after a failed save */
 				rw_say("%s: the program runs this code already", rw_basename(u->src));

@@ -96,8 +96,11 @@ int session_start_job(struct session *s, size_t unit, int kind)
 	struct job *j = free_job(s, kind);
 	if (!j)
 		return -1;
-	/* Before the compiler reads them: a save from now on is one to patch. */
-	j->hash = cc_hash_inputs(&s->db.units[unit]);
+	/* Before the compiler reads them: a save from now on is one to patch
+	 * (a batch's unit: hashed when the batch began, start_batch). */
+	j->hash = kind == JOB_PATCH && s->u[unit].batch_hash ? s->u[unit].batch_hash :
+		  cc_hash_inputs(&s->db.units[unit]);
+	s->u[unit].batch_hash = 0;
 	j->names = names_hash(&s->db.units[unit]);
 	j->started = session_wall_ns();
 	const char *dir = kind == JOB_PATCH ? "new" : "base";

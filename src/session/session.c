@@ -1,4 +1,4 @@
-/* The `rewire run` session for C and C++: watch, build, diff, patch.
+/* The `rewire run` session (C, C++ and Rust): watch, build, diff, patch.
  *
  * One loop: inotify on the directories of every source and header of the
  * program's units, the running program (a pidfd), and the compilers rewire

@@ -70,6 +70,7 @@ struct job {
 /* What the session knows of one unit, beside its cc_unit. */
 struct unit_state {
 	uint64_t due;		/* when its debounce ends, 0 if not dirty */
+	uint64_t batch_hash;	/* its inputs when its batch began, 0: none */
 	char *orig;		/* the baseline the program started with */
 	uint8_t in_batch;	/* compiling for the current patch */
 	uint8_t started;	/* its compile for the batch has started */

@@ -58,6 +58,7 @@ static void on_saved(struct session *s, const char *path)
 		if (!unit_uses(&s->db.units[i], path))
 			continue;
 		s->u[i].due = due;
+		s->u[i].batch_hash = 0;	/* not what its compile will read */
 		for (size_t j = i + 1; s->db.units[i].rust && j < s->db.n; j++)
 			if (s->db.units[j].rust)
 				s->u[j].due = due, s->u[j].forced = 1;

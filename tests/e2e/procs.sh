@@ -94,7 +94,7 @@ t_prefork() {
 	pass
 }
 
-e2e_test t_prefork_churn "processes: workers forked every 10 ms, before, between and during 6 patches"
+e2e_test t_prefork_churn "processes: workers forked every 10 ms, before, between and during 6 patches" timeout=180
 t_prefork_churn() {
 	local v
 	prefork_start churn

@@ -17,14 +17,6 @@
 
 static char tmp[256];
 
-/* Timing checks mean nothing under valgrind (it preloads its vgpreload
- * libraries), so they are left out there. */
-static int slow_run(void)
-{
-	const char *p = getenv("LD_PRELOAD");
-	return p && strstr(p, "vgpreload");
-}
-
 static void pass(const char *name) { printf("PASS elf: %s\n", name); }
 
 static void fail(const char *name, const char *fmt, ...)
@@ -303,7 +295,6 @@ static void test_many_object_symbols(void)
 	}
 	const struct rw_section *text = obj_section(&o, ".text");
 	uint16_t t = (uint16_t)(text - o.sections);
-	uint64_t t0 = rw_now_ns();
 	int bad = 0;
 	char want[32];
 	for (int i = 0; i < 20000; i++) {
@@ -311,11 +302,7 @@ static void test_many_object_symbols(void)
 		snprintf(want, sizeof want, "s%d", i);
 		bad += !s || strcmp(s->name, want);
 	}
-	uint64_t ms = (rw_now_ns() - t0) / 1000000;
 	CHECK("many symbols: every offset maps to its function", !bad, "%d wrong", bad);
-	if (!slow_run())
-		CHECK("many symbols: 20000 lookups are fast", ms < 500, "took %llu ms",
-		      (unsigned long long)ms);
 	rw_object_close(&o);
 }
 
@@ -549,7 +536,8 @@ static void test_suffixed(void)
 	rw_image_close(&m);
 }
 
-/* A big image: opening must stay well under a second. */
+/* A big image: every symbol found, every boundary right (its speed is
+ * measured by bench/scale.sh, not asserted here). */
 static void test_big_image(void)
 {
 	enum { N = 300000 };
@@ -566,18 +554,12 @@ static void test_big_image(void)
 		return;
 	}
 	struct rw_image m;
-	uint64_t t0 = rw_now_ns();
 	if (rw_image_open(&m, at("big.so"))) {
 		fail("big image: open", "%s", rw_error());
 		return;
 	}
-	uint64_t ms = (rw_now_ns() - t0) / 1000000;
-	if (!slow_run())
-		CHECK("big image: 600000 symbols open in under a second", ms < 1000,
-		      "took %llu ms", (unsigned long long)ms);
 	int bad = 0;
 	char nm[32];
-	t0 = rw_now_ns();
 	for (int i = 0; i < N; i += 7) {
 		snprintf(nm, sizeof nm, "g%d", i);
 		const struct rw_symbol *g = rw_image_find(&m, nm, NULL);
@@ -585,10 +567,7 @@ static void test_big_image(void)
 		const struct rw_symbol *l = rw_image_find(&m, nm, NULL);
 		bad += !g || !l || rw_image_next_boundary(&m, g->value) != l->value;
 	}
-	ms = (rw_now_ns() - t0) / 1000000;
 	CHECK("big image: lookups and boundaries right", !bad, "%d wrong", bad);
-	if (!slow_run())
-		CHECK("big image: lookups fast", ms < 500, "took %llu ms", (unsigned long long)ms);
 	rw_image_close(&m);
 }
 
