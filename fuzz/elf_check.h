@@ -8,7 +8,7 @@
 #ifndef RW_FUZZ_ELF_CHECK_H
 #define RW_FUZZ_ELF_CHECK_H
 #include "fuzz.h"
-#include "elf/elf.h"
+#include "elf/elffile.h"
 #include <elf.h>
 #include <string.h>
 

@@ -6,7 +6,7 @@
 #define RW_ARCH_H
 #include <stddef.h>
 #include <stdint.h>
-#include "elf/elf.h"
+#include "elf/elffile.h"
 
 /* x86_64.c. Generic code asks what a relocation type needs. */
 enum got_kind { GOT_NONE, GOT_ADDR, GOT_TPOFF, GOT_TLSGD, GOT_TLSLD };

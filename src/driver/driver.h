@@ -2,7 +2,7 @@
  * talks to the agent. */
 #ifndef RW_DRIVER_H
 #define RW_DRIVER_H
-#include "link/link.h"
+#include "link/linker.h"
 #include "proto/proto.h"
 #include "util.h"
 #include <sys/types.h>
@@ -17,7 +17,7 @@ enum {
 
 
 /* Which functions of the new objects changed (get entry jumps); NULL
- * filter: all of them. See link.h. */
+ * filter: all of them. See linker.h. */
 struct patch_filter {
 	const struct diff_set *diff;
 	/* Archives the program was linked with (.a, .rlib): library code it

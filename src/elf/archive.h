@@ -6,7 +6,7 @@
 #define RW_ELF_ARCHIVE_H
 #include <stddef.h>
 #include <stdint.h>
-#include "elf/elf.h"
+#include "elf/elffile.h"
 
 struct rw_member {
 	char *name;

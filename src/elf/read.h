@@ -9,7 +9,7 @@
  * space, so addr+size and value+size can be computed. */
 #ifndef RW_ELF_READ_H
 #define RW_ELF_READ_H
-#include "elf/elf.h"
+#include "elf/elffile.h"
 #include <elf.h>
 
 struct rw_elf {

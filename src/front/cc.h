@@ -3,7 +3,7 @@
 #define RW_CC_H
 #include <stdint.h>
 #include <sys/types.h>
-#include "elf/elf.h"
+#include "elf/elffile.h"
 #include "util.h"
 
 struct cc_unit {

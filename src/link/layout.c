@@ -23,7 +23,7 @@
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
-#include "link.h"
+#include "linker.h"
 #include "util.h"
 
 #define PAGE 4096ull

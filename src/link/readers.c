@@ -13,7 +13,7 @@
 #include <elf.h>
 #include <string.h>
 #include <stdlib.h>
-#include "link.h"
+#include "linker.h"
 #include "util.h"
 
 struct range {

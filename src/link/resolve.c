@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "link.h"
+#include "linker.h"
 #include "patch/diff.h"
 #include "util.h"
 

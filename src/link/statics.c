@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "link.h"
+#include "linker.h"
 #include "util.h"
 
 #define MAX_NUMBER 64

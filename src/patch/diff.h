@@ -3,7 +3,7 @@
 #ifndef RW_DIFF_H
 #define RW_DIFF_H
 #include <stdint.h>
-#include "elf/elf.h"
+#include "elf/elffile.h"
 
 struct const_memo;
 
@@ -70,7 +70,7 @@ size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw
 
 /* The diff of one patch (set.c): each new object against its baseline,
  * made once; the session reads how much changed, the linker which symbols
- * (link.h). */
+ * (linker.h). */
 #define DIFF_MAX_INITS 8
 struct diff_entry {
 	const char *path;		/* the new object (not owned) */

@@ -1,7 +1,7 @@
 /* The diff of one patch: every new object against its baseline, made once
  * before anything is linked. The session asks how much changed (nothing:
  * no patch to make) and which initial values changed (to say so); the
- * linker asks, per symbol, whether a function or constant changed (link.h):
+ * linker asks, per symbol, whether a function or constant changed (linker.h):
  * only those get entry jumps and new copies. */
 #include <elf.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "elf/elf.h"
+#include "elf/elffile.h"
 #include "patch/diff.h"
 #include "util.h"
 

@@ -6,7 +6,7 @@
  *
  * Output: one line per check, "PASS elf: <name>" or "FAIL elf: <name>:
  * <why>". Exits 0 unless the harness itself cannot run. */
-#include "elf/elf.h"
+#include "elf/elffile.h"
 #include "util.h"
 #include <elf.h>
 #include <stdarg.h>

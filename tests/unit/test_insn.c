@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "elf/elf.h"
-#include "link/link.h"
+#include "elf/elffile.h"
+#include "link/linker.h"
 #include "util.h"
 
 static const char source[] =

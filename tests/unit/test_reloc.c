@@ -3,7 +3,7 @@
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
-#include "link/link.h"
+#include "link/linker.h"
 #include "util.h"
 
 static int failed;

@@ -14,7 +14,7 @@
 #ifndef RW_LINK_H
 #define RW_LINK_H
 #include <stdint.h>
-#include "elf/elf.h"
+#include "elf/elffile.h"
 #include "proto/msg.h"
 #include "arch/arch.h"
 #include "patch/diff.h"
