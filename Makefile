@@ -28,11 +28,19 @@ $(B)/librewire.so: $(AGENT_OBJ)
 
 # The API a program links (include/rewire.h): calls into the agent when it
 # is there, no-ops when not. Position-independent: it may go into a .so.
-$(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/src/api/lib.o $(B)/api/src/guard/guard.o
+$(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/rewire_lib.o $(B)/api/src/guard/guard.o
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h src/guard/guard.h
+# The dylib reload API (include/rewire_lib.h): one object, in which what
+# its files share (hidden, src/api/lib.h) is made local, so that a program
+# linking the archive meets only the rewire_lib_* names.
+API_LIB_OBJ := $(patsubst %,$(B)/api/src/api/%.o,lib image files version calls reload crash)
+$(B)/api/rewire_lib.o: $(API_LIB_OBJ)
+	$(LD) -r -o $@ $^
+	objcopy --localize-hidden $@
+
+$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h src/guard/guard.h src/api/lib.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
 

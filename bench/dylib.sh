@@ -11,10 +11,10 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 api=$top/build/librewire-api.a
 if ! nm "$api" 2>/dev/null | grep -q ' T rewire_lib_open$'; then	# not in the archive yet
-	for f in api/rewire api/lib guard/guard; do
-		cc -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -c -o "${f#*/}.o" "$top/src/$f.c"
+	for f in "$top"/src/api/*.c "$top"/src/guard/guard.c; do
+		cc -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -c -o "$(basename "$f" .c).o" "$f"
 	done
-	ar rcs librewire-api.a rewire.o lib.o guard.o
+	ar rcs librewire-api.a ./*.o
 	api=$work/librewire-api.a
 fi
 cc -O2 -g -I"$top/include" -o dylib "$top/bench/dylib.c" "$api"

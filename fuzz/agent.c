@@ -1,10 +1,11 @@
 /* Fuzz target: the agent's decoding of the driver's requests
- * (src/agent/apply.c): LOOKUP, ALLOC and the APPLY patch message. The
- * agent's file is compiled in whole to reach its static parser; what it
- * needs from the rest of the agent is stubbed below. Nothing is ever
- * applied: a patch is parsed, checked against a pretend region the way the
- * agent checks it before writing anything, and freed; what the check lets
- * through must lie where the agent may write.
+ * (src/agent/requests.c, apply.c): LOOKUP, ALLOC and the APPLY patch
+ * message. The agent's files behind the requests are compiled in whole to
+ * reach the static parser; what they need from the rest of the agent is
+ * stubbed below. Nothing is ever applied: a patch is parsed, checked
+ * against a pretend region the way the agent checks it before writing
+ * anything, and freed; what the check lets through must lie where the
+ * agent may write.
  *
  * The first input byte picks the request, the rest is its payload.
  *
@@ -16,6 +17,9 @@
 #endif
 #include "fuzz.h"
 #include "../src/agent/apply.c"
+#include "../src/agent/history.c"
+#include "../src/agent/registry.c"
+#include "../src/agent/requests.c"
 #include <stdarg.h>
 
 /* --- the rest of the agent, stubbed -------------------------------------- */

@@ -35,7 +35,8 @@ $(FB)/obj/%.o: %.c | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-# The agent target compiles src/agent/apply.c into itself, the archive
+# The agent target compiles src/agent/apply.c and the files it uses into
+# itself (requests.c, registry.c, history.c), the archive
 # target src/elf/archive.c (see fuzz/agent.c, fuzz/archive.c).
 FUZZ_OWN_archive := $(FB)/obj/src/elf/archive.o
 $(FB)/%: fuzz/%.c $(FUZZ_LIB_OBJ) | fuzz-deps
@@ -54,6 +55,7 @@ fuzz-merge: fuzz-build
 $(B)/unit/test_fuzz_inputs: fuzz/object.c fuzz/image.c fuzz/proto.c fuzz/archive.c \
 			    fuzz/fuzz.h fuzz/replay.h fuzz/elf_check.h
 $(B)/unit/test_fuzz_agent: fuzz/agent.c fuzz/fuzz.h fuzz/replay.h src/agent/apply.c \
+			   src/agent/requests.c src/agent/registry.c src/agent/history.c \
 			   $(wildcard src/agent/*.h) src/proto/proto.c src/proto/proto.h \
 			   src/proto/msg.c src/proto/msg.h
 	@mkdir -p $(dir $@)

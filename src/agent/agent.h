@@ -53,7 +53,8 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 		   int (*write)(void *ctx, struct agent_err *e), void *ctx,
 		   uint64_t *pause_ns, uint32_t *nthreads, struct agent_err *e);
 
-/* apply.c: requests. Each fills reply (RW_MSG_OK payload) or returns -1. */
+/* requests.c (HELLO, LOOKUP, ALLOC), apply.c (APPLY): requests. Each
+ * fills reply (RW_MSG_OK payload) or returns -1. */
 int apply_hello(struct rw_buf *reply, struct agent_err *e);
 int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
 int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
@@ -64,8 +65,9 @@ void apply_abort(void);
 void apply_fork_prepare(void);
 void apply_fork_parent(void);
 void apply_fork_child(void);
-/* Async-signal-safe: is addr in the code of a live patch; which replaced
- * function (NULL: new code) of which patch version holds it. */
+/* history.c. Async-signal-safe: is addr in the code of a live patch;
+ * which replaced function (NULL: new code) of which patch version holds
+ * it. */
 int apply_is_patch_code(uint64_t addr);
 const char *apply_name_at(uint64_t addr, int *version);
 /* The same, new functions too (takes the patch lock: not in a handler). */

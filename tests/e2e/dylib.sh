@@ -13,12 +13,13 @@ dylib_api() {
 		return
 	fi
 	mkdir -p "$W/api"
-	for f in api/rewire api/lib guard/guard; do
+	for f in "$RW_ROOT"/src/api/*.c "$RW_ROOT"/src/guard/guard.c; do
+		f=${f#"$RW_ROOT"/}
 		"$CC" -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -c \
-			-o "$W/api/${f#*/}.o" "$RW_ROOT/src/$f.c" >"$W/api/cc.log" 2>&1 ||
-			{ APPLY_OUT=$W/api/cc.log APPLY_RC=-; fail "cannot compile src/$f.c"; }
+			-o "$W/api/$(basename "$f" .c).o" "$RW_ROOT/$f" >"$W/api/cc.log" 2>&1 ||
+			{ APPLY_OUT=$W/api/cc.log APPLY_RC=-; fail "cannot compile $f"; }
 	done
-	ar rcs "$W/api/librewire-api.a" "$W/api/rewire.o" "$W/api/lib.o" "$W/api/guard.o"
+	ar rcs "$W/api/librewire-api.a" "$W"/api/*.o
 	API=$W/api/librewire-api.a
 }
 

@@ -238,7 +238,7 @@ fn usable_base(dir: &Path) -> Result<(), String> {
 }
 
 /// lib-* directories whose owner died (its lock can be taken) go; see the C
-/// library (src/api/lib.c), which uses the same layout.
+/// library (src/api/files.c), which uses the same layout.
 fn sweep(base: &Path) {
     let Ok(entries) = fs::read_dir(base) else {
         return;

@@ -1,0 +1,225 @@
+/* The patches in the process, oldest first: each numbered, its entry made
+ * before its jumps and shown once they are written, so that the fault
+ * handlers (api.c) can tell its code from the program's and name the
+ * function it replaced, from the first moment a thread may run it; and
+ * rollback: a patch and every later one undone, their entry jumps
+ * written back as they were. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "apply.h"
+
+int version;	/* of the newest patch: patches are numbered from 1 */
+/* The session's number of the newest patch the process has (0: none, or
+ * patched by `rewire apply` only). A forked child inherits it: the
+ * session then knows which of its patches the child still needs. */
+uint32_t generation;
+
+/* Patches in the process, oldest first, for rollback and for telling
+ * patch code from the program's in a signal handler: the array is fixed
+ * (a handler cannot follow a realloc) and an entry, once published, only
+ * changes its live flag. */
+#define MAX_APPLIED 4096
+/* Patches that can be rolled back: the newest ones (what each keeps is
+ * small, but a process may see many thousands of patches). */
+#define KEEP_UNDO 32
+static struct applied applied[MAX_APPLIED];
+static _Atomic size_t napplied;
+static struct applied unlisted;	/* the entry of a patch past MAX_APPLIED */
+struct api_note last_note;	/* of the newest patch, for the hooks */
+
+/* While the world is stopped, right after the jumps: a fault from here on
+ * in the new code is the patch's (atomic stores only). */
+void apply_show_entry(struct applied *a)
+{
+	size_t n = atomic_load(&napplied);
+	if (n >= MAX_APPLIED || a != &applied[n])
+		return;	/* unlisted: not guarded */
+	atomic_store(&a->live, 1);
+	atomic_store(&napplied, n + 1);
+}
+
+/* The history entry, filled before the jumps: nothing may fail after, and
+ * the fault handlers know the new code as the patch's from the moment a
+ * thread can run it (apply_show_entry). It borrows the patch's entries and
+ * names until apply_publish(). */
+int apply_prepare_applied(struct patch *p)
+{
+	size_t n = atomic_load(&napplied);
+	struct applied *a = n < MAX_APPLIED ? &applied[n] : &unlisted;
+	memset(a, 0, sizeof *a);
+	p->entry = a;
+	a->version = version + 1;
+	a->redirs = p->m.redirs, a->nredirs = p->m.nredirs;
+	a->funcs = p->funcs, a->displays = p->displays;
+	a->lo = UINT64_MAX;
+	for (uint32_t i = 0; i < p->m.nsegs; i++)
+		if (p->m.segs[i].prot == RW_PROT_RX) {
+			if (p->m.segs[i].addr < a->lo)
+				a->lo = p->m.segs[i].addr;
+			if (p->m.segs[i].addr + p->m.segs[i].size > a->hi)
+				a->hi = p->m.segs[i].addr + p->m.segs[i].size;
+		}
+	a->reg_before = calloc(p->m.nsyms ? p->m.nsyms : 1, sizeof *a->reg_before);
+	a->reg_idx = calloc(p->m.nsyms ? p->m.nsyms : 1, sizeof *a->reg_idx);
+	return a->reg_before && a->reg_idx ? 0 : -1;
+}
+
+/* The entry, shown since the jumps: the patch's sites, entries and names
+ * move into it. */
+void apply_publish(struct patch *p, struct applied *a)
+{
+	size_t n = atomic_load(&napplied) - 1;
+	version = a->version;
+	if (p->m.gen)
+		generation = p->m.gen;
+	a->sites = p->sites, a->nsites = p->nsites, p->sites = NULL;
+	p->m.redirs = NULL, p->funcs = p->displays = NULL;
+	last_note = (struct api_note){a->version, a->nredirs, a->funcs, a->displays};
+	if (a == &unlisted) {
+		free(a->sites);
+		free(a->reg_before);
+		free(a->reg_idx);
+		return;	/* not guarded (its redirects and names stay: hooks use them) */
+	}
+	if (n >= KEEP_UNDO) {
+		struct applied *old = &applied[n - KEEP_UNDO];
+		free(old->sites);
+		free(old->reg_before);
+		free(old->reg_idx);
+		old->sites = NULL, old->reg_before = NULL, old->reg_idx = NULL;
+		old->nsites = old->nreg_changed = 0;
+	}
+}
+
+/* The patch failed before its jumps: its entry was never shown. */
+void apply_drop_entry(struct patch *p)
+{
+	if (!p->entry)
+		return;
+	free(p->entry->reg_before);
+	free(p->entry->reg_idx);
+	memset(p->entry, 0, sizeof *p->entry);
+	p->entry = NULL;
+}
+
+/* --- crashes and rollback --------------------------------------------------- */
+
+/* Async-signal-safe: the live patch whose code holds addr, or NULL. */
+static const struct applied *applied_at(uint64_t addr)
+{
+	size_t n = atomic_load(&napplied);
+	for (size_t i = n; i-- > 0;)
+		if (addr >= applied[i].lo && addr < applied[i].hi)
+			return &applied[i];
+	return NULL;
+}
+
+int apply_is_patch_code(uint64_t addr)
+{
+	const struct applied *a = applied_at(addr);
+	return a && atomic_load(&a->live);
+}
+
+/* The replaced function of a patch whose new code holds addr (the nearest
+ * entry below it): async-signal-safe. */
+const char *apply_name_at(uint64_t addr, int *ver)
+{
+	const struct applied *a = applied_at(addr);
+	const char *best = NULL;
+	uint64_t at = 0;
+	*ver = a ? a->version : 0;
+	for (uint32_t i = 0; a && i < a->nredirs; i++)
+		if (a->redirs[i].to <= addr && a->redirs[i].to >= at)
+			at = a->redirs[i].to, best = a->redirs[i].display;
+	return best;
+}
+
+struct undo {
+	struct applied *a;
+	int memfd;
+};
+
+static int write_back(void *ctx, struct agent_err *e)
+{
+	struct undo *u = ctx;
+	for (size_t i = u->a->nsites; i-- > 0;) {
+		const struct site *s = &u->a->sites[i];
+		if (apply_code_write(u->memfd, s->at, s->old, s->len) < 0)
+			return agent_fail(e, "%s: cannot restore the entry at %#lx", s->name,
+					  (unsigned long)s->at);
+	}
+	__builtin___clear_cache((char *)0, (char *)0);
+	return 0;
+}
+
+/* Every entry jump back as it was before a: the world stopped, no thread
+ * inside the bytes written. Its code stays mapped (a thread may still run
+ * in it until it returns). */
+static int undo_one(struct applied *a, struct agent_err *e)
+{
+	struct stop_range *ranges = calloc(a->nsites ? a->nsites : 1, sizeof *ranges);
+	uint64_t pause;
+	uint32_t nthreads;
+	if (!ranges)
+		return agent_fail(e, "out of memory");
+	for (size_t i = 0; i < a->nsites; i++)
+		ranges[i] = (struct stop_range){a->sites[i].at, a->sites[i].at + a->sites[i].len,
+						a->sites[i].name};
+	struct undo u = {a, open("/proc/self/mem", O_RDWR | O_CLOEXEC)};
+	int rc = stop_world_and(ranges, a->nsites, write_back, &u, &pause, &nthreads, e);
+	free(ranges);
+	if (u.memfd >= 0)
+		close(u.memfd);
+	if (rc == 0) {
+		apply_restore_registry(a);
+		atomic_store(&a->live, 0);
+	}
+	return rc;
+}
+
+int apply_rollback(uint64_t culprit, int *first, int *last, struct agent_err *e)
+{
+	pthread_mutex_lock(&patch_lock);
+	const struct applied *bad = applied_at(culprit);
+	int rc = 0;
+	*first = *last = 0;
+	if (!bad || !atomic_load(&bad->live))
+		rc = agent_fail(e, "the patch of the crashing code was already rolled back");
+	else if (!bad->reg_before)
+		rc = agent_fail(e, "patch %d is too old to roll back (rewire keeps the last %d)",
+				bad->version, KEEP_UNDO);
+	/* Newest first: each restores the bytes the one before it wrote. */
+	for (size_t i = atomic_load(&napplied); rc == 0 && i-- > 0 && &applied[i] >= bad;) {
+		if (!atomic_load(&applied[i].live))
+			continue;
+		rc = undo_one(&applied[i], e);
+		if (rc == 0 && !*last)
+			*last = applied[i].version;
+		if (rc == 0)
+			*first = applied[i].version;
+	}
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
+/* The function of a patch holding addr, by the registry: new functions
+ * too (not for a signal handler: it takes the lock). */
+const char *apply_function_at(uint64_t addr)
+{
+	const char *name = NULL;
+	pthread_mutex_lock(&patch_lock);
+	for (size_t i = 0; i < nreg && !name; i++)
+		if (reg[i].kind == RW_KIND_FUNC && addr >= reg[i].addr && addr < reg[i].addr + reg[i].size)
+			name = reg[i].name;
+	pthread_mutex_unlock(&patch_lock);
+	if (!name) {
+		int ver;
+		name = apply_name_at(addr, &ver);
+	}
+	return name;
+}
