@@ -46,11 +46,12 @@ const char *rw_basename(const char *path)
 	return s ? s + 1 : path;
 }
 
-uint32_t rw_hash(const char *s)
+uint32_t rw_hash(const char *s) { return rw_hash_n(s, strlen(s)); }
+
+uint64_t rw_hash64(uint64_t h, const void *p, size_t n)
 {
-	uint32_t h = 2166136261u;
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
 	return h;
 }
 

@@ -24,8 +24,20 @@ const char *rw_demangle(const char *name);
 size_t rw_name_len(const char *name);
 /* Equal names, up to that suffix. */
 int rw_name_eq(const char *a, const char *b);
-/* FNV-1a */
+/* FNV-1a, 32 bits: of n bytes, of a string. Inline: the image hashes a
+ * million names. */
+static inline uint32_t rw_hash_n(const void *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 16777619u;
+	return h;
+}
 uint32_t rw_hash(const char *s);
+/* FNV-1a, 64 bits: h (RW_HASH64_BASIS to begin) continued over n bytes,
+ * so that hashing a, then b, is hashing a and b joined. */
+#define RW_HASH64_BASIS 14695981039346656037ull
+uint64_t rw_hash64(uint64_t h, const void *p, size_t n);
 
 /* A table of strings to pointers; zeroed is empty. Keys are copied. */
 struct rw_table {

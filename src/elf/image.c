@@ -9,16 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* FNV-1a like rw_hash, but over a length: a versioned name is indexed
- * under its part before the '@' too, without copying it. */
-static uint32_t hash_n(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
@@ -165,10 +155,10 @@ static size_t hash_names(const struct rw_image *img, struct entry *out)
 		if (!is_indexed(s))
 			continue;
 		size_t len = strlen(s->name);
-		out[n++] = (struct entry){ hash_n(s->name, len), (uint32_t)i };
+		out[n++] = (struct entry){ rw_hash_n(s->name, len), (uint32_t)i };
 		const char *at = memchr(s->name + 1, '@', len - 1);
 		if (at)
-			out[n++] = (struct entry){ hash_n(s->name, (size_t)(at - s->name)), (uint32_t)i };
+			out[n++] = (struct entry){ rw_hash_n(s->name, (size_t)(at - s->name)), (uint32_t)i };
 	}
 	return n;
 }
@@ -345,7 +335,7 @@ const struct rw_symbol *rw_image_find(const struct rw_image *img,
 	int bestrank = 0, ambiguous = 0;
 	/* The probe run may hold a symbol twice (under its full and bare
 	 * names) and in any order: compare by rank, then by index. */
-	for (size_t i = hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
+	for (size_t i = rw_hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
 		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
 		int m = name_match(s->name, name, len);
 		if (!m)
@@ -384,7 +374,7 @@ size_t rw_image_count_locals(const struct rw_image *img, const char *name, const
 	size_t len = strlen(name), mask = img->hashcap - 1, n = 0;
 	const char *base = rw_basename(file);
 	const struct rw_symbol *seen[2] = {NULL, NULL};
-	for (size_t i = hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
+	for (size_t i = rw_hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
 		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
 		if (s->bind != STB_LOCAL || !name_match(s->name, name, len) || !s->file ||
 		    strcmp(rw_basename(s->file), base) || s == seen[0] || s == seen[1])

@@ -499,12 +499,9 @@ int cc_read_build_deps(struct cc_unit *u)
 	return 0;
 }
 
-#define FNV_BASIS 14695981039346656037ull
-#define FNV_PRIME 1099511628211ull
-
 static uint64_t hash_file(const char *path)
 {
-	uint64_t h = FNV_BASIS;
+	uint64_t h = RW_HASH64_BASIS;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -516,8 +513,7 @@ static uint64_t hash_file(const char *path)
 	close(fd);
 	if (p == MAP_FAILED)
 		return h;
-	for (off_t i = 0; i < st.st_size; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
+	h = rw_hash64(h, p, (size_t)st.st_size);
 	if (p)
 		munmap((void *)p, (size_t)st.st_size);
 	return h;
@@ -536,17 +532,19 @@ static uint64_t hash_once(const char *path, struct rw_table *memo)
 	return *(uint64_t *)*v;
 }
 
-/* File by file, so that a file's hash serves every unit that reads it. */
+/* File by file, so that a file's hash serves every unit that reads it:
+ * the hash of the files' hashes (their bytes, low first). */
 static uint64_t mix(uint64_t h, uint64_t v)
 {
+	uint8_t b[8];
 	for (int i = 0; i < 8; i++, v >>= 8)
-		h = (h ^ (v & 0xff)) * FNV_PRIME;
-	return h;
+		b[i] = (uint8_t)v;
+	return rw_hash64(h, b, sizeof b);
 }
 
 uint64_t cc_hash_inputs_memo(const struct cc_unit *u, struct rw_table *memo)
 {
-	uint64_t h = mix(FNV_BASIS, hash_once(u->src, memo));
+	uint64_t h = mix(RW_HASH64_BASIS, hash_once(u->src, memo));
 	for (size_t i = 0; i < u->ndeps; i++)
 		h = mix(h, hash_once(u->deps[i], memo));
 	return h;

@@ -21,10 +21,7 @@
 
 static uint32_t name_hash(const char *name)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0, n = rw_name_len(name); i < n; i++)
-		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	return h;
+	return rw_hash_n(name, rw_name_len(name));
 }
 
 /* Twins are looked up by name for every function and datum: index once. */
@@ -285,13 +282,6 @@ static void piece_at(const struct diff_obj *d, uint16_t si, uint64_t off, uint64
 static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_rela *r,
 		       char *key, size_t cap, int depth);
 
-static uint64_t mix(uint64_t h, const void *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
-	return h;
-}
-
 /* Chains of constants deeper than this are taken as changed. */
 #define MAX_CONST_DEPTH 48
 
@@ -312,21 +302,21 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 	const uint32_t *idx;
 	size_t n = relocs_in(d, si, lo, hi, &idx);
 	uint8_t *mask = rw_calloc(hi - lo + 1, 1);
-	uint64_t h = mix(14695981039346656037ull, &(uint64_t){hi - lo}, 8);
+	uint64_t h = rw_hash64(RW_HASH64_BASIS, &(uint64_t){hi - lo}, 8);
 	for (size_t i = 0; i < n; i++)
 		for (int j = 0; j < arch_field_size(t->relas[idx[i]].type); j++)
 			if (t->relas[idx[i]].offset - lo + (uint64_t)j < hi - lo)
 				mask[t->relas[idx[i]].offset - lo + (uint64_t)j] = 1;
 	for (uint64_t i = lo; i < hi; i++)
 		if (!mask[i - lo])
-			h = mix(h, t->data + i, 1);
+			h = rw_hash64(h, t->data + i, 1);
 	free(mask);
 	for (size_t i = 0; i < n; i++) {
 		char k[1024];
 		const struct rw_rela *r = &t->relas[idx[i]];
 		target_key(d, si, r, k, sizeof k, depth + 1);
-		h = mix(h, &(uint64_t){r->offset - lo}, 8);
-		h = mix(h, k, strlen(k) + 1);
+		h = rw_hash64(h, &(uint64_t){r->offset - lo}, 8);
+		h = rw_hash64(h, k, strlen(k) + 1);
 	}
 	/* memo_slot may have grown the table meanwhile: look again */
 	m = memo_slot(d->memo, si, lo, hi);
