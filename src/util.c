@@ -55,6 +55,21 @@ uint64_t rw_hash64(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+void rw_index_init(struct rw_index *x, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	x->slots = rw_calloc(cap, sizeof *x->slots);
+	x->mask = cap - 1;
+}
+
+void rw_index_free(struct rw_index *x)
+{
+	free(x->slots);
+	memset(x, 0, sizeof *x);
+}
+
 static size_t table_slot(const struct rw_table *t, const char *key)
 {
 	size_t i = rw_hash(key) & (t->cap - 1);

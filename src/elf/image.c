@@ -170,19 +170,11 @@ static void index_names(struct rw_image *img)
 {
 	struct entry *e = rw_malloc(2 * img->nsymbols * sizeof *e);
 	size_t n = hash_names(img, e);
-	size_t cap = 16;
-	while (cap < 2 * n)
-		cap *= 2;
-	size_t mask = cap - 1;
-	img->hash = rw_calloc(cap, sizeof *img->hash);
-	img->hashcap = cap;
+	rw_index_init(&img->names, n);
 	for (size_t k = 0; k < n; k++) {
 		if (k + 16 < n)
-			__builtin_prefetch(&img->hash[e[k + 16].hash & mask], 1);
-		size_t i = e[k].hash & mask;
-		while (img->hash[i])
-			i = (i + 1) & mask;
-		img->hash[i] = e[k].sym + 1;
+			rw_index_prefetch(&img->names, e[k + 16].hash);
+		rw_index_add(&img->names, e[k].hash, e[k].sym);
 	}
 	free(e);
 }
@@ -297,7 +289,7 @@ void rw_image_close(struct rw_image *img)
 		munmap(img->map, img->mapsize);
 	free(img->sections);
 	free(img->symbols);
-	free(img->hash);
+	rw_index_free(&img->names);
 	free(img->byaddr);
 	free(img->suffixed);
 	memset(img, 0, sizeof *img);
@@ -326,17 +318,17 @@ static int bind_rank(const struct rw_symbol *s)
 const struct rw_symbol *rw_image_find(const struct rw_image *img,
 				      const char *name, const char *file)
 {
-	if (!img->hashcap || !name[0])
+	if (!name[0])
 		return NULL;
-	size_t len = strlen(name);
-	size_t mask = img->hashcap - 1;
+	size_t len = strlen(name), at;
 	const char *base = file ? rw_basename(file) : NULL;
 	const struct rw_symbol *best = NULL, *local = NULL;
 	int bestrank = 0, ambiguous = 0;
 	/* The probe run may hold a symbol twice (under its full and bare
 	 * names) and in any order: compare by rank, then by index. */
-	for (size_t i = rw_hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
-		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
+	for (uint32_t i = rw_index_first(&img->names, rw_hash_n(name, len), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&img->names, &at)) {
+		const struct rw_symbol *s = &img->symbols[i];
 		int m = name_match(s->name, name, len);
 		if (!m)
 			continue;
@@ -369,13 +361,14 @@ const struct rw_symbol *rw_image_find(const struct rw_image *img,
 
 size_t rw_image_count_locals(const struct rw_image *img, const char *name, const char *file)
 {
-	if (!img->hashcap || !name[0])
+	if (!name[0])
 		return 0;
-	size_t len = strlen(name), mask = img->hashcap - 1, n = 0;
+	size_t len = strlen(name), n = 0, at;
 	const char *base = rw_basename(file);
 	const struct rw_symbol *seen[2] = {NULL, NULL};
-	for (size_t i = rw_hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
-		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
+	for (uint32_t i = rw_index_first(&img->names, rw_hash_n(name, len), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&img->names, &at)) {
+		const struct rw_symbol *s = &img->symbols[i];
 		if (s->bind != STB_LOCAL || !name_match(s->name, name, len) || !s->file ||
 		    strcmp(rw_basename(s->file), base) || s == seen[0] || s == seen[1])
 			continue;

@@ -28,18 +28,12 @@ static uint32_t name_hash(const char *name)
 static void index_names(struct diff_obj *d)
 {
 	const struct rw_objfile *o = d->obj;
-	d->nslots = 64;
-	while (d->nslots < 2 * o->nsymbols)
-		d->nslots *= 2;
-	d->byname = rw_calloc(d->nslots, sizeof *d->byname);
+	rw_index_init(&d->byname, o->nsymbols);
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *s = &o->symbols[j];
 		if (!s->name[0] || s->shndx == SHN_UNDEF || (s->type != STT_FUNC && s->type != STT_OBJECT))
 			continue;
-		size_t i = name_hash(s->name) & (d->nslots - 1);
-		while (d->byname[i])
-			i = (i + 1) & (d->nslots - 1);
-		d->byname[i] = (uint32_t)j + 1;
+		rw_index_add(&d->byname, name_hash(s->name), (uint32_t)j);
 	}
 }
 
@@ -49,8 +43,10 @@ static const struct rw_symbol *find_by_name(const struct diff_obj *d, const stru
 {
 	const struct rw_objfile *o = d->obj;
 	const struct rw_symbol *best = NULL;
-	for (size_t i = name_hash(s->name) & (d->nslots - 1); d->byname[i]; i = (i + 1) & (d->nslots - 1)) {
-		const struct rw_symbol *c = &o->symbols[d->byname[i] - 1];
+	size_t at;
+	for (uint32_t i = rw_index_first(&d->byname, name_hash(s->name), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&d->byname, &at)) {
+		const struct rw_symbol *c = &o->symbols[i];
 		if (c->type == type && (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL) &&
 		    rw_name_eq(c->name, s->name) && (!best || c < best))
 			best = c;
@@ -359,7 +355,7 @@ void diff_obj_free(struct diff_obj *d)
 	free(d->bounds);
 	free(d->nbounds);
 	free(d->starts);
-	free(d->byname);
+	rw_index_free(&d->byname);
 	memset(d, 0, sizeof *d);
 }
 

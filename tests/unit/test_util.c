@@ -1,6 +1,7 @@
 /* Unit test of the shared helpers (src/util.c): the hashes are FNV-1a
  * (checked against the published values), and hashing in pieces is
- * hashing the whole. */
+ * hashing the whole; a walk of an index yields every value added under
+ * its hash, repeats and colliding hashes included. */
 #include <stdio.h>
 #include <string.h>
 #include "util.h"
@@ -27,8 +28,41 @@ static void test_hashes(void)
 	      rw_hash64(RW_HASH64_BASIS, "foobar", 6), "rw_hash64 continues a hash");
 }
 
+/* How many times the walk of hash yields value. */
+static int walk_count(const struct rw_index *x, uint32_t hash, uint32_t value)
+{
+	size_t at;
+	int n = 0;
+	for (uint32_t v = rw_index_first(x, hash, &at); v != RW_INDEX_END; v = rw_index_next(x, &at))
+		n += v == value;
+	return n;
+}
+
+static void test_index(void)
+{
+	struct rw_index x = {0};
+	check(walk_count(&x, 7, 0) == 0 && rw_index_room(&x) == 0, "a zeroed index is empty");
+	enum { N = 1000 };
+	rw_index_init(&x, N);
+	check(rw_index_room(&x) >= N, "an index has the room asked for");
+	/* hash i % 100, with 1 << 20 added: the same slots, other hashes */
+	for (uint32_t i = 0; i < N; i++)
+		rw_index_add(&x, i % 100 + (i & 1) * (1u << 20), i);
+	rw_index_add(&x, 5, 5);
+	int all = 1;
+	for (uint32_t i = 0; i < N; i++)
+		all &= walk_count(&x, i % 100 + (i & 1) * (1u << 20), i) == 1 + (i == 5);
+	check(all, "every value is in the walk of its hash, once per add");
+	size_t at;
+	check(rw_index_first(&x, (uint32_t)x.mask, &at) == RW_INDEX_END,
+	      "a walk stops at a free slot");	/* the values fill the first slots */
+	rw_index_free(&x);
+	check(!x.slots && walk_count(&x, 0, 0) == 0, "a freed index is empty");
+}
+
 int main(void)
 {
 	test_hashes();
+	test_index();
 	return failed;
 }
