@@ -440,7 +440,8 @@ void link_free(struct link *l)
 			free(l->eh_dead[oi]);
 	}
 	free(l->eh_dead);
-	free(l->gdefs);
+	free(l->globals);
+	rw_index_free(&l->gdefs);
 	free(l->targets);
 	free(l->secs);
 	free(l->dyn);

@@ -135,9 +135,10 @@ struct link {
 	/* Per library object, per relocation of its .eh_frame: 1 in the FDE
 	 * of code not loaded (bound to null, so the unwinder skips it). */
 	uint8_t ***eh_dead;		/* [obj][section] */
-	/* Globals the objects define, by name: (obj + 1) << 32 | symbol. */
-	uint64_t *gdefs;
-	size_t ngdefs;
+	/* Globals the objects define: obj << 32 | symbol, in object and
+	 * symbol order; gdefs indexes them by name. */
+	uint64_t *globals;
+	struct rw_index gdefs;
 };
 
 int link_plan(struct link *l);

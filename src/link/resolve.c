@@ -296,19 +296,16 @@ static void index_globals(struct link *l)
 	size_t n = 0;
 	for (uint32_t i = 0; i < l->nobjs; i++)
 		n += l->objs[i].nsymbols;
-	l->ngdefs = 64;
-	while (l->ngdefs < 2 * n)
-		l->ngdefs *= 2;
-	l->gdefs = rw_calloc(l->ngdefs, sizeof *l->gdefs);
+	l->globals = rw_malloc(n * sizeof *l->globals);
+	rw_index_init(&l->gdefs, n);
+	n = 0;
 	for (uint32_t i = 0; i < l->nobjs; i++)
 		for (size_t j = 1; j < l->objs[i].nsymbols; j++) {
 			const struct rw_symbol *s = &l->objs[i].symbols[j];
 			if (s->bind == STB_LOCAL || s->shndx == SHN_UNDEF || !s->name[0])
 				continue;
-			size_t k = rw_hash(s->name) & (l->ngdefs - 1);
-			while (l->gdefs[k])
-				k = (k + 1) & (l->ngdefs - 1);
-			l->gdefs[k] = (uint64_t)(i + 1) << 32 | j;
+			rw_index_add(&l->gdefs, rw_hash(s->name), (uint32_t)n);
+			l->globals[n++] = (uint64_t)i << 32 | j;
 		}
 }
 
@@ -317,20 +314,21 @@ static void index_globals(struct link *l)
 static int find_global_def(struct link *l, const char *name, int libs, uint32_t *oi,
 			   const struct rw_symbol **sym)
 {
-	uint64_t best = 0;
-	if (!l->gdefs)
+	uint32_t best = RW_INDEX_END;
+	size_t at;
+	if (!l->globals)
 		index_globals(l);
-	for (size_t k = rw_hash(name) & (l->ngdefs - 1); l->gdefs[k]; k = (k + 1) & (l->ngdefs - 1)) {
-		uint64_t e = l->gdefs[k];
-		uint32_t i = (uint32_t)(e >> 32) - 1;
-		if (is_lib(l, i) == libs && !strcmp(l->objs[i].symbols[(uint32_t)e].name, name) &&
-		    (!best || e < best))
-			best = e;
+	for (uint32_t g = rw_index_first(&l->gdefs, rw_hash(name), &at); g != RW_INDEX_END;
+	     g = rw_index_next(&l->gdefs, &at)) {
+		uint32_t i = (uint32_t)(l->globals[g] >> 32);
+		if (g < best && is_lib(l, i) == libs &&
+		    !strcmp(l->objs[i].symbols[(uint32_t)l->globals[g]].name, name))
+			best = g;
 	}
-	if (!best)
+	if (best == RW_INDEX_END)
 		return 0;
-	*oi = (uint32_t)(best >> 32) - 1;
-	*sym = &l->objs[*oi].symbols[(uint32_t)best];
+	*oi = (uint32_t)(l->globals[best] >> 32);
+	*sym = &l->objs[*oi].symbols[(uint32_t)l->globals[best]];
 	return 1;
 }
 

@@ -39,30 +39,25 @@ struct entry {
 struct table {
 	struct entry *e;
 	size_t n, cap;
-	uint32_t *slot;		/* open addressing: index + 1, 0 empty */
-	size_t nslot;
+	struct rw_index bykey;	/* entries by key */
 };
 
 static const struct entry *lookup(const struct table *t, const char *key)
 {
-	for (size_t i = t->nslot ? rw_hash(key) & (t->nslot - 1) : 0; t->nslot && t->slot[i];
-	     i = (i + 1) & (t->nslot - 1))
-		if (!strcmp(t->e[t->slot[i] - 1].key, key))
-			return &t->e[t->slot[i] - 1];
+	size_t at;
+	for (uint32_t i = rw_index_first(&t->bykey, rw_hash(key), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&t->bykey, &at))
+		if (!strcmp(t->e[i].key, key))
+			return &t->e[i];
 	return NULL;
 }
 
-static void rehash(struct table *t)
+static void reindex(struct table *t)
 {
-	free(t->slot);
-	t->nslot = t->nslot ? t->nslot * 2 : 256;
-	t->slot = rw_calloc(t->nslot, sizeof *t->slot);
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = rw_hash(t->e[i].key) & (t->nslot - 1);
-		while (t->slot[j])
-			j = (j + 1) & (t->nslot - 1);
-		t->slot[j] = (uint32_t)i + 1;
-	}
+	rw_index_free(&t->bykey);
+	rw_index_init(&t->bykey, 2 * t->n);
+	for (size_t i = 0; i < t->n; i++)
+		rw_index_add(&t->bykey, rw_hash(t->e[i].key), (uint32_t)i);
 }
 
 static void add(struct table *t, const char *key, const char *val, int local, int rust)
@@ -74,14 +69,10 @@ static void add(struct table *t, const char *key, const char *val, int local, in
 		t->e = rw_realloc(t->e, t->cap * sizeof *t->e);
 	}
 	t->e[t->n++] = (struct entry){rw_strdup(key), rw_strdup(val), local, rust, NULL};
-	if (2 * t->n >= t->nslot)
-		rehash(t);
-	else {
-		size_t j = rw_hash(key) & (t->nslot - 1);
-		while (t->slot[j])
-			j = (j + 1) & (t->nslot - 1);
-		t->slot[j] = (uint32_t)t->n;
-	}
+	if (t->n > rw_index_room(&t->bykey))
+		reindex(t);
+	else
+		rw_index_add(&t->bykey, rw_hash(key), (uint32_t)(t->n - 1));
 }
 
 static void table_free(struct table *t)
@@ -92,7 +83,7 @@ static void table_free(struct table *t)
 		free(t->e[i].closures);
 	}
 	free(t->e);
-	free(t->slot);
+	rw_index_free(&t->bykey);
 }
 
 /* --- describing types ------------------------------------------------------ */
