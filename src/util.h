@@ -13,6 +13,9 @@ const char *rw_error(void);
 void *rw_malloc(size_t n);
 void *rw_calloc(size_t n, size_t size);
 void *rw_realloc(void *p, size_t n);
+/* The growable array: p, of *cap elements of size bytes, with room for at
+ * least n + 1 (to push element n); doubled when full, *cap updated. */
+void *rw_grow(void *p, size_t *cap, size_t n, size_t size);
 char *rw_strdup(const char *s);
 uint64_t rw_now_ns(void);
 const char *rw_basename(const char *path);

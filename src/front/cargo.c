@@ -78,16 +78,16 @@ static char **read_list(const char *path)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
-	size_t n = 0, cap = 64, len = 0;
-	char **out = rw_calloc(cap, sizeof *out), *line = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	char **out = NULL, *line = NULL;
 	ssize_t got;
 	while ((got = getdelim(&line, &len, 0, f)) > 0) {
-		if (n + 2 > cap)
-			out = rw_realloc(out, (cap *= 2) * sizeof *out);
+		out = rw_grow(out, &cap, n, sizeof *out);
 		out[n++] = rw_strdup(line);
 	}
 	free(line);
 	fclose(f);
+	out = rw_grow(out, &cap, n, sizeof *out);
 	out[n] = NULL;
 	return out;
 }

@@ -70,8 +70,8 @@ int cc_find_db(const char *dir, const char *exe, char *out, size_t cap)
 /* Split a shell command line: words, '...', "...", backslashes. */
 static char **split_command(const char *cmd, int *argc)
 {
-	size_t cap = 16, n = 0, len = strlen(cmd);
-	char **argv = rw_calloc(cap, sizeof *argv);
+	size_t cap = 0, n = 0, len = strlen(cmd);
+	char **argv = NULL;
 	char *word = rw_malloc(len + 1);
 	for (const char *p = cmd; *p;) {
 		while (*p == ' ' || *p == '\t' || *p == '\n')
@@ -88,10 +88,10 @@ static char **split_command(const char *cmd, int *argc)
 			else word[w++] = *p;
 		}
 		word[w] = 0;
-		if (n + 2 > cap)
-			argv = rw_realloc(argv, (cap *= 2) * sizeof *argv);
+		argv = rw_grow(argv, &cap, n, sizeof *argv);
 		argv[n++] = rw_strdup(word);
 	}
+	argv = rw_grow(argv, &cap, n, sizeof *argv);
 	argv[n] = NULL;
 	free(word);
 	*argc = (int)n;

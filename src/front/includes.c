@@ -89,8 +89,7 @@ static char missing;
 
 static void push(struct list *l, struct hfile *f)
 {
-	if (l->n == l->cap)
-		l->v = rw_realloc(l->v, (l->cap = l->cap ? 2 * l->cap : 16) * sizeof *l->v);
+	l->v = rw_grow(l->v, &l->cap, l->n, sizeof *l->v);
 	l->v[l->n++] = f;
 }
 

@@ -183,10 +183,7 @@ static void add_bound(struct diff_obj *d, uint16_t si, int64_t off, size_t *cap)
 {
 	if (off < 0 || (uint64_t)off >= d->obj->sections[si].size)
 		return;
-	if (d->nbounds[si] == cap[si]) {
-		cap[si] = cap[si] ? 2 * cap[si] : 8;
-		d->bounds[si] = rw_realloc(d->bounds[si], cap[si] * sizeof **d->bounds);
-	}
+	d->bounds[si] = rw_grow(d->bounds[si], &cap[si], d->nbounds[si], sizeof **d->bounds);
 	d->bounds[si][d->nbounds[si]++] = (uint64_t)off;
 }
 

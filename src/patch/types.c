@@ -64,10 +64,7 @@ static void add(struct table *t, const char *key, const char *val, int local, in
 {
 	if (lookup(t, key))
 		return;	/* one definition per unit is enough */
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->e = rw_realloc(t->e, t->cap * sizeof *t->e);
-	}
+	t->e = rw_grow(t->e, &t->cap, t->n, sizeof *t->e);
 	t->e[t->n++] = (struct entry){rw_strdup(key), rw_strdup(val), local, rust, NULL};
 	if (t->n > rw_index_room(&t->bykey))
 		reindex(t);

@@ -1,8 +1,10 @@
 /* Unit test of the shared helpers (src/util.c): the hashes are FNV-1a
  * (checked against the published values), and hashing in pieces is
  * hashing the whole; a walk of an index yields every value added under
- * its hash, repeats and colliding hashes included. */
+ * its hash, repeats and colliding hashes included; a growable array keeps
+ * its elements and grows by doubling. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "util.h"
 
@@ -60,9 +62,34 @@ static void test_index(void)
 	check(!x.slots && walk_count(&x, 0, 0) == 0, "a freed index is empty");
 }
 
+static void test_grow(void)
+{
+	size_t *v = NULL, cap = 0, grew = 0, keep = 1;
+	for (size_t n = 0; n < 100000; n++) {
+		size_t old = cap;
+		v = rw_grow(v, &cap, n, sizeof *v);
+		grew += cap != old;
+		keep &= cap > n && (cap == old || cap >= 2 * old);
+		v[n] = n * 7;
+	}
+	for (size_t n = 0; n < 100000; n++)
+		keep &= v[n] == n * 7;
+	check(keep, "rw_grow keeps the elements and makes room for one more");
+	check(grew <= 17, "rw_grow doubles");
+	size_t *same = rw_grow(v, &cap, 5, sizeof *v);
+	check(same == v, "rw_grow leaves an array with room as it is");
+	free(v);
+	cap = 0;
+	v = rw_grow(NULL, &cap, 1000, sizeof *v);
+	v[1000] = 1;
+	check(cap > 1000, "rw_grow makes room for element n at once");
+	free(v);
+}
+
 int main(void)
 {
 	test_hashes();
 	test_index();
+	test_grow();
 	return failed;
 }
