@@ -448,12 +448,13 @@ uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
 const uint32_t *rw_image_suffixed(struct rw_image *img, size_t *n)
 {
 	if (!img->suffixed_read) {
+		size_t cap = 0;
 		img->suffixed_read = 1;
 		for (size_t i = 1; i < img->nsymbols; i++) {
 			const char *name = img->symbols[i].name;
 			if (!name[0] || rw_name_len(name) == strlen(name))
 				continue;
-			img->suffixed = rw_realloc(img->suffixed, (img->nsuffixed + 1) * sizeof *img->suffixed);
+			img->suffixed = rw_grow(img->suffixed, &cap, img->nsuffixed, sizeof *img->suffixed);
 			img->suffixed[img->nsuffixed++] = (uint32_t)i;
 		}
 	}

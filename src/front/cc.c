@@ -209,6 +209,7 @@ int cc_load(struct cc_db *db, const char *path)
 	}
 	size_t n = json_object_array_length(root);
 	db->units = rw_calloc(n, sizeof *db->units);
+	db->cap = n;
 	for (size_t i = 0; i < n; i++) {
 		struct cc_unit *u = &db->units[db->n];
 		memset(u, 0, sizeof *u);
@@ -417,7 +418,7 @@ int cc_read_deps(struct cc_unit *u, const char *dep)
 	if (!f)
 		return rw_fail("%s: %s", dep, strerror(errno));
 	char word[PATH_MAX];
-	size_t w = 0;
+	size_t w = 0, cap = 0;
 	int c, seen_colon = 0;
 	clear_deps(u);
 	do {
@@ -435,7 +436,7 @@ int cc_read_deps(struct cc_unit *u, const char *dep)
 			if (w && seen_colon && word[w - 1] != ':') {
 				char *abs = absolute(u->dir, word);
 				if (strcmp(abs, u->src)) {
-					u->deps = rw_realloc(u->deps, (u->ndeps + 1) * sizeof *u->deps);
+					u->deps = rw_grow(u->deps, &cap, u->ndeps, sizeof *u->deps);
 					u->deps[u->ndeps++] = abs;
 				} else {
 					free(abs);
@@ -558,7 +559,7 @@ uint64_t cc_hash_inputs(const struct cc_unit *u)
 void cc_add_object(struct cc_db *db, const char *path)
 {
 	char real[PATH_MAX];
-	db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+	db->units = rw_grow(db->units, &db->cap, db->n, sizeof *db->units);
 	struct cc_unit *u = &db->units[db->n++];
 	memset(u, 0, sizeof *u);
 	u->src = rw_strdup(realpath(path, real) ? real : path);

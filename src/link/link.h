@@ -122,7 +122,7 @@ struct link {
 	uint64_t got_addr, stub_addr, eh_addr, eh_size;
 	uint64_t nfuncs_new;
 	struct pairing *pairs;		/* statics.c */
-	size_t npairs;
+	size_t npairs, cappairs;
 	/* Which functions changed, from the diff; NULL: all. An unchanged
 	 * function gets no entry jump, and calls to it go to its running
 	 * version, not to its copy in the new objects. */
