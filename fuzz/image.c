@@ -19,9 +19,9 @@ static void img_check(const struct rw_image *m)
 	elf_check_symbols(m->symbols, m->nsymbols, m->nsections, m->map, m->mapsize);
 	FUZZ_CHECK(m->build_id_len <= sizeof m->build_id);
 	FUZZ_CHECK(!m->tls_align || !(m->tls_align & (m->tls_align - 1)));
-	FUZZ_CHECK(m->hashcap >= 16 && !(m->hashcap & (m->hashcap - 1)));
-	for (size_t i = 0; i < m->hashcap; i++)
-		FUZZ_CHECK(m->hash[i] <= m->nsymbols);
+	FUZZ_CHECK(m->names.slots && m->names.mask >= 15 && !((m->names.mask + 1) & m->names.mask));
+	for (size_t i = 0; i <= m->names.mask; i++)
+		FUZZ_CHECK(m->names.slots[i] <= m->nsymbols);
 	FUZZ_CHECK(m->nbyaddr <= m->nsymbols);
 	for (size_t i = 0; i < m->nbyaddr; i++) {
 		FUZZ_CHECK(m->byaddr[i] < m->nsymbols);
@@ -93,7 +93,7 @@ static int fuzz_image(const uint8_t *data, size_t size)
 	rw_fail("%s", "");
 	if (rw_image_open_mem(&m, "fuzz.exe", data, size)) {
 		FUZZ_CHECK(!strncmp(rw_error(), "fuzz.exe: ", 10));
-		FUZZ_CHECK(!m.map && !m.sections && !m.symbols && !m.hash);
+		FUZZ_CHECK(!m.map && !m.sections && !m.symbols && !m.names.slots);
 		return 0;
 	}
 	img_check(&m);

@@ -53,6 +53,19 @@ void *rw_calloc(size_t n, size_t size) { return check(calloc(n ? n : 1, size ? s
 void *rw_realloc(void *p, size_t n) { return check(realloc(p, n ? n : 1)); }
 char *rw_strdup(const char *s) { return check(strdup(s)); }
 
+void *rw_grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	size_t c = *cap ? *cap : 8;
+	while (c <= n && c <= SIZE_MAX / 2)
+		c *= 2;
+	if (c <= n || c > SIZE_MAX / size)
+		check(NULL);	/* no such size: as out of memory */
+	*cap = c;
+	return rw_realloc(p, c * size);
+}
+
 uint64_t rw_now_ns(void)
 {
 	struct timespec ts;
@@ -66,12 +79,28 @@ const char *rw_basename(const char *path)
 	return s ? s + 1 : path;
 }
 
-uint32_t rw_hash(const char *s)
+uint32_t rw_hash(const char *s) { return rw_hash_n(s, strlen(s)); }
+
+uint64_t rw_hash64(uint64_t h, const void *p, size_t n)
 {
-	uint32_t h = 2166136261u;
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
 	return h;
+}
+
+void rw_index_init(struct rw_index *x, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	x->slots = rw_calloc(cap, sizeof *x->slots);
+	x->mask = cap - 1;
+}
+
+void rw_index_free(struct rw_index *x)
+{
+	free(x->slots);
+	memset(x, 0, sizeof *x);
 }
 
 static size_t table_slot(const struct rw_table *t, const char *key)

@@ -32,9 +32,10 @@ static uint64_t next_func(const uint64_t *funcs, size_t n, uint64_t at, uint64_t
 	return end;
 }
 
-static void add_rela(struct rw_section *sec, struct rw_rela r)
+/* cap: the room in sec->relas, nrelas when the scan begins. */
+static void add_rela(struct rw_section *sec, size_t *cap, struct rw_rela r)
 {
-	sec->relas = rw_realloc(sec->relas, (sec->nrelas + 1) * sizeof *sec->relas);
+	sec->relas = rw_grow(sec->relas, cap, sec->nrelas, sizeof *sec->relas);
 	sec->relas[sec->nrelas++] = r;
 }
 
@@ -60,13 +61,13 @@ static const struct rw_symbol *resolved_target(const struct rw_objfile *o, uint1
 /* `lea f(%rip)` to a function of the same section has no relocation: the
  * assembler resolved it. Give it one, so the address binds like any other
  * (to the original f, when the program has it). */
-static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
-			  const uint8_t *has_reloc)
+static void add_lea_reloc(struct rw_objfile *o, uint16_t si, size_t *cap, uint64_t at,
+			  const struct insn *in, const uint8_t *has_reloc)
 {
 	uint64_t field = at + (uint64_t)in->disp_at;
 	const struct rw_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
 	if (f)
-		add_rela(&o->sections[si], (struct rw_rela){field, R_X86_64_PC32,
+		add_rela(&o->sections[si], cap, (struct rw_rela){field, R_X86_64_PC32,
 			 (uint32_t)(f - o->symbols), -(int64_t)(in->len - (uint8_t)in->disp_at)});
 }
 
@@ -74,13 +75,13 @@ static void add_lea_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const 
  * relocation either: give it one, so that it can go to the running version
  * of a function that did not change (and a later patch of it reaches this
  * caller), and so that the diff compares it by target, not displacement. */
-static void add_call_reloc(struct rw_objfile *o, uint16_t si, uint64_t at, const struct insn *in,
-			   const uint8_t *has_reloc)
+static void add_call_reloc(struct rw_objfile *o, uint16_t si, size_t *cap, uint64_t at,
+			   const struct insn *in, const uint8_t *has_reloc)
 {
 	uint64_t field = at + in->len - 4;
 	const struct rw_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
 	if (f && f != rw_object_symbol_at(o, si, at))
-		add_rela(&o->sections[si], (struct rw_rela){field, R_X86_64_PLT32,
+		add_rela(&o->sections[si], cap, (struct rw_rela){field, R_X86_64_PLT32,
 			 (uint32_t)(f - o->symbols), -4});
 }
 
@@ -89,7 +90,7 @@ uint8_t *arch_scan_code(struct rw_objfile *o, uint16_t si)
 	struct rw_section *sec = &o->sections[si];
 	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
 	uint64_t *funcs = rw_calloc(o->nsymbols, sizeof *funcs);
-	size_t nfuncs = 0;
+	size_t nfuncs = 0, cap = sec->nrelas;
 	for (size_t j = 1; j < o->nsymbols; j++)
 		if (o->symbols[j].shndx == si && o->symbols[j].type == STT_FUNC)
 			funcs[nfuncs++] = o->symbols[j].value;
@@ -109,9 +110,9 @@ uint8_t *arch_scan_code(struct rw_objfile *o, uint16_t si)
 		}
 		starts[at] = 1;
 		if (in.disp_at >= 0 && arch_takes_address(&in))
-			add_lea_reloc(o, si, at, &in, has_reloc);
+			add_lea_reloc(o, si, &cap, at, &in, has_reloc);
 		else if (arch_is_rel32_branch(&in))
-			add_call_reloc(o, si, at, &in, has_reloc);
+			add_call_reloc(o, si, &cap, at, &in, has_reloc);
 		at += in.len;
 	}
 	starts[sec->size] = 1;

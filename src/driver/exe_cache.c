@@ -42,7 +42,7 @@ struct kept {
  * patch reads other modules. */
 struct exe_cache {
 	struct kept **v;
-	size_t n;
+	size_t n, cap;
 };
 
 struct exe_cache *exe_cache_new(void)
@@ -170,7 +170,7 @@ static struct kept *find(struct exe_cache *c, const char *path)
 	for (size_t i = 0; i < c->n; i++)
 		if (!strcmp(c->v[i]->path, path))
 			return c->v[i];
-	c->v = rw_realloc(c->v, (c->n + 1) * sizeof *c->v);
+	c->v = rw_grow(c->v, &c->cap, c->n, sizeof *c->v);
 	c->v[c->n] = rw_calloc(1, sizeof **c->v);
 	c->v[c->n]->path = rw_strdup(path);
 	return c->v[c->n++];

@@ -108,7 +108,7 @@ struct pull {
 	size_t *from;		/* per added object: archive << 32 | member */
 	void **bufs;
 	uint8_t *lib;		/* per object of the link */
-	size_t nadded, cap;
+	size_t nadded, capfrom;
 };
 
 static int open_archives(struct pull *p)
@@ -150,7 +150,7 @@ static int pick_members(struct link *l, struct pull *p)
 			/* Already added: the symbol is not what it looks for. */
 			size_t key = a << 32 | (size_t)m;
 			if (!is_added(p, key, n)) {
-				p->from = rw_realloc(p->from, (n + 1) * sizeof *p->from);
+				p->from = rw_grow(p->from, &p->capfrom, n, sizeof *p->from);
 				p->from[n++] = key;
 			}
 			break;

@@ -63,10 +63,7 @@ static void add(struct procs *ps, int pid, uint32_t gen)
 {
 	if (procs_find(ps, pid))
 		return;
-	if (ps->n == ps->cap) {
-		ps->cap = ps->cap ? 2 * ps->cap : 8;
-		ps->v = rw_realloc(ps->v, ps->cap * sizeof *ps->v);
-	}
+	ps->v = rw_grow(ps->v, &ps->cap, ps->n, sizeof *ps->v);
 	ps->v[ps->n++] = (struct proc){.pid = pid, .gen = gen};
 }
 

@@ -77,6 +77,7 @@ struct scan {
 	uint64_t index_off, index_size;	/* the symbol index member's data */
 	int index_wide;			/* /SYM64/ */
 	uint64_t *hdr_off;		/* per member: offset of its header */
+	size_t members_cap, hdr_cap;	/* of a->members, of hdr_off */
 };
 
 /* The member's name: "name/" short, "/N" long, "#1/N" BSD (in the data). */
@@ -114,17 +115,14 @@ static char *member_name(struct rw_archive *a, const struct scan *sc, const char
 	return rw_strdup(buf);
 }
 
-static int add_member(struct rw_archive *a, struct scan *sc, size_t *cap, char *name,
-		      uint64_t hdr, uint64_t off, uint64_t size)
+static int add_member(struct rw_archive *a, struct scan *sc, char *name, uint64_t hdr,
+		      uint64_t off, uint64_t size)
 {
 	if (!name)
 		return rw_fail("%s: member at offset %llu has a malformed name", a->path,
 			       (unsigned long long)hdr);
-	if (a->nmembers == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		a->members = rw_realloc(a->members, *cap * sizeof *a->members);
-		sc->hdr_off = rw_realloc(sc->hdr_off, *cap * sizeof *sc->hdr_off);
-	}
+	a->members = rw_grow(a->members, &sc->members_cap, a->nmembers, sizeof *a->members);
+	sc->hdr_off = rw_grow(sc->hdr_off, &sc->hdr_cap, a->nmembers, sizeof *sc->hdr_off);
 	sc->hdr_off[a->nmembers] = hdr;
 	a->members[a->nmembers++] = (struct rw_member){name, off, size};
 	return 0;
@@ -132,7 +130,6 @@ static int add_member(struct rw_archive *a, struct scan *sc, size_t *cap, char *
 
 static int read_members(struct rw_archive *a, struct scan *sc)
 {
-	size_t cap = 0;
 	for (uint64_t at = 8; at < a->mapsize; at += at & 1) {
 		const char *h = (const char *)a->map + at;
 		uint64_t size;
@@ -148,8 +145,7 @@ static int read_members(struct rw_archive *a, struct scan *sc)
 			sc->index_off = off, sc->index_size = size, sc->index_wide = h[1] == 'S';
 		} else if (!memcmp(h, "//              ", 16)) {
 			sc->longnames = (const char *)a->map + off, sc->nlong = size;
-		} else if (add_member(a, sc, &cap, member_name(a, sc, h, &off, &size), at, off,
-				      size) < 0) {
+		} else if (add_member(a, sc, member_name(a, sc, h, &off, &size), at, off, size) < 0) {
 			return -1;
 		}
 		at = off + size;
@@ -161,10 +157,7 @@ static int read_members(struct rw_archive *a, struct scan *sc)
 
 static void add_sym(struct rw_archive *a, size_t *cap, const char *name, uint32_t member)
 {
-	if (a->nsyms == *cap) {
-		*cap = *cap ? *cap * 2 : 256;
-		a->syms = rw_realloc(a->syms, *cap * sizeof *a->syms);
-	}
+	a->syms = rw_grow(a->syms, cap, a->nsyms, sizeof *a->syms);
 	a->syms[a->nsyms++] = (struct rw_arsym){rw_strdup(name), member};
 }
 

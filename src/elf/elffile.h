@@ -15,6 +15,7 @@
 #define RW_ELF_H
 #include <stddef.h>
 #include <stdint.h>
+#include "util.h"
 
 struct rw_rela {
 	uint64_t offset;	/* within the section the relocations apply to */
@@ -83,8 +84,7 @@ struct rw_image {
 	uint64_t tls_align;		/* PT_TLS p_align, 0 when no PT_TLS */
 	uint64_t tls_memsz;
 	/* private: name index and address order */
-	uint32_t *hash;			/* open addressing, slots hold symbol index+1 */
-	size_t hashcap;
+	struct rw_index names;		/* symbol indexes by name */
 	uint32_t *byaddr;		/* indexes of defined symbols with a section, by value */
 	size_t nbyaddr;
 	uint32_t *suffixed;		/* see rw_image_suffixed */

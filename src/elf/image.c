@@ -9,16 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* FNV-1a like rw_hash, but over a length: a versioned name is indexed
- * under its part before the '@' too, without copying it. */
-static uint32_t hash_n(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
@@ -165,10 +155,10 @@ static size_t hash_names(const struct rw_image *img, struct entry *out)
 		if (!is_indexed(s))
 			continue;
 		size_t len = strlen(s->name);
-		out[n++] = (struct entry){ hash_n(s->name, len), (uint32_t)i };
+		out[n++] = (struct entry){ rw_hash_n(s->name, len), (uint32_t)i };
 		const char *at = memchr(s->name + 1, '@', len - 1);
 		if (at)
-			out[n++] = (struct entry){ hash_n(s->name, (size_t)(at - s->name)), (uint32_t)i };
+			out[n++] = (struct entry){ rw_hash_n(s->name, (size_t)(at - s->name)), (uint32_t)i };
 	}
 	return n;
 }
@@ -180,19 +170,11 @@ static void index_names(struct rw_image *img)
 {
 	struct entry *e = rw_malloc(2 * img->nsymbols * sizeof *e);
 	size_t n = hash_names(img, e);
-	size_t cap = 16;
-	while (cap < 2 * n)
-		cap *= 2;
-	size_t mask = cap - 1;
-	img->hash = rw_calloc(cap, sizeof *img->hash);
-	img->hashcap = cap;
+	rw_index_init(&img->names, n);
 	for (size_t k = 0; k < n; k++) {
 		if (k + 16 < n)
-			__builtin_prefetch(&img->hash[e[k + 16].hash & mask], 1);
-		size_t i = e[k].hash & mask;
-		while (img->hash[i])
-			i = (i + 1) & mask;
-		img->hash[i] = e[k].sym + 1;
+			rw_index_prefetch(&img->names, e[k + 16].hash);
+		rw_index_add(&img->names, e[k].hash, e[k].sym);
 	}
 	free(e);
 }
@@ -307,7 +289,7 @@ void rw_image_close(struct rw_image *img)
 		munmap(img->map, img->mapsize);
 	free(img->sections);
 	free(img->symbols);
-	free(img->hash);
+	rw_index_free(&img->names);
 	free(img->byaddr);
 	free(img->suffixed);
 	memset(img, 0, sizeof *img);
@@ -336,17 +318,17 @@ static int bind_rank(const struct rw_symbol *s)
 const struct rw_symbol *rw_image_find(const struct rw_image *img,
 				      const char *name, const char *file)
 {
-	if (!img->hashcap || !name[0])
+	if (!name[0])
 		return NULL;
-	size_t len = strlen(name);
-	size_t mask = img->hashcap - 1;
+	size_t len = strlen(name), at;
 	const char *base = file ? rw_basename(file) : NULL;
 	const struct rw_symbol *best = NULL, *local = NULL;
 	int bestrank = 0, ambiguous = 0;
 	/* The probe run may hold a symbol twice (under its full and bare
 	 * names) and in any order: compare by rank, then by index. */
-	for (size_t i = hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
-		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
+	for (uint32_t i = rw_index_first(&img->names, rw_hash_n(name, len), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&img->names, &at)) {
+		const struct rw_symbol *s = &img->symbols[i];
 		int m = name_match(s->name, name, len);
 		if (!m)
 			continue;
@@ -379,13 +361,14 @@ const struct rw_symbol *rw_image_find(const struct rw_image *img,
 
 size_t rw_image_count_locals(const struct rw_image *img, const char *name, const char *file)
 {
-	if (!img->hashcap || !name[0])
+	if (!name[0])
 		return 0;
-	size_t len = strlen(name), mask = img->hashcap - 1, n = 0;
+	size_t len = strlen(name), n = 0, at;
 	const char *base = rw_basename(file);
 	const struct rw_symbol *seen[2] = {NULL, NULL};
-	for (size_t i = hash_n(name, len) & mask; img->hash[i]; i = (i + 1) & mask) {
-		const struct rw_symbol *s = &img->symbols[img->hash[i] - 1];
+	for (uint32_t i = rw_index_first(&img->names, rw_hash_n(name, len), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&img->names, &at)) {
+		const struct rw_symbol *s = &img->symbols[i];
 		if (s->bind != STB_LOCAL || !name_match(s->name, name, len) || !s->file ||
 		    strcmp(rw_basename(s->file), base) || s == seen[0] || s == seen[1])
 			continue;
@@ -465,12 +448,13 @@ uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
 const uint32_t *rw_image_suffixed(struct rw_image *img, size_t *n)
 {
 	if (!img->suffixed_read) {
+		size_t cap = 0;
 		img->suffixed_read = 1;
 		for (size_t i = 1; i < img->nsymbols; i++) {
 			const char *name = img->symbols[i].name;
 			if (!name[0] || rw_name_len(name) == strlen(name))
 				continue;
-			img->suffixed = rw_realloc(img->suffixed, (img->nsuffixed + 1) * sizeof *img->suffixed);
+			img->suffixed = rw_grow(img->suffixed, &cap, img->nsuffixed, sizeof *img->suffixed);
 			img->suffixed[img->nsuffixed++] = (uint32_t)i;
 		}
 	}

@@ -78,16 +78,16 @@ static char **read_list(const char *path)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
-	size_t n = 0, cap = 64, len = 0;
-	char **out = rw_calloc(cap, sizeof *out), *line = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	char **out = NULL, *line = NULL;
 	ssize_t got;
 	while ((got = getdelim(&line, &len, 0, f)) > 0) {
-		if (n + 2 > cap)
-			out = rw_realloc(out, (cap *= 2) * sizeof *out);
+		out = rw_grow(out, &cap, n, sizeof *out);
 		out[n++] = rw_strdup(line);
 	}
 	free(line);
 	fclose(f);
+	out = rw_grow(out, &cap, n, sizeof *out);
 	out[n] = NULL;
 	return out;
 }
@@ -327,6 +327,7 @@ struct artifact {
 struct artifacts {
 	struct artifact *v;
 	int n;
+	size_t cap;
 };
 
 static void artifacts_free(struct artifacts *a)
@@ -336,8 +337,7 @@ static void artifacts_free(struct artifacts *a)
 		free(a->v[i].file);
 	}
 	free(a->v);
-	a->v = NULL;
-	a->n = 0;
+	memset(a, 0, sizeof *a);
 }
 
 /* One of cargo's JSON messages: the executable, and the local crates. */
@@ -367,7 +367,7 @@ static void take_message(json_object *msg, char *exe, size_t cap, struct artifac
 	}
 	if (!file)
 		return;
-	a->v = rw_realloc(a->v, (size_t)(a->n + 1) * sizeof *a->v);
+	a->v = rw_grow(a->v, &a->cap, (size_t)a->n, sizeof *a->v);
 	a->v[a->n].name = rw_strdup(json_object_get_string(name));
 	a->v[a->n].file = rw_strdup(file);
 	a->v[a->n++].bin = bin;
@@ -618,7 +618,7 @@ static void add_libraries(struct cc_db *db, const struct cc_unit *bin)
 		memset(&u, 0, sizeof u);
 		if (access(dir, R_OK) < 0 || load_unit(&u, dir) < 0 || !u.base)
 			continue;	/* not a workspace crate (std, a registry dependency) */
-		db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+		db->units = rw_grow(db->units, &db->cap, db->n, sizeof *db->units);
 		db->units[db->n++] = u;
 	}
 }
@@ -648,7 +648,7 @@ int cargo_prepare(char **cargo_args, int nargs, char *exe, size_t cap, struct cc
 	db->archives = read_list(path);
 	for (db->narchives = 0; db->archives && db->archives[db->narchives]; db->narchives++)
 		;
-	db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+	db->units = rw_grow(db->units, &db->cap, db->n, sizeof *db->units);
 	db->units[db->n++] = bin;
 	return 0;
 }

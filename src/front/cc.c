@@ -70,8 +70,8 @@ int cc_find_db(const char *dir, const char *exe, char *out, size_t cap)
 /* Split a shell command line: words, '...', "...", backslashes. */
 static char **split_command(const char *cmd, int *argc)
 {
-	size_t cap = 16, n = 0, len = strlen(cmd);
-	char **argv = rw_calloc(cap, sizeof *argv);
+	size_t cap = 0, n = 0, len = strlen(cmd);
+	char **argv = NULL;
 	char *word = rw_malloc(len + 1);
 	for (const char *p = cmd; *p;) {
 		while (*p == ' ' || *p == '\t' || *p == '\n')
@@ -88,10 +88,10 @@ static char **split_command(const char *cmd, int *argc)
 			else word[w++] = *p;
 		}
 		word[w] = 0;
-		if (n + 2 > cap)
-			argv = rw_realloc(argv, (cap *= 2) * sizeof *argv);
+		argv = rw_grow(argv, &cap, n, sizeof *argv);
 		argv[n++] = rw_strdup(word);
 	}
+	argv = rw_grow(argv, &cap, n, sizeof *argv);
 	argv[n] = NULL;
 	free(word);
 	*argc = (int)n;
@@ -209,6 +209,7 @@ int cc_load(struct cc_db *db, const char *path)
 	}
 	size_t n = json_object_array_length(root);
 	db->units = rw_calloc(n, sizeof *db->units);
+	db->cap = n;
 	for (size_t i = 0; i < n; i++) {
 		struct cc_unit *u = &db->units[db->n];
 		memset(u, 0, sizeof *u);
@@ -417,7 +418,7 @@ int cc_read_deps(struct cc_unit *u, const char *dep)
 	if (!f)
 		return rw_fail("%s: %s", dep, strerror(errno));
 	char word[PATH_MAX];
-	size_t w = 0;
+	size_t w = 0, cap = 0;
 	int c, seen_colon = 0;
 	clear_deps(u);
 	do {
@@ -435,7 +436,7 @@ int cc_read_deps(struct cc_unit *u, const char *dep)
 			if (w && seen_colon && word[w - 1] != ':') {
 				char *abs = absolute(u->dir, word);
 				if (strcmp(abs, u->src)) {
-					u->deps = rw_realloc(u->deps, (u->ndeps + 1) * sizeof *u->deps);
+					u->deps = rw_grow(u->deps, &cap, u->ndeps, sizeof *u->deps);
 					u->deps[u->ndeps++] = abs;
 				} else {
 					free(abs);
@@ -499,12 +500,9 @@ int cc_read_build_deps(struct cc_unit *u)
 	return 0;
 }
 
-#define FNV_BASIS 14695981039346656037ull
-#define FNV_PRIME 1099511628211ull
-
 static uint64_t hash_file(const char *path)
 {
-	uint64_t h = FNV_BASIS;
+	uint64_t h = RW_HASH64_BASIS;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -516,8 +514,7 @@ static uint64_t hash_file(const char *path)
 	close(fd);
 	if (p == MAP_FAILED)
 		return h;
-	for (off_t i = 0; i < st.st_size; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
+	h = rw_hash64(h, p, (size_t)st.st_size);
 	if (p)
 		munmap((void *)p, (size_t)st.st_size);
 	return h;
@@ -536,17 +533,19 @@ static uint64_t hash_once(const char *path, struct rw_table *memo)
 	return *(uint64_t *)*v;
 }
 
-/* File by file, so that a file's hash serves every unit that reads it. */
+/* File by file, so that a file's hash serves every unit that reads it:
+ * the hash of the files' hashes (their bytes, low first). */
 static uint64_t mix(uint64_t h, uint64_t v)
 {
+	uint8_t b[8];
 	for (int i = 0; i < 8; i++, v >>= 8)
-		h = (h ^ (v & 0xff)) * FNV_PRIME;
-	return h;
+		b[i] = (uint8_t)v;
+	return rw_hash64(h, b, sizeof b);
 }
 
 uint64_t cc_hash_inputs_memo(const struct cc_unit *u, struct rw_table *memo)
 {
-	uint64_t h = mix(FNV_BASIS, hash_once(u->src, memo));
+	uint64_t h = mix(RW_HASH64_BASIS, hash_once(u->src, memo));
 	for (size_t i = 0; i < u->ndeps; i++)
 		h = mix(h, hash_once(u->deps[i], memo));
 	return h;
@@ -560,7 +559,7 @@ uint64_t cc_hash_inputs(const struct cc_unit *u)
 void cc_add_object(struct cc_db *db, const char *path)
 {
 	char real[PATH_MAX];
-	db->units = rw_realloc(db->units, (db->n + 1) * sizeof *db->units);
+	db->units = rw_grow(db->units, &db->cap, db->n, sizeof *db->units);
 	struct cc_unit *u = &db->units[db->n++];
 	memset(u, 0, sizeof *u);
 	u->src = rw_strdup(realpath(path, real) ? real : path);

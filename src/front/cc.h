@@ -27,7 +27,7 @@ struct cc_unit {
 struct cc_db {
 	char *path;
 	struct cc_unit *units;
-	size_t n;
+	size_t n, cap;
 	char **archives;	/* static libraries of the program's link (Rust: rlibs) */
 	int narchives;
 };

@@ -50,7 +50,7 @@ struct directive {
  * from dirs[angle] on. Resolved; those that do not exist left out. */
 struct search {
 	char **dirs;
-	size_t n, angle;
+	size_t n, cap, angle;
 };
 
 struct hfile;
@@ -70,11 +70,11 @@ struct hfile {
 	size_t dirlen;		/* key[0..dirlen): where its "x" are searched first */
 	char *real;		/* links resolved: the name listed and watched */
 	struct directive *incs;
-	size_t nincs;
+	size_t nincs, capincs;
 	int state;		/* 0: unread; 1: read; -1: unreadable, or includes a macro */
 	unsigned walk;		/* the last unit whose walk reached it */
 	struct edges *edges;
-	size_t nedges;
+	size_t nedges, capedges;
 };
 
 struct inc_cache {
@@ -89,8 +89,7 @@ static char missing;
 
 static void push(struct list *l, struct hfile *f)
 {
-	if (l->n == l->cap)
-		l->v = rw_realloc(l->v, (l->cap = l->cap ? 2 * l->cap : 16) * sizeof *l->v);
+	l->v = rw_grow(l->v, &l->cap, l->n, sizeof *l->v);
 	l->v[l->n++] = f;
 }
 
@@ -269,7 +268,7 @@ static const char *past_token(const char *p, const char *end)
 
 static void add_directive(struct hfile *f, const char *name, size_t n, int flags)
 {
-	f->incs = rw_realloc(f->incs, (f->nincs + 1) * sizeof *f->incs);
+	f->incs = rw_grow(f->incs, &f->capincs, f->nincs, sizeof *f->incs);
 	f->incs[f->nincs].name = rw_malloc(n + 1);
 	memcpy(f->incs[f->nincs].name, name, n);
 	f->incs[f->nincs].name[n] = 0;
@@ -405,7 +404,7 @@ static const struct list *edges_of(struct inc_cache *c, struct hfile *f, const s
 	struct list to = {0};
 	for (size_t i = 0; i < f->nincs; i++)
 		resolve(c, f, s, &f->incs[i], &to);
-	f->edges = rw_realloc(f->edges, (f->nedges + 1) * sizeof *f->edges);
+	f->edges = rw_grow(f->edges, &f->capedges, f->nedges, sizeof *f->edges);
 	f->edges[f->nedges] = (struct edges){s, to};
 	return &f->edges[f->nedges++].to;
 }
@@ -414,12 +413,12 @@ static const struct list *edges_of(struct inc_cache *c, struct hfile *f, const s
 
 struct names {
 	const char **v;
-	size_t n;
+	size_t n, cap;
 };
 
 static void add_name(struct names *l, const char *name)
 {
-	l->v = rw_realloc(l->v, (l->n + 1) * sizeof *l->v);
+	l->v = rw_grow(l->v, &l->cap, l->n, sizeof *l->v);
 	l->v[l->n++] = name;
 }
 
@@ -480,7 +479,7 @@ static void add_dir(struct inc_cache *c, const struct cc_unit *u, struct search 
 	for (size_t i = from; i < s->n; i++)
 		if (!strcmp(s->dirs[i], real))
 			return;
-	s->dirs = rw_realloc(s->dirs, (s->n + 1) * sizeof *s->dirs);
+	s->dirs = rw_grow(s->dirs, &s->cap, s->n, sizeof *s->dirs);
 	s->dirs[s->n++] = (char *)real;
 }
 

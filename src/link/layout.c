@@ -375,8 +375,7 @@ static struct rw_regsym *patch_symbols(struct link *l, uint32_t *n)
 				continue;	/* bound to the program's storage */
 			if (func && !r && !link_is_changed(l, oi, s))
 				continue;	/* unchanged: its running version stays the newest */
-			if (*n == cap)
-				syms = rw_realloc(syms, (cap = cap ? 2 * cap : 64) * sizeof *syms);
+			syms = rw_grow(syms, &cap, *n, sizeof *syms);
 			syms[(*n)++] = (struct rw_regsym){
 				.scope = (char *)(s->bind == STB_LOCAL ? rw_basename(s->file) : ""),
 				.name = (char *)s->name,
@@ -440,7 +439,8 @@ void link_free(struct link *l)
 			free(l->eh_dead[oi]);
 	}
 	free(l->eh_dead);
-	free(l->gdefs);
+	free(l->globals);
+	rw_index_free(&l->gdefs);
 	free(l->targets);
 	free(l->secs);
 	free(l->dyn);

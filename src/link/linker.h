@@ -122,7 +122,7 @@ struct link {
 	uint64_t got_addr, stub_addr, eh_addr, eh_size;
 	uint64_t nfuncs_new;
 	struct pairing *pairs;		/* statics.c */
-	size_t npairs;
+	size_t npairs, cappairs;
 	/* Which functions changed, from the diff; NULL: all. An unchanged
 	 * function gets no entry jump, and calls to it go to its running
 	 * version, not to its copy in the new objects. */
@@ -135,9 +135,10 @@ struct link {
 	/* Per library object, per relocation of its .eh_frame: 1 in the FDE
 	 * of code not loaded (bound to null, so the unwinder skips it). */
 	uint8_t ***eh_dead;		/* [obj][section] */
-	/* Globals the objects define, by name: (obj + 1) << 32 | symbol. */
-	uint64_t *gdefs;
-	size_t ngdefs;
+	/* Globals the objects define: obj << 32 | symbol, in object and
+	 * symbol order; gdefs indexes them by name. */
+	uint64_t *globals;
+	struct rw_index gdefs;
 };
 
 int link_plan(struct link *l);

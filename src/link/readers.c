@@ -23,7 +23,7 @@ struct range {
 
 struct ranges {
 	struct range *r;
-	size_t n;
+	size_t n, cap;
 };
 
 static int in_ranges(const struct ranges *rs, uint64_t a)
@@ -36,7 +36,7 @@ static int in_ranges(const struct ranges *rs, uint64_t a)
 
 static void add_range(struct ranges *rs, uint64_t lo, uint64_t hi, const char *name)
 {
-	rs->r = rw_realloc(rs->r, (rs->n + 1) * sizeof *rs->r);
+	rs->r = rw_grow(rs->r, &rs->cap, rs->n, sizeof *rs->r);
 	rs->r[rs->n++] = (struct range){lo, hi, name};
 }
 

@@ -248,10 +248,7 @@ struct work {
 
 static void push_work(struct work *w, uint32_t oi, uint16_t si)
 {
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->items = rw_realloc(w->items, w->cap * sizeof *w->items);
-	}
+	w->items = rw_grow(w->items, &w->cap, w->n, sizeof *w->items);
 	w->items[w->n++] = oi << 16 | si;
 }
 
@@ -283,10 +280,7 @@ static int32_t add_dyn(struct link *l, const char *name, int weak)
 			l->dyn[i].weak &= weak;
 			return (int32_t)i;
 		}
-	if (l->ndyn == l->capdyn) {
-		l->capdyn = l->capdyn ? l->capdyn * 2 : 32;
-		l->dyn = rw_realloc(l->dyn, l->capdyn * sizeof *l->dyn);
-	}
+	l->dyn = rw_grow(l->dyn, &l->capdyn, l->ndyn, sizeof *l->dyn);
 	l->dyn[l->ndyn] = (struct dynsym){.name = name, .weak = weak, .stub = -1};
 	return (int32_t)l->ndyn++;
 }
@@ -296,19 +290,16 @@ static void index_globals(struct link *l)
 	size_t n = 0;
 	for (uint32_t i = 0; i < l->nobjs; i++)
 		n += l->objs[i].nsymbols;
-	l->ngdefs = 64;
-	while (l->ngdefs < 2 * n)
-		l->ngdefs *= 2;
-	l->gdefs = rw_calloc(l->ngdefs, sizeof *l->gdefs);
+	l->globals = rw_malloc(n * sizeof *l->globals);
+	rw_index_init(&l->gdefs, n);
+	n = 0;
 	for (uint32_t i = 0; i < l->nobjs; i++)
 		for (size_t j = 1; j < l->objs[i].nsymbols; j++) {
 			const struct rw_symbol *s = &l->objs[i].symbols[j];
 			if (s->bind == STB_LOCAL || s->shndx == SHN_UNDEF || !s->name[0])
 				continue;
-			size_t k = rw_hash(s->name) & (l->ngdefs - 1);
-			while (l->gdefs[k])
-				k = (k + 1) & (l->ngdefs - 1);
-			l->gdefs[k] = (uint64_t)(i + 1) << 32 | j;
+			rw_index_add(&l->gdefs, rw_hash(s->name), (uint32_t)n);
+			l->globals[n++] = (uint64_t)i << 32 | j;
 		}
 }
 
@@ -317,20 +308,21 @@ static void index_globals(struct link *l)
 static int find_global_def(struct link *l, const char *name, int libs, uint32_t *oi,
 			   const struct rw_symbol **sym)
 {
-	uint64_t best = 0;
-	if (!l->gdefs)
+	uint32_t best = RW_INDEX_END;
+	size_t at;
+	if (!l->globals)
 		index_globals(l);
-	for (size_t k = rw_hash(name) & (l->ngdefs - 1); l->gdefs[k]; k = (k + 1) & (l->ngdefs - 1)) {
-		uint64_t e = l->gdefs[k];
-		uint32_t i = (uint32_t)(e >> 32) - 1;
-		if (is_lib(l, i) == libs && !strcmp(l->objs[i].symbols[(uint32_t)e].name, name) &&
-		    (!best || e < best))
-			best = e;
+	for (uint32_t g = rw_index_first(&l->gdefs, rw_hash(name), &at); g != RW_INDEX_END;
+	     g = rw_index_next(&l->gdefs, &at)) {
+		uint32_t i = (uint32_t)(l->globals[g] >> 32);
+		if (g < best && is_lib(l, i) == libs &&
+		    !strcmp(l->objs[i].symbols[(uint32_t)l->globals[g]].name, name))
+			best = g;
 	}
-	if (!best)
+	if (best == RW_INDEX_END)
 		return 0;
-	*oi = (uint32_t)(best >> 32) - 1;
-	*sym = &l->objs[*oi].symbols[(uint32_t)best];
+	*oi = (uint32_t)(l->globals[best] >> 32);
+	*sym = &l->objs[*oi].symbols[(uint32_t)l->globals[best]];
 	return 1;
 }
 
@@ -559,10 +551,7 @@ static int32_t far_call(struct link *l, uint64_t addr)
 	for (size_t i = 0; i < l->nfcalls; i++)
 		if (l->fcalls[i] == addr)
 			return (int32_t)i;
-	if (l->nfcalls == l->capfcalls) {
-		l->capfcalls = l->capfcalls ? l->capfcalls * 2 : 32;
-		l->fcalls = rw_realloc(l->fcalls, l->capfcalls * sizeof *l->fcalls);
-	}
+	l->fcalls = rw_grow(l->fcalls, &l->capfcalls, l->nfcalls, sizeof *l->fcalls);
 	l->fcalls[l->nfcalls] = addr;
 	return (int32_t)l->nfcalls++;
 }
@@ -642,10 +631,7 @@ static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t
 static struct redirect *add_redirect(struct link *l, const char *name, const struct running *r,
 				     uint32_t oi, const struct rw_symbol *s)
 {
-	if (l->nredirs == l->capredirs) {
-		l->capredirs = l->capredirs ? l->capredirs * 2 : 32;
-		l->redirs = rw_realloc(l->redirs, l->capredirs * sizeof *l->redirs);
-	}
+	l->redirs = rw_grow(l->redirs, &l->capredirs, l->nredirs, sizeof *l->redirs);
 	struct redirect *rd = &l->redirs[l->nredirs++];
 	*rd = (struct redirect){.name = name, .from = r->orig, .obj = oi, .sec = s->shndx,
 				.off = s->value, .room = r->orig_room, .pad = r->pad,
@@ -833,10 +819,8 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 				}
 				if (load_section(l, w, oi, fsec) < 0)
 					return -1;
-				if (l->ninits == l->capinits) {
-					l->capinits = l->capinits ? l->capinits * 2 : 8;
-					l->inits = rw_realloc(l->inits, l->capinits * 2 * sizeof *l->inits);
-				}
+				l->inits = rw_grow(l->inits, &l->capinits, l->ninits,
+						   2 * sizeof *l->inits);	/* pairs */
 				l->inits[2 * l->ninits] = (uint64_t)oi << 16 | fsec;
 				l->inits[2 * l->ninits + 1] = off;
 				l->ninits++;

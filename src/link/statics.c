@@ -179,7 +179,7 @@ int link_pair_statics(struct link *l)
 						       o->path, (int)baselen, s->name, m);
 				}
 			}
-			l->pairs = rw_realloc(l->pairs, (l->npairs + 1) * sizeof *l->pairs);
+			l->pairs = rw_grow(l->pairs, &l->cappairs, l->npairs, sizeof *l->pairs);
 			l->pairs[l->npairs++] = (struct pairing){s, name};
 		}
 	}

@@ -21,28 +21,19 @@
 
 static uint32_t name_hash(const char *name)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0, n = rw_name_len(name); i < n; i++)
-		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	return h;
+	return rw_hash_n(name, rw_name_len(name));
 }
 
 /* Twins are looked up by name for every function and datum: index once. */
 static void index_names(struct diff_obj *d)
 {
 	const struct rw_objfile *o = d->obj;
-	d->nslots = 64;
-	while (d->nslots < 2 * o->nsymbols)
-		d->nslots *= 2;
-	d->byname = rw_calloc(d->nslots, sizeof *d->byname);
+	rw_index_init(&d->byname, o->nsymbols);
 	for (size_t j = 1; j < o->nsymbols; j++) {
 		const struct rw_symbol *s = &o->symbols[j];
 		if (!s->name[0] || s->shndx == SHN_UNDEF || (s->type != STT_FUNC && s->type != STT_OBJECT))
 			continue;
-		size_t i = name_hash(s->name) & (d->nslots - 1);
-		while (d->byname[i])
-			i = (i + 1) & (d->nslots - 1);
-		d->byname[i] = (uint32_t)j + 1;
+		rw_index_add(&d->byname, name_hash(s->name), (uint32_t)j);
 	}
 }
 
@@ -52,8 +43,10 @@ static const struct rw_symbol *find_by_name(const struct diff_obj *d, const stru
 {
 	const struct rw_objfile *o = d->obj;
 	const struct rw_symbol *best = NULL;
-	for (size_t i = name_hash(s->name) & (d->nslots - 1); d->byname[i]; i = (i + 1) & (d->nslots - 1)) {
-		const struct rw_symbol *c = &o->symbols[d->byname[i] - 1];
+	size_t at;
+	for (uint32_t i = rw_index_first(&d->byname, name_hash(s->name), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&d->byname, &at)) {
+		const struct rw_symbol *c = &o->symbols[i];
 		if (c->type == type && (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL) &&
 		    rw_name_eq(c->name, s->name) && (!best || c < best))
 			best = c;
@@ -190,10 +183,7 @@ static void add_bound(struct diff_obj *d, uint16_t si, int64_t off, size_t *cap)
 {
 	if (off < 0 || (uint64_t)off >= d->obj->sections[si].size)
 		return;
-	if (d->nbounds[si] == cap[si]) {
-		cap[si] = cap[si] ? 2 * cap[si] : 8;
-		d->bounds[si] = rw_realloc(d->bounds[si], cap[si] * sizeof **d->bounds);
-	}
+	d->bounds[si] = rw_grow(d->bounds[si], &cap[si], d->nbounds[si], sizeof **d->bounds);
 	d->bounds[si][d->nbounds[si]++] = (uint64_t)off;
 }
 
@@ -285,13 +275,6 @@ static void piece_at(const struct diff_obj *d, uint16_t si, uint64_t off, uint64
 static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_rela *r,
 		       char *key, size_t cap, int depth);
 
-static uint64_t mix(uint64_t h, const void *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
-	return h;
-}
-
 /* Chains of constants deeper than this are taken as changed. */
 #define MAX_CONST_DEPTH 48
 
@@ -312,21 +295,21 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 	const uint32_t *idx;
 	size_t n = relocs_in(d, si, lo, hi, &idx);
 	uint8_t *mask = rw_calloc(hi - lo + 1, 1);
-	uint64_t h = mix(14695981039346656037ull, &(uint64_t){hi - lo}, 8);
+	uint64_t h = rw_hash64(RW_HASH64_BASIS, &(uint64_t){hi - lo}, 8);
 	for (size_t i = 0; i < n; i++)
 		for (int j = 0; j < arch_field_size(t->relas[idx[i]].type); j++)
 			if (t->relas[idx[i]].offset - lo + (uint64_t)j < hi - lo)
 				mask[t->relas[idx[i]].offset - lo + (uint64_t)j] = 1;
 	for (uint64_t i = lo; i < hi; i++)
 		if (!mask[i - lo])
-			h = mix(h, t->data + i, 1);
+			h = rw_hash64(h, t->data + i, 1);
 	free(mask);
 	for (size_t i = 0; i < n; i++) {
 		char k[1024];
 		const struct rw_rela *r = &t->relas[idx[i]];
 		target_key(d, si, r, k, sizeof k, depth + 1);
-		h = mix(h, &(uint64_t){r->offset - lo}, 8);
-		h = mix(h, k, strlen(k) + 1);
+		h = rw_hash64(h, &(uint64_t){r->offset - lo}, 8);
+		h = rw_hash64(h, k, strlen(k) + 1);
 	}
 	/* memo_slot may have grown the table meanwhile: look again */
 	m = memo_slot(d->memo, si, lo, hi);
@@ -369,7 +352,7 @@ void diff_obj_free(struct diff_obj *d)
 	free(d->bounds);
 	free(d->nbounds);
 	free(d->starts);
-	free(d->byname);
+	rw_index_free(&d->byname);
 	memset(d, 0, sizeof *d);
 }
 

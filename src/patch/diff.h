@@ -13,8 +13,7 @@ struct diff_obj {
 	struct rw_objfile *obj;	/* not owned: may be closed before diff_obj_free */
 	uint8_t **starts;	/* [section], NULL for non-code sections */
 	size_t nsections;
-	uint32_t *byname;	/* defined symbols by name (up to .llvm.N): index + 1 */
-	size_t nslots;
+	struct rw_index byname;	/* defined symbols by name (up to .llvm.N) */
 	uint32_t **rsorted;	/* [section]: its relocations' indexes by offset */
 	size_t *nrsorted;
 	uint64_t **bounds;	/* [constant section]: sorted offsets where a piece may begin */

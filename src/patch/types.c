@@ -39,49 +39,37 @@ struct entry {
 struct table {
 	struct entry *e;
 	size_t n, cap;
-	uint32_t *slot;		/* open addressing: index + 1, 0 empty */
-	size_t nslot;
+	struct rw_index bykey;	/* entries by key */
 };
 
 static const struct entry *lookup(const struct table *t, const char *key)
 {
-	for (size_t i = t->nslot ? rw_hash(key) & (t->nslot - 1) : 0; t->nslot && t->slot[i];
-	     i = (i + 1) & (t->nslot - 1))
-		if (!strcmp(t->e[t->slot[i] - 1].key, key))
-			return &t->e[t->slot[i] - 1];
+	size_t at;
+	for (uint32_t i = rw_index_first(&t->bykey, rw_hash(key), &at); i != RW_INDEX_END;
+	     i = rw_index_next(&t->bykey, &at))
+		if (!strcmp(t->e[i].key, key))
+			return &t->e[i];
 	return NULL;
 }
 
-static void rehash(struct table *t)
+static void reindex(struct table *t)
 {
-	free(t->slot);
-	t->nslot = t->nslot ? t->nslot * 2 : 256;
-	t->slot = rw_calloc(t->nslot, sizeof *t->slot);
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = rw_hash(t->e[i].key) & (t->nslot - 1);
-		while (t->slot[j])
-			j = (j + 1) & (t->nslot - 1);
-		t->slot[j] = (uint32_t)i + 1;
-	}
+	rw_index_free(&t->bykey);
+	rw_index_init(&t->bykey, 2 * t->n);
+	for (size_t i = 0; i < t->n; i++)
+		rw_index_add(&t->bykey, rw_hash(t->e[i].key), (uint32_t)i);
 }
 
 static void add(struct table *t, const char *key, const char *val, int local, int rust)
 {
 	if (lookup(t, key))
 		return;	/* one definition per unit is enough */
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->e = rw_realloc(t->e, t->cap * sizeof *t->e);
-	}
+	t->e = rw_grow(t->e, &t->cap, t->n, sizeof *t->e);
 	t->e[t->n++] = (struct entry){rw_strdup(key), rw_strdup(val), local, rust, NULL};
-	if (2 * t->n >= t->nslot)
-		rehash(t);
-	else {
-		size_t j = rw_hash(key) & (t->nslot - 1);
-		while (t->slot[j])
-			j = (j + 1) & (t->nslot - 1);
-		t->slot[j] = (uint32_t)t->n;
-	}
+	if (t->n > rw_index_room(&t->bykey))
+		reindex(t);
+	else
+		rw_index_add(&t->bykey, rw_hash(key), (uint32_t)(t->n - 1));
 }
 
 static void table_free(struct table *t)
@@ -92,7 +80,7 @@ static void table_free(struct table *t)
 		free(t->e[i].closures);
 	}
 	free(t->e);
-	free(t->slot);
+	rw_index_free(&t->bykey);
 }
 
 /* --- describing types ------------------------------------------------------ */
@@ -408,7 +396,7 @@ struct dwarf_file {
 	Dwarf *dw;
 	int indexed;
 	struct unit_die *units;
-	size_t nunits;
+	size_t nunits, capunits;
 };
 
 struct types_prog {
@@ -446,7 +434,7 @@ static void add_unit(struct dwarf_file *f, Dwarf_Die *cu, Dwarf_Off off)
 		snprintf(path, sizeof path, "%.*s#%s", (int)(at - name), name, at + 3);
 	if (dwarf_attr(cu, DW_AT_language, &a))
 		dwarf_formudata(&a, &lang);
-	f->units = rw_realloc(f->units, (f->nunits + 1) * sizeof *f->units);
+	f->units = rw_grow(f->units, &f->capunits, f->nunits, sizeof *f->units);
 	f->units[f->nunits++] = (struct unit_die){rw_strdup(rw_basename(at ? path : name ? name : "")),
 						  off, lang == DW_LANG_Rust};
 }
@@ -470,10 +458,29 @@ static int df_index(struct dwarf_file *f)
 	return f->dw ? 0 : -1;
 }
 
+/* Names of compile units, owned. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_add(struct names *l, const char *name)
+{
+	l->v = rw_grow(l->v, &l->cap, l->n, sizeof *l->v);
+	l->v[l->n++] = rw_strdup(name);
+}
+
+static void names_free(struct names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
 /* The types and functions of f's compile units named in units (all when
  * units is NULL); seen (when not NULL) gets the names of those read. */
 static void read_units(struct dwarf_file *f, char *const *units, size_t nunits, struct table *t,
-		       char ***seen, size_t *nseen)
+		       struct names *seen)
 {
 	size_t first = t->n;
 	struct table bodies = {0};
@@ -484,10 +491,8 @@ static void read_units(struct dwarf_file *f, char *const *units, size_t nunits, 
 			continue;
 		struct walk w = {t, &bodies, u->unit, u->rust};
 		walk(&w, &cu, "", 0);
-		if (seen) {
-			*seen = rw_realloc(*seen, (*nseen + 1) * sizeof **seen);
-			(*seen)[(*nseen)++] = rw_strdup(u->unit);
-		}
+		if (seen)
+			names_add(seen, u->unit);
 	}
 	/* A closure's body may be in another unit than its environment. */
 	for (size_t i = first; i < t->n; i++)
@@ -599,22 +604,19 @@ int types_check(struct types_prog *prog, char *const *objs, size_t nobjs,
 		int (*changed)(void *ctx, const char *name), void *ctx)
 {
 	struct table old = {0}, new = {0};
-	char **units = NULL;
-	size_t nunits = 0;
+	struct names units = {0};
 	for (size_t i = 0; i < nobjs; i++) {
 		struct dwarf_file f;
 		if (df_open(&f, objs[i]) == 0 && df_index(&f) == 0)
-			read_units(&f, NULL, 0, &new, &units, &nunits);
+			read_units(&f, NULL, 0, &new, &units);
 		df_close(&f);
 	}
 	int rc = 0;
 	if (new.n && prog && df_index(&prog->file) == 0) {
-		read_units(&prog->file, units, nunits, &old, NULL, NULL);
+		read_units(&prog->file, units.v, units.n, &old, NULL);
 		rc = compare(&old, &new, changed, ctx);
 	}
-	for (size_t i = 0; i < nunits; i++)
-		free(units[i]);
-	free(units);
+	names_free(&units);
 	table_free(&old);
 	table_free(&new);
 	return rc;
@@ -624,7 +626,7 @@ int types_check(struct types_prog *prog, char *const *objs, size_t nobjs,
 
 /* The file names of path's compile units (a Rust unit by its source,
  * "src/main.rs/@/<codegen unit>" → main.rs), or -1 without DWARF. */
-static int unit_names(const char *path, char ***names, size_t *n)
+static int unit_names(const char *path, struct names *names)
 {
 	struct dwarf_file f;
 	Dwarf_Addr bias;
@@ -638,8 +640,7 @@ static int unit_names(const char *path, char ***names, size_t *n)
 			const char *at = strstr(name, "/@/");
 			char unit[512];
 			snprintf(unit, sizeof unit, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
-			*names = rw_realloc(*names, (*n + 1) * sizeof **names);
-			(*names)[(*n)++] = rw_strdup(rw_basename(unit));
+			names_add(names, rw_basename(unit));
 		}
 		off = next;
 	}
@@ -649,18 +650,16 @@ static int unit_names(const char *path, char ***names, size_t *n)
 
 size_t types_units_unchecked(const char *exe, char *const *srcs, size_t nsrcs, const char **first)
 {
-	char **names = NULL;
-	size_t n = 0, missing = 0;
-	unit_names(exe, &names, &n);
+	struct names names = {0};
+	size_t missing = 0;
+	unit_names(exe, &names);
 	for (size_t i = 0; i < nsrcs; i++) {
 		size_t k = 0;
-		while (k < n && strcmp(names[k], rw_basename(srcs[i])))
+		while (k < names.n && strcmp(names.v[k], rw_basename(srcs[i])))
 			k++;
-		if (k == n && !missing++)
+		if (k == names.n && !missing++)
 			*first = srcs[i];
 	}
-	for (size_t k = 0; k < n; k++)
-		free(names[k]);
-	free(names);
+	names_free(&names);
 	return missing;
 }

@@ -56,13 +56,11 @@ int64_t session_wall_ns(void)
  * ones it started with. */
 static uint64_t names_hash(const struct cc_unit *u)
 {
-	uint64_t h = 14695981039346656037ull;
-	for (size_t i = 0; i <= u->ndeps; i++)
-		for (const char *c = i ? u->deps[i - 1] : u->src; ; c++) {
-			h = (h ^ (uint8_t)*c) * 1099511628211ull;
-			if (!*c)
-				break;
-		}
+	uint64_t h = RW_HASH64_BASIS;
+	for (size_t i = 0; i <= u->ndeps; i++) {
+		const char *name = i ? u->deps[i - 1] : u->src;
+		h = rw_hash64(h, name, strlen(name) + 1);
+	}
 	return h;
 }
 

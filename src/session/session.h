@@ -89,8 +89,8 @@ struct session {
 	struct cc_db db;
 	char cache[1024];
 	int ino;
-	char **dirs;
-	size_t ndirs;
+	char **dirs;			/* [inotify watch descriptor] */
+	size_t ndirs, capdirs;
 	struct unit_state *u;	/* per unit of db */
 	uint64_t batch_start;
 	/* A slot per unit of the program, and MAX_JOBS more: a compile of

@@ -29,7 +29,7 @@ void session_watch_dir_of(struct session *s, const char *path)
 		return;
 	/* Watch descriptors are small integers handed out in order. */
 	if ((size_t)wd >= s->ndirs) {
-		s->dirs = rw_realloc(s->dirs, ((size_t)wd + 1) * sizeof *s->dirs);
+		s->dirs = rw_grow(s->dirs, &s->capdirs, (size_t)wd, sizeof *s->dirs);
 		for (size_t i = s->ndirs; i <= (size_t)wd; i++)
 			s->dirs[i] = NULL;
 		s->ndirs = (size_t)wd + 1;
