@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "cc.h"
 #include "util.h"
@@ -520,17 +521,50 @@ static uint64_t hash_file(const char *path)
 	return h;
 }
 
+/* A file's hash and its status when it was read. */
+struct file_hash {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	int64_t at;		/* when it was read (CLOCK_REALTIME ns, as file times) */
+	uint64_t hash;
+};
+
+/* File times are coarse (a clock tick, seconds on some file systems): a
+ * file changed this shortly before it was read may change again with the
+ * same times, so its hash is not trusted later (git's "racily clean"). */
+#define RACY_NS (2ll * 1000000000)
+
+static int64_t ns_of(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int same_status(const struct file_hash *f, const struct stat *st)
+{
+	return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+	       ns_of(f->mtime) == ns_of(st->st_mtim) && ns_of(f->ctime) == ns_of(st->st_ctim);
+}
+
 static uint64_t hash_once(const char *path, struct rw_table *memo)
 {
 	int added;
-	if (!memo)
+	struct stat st;
+	if (!memo || stat(path, &st) < 0)
 		return hash_file(path);
 	void **v = rw_table_put(memo, path, &added);
-	if (added) {
-		*v = rw_malloc(sizeof(uint64_t));
-		*(uint64_t *)*v = hash_file(path);
-	}
-	return *(uint64_t *)*v;
+	struct file_hash *f = *v;
+	if (f && same_status(f, &st) && f->at - ns_of(st.st_ctim) > RACY_NS)
+		return f->hash;
+	if (!f)
+		f = *v = rw_calloc(1, sizeof *f);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* The status before the read: a write during it changes the times. */
+	*f = (struct file_hash){st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim, ns_of(now),
+				hash_file(path)};
+	return f->hash;
 }
 
 /* File by file, so that a file's hash serves every unit that reads it:

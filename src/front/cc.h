@@ -51,9 +51,10 @@ int cc_read_deps(struct cc_unit *u, const char *dep);
 int cc_read_build_deps(struct cc_unit *u);
 /* FNV-1a of the contents of the unit's source and headers. */
 uint64_t cc_hash_inputs(const struct cc_unit *u);
-/* The same, each file read once for all the calls with one memo (empty at
- * first; rw_table_free(memo, free) after): the files as they were when
- * first read, for many units hashed at one moment that share headers. */
+/* The same, with a memo of file hashes (empty at first; rw_table_free(memo,
+ * free) after): a file whose inode, size and times are what they were when
+ * it was hashed, and that had not changed for two seconds then, is not read
+ * again. Units share headers, and most headers never change. */
 uint64_t cc_hash_inputs_memo(const struct cc_unit *u, struct rw_table *memo);
 /* A unit that is an object file rewritten by the user's own build. */
 void cc_add_object(struct cc_db *db, const char *path);

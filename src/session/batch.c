@@ -101,7 +101,7 @@ static void learn_inputs(struct session *s, struct job **jobs, size_t n)
 		}
 		/* Not the inputs now: a save that came during the patch is
 		 * still to compile (start_batch). */
-		u->hash = session_compiled_hash(u, jobs[i]);
+		u->hash = session_compiled_hash(s, u, jobs[i]);
 	}
 }
 
@@ -212,7 +212,7 @@ void session_start_batch(struct session *s)
 		struct cc_unit *u = &s->db.units[i];
 		/* Its compile starts now or soon: it takes this hash for what
 		 * it reads (start_job), and a save from now on is newer. */
-		s->u[i].batch_hash = s->u[i].forced ? 0 : cc_hash_inputs(u);
+		s->u[i].batch_hash = s->u[i].forced ? 0 : cc_hash_inputs_memo(u, &s->hashes);
 		if (!s->u[i].forced && s->u[i].batch_hash == u->hash) {
 			s->u[i].due = 0;	/* saved without a change */
 			if (s->u[i].behind)	/* back to what runs, after a failed save */

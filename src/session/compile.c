@@ -82,11 +82,12 @@ static int written_since(const struct cc_unit *u, int64_t t)
  * first depfile, a new #include), they are hashed now, unless one was
  * written since it started: then the hash is unknown (0), and the unit's
  * next save compiles it whatever its contents. */
-uint64_t session_compiled_hash(const struct cc_unit *u, const struct job *j)
+uint64_t session_compiled_hash(struct session *s, const struct cc_unit *u,
+			       const struct job *j)
 {
 	if (names_hash(u) == j->names)
 		return j->hash;
-	return written_since(u, j->started) ? 0 : cc_hash_inputs(u);
+	return written_since(u, j->started) ? 0 : cc_hash_inputs_memo(u, &s->hashes);
 }
 
 int session_start_job(struct session *s, size_t unit, int kind)
@@ -97,7 +98,7 @@ int session_start_job(struct session *s, size_t unit, int kind)
 	/* Before the compiler reads them: a save from now on is one to patch
 	 * (a batch's unit: hashed when the batch began, start_batch). */
 	j->hash = kind == JOB_PATCH && s->u[unit].batch_hash ? s->u[unit].batch_hash :
-		  cc_hash_inputs(&s->db.units[unit]);
+		  cc_hash_inputs_memo(&s->db.units[unit], &s->hashes);
 	s->u[unit].batch_hash = 0;
 	j->names = names_hash(&s->db.units[unit]);
 	j->started = session_wall_ns();
@@ -171,11 +172,11 @@ static void base_done(struct session *s, struct job *j)
 	/* An input was saved before or while this compiled: the object may
 	 * hold the edit, so it is no baseline, and the hash taken at start-up
 	 * stays (the edit is still to patch). */
-	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
+	int edited = j->hash != u->hash || cc_hash_inputs_memo(u, &s->hashes) != j->hash;
 	cc_read_deps(u, u->depfile ? u->depfile : j->dep);
 	for (size_t i = 0; i < u->ndeps; i++)
 		session_watch_dir_of(s, u->deps[i]);
-	uint64_t hash = edited ? 0 : session_compiled_hash(u, j);
+	uint64_t hash = edited ? 0 : session_compiled_hash(s, u, j);
 	if (!hash)
 		return;
 	if (!u->base)
@@ -215,7 +216,7 @@ static void deps_done(struct session *s, struct job *j)
 {
 	struct cc_unit *u = &s->db.units[j->unit];
 	/* As base_done: a save of the source meanwhile is still to patch. */
-	int edited = j->hash != u->hash || cc_hash_inputs(u) != j->hash;
+	int edited = j->hash != u->hash || cc_hash_inputs_memo(u, &s->hashes) != j->hash;
 	if (j->status != 0 || cc_read_deps(u, j->dep) < 0) {
 		rw_say("%s does not preprocess as it is (%s); it is watched all the same, and its "
 		       "headers are known once it compiles", rw_basename(u->src), j->log);
@@ -225,7 +226,7 @@ static void deps_done(struct session *s, struct job *j)
 	for (size_t i = 0; i < u->ndeps; i++)
 		session_watch_dir_of(s, u->deps[i]);
 	if (!edited)
-		u->hash = session_compiled_hash(u, j);
+		u->hash = session_compiled_hash(s, u, j);
 	session_check_headers(s, j->unit);
 }
 

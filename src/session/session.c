@@ -139,6 +139,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		session_drop_landed(&s, s.nlanded - 1);
 	free(s.procs.v);
 	exe_cache_free(s.images);
+	rw_table_free(&s.hashes, free);
 	session_remove_cache(&s);
 	*db = s.db;
 	return status;

@@ -118,6 +118,7 @@ struct session {
 				 * next (proc.silent) */
 	int procs_new;		/* a process may have appeared */
 	struct exe_cache *images;	/* the program's files as patches read them */
+	struct rw_table hashes;		/* of the units' files (cc_hash_inputs_memo) */
 };
 
 /* One patch's objects, their baselines and the diff of them (set.c). */
@@ -136,7 +137,8 @@ void session_watch_dir_of(struct session *s, const char *path);
 
 /* compile.c */
 void session_check_headers(struct session *s, size_t i);
-uint64_t session_compiled_hash(const struct cc_unit *u, const struct job *j);
+uint64_t session_compiled_hash(struct session *s, const struct cc_unit *u,
+			       const struct job *j);
 int session_copy_file(const char *src, const char *dst);
 void session_reap_jobs(struct session *s);
 void session_record_orig(struct session *s, size_t i);

@@ -41,15 +41,14 @@ static int keep_build_object(struct session *s, size_t i)
 /* The headers of a unit whose object is current, without a compiler: the
  * depfile the build wrote with that object, else the #include lines of
  * its files (includes.c). 0, or -1 when neither tells. */
-static int known_headers(struct session *s, size_t i, struct inc_cache *inc,
-			 struct rw_table *hashes)
+static int known_headers(struct session *s, size_t i, struct inc_cache *inc)
 {
 	struct cc_unit *u = &s->db.units[i];
 	if (cc_read_build_deps(u) < 0 && inc_unit_deps(inc, u) < 0)
 		return -1;
 	for (size_t k = 0; k < u->ndeps; k++)
 		session_watch_dir_of(s, u->deps[k]);
-	u->hash = cc_hash_inputs_memo(u, hashes);
+	u->hash = cc_hash_inputs_memo(u, &s->hashes);
 	session_check_headers(s, i);
 	return 0;
 }
@@ -64,7 +63,6 @@ void session_setup_baselines(struct session *s, const char *exe)
 	struct inc_cache *inc = inc_new();
 	/* The units share their headers: each is read once. A save from now
 	 * on is seen (the directories are watched before the hash). */
-	struct rw_table hashes = {0};
 	int64_t exe_time = session_mtime_ns(exe);
 	s->exe_time = exe_time;
 	s->start_wall = session_wall_ns();
@@ -75,7 +73,7 @@ void session_setup_baselines(struct session *s, const char *exe)
 		session_watch_dir_of(s, u->src);
 		for (size_t k = 0; k < u->ndeps; k++)
 			session_watch_dir_of(s, u->deps[k]);
-		u->hash = cc_hash_inputs_memo(u, &hashes);
+		u->hash = cc_hash_inputs_memo(u, &s->hashes);
 		if (u->rust)
 			continue;	/* its baseline is the build's own link (cargo.c) */
 		if (u->object_only) {
@@ -90,13 +88,12 @@ void session_setup_baselines(struct session *s, const char *exe)
 		int current = obj >= 0 && obj <= exe_time;
 		if (current && keep_build_object(s, i) < 0)
 			u->base = rw_strdup(u->out);
-		if (current && src <= obj && known_headers(s, i, inc, &hashes) == 0)
+		if (current && src <= obj && known_headers(s, i, inc) == 0)
 			continue;
 		s->u[i].deps_only = current && src <= obj;
 		s->base_queue[s->nqueue++] = i;
 	}
 	inc_free(inc);
-	rw_table_free(&hashes, free);
 }
 
 int session_make_cache(struct session *s)

@@ -150,6 +150,37 @@ t_s_header() {
 	pass
 }
 
+e2e_test t_s_same_times "session: a header rewritten in place with its old size and times is still seen (file hashes kept across saves)" once
+t_s_same_times() {
+	build_project units units_main.c units_more.c config.h
+	# Old enough when the session reads it that its hash is kept, not
+	# read again while its status stays the same.
+	sleep 3
+	start_session units
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	sleep 1
+	local from old
+	old=$(stat -c %s "$P/config.h")
+	from=$(lines "$LOG")
+	# The same inode, the same size, the old modification time back before
+	# the file is closed (the save rewire sees): only the change time,
+	# which no one can set, says it was written.
+	cp -p "$P/config.h" "$W/config.h.orig"
+	edit_source "$P/config.h" "$W/config.h.new" FACTOR "$(marked FACTOR '#define FACTOR 7')"
+	exec 5<>"$P/config.h"
+	cat "$W/config.h.new" >&5
+	touch -r "$W/config.h.orig" "$P/config.h"
+	exec 5>&-
+	[[ $(stat -c %s "$P/config.h") == "$old" ]] || fail "the edit changed the header's size"
+	[[ $(stat -c %Y "$P/config.h") == $(stat -c %Y "$W/config.h.orig") ]] ||
+		fail "the header's modification time was not put back"
+	wait_err '^rewire: patched .*units_main.c, units_more.c|^rewire: patched .*units_more.c, units_main.c' ||
+		fail "the header's new contents were not seen: $(verdicts | tail -n 1)"
+	check_after "$from" 'v["a"] == v["tick"] * 7 && v["b"] == v["tick"] * 7 + 1000' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
 e2e_test t_s_depfile "session: a build with depfiles: no compiler at start, and a header edit is patched"
 t_s_depfile() {
 	CFLAGS+=(-MD)
