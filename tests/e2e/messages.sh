@@ -193,7 +193,7 @@ def messages_of(path, rel):
     if agent:
         rules.update(agent_fail=1, reply_error=1)
     elif api:
-        rules.update(fail=1)
+        rules.update(lib_fail=1)
     else:
         rules.update(rw_say=0, rw_say_error=0, rw_fail=0)
         prefix = {"rw_say": "rewire: ", "rw_say_error": "rewire: error: "}
