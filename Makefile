@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 B       := build
 
 DRIVER_SRC := $(wildcard src/driver/*.c src/session/*.c src/elf/*.c src/arch/*.c src/link/*.c \
-			 src/patch/*.c src/front/*.c) \
+			 src/diff/*.c src/front/*.c) \
 	      src/util.c src/proto/proto.c src/proto/msg.c
 AGENT_SRC  := $(wildcard src/agent/*.c) src/proto/proto.c src/proto/msg.c src/guard/guard.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)

@@ -105,7 +105,7 @@ static volatile uint8_t agent_sink;
 /* What a parsed patch holds is what check_patch and the writers use
  * without further checks: segment bytes inside the message, every name a
  * string. */
-static void agent_check_patch(const struct patch *p, const struct rw_reader *r)
+static void agent_check_patch(const struct patch *p, const struct proto_reader *r)
 {
 	for (uint32_t i = 0; i < p->m.nsegs; i++) {
 		const struct msg_segment *s = &p->m.segs[i];
@@ -160,7 +160,7 @@ static void agent_check_accepted(const struct patch *p)
 		FUZZ_CHECK(is_new_code(p, p->m.inits[i]));
 }
 
-static int agent_patch(struct rw_reader *r, struct agent_err *e)
+static int agent_patch(struct proto_reader *r, struct agent_err *e)
 {
 	struct patch p = {.memfd = -1};
 	int rc = parse_patch(r, &p, e);
@@ -178,19 +178,19 @@ static int fuzz_agent(const uint8_t *data, size_t size)
 {
 	if (!size)
 		return 0;
-	struct rw_reader r = {data + 1, size - 1, 0, 0};
-	struct rw_buf reply = {0};
+	struct proto_reader r = {data + 1, size - 1, 0, 0};
+	struct proto_buf reply = {0};
 	struct agent_err e = {{0}};
 	int rc;
 	switch (data[0] % 3) {
 	case 0:
-		rc = apply_lookup(&r, &reply, &e);
+		rc = request_lookup(&r, &reply, &e);
 		/* Per name: what was found, its address, its TLS module. */
 		if (rc == 0 && !reply.err)
 			FUZZ_CHECK(reply.len >= 4 && (reply.len - 4) % 17 == 0);
 		break;
 	case 1:
-		rc = apply_alloc(&r, &reply, &e);
+		rc = request_alloc(&r, &reply, &e);
 		if (rc == 0 && !reply.err)
 			FUZZ_CHECK(reply.len == 8);
 		break;
@@ -200,7 +200,7 @@ static int fuzz_agent(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(rc == 0 || (rc == -1 && e.msg[0]));
 	FUZZ_CHECK(r.off <= r.len);
-	rw_buf_free(&reply);
+	proto_buf_free(&reply);
 	return rc == 0;
 }
 

@@ -10,7 +10,7 @@
  * unit test (RW_FUZZ_REPLAY) the driver's own archive.o is used as it is.
  *
  * An accepted archive is checked: members inside the file, names and
- * symbols terminated, every indexed symbol found by rw_archive_find, and
+ * symbols terminated, every indexed symbol found by elf_archive_find, and
  * each ELF member opened and checked as the object target does. */
 #define _GNU_SOURCE
 #include "fuzz.h"
@@ -65,41 +65,41 @@ static const char *ar_file(const uint8_t *data, size_t size, char *path, size_t 
 	return path;
 }
 
-static void ar_check(const struct rw_archive *a)
+static void ar_check(const struct elf_archive *a)
 {
 	FUZZ_CHECK(a->path && a->map);
 	for (size_t i = 0; i < a->nmembers; i++) {
-		const struct rw_member *m = &a->members[i];
+		const struct elf_member *m = &a->members[i];
 		FUZZ_CHECK(m->name);
 		elf_sink ^= (uint8_t)strlen(m->name);
 		FUZZ_CHECK(m->off <= a->mapsize && m->size <= a->mapsize - m->off);
 		elf_touch((const uint8_t *)a->map + m->off, m->size);
 	}
 	for (size_t i = 0; i < a->nsyms; i++) {
-		const struct rw_arsym *s = &a->syms[i];
+		const struct elf_arsym *s = &a->syms[i];
 		FUZZ_CHECK(s->name && s->member < a->nmembers);
 		FUZZ_CHECK(!i || strcmp(a->syms[i - 1].name, s->name) <= 0);
-		long m = rw_archive_find(a, s->name);
+		long m = elf_archive_find(a, s->name);
 		FUZZ_CHECK(m >= 0 && (size_t)m < a->nmembers);
 	}
 }
 
 /* Members as objects, as the resolver takes them: a few per input. */
-static void ar_members(const struct rw_archive *a)
+static void ar_members(const struct elf_archive *a)
 {
 	for (size_t i = 0, n = 0; i < a->nmembers && n < 8; i++) {
-		struct rw_objfile o;
+		struct elf_object o;
 		void *buf;
 		if (a->members[i].size < 4 || memcmp((const char *)a->map + a->members[i].off, "\177ELF", 4))
 			continue;
 		n++;
-		if (rw_archive_object(a, i, &o, &buf) < 0) {
+		if (elf_archive_object(a, i, &o, &buf) < 0) {
 			FUZZ_CHECK(!buf);
 			continue;
 		}
 		obj_check(&o);
 		obj_queries(&o);
-		rw_object_close(&o);
+		elf_object_close(&o);
 		free(buf);
 	}
 }
@@ -107,16 +107,16 @@ static void ar_members(const struct rw_archive *a)
 static int fuzz_archive(const uint8_t *data, size_t size)
 {
 	char path[64];
-	struct rw_archive a;
+	struct elf_archive a;
 	rw_fail("%s", "");
-	if (rw_archive_open(&a, ar_file(data, size, path, sizeof path))) {
+	if (elf_archive_open(&a, ar_file(data, size, path, sizeof path))) {
 		FUZZ_CHECK(!strncmp(rw_error(), path, strlen(path)));
 		FUZZ_CHECK(!a.map && !a.members && !a.syms && !a.path);
 		return 0;
 	}
 	ar_check(&a);
 	ar_members(&a);
-	rw_archive_close(&a);
+	elf_archive_close(&a);
 	return 1;
 }
 

@@ -11,7 +11,7 @@
 #include <elf.h>
 #include <string.h>
 
-static void img_check(const struct rw_image *m)
+static void img_check(const struct elf_image *m)
 {
 	FUZZ_CHECK(m->path && m->map && !m->mapped);
 	FUZZ_CHECK(m->e_type == ET_EXEC || m->e_type == ET_DYN);
@@ -29,23 +29,23 @@ static void img_check(const struct rw_image *m)
 	}
 }
 
-/* A symbol rw_image_find may answer for name: its own name, or a version
+/* A symbol elf_image_find may answer for name: its own name, or a version
  * of it ("name@V", "name@@V"). */
-static int img_named(const struct rw_symbol *s, const char *name)
+static int img_named(const struct elf_symbol *s, const char *name)
 {
 	size_t n = strlen(name);
 	return !strncmp(s->name, name, n) && (s->name[n] == '\0' || s->name[n] == '@');
 }
 
-static int img_indexed(const struct rw_symbol *s)
+static int img_indexed(const struct elf_symbol *s)
 {
 	return s->name[0] && s->shndx != SHN_UNDEF && s->type != STT_SECTION &&
 	       s->type != STT_FILE;
 }
 
-static void img_find(const struct rw_image *m, const struct rw_symbol *s)
+static void img_find(const struct elf_image *m, const struct elf_symbol *s)
 {
-	const struct rw_symbol *f = rw_image_find(m, s->name, NULL);
+	const struct elf_symbol *f = elf_image_find(m, s->name, NULL);
 	if (f)
 		FUZZ_CHECK(f >= m->symbols && f < m->symbols + m->nsymbols &&
 			   img_named(f, s->name) && img_indexed(f));
@@ -54,23 +54,23 @@ static void img_find(const struct rw_image *m, const struct rw_symbol *s)
 		FUZZ_CHECK(f && f->bind != STB_LOCAL);
 	if (s->bind != STB_LOCAL)
 		return;
-	f = rw_image_find(m, s->name, s->file);
+	f = elf_image_find(m, s->name, s->file);
 	FUZZ_CHECK(f && f->bind == STB_LOCAL && img_named(f, s->name));
-	FUZZ_CHECK(rw_image_count_locals(m, s->name, s->file) >= 1);
+	FUZZ_CHECK(elf_image_count_locals(m, s->name, s->file) >= 1);
 }
 
-static void img_bounds(const struct rw_image *m, uint64_t addr)
+static void img_bounds(const struct elf_image *m, uint64_t addr)
 {
-	uint64_t next = rw_image_next_boundary(m, addr);
+	uint64_t next = elf_image_next_boundary(m, addr);
 	FUZZ_CHECK(next == 0 || next > addr);
-	FUZZ_CHECK(rw_image_prev_end(m, addr) <= addr);
+	FUZZ_CHECK(elf_image_prev_end(m, addr) <= addr);
 }
 
-static void img_queries(const struct rw_image *m)
+static void img_queries(const struct elf_image *m)
 {
 	size_t budget = 2048;	/* queries per input: keep each run short */
 	for (size_t i = 0; i < m->nsymbols && budget; i++) {
-		const struct rw_symbol *s = &m->symbols[i];
+		const struct elf_symbol *s = &m->symbols[i];
 		if (!img_indexed(s))
 			continue;
 		budget--;
@@ -82,23 +82,23 @@ static void img_queries(const struct rw_image *m)
 		img_bounds(m, m->sections[i].addr);
 		img_bounds(m, m->sections[i].addr + m->sections[i].size - 1);
 	}
-	FUZZ_CHECK(!rw_image_find(m, "", NULL));
-	rw_image_find(m, "main", NULL);
-	rw_image_find(m, "main", "main.c");
+	FUZZ_CHECK(!elf_image_find(m, "", NULL));
+	elf_image_find(m, "main", NULL);
+	elf_image_find(m, "main", "main.c");
 }
 
 static int fuzz_image(const uint8_t *data, size_t size)
 {
-	struct rw_image m;
+	struct elf_image m;
 	rw_fail("%s", "");
-	if (rw_image_open_mem(&m, "fuzz.exe", data, size)) {
+	if (elf_image_open_mem(&m, "fuzz.exe", data, size)) {
 		FUZZ_CHECK(!strncmp(rw_error(), "fuzz.exe: ", 10));
 		FUZZ_CHECK(!m.map && !m.sections && !m.symbols && !m.names.slots);
 		return 0;
 	}
 	img_check(&m);
 	img_queries(&m);
-	rw_image_close(&m);
+	elf_image_close(&m);
 	return 1;
 }
 

@@ -12,9 +12,9 @@
 
 static int fuzz_object(const uint8_t *data, size_t size)
 {
-	struct rw_objfile o;
+	struct elf_object o;
 	rw_fail("%s", "");
-	if (rw_object_open_mem(&o, "fuzz.o", data, size)) {
+	if (elf_object_open_mem(&o, "fuzz.o", data, size)) {
 		/* Rejected: with a message that names the file, and nothing
 		 * left open. */
 		FUZZ_CHECK(!strncmp(rw_error(), "fuzz.o: ", 8));
@@ -23,7 +23,7 @@ static int fuzz_object(const uint8_t *data, size_t size)
 	}
 	obj_check(&o);
 	obj_queries(&o);
-	rw_object_close(&o);
+	elf_object_close(&o);
 	return 1;
 }
 

@@ -1,6 +1,6 @@
 /* Fuzz target: the channel (src/proto/proto.c). Both ends read what the
- * other wrote: frames from the socket (rw_recv) and values from a payload
- * (rw_get_*). The input is used three ways:
+ * other wrote: frames from the socket (proto_recv) and values from a payload
+ * (proto_get_*). The input is used three ways:
  *
  *  - as a payload read by a script taken from the payload itself: each
  *    step reads an opcode byte, then the value it names. The reader must
@@ -20,16 +20,16 @@
 
 static volatile uint8_t proto_sink;
 
-static void proto_read_str(struct rw_reader *r)
+static void proto_read_str(struct proto_reader *r)
 {
 	/* The destination is exactly cap bytes, so ASan sees an overrun. */
-	size_t cap = 1 + rw_get_u8(r) % 64;
+	size_t cap = 1 + proto_get_u8(r) % 64;
 	char *dst = malloc(cap);
 	FUZZ_CHECK(dst);
 	memset(dst, 'x', cap);
 	size_t off = r->off;
 	int err = r->err;
-	rw_get_str(r, dst, cap);
+	proto_get_str(r, dst, cap);
 	FUZZ_CHECK(memchr(dst, 0, cap));
 	if (!r->err)
 		FUZZ_CHECK(r->off == off + 4 + strlen(dst));
@@ -38,16 +38,16 @@ static void proto_read_str(struct rw_reader *r)
 	free(dst);
 }
 
-static void proto_read_step(struct rw_reader *r, uint8_t op)
+static void proto_read_step(struct proto_reader *r, uint8_t op)
 {
 	uint32_t n = 0;
 	const uint8_t *p;
 	switch (op % 5) {
-	case 0: proto_sink ^= rw_get_u8(r); break;
-	case 1: proto_sink ^= (uint8_t)rw_get_u32(r); break;
-	case 2: proto_sink ^= (uint8_t)rw_get_u64(r); break;
+	case 0: proto_sink ^= proto_get_u8(r); break;
+	case 1: proto_sink ^= (uint8_t)proto_get_u32(r); break;
+	case 2: proto_sink ^= (uint8_t)proto_get_u64(r); break;
 	case 3:
-		p = rw_get_bytes(r, &n);
+		p = proto_get_bytes(r, &n);
 		if (!p) {
 			FUZZ_CHECK(r->err && n == 0);
 			break;
@@ -65,10 +65,10 @@ static void proto_read_step(struct rw_reader *r, uint8_t op)
  * position. */
 static void proto_read_script(const uint8_t *p, size_t len)
 {
-	struct rw_reader r = {p, len, 0, 0};
+	struct proto_reader r = {p, len, 0, 0};
 	for (int steps = 0; steps < 4096 && !r.err; steps++) {
 		size_t before = r.off;
-		uint8_t op = rw_get_u8(&r);
+		uint8_t op = proto_get_u8(&r);
 		if (r.err)
 			break;
 		proto_read_step(&r, op);
@@ -77,7 +77,7 @@ static void proto_read_script(const uint8_t *p, size_t len)
 	if (!r.err)
 		return;
 	size_t off = r.off;
-	FUZZ_CHECK(rw_get_u64(&r) == 0 && rw_get_u8(&r) == 0 && r.off == off && r.err);
+	FUZZ_CHECK(proto_get_u64(&r) == 0 && proto_get_u8(&r) == 0 && r.off == off && r.err);
 }
 
 /* A pipe holding data, its write end closed: a peer that wrote it all and
@@ -108,7 +108,7 @@ static int proto_frames(const uint8_t *data, size_t size)
 		uint16_t type;
 		uint8_t *payload = (uint8_t *)1;
 		uint32_t len = 0;
-		if (rw_recv(fd, &type, &payload, &len) < 0) {
+		if (proto_recv(fd, &type, &payload, &len) < 0) {
 			FUZZ_CHECK(!payload);
 			break;
 		}
@@ -121,25 +121,25 @@ static int proto_frames(const uint8_t *data, size_t size)
 	return nframes;
 }
 
-/* What rw_send writes, rw_recv reads back unchanged. */
+/* What proto_send writes, proto_recv reads back unchanged. */
 static void proto_round_trip(const uint8_t *data, size_t size)
 {
 	int fds[2];
 	FUZZ_CHECK(pipe(fds) == 0);
 	if (size > 60000)
 		size = 60000;	/* within a default pipe, as nothing reads yet */
-	struct rw_buf b = {0};
-	rw_put_raw(&b, data, size);
+	struct proto_buf b = {0};
+	proto_put_raw(&b, data, size);
 	uint16_t type = size ? data[0] : 0;
-	FUZZ_CHECK(rw_send(fds[1], type, &b) == 0);
+	FUZZ_CHECK(proto_send(fds[1], type, &b) == 0);
 	close(fds[1]);
 	uint16_t rtype;
 	uint8_t *payload;
 	uint32_t len;
-	FUZZ_CHECK(rw_recv(fds[0], &rtype, &payload, &len) == 0);
+	FUZZ_CHECK(proto_recv(fds[0], &rtype, &payload, &len) == 0);
 	FUZZ_CHECK(rtype == type && len == size && (!size || !memcmp(payload, data, size)));
 	free(payload);
-	rw_buf_free(&b);
+	proto_buf_free(&b);
 	close(fds[0]);
 }
 

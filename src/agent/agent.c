@@ -106,10 +106,10 @@ static int peer_is_our_user(int fd)
 
 static void reply_error(int fd, const char *msg)
 {
-	struct rw_buf b = {0};
-	rw_put_str(&b, msg);
-	rw_send(fd, RW_MSG_ERROR, &b);
-	rw_buf_free(&b);
+	struct proto_buf b = {0};
+	proto_put_str(&b, msg);
+	proto_send(fd, RW_MSG_ERROR, &b);
+	proto_buf_free(&b);
 }
 
 /* A process exec'd from the program (follow.c), or started again by
@@ -178,12 +178,12 @@ static void hold_wait(void)
 	pthread_mutex_unlock(&hold_lock);
 }
 
-static int dispatch(uint16_t type, struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+static int dispatch(uint16_t type, struct proto_reader *req, struct proto_buf *reply, struct agent_err *e)
 {
 	switch (type) {
-	case RW_MSG_HELLO: return apply_hello(reply, e);
-	case RW_MSG_LOOKUP: return apply_lookup(req, reply, e);
-	case RW_MSG_ALLOC: return apply_alloc(req, reply, e);
+	case RW_MSG_HELLO: return request_hello(reply, e);
+	case RW_MSG_LOOKUP: return request_lookup(req, reply, e);
+	case RW_MSG_ALLOC: return request_alloc(req, reply, e);
 	case RW_MSG_APPLY: return apply_patch(req, reply, e);
 	case RW_MSG_GO: return release_hold();
 	}
@@ -196,20 +196,20 @@ static void serve(int fd)
 		uint16_t type;
 		uint8_t *payload;
 		uint32_t len;
-		if (rw_recv(fd, &type, &payload, &len) < 0) {
+		if (proto_recv(fd, &type, &payload, &len) < 0) {
 			if (errno == EPROTO)
 				reply_error(fd, "malformed frame (not a rewire driver of this version?)");
 			return;
 		}
-		struct rw_reader req = {payload, len, 0, 0};
-		struct rw_buf reply = {0};
+		struct proto_reader req = {payload, len, 0, 0};
+		struct proto_buf reply = {0};
 		struct agent_err e = {{0}};
 		int rc = dispatch(type, &req, &reply, &e);
 		if (rc == 0 && !reply.err)
-			rc = rw_send(fd, RW_MSG_OK, &reply);
+			rc = proto_send(fd, RW_MSG_OK, &reply);
 		else
 			reply_error(fd, e.msg[0] ? e.msg : "out of memory");
-		rw_buf_free(&reply);
+		proto_buf_free(&reply);
 		free(payload);
 		if (rc < 0)
 			return;

@@ -55,10 +55,10 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 
 /* requests.c (HELLO, LOOKUP, ALLOC), apply.c (APPLY): requests. Each
  * fills reply (RW_MSG_OK payload) or returns -1. */
-int apply_hello(struct rw_buf *reply, struct agent_err *e);
-int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
-int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
-int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e);
+int request_hello(struct proto_buf *reply, struct agent_err *e);
+int request_lookup(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);
+int request_alloc(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);
+int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);
 /* Called when a connection ends: a pending allocation is given back. */
 void apply_abort(void);
 /* fork(): a patch is in a child whole or not at all. */

@@ -42,7 +42,7 @@ static void patch_free(struct patch *p)
 		close(p->memfd);
 }
 
-static int parse_patch(struct rw_reader *r, struct patch *p, struct agent_err *e)
+static int parse_patch(struct proto_reader *r, struct patch *p, struct agent_err *e)
 {
 	if (msg_get_apply(r, &p->m) < 0)
 		return agent_fail(e, "malformed patch message");
@@ -277,7 +277,7 @@ static void run_constructors(struct patch *p)
 	p->inits_ran = 1;
 }
 
-static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
+static int run_patch(struct patch *p, struct proto_buf *reply, struct agent_err *e)
 {
 	uint64_t t0 = agent_now_ns(), pause = 0;
 	uint32_t nthreads = 0;
@@ -316,7 +316,7 @@ static int run_patch(struct patch *p, struct rw_buf *reply, struct agent_err *e)
 
 struct run {
 	struct patch *p;
-	struct rw_buf *reply;
+	struct proto_buf *reply;
 };
 
 /* Where and when it runs is api.c's choice (here, or in rewire_poll). */
@@ -331,7 +331,7 @@ static int run_locked(void *ctx, struct api_note *note, struct agent_err *e)
 	return rc;
 }
 
-int apply_patch(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e)
 {
 	struct patch p = {.memfd = -1};
 	struct run r = {&p, reply};

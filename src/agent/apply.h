@@ -54,7 +54,7 @@ struct applied {
 	const char **funcs, **displays;
 	uint32_t nredirs;
 	size_t nreg_before;	/* registry before it, to restore */
-	struct rw_regsym *reg_before;
+	struct msg_regsym *reg_before;
 	size_t *reg_idx, nreg_changed;
 };
 
@@ -71,7 +71,7 @@ struct versions {
 /* registry.c: what earlier patches defined (the driver binds new code to
  * these), every version of each redirected function, and the one helper
  * that grows an array. */
-extern struct rw_regsym *reg;
+extern struct msg_regsym *reg;
 extern size_t nreg;
 void *apply_grow(void *p, size_t *cap, size_t n, size_t size);
 struct versions *apply_find_versions(uint64_t orig);

@@ -9,7 +9,7 @@
 #include "apply.h"
 
 /* What earlier patches defined: the driver binds new code to these. */
-struct rw_regsym *reg;
+struct msg_regsym *reg;
 size_t nreg;
 static size_t capreg;
 
@@ -54,7 +54,7 @@ static int remember_version(uint64_t orig, uint64_t addr)
 	return 0;
 }
 
-static struct rw_regsym *find_reg(const char *scope, const char *name)
+static struct msg_regsym *find_reg(const char *scope, const char *name)
 {
 	for (size_t i = 0; i < nreg; i++)
 		if (!strcmp(reg[i].name, name) && !strcmp(reg[i].scope, scope))
@@ -86,7 +86,7 @@ void apply_record(struct patch *p, struct applied *a)
 		remember_version(p->m.redirs[i].from, p->m.redirs[i].to);
 	a->nreg_before = nreg;
 	for (uint32_t i = 0; i < p->m.nsyms; i++) {
-		struct rw_regsym *s = &p->m.syms[i], *old = find_reg(s->scope, s->name);
+		struct msg_regsym *s = &p->m.syms[i], *old = find_reg(s->scope, s->name);
 		if (old && a->reg_before && (size_t)(old - reg) < a->nreg_before) {
 			a->reg_idx[a->nreg_changed] = (size_t)(old - reg);
 			a->reg_before[a->nreg_changed++] = *old;

@@ -24,7 +24,7 @@ static void *thread_pointer(void)
 	return tp;
 }
 
-static void get_build_id(struct rw_module *m, struct dl_phdr_info *info)
+static void get_build_id(struct msg_module *m, struct dl_phdr_info *info)
 {
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -49,7 +49,7 @@ static void get_build_id(struct rw_module *m, struct dl_phdr_info *info)
 	}
 }
 
-static void get_text_range(struct rw_module *m, struct dl_phdr_info *info)
+static void get_text_range(struct msg_module *m, struct dl_phdr_info *info)
 {
 	uint64_t lo = 0, hi = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -69,7 +69,7 @@ static void get_text_range(struct rw_module *m, struct dl_phdr_info *info)
 /* The module's thread-locals: its module id, and when they sit in the
  * static TLS block, their fixed offset from the thread pointer. The offset
  * is the same in every thread; it is read here in the agent's own. */
-static void get_tls(struct rw_module *m, struct dl_phdr_info *info)
+static void get_tls(struct msg_module *m, struct dl_phdr_info *info)
 {
 	m->tls_modid = info->dlpi_tls_modid;
 	if (info->dlpi_tls_modid && info->dlpi_tls_data) {
@@ -81,7 +81,7 @@ static void get_tls(struct rw_module *m, struct dl_phdr_info *info)
 /* The modules, as one walk meets them (the names of dl_iterate_phdr are
  * valid only during the walk: copied). */
 struct module_list {
-	struct rw_module *mods;
+	struct msg_module *mods;
 	size_t n, cap;
 	int err;
 };
@@ -91,7 +91,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 	struct module_list *l = data;
 	char exe[4096];
 	const char *path = info->dlpi_name;
-	struct rw_module *q = apply_grow(l->mods, &l->cap, l->n, sizeof *l->mods);
+	struct msg_module *q = apply_grow(l->mods, &l->cap, l->n, sizeof *l->mods);
 	if (!q) {
 		l->err = 1;
 		return 1;
@@ -102,8 +102,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 		exe[n > 0 ? n : 0] = 0;
 		path = exe;
 	}
-	struct rw_module *m = &l->mods[l->n];
-	*m = (struct rw_module){.path = strdup(path), .base = info->dlpi_addr};
+	struct msg_module *m = &l->mods[l->n];
+	*m = (struct msg_module){.path = strdup(path), .base = info->dlpi_addr};
 	if (!m->path) {
 		l->err = 1;
 		return 1;
@@ -115,7 +115,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-int apply_hello(struct rw_buf *reply, struct agent_err *e)
+int request_hello(struct proto_buf *reply, struct agent_err *e)
 {
 	/* One walk: a dlopen in another thread cannot make the count and the
 	 * list disagree. */
@@ -160,15 +160,15 @@ static int find_tls_block(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+int request_lookup(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e)
 {
 	static char name[NAME_MAX_LEN];
 	uint32_t n;
 	if (msg_get_lookup_count(req, &n) < 0)
 		return agent_fail(e, "malformed lookup request");
-	rw_put_u32(reply, n);
+	proto_put_u32(reply, n);
 	for (uint32_t i = 0; i < n; i++) {
-		rw_get_str(req, name, sizeof name);
+		proto_get_str(req, name, sizeof name);
 		if (req->err)
 			return agent_fail(e, "malformed lookup request");
 		void *p = dlsym(RTLD_DEFAULT, name);
@@ -185,7 +185,7 @@ int apply_lookup(struct rw_reader *req, struct rw_buf *reply, struct agent_err *
 
 /* --- ALLOC ---------------------------------------------------------------- */
 
-int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e)
+int request_alloc(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e)
 {
 	struct msg_alloc a;
 	uint64_t addr;
@@ -197,7 +197,7 @@ int apply_alloc(struct rw_reader *req, struct rw_buf *reply, struct agent_err *e
 	pthread_mutex_unlock(&patch_lock);
 	if (rc < 0)
 		return -1;
-	rw_put_u64(reply, addr);
+	proto_put_u64(reply, addr);
 	return 0;
 }
 

@@ -67,7 +67,7 @@ size_t arch_padding_before(const uint8_t *end, size_t avail);
 /* scan.c: decode the code section si of o; returns its instruction starts
  * (1 where one starts, 2 where decoding failed; malloc'd, size+1 bytes)
  * and gives same-section lea/call references synthetic relocations. */
-uint8_t *arch_scan_code(struct rw_objfile *o, uint16_t si);
+uint8_t *arch_scan_code(struct elf_object *o, uint16_t si);
 /* End of the decoded instruction holding the byte at off; 0 if unknown. */
 uint64_t arch_insn_end(const uint8_t *starts, uint64_t off, uint64_t size);
 

@@ -33,7 +33,7 @@ static uint64_t next_func(const uint64_t *funcs, size_t n, uint64_t at, uint64_t
 }
 
 /* cap: the room in sec->relas, nrelas when the scan begins. */
-static void add_rela(struct rw_section *sec, size_t *cap, struct rw_rela r)
+static void add_rela(struct elf_section *sec, size_t *cap, struct elf_rela r)
 {
 	sec->relas = rw_grow(sec->relas, cap, sec->nrelas, sizeof *sec->relas);
 	sec->relas[sec->nrelas++] = r;
@@ -42,11 +42,11 @@ static void add_rela(struct rw_section *sec, size_t *cap, struct rw_rela r)
 /* The function of section si whose entry the rel32 field at field (of the
  * instruction at..at+len) reaches, when the assembler left no relocation
  * there; NULL otherwise. */
-static const struct rw_symbol *resolved_target(const struct rw_objfile *o, uint16_t si,
+static const struct elf_symbol *resolved_target(const struct elf_object *o, uint16_t si,
 					       uint64_t at, uint8_t len, uint64_t field,
 					       const uint8_t *has_reloc)
 {
-	const struct rw_section *sec = &o->sections[si];
+	const struct elf_section *sec = &o->sections[si];
 	int32_t disp;
 	if (has_reloc[field])
 		return NULL;
@@ -54,20 +54,20 @@ static const struct rw_symbol *resolved_target(const struct rw_objfile *o, uint1
 	int64_t target = (int64_t)(at + len) + disp;
 	if (target < 0 || (uint64_t)target >= sec->size)
 		return NULL;
-	const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)target);
+	const struct elf_symbol *f = elf_object_symbol_at(o, si, (uint64_t)target);
 	return f && f->type == STT_FUNC && f->value == (uint64_t)target ? f : NULL;
 }
 
 /* `lea f(%rip)` to a function of the same section has no relocation: the
  * assembler resolved it. Give it one, so the address binds like any other
  * (to the original f, when the program has it). */
-static void add_lea_reloc(struct rw_objfile *o, uint16_t si, size_t *cap, uint64_t at,
+static void add_lea_reloc(struct elf_object *o, uint16_t si, size_t *cap, uint64_t at,
 			  const struct insn *in, const uint8_t *has_reloc)
 {
 	uint64_t field = at + (uint64_t)in->disp_at;
-	const struct rw_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
+	const struct elf_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
 	if (f)
-		add_rela(&o->sections[si], cap, (struct rw_rela){field, R_X86_64_PC32,
+		add_rela(&o->sections[si], cap, (struct elf_rela){field, R_X86_64_PC32,
 			 (uint32_t)(f - o->symbols), -(int64_t)(in->len - (uint8_t)in->disp_at)});
 }
 
@@ -75,19 +75,19 @@ static void add_lea_reloc(struct rw_objfile *o, uint16_t si, size_t *cap, uint64
  * relocation either: give it one, so that it can go to the running version
  * of a function that did not change (and a later patch of it reaches this
  * caller), and so that the diff compares it by target, not displacement. */
-static void add_call_reloc(struct rw_objfile *o, uint16_t si, size_t *cap, uint64_t at,
+static void add_call_reloc(struct elf_object *o, uint16_t si, size_t *cap, uint64_t at,
 			   const struct insn *in, const uint8_t *has_reloc)
 {
 	uint64_t field = at + in->len - 4;
-	const struct rw_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
-	if (f && f != rw_object_symbol_at(o, si, at))
-		add_rela(&o->sections[si], cap, (struct rw_rela){field, R_X86_64_PLT32,
+	const struct elf_symbol *f = resolved_target(o, si, at, in->len, field, has_reloc);
+	if (f && f != elf_object_symbol_at(o, si, at))
+		add_rela(&o->sections[si], cap, (struct elf_rela){field, R_X86_64_PLT32,
 			 (uint32_t)(f - o->symbols), -4});
 }
 
-uint8_t *arch_scan_code(struct rw_objfile *o, uint16_t si)
+uint8_t *arch_scan_code(struct elf_object *o, uint16_t si)
 {
-	struct rw_section *sec = &o->sections[si];
+	struct elf_section *sec = &o->sections[si];
 	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
 	uint64_t *funcs = rw_calloc(o->nsymbols, sizeof *funcs);
 	size_t nfuncs = 0, cap = sec->nrelas;

@@ -44,7 +44,7 @@ int cmd_apply(int argc, char **argv)
 	if (pid <= 0 || !nfiles)
 		return free(files), usage();
 	struct patch_result res;
-	int rc = rw_patch(pid, files, nfiles, NULL, &res);
+	int rc = patch_run(pid, files, nfiles, NULL, &res);
 	if (rc == 0)
 		report(&res, files, nfiles);
 	else

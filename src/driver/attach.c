@@ -220,12 +220,12 @@ static int find_module(int pid, const char *prefix, struct module *m)
 /* The address of name in module m of the process, 0 when it has none. */
 static uint64_t module_symbol(const struct module *m, const char *name)
 {
-	struct rw_image img;
-	if (rw_image_open(&img, m->path) < 0)
+	struct elf_image img;
+	if (elf_image_open(&img, m->path) < 0)
 		return 0;
-	const struct rw_symbol *s = rw_image_find(&img, name, NULL);
+	const struct elf_symbol *s = elf_image_find(&img, name, NULL);
 	uint64_t addr = s && s->type == STT_FUNC ? m->base + s->value : 0;
-	rw_image_close(&img);
+	elf_image_close(&img);
 	return addr;
 }
 
@@ -631,11 +631,11 @@ static int setup_signals(sigset_t *held)
 static void forget_sockets(int pid)
 {
 	char dir[256], path[320];
-	if (rw_socket_dir(dir, sizeof dir) < 0)
+	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return;
-	if (rw_agent_file(dir, pid, "sock", path, sizeof path) == 0)
+	if (chan_agent_file(dir, pid, "sock", path, sizeof path) == 0)
 		unlink(path);
-	if (rw_agent_file(dir, pid, "crash", path, sizeof path) == 0)
+	if (chan_agent_file(dir, pid, "crash", path, sizeof path) == 0)
 		unlink(path);
 }
 
@@ -665,7 +665,7 @@ static int exe_of(int pid, char *out, size_t cap)
 static int attach_all(int pid, const char *exe)
 {
 	char agent[PATH_MAX], dir[256];
-	if (run_find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
+	if (run_find_agent(agent, sizeof agent) < 0 || chan_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;
 	}

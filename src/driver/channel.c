@@ -70,12 +70,12 @@ static int fail_no_answer(uint16_t type)
 		       request_name(type));
 }
 
-int rw_no_answer(void)
+int chan_no_answer(void)
 {
 	return no_answer;
 }
 
-int rw_socket_dir(char *out, size_t cap)
+int chan_socket_dir(char *out, size_t cap)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	struct stat st;
@@ -93,7 +93,7 @@ int rw_socket_dir(char *out, size_t cap)
 	return 0;
 }
 
-int rw_agent_file(const char *dir, int pid, const char *name, char *out, size_t cap)
+int chan_agent_file(const char *dir, int pid, const char *name, char *out, size_t cap)
 {
 	struct stat st;
 	snprintf(out, cap, "%s/%d.%s", dir, pid, name);
@@ -115,13 +115,13 @@ int rw_agent_file(const char *dir, int pid, const char *name, char *out, size_t 
 	return found ? 0 : -1;
 }
 
-int rw_crash_blame(int pid, int sig)
+int chan_crash_blame(int pid, int sig)
 {
 	char dir[256], path[320], buf[64];
 	int version = 0, noted = 0;
-	if (rw_socket_dir(dir, sizeof dir) < 0)
+	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return 0;
-	rw_agent_file(dir, pid, "crash", path, sizeof path);
+	chan_agent_file(dir, pid, "crash", path, sizeof path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
@@ -135,16 +135,16 @@ int rw_crash_blame(int pid, int sig)
 	return version;
 }
 
-int rw_connect(int pid, int wait_ms)
+int chan_connect(int pid, int wait_ms)
 {
 	char dir[256];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (rw_socket_dir(dir, sizeof dir) < 0)
+	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return -1;
 	char path[512];
 	no_answer = 0;
 	for (int waited = 0;; waited += 20) {
-		rw_agent_file(dir, pid, "sock", path, sizeof path);
+		chan_agent_file(dir, pid, "sock", path, sizeof path);
 		if (strlen(path) >= sizeof sa.sun_path)
 			return rw_fail("socket path %s is too long", path);
 		memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -172,9 +172,9 @@ int rw_connect(int pid, int wait_ms)
 
 /* One request, one reply. An error reply becomes the error message; -2:
  * the channel ended without one, or the process did not answer in time
- * (rw_no_answer()): the request may have been carried out. A request not
+ * (chan_no_answer()): the request may have been carried out. A request not
  * sent whole in time is not (-1): the agent reads only whole frames. */
-int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply)
+int chan_request(int fd, uint16_t type, const struct proto_buf *req, struct proto_reader *reply)
 {
 	uint16_t rtype;
 	uint8_t *payload;
@@ -182,33 +182,33 @@ int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader
 	no_answer = 0;
 	set_limit(fd, SO_SNDTIMEO, limit_ms(type));
 	set_limit(fd, SO_RCVTIMEO, limit_ms(type));
-	if (rw_send(fd, type, req) < 0) {
+	if (proto_send(fd, type, req) < 0) {
 		if (errno == EAGAIN)
 			return fail_no_answer(type);
 		return rw_fail("the agent closed the channel: %s", strerror(errno));
 	}
-	if (rw_recv(fd, &rtype, &payload, &len) < 0) {
+	if (proto_recv(fd, &rtype, &payload, &len) < 0) {
 		if (errno == EAGAIN)
 			fail_no_answer(type);
 		else
 			rw_fail("no answer from the agent: %s", errno ? strerror(errno) : "channel closed");
 		return -2;
 	}
-	*reply = (struct rw_reader){payload, len, 0, 0};
+	*reply = (struct proto_reader){payload, len, 0, 0};
 	if (rtype == RW_MSG_OK)
 		return 0;
 	char msg[1024];
-	rw_get_str(reply, msg, sizeof msg);
+	proto_get_str(reply, msg, sizeof msg);
 	free(payload);
 	reply->p = NULL;
 	return rw_fail("%s", rtype == RW_MSG_ERROR && !reply->err ? msg : "malformed reply");
 }
 
-int rw_hello(struct rw_process *p)
+int chan_hello(struct link_process *p)
 {
-	struct rw_reader r;
+	struct proto_reader r;
 	struct msg_hello h;
-	if (rw_request(p->fd, RW_MSG_HELLO, NULL, &r) < 0)
+	if (chan_request(p->fd, RW_MSG_HELLO, NULL, &r) < 0)
 		return -1;
 	int err = msg_get_hello(&r, &h);
 	free((void *)r.p);
@@ -225,7 +225,7 @@ int rw_hello(struct rw_process *p)
 	return 0;
 }
 
-void rw_process_free(struct rw_process *p)
+void chan_process_free(struct link_process *p)
 {
 	for (size_t i = 0; p->mods && i < p->nmods; i++)
 		free(p->mods[i].path);
@@ -238,34 +238,34 @@ void rw_process_free(struct rw_process *p)
 	p->mods = NULL, p->reg = NULL, p->nmods = p->nreg = 0;
 }
 
-int rw_peek(int pid, uint32_t *gen, int *held)
+int chan_peek(int pid, uint32_t *gen, int *held)
 {
-	struct rw_process p = {.fd = rw_connect(pid, 0)};
+	struct link_process p = {.fd = chan_connect(pid, 0)};
 	if (p.fd < 0)
 		return -1;
-	int rc = rw_hello(&p);
+	int rc = chan_hello(&p);
 	close(p.fd);
 	*gen = p.gen;
 	*held = p.held;
-	rw_process_free(&p);
+	chan_process_free(&p);
 	return rc;
 }
 
-int rw_release(int pid)
+int chan_release(int pid)
 {
-	struct rw_reader r;
-	int fd = rw_connect(pid, 0), rc = -1;
-	if (fd >= 0 && (rc = rw_request(fd, RW_MSG_GO, NULL, &r)) == 0)
+	struct proto_reader r;
+	int fd = chan_connect(pid, 0), rc = -1;
+	if (fd >= 0 && (rc = chan_request(fd, RW_MSG_GO, NULL, &r)) == 0)
 		free((void *)r.p);
 	if (fd >= 0)
 		close(fd);
 	return rc;
 }
 
-int rw_lookup(struct rw_process *p, struct link *l)
+int chan_lookup(struct link_process *p, struct link *l)
 {
-	struct rw_buf b = {0};
-	struct rw_reader r;
+	struct proto_buf b = {0};
+	struct proto_reader r;
 	if (!l->ndyn)
 		return 0;
 	const char **names = rw_calloc(l->ndyn, sizeof *names);
@@ -273,11 +273,11 @@ int rw_lookup(struct rw_process *p, struct link *l)
 		names[i] = l->dyn[i].name;
 	msg_put_lookup(&b, names, (uint32_t)l->ndyn);
 	free(names);
-	int rc = rw_request(p->fd, RW_MSG_LOOKUP, &b, &r);
-	rw_buf_free(&b);
+	int rc = chan_request(p->fd, RW_MSG_LOOKUP, &b, &r);
+	proto_buf_free(&b);
 	if (rc < 0)
 		return -1;
-	if (rw_get_u32(&r) != l->ndyn)
+	if (proto_get_u32(&r) != l->ndyn)
 		r.err = 1;
 	for (size_t i = 0; !r.err && i < l->ndyn; i++) {
 		struct msg_found f;
@@ -289,25 +289,25 @@ int rw_lookup(struct rw_process *p, struct link *l)
 	return err ? rw_fail("malformed answer from the agent") : 0;
 }
 
-int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr)
+int chan_alloc(struct link_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr)
 {
-	struct rw_buf b = {0};
-	struct rw_reader r;
+	struct proto_buf b = {0};
+	struct proto_reader r;
 	msg_put_alloc(&b, &(struct msg_alloc){lo, hi, size});
-	int rc = rw_request(p->fd, RW_MSG_ALLOC, &b, &r);
-	rw_buf_free(&b);
+	int rc = chan_request(p->fd, RW_MSG_ALLOC, &b, &r);
+	proto_buf_free(&b);
 	if (rc < 0)
 		return -1;
-	*addr = rw_get_u64(&r);
+	*addr = proto_get_u64(&r);
 	int err = r.err;
 	free((void *)r.p);
 	return err ? rw_fail("malformed answer from the agent") : 0;
 }
 
-int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct msg_apply_times *t)
+int chan_apply(struct link_process *p, const struct proto_buf *patch, struct msg_apply_times *t)
 {
-	struct rw_reader r;
-	int rc = rw_request(p->fd, RW_MSG_APPLY, patch, &r);
+	struct proto_reader r;
+	int rc = chan_request(p->fd, RW_MSG_APPLY, patch, &r);
 	if (rc < 0)
 		return rc;
 	msg_get_apply_times(&r, t);

@@ -87,39 +87,39 @@ void exe_cache_free(struct exe_cache *c);
  * the reason in rw_error(), when no file of the module's build can be
  * read. The cache owns both; the next call for the same path may replace
  * them. */
-struct rw_image *exe_cache_image(struct exe_cache *c, const struct rw_process *p, size_t m,
+struct elf_image *exe_cache_image(struct exe_cache *c, const struct link_process *p, size_t m,
 				 struct types_prog **types);
 
 /* patch.c: link the objects into process pid and apply them. 0, or an
  * exit code with the reason in rw_error(). */
-int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filter,
+int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filter,
 	     struct patch_result *res);
 
-int rw_socket_dir(char *out, size_t cap);
+int chan_socket_dir(char *out, size_t cap);
 /* The path of process pid's file NAME (its socket "sock", its crash note
  * "crash") in the socket directory dir: there, or in the subdirectory
  * u<uid> of a process that became another user (agent/user.c). 0 when it
  * exists; else -1, and out is the path in dir itself. */
-int rw_agent_file(const char *dir, int pid, const char *name, char *out, size_t cap);
+int chan_agent_file(const char *dir, int pid, const char *name, char *out, size_t cap);
 /* channel.c: the patch the agent of process pid (ended by signal sig)
  * blamed for the crash (agent_note_crash); 0 when none. The note goes. */
-int rw_crash_blame(int pid, int sig);
-int rw_connect(int pid, int wait_ms);
-int rw_request(int fd, uint16_t type, const struct rw_buf *req, struct rw_reader *reply);
-/* The last rw_connect or request failed because the process did not answer
+int chan_crash_blame(int pid, int sig);
+int chan_connect(int pid, int wait_ms);
+int chan_request(int fd, uint16_t type, const struct proto_buf *req, struct proto_reader *reply);
+/* The last chan_connect or request failed because the process did not answer
  * within its limit (stopped, or its agent stuck); rw_error() says which. */
-int rw_no_answer(void);
-int rw_hello(struct rw_process *p);
-void rw_process_free(struct rw_process *p);
+int chan_no_answer(void);
+int chan_hello(struct link_process *p);
+void chan_process_free(struct link_process *p);
 /* Ask process pid (once, no waiting) which session patch it has, and
  * whether it waits for GO (an exec'd or restarted process, agent.c). */
-int rw_peek(int pid, uint32_t *gen, int *held);
+int chan_peek(int pid, uint32_t *gen, int *held);
 /* Tell process pid it has the session's patches and may run on (agent.c's
  * hold of an exec'd process). */
-int rw_release(int pid);
-int rw_lookup(struct rw_process *p, struct link *l);
-int rw_alloc(struct rw_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
-int rw_apply(struct rw_process *p, const struct rw_buf *patch, struct msg_apply_times *t);
+int chan_release(int pid);
+int chan_lookup(struct link_process *p, struct link *l);
+int chan_alloc(struct link_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
+int chan_apply(struct link_process *p, const struct proto_buf *patch, struct msg_apply_times *t);
 
 
 struct cc_db;

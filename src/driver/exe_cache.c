@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "driver.h"
-#include "patch/types.h"
+#include "diff/types.h"
 
 struct file_id {
 	dev_t dev;
@@ -34,7 +34,7 @@ struct kept {
 	char *from;		/* the file read: the path, or the process's mapping of it */
 	struct file_id id;	/* of the file mapped, when the entry was read */
 	int has_id;		/* 0: unknown, the entry serves no other patch */
-	struct rw_image img;
+	struct elf_image img;
 	struct types_prog *types;
 };
 
@@ -54,7 +54,7 @@ struct exe_cache *exe_cache_new(void)
 static void drop(struct kept *k)
 {
 	if (k->img.map)
-		rw_image_close(&k->img);
+		elf_image_close(&k->img);
 	types_prog_free(k->types);
 	free(k->from);
 	k->types = NULL;
@@ -103,7 +103,7 @@ static int mapped_file(int pid, const char *path, char *out, size_t cap)
 }
 
 /* The kernel's name for the file module m of p maps, else its path. */
-static void mapped_path(const struct rw_process *p, size_t m, char *out, size_t cap)
+static void mapped_path(const struct link_process *p, size_t m, char *out, size_t cap)
 {
 	if (m == 0)
 		snprintf(out, cap, "/proc/%d/exe", p->pid);
@@ -122,7 +122,7 @@ static int file_id(const char *path, struct file_id *id)
 
 /* Of the file module m of p maps; of its path when the process may not
  * be looked at (another user's): then the build-id tells the rest. */
-static int mapped_id(const struct rw_process *p, size_t m, struct file_id *id)
+static int mapped_id(const struct link_process *p, size_t m, struct file_id *id)
 {
 	char path[4096 + 64];
 	mapped_path(p, m, path, sizeof path);
@@ -135,7 +135,7 @@ static int same_id(const struct file_id *a, const struct file_id *b)
 	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-static int same_build(const struct rw_image *img, const struct rw_module *m)
+static int same_build(const struct elf_image *img, const struct msg_module *m)
 {
 	return img->build_id_len == m->build_id_len &&
 	       !memcmp(img->build_id, m->build_id, m->build_id_len);
@@ -143,14 +143,14 @@ static int same_build(const struct rw_image *img, const struct rw_module *m)
 
 /* Module m's file: the one at its path when it is the build the process
  * runs (the build-ids agree), else the one the kernel still has mapped. */
-static int read_module(struct kept *k, const struct rw_process *p, size_t m)
+static int read_module(struct kept *k, const struct link_process *p, size_t m)
 {
-	const struct rw_module *mod = &p->mods[m];
+	const struct msg_module *mod = &p->mods[m];
 	char alt[4096 + 64];
 	mapped_path(p, m, alt, sizeof alt);
 	const char *paths[2] = {mod->path, alt};
 	for (int i = 0; i < 2; i++) {
-		if (rw_image_open(&k->img, paths[i]) < 0)
+		if (elf_image_open(&k->img, paths[i]) < 0)
 			continue;
 		if (same_build(&k->img, mod)) {
 			k->from = rw_strdup(paths[i]);
@@ -158,7 +158,7 @@ static int read_module(struct kept *k, const struct rw_process *p, size_t m)
 			k->types = types_prog_open(k->from);
 			return 0;
 		}
-		rw_image_close(&k->img);
+		elf_image_close(&k->img);
 	}
 	return rw_fail("%s: the file on disk is not the one process %d runs (build-ids differ): "
 		       "was it rebuilt after the program started?", mod->path, p->pid);
@@ -176,7 +176,7 @@ static struct kept *find(struct exe_cache *c, const char *path)
 	return c->v[c->n++];
 }
 
-struct rw_image *exe_cache_image(struct exe_cache *c, const struct rw_process *p, size_t m,
+struct elf_image *exe_cache_image(struct exe_cache *c, const struct link_process *p, size_t m,
 				 struct types_prog **types)
 {
 	struct file_id id = {0};

@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include "driver.h"
 #include "elf/archive.h"
-#include "patch/diff.h"
-#include "patch/types.h"
+#include "diff/diff.h"
+#include "diff/types.h"
 
 /* Libraries of the system are not what a user rebuilds. */
 static int is_system(const char *path)
@@ -31,14 +31,14 @@ static int is_system(const char *path)
 }
 
 /* How many functions the objects define that the image has. */
-static size_t functions_in(const struct rw_image *img, const struct rw_objfile *objs, size_t n)
+static size_t functions_in(const struct elf_image *img, const struct elf_object *objs, size_t n)
 {
 	size_t count = 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 1; j < objs[i].nsymbols; j++) {
-			const struct rw_symbol *s = &objs[i].symbols[j];
+			const struct elf_symbol *s = &objs[i].symbols[j];
 			if (s->type == STT_FUNC && s->shndx != SHN_UNDEF && s->name[0] &&
-			    rw_image_find(img, s->name, s->bind == STB_LOCAL ? s->file : NULL))
+			    elf_image_find(img, s->name, s->bind == STB_LOCAL ? s->file : NULL))
 				count++;
 		}
 	return count;
@@ -47,8 +47,8 @@ static size_t functions_in(const struct rw_image *img, const struct rw_objfile *
 /* The module the objects patch: the executable, unless none of their
  * functions is in it and a library of the program (not of the system)
  * has them: then that library, patched in place where it is loaded. */
-static void choose_target(struct rw_process *p, struct exe_cache *c,
-			  const struct rw_objfile *objs, size_t n)
+static void choose_target(struct link_process *p, struct exe_cache *c,
+			  const struct elf_object *objs, size_t n)
 {
 	size_t best = 0;
 	if (functions_in(p->exe, objs, n))
@@ -56,7 +56,7 @@ static void choose_target(struct rw_process *p, struct exe_cache *c,
 	for (size_t m = 1; m < p->nmods; m++) {
 		/* The build the process runs, which the user's build may be
 		 * writing again on disk right now (build-ids). */
-		const struct rw_image *img = is_system(p->mods[m].path) ? NULL :
+		const struct elf_image *img = is_system(p->mods[m].path) ? NULL :
 					     exe_cache_image(c, p, m, NULL);
 		size_t count = img ? functions_in(img, objs, n) : 0;
 		if (count > best)
@@ -67,12 +67,12 @@ static void choose_target(struct rw_process *p, struct exe_cache *c,
 }
 
 /* The executable's whole mapping, which a patch must reach. */
-static void exe_extent(const struct rw_process *p, uint64_t *lo, uint64_t *hi)
+static void exe_extent(const struct link_process *p, uint64_t *lo, uint64_t *hi)
 {
 	*lo = UINT64_MAX;
 	*hi = 0;
 	for (size_t i = 1; i < p->exe->nsections; i++) {
-		const struct rw_section *s = &p->exe->sections[i];
+		const struct elf_section *s = &p->exe->sections[i];
 		if (!(s->flags & SHF_ALLOC) || (s->flags & SHF_TLS))
 			continue;
 		if (s->addr < *lo)
@@ -102,7 +102,7 @@ static void describe(struct link *l, struct patch_result *res)
  * needed, and which member of which archive each added object is. */
 struct pull {
 	char **paths;
-	struct rw_archive *ar;
+	struct elf_archive *ar;
 	size_t nar;
 	int opened;
 	size_t *from;		/* per added object: archive << 32 | member */
@@ -118,7 +118,7 @@ static int open_archives(struct pull *p)
 	p->opened = 1;
 	p->ar = rw_calloc(p->nar ? p->nar : 1, sizeof *p->ar);
 	for (size_t i = 0; i < p->nar; i++)
-		if (rw_archive_open(&p->ar[i], p->paths[i]) < 0)
+		if (elf_archive_open(&p->ar[i], p->paths[i]) < 0)
 			return -1;
 	return 0;
 }
@@ -144,7 +144,7 @@ static int pick_members(struct link *l, struct pull *p)
 		if (open_archives(p) < 0)
 			return -1;
 		for (size_t a = 0; a < p->nar; a++) {
-			long m = rw_archive_find(&p->ar[a], d->name);
+			long m = elf_archive_find(&p->ar[a], d->name);
 			if (m < 0)
 				continue;
 			/* Already added: the symbol is not what it looks for. */
@@ -172,7 +172,7 @@ static int add_members(struct link *l, struct pull *p, int count)
 	l->objs = rw_realloc(l->objs, (l->nobjs + (size_t)count) * sizeof *l->objs);
 	for (; p->nadded < total; p->nadded++) {
 		size_t key = p->from[p->nadded];
-		if (rw_archive_object(&p->ar[key >> 32], key & 0xffffffffu, &l->objs[l->nobjs],
+		if (elf_archive_object(&p->ar[key >> 32], key & 0xffffffffu, &l->objs[l->nobjs],
 				      &p->bufs[p->nadded]) < 0)
 			return -1;
 		p->lib[l->nobjs++] = 1;
@@ -181,11 +181,11 @@ static int add_members(struct link *l, struct pull *p, int count)
 }
 
 /* Plan and look up until nothing more comes from the archives. */
-static int plan(struct rw_process *proc, struct link *l, struct pull *p)
+static int plan(struct link_process *proc, struct link *l, struct pull *p)
 {
 	for (int round = 0;; round++) {
 		l->lib = p->lib;
-		if (link_plan(l) < 0 || rw_lookup(proc, l) < 0)
+		if (link_plan(l) < 0 || chan_lookup(proc, l) < 0)
 			return -1;
 		int count = round < 64 ? pick_members(l, p) : 0;
 		if (count < 0)
@@ -205,7 +205,7 @@ static int plan(struct rw_process *proc, struct link *l, struct pull *p)
 static void warn_unchecked(const struct link *l, const char *const *names)
 {
 	for (size_t i = 0; i < l->nobjs && !(l->lib && l->lib[i]); i++) {
-		const struct rw_objfile *o = &l->objs[i];
+		const struct elf_object *o = &l->objs[i];
 		size_t k = 1;
 		while (k < o->nsections && strcmp(o->sections[k].name, ".debug_info"))
 			k++;
@@ -225,23 +225,23 @@ static void warn_far(const struct link *l)
 		       "and call it through stubs");
 }
 
-static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
+static int link_and_apply(struct link_process *p, struct link *l, struct pull *pl,
 			  const char *const *names, uint32_t gen, struct patch_result *res)
 {
 	uint64_t t0 = rw_now_ns(), lo, hi, base;
-	struct rw_buf msg = {0};
+	struct proto_buf msg = {0};
 	if (plan(p, l, pl) < 0)
 		return -1;
 	exe_extent(p, &lo, &hi);
-	if (rw_alloc(p, lo, hi, link_size(l), &base) < 0 || link_layout(l, base, lo, hi) < 0 ||
+	if (chan_alloc(p, lo, hi, link_size(l), &base) < 0 || link_layout(l, base, lo, hi) < 0 ||
 	    link_relocate(l) < 0)
 		return -1;
 	warn_far(l);
 	link_encode(l, gen, &msg);
 	res->link_ns = rw_now_ns() - t0;
 	describe(l, res);	/* an answer lost may still be a patch applied */
-	int rc = rw_apply(p, &msg, &res->times);
-	rw_buf_free(&msg);
+	int rc = chan_apply(p, &msg, &res->times);
+	proto_buf_free(&msg);
 	if (rc == 0)
 		warn_unchecked(l, names);
 	res->npulled = pl->nadded;
@@ -251,7 +251,7 @@ static int link_and_apply(struct rw_process *p, struct link *l, struct pull *pl,
 /* Why the diff said a redirected function changed (diff.h's values). */
 static int changed_how(const struct link *l, const struct redirect *r)
 {
-	const struct rw_objfile *o = &l->objs[r->obj];
+	const struct elf_object *o = &l->objs[r->obj];
 	for (size_t k = 1; k < o->nsymbols; k++)
 		if (o->symbols[k].type == STT_FUNC && o->symbols[k].shndx == r->sec &&
 		    !strcmp(o->symbols[k].name, r->name))
@@ -262,7 +262,7 @@ static int changed_how(const struct link *l, const struct redirect *r)
 /* Which replaced functions a thread is still inside: their bodies in the
  * module, and their versions of the patch before (the registry of HELLO,
  * asked before this patch). */
-static void scan_running(struct rw_process *p, const struct link *l, struct patch_result *res)
+static void scan_running(struct link_process *p, const struct link *l, struct patch_result *res)
 {
 	uint64_t bias = p->mods[p->target].base;
 	size_t n = 0, cap = l->nredirs + p->nreg;
@@ -270,7 +270,7 @@ static void scan_running(struct rw_process *p, const struct link *l, struct patc
 	char **names = rw_calloc(l->nredirs + 1, sizeof *names);
 	for (size_t i = 0; i < l->nredirs; i++) {
 		const struct redirect *r = &l->redirs[i];
-		uint64_t at = r->from - bias, end = rw_image_next_boundary(p->exe, at);
+		uint64_t at = r->from - bias, end = elf_image_next_boundary(p->exe, at);
 		int ipa_ra = changed_how(l, r) == DIFF_IPA_RA;
 		names[i] = rw_strdup(rw_demangle(r->name));
 		if (end > at && n < cap)
@@ -278,7 +278,7 @@ static void scan_running(struct rw_process *p, const struct link *l, struct patc
 		/* Its version before: a patch's, or, for a function a patch
 		 * added (not in the module: its entry is that code), that. */
 		for (size_t k = 0; k < p->nreg && n < cap; k++) {
-			const struct rw_regsym *g = &p->reg[k];
+			const struct msg_regsym *g = &p->reg[k];
 			if (g->kind == RW_KIND_FUNC && g->orig == r->from && g->size &&
 			    (g->addr != r->from || end <= at))
 				code[n++] = (struct old_code){g->addr, g->addr + g->size, names[i], ipa_ra};
@@ -295,7 +295,7 @@ static void pull_free(struct pull *p)
 {
 	for (size_t i = 0; p->ar && i < p->nar; i++)
 		if (p->ar[i].map)
-			rw_archive_close(&p->ar[i]);
+			elf_archive_close(&p->ar[i]);
 	for (size_t i = 0; i < p->nadded; i++)
 		free(p->bufs[i]);
 	free(p->ar);
@@ -329,11 +329,11 @@ static int ends_soon(int pid)
 	return 0;
 }
 
-int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filter,
+int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filter,
 	     struct patch_result *res)
 {
 	int rc = EXIT_REFUSED;
-	struct rw_process proc = {.fd = -1};
+	struct link_process proc = {.fd = -1};
 	struct exe_cache *own = filter && filter->cache ? NULL : exe_cache_new();
 	struct exe_cache *cache = own ? own : filter->cache;
 	struct types_prog *types = NULL;
@@ -346,13 +346,13 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	}
 	l.objs = rw_calloc((size_t)nfiles, sizeof *l.objs);
 	for (int i = 0; i < nfiles; i++)
-		if (rw_object_open(&l.objs[i], files[i]) < 0) {
+		if (elf_object_open(&l.objs[i], files[i]) < 0) {
 			rc = EXIT_BADINPUT;
 			goto out;
 		}
-	proc.fd = rw_connect(pid, 2000);
-	if (proc.fd < 0 || rw_hello(&proc) < 0) {
-		res->no_answer = rw_no_answer();
+	proc.fd = chan_connect(pid, 2000);
+	if (proc.fd < 0 || chan_hello(&proc) < 0) {
+		res->no_answer = chan_no_answer();
 		rc = EXIT_NOPROC;
 		goto out;
 	}
@@ -371,7 +371,7 @@ int rw_patch(int pid, char **files, int nfiles, const struct patch_filter *filte
 	if (applied < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());
-		res->no_answer = rw_no_answer();
+		res->no_answer = chan_no_answer();
 		res->in_doubt = applied == -2;
 		if (proc.fd >= 0 && (applied == -2 && !res->no_answer ? ends_soon(pid) : process_gone(pid)))
 			rw_fail("%s: the program ended during the patch (did the new code crash?)", why);
@@ -390,12 +390,12 @@ out:
 	link_free(&l);
 	for (size_t i = 0; i < l.nobjs; i++)
 		if (l.objs[i].map)
-			rw_object_close(&l.objs[i]);
+			elf_object_close(&l.objs[i]);
 	free(l.objs);
 	pull_free(&pl);
 	exe_cache_free(own);
 	if (proc.fd >= 0)
 		close(proc.fd);
-	rw_process_free(&proc);
+	chan_process_free(&proc);
 	return rc;
 }

@@ -124,7 +124,7 @@ int procs_init(struct procs *ps, int root, int ino)
 	ps->wd = -1;
 	ps->ino = ino;
 	add(ps, root, PROC_GEN_UNKNOWN);
-	if (rw_socket_dir(ps->dir, sizeof ps->dir) < 0)
+	if (chan_socket_dir(ps->dir, sizeof ps->dir) < 0)
 		return -1;
 	/* A process whose parent ends is rewire's, not init's: still ours. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -170,7 +170,7 @@ void procs_forget(struct procs *ps, int pid, int remove_socket)
 		return;
 	if (remove_socket) {
 		char path[512];
-		if (rw_agent_file(ps->dir, pid, "sock", path, sizeof path) == 0)
+		if (chan_agent_file(ps->dir, pid, "sock", path, sizeof path) == 0)
 			unlink(path);
 	}
 	*p = ps->v[--ps->n];

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "driver.h"
-#include "patch/diff.h"
-#include "patch/types.h"
+#include "diff/diff.h"
+#include "diff/types.h"
 #include "front/cargo.h"
 #include "front/cc.h"
 
@@ -154,7 +154,7 @@ static int resolve_program(const char *prog, char *out, size_t cap)
 struct cc_db *run_load_units(const char *dbdir, const char *exe)
 {
 	char path[PATH_MAX + 32];
-	struct rw_image img = {0};
+	struct elf_image img = {0};
 	static struct cc_db db;
 	if (cc_find_db(dbdir, exe, path, sizeof path) < 0) {
 		rw_say("%s; running without watching sources. Make one with "
@@ -162,12 +162,12 @@ struct cc_db *run_load_units(const char *dbdir, const char *exe)
 		       "`bear -- make`; or use `rewire apply`", rw_error());
 		return NULL;
 	}
-	if (cc_load(&db, path) < 0 || rw_image_open(&img, exe) < 0) {
+	if (cc_load(&db, path) < 0 || elf_image_open(&img, exe) < 0) {
 		rw_say_error("%s; running without watching sources", rw_error());
 		return NULL;
 	}
 	cc_keep_program_units(&db, &img);
-	rw_image_close(&img);
+	elf_image_close(&img);
 	if (!db.n) {
 		rw_say("%s lists no source of %s; running without watching sources", path, exe);
 		return NULL;
@@ -182,11 +182,11 @@ struct cc_db *run_load_units(const char *dbdir, const char *exe)
  * how each unit was compiled. */
 static void warn_ipa_ra(const char *exe)
 {
-	struct rw_image img = {0};
-	if (rw_image_open(&img, exe) < 0)
+	struct elf_image img = {0};
+	if (elf_image_open(&img, exe) < 0)
 		return;
 	for (size_t i = 1; i < img.nsections; i++) {
-		const struct rw_section *s = &img.sections[i];
+		const struct elf_section *s = &img.sections[i];
 		if (strcmp(s->name, ".debug_str") || !s->data)
 			continue;
 		for (const char *p = (const char *)s->data, *end = p + s->size; p < end;
@@ -198,11 +198,11 @@ static void warn_ipa_ra(const char *exe)
 			rw_say("warning: %s was built by gcc with optimisation and without -fno-ipa-ra: "
 			       "a running caller may rely on registers a patched callee now uses; "
 			       "build with -fno-ipa-ra for patching to be safe", rw_basename(exe));
-			rw_image_close(&img);
+			elf_image_close(&img);
 			return;
 		}
 	}
-	rw_image_close(&img);
+	elf_image_close(&img);
 }
 
 /* Without debug information rewire cannot see that a patch changes a
@@ -340,7 +340,7 @@ int cmd_run(int argc, char **argv)
 	if (!db)
 		db = objects.n ? &objects : run_load_units(dbdir, exe);
 	run_warn_build(exe, db);
-	if (run_find_agent(agent, sizeof agent) < 0 || rw_socket_dir(dir, sizeof dir) < 0) {
+	if (run_find_agent(agent, sizeof agent) < 0 || chan_socket_dir(dir, sizeof dir) < 0) {
 		rw_say_error("%s", rw_error());
 		return EXIT_NOPROC;
 	}

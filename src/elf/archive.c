@@ -22,7 +22,7 @@
 
 #define AR_HDR 60
 
-static int map_archive(struct rw_archive *a, const char *path)
+static int map_archive(struct elf_archive *a, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -81,7 +81,7 @@ struct scan {
 };
 
 /* The member's name: "name/" short, "/N" long, "#1/N" BSD (in the data). */
-static char *member_name(struct rw_archive *a, const struct scan *sc, const char *raw,
+static char *member_name(struct elf_archive *a, const struct scan *sc, const char *raw,
 			 uint64_t *data_off, uint64_t *size)
 {
 	char buf[17];
@@ -115,7 +115,7 @@ static char *member_name(struct rw_archive *a, const struct scan *sc, const char
 	return rw_strdup(buf);
 }
 
-static int add_member(struct rw_archive *a, struct scan *sc, char *name, uint64_t hdr,
+static int add_member(struct elf_archive *a, struct scan *sc, char *name, uint64_t hdr,
 		      uint64_t off, uint64_t size)
 {
 	if (!name)
@@ -124,11 +124,11 @@ static int add_member(struct rw_archive *a, struct scan *sc, char *name, uint64_
 	a->members = rw_grow(a->members, &sc->members_cap, a->nmembers, sizeof *a->members);
 	sc->hdr_off = rw_grow(sc->hdr_off, &sc->hdr_cap, a->nmembers, sizeof *sc->hdr_off);
 	sc->hdr_off[a->nmembers] = hdr;
-	a->members[a->nmembers++] = (struct rw_member){name, off, size};
+	a->members[a->nmembers++] = (struct elf_member){name, off, size};
 	return 0;
 }
 
-static int read_members(struct rw_archive *a, struct scan *sc)
+static int read_members(struct elf_archive *a, struct scan *sc)
 {
 	for (uint64_t at = 8; at < a->mapsize; at += at & 1) {
 		const char *h = (const char *)a->map + at;
@@ -155,13 +155,13 @@ static int read_members(struct rw_archive *a, struct scan *sc)
 	return 0;
 }
 
-static void add_sym(struct rw_archive *a, size_t *cap, const char *name, uint32_t member)
+static void add_sym(struct elf_archive *a, size_t *cap, const char *name, uint32_t member)
 {
 	a->syms = rw_grow(a->syms, cap, a->nsyms, sizeof *a->syms);
-	a->syms[a->nsyms++] = (struct rw_arsym){rw_strdup(name), member};
+	a->syms[a->nsyms++] = (struct elf_arsym){rw_strdup(name), member};
 }
 
-static long member_at(const struct rw_archive *a, const struct scan *sc, uint64_t hdr)
+static long member_at(const struct elf_archive *a, const struct scan *sc, uint64_t hdr)
 {
 	size_t lo = 0, hi = a->nmembers;	/* members are in file order */
 	while (lo < hi) {
@@ -176,7 +176,7 @@ static long member_at(const struct rw_archive *a, const struct scan *sc, uint64_
 	return -1;
 }
 
-static int read_index(struct rw_archive *a, const struct scan *sc)
+static int read_index(struct elf_archive *a, const struct scan *sc)
 {
 	const uint8_t *p = (const uint8_t *)a->map + sc->index_off;
 	uint64_t size = sc->index_size, w = sc->index_wide ? 8 : 4;
@@ -199,28 +199,28 @@ static int read_index(struct rw_archive *a, const struct scan *sc)
 	return 0;
 }
 
-static int is_elf(const struct rw_archive *a, const struct rw_member *m)
+static int is_elf(const struct elf_archive *a, const struct elf_member *m)
 {
 	return m->size >= 4 && !memcmp((const char *)a->map + m->off, "\177ELF", 4);
 }
 
 /* No index: the defined globals of each ELF member. */
-static int read_member_symbols(struct rw_archive *a)
+static int read_member_symbols(struct elf_archive *a)
 {
 	size_t cap = 0;
 	for (size_t i = 0; i < a->nmembers; i++) {
-		struct rw_objfile o;
+		struct elf_object o;
 		void *buf;
 		if (!is_elf(a, &a->members[i]))
 			continue;
-		if (rw_archive_object(a, i, &o, &buf) < 0)
+		if (elf_archive_object(a, i, &o, &buf) < 0)
 			return -1;
 		for (size_t j = 1; j < o.nsymbols; j++) {
-			const struct rw_symbol *s = &o.symbols[j];
+			const struct elf_symbol *s = &o.symbols[j];
 			if (s->bind != STB_LOCAL && s->shndx != SHN_UNDEF && s->name[0])
 				add_sym(a, &cap, s->name, (uint32_t)i);
 		}
-		rw_object_close(&o);
+		elf_object_close(&o);
 		free(buf);
 	}
 	return 0;
@@ -228,12 +228,12 @@ static int read_member_symbols(struct rw_archive *a)
 
 static int cmp_sym(const void *x, const void *y)
 {
-	const struct rw_arsym *a = x, *b = y;
+	const struct elf_arsym *a = x, *b = y;
 	int c = strcmp(a->name, b->name);
 	return c ? c : (a->member > b->member) - (a->member < b->member);
 }
 
-int rw_archive_open(struct rw_archive *a, const char *path)
+int elf_archive_open(struct elf_archive *a, const char *path)
 {
 	struct scan sc = {0};
 	memset(a, 0, sizeof *a);
@@ -249,7 +249,7 @@ int rw_archive_open(struct rw_archive *a, const char *path)
 		rc = sc.index_size ? read_index(a, &sc) : read_member_symbols(a);
 	free(sc.hdr_off);
 	if (rc < 0) {
-		rw_archive_close(a);
+		elf_archive_close(a);
 		return -1;
 	}
 	if (a->nsyms)	/* qsort wants a real array, even of none */
@@ -257,7 +257,7 @@ int rw_archive_open(struct rw_archive *a, const char *path)
 	return 0;
 }
 
-void rw_archive_close(struct rw_archive *a)
+void elf_archive_close(struct elf_archive *a)
 {
 	if (a->map)
 		munmap(a->map, a->mapsize);
@@ -271,7 +271,7 @@ void rw_archive_close(struct rw_archive *a)
 	memset(a, 0, sizeof *a);
 }
 
-long rw_archive_find(const struct rw_archive *a, const char *name)
+long elf_archive_find(const struct elf_archive *a, const char *name)
 {
 	size_t lo = 0, hi = a->nsyms;
 	while (lo < hi) {	/* the first entry with that name */
@@ -284,9 +284,9 @@ long rw_archive_find(const struct rw_archive *a, const char *name)
 	return lo < a->nsyms && !strcmp(a->syms[lo].name, name) ? (long)a->syms[lo].member : -1;
 }
 
-int rw_archive_object(const struct rw_archive *a, size_t m, struct rw_objfile *obj, void **buf)
+int elf_archive_object(const struct elf_archive *a, size_t m, struct elf_object *obj, void **buf)
 {
-	const struct rw_member *mem = &a->members[m];
+	const struct elf_member *mem = &a->members[m];
 	size_t nlen = strlen(a->path) + strlen(mem->name) + 3;
 	*buf = NULL;
 	if (!is_elf(a, mem))
@@ -295,7 +295,7 @@ int rw_archive_object(const struct rw_archive *a, size_t m, struct rw_objfile *o
 	char *b = rw_calloc(1, mem->size + nlen), *name = b + mem->size;
 	memcpy(b, (const char *)a->map + mem->off, mem->size);
 	snprintf(name, nlen, "%s(%s)", a->path, mem->name);
-	if (rw_object_open_mem(obj, name, b, mem->size) < 0) {
+	if (elf_object_open_mem(obj, name, b, mem->size) < 0) {
 		free(b);
 		return -1;
 	}

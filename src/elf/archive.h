@@ -8,32 +8,32 @@
 #include <stdint.h>
 #include "elf/elffile.h"
 
-struct rw_member {
+struct elf_member {
 	char *name;
 	uint64_t off, size;	/* of the data, in the archive file */
 };
 
-struct rw_archive {
+struct elf_archive {
 	char *path;
 	void *map;
 	size_t mapsize;
-	struct rw_member *members;
+	struct elf_member *members;
 	size_t nmembers;
 	/* Global symbols the archive's index lists, sorted by name. */
-	struct rw_arsym { const char *name; uint32_t member; } *syms;
+	struct elf_arsym { const char *name; uint32_t member; } *syms;
 	size_t nsyms;
 };
 
 /* Map path and read its member list and symbol index (GNU or BSD-less SysV
  * format; without an index, the members' own symbol tables are read). On
  * failure nothing is left to free and rw_error() says why. */
-int rw_archive_open(struct rw_archive *a, const char *path);
-void rw_archive_close(struct rw_archive *a);
+int elf_archive_open(struct elf_archive *a, const char *path);
+void elf_archive_close(struct elf_archive *a);
 /* The member defining name, or -1. */
-long rw_archive_find(const struct rw_archive *a, const char *name);
+long elf_archive_find(const struct elf_archive *a, const char *name);
 /* Member m as an object: its bytes are copied (ELF wants alignment the
  * archive does not give); *buf holds the copy and the object's name, to
  * free after closing obj. */
-int rw_archive_object(const struct rw_archive *a, size_t m, struct rw_objfile *obj, void **buf);
+int elf_archive_object(const struct elf_archive *a, size_t m, struct elf_object *obj, void **buf);
 
 #endif

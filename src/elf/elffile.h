@@ -17,14 +17,14 @@
 #include <stdint.h>
 #include "util.h"
 
-struct rw_rela {
+struct elf_rela {
 	uint64_t offset;	/* within the section the relocations apply to */
 	uint32_t type;		/* R_X86_64_* */
 	uint32_t sym;		/* index into the file's symbols */
 	int64_t addend;
 };
 
-struct rw_section {
+struct elf_section {
 	const char *name;
 	uint32_t type;		/* SHT_* */
 	uint64_t flags;		/* SHF_* */
@@ -35,11 +35,11 @@ struct rw_section {
 	uint32_t link, info;
 	uint32_t group;		/* objects: index of the SHT_GROUP that holds it, else 0 */
 	const uint8_t *data;	/* NULL for SHT_NOBITS; else size bytes */
-	struct rw_rela *relas;	/* objects: the SHT_RELA section applying to this one */
+	struct elf_rela *relas;	/* objects: the SHT_RELA section applying to this one */
 	size_t nrelas;
 };
 
-struct rw_symbol {
+struct elf_symbol {
 	const char *name;	/* "" when unnamed */
 	const char *file;	/* locals: STT_FILE name in force ("" if none); globals: NULL */
 	uint64_t value;
@@ -50,18 +50,18 @@ struct rw_symbol {
 	uint8_t visibility;	/* STV_* */
 };
 
-struct rw_objfile {
+struct elf_object {
 	const char *path;
 	void *map;
 	size_t mapsize;
 	int mapped;		/* map is an mmap of path, else the caller's buffer */
-	struct rw_section *sections;	/* indexed by section index; [0] is SHN_UNDEF */
+	struct elf_section *sections;	/* indexed by section index; [0] is SHN_UNDEF */
 	size_t nsections;
-	struct rw_symbol *symbols;	/* indexed by symbol index; [0] is the null symbol */
+	struct elf_symbol *symbols;	/* indexed by symbol index; [0] is the null symbol */
 	size_t nsymbols;
 	const char *file;	/* name of the first STT_FILE symbol, "" if none */
 	/* private: named symbols ordered by (section, value), and for each the
-	 * highest value+size so far in its section, for rw_object_symbol_at */
+	 * highest value+size so far in its section, for elf_object_symbol_at */
 	uint32_t *bysec;
 	uint64_t *bysec_end;
 	size_t nbysec;
@@ -69,15 +69,15 @@ struct rw_objfile {
 
 /* An image is an ET_EXEC or ET_DYN file as it was linked. Symbols come from
  * .symtab when present, else .dynsym. */
-struct rw_image {
+struct elf_image {
 	const char *path;
 	void *map;
 	size_t mapsize;
 	int mapped;		/* map is an mmap of path, else the caller's buffer */
 	uint16_t e_type;		/* ET_EXEC or ET_DYN */
-	struct rw_section *sections;
+	struct elf_section *sections;
 	size_t nsections;
-	struct rw_symbol *symbols;
+	struct elf_symbol *symbols;
 	size_t nsymbols;
 	uint8_t build_id[64];
 	size_t build_id_len;		/* 0 when the file has no NT_GNU_BUILD_ID */
@@ -87,57 +87,57 @@ struct rw_image {
 	struct rw_index names;		/* symbol indexes by name */
 	uint32_t *byaddr;		/* indexes of defined symbols with a section, by value */
 	size_t nbyaddr;
-	uint32_t *suffixed;		/* see rw_image_suffixed */
+	uint32_t *suffixed;		/* see elf_image_suffixed */
 	size_t nsuffixed;
 	int suffixed_read;
 };
 
-int rw_object_open(struct rw_objfile *obj, const char *path);
+int elf_object_open(struct elf_object *obj, const char *path);
 /* The same for an object already in memory (an archive member, a test's
  * bytes): data stays the caller's and must outlive obj, which points into
  * it; close does not free it. name is used as the path in messages. */
-int rw_object_open_mem(struct rw_objfile *obj, const char *name, const void *data, size_t size);
-void rw_object_close(struct rw_objfile *obj);
+int elf_object_open_mem(struct elf_object *obj, const char *name, const void *data, size_t size);
+void elf_object_close(struct elf_object *obj);
 /* The named symbol (FUNC, OBJECT, TLS or NOTYPE with a name, not FILE or
  * SECTION) of section shndx whose [value, value+size) covers offset, or
  * failing that one whose value equals offset; NULL when none. GNU as turns
  * references to file-local symbols into section+offset: this maps them back. */
-const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
+const struct elf_symbol *elf_object_symbol_at(const struct elf_object *obj,
 					    uint16_t shndx, uint64_t offset);
 /* The named symbols (as above) of section shndx, by value: *list points at
  * their indexes; returns how many. */
-size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, const uint32_t **list);
+size_t elf_object_section_symbols(const struct elf_object *obj, uint16_t shndx, const uint32_t **list);
 
 /* Is the section constant data: read-only, or relocated once at start-up
  * and read-only after (.data.rel.ro*: tables of pointers, vtables, Rust's
  * statics without interior mutability)? Constants are code, not state. */
-int rw_section_is_const(const struct rw_section *s);
+int elf_section_is_const(const struct elf_section *s);
 
-int rw_image_open(struct rw_image *img, const char *path);
-/* As rw_object_open_mem, for an image. */
-int rw_image_open_mem(struct rw_image *img, const char *name, const void *data, size_t size);
-void rw_image_close(struct rw_image *img);
+int elf_image_open(struct elf_image *img, const char *path);
+/* As elf_object_open_mem, for an image. */
+int elf_image_open_mem(struct elf_image *img, const char *name, const void *data, size_t size);
+void elf_image_close(struct elf_image *img);
 /* Defined symbol named name. file == NULL: a global (or weak) symbol; if no
  * global has that name, a hidden symbol the link made local is accepted when
  * exactly one local of any file has the name. file != NULL: a local of that
  * translation unit (compared by basename). NULL when none. */
-const struct rw_symbol *rw_image_find(const struct rw_image *img,
+const struct elf_symbol *elf_image_find(const struct elf_image *img,
 				      const char *name, const char *file);
 /* How many locals named name the units with file's basename define: more
  * than one when two files of the program share a name (a/util.c, b/util.c). */
-size_t rw_image_count_locals(const struct rw_image *img, const char *name, const char *file);
+size_t elf_image_count_locals(const struct elf_image *img, const char *name, const char *file);
 /* The lowest value of a defined symbol (any type but FILE/SECTION) in the
  * same section strictly above addr; else the end of the section holding
  * addr; 0 when addr is in no section. For "is there room for a jump". */
-uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr);
+uint64_t elf_image_next_boundary(const struct elf_image *img, uint64_t addr);
 /* The end of the code or data before addr in its section (the furthest
  * end of the symbols below it, or the section's start): the bytes from
  * there to addr are padding. addr itself when a symbol of unknown size
  * precedes it or addr is in no section. */
-uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr);
+uint64_t elf_image_prev_end(const struct elf_image *img, uint64_t addr);
 /* The symbols whose names carry a ".llvm.<digits>" suffix (rw_name_len):
  * their indexes, *n of them. Found at the first call and kept with the
  * image, which a session keeps across patches. */
-const uint32_t *rw_image_suffixed(struct rw_image *img, size_t *n);
+const uint32_t *elf_image_suffixed(struct elf_image *img, size_t *n);
 
 #endif

@@ -17,7 +17,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 /* Walk the notes in [p, p+size) for the GNU build-id. The name and the
  * descriptor each start at a multiple of align from the start (4, or 8 in
  * 8-aligned note segments such as .note.gnu.property). */
-static int read_notes(struct rw_image *img, const uint8_t *p, uint64_t size,
+static int read_notes(struct elf_image *img, const uint8_t *p, uint64_t size,
 		      uint64_t align, const char *where)
 {
 	uint64_t off = 0;
@@ -47,7 +47,7 @@ static uint64_t note_align(uint64_t a)
 	return a == 8 ? 8 : 4;
 }
 
-static int read_segment(struct rw_image *img, const Elf64_Phdr *ph, size_t i)
+static int read_segment(struct elf_image *img, const Elf64_Phdr *ph, size_t i)
 {
 	if (ph->p_offset > img->mapsize || ph->p_filesz > img->mapsize - ph->p_offset)
 		return rw_fail("%s: segment %zu at offset %#llx size %#llx runs past the end of the file (%zu bytes); truncated or corrupt",
@@ -69,7 +69,7 @@ static int read_segment(struct rw_image *img, const Elf64_Phdr *ph, size_t i)
 	return 0;
 }
 
-static int read_segments(struct rw_image *img, const Elf64_Ehdr *eh)
+static int read_segments(struct elf_image *img, const Elf64_Ehdr *eh)
 {
 	if (eh->e_phnum == 0)
 		return 0;
@@ -93,10 +93,10 @@ static int read_segments(struct rw_image *img, const Elf64_Ehdr *eh)
 
 /* Segments first (what the loader maps); a build-id only in a note
  * section is found too. */
-static int read_build_id_sections(struct rw_image *img)
+static int read_build_id_sections(struct elf_image *img)
 {
 	for (size_t i = 1; !img->build_id_len && i < img->nsections; i++) {
-		const struct rw_section *s = &img->sections[i];
+		const struct elf_section *s = &img->sections[i];
 		if (s->type == SHT_NOTE &&
 		    read_notes(img, s->data, s->size, note_align(s->align), s->name))
 			return -1;
@@ -105,7 +105,7 @@ static int read_build_id_sections(struct rw_image *img)
 }
 
 /* .symtab when present (it has the statics), else .dynsym. */
-static int find_symtab(const struct rw_elf *e, uint32_t type, size_t *idx)
+static int find_symtab(const struct elf_file *e, uint32_t type, size_t *idx)
 {
 	*idx = 0;
 	for (size_t i = 1; i < e->nsections; i++) {
@@ -119,7 +119,7 @@ static int find_symtab(const struct rw_elf *e, uint32_t type, size_t *idx)
 	return 0;
 }
 
-static int read_symbols(struct rw_image *img, const struct rw_elf *e)
+static int read_symbols(struct elf_image *img, const struct elf_file *e)
 {
 	size_t idx;
 	if (find_symtab(e, SHT_SYMTAB, &idx))
@@ -127,13 +127,13 @@ static int read_symbols(struct rw_image *img, const struct rw_elf *e)
 	if (!idx && find_symtab(e, SHT_DYNSYM, &idx))
 		return -1;
 	if (!idx) {
-		rw_elf_no_symbols(&img->symbols, &img->nsymbols);
+		elf_file_no_symbols(&img->symbols, &img->nsymbols);
 		return 0;
 	}
-	return rw_elf_symbols(e, idx, &img->symbols, &img->nsymbols);
+	return elf_file_symbols(e, idx, &img->symbols, &img->nsymbols);
 }
 
-static int is_indexed(const struct rw_symbol *s)
+static int is_indexed(const struct elf_symbol *s)
 {
 	return s->name[0] && s->shndx != SHN_UNDEF && s->type != STT_SECTION &&
 	       s->type != STT_FILE;
@@ -147,11 +147,11 @@ struct entry {
  * slot and a lookup walks the probe run comparing names. ld writes
  * copy-relocated and versioned definitions as "name@VERSION" in .symtab;
  * they are also filed under the bare name. */
-static size_t hash_names(const struct rw_image *img, struct entry *out)
+static size_t hash_names(const struct elf_image *img, struct entry *out)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < img->nsymbols; i++) {
-		const struct rw_symbol *s = &img->symbols[i];
+		const struct elf_symbol *s = &img->symbols[i];
 		if (!is_indexed(s))
 			continue;
 		size_t len = strlen(s->name);
@@ -166,7 +166,7 @@ static size_t hash_names(const struct rw_image *img, struct entry *out)
 /* With a million names the table is far bigger than the cache and each
  * insertion would wait for memory: the hashes are computed first so the
  * slot of an entry a few ahead can be prefetched. */
-static void index_names(struct rw_image *img)
+static void index_names(struct elf_image *img)
 {
 	struct entry *e = rw_malloc(2 * img->nsymbols * sizeof *e);
 	size_t n = hash_names(img, e);
@@ -181,7 +181,7 @@ static void index_names(struct rw_image *img)
 
 /* Symbols whose value is an address in the file's layout: TLS symbols
  * hold offsets in the TLS block, absolute ones are not in a section. */
-static int has_address(const struct rw_image *img, const struct rw_symbol *s)
+static int has_address(const struct elf_image *img, const struct elf_symbol *s)
 {
 	return s->shndx != SHN_UNDEF && s->shndx < img->nsections &&
 	       (img->sections[s->shndx].flags & SHF_ALLOC) && s->type != STT_SECTION &&
@@ -223,7 +223,7 @@ static void sort_keys(struct key *keys, size_t n)
 	free(tmp);
 }
 
-static void index_addrs(struct rw_image *img)
+static void index_addrs(struct elf_image *img)
 {
 	struct key *keys = rw_malloc(img->nsymbols * sizeof *keys);
 	size_t n = 0;
@@ -240,7 +240,7 @@ static void index_addrs(struct rw_image *img)
 }
 
 /* Takes over what e holds, whether the image is read or not. */
-static int read_image(struct rw_image *img, const struct rw_elf *e)
+static int read_image(struct elf_image *img, const struct elf_file *e)
 {
 	img->path = e->path;
 	img->map = e->map;
@@ -257,7 +257,7 @@ static int read_image(struct rw_image *img, const struct rw_elf *e)
 		 read_symbols(img, e))
 		rc = -1;
 	if (rc) {
-		rw_image_close(img);
+		elf_image_close(img);
 		return -1;
 	}
 	index_names(img);
@@ -265,25 +265,25 @@ static int read_image(struct rw_image *img, const struct rw_elf *e)
 	return 0;
 }
 
-int rw_image_open(struct rw_image *img, const char *path)
+int elf_image_open(struct elf_image *img, const char *path)
 {
 	memset(img, 0, sizeof *img);
-	struct rw_elf e;
-	if (rw_elf_open(&e, path))
+	struct elf_file e;
+	if (elf_file_open(&e, path))
 		return -1;
 	return read_image(img, &e);
 }
 
-int rw_image_open_mem(struct rw_image *img, const char *name, const void *data, size_t size)
+int elf_image_open_mem(struct elf_image *img, const char *name, const void *data, size_t size)
 {
 	memset(img, 0, sizeof *img);
-	struct rw_elf e;
-	if (rw_elf_open_mem(&e, name, data, size))
+	struct elf_file e;
+	if (elf_file_open_mem(&e, name, data, size))
 		return -1;
 	return read_image(img, &e);
 }
 
-void rw_image_close(struct rw_image *img)
+void elf_image_close(struct elf_image *img)
 {
 	if (img->map && img->mapped)
 		munmap(img->map, img->mapsize);
@@ -308,27 +308,27 @@ static int name_match(const char *name, const char *key, size_t len)
 	return name[len + 1] == '@' ? 2 : 1;
 }
 
-static int bind_rank(const struct rw_symbol *s)
+static int bind_rank(const struct elf_symbol *s)
 {
 	if (s->bind == STB_GLOBAL || s->bind == STB_GNU_UNIQUE)
 		return 2;
 	return s->bind == STB_WEAK;
 }
 
-const struct rw_symbol *rw_image_find(const struct rw_image *img,
+const struct elf_symbol *elf_image_find(const struct elf_image *img,
 				      const char *name, const char *file)
 {
 	if (!name[0])
 		return NULL;
 	size_t len = strlen(name), at;
 	const char *base = file ? rw_basename(file) : NULL;
-	const struct rw_symbol *best = NULL, *local = NULL;
+	const struct elf_symbol *best = NULL, *local = NULL;
 	int bestrank = 0, ambiguous = 0;
 	/* The probe run may hold a symbol twice (under its full and bare
 	 * names) and in any order: compare by rank, then by index. */
 	for (uint32_t i = rw_index_first(&img->names, rw_hash_n(name, len), &at); i != RW_INDEX_END;
 	     i = rw_index_next(&img->names, &at)) {
-		const struct rw_symbol *s = &img->symbols[i];
+		const struct elf_symbol *s = &img->symbols[i];
 		int m = name_match(s->name, name, len);
 		if (!m)
 			continue;
@@ -359,16 +359,16 @@ const struct rw_symbol *rw_image_find(const struct rw_image *img,
 	return best;
 }
 
-size_t rw_image_count_locals(const struct rw_image *img, const char *name, const char *file)
+size_t elf_image_count_locals(const struct elf_image *img, const char *name, const char *file)
 {
 	if (!name[0])
 		return 0;
 	size_t len = strlen(name), n = 0, at;
 	const char *base = rw_basename(file);
-	const struct rw_symbol *seen[2] = {NULL, NULL};
+	const struct elf_symbol *seen[2] = {NULL, NULL};
 	for (uint32_t i = rw_index_first(&img->names, rw_hash_n(name, len), &at); i != RW_INDEX_END;
 	     i = rw_index_next(&img->names, &at)) {
-		const struct rw_symbol *s = &img->symbols[i];
+		const struct elf_symbol *s = &img->symbols[i];
 		if (s->bind != STB_LOCAL || !name_match(s->name, name, len) || !s->file ||
 		    strcmp(rw_basename(s->file), base) || s == seen[0] || s == seen[1])
 			continue;
@@ -381,10 +381,10 @@ size_t rw_image_count_locals(const struct rw_image *img, const char *name, const
 
 /* The allocated section holding addr. .tbss takes no address space (its
  * addresses are the TLS template's, overlapping what follows). */
-static const struct rw_section *section_at(const struct rw_image *img, uint64_t addr)
+static const struct elf_section *section_at(const struct elf_image *img, uint64_t addr)
 {
 	for (size_t i = 1; i < img->nsections; i++) {
-		const struct rw_section *s = &img->sections[i];
+		const struct elf_section *s = &img->sections[i];
 		if (!(s->flags & SHF_ALLOC) || (s->type == SHT_NOBITS && (s->flags & SHF_TLS)))
 			continue;
 		if (addr - s->addr < s->size)
@@ -393,9 +393,9 @@ static const struct rw_section *section_at(const struct rw_image *img, uint64_t 
 	return NULL;
 }
 
-uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr)
+uint64_t elf_image_next_boundary(const struct elf_image *img, uint64_t addr)
 {
-	const struct rw_section *s = section_at(img, addr);
+	const struct elf_section *s = section_at(img, addr);
 	if (!s)
 		return 0;
 	uint64_t end = s->addr + s->size;
@@ -415,9 +415,9 @@ uint64_t rw_image_next_boundary(const struct rw_image *img, uint64_t addr)
 	return end;
 }
 
-uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
+uint64_t elf_image_prev_end(const struct elf_image *img, uint64_t addr)
 {
-	const struct rw_section *s = section_at(img, addr);
+	const struct elf_section *s = section_at(img, addr);
 	if (!s)
 		return addr;
 	size_t lo = 0, hi = img->nbyaddr;
@@ -432,7 +432,7 @@ uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
 	 * unknown size (0) may cover anything up to addr. */
 	uint64_t end = s->addr;
 	for (size_t i = lo; i-- > 0;) {
-		const struct rw_symbol *p = &img->symbols[img->byaddr[i]];
+		const struct elf_symbol *p = &img->symbols[img->byaddr[i]];
 		if (p->value < s->addr)
 			break;
 		if (!p->size)
@@ -445,7 +445,7 @@ uint64_t rw_image_prev_end(const struct rw_image *img, uint64_t addr)
 	return end < addr ? end : addr;
 }
 
-const uint32_t *rw_image_suffixed(struct rw_image *img, size_t *n)
+const uint32_t *elf_image_suffixed(struct elf_image *img, size_t *n)
 {
 	if (!img->suffixed_read) {
 		size_t cap = 0;

@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 
 /* The one SHT_SYMTAB, or 0 when the object has none. */
-static int find_symtab(const struct rw_elf *e, size_t *idx)
+static int find_symtab(const struct elf_file *e, size_t *idx)
 {
 	*idx = 0;
 	for (size_t i = 1; i < e->nsections; i++) {
@@ -21,11 +21,11 @@ static int find_symtab(const struct rw_elf *e, size_t *idx)
 	return 0;
 }
 
-static int read_symbols(struct rw_objfile *obj, const struct rw_elf *e, size_t symtab)
+static int read_symbols(struct elf_object *obj, const struct elf_file *e, size_t symtab)
 {
 	if (!symtab)
-		rw_elf_no_symbols(&obj->symbols, &obj->nsymbols);
-	else if (rw_elf_symbols(e, symtab, &obj->symbols, &obj->nsymbols))
+		elf_file_no_symbols(&obj->symbols, &obj->nsymbols);
+	else if (elf_file_symbols(e, symtab, &obj->symbols, &obj->nsymbols))
 		return -1;
 	obj->file = "";
 	for (size_t i = 0; i < obj->nsymbols; i++) {
@@ -39,7 +39,7 @@ static int read_symbols(struct rw_objfile *obj, const struct rw_elf *e, size_t s
 
 /* Checks shared by relocation and group sections: both name the symbol
  * table through sh_link. */
-static int check_symtab_link(const struct rw_objfile *obj, const struct rw_section *s,
+static int check_symtab_link(const struct elf_object *obj, const struct elf_section *s,
 			     size_t symtab)
 {
 	if (!symtab)
@@ -51,9 +51,9 @@ static int check_symtab_link(const struct rw_objfile *obj, const struct rw_secti
 	return 0;
 }
 
-static int read_relas(struct rw_objfile *obj, size_t idx, size_t symtab)
+static int read_relas(struct elf_object *obj, size_t idx, size_t symtab)
 {
-	const struct rw_section *r = &obj->sections[idx];
+	const struct elf_section *r = &obj->sections[idx];
 	if (check_symtab_link(obj, r, symtab))
 		return -1;
 	if (r->entsize != sizeof(Elf64_Rela) || r->size % sizeof(Elf64_Rela))
@@ -63,14 +63,14 @@ static int read_relas(struct rw_objfile *obj, size_t idx, size_t symtab)
 	if (r->info == 0 || r->info >= obj->nsections || r->info == idx)
 		return rw_fail("%s: relocation section %s applies to section %u, which is not valid",
 			       obj->path, r->name, r->info);
-	struct rw_section *target = &obj->sections[r->info];
+	struct elf_section *target = &obj->sections[r->info];
 	if (target->type == SHT_NOBITS || target->type == SHT_NULL)
 		return rw_fail("%s: relocation section %s applies to %s, which has no contents",
 			       obj->path, r->name, target->name);
 	if (target->relas)
 		return rw_fail("%s: section %s has two relocation sections", obj->path, target->name);
 	size_t n = r->size / sizeof(Elf64_Rela);
-	struct rw_rela *out = rw_malloc(n * sizeof *out);
+	struct elf_rela *out = rw_malloc(n * sizeof *out);
 	for (size_t i = 0; i < n; i++) {
 		Elf64_Rela er;
 		memcpy(&er, r->data + i * sizeof er, sizeof er);
@@ -91,9 +91,9 @@ static int read_relas(struct rw_objfile *obj, size_t idx, size_t symtab)
 }
 
 /* A group's data is a flag word (GRP_COMDAT) and its member sections. */
-static int read_group(struct rw_objfile *obj, size_t idx, size_t symtab)
+static int read_group(struct elf_object *obj, size_t idx, size_t symtab)
 {
-	const struct rw_section *g = &obj->sections[idx];
+	const struct elf_section *g = &obj->sections[idx];
 	if (check_symtab_link(obj, g, symtab))
 		return -1;
 	if (g->size < 4 || g->size % 4)
@@ -118,10 +118,10 @@ static int read_group(struct rw_objfile *obj, size_t idx, size_t symtab)
 }
 
 /* Relocations and groups, once the symbols they refer to are known. */
-static int read_sections(struct rw_objfile *obj, size_t symtab)
+static int read_sections(struct elf_object *obj, size_t symtab)
 {
 	for (size_t i = 1; i < obj->nsections; i++) {
-		const struct rw_section *s = &obj->sections[i];
+		const struct elf_section *s = &obj->sections[i];
 		if (s->type == SHT_REL)
 			return rw_fail("%s: section %s has SHT_REL relocations (no addend), which x86-64 objects do not use",
 				       obj->path, s->name);
@@ -133,8 +133,8 @@ static int read_sections(struct rw_objfile *obj, size_t symtab)
 	return 0;
 }
 
-/* Symbols rw_object_symbol_at can return. GNU_IFUNC counts as a function. */
-static int is_candidate(const struct rw_objfile *obj, const struct rw_symbol *s)
+/* Symbols elf_object_symbol_at can return. GNU_IFUNC counts as a function. */
+static int is_candidate(const struct elf_object *obj, const struct elf_symbol *s)
 {
 	if (!s->name[0] || s->shndx == SHN_UNDEF || s->shndx >= obj->nsections)
 		return 0;
@@ -163,12 +163,12 @@ static int cmp_key(const void *a, const void *b)
 /* Sort the candidates by (section, value) and record the running maximum
  * of value+size within each section: walking down from an offset, once
  * that maximum is at or below the offset no earlier symbol can cover it. */
-static void index_symbols(struct rw_objfile *obj)
+static void index_symbols(struct elf_object *obj)
 {
 	struct key *keys = rw_malloc(obj->nsymbols * sizeof *keys);
 	size_t n = 0;
 	for (size_t i = 0; i < obj->nsymbols; i++) {
-		const struct rw_symbol *s = &obj->symbols[i];
+		const struct elf_symbol *s = &obj->symbols[i];
 		if (is_candidate(obj, s))
 			keys[n++] = (struct key){ s->value, s->shndx, (uint32_t)i };
 	}
@@ -177,7 +177,7 @@ static void index_symbols(struct rw_objfile *obj)
 	obj->bysec_end = rw_malloc(n * sizeof *obj->bysec_end);
 	obj->nbysec = n;
 	for (size_t i = 0; i < n; i++) {
-		const struct rw_symbol *s = &obj->symbols[keys[i].sym];
+		const struct elf_symbol *s = &obj->symbols[keys[i].sym];
 		uint64_t end = s->value + s->size < s->value ? UINT64_MAX : s->value + s->size;
 		if (i > 0 && keys[i - 1].shndx == keys[i].shndx && obj->bysec_end[i - 1] > end)
 			end = obj->bysec_end[i - 1];
@@ -188,7 +188,7 @@ static void index_symbols(struct rw_objfile *obj)
 }
 
 /* Takes over what e holds, whether the object is read or not. */
-static int read_object(struct rw_objfile *obj, const struct rw_elf *e)
+static int read_object(struct elf_object *obj, const struct elf_file *e)
 {
 	obj->path = e->path;
 	obj->map = e->map;
@@ -204,32 +204,32 @@ static int read_object(struct rw_objfile *obj, const struct rw_elf *e)
 		 read_sections(obj, symtab))
 		rc = -1;
 	if (rc) {
-		rw_object_close(obj);
+		elf_object_close(obj);
 		return -1;
 	}
 	index_symbols(obj);
 	return 0;
 }
 
-int rw_object_open(struct rw_objfile *obj, const char *path)
+int elf_object_open(struct elf_object *obj, const char *path)
 {
 	memset(obj, 0, sizeof *obj);
-	struct rw_elf e;
-	if (rw_elf_open(&e, path))
+	struct elf_file e;
+	if (elf_file_open(&e, path))
 		return -1;
 	return read_object(obj, &e);
 }
 
-int rw_object_open_mem(struct rw_objfile *obj, const char *name, const void *data, size_t size)
+int elf_object_open_mem(struct elf_object *obj, const char *name, const void *data, size_t size)
 {
 	memset(obj, 0, sizeof *obj);
-	struct rw_elf e;
-	if (rw_elf_open_mem(&e, name, data, size))
+	struct elf_file e;
+	if (elf_file_open_mem(&e, name, data, size))
 		return -1;
 	return read_object(obj, &e);
 }
 
-void rw_object_close(struct rw_objfile *obj)
+void elf_object_close(struct elf_object *obj)
 {
 	if (obj->map && obj->mapped)
 		munmap(obj->map, obj->mapsize);
@@ -242,14 +242,14 @@ void rw_object_close(struct rw_objfile *obj)
 	memset(obj, 0, sizeof *obj);
 }
 
-static int is_typed(const struct rw_symbol *s)
+static int is_typed(const struct elf_symbol *s)
 {
 	return s->type != STT_NOTYPE;
 }
 
 /* Better matches rank higher: covering before an exact value without a
  * size, and within each, a typed symbol before NOTYPE. 0: no match. */
-static int rank(const struct rw_symbol *s, uint64_t offset)
+static int rank(const struct elf_symbol *s, uint64_t offset)
 {
 	int covers = offset - s->value < s->size;
 	if (!covers && s->value != offset)
@@ -257,23 +257,23 @@ static int rank(const struct rw_symbol *s, uint64_t offset)
 	return 1 + covers + 2 * is_typed(s);
 }
 
-const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
+const struct elf_symbol *elf_object_symbol_at(const struct elf_object *obj,
 					    uint16_t shndx, uint64_t offset)
 {
 	/* First position past (shndx, offset). */
 	size_t lo = 0, hi = obj->nbysec;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct rw_symbol *s = &obj->symbols[obj->bysec[mid]];
+		const struct elf_symbol *s = &obj->symbols[obj->bysec[mid]];
 		if (s->shndx < shndx || (s->shndx == shndx && s->value <= offset))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	const struct rw_symbol *best = NULL;
+	const struct elf_symbol *best = NULL;
 	int bestrank = 0;
 	for (size_t i = lo; i-- > 0;) {
-		const struct rw_symbol *s = &obj->symbols[obj->bysec[i]];
+		const struct elf_symbol *s = &obj->symbols[obj->bysec[i]];
 		if (s->shndx != shndx || (s->value != offset && obj->bysec_end[i] <= offset))
 			break;
 		/* Walking down, values fall: on a tie the innermost symbol
@@ -288,7 +288,7 @@ const struct rw_symbol *rw_object_symbol_at(const struct rw_objfile *obj,
 	return best;
 }
 
-size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, const uint32_t **list)
+size_t elf_object_section_symbols(const struct elf_object *obj, uint16_t shndx, const uint32_t **list)
 {
 	size_t lo = 0, hi = obj->nbysec;
 	while (lo < hi) {	/* first position of shndx */
@@ -305,7 +305,7 @@ size_t rw_object_section_symbols(const struct rw_objfile *obj, uint16_t shndx, c
 	return end - lo;
 }
 
-int rw_section_is_const(const struct rw_section *s)
+int elf_section_is_const(const struct elf_section *s)
 {
 	if (!s || !(s->flags & SHF_ALLOC) || (s->flags & (SHF_EXECINSTR | SHF_TLS)) ||
 	    s->type == SHT_NOBITS)

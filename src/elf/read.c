@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int map_file(struct rw_elf *e, const char *path)
+static int map_file(struct elf_file *e, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -38,7 +38,7 @@ static int map_file(struct rw_elf *e, const char *path)
 }
 
 /* [off, off+size) lies inside the map, without overflowing. */
-static int in_file(const struct rw_elf *e, uint64_t off, uint64_t size)
+static int in_file(const struct elf_file *e, uint64_t off, uint64_t size)
 {
 	return off <= e->mapsize && size <= e->mapsize - off;
 }
@@ -61,7 +61,7 @@ static const char *machine_name(unsigned m)
 	return "unknown";
 }
 
-static int check_header(struct rw_elf *e)
+static int check_header(struct elf_file *e)
 {
 	const uint8_t *p = e->map;
 	if (e->mapsize < SELFMAG || memcmp(p, ELFMAG, SELFMAG))
@@ -89,7 +89,7 @@ static int check_header(struct rw_elf *e)
 
 /* The section count and the section name table index, following the
  * extended numbering kept in section 0 when the header fields overflow. */
-static int section_count(struct rw_elf *e, size_t *n, size_t *strndx)
+static int section_count(struct elf_file *e, size_t *n, size_t *strndx)
 {
 	const Elf64_Ehdr *eh = &e->eh;
 	if (eh->e_shentsize != sizeof(Elf64_Shdr))
@@ -103,7 +103,7 @@ static int section_count(struct rw_elf *e, size_t *n, size_t *strndx)
 	uint64_t count = eh->e_shnum ? eh->e_shnum : sh0.sh_size;
 	if (count == 0)
 		return rw_fail("%s: section header table is empty", e->path);
-	/* rw_symbol.shndx is 16 bits and above this are the reserved indexes. */
+	/* elf_symbol.shndx is 16 bits and above this are the reserved indexes. */
 	if (count >= SHN_LORESERVE)
 		return rw_fail("%s: has %llu sections, more than the %u supported",
 			       e->path, (unsigned long long)count, SHN_LORESERVE - 1);
@@ -119,7 +119,7 @@ static int section_count(struct rw_elf *e, size_t *n, size_t *strndx)
 	return 0;
 }
 
-static void copy_header(struct rw_section *s, const Elf64_Shdr *sh)
+static void copy_header(struct elf_section *s, const Elf64_Shdr *sh)
 {
 	s->type = sh->sh_type;
 	s->flags = sh->sh_flags;
@@ -132,9 +132,9 @@ static void copy_header(struct rw_section *s, const Elf64_Shdr *sh)
 }
 
 /* Bounds and links of one section; its name is already set. */
-static int check_section(struct rw_elf *e, size_t i, uint64_t off)
+static int check_section(struct elf_file *e, size_t i, uint64_t off)
 {
-	struct rw_section *s = &e->sections[i];
+	struct elf_section *s = &e->sections[i];
 	if (s->type != SHT_NOBITS) {
 		if (!in_file(e, off, s->size))
 			return rw_fail("%s: section %zu (%s) at offset %#llx size %#llx runs past the end of the file (%zu bytes); truncated or corrupt",
@@ -159,7 +159,7 @@ static int check_section(struct rw_elf *e, size_t i, uint64_t off)
 	return 0;
 }
 
-static int read_sections(struct rw_elf *e)
+static int read_sections(struct elf_file *e)
 {
 	const Elf64_Ehdr *eh = &e->eh;
 	/* A file may have no section table at all (e.g. sstripped): then it
@@ -193,13 +193,13 @@ static int read_sections(struct rw_elf *e)
 		e->sections[i].name = "";
 	}
 	int rc = 0;
-	const struct rw_section *str = strndx ? &e->sections[strndx] : NULL;
+	const struct elf_section *str = strndx ? &e->sections[strndx] : NULL;
 	/* The name table first, so the other messages can name sections. */
 	if (str) {
 		e->sections[strndx].name = ".shstrtab";
 		rc = check_section(e, strndx, offs[strndx]);
 		if (!rc)
-			rc = rw_elf_strtab(e, strndx, "the ELF header");
+			rc = elf_file_strtab(e, strndx, "the ELF header");
 	}
 	for (size_t i = 1; !rc && i < n; i++) {
 		if (str && names[i] >= str->size) {
@@ -212,7 +212,7 @@ static int read_sections(struct rw_elf *e)
 		 * keep only the name, so that nothing places or follows them. */
 		if (e->sections[i].type == SHT_NULL) {
 			const char *name = e->sections[i].name;
-			e->sections[i] = (struct rw_section){.name = name, .align = 1};
+			e->sections[i] = (struct elf_section){.name = name, .align = 1};
 			continue;
 		}
 		rc = check_section(e, i, offs[i]);
@@ -222,16 +222,16 @@ static int read_sections(struct rw_elf *e)
 	return rc;
 }
 
-static int read_elf(struct rw_elf *e)
+static int read_elf(struct elf_file *e)
 {
 	if (check_header(e) || read_sections(e)) {
-		rw_elf_close(e);
+		elf_file_close(e);
 		return -1;
 	}
 	return 0;
 }
 
-int rw_elf_open(struct rw_elf *e, const char *path)
+int elf_file_open(struct elf_file *e, const char *path)
 {
 	memset(e, 0, sizeof *e);
 	e->path = path;
@@ -241,7 +241,7 @@ int rw_elf_open(struct rw_elf *e, const char *path)
 	return read_elf(e);
 }
 
-int rw_elf_open_mem(struct rw_elf *e, const char *name, const void *data, size_t size)
+int elf_file_open_mem(struct elf_file *e, const char *name, const void *data, size_t size)
 {
 	memset(e, 0, sizeof *e);
 	e->path = name;
@@ -253,7 +253,7 @@ int rw_elf_open_mem(struct rw_elf *e, const char *name, const void *data, size_t
 	return read_elf(e);
 }
 
-void rw_elf_close(struct rw_elf *e)
+void elf_file_close(struct elf_file *e)
 {
 	if (e->map && e->mapped)
 		munmap(e->map, e->mapsize);
@@ -263,12 +263,12 @@ void rw_elf_close(struct rw_elf *e)
 
 /* A table whose last byte is NUL makes every in-bounds offset a
  * terminated string, so each lookup needs only the offset check. */
-int rw_elf_strtab(const struct rw_elf *e, size_t idx, const char *user)
+int elf_file_strtab(const struct elf_file *e, size_t idx, const char *user)
 {
 	if (idx == 0 || idx >= e->nsections)
 		return rw_fail("%s: %s refers to section %zu as its string table, which does not exist",
 			       e->path, user, idx);
-	const struct rw_section *s = &e->sections[idx];
+	const struct elf_section *s = &e->sections[idx];
 	if (s->type != SHT_STRTAB)
 		return rw_fail("%s: %s refers to section %s as its string table, but its type is %u",
 			       e->path, user, s->name, s->type);
@@ -277,7 +277,7 @@ int rw_elf_strtab(const struct rw_elf *e, size_t idx, const char *user)
 	return 0;
 }
 
-void rw_elf_no_symbols(struct rw_symbol **syms, size_t *nsyms)
+void elf_file_no_symbols(struct elf_symbol **syms, size_t *nsyms)
 {
 	*syms = rw_calloc(1, sizeof **syms);
 	(*syms)[0].name = "";
@@ -285,7 +285,7 @@ void rw_elf_no_symbols(struct rw_symbol **syms, size_t *nsyms)
 	*nsyms = 1;
 }
 
-static int check_shndx(const struct rw_elf *e, const struct rw_section *tab,
+static int check_shndx(const struct elf_file *e, const struct elf_section *tab,
 		       size_t i, const char *name, unsigned shndx)
 {
 	if (shndx == SHN_XINDEX)
@@ -305,7 +305,7 @@ static int check_shndx(const struct rw_elf *e, const struct rw_section *tab,
 
 /* A symbol in a section covers [value, value+size): callers compute the
  * end, so it must not wrap. */
-static int check_extent(const struct rw_elf *e, const struct rw_section *tab,
+static int check_extent(const struct elf_file *e, const struct elf_section *tab,
 			size_t i, const char *name, const Elf64_Sym *es)
 {
 	if (es->st_shndx == SHN_UNDEF || es->st_shndx >= SHN_LORESERVE ||
@@ -316,10 +316,10 @@ static int check_extent(const struct rw_elf *e, const struct rw_section *tab,
 		       (unsigned long long)es->st_size);
 }
 
-int rw_elf_symbols(const struct rw_elf *e, size_t idx,
-		   struct rw_symbol **syms, size_t *nsyms)
+int elf_file_symbols(const struct elf_file *e, size_t idx,
+		   struct elf_symbol **syms, size_t *nsyms)
 {
-	const struct rw_section *tab = &e->sections[idx];
+	const struct elf_section *tab = &e->sections[idx];
 	if (tab->entsize != sizeof(Elf64_Sym))
 		return rw_fail("%s: symbol table %s has entry size %llu, expected %zu",
 			       e->path, tab->name, (unsigned long long)tab->entsize, sizeof(Elf64_Sym));
@@ -328,7 +328,7 @@ int rw_elf_symbols(const struct rw_elf *e, size_t idx,
 			       e->path, tab->name, (unsigned long long)tab->size, sizeof(Elf64_Sym));
 	size_t n = tab->size / sizeof(Elf64_Sym);
 	if (n == 0) {
-		rw_elf_no_symbols(syms, nsyms);
+		elf_file_no_symbols(syms, nsyms);
 		return 0;
 	}
 	/* Indexes travel as uint32_t (relocations, the name hash's index+1). */
@@ -337,10 +337,10 @@ int rw_elf_symbols(const struct rw_elf *e, size_t idx,
 	if (tab->info > n)
 		return rw_fail("%s: symbol table %s says its first global is %u, but it has %zu symbols",
 			       e->path, tab->name, tab->info, n);
-	if (rw_elf_strtab(e, tab->link, tab->name))
+	if (elf_file_strtab(e, tab->link, tab->name))
 		return -1;
-	const struct rw_section *str = &e->sections[tab->link];
-	struct rw_symbol *out = rw_malloc(n * sizeof *out);
+	const struct elf_section *str = &e->sections[tab->link];
+	struct elf_symbol *out = rw_malloc(n * sizeof *out);
 	const char *file = "";
 	for (size_t i = 0; i < n; i++) {
 		Elf64_Sym es;
@@ -356,7 +356,7 @@ int rw_elf_symbols(const struct rw_elf *e, size_t idx,
 			free(out);
 			return -1;
 		}
-		struct rw_symbol *s = &out[i];
+		struct elf_symbol *s = &out[i];
 		s->name = name;
 		s->value = es.st_value;
 		s->size = es.st_size;

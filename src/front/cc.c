@@ -223,12 +223,12 @@ int cc_load(struct cc_db *db, const char *path)
 	return 0;
 }
 
-static int built_from(const struct rw_image *exe, const char *src)
+static int built_from(const struct elf_image *exe, const char *src)
 {
 	const char *base = rw_basename(src);
 	int any = 0;
 	for (size_t i = 1; i < exe->nsymbols; i++) {
-		const struct rw_symbol *s = &exe->symbols[i];
+		const struct elf_symbol *s = &exe->symbols[i];
 		if (s->type != 4 /* STT_FILE */)
 			continue;
 		any = 1;
@@ -238,7 +238,7 @@ static int built_from(const struct rw_image *exe, const char *src)
 	return !any;	/* no STT_FILE at all (stripped): keep every unit */
 }
 
-void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe)
+void cc_keep_program_units(struct cc_db *db, const struct elf_image *exe)
 {
 	size_t j = 0;
 	for (size_t i = 0; i < db->n; i++) {

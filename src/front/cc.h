@@ -37,7 +37,7 @@ struct cc_db {
 int cc_find_db(const char *dir, const char *exe, char *out, size_t cap);
 int cc_load(struct cc_db *db, const char *path);
 /* Keep the units the executable was built from (its STT_FILE names). */
-void cc_keep_program_units(struct cc_db *db, const struct rw_image *exe);
+void cc_keep_program_units(struct cc_db *db, const struct elf_image *exe);
 /* Start the unit's compiler writing obj and the depfile dep, its messages
  * to errfd. The child's pid, or -1. */
 pid_t cc_spawn(const struct cc_unit *u, const char *obj, const char *dep, int errfd, int color,

@@ -37,7 +37,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-static int is_eh(const struct rw_section *s)
+static int is_eh(const struct elf_section *s)
 {
 	return !strcmp(s->name, ".eh_frame") || s->type == SHT_X86_64_UNWIND;
 }
@@ -46,10 +46,10 @@ static int is_eh(const struct rw_section *s)
 static uint64_t place(struct link *l, int seg, int eh, uint64_t off)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		struct rw_objfile *o = &l->objs[oi];
+		struct elf_object *o = &l->objs[oi];
 		for (uint16_t si = 1; si < o->nsections; si++) {
 			struct loaded *ld = &l->secs[oi][si];
-			const struct rw_section *s = &o->sections[si];
+			const struct elf_section *s = &o->sections[si];
 			if (ld->load != seg || is_eh(s) != eh)
 				continue;
 			off = align_up(off, s->align ? s->align : 1);
@@ -136,9 +136,9 @@ static uint8_t *at_addr(struct link *l, uint64_t addr)
 	return NULL;
 }
 
-static const struct rw_module *tls_module(struct link *l, const struct target *t, const char *what)
+static const struct msg_module *tls_module(struct link *l, const struct target *t, const char *what)
 {
-	const struct rw_module *m = &l->proc->mods[t->mod];
+	const struct msg_module *m = &l->proc->mods[t->mod];
 	if (!m->tls_modid) {
 		rw_fail("%s: thread-local in %s, which has no TLS block", what, m->path);
 		return NULL;
@@ -172,7 +172,7 @@ static int target_value(struct link *l, const struct target *t, int call, struct
 		return 0;
 	}
 	case BIND_TLS: {
-		const struct rw_module *m = tls_module(l, t, what);
+		const struct msg_module *m = tls_module(l, t, what);
 		if (!m)
 			return -1;
 		v->S = t->value;
@@ -197,9 +197,9 @@ static void fill_got(struct link *l, const struct reloc_kind *k, const struct ta
 	}
 }
 
-static const char *target_name(const struct rw_objfile *o, const struct rw_rela *r)
+static const char *target_name(const struct elf_object *o, const struct elf_rela *r)
 {
-	const struct rw_symbol *s = &o->symbols[r->sym];
+	const struct elf_symbol *s = &o->symbols[r->sym];
 	if (s->type == STT_SECTION && s->shndx < o->nsections)
 		return o->sections[s->shndx].name;
 	return s->name;
@@ -212,25 +212,25 @@ static uint64_t far_stub(const struct link *l, int32_t i)
 
 /* What a relocation refers to, by name: for section + addend, the symbol
  * the offset falls in (GNU as writes file statics so). */
-static const char *referred_name(struct link *l, uint32_t oi, uint16_t si, const struct rw_rela *r,
+static const char *referred_name(struct link *l, uint32_t oi, uint16_t si, const struct elf_rela *r,
 				 const struct reloc_kind *k)
 {
-	const struct rw_objfile *o = &l->objs[oi];
-	const struct rw_symbol *s = &o->symbols[r->sym];
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_symbol *s = &o->symbols[r->sym];
 	if (s->type != STT_SECTION)
 		return rw_demangle(s->name);
 	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
 	int64_t off = r->addend + (k->pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
-	const struct rw_symbol *f = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+	const struct elf_symbol *f = off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 	return f && f->name[0] ? rw_demangle(f->name) : target_name(o, r);
 }
 
 /* A 32-bit reference that does not reach from a patch placed far. */
-static int far_refusal(struct link *l, uint32_t oi, uint16_t si, const struct rw_rela *r,
+static int far_refusal(struct link *l, uint32_t oi, uint16_t si, const struct elf_rela *r,
 		       const struct reloc_kind *k, const struct target *t)
 {
-	const struct rw_objfile *o = &l->objs[oi];
-	const struct rw_symbol *in = rw_object_symbol_at(o, si, r->offset);
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_symbol *in = elf_object_symbol_at(o, si, r->offset);
 	char *from = rw_strdup(in && in->name[0] ? rw_demangle(in->name) : o->sections[si].name);
 	const char *what = t->bind == BIND_SECTION ? "in the patch" :
 			   t->bind == BIND_DYN ? "of a library" :
@@ -246,9 +246,9 @@ static int far_refusal(struct link *l, uint32_t oi, uint16_t si, const struct rw
 
 static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uint8_t *data)
 {
-	struct rw_objfile *o = &l->objs[oi];
-	const struct rw_section *sec = &o->sections[si];
-	const struct rw_rela *r = &sec->relas[ri];
+	struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[si];
+	const struct elf_rela *r = &sec->relas[ri];
 	const struct target *t = &l->targets[oi][si][ri];
 	struct reloc_kind k;
 	struct relval v = {0};
@@ -307,9 +307,9 @@ static void write_stubs(struct link *l)
 int link_relocate(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		struct rw_objfile *o = &l->objs[oi];
+		struct elf_object *o = &l->objs[oi];
 		for (uint16_t si = 1; si < o->nsections; si++) {
-			const struct rw_section *s = &o->sections[si];
+			const struct elf_section *s = &o->sections[si];
 			if (!l->secs[oi][si].load)
 				continue;
 			uint8_t *data = at_addr(l, l->secs[oi][si].addr);
@@ -329,13 +329,13 @@ int link_relocate(struct link *l)
 /* --- the message ----------------------------------------------------------- */
 
 /* Room after a function in its section: what a later jump may overwrite. */
-static uint64_t room_after(const struct rw_objfile *o, const struct rw_symbol *f)
+static uint64_t room_after(const struct elf_object *o, const struct elf_symbol *f)
 {
 	uint64_t end = o->sections[f->shndx].size + CODE_TAIL;
 	const uint32_t *list;
-	size_t n = rw_object_section_symbols(o, f->shndx, &list);
+	size_t n = elf_object_section_symbols(o, f->shndx, &list);
 	for (size_t k = 0; k < n; k++) {	/* by value: the first one past f */
-		const struct rw_symbol *s = &o->symbols[list[k]];
+		const struct elf_symbol *s = &o->symbols[list[k]];
 		if (s->value > f->value) {
 			if (s->value < end)
 				end = s->value;
@@ -345,7 +345,7 @@ static uint64_t room_after(const struct rw_objfile *o, const struct rw_symbol *f
 	return end - f->value;
 }
 
-static const struct redirect *redirect_of(struct link *l, uint32_t oi, const struct rw_symbol *s)
+static const struct redirect *redirect_of(struct link *l, uint32_t oi, const struct elf_symbol *s)
 {
 	for (size_t i = 0; i < l->nredirs; i++) {
 		const struct redirect *r = &l->redirs[i];
@@ -356,15 +356,15 @@ static const struct redirect *redirect_of(struct link *l, uint32_t oi, const str
 }
 
 /* Symbols this patch gives storage or code to, for the next patches. */
-static struct rw_regsym *patch_symbols(struct link *l, uint32_t *n)
+static struct msg_regsym *patch_symbols(struct link *l, uint32_t *n)
 {
-	struct rw_regsym *syms = NULL;
+	struct msg_regsym *syms = NULL;
 	size_t cap = 0;
 	*n = 0;
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		const struct rw_objfile *o = &l->objs[oi];
+		const struct elf_object *o = &l->objs[oi];
 		for (size_t j = 1; j < o->nsymbols; j++) {
-			const struct rw_symbol *s = &o->symbols[j];
+			const struct elf_symbol *s = &o->symbols[j];
 			if ((s->type != STT_FUNC && s->type != STT_OBJECT) || !s->name[0] ||
 			    s->shndx == SHN_UNDEF || s->shndx >= o->nsections || !l->secs[oi][s->shndx].load)
 				continue;
@@ -376,7 +376,7 @@ static struct rw_regsym *patch_symbols(struct link *l, uint32_t *n)
 			if (func && !r && !link_is_changed(l, oi, s))
 				continue;	/* unchanged: its running version stays the newest */
 			syms = rw_grow(syms, &cap, *n, sizeof *syms);
-			syms[(*n)++] = (struct rw_regsym){
+			syms[(*n)++] = (struct msg_regsym){
 				.scope = (char *)(s->bind == STB_LOCAL ? rw_basename(s->file) : ""),
 				.name = (char *)s->name,
 				.kind = func ? RW_KIND_FUNC : RW_KIND_DATA,
@@ -389,7 +389,7 @@ static struct rw_regsym *patch_symbols(struct link *l, uint32_t *n)
 	return syms;
 }
 
-void link_encode(struct link *l, uint32_t gen, struct rw_buf *b)
+void link_encode(struct link *l, uint32_t gen, struct proto_buf *b)
 {
 	static const uint8_t prot[NSEG] = {0, RW_PROT_RX, RW_PROT_R, RW_PROT_RW};
 	struct msg_segment segs[NSEG];

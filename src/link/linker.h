@@ -1,7 +1,7 @@
 /* The in-process linker: turn relocatable objects into bytes for addresses
  * in a running process, bound to that process's state.
  *
- * Stages, in order (see DESIGN.md "One patch"):
+ * Stages, in order (docs/how-it-works.md, "One patch, stage by stage"):
  *   link_plan     - choose the sections to load, resolve every relocation's
  *                   target (running data first, then newest code, then the
  *                   new objects, then dynamic symbols), decide the entry
@@ -17,19 +17,19 @@
 #include "elf/elffile.h"
 #include "proto/msg.h"
 #include "arch/arch.h"
-#include "patch/diff.h"
+#include "diff/diff.h"
 
 /* The process patched, as its agent described it (HELLO). */
-struct rw_process {
+struct link_process {
 	int fd;
 	int pid;
-	struct rw_module *mods;		/* [0] is the executable */
+	struct msg_module *mods;		/* [0] is the executable */
 	size_t nmods;
-	struct rw_regsym *reg;
+	struct msg_regsym *reg;
 	size_t nreg;
 	/* The target module's file, checked by build-id; owned by the
 	 * exe_cache that read it (driver.h), not by the process. */
-	struct rw_image *exe;
+	struct elf_image *exe;
 	size_t target;			/* the module patched: 0 the executable, or a library */
 	int version;			/* the agent's number of its newest patch */
 	uint32_t gen;			/* the session's number of it (agent/apply.c) */
@@ -63,7 +63,7 @@ struct target {
 struct dynsym {
 	const char *name;
 	int weak;
-	uint8_t found;		/* enum rw_found */
+	uint8_t found;		/* enum proto_found */
 	uint64_t addr;		/* RW_FOUND_ADDR: address; TLS: offset */
 	uint64_t modid;
 	int called;		/* needs a stub */
@@ -91,13 +91,13 @@ struct loaded {
 enum seg { SEG_CODE = 1, SEG_RO, SEG_RW, NSEG };
 
 struct pairing {
-	const struct rw_symbol *sym;	/* a numbered static of a new object */
+	const struct elf_symbol *sym;	/* a numbered static of a new object */
 	char *exe_name;			/* its running counterpart, NULL if new */
 };
 
 struct link {
-	struct rw_process *proc;
-	struct rw_objfile *objs;
+	struct link_process *proc;
+	struct elf_object *objs;
 	size_t nobjs;
 	struct loaded **secs;		/* [obj][section] */
 	struct target ***targets;	/* [obj][section][relocation] */
@@ -147,12 +147,12 @@ int link_plan(struct link *l);
 int link_pair_statics(struct link *l);
 /* The program's name for s when it was paired (NULL: its own name);
  * *is_new when it has no counterpart. */
-const char *link_paired_name(struct link *l, const struct rw_symbol *s, int *is_new);
+const char *link_paired_name(struct link *l, const struct elf_symbol *s, int *is_new);
 /* Did function s of object oi change (the diff's answer; all do without one)? */
-int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s);
+int link_is_changed(struct link *l, uint32_t oi, const struct elf_symbol *s);
 /* Does the data symbol s of object oi bind to storage the process has
  * (variables always; constants when they did not change)? */
-int link_is_running_data(struct link *l, uint32_t oi, const struct rw_symbol *s);
+int link_is_running_data(struct link *l, uint32_t oi, const struct elf_symbol *s);
 /* readers.c: refuse a changed global constant that code of the program
  * outside the patch reads too (it would keep reading the old copy). */
 int link_check_const_readers(struct link *l);
@@ -169,7 +169,7 @@ int link_layout(struct link *l, uint64_t base, uint64_t lo, uint64_t hi);
 int link_plan_jumps(struct link *l);
 int link_relocate(struct link *l);
 /* The APPLY message (proto/msg.h); gen: the session's number of the patch. */
-void link_encode(struct link *l, uint32_t gen, struct rw_buf *b);
+void link_encode(struct link *l, uint32_t gen, struct proto_buf *b);
 void link_free(struct link *l);
 
 #endif

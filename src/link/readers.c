@@ -43,16 +43,16 @@ static void add_range(struct ranges *rs, uint64_t lo, uint64_t hi, const char *n
 /* The changed global constants of the patch that the executable has. */
 static void changed_globals(struct link *l, struct ranges *consts)
 {
-	const struct rw_image *exe = l->proc->exe;
+	const struct elf_image *exe = l->proc->exe;
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		const struct rw_objfile *o = &l->objs[oi];
+		const struct elf_object *o = &l->objs[oi];
 		for (size_t j = 1; j < o->nsymbols && !(l->lib && l->lib[oi]); j++) {
-			const struct rw_symbol *s = &o->symbols[j];
+			const struct elf_symbol *s = &o->symbols[j];
 			if (s->type != STT_OBJECT || s->bind == STB_LOCAL || !s->name[0] ||
 			    s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
-			    !rw_section_is_const(&o->sections[s->shndx]) || !link_is_changed(l, oi, s))
+			    !elf_section_is_const(&o->sections[s->shndx]) || !link_is_changed(l, oi, s))
 				continue;
-			const struct rw_symbol *e = rw_image_find(exe, s->name, NULL);
+			const struct elf_symbol *e = elf_image_find(exe, s->name, NULL);
 			if (e && e->type == STT_OBJECT && e->size)
 				add_range(consts, e->value, e->value + e->size, s->name);
 		}
@@ -62,20 +62,20 @@ static void changed_globals(struct link *l, struct ranges *consts)
 /* The functions the patch redirects: their references need no care. */
 static void redirected(struct link *l, struct ranges *funcs)
 {
-	const struct rw_image *exe = l->proc->exe;
+	const struct elf_image *exe = l->proc->exe;
 	uint64_t bias = l->proc->mods[l->proc->target].base;
 	for (size_t i = 0; i < l->nredirs; i++) {
-		uint64_t at = l->redirs[i].from - bias, end = rw_image_next_boundary(exe, at);
+		uint64_t at = l->redirs[i].from - bias, end = elf_image_next_boundary(exe, at);
 		add_range(funcs, at, end > at ? end : at + 1, l->redirs[i].name);
 	}
 }
 
 /* The executable's function holding address a, for the message. */
-static const char *function_at(const struct rw_image *exe, uint64_t a)
+static const char *function_at(const struct elf_image *exe, uint64_t a)
 {
-	const struct rw_symbol *best = NULL;
+	const struct elf_symbol *best = NULL;
 	for (size_t i = 1; i < exe->nsymbols; i++) {
-		const struct rw_symbol *s = &exe->symbols[i];
+		const struct elf_symbol *s = &exe->symbols[i];
 		if (s->type == STT_FUNC && s->value <= a && (!best || s->value > best->value) &&
 		    (a < s->value + s->size || !s->size))
 			best = s;
@@ -93,7 +93,7 @@ static const struct range *range_of(const struct ranges *rs, uint64_t a)
 
 /* The first reference to a constant in the code of section sec outside
  * the redirected functions: its address, or 0. *what: the constant. */
-static uint64_t find_reference(const struct rw_image *exe, const struct rw_section *sec,
+static uint64_t find_reference(const struct elf_image *exe, const struct elf_section *sec,
 			       const struct ranges *consts, const struct ranges *funcs,
 			       const struct range **what)
 {
@@ -127,7 +127,7 @@ static uint64_t find_reference(const struct rw_image *exe, const struct rw_secti
 
 int link_check_const_readers(struct link *l)
 {
-	const struct rw_image *exe = l->proc->exe;
+	const struct elf_image *exe = l->proc->exe;
 	struct ranges consts = {0}, funcs = {0};
 	int rc = 0;
 	if (l->proc->target == 0 && exe->map)
@@ -135,7 +135,7 @@ int link_check_const_readers(struct link *l)
 	if (consts.n)
 		redirected(l, &funcs);
 	for (size_t i = 1; consts.n && i < exe->nsections && rc == 0; i++) {
-		const struct rw_section *sec = &exe->sections[i];
+		const struct elf_section *sec = &exe->sections[i];
 		const struct range *what = NULL;
 		if (!(sec->flags & SHF_EXECINSTR) || !sec->data)
 			continue;

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "linker.h"
-#include "patch/diff.h"
+#include "diff/diff.h"
 #include "util.h"
 
 struct running {
@@ -48,7 +48,7 @@ struct seccls {
 	uint64_t grew_from, grew_to;
 };
 
-static const char *scope_of(const struct rw_symbol *s)
+static const char *scope_of(const struct elf_symbol *s)
 {
 	return s->bind == STB_LOCAL ? s->file : NULL;
 }
@@ -74,7 +74,7 @@ static int find_registry(struct link *l, const char *name, const char *file, str
 {
 	const char *scope = file && !is_rust_hashed(name) ? rw_basename(file) : NULL;
 	for (size_t i = l->proc->nreg; i-- > 0;) {
-		struct rw_regsym *g = &l->proc->reg[i];
+		struct msg_regsym *g = &l->proc->reg[i];
 		if (rw_name_eq(g->name, name) && (scope ? !strcmp(g->scope, scope) :
 						  !g->scope[0] || is_rust_hashed(name))) {
 			*r = (struct running){1, g->kind, g->addr, g->orig, g->size, g->size, 0};
@@ -86,11 +86,11 @@ static int find_registry(struct link *l, const char *name, const char *file, str
 
 /* Padding before the function at addr: up to the end of the previous
  * symbol when sizes tell, else what looks like assembler padding. */
-static uint64_t padding_before(const struct rw_image *exe, uint64_t addr)
+static uint64_t padding_before(const struct elf_image *exe, uint64_t addr)
 {
-	uint64_t pad = addr - rw_image_prev_end(exe, addr);
+	uint64_t pad = addr - elf_image_prev_end(exe, addr);
 	for (size_t i = 1; !pad && i < exe->nsections; i++) {
-		const struct rw_section *s = &exe->sections[i];
+		const struct elf_section *s = &exe->sections[i];
 		if (s->data && (s->flags & SHF_EXECINSTR) && addr > s->addr && addr <= s->addr + s->size) {
 			uint64_t avail = addr - s->addr < 32 ? addr - s->addr : 32;
 			pad = arch_padding_before(s->data + (addr - s->addr), avail);
@@ -101,23 +101,23 @@ static uint64_t padding_before(const struct rw_image *exe, uint64_t addr)
 
 /* The executable's symbol for name up to a ".llvm.N" suffix (either side
  * may have one, with any number): in file's unit, or unique. */
-static const struct rw_symbol *find_llvm_alias(struct link *l, const char *name, const char *file)
+static const struct elf_symbol *find_llvm_alias(struct link *l, const char *name, const char *file)
 {
-	struct rw_image *exe = l->proc->exe;
+	struct elf_image *exe = l->proc->exe;
 	size_t len = rw_name_len(name), nsuffixed;
-	const struct rw_symbol *found = NULL;
+	const struct elf_symbol *found = NULL;
 	if (len != strlen(name)) {
 		char *bare = rw_malloc(len + 1);
 		memcpy(bare, name, len);
 		bare[len] = 0;
-		found = rw_image_find(exe, bare, file);
+		found = elf_image_find(exe, bare, file);
 		free(bare);
 		if (found)
 			return found;
 	}
-	const uint32_t *suffixed = rw_image_suffixed(exe, &nsuffixed);
+	const uint32_t *suffixed = elf_image_suffixed(exe, &nsuffixed);
 	for (size_t i = 0; i < nsuffixed; i++) {
-		const struct rw_symbol *s = &exe->symbols[suffixed[i]];
+		const struct elf_symbol *s = &exe->symbols[suffixed[i]];
 		if (!rw_name_eq(s->name, name) || s->shndx == SHN_UNDEF ||
 		    (file && s->file && strcmp(rw_basename(s->file), rw_basename(file))))
 			continue;
@@ -135,10 +135,10 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 	memset(r, 0, sizeof *r);
 	if (!name[0])
 		return 0;
-	const struct rw_image *exe = l->proc->exe;
-	const struct rw_symbol *s = rw_image_find(exe, name, file);
+	const struct elf_image *exe = l->proc->exe;
+	const struct elf_symbol *s = elf_image_find(exe, name, file);
 	if (!s && file && is_rust_hashed(name))
-		s = rw_image_find(exe, name, NULL);
+		s = elf_image_find(exe, name, NULL);
 	if (!s)
 		s = find_llvm_alias(l, name, is_rust_hashed(name) ? NULL : file);
 	uint64_t bias = l->proc->mods[l->proc->target].base;
@@ -146,7 +146,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 		/* Patched before: the jump at the original entry needs the
 		 * original's room, not the newest version's. */
 		if (r->kind == RW_KIND_FUNC && s && s->type == STT_FUNC && bias + s->value == r->orig) {
-			uint64_t next = rw_image_next_boundary(exe, s->value);
+			uint64_t next = elf_image_next_boundary(exe, s->value);
 			r->orig_room = next > s->value ? next - s->value : s->size;
 			r->pad = padding_before(exe, s->value);
 		}
@@ -161,7 +161,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 	} else if (s->type == STT_FUNC) {
 		r->kind = RW_KIND_FUNC;
 		r->addr = r->orig = bias + s->value;
-		uint64_t next = rw_image_next_boundary(exe, s->value);
+		uint64_t next = elf_image_next_boundary(exe, s->value);
 		r->size = r->orig_room = next > s->value ? next - s->value : s->size;
 		r->pad = padding_before(exe, s->value);
 	} else {
@@ -174,7 +174,7 @@ static int find_running(struct link *l, const char *name, const char *file, stru
 
 /* The running counterpart of a symbol of the new objects: by name in its
  * scope, or for a renumbered static local by the pairing statics.c made. */
-static int find_running_sym(struct link *l, const struct rw_symbol *s, struct running *r)
+static int find_running_sym(struct link *l, const struct elf_symbol *s, struct running *r)
 {
 	int is_new = 0;
 	const char *name = link_paired_name(l, s, &is_new);
@@ -190,26 +190,26 @@ static int is_lib(const struct link *l, uint32_t oi)
 	return l->lib && l->lib[oi];
 }
 
-int link_is_changed(struct link *l, uint32_t oi, const struct rw_symbol *s)
+int link_is_changed(struct link *l, uint32_t oi, const struct elf_symbol *s)
 {
 	if (is_lib(l, oi))
 		return 0;	/* library code is new or the program's, never a change */
 	return l->diff ? diff_set_changed(l->diff, oi, &l->objs[oi], s) : 1;
 }
 
-static int is_const_data(const struct rw_section *s);
+static int is_const_data(const struct elf_section *s);
 
-int link_is_running_data(struct link *l, uint32_t oi, const struct rw_symbol *s)
+int link_is_running_data(struct link *l, uint32_t oi, const struct elf_symbol *s)
 {
 	struct running r;
-	const struct rw_objfile *o = &l->objs[oi];
+	const struct elf_object *o = &l->objs[oi];
 	if (!find_running_sym(l, s, &r) || r.kind == RW_KIND_FUNC)
 		return 0;
 	return s->shndx >= o->nsections || !is_const_data(&o->sections[s->shndx]) ||
 	       !link_is_changed(l, oi, s);
 }
 
-static int is_exec(const struct rw_section *s)
+static int is_exec(const struct elf_section *s)
 {
 	return (s->flags & SHF_ALLOC) && (s->flags & SHF_EXECINSTR);
 }
@@ -217,23 +217,23 @@ static int is_exec(const struct rw_section *s)
 /* Constants have no state to keep: new code uses the new ones. One that
  * did not change binds to the running copy, so that its address stays
  * what the program knows (a vtable, a typeinfo compared by address). */
-static int is_const_data(const struct rw_section *s)
+static int is_const_data(const struct elf_section *s)
 {
-	return rw_section_is_const(s);
+	return elf_section_is_const(s);
 }
 
-static int is_eh_frame(const struct rw_section *s)
+static int is_eh_frame(const struct elf_section *s)
 {
 	return (s->flags & SHF_ALLOC) && (!strcmp(s->name, ".eh_frame") || s->type == SHT_X86_64_UNWIND);
 }
 
-static int is_init_array(const struct rw_section *s)
+static int is_init_array(const struct elf_section *s)
 {
 	return s->type == SHT_INIT_ARRAY || !strncmp(s->name, ".init_array", 11);
 }
 
 /* Sections whose contents only the static linker uses. */
-static int is_loadable(const struct rw_section *s)
+static int is_loadable(const struct elf_section *s)
 {
 	return (s->flags & SHF_ALLOC) && s->type != SHT_GROUP && !is_init_array(s) &&
 	       s->type != SHT_FINI_ARRAY && s->type != SHT_PREINIT_ARRAY && s->type != SHT_NOTE;
@@ -254,8 +254,8 @@ static void push_work(struct work *w, uint32_t oi, uint16_t si)
 
 static int load_section(struct link *l, struct work *w, uint32_t oi, uint16_t si)
 {
-	struct rw_objfile *o = &l->objs[oi];
-	struct rw_section *s = &o->sections[si];
+	struct elf_object *o = &l->objs[oi];
+	struct elf_section *s = &o->sections[si];
 	struct loaded *ld = &l->secs[oi][si];
 	if (ld->load)
 		return 0;
@@ -295,7 +295,7 @@ static void index_globals(struct link *l)
 	n = 0;
 	for (uint32_t i = 0; i < l->nobjs; i++)
 		for (size_t j = 1; j < l->objs[i].nsymbols; j++) {
-			const struct rw_symbol *s = &l->objs[i].symbols[j];
+			const struct elf_symbol *s = &l->objs[i].symbols[j];
 			if (s->bind == STB_LOCAL || s->shndx == SHN_UNDEF || !s->name[0])
 				continue;
 			rw_index_add(&l->gdefs, rw_hash(s->name), (uint32_t)n);
@@ -306,7 +306,7 @@ static void index_globals(struct link *l)
 /* A global defined by one of the new objects (libs: of the library
  * objects, else of the others): the first in object and symbol order. */
 static int find_global_def(struct link *l, const char *name, int libs, uint32_t *oi,
-			   const struct rw_symbol **sym)
+			   const struct elf_symbol **sym)
 {
 	uint32_t best = RW_INDEX_END;
 	size_t at;
@@ -327,7 +327,7 @@ static int find_global_def(struct link *l, const char *name, int libs, uint32_t 
 }
 
 static int bind_running(struct link *l, const char *name, const struct running *r,
-			const struct rw_symbol *s, int call, struct target *t)
+			const struct elf_symbol *s, int call, struct target *t)
 {
 	if (r->kind == RW_KIND_TLS) {
 		t->bind = BIND_TLS;
@@ -346,10 +346,10 @@ static int bind_running(struct link *l, const char *name, const struct running *
 }
 
 /* A symbol the new objects define. */
-static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struct rw_symbol *s,
+static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struct elf_symbol *s,
 			int call, struct target *t)
 {
-	struct rw_objfile *o = &l->objs[oi];
+	struct elf_object *o = &l->objs[oi];
 	struct running r;
 	if (s->shndx == SHN_ABS) {
 		t->bind = BIND_ADDR;
@@ -359,7 +359,7 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 	if (s->shndx == SHN_COMMON || s->shndx >= o->nsections)
 		return rw_fail("%s: %s is a common symbol: compile with -fno-common", o->path,
 			       rw_demangle(s->name));
-	const struct rw_section *sec = &o->sections[s->shndx];
+	const struct elf_section *sec = &o->sections[s->shndx];
 	find_running_sym(l, s, &r);
 	t->size = s->size;
 	if (s->type == STT_TLS) {
@@ -383,11 +383,11 @@ static int bind_defined(struct link *l, struct work *w, uint32_t oi, const struc
 	return load_section(l, w, oi, s->shndx);
 }
 
-static int bind_undefined(struct link *l, struct work *w, uint32_t oi, const struct rw_symbol *s,
+static int bind_undefined(struct link *l, struct work *w, uint32_t oi, const struct elf_symbol *s,
 			  int call, struct target *t)
 {
 	uint32_t di;
-	const struct rw_symbol *def;
+	const struct elf_symbol *def;
 	struct running r;
 	if (find_global_def(l, s->name, 0, &di, &def))
 		return bind_defined(l, w, di, def, call, t);
@@ -412,13 +412,13 @@ static struct seccls *classify(struct link *l, uint32_t oi, uint16_t si, struct 
 	struct seccls *c = &cache[si];
 	if (c->done)
 		return c;
-	struct rw_objfile *o = &l->objs[oi];
+	struct elf_object *o = &l->objs[oi];
 	int tls = (o->sections[si].flags & SHF_TLS) != 0;
 	c->done = c->consistent = 1;
 	const uint32_t *list;
-	size_t n = rw_object_section_symbols(o, si, &list);
+	size_t n = elf_object_section_symbols(o, si, &list);
 	for (size_t k = 0; k < n; k++) {
-		const struct rw_symbol *s = &o->symbols[list[k]];
+		const struct elf_symbol *s = &o->symbols[list[k]];
 		struct running r;
 		if (!find_running_sym(l, s, &r) || r.kind != (tls ? RW_KIND_TLS : RW_KIND_DATA)) {
 			c->nnew++;
@@ -461,8 +461,8 @@ static int bind_existing_at(struct link *l, uint32_t oi, uint16_t si, int64_t de
 static int bind_const_ref(struct link *l, struct work *w, uint32_t oi, uint16_t si, int64_t off,
 			  struct target *t)
 {
-	const struct rw_objfile *o = &l->objs[oi];
-	const struct rw_symbol *s = off >= 0 ? rw_object_symbol_at(o, si, (uint64_t)off) : NULL;
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_symbol *s = off >= 0 ? elf_object_symbol_at(o, si, (uint64_t)off) : NULL;
 	struct running run;
 	if (s && s->type == STT_OBJECT && s->size && (uint64_t)off - s->value < s->size &&
 	    find_running_sym(l, s, &run) && run.kind == RW_KIND_DATA && !link_is_changed(l, oi, s))
@@ -474,11 +474,11 @@ static int bind_const_ref(struct link *l, struct work *w, uint32_t oi, uint16_t 
  * instruction was decoded, or the field is in data and has no immediate
  * after it). Unwind info always describes the new copy. */
 static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_t si,
-			    const int64_t *exact, const struct rw_rela *r, const struct reloc_kind *k,
+			    const int64_t *exact, const struct elf_rela *r, const struct reloc_kind *k,
 			    int call, struct target *t, struct seccls *cache, int from_eh)
 {
-	struct rw_objfile *o = &l->objs[oi];
-	const struct rw_section *sec = &o->sections[si];
+	struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[si];
 	int64_t offs[4] = {r->addend};
 	int n = exact ? (offs[0] = *exact, 1) : k->pcrel ? arch_pcrel_offsets(r->addend, offs) : 1;
 
@@ -490,7 +490,7 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 		 * existing function is its original address. */
 		/* Only an entry names a function: an offset inside one (a jump
 		 * table's target, a label) is a place in the new copy. */
-		const struct rw_symbol *f = rw_object_symbol_at(o, si, (uint64_t)offs[0]);
+		const struct elf_symbol *f = elf_object_symbol_at(o, si, (uint64_t)offs[0]);
 		struct running run;
 		if (f && f->type == STT_FUNC && f->value == (uint64_t)offs[0] &&
 		    find_running(l, f->name, scope_of(f), &run) &&
@@ -520,7 +520,7 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 	int64_t delta = 0;
 	const char *first = NULL, *other = NULL;
 	for (int i = 0; i < n; i++) {
-		const struct rw_symbol *s = rw_object_symbol_at(o, si, (uint64_t)offs[i]);
+		const struct elf_symbol *s = elf_object_symbol_at(o, si, (uint64_t)offs[i]);
 		struct running run;
 		if (!s)
 			continue;
@@ -559,10 +559,10 @@ static int32_t far_call(struct link *l, uint64_t addr)
 static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t si, size_t ri,
 			 struct seccls *cache)
 {
-	struct rw_objfile *o = &l->objs[oi];
-	const struct rw_section *sec = &o->sections[si];
-	const struct rw_rela *r = &sec->relas[ri];
-	const struct rw_symbol *s = &o->symbols[r->sym];
+	struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[si];
+	const struct elf_rela *r = &sec->relas[ri];
+	const struct elf_symbol *s = &o->symbols[r->sym];
 	struct target *t = &l->targets[oi][si][ri];
 	struct reloc_kind k;
 	int rc;
@@ -617,7 +617,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t si,
 			   struct seccls *cache)
 {
-	const struct rw_section *sec = &l->objs[oi].sections[si];
+	const struct elf_section *sec = &l->objs[oi].sections[si];
 	free(l->targets[oi][si]);	/* resolved again: see lib_unwind() */
 	l->targets[oi][si] = rw_calloc(sec->nrelas, sizeof(struct target));
 	for (size_t ri = 0; ri < sec->nrelas; ri++)
@@ -629,7 +629,7 @@ static int resolve_section(struct link *l, struct work *w, uint32_t oi, uint16_t
 /* --- entry jumps ----------------------------------------------------------- */
 
 static struct redirect *add_redirect(struct link *l, const char *name, const struct running *r,
-				     uint32_t oi, const struct rw_symbol *s)
+				     uint32_t oi, const struct elf_symbol *s)
 {
 	l->redirs = rw_grow(l->redirs, &l->capredirs, l->nredirs, sizeof *l->redirs);
 	struct redirect *rd = &l->redirs[l->nredirs++];
@@ -689,7 +689,7 @@ int link_plan_jumps(struct link *l)
  * that nothing reaches. (New code in a file whose other functions run, or
  * an edit of a function the linker left out of such a file, is new code,
  * rightly.) */
-static int check_runs(size_t running, size_t total, const struct rw_symbol *f)
+static int check_runs(size_t running, size_t total, const struct elf_symbol *f)
 {
 	if (!f || 2 * running >= total)
 		return 0;
@@ -701,11 +701,11 @@ static int check_runs(size_t running, size_t total, const struct rw_symbol *f)
 static int plan_redirects(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		struct rw_objfile *o = &l->objs[oi];
-		const struct rw_symbol *had = NULL;	/* changed or new, not running */
+		struct elf_object *o = &l->objs[oi];
+		const struct elf_symbol *had = NULL;	/* changed or new, not running */
 		size_t running = 0, total = 0, changed_running = 0;
 		for (size_t j = 1; j < o->nsymbols && !is_lib(l, oi); j++) {
-			const struct rw_symbol *s = &o->symbols[j];
+			const struct elf_symbol *s = &o->symbols[j];
 			struct running r;
 			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
 			    !is_exec(&o->sections[s->shndx]) || diff_is_clone(s->name))
@@ -736,40 +736,40 @@ static int plan_redirects(struct link *l)
 
 /* The symbol a relocation of section si refers to: named, or the one its
  * section+addend falls in. */
-static const struct rw_symbol *reloc_symbol(struct link *l, uint32_t oi, uint16_t si,
-					    const struct rw_rela *r)
+static const struct elf_symbol *reloc_symbol(struct link *l, uint32_t oi, uint16_t si,
+					    const struct elf_rela *r)
 {
-	const struct rw_objfile *o = &l->objs[oi];
-	const struct rw_symbol *s = &o->symbols[r->sym];
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_symbol *s = &o->symbols[r->sym];
 	if (s->type != STT_SECTION)
 		return s;
 	struct reloc_kind k;
 	arch_reloc_kind(r->type, &k);
 	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
 	int64_t off = r->addend + (k.pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
-	return off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+	return off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 }
 
 /* A constructor of a unit the program already runs is not run again. If
  * the code it reaches initializes data the program does not have yet (a
  * new C++ global with a constructor), that data would stay unconstructed:
  * refuse, naming it. */
-static int initializes_new_data(struct link *l, uint32_t oi, const struct rw_symbol *init)
+static int initializes_new_data(struct link *l, uint32_t oi, const struct elf_symbol *init)
 {
-	const struct rw_objfile *o = &l->objs[oi];
+	const struct elf_object *o = &l->objs[oi];
 	uint8_t *seen = rw_calloc(o->nsymbols, 1);
 	size_t *stack = rw_calloc(o->nsymbols, sizeof *stack), n = 0;
 	int rc = 0;
 	stack[n++] = (size_t)(init - o->symbols);
 	seen[stack[0]] = 1;
 	while (n && rc == 0) {
-		const struct rw_symbol *f = &o->symbols[stack[--n]];
+		const struct elf_symbol *f = &o->symbols[stack[--n]];
 		if (f->shndx == SHN_UNDEF || f->shndx >= o->nsections)
 			continue;
-		const struct rw_section *sec = &o->sections[f->shndx];
+		const struct elf_section *sec = &o->sections[f->shndx];
 		for (size_t i = 0; i < sec->nrelas && rc == 0; i++) {
-			const struct rw_rela *r = &sec->relas[i];
-			const struct rw_symbol *t;
+			const struct elf_rela *r = &sec->relas[i];
+			const struct elf_symbol *t;
 			struct running run;
 			if (r->offset < f->value || r->offset >= f->value + f->size ||
 			    !(t = reloc_symbol(l, oi, f->shndx, r)) || t->shndx == SHN_UNDEF ||
@@ -797,18 +797,18 @@ static int initializes_new_data(struct link *l, uint32_t oi, const struct rw_sym
 static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		struct rw_objfile *o = &l->objs[oi];
+		struct elf_object *o = &l->objs[oi];
 		for (uint16_t si = 1; si < o->nsections && !is_lib(l, oi); si++) {
-			const struct rw_section *sec = &o->sections[si];
+			const struct elf_section *sec = &o->sections[si];
 			if (!is_init_array(sec))
 				continue;
 			for (size_t ri = 0; ri < sec->nrelas; ri++) {
-				const struct rw_rela *r = &sec->relas[ri];
-				const struct rw_symbol *s = &o->symbols[r->sym];
+				const struct elf_rela *r = &sec->relas[ri];
+				const struct elf_symbol *s = &o->symbols[r->sym];
 				uint16_t fsec = s->shndx;
 				uint64_t off = s->type == STT_SECTION ? (uint64_t)r->addend : s->value;
-				const struct rw_symbol *f = s->type == STT_SECTION ?
-					rw_object_symbol_at(o, fsec, off) : s;
+				const struct elf_symbol *f = s->type == STT_SECTION ?
+					elf_object_symbol_at(o, fsec, off) : s;
 				struct running run;
 				if (fsec == SHN_UNDEF || fsec >= o->nsections || !is_exec(&o->sections[fsec]))
 					return rw_fail("%s: constructor is not code of the object", o->path);
@@ -836,13 +836,13 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 static int check_unambiguous(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		const struct rw_objfile *o = &l->objs[oi];
+		const struct elf_object *o = &l->objs[oi];
 		for (size_t j = 1; j < o->nsymbols && !is_lib(l, oi); j++) {
-			const struct rw_symbol *s = &o->symbols[j];
+			const struct elf_symbol *s = &o->symbols[j];
 			if (s->bind != STB_LOCAL || !s->name[0] || !s->file || !s->file[0] ||
 			    (s->type != STT_OBJECT && s->type != STT_FUNC && s->type != STT_TLS))
 				continue;
-			if (rw_image_count_locals(l->proc->exe, s->name, s->file) > 1)
+			if (elf_image_count_locals(l->proc->exe, s->name, s->file) > 1)
 				return rw_fail("%s: %s: the program has several files named %s, each "
 					       "with a %s: rewire cannot tell which one this is",
 					       o->path, rw_demangle(s->name), rw_basename(s->file),
@@ -868,8 +868,8 @@ static size_t loaded_code(struct link *l, uint32_t oi)
  * be bound so that its start reads as 0, which unwinders skip. */
 static void mark_dead_fdes(struct link *l, uint32_t oi, uint16_t si)
 {
-	const struct rw_objfile *o = &l->objs[oi];
-	const struct rw_section *sec = &o->sections[si];
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[si];
 	uint8_t *dead = rw_calloc(sec->nrelas ? sec->nrelas : 1, 1);
 	for (uint64_t off = 0; sec->data && sec->size - off >= 8;) {
 		uint32_t len, id;
@@ -880,8 +880,8 @@ static void mark_dead_fdes(struct link *l, uint32_t oi, uint16_t si)
 		uint64_t end = off + 4 + len;
 		int is_dead = 0;
 		for (size_t ri = 0; id && ri < sec->nrelas; ri++) {
-			const struct rw_rela *r = &sec->relas[ri];
-			const struct rw_symbol *t = &o->symbols[r->sym];
+			const struct elf_rela *r = &sec->relas[ri];
+			const struct elf_symbol *t = &o->symbols[r->sym];
 			if (r->offset == off + 8 && t->shndx != SHN_UNDEF && t->shndx < o->nsections)
 				is_dead = is_exec(&o->sections[t->shndx]) && !l->secs[oi][t->shndx].load;
 		}
@@ -931,12 +931,12 @@ int link_plan(struct link *l)
 	l->secs = rw_calloc(l->nobjs, sizeof *l->secs);
 	l->targets = rw_calloc(l->nobjs, sizeof *l->targets);
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		struct rw_objfile *o = &l->objs[oi];
+		struct elf_object *o = &l->objs[oi];
 		l->secs[oi] = rw_calloc(o->nsections, sizeof **l->secs);
 		l->targets[oi] = rw_calloc(o->nsections, sizeof **l->targets);
 		cache[oi] = rw_calloc(o->nsections, sizeof **cache);
 		for (uint16_t si = 1; si < o->nsections && !is_lib(l, oi); si++) {
-			const struct rw_section *s = &o->sections[si];
+			const struct elf_section *s = &o->sections[si];
 			if ((is_exec(s) && s->size) || is_eh_frame(s))
 				if (load_section(l, &w, oi, si) < 0)
 					goto out;

@@ -27,16 +27,16 @@ static int numbered(const char *name, size_t *baselen)
 	return 1;
 }
 
-static const struct rw_symbol *exe_numbered(struct link *l, const struct rw_symbol *s,
+static const struct elf_symbol *exe_numbered(struct link *l, const struct elf_symbol *s,
 					    size_t baselen, int m)
 {
 	char name[512];
 	snprintf(name, sizeof name, "%.*s.%d", (int)baselen, s->name, m);
-	return rw_image_find(l->proc->exe, name, s->file);
+	return elf_image_find(l->proc->exe, name, s->file);
 }
 
 /* Does the program have statics of this base name in this unit? */
-static int program_has_base(struct link *l, const struct rw_symbol *s, size_t baselen)
+static int program_has_base(struct link *l, const struct elf_symbol *s, size_t baselen)
 {
 	for (int m = 0; m < MAX_NUMBER; m++)
 		if (exe_numbered(l, s, baselen, m))
@@ -46,13 +46,13 @@ static int program_has_base(struct link *l, const struct rw_symbol *s, size_t ba
 
 /* Which name.M the running function fn (link-time address) addresses
  * with RIP-relative operands: -1 none, -2 several, else M. */
-static int used_by_running(struct link *l, const struct rw_symbol *fn, const struct rw_symbol *s,
+static int used_by_running(struct link *l, const struct elf_symbol *fn, const struct elf_symbol *s,
 			   size_t baselen)
 {
-	const struct rw_image *exe = l->proc->exe;
+	const struct elf_image *exe = l->proc->exe;
 	int found = -1;
 	for (size_t i = 1; i < exe->nsections; i++) {
-		const struct rw_section *sec = &exe->sections[i];
+		const struct elf_section *sec = &exe->sections[i];
 		if (!sec->data || fn->value < sec->addr || fn->value + fn->size > sec->addr + sec->size)
 			continue;
 		const uint8_t *code = sec->data + (fn->value - sec->addr);
@@ -65,7 +65,7 @@ static int used_by_running(struct link *l, const struct rw_symbol *fn, const str
 				memcpy(&disp, code + at + in.disp_at, 4);
 				uint64_t target = fn->value + at + in.len + (uint64_t)(int64_t)disp;
 				for (int m = 0; m < MAX_NUMBER; m++) {
-					const struct rw_symbol *t = exe_numbered(l, s, baselen, m);
+					const struct elf_symbol *t = exe_numbered(l, s, baselen, m);
 					if (t && target >= t->value && target < t->value + (t->size ? t->size : 1))
 						found = found == -1 || found == m ? m : -2;
 				}
@@ -77,37 +77,37 @@ static int used_by_running(struct link *l, const struct rw_symbol *fn, const str
 }
 
 /* The static a relocation of the patch refers to, if any. */
-static const struct rw_symbol *reloc_target(struct link *l, uint32_t oi, uint16_t si,
-					    const struct rw_rela *r)
+static const struct elf_symbol *reloc_target(struct link *l, uint32_t oi, uint16_t si,
+					    const struct elf_rela *r)
 {
-	const struct rw_objfile *o = &l->objs[oi];
-	const struct rw_symbol *t = &o->symbols[r->sym];
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_symbol *t = &o->symbols[r->sym];
 	if (t->type != STT_SECTION)
 		return t;
 	int64_t off = r->addend;
 	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
 	if (end)
 		off += (int64_t)(end - r->offset);
-	return off >= 0 ? rw_object_symbol_at(o, t->shndx, (uint64_t)off) : NULL;
+	return off >= 0 ? elf_object_symbol_at(o, t->shndx, (uint64_t)off) : NULL;
 }
 
 /* Pair one numbered static s of object oi: 0 and *m (-1: the functions
  * using it are new or use none of the program's; -2: nothing uses it). */
-static int pair_one(struct link *l, uint32_t oi, const struct rw_symbol *s, size_t baselen, int *m)
+static int pair_one(struct link *l, uint32_t oi, const struct elf_symbol *s, size_t baselen, int *m)
 {
-	const struct rw_objfile *o = &l->objs[oi];
+	const struct elf_object *o = &l->objs[oi];
 	int examined = 0;
 	*m = -1;
 	for (uint16_t si = 1; si < o->nsections; si++) {
-		const struct rw_section *sec = &o->sections[si];
+		const struct elf_section *sec = &o->sections[si];
 		if (!(sec->flags & SHF_EXECINSTR))
 			continue;
 		for (size_t ri = 0; ri < sec->nrelas; ri++) {
 			if (reloc_target(l, oi, si, &sec->relas[ri]) != s)
 				continue;
-			const struct rw_symbol *f = rw_object_symbol_at(o, si, sec->relas[ri].offset);
-			const struct rw_symbol *run = f && f->type == STT_FUNC ?
-				rw_image_find(l->proc->exe, f->name, f->bind == STB_LOCAL ? f->file : NULL) : NULL;
+			const struct elf_symbol *f = elf_object_symbol_at(o, si, sec->relas[ri].offset);
+			const struct elf_symbol *run = f && f->type == STT_FUNC ?
+				elf_image_find(l->proc->exe, f->name, f->bind == STB_LOCAL ? f->file : NULL) : NULL;
 			int used = run ? used_by_running(l, run, s, baselen) : -1;
 			examined |= f != NULL;	/* a function the program lacks is new: so is its static */
 			if (used == -2 || (used >= 0 && *m >= 0 && used != *m))
@@ -124,7 +124,7 @@ static int pair_one(struct link *l, uint32_t oi, const struct rw_symbol *s, size
 }
 
 /* Do the patch and the program number this name's statics alike? */
-static int same_numbering(struct link *l, const struct rw_objfile *o, const struct rw_symbol *s,
+static int same_numbering(struct link *l, const struct elf_object *o, const struct elf_symbol *s,
 			  size_t baselen)
 {
 	char name[512];
@@ -151,9 +151,9 @@ static int already_paired(struct link *l, const char *exe_name)
 int link_pair_statics(struct link *l)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		const struct rw_objfile *o = &l->objs[oi];
+		const struct elf_object *o = &l->objs[oi];
 		for (size_t j = 1; j < o->nsymbols && !(l->lib && l->lib[oi]); j++) {
-			const struct rw_symbol *s = &o->symbols[j];
+			const struct elf_symbol *s = &o->symbols[j];
 			size_t baselen;
 			int m;
 			if (s->type != STT_OBJECT || s->bind != STB_LOCAL || !numbered(s->name, &baselen) ||
@@ -186,7 +186,7 @@ int link_pair_statics(struct link *l)
 	return 0;
 }
 
-const char *link_paired_name(struct link *l, const struct rw_symbol *s, int *is_new)
+const char *link_paired_name(struct link *l, const struct elf_symbol *s, int *is_new)
 {
 	*is_new = 0;
 	for (size_t i = 0; i < l->npairs; i++)

@@ -11,10 +11,10 @@
 #define SEGMENT_MIN (8 + 8 + 1 + 4)
 #define REDIRECT_MIN (8 + 8 + 8 + STR_MIN + STR_MIN)
 
-char *msg_get_strdup(struct rw_reader *r)
+char *msg_get_strdup(struct proto_reader *r)
 {
 	uint32_t n;
-	const uint8_t *p = rw_get_bytes(r, &n);
+	const uint8_t *p = proto_get_bytes(r, &n);
 	char *s = p && !memchr(p, 0, n) ? malloc((size_t)n + 1) : NULL;
 	if (!s) {
 		r->err = 1;
@@ -26,9 +26,9 @@ char *msg_get_strdup(struct rw_reader *r)
 }
 
 /* A count of records of at least min bytes each, and room for them. */
-static void *get_array(struct rw_reader *r, uint32_t *n, size_t min, size_t elem)
+static void *get_array(struct proto_reader *r, uint32_t *n, size_t min, size_t elem)
 {
-	*n = rw_get_u32(r);
+	*n = proto_get_u32(r);
 	void *a = NULL;
 	if (!r->err && (size_t)*n <= (r->len - r->off) / min)
 		a = calloc(*n ? *n : 1, elem);
@@ -41,72 +41,72 @@ static void *get_array(struct rw_reader *r, uint32_t *n, size_t min, size_t elem
 
 /* --- HELLO ---------------------------------------------------------------- */
 
-void msg_put_module(struct rw_buf *b, const struct rw_module *m)
+void msg_put_module(struct proto_buf *b, const struct msg_module *m)
 {
-	rw_put_str(b, m->path);
-	rw_put_u64(b, m->base);
-	rw_put_u64(b, m->text_lo);
-	rw_put_u64(b, m->text_hi);
-	rw_put_bytes(b, m->build_id, m->build_id_len);
-	rw_put_u64(b, m->tls_modid);
-	rw_put_u8(b, (uint8_t)m->tls_static);
-	rw_put_u64(b, (uint64_t)m->tls_tpoff);
+	proto_put_str(b, m->path);
+	proto_put_u64(b, m->base);
+	proto_put_u64(b, m->text_lo);
+	proto_put_u64(b, m->text_hi);
+	proto_put_bytes(b, m->build_id, m->build_id_len);
+	proto_put_u64(b, m->tls_modid);
+	proto_put_u8(b, (uint8_t)m->tls_static);
+	proto_put_u64(b, (uint64_t)m->tls_tpoff);
 }
 
-static void get_module(struct rw_reader *r, struct rw_module *m)
+static void get_module(struct proto_reader *r, struct msg_module *m)
 {
 	uint32_t n;
 	m->path = msg_get_strdup(r);
-	m->base = rw_get_u64(r);
-	m->text_lo = rw_get_u64(r);
-	m->text_hi = rw_get_u64(r);
-	const uint8_t *id = rw_get_bytes(r, &n);
+	m->base = proto_get_u64(r);
+	m->text_lo = proto_get_u64(r);
+	m->text_hi = proto_get_u64(r);
+	const uint8_t *id = proto_get_bytes(r, &n);
 	m->build_id_len = n > sizeof m->build_id ? sizeof m->build_id : n;
 	if (id)
 		memcpy(m->build_id, id, m->build_id_len);
-	m->tls_modid = rw_get_u64(r);
-	m->tls_static = rw_get_u8(r);
-	m->tls_tpoff = (int64_t)rw_get_u64(r);
+	m->tls_modid = proto_get_u64(r);
+	m->tls_static = proto_get_u8(r);
+	m->tls_tpoff = (int64_t)proto_get_u64(r);
 }
 
-void msg_put_regsym(struct rw_buf *b, const struct rw_regsym *s)
+void msg_put_regsym(struct proto_buf *b, const struct msg_regsym *s)
 {
-	rw_put_str(b, s->scope);
-	rw_put_str(b, s->name);
-	rw_put_u8(b, s->kind);
-	rw_put_u64(b, s->orig);
-	rw_put_u64(b, s->addr);
-	rw_put_u64(b, s->size);
+	proto_put_str(b, s->scope);
+	proto_put_str(b, s->name);
+	proto_put_u8(b, s->kind);
+	proto_put_u64(b, s->orig);
+	proto_put_u64(b, s->addr);
+	proto_put_u64(b, s->size);
 }
 
-static void get_regsym(struct rw_reader *r, struct rw_regsym *s)
+static void get_regsym(struct proto_reader *r, struct msg_regsym *s)
 {
 	s->scope = msg_get_strdup(r);
 	s->name = msg_get_strdup(r);
-	s->kind = rw_get_u8(r);
-	s->orig = rw_get_u64(r);
-	s->addr = rw_get_u64(r);
-	s->size = rw_get_u64(r);
+	s->kind = proto_get_u8(r);
+	s->orig = proto_get_u64(r);
+	s->addr = proto_get_u64(r);
+	s->size = proto_get_u64(r);
 }
 
-void msg_put_hello(struct rw_buf *b, const struct msg_hello *h)
+void msg_put_hello(struct proto_buf *b, const struct msg_hello *h)
 {
-	rw_put_u32(b, h->pid);
-	rw_put_u32(b, h->nmods);
+	proto_put_u32(b, h->pid);
+	proto_put_u32(b, h->nmods);
 	for (uint32_t i = 0; i < h->nmods; i++)
 		msg_put_module(b, &h->mods[i]);
-	rw_put_u32(b, h->nreg);
+	proto_put_u32(b, h->nreg);
 	for (uint32_t i = 0; i < h->nreg; i++)
 		msg_put_regsym(b, &h->reg[i]);
-	rw_put_u32(b, h->version);
-	rw_put_u32(b, h->gen);
-	rw_put_u8(b, h->held);
+	proto_put_u32(b, h->version);
+	proto_put_u32(b, h->gen);
+	proto_put_u8(b, h->held);
 }
 
-int msg_get_hello(struct rw_reader *r, struct msg_hello *h)
+int msg_get_hello(struct proto_reader *r, struct msg_hello *h)
 {
 	memset(h, 0, sizeof *h);
-	h->pid = rw_get_u32(r);
+	h->pid = proto_get_u32(r);
 	h->mods = get_array(r, &h->nmods, MODULE_MIN, sizeof *h->mods);
 	for (uint32_t i = 0; !r->err && i < h->nmods; i++)
 		get_module(r, &h->mods[i]);
@@ -115,9 +115,9 @@ int msg_get_hello(struct rw_reader *r, struct msg_hello *h)
 	h->reg = get_array(r, &h->nreg, REGSYM_MIN, sizeof *h->reg);
 	for (uint32_t i = 0; !r->err && i < h->nreg; i++)
 		get_regsym(r, &h->reg[i]);
-	h->version = rw_get_u32(r);
-	h->gen = rw_get_u32(r);
-	h->held = rw_get_u8(r);
+	h->version = proto_get_u32(r);
+	h->gen = proto_get_u32(r);
+	h->held = proto_get_u8(r);
 	return r->err ? -1 : 0;
 }
 
@@ -136,110 +136,110 @@ void msg_hello_free(struct msg_hello *h)
 
 /* --- LOOKUP --------------------------------------------------------------- */
 
-void msg_put_lookup(struct rw_buf *b, const char *const *names, uint32_t n)
+void msg_put_lookup(struct proto_buf *b, const char *const *names, uint32_t n)
 {
-	rw_put_u32(b, n);
+	proto_put_u32(b, n);
 	for (uint32_t i = 0; i < n; i++)
-		rw_put_str(b, names[i]);
+		proto_put_str(b, names[i]);
 }
 
-int msg_get_lookup_count(struct rw_reader *r, uint32_t *n)
+int msg_get_lookup_count(struct proto_reader *r, uint32_t *n)
 {
-	*n = rw_get_u32(r);
+	*n = proto_get_u32(r);
 	if (r->err || *n > (r->len - r->off) / STR_MIN)
 		r->err = 1;
 	return r->err ? -1 : 0;
 }
 
-void msg_put_found(struct rw_buf *b, const struct msg_found *f)
+void msg_put_found(struct proto_buf *b, const struct msg_found *f)
 {
-	rw_put_u8(b, f->found);
-	rw_put_u64(b, f->addr);
-	rw_put_u64(b, f->modid);
+	proto_put_u8(b, f->found);
+	proto_put_u64(b, f->addr);
+	proto_put_u64(b, f->modid);
 }
 
-void msg_get_found(struct rw_reader *r, struct msg_found *f)
+void msg_get_found(struct proto_reader *r, struct msg_found *f)
 {
-	f->found = rw_get_u8(r);
-	f->addr = rw_get_u64(r);
-	f->modid = rw_get_u64(r);
+	f->found = proto_get_u8(r);
+	f->addr = proto_get_u64(r);
+	f->modid = proto_get_u64(r);
 }
 
 /* --- ALLOC ---------------------------------------------------------------- */
 
-void msg_put_alloc(struct rw_buf *b, const struct msg_alloc *a)
+void msg_put_alloc(struct proto_buf *b, const struct msg_alloc *a)
 {
-	rw_put_u64(b, a->lo);
-	rw_put_u64(b, a->hi);
-	rw_put_u64(b, a->size);
+	proto_put_u64(b, a->lo);
+	proto_put_u64(b, a->hi);
+	proto_put_u64(b, a->size);
 }
 
-void msg_get_alloc(struct rw_reader *r, struct msg_alloc *a)
+void msg_get_alloc(struct proto_reader *r, struct msg_alloc *a)
 {
-	a->lo = rw_get_u64(r);
-	a->hi = rw_get_u64(r);
-	a->size = rw_get_u64(r);
+	a->lo = proto_get_u64(r);
+	a->hi = proto_get_u64(r);
+	a->size = proto_get_u64(r);
 }
 
 /* --- APPLY ---------------------------------------------------------------- */
 
-void msg_put_apply(struct rw_buf *b, const struct msg_apply *a)
+void msg_put_apply(struct proto_buf *b, const struct msg_apply *a)
 {
-	rw_put_u32(b, a->nsegs);
+	proto_put_u32(b, a->nsegs);
 	for (uint32_t i = 0; i < a->nsegs; i++) {
 		const struct msg_segment *s = &a->segs[i];
-		rw_put_u64(b, s->addr);
-		rw_put_u64(b, s->size);
-		rw_put_u8(b, s->prot);
-		rw_put_bytes(b, s->data, s->len);
+		proto_put_u64(b, s->addr);
+		proto_put_u64(b, s->size);
+		proto_put_u8(b, s->prot);
+		proto_put_bytes(b, s->data, s->len);
 	}
-	rw_put_u64(b, a->eh_frame);
-	rw_put_u32(b, a->ninits);
+	proto_put_u64(b, a->eh_frame);
+	proto_put_u32(b, a->ninits);
 	for (uint32_t i = 0; i < a->ninits; i++)
-		rw_put_u64(b, a->inits[i]);
-	rw_put_u32(b, a->nredirs);
+		proto_put_u64(b, a->inits[i]);
+	proto_put_u32(b, a->nredirs);
 	for (uint32_t i = 0; i < a->nredirs; i++) {
 		const struct msg_redirect *d = &a->redirs[i];
-		rw_put_u64(b, d->from);
-		rw_put_u64(b, d->to);
-		rw_put_u64(b, d->via);
-		rw_put_str(b, d->name);
-		rw_put_str(b, d->display);
+		proto_put_u64(b, d->from);
+		proto_put_u64(b, d->to);
+		proto_put_u64(b, d->via);
+		proto_put_str(b, d->name);
+		proto_put_str(b, d->display);
 	}
-	rw_put_u32(b, a->nsyms);
+	proto_put_u32(b, a->nsyms);
 	for (uint32_t i = 0; i < a->nsyms; i++)
 		msg_put_regsym(b, &a->syms[i]);
-	rw_put_u32(b, a->gen);
+	proto_put_u32(b, a->gen);
 }
 
-int msg_get_apply(struct rw_reader *r, struct msg_apply *a)
+int msg_get_apply(struct proto_reader *r, struct msg_apply *a)
 {
 	memset(a, 0, sizeof *a);
 	a->segs = get_array(r, &a->nsegs, SEGMENT_MIN, sizeof *a->segs);
 	for (uint32_t i = 0; !r->err && i < a->nsegs; i++) {
 		struct msg_segment *s = &a->segs[i];
-		s->addr = rw_get_u64(r);
-		s->size = rw_get_u64(r);
-		s->prot = rw_get_u8(r);
-		s->data = rw_get_bytes(r, &s->len);
+		s->addr = proto_get_u64(r);
+		s->size = proto_get_u64(r);
+		s->prot = proto_get_u8(r);
+		s->data = proto_get_bytes(r, &s->len);
 	}
-	a->eh_frame = rw_get_u64(r);
+	a->eh_frame = proto_get_u64(r);
 	a->inits = get_array(r, &a->ninits, 8, sizeof *a->inits);
 	for (uint32_t i = 0; !r->err && i < a->ninits; i++)
-		a->inits[i] = rw_get_u64(r);
+		a->inits[i] = proto_get_u64(r);
 	a->redirs = get_array(r, &a->nredirs, REDIRECT_MIN, sizeof *a->redirs);
 	for (uint32_t i = 0; !r->err && i < a->nredirs; i++) {
 		struct msg_redirect *d = &a->redirs[i];
-		d->from = rw_get_u64(r);
-		d->to = rw_get_u64(r);
-		d->via = rw_get_u64(r);
+		d->from = proto_get_u64(r);
+		d->to = proto_get_u64(r);
+		d->via = proto_get_u64(r);
 		d->name = msg_get_strdup(r);
 		d->display = msg_get_strdup(r);
 	}
 	a->syms = get_array(r, &a->nsyms, REGSYM_MIN, sizeof *a->syms);
 	for (uint32_t i = 0; !r->err && i < a->nsyms; i++)
 		get_regsym(r, &a->syms[i]);
-	a->gen = rw_get_u32(r);
+	a->gen = proto_get_u32(r);
 	return r->err ? -1 : 0;
 }
 
@@ -260,18 +260,18 @@ void msg_apply_free(struct msg_apply *a)
 	memset(a, 0, sizeof *a);
 }
 
-void msg_put_apply_times(struct rw_buf *b, const struct msg_apply_times *t)
+void msg_put_apply_times(struct proto_buf *b, const struct msg_apply_times *t)
 {
-	rw_put_u64(b, t->write_ns);
-	rw_put_u64(b, t->pause_ns);
-	rw_put_u64(b, t->total_ns);
-	rw_put_u32(b, t->nthreads);
+	proto_put_u64(b, t->write_ns);
+	proto_put_u64(b, t->pause_ns);
+	proto_put_u64(b, t->total_ns);
+	proto_put_u32(b, t->nthreads);
 }
 
-void msg_get_apply_times(struct rw_reader *r, struct msg_apply_times *t)
+void msg_get_apply_times(struct proto_reader *r, struct msg_apply_times *t)
 {
-	t->write_ns = rw_get_u64(r);
-	t->pause_ns = rw_get_u64(r);
-	t->total_ns = rw_get_u64(r);
-	t->nthreads = rw_get_u32(r);
+	t->write_ns = proto_get_u64(r);
+	t->pause_ns = proto_get_u64(r);
+	t->total_ns = proto_get_u64(r);
+	t->nthreads = proto_get_u32(r);
 }

@@ -19,7 +19,7 @@
 
 /* A module (the executable or a shared library) of the process, as the
  * agent sees it with dl_iterate_phdr. */
-struct rw_module {
+struct msg_module {
 	char *path;
 	uint64_t base;			/* load bias */
 	uint64_t text_lo, text_hi;	/* executable mappings */
@@ -35,18 +35,18 @@ struct rw_module {
  * orig is the address callers of the first version know, addr the newest
  * version, and size the room at addr before the next symbol (what a jump
  * may overwrite). For data, addr is the storage and size its size. */
-struct rw_regsym {
+struct msg_regsym {
 	char *scope;			/* "" for globals, else the file's basename */
 	char *name;
-	uint8_t kind;			/* enum rw_kind */
+	uint8_t kind;			/* enum proto_kind */
 	uint64_t orig, addr, size;
 };
 
 struct msg_hello {
 	uint32_t pid;
-	struct rw_module *mods;		/* [0] is the executable */
+	struct msg_module *mods;		/* [0] is the executable */
 	uint32_t nmods;
-	struct rw_regsym *reg;
+	struct msg_regsym *reg;
 	uint32_t nreg;
 	uint32_t version;		/* the agent's number of its newest patch */
 	uint32_t gen;			/* the session's number of it */
@@ -55,7 +55,7 @@ struct msg_hello {
 
 /* LOOKUP's answer for one name: dlsym in the process. */
 struct msg_found {
-	uint8_t found;			/* enum rw_found */
+	uint8_t found;			/* enum proto_found */
 	uint64_t addr;			/* RW_FOUND_ADDR: address; TLS: offset */
 	uint64_t modid;			/* TLS: its module */
 };
@@ -68,7 +68,7 @@ struct msg_alloc {
 /* APPLY: a patch, fully linked for the addresses ALLOC gave. */
 struct msg_segment {
 	uint64_t addr, size;		/* size: page-aligned, of the mapping */
-	uint8_t prot;			/* enum rw_prot */
+	uint8_t prot;			/* enum proto_prot */
 	const uint8_t *data;		/* the bytes (len <= size), into the message */
 	uint32_t len;
 };
@@ -89,7 +89,7 @@ struct msg_apply {
 	uint32_t ninits;
 	struct msg_redirect *redirs;
 	uint32_t nredirs;
-	struct rw_regsym *syms;		/* what the patch defines, for the next ones */
+	struct msg_regsym *syms;		/* what the patch defines, for the next ones */
 	uint32_t nsyms;
 	uint32_t gen;			/* the session's number for it, 0: none */
 };
@@ -99,29 +99,29 @@ struct msg_apply_times {
 	uint32_t nthreads;
 };
 
-void msg_put_module(struct rw_buf *b, const struct rw_module *m);
-void msg_put_regsym(struct rw_buf *b, const struct rw_regsym *s);
-void msg_put_hello(struct rw_buf *b, const struct msg_hello *h);
-int msg_get_hello(struct rw_reader *r, struct msg_hello *h);
+void msg_put_module(struct proto_buf *b, const struct msg_module *m);
+void msg_put_regsym(struct proto_buf *b, const struct msg_regsym *s);
+void msg_put_hello(struct proto_buf *b, const struct msg_hello *h);
+int msg_get_hello(struct proto_reader *r, struct msg_hello *h);
 void msg_hello_free(struct msg_hello *h);
 
-/* LOOKUP: u32 n, then n strings (read each with rw_get_str). */
-void msg_put_lookup(struct rw_buf *b, const char *const *names, uint32_t n);
-int msg_get_lookup_count(struct rw_reader *r, uint32_t *n);	/* -1: malformed */
-void msg_put_found(struct rw_buf *b, const struct msg_found *f);
-void msg_get_found(struct rw_reader *r, struct msg_found *f);
+/* LOOKUP: u32 n, then n strings (read each with proto_get_str). */
+void msg_put_lookup(struct proto_buf *b, const char *const *names, uint32_t n);
+int msg_get_lookup_count(struct proto_reader *r, uint32_t *n);	/* -1: malformed */
+void msg_put_found(struct proto_buf *b, const struct msg_found *f);
+void msg_get_found(struct proto_reader *r, struct msg_found *f);
 
-void msg_put_alloc(struct rw_buf *b, const struct msg_alloc *a);
-void msg_get_alloc(struct rw_reader *r, struct msg_alloc *a);
+void msg_put_alloc(struct proto_buf *b, const struct msg_alloc *a);
+void msg_get_alloc(struct proto_reader *r, struct msg_alloc *a);
 
-void msg_put_apply(struct rw_buf *b, const struct msg_apply *a);
-int msg_get_apply(struct rw_reader *r, struct msg_apply *a);
+void msg_put_apply(struct proto_buf *b, const struct msg_apply *a);
+int msg_get_apply(struct proto_reader *r, struct msg_apply *a);
 void msg_apply_free(struct msg_apply *a);
-void msg_put_apply_times(struct rw_buf *b, const struct msg_apply_times *t);
-void msg_get_apply_times(struct rw_reader *r, struct msg_apply_times *t);
+void msg_put_apply_times(struct proto_buf *b, const struct msg_apply_times *t);
+void msg_get_apply_times(struct proto_reader *r, struct msg_apply_times *t);
 
 /* A string of the message, malloc'd; NULL and the error flag set when it
  * is malformed or memory is short. */
-char *msg_get_strdup(struct rw_reader *r);
+char *msg_get_strdup(struct proto_reader *r);
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void reserve(struct rw_buf *b, size_t n)
+static void reserve(struct proto_buf *b, size_t n)
 {
 	if (b->err || b->len + n <= b->cap)
 		return;
@@ -20,7 +20,7 @@ static void reserve(struct rw_buf *b, size_t n)
 	b->cap = cap;
 }
 
-static void put(struct rw_buf *b, const void *p, size_t n)
+static void put(struct proto_buf *b, const void *p, size_t n)
 {
 	if (!n)		/* an empty buffer has no memory to copy into */
 		return;
@@ -31,7 +31,7 @@ static void put(struct rw_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-static void put_le(struct rw_buf *b, uint64_t v, int n)
+static void put_le(struct proto_buf *b, uint64_t v, int n)
 {
 	uint8_t tmp[8];
 	for (int i = 0; i < n; i++)
@@ -39,34 +39,34 @@ static void put_le(struct rw_buf *b, uint64_t v, int n)
 	put(b, tmp, (size_t)n);
 }
 
-void rw_put_u8(struct rw_buf *b, uint8_t v) { put_le(b, v, 1); }
-void rw_put_u32(struct rw_buf *b, uint32_t v) { put_le(b, v, 4); }
-void rw_put_u64(struct rw_buf *b, uint64_t v) { put_le(b, v, 8); }
+void proto_put_u8(struct proto_buf *b, uint8_t v) { put_le(b, v, 1); }
+void proto_put_u32(struct proto_buf *b, uint32_t v) { put_le(b, v, 4); }
+void proto_put_u64(struct proto_buf *b, uint64_t v) { put_le(b, v, 8); }
 
-void rw_put_bytes(struct rw_buf *b, const void *p, uint32_t n)
+void proto_put_bytes(struct proto_buf *b, const void *p, uint32_t n)
 {
-	rw_put_u32(b, n);
+	proto_put_u32(b, n);
 	if (n)
 		put(b, p, n);
 }
 
-void rw_put_raw(struct rw_buf *b, const void *p, size_t n)
+void proto_put_raw(struct proto_buf *b, const void *p, size_t n)
 {
 	put(b, p, n);
 }
 
-void rw_put_str(struct rw_buf *b, const char *s)
+void proto_put_str(struct proto_buf *b, const char *s)
 {
-	rw_put_bytes(b, s, (uint32_t)strlen(s));
+	proto_put_bytes(b, s, (uint32_t)strlen(s));
 }
 
-void rw_buf_free(struct rw_buf *b)
+void proto_buf_free(struct proto_buf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof *b);
 }
 
-static uint64_t get_le(struct rw_reader *r, int n)
+static uint64_t get_le(struct proto_reader *r, int n)
 {
 	if (r->err || r->len - r->off < (size_t)n) {
 		r->err = 1;
@@ -79,13 +79,13 @@ static uint64_t get_le(struct rw_reader *r, int n)
 	return v;
 }
 
-uint8_t rw_get_u8(struct rw_reader *r) { return (uint8_t)get_le(r, 1); }
-uint32_t rw_get_u32(struct rw_reader *r) { return (uint32_t)get_le(r, 4); }
-uint64_t rw_get_u64(struct rw_reader *r) { return get_le(r, 8); }
+uint8_t proto_get_u8(struct proto_reader *r) { return (uint8_t)get_le(r, 1); }
+uint32_t proto_get_u32(struct proto_reader *r) { return (uint32_t)get_le(r, 4); }
+uint64_t proto_get_u64(struct proto_reader *r) { return get_le(r, 8); }
 
-const uint8_t *rw_get_bytes(struct rw_reader *r, uint32_t *n)
+const uint8_t *proto_get_bytes(struct proto_reader *r, uint32_t *n)
 {
-	*n = rw_get_u32(r);
+	*n = proto_get_u32(r);
 	if (r->err || r->len - r->off < *n) {
 		r->err = 1;
 		*n = 0;
@@ -96,10 +96,10 @@ const uint8_t *rw_get_bytes(struct rw_reader *r, uint32_t *n)
 	return p;
 }
 
-void rw_get_str(struct rw_reader *r, char *dst, size_t cap)
+void proto_get_str(struct proto_reader *r, char *dst, size_t cap)
 {
 	uint32_t n;
-	const uint8_t *p = rw_get_bytes(r, &n);
+	const uint8_t *p = proto_get_bytes(r, &n);
 	dst[0] = 0;
 	if (!p)
 		return;
@@ -143,9 +143,9 @@ static int read_all(int fd, void *p, size_t n)
 	return 0;
 }
 
-int rw_send(int fd, uint16_t type, const struct rw_buf *payload)
+int proto_send(int fd, uint16_t type, const struct proto_buf *payload)
 {
-	struct rw_buf h = {0};
+	struct proto_buf h = {0};
 	uint8_t raw[12];
 	uint32_t len = payload ? (uint32_t)payload->len : 0;
 	if (payload && payload->err) {
@@ -154,26 +154,26 @@ int rw_send(int fd, uint16_t type, const struct rw_buf *payload)
 	}
 	h.p = raw;
 	h.cap = sizeof raw;
-	rw_put_u32(&h, RW_MAGIC);
+	proto_put_u32(&h, RW_MAGIC);
 	put_le(&h, RW_VERSION, 2);
 	put_le(&h, type, 2);
-	rw_put_u32(&h, len);
+	proto_put_u32(&h, len);
 	if (write_all(fd, raw, sizeof raw) < 0)
 		return -1;
 	return len ? write_all(fd, payload->p, len) : 0;
 }
 
-int rw_recv(int fd, uint16_t *type, uint8_t **payload, uint32_t *len)
+int proto_recv(int fd, uint16_t *type, uint8_t **payload, uint32_t *len)
 {
 	uint8_t raw[12];
 	*payload = NULL;
 	if (read_all(fd, raw, sizeof raw) < 0)
 		return -1;
-	struct rw_reader r = {raw, sizeof raw, 0, 0};
-	uint32_t magic = rw_get_u32(&r);
+	struct proto_reader r = {raw, sizeof raw, 0, 0};
+	uint32_t magic = proto_get_u32(&r);
 	uint16_t version = (uint16_t)get_le(&r, 2);
 	*type = (uint16_t)get_le(&r, 2);
-	*len = rw_get_u32(&r);
+	*len = proto_get_u32(&r);
 	if (magic != RW_MAGIC || version != RW_VERSION || *len > RW_MAX_PAYLOAD) {
 		errno = EPROTO;
 		return -1;

@@ -15,7 +15,7 @@
 #define RW_VERSION 4
 #define RW_MAX_PAYLOAD (256u << 20)
 
-enum rw_msg {
+enum proto_msg {
 	RW_MSG_ERROR = 1,	/* str message */
 	RW_MSG_HELLO,		/* driver: nothing; agent: the process, see agent.c */
 	RW_MSG_LOOKUP,		/* names to find with dlsym */
@@ -26,47 +26,47 @@ enum rw_msg {
 };
 
 /* Registry kinds: what a symbol defined by a patch is. */
-enum rw_kind { RW_KIND_FUNC = 1, RW_KIND_DATA, RW_KIND_TLS };
+enum proto_kind { RW_KIND_FUNC = 1, RW_KIND_DATA, RW_KIND_TLS };
 
 /* Lookup results. */
-enum rw_found { RW_FOUND_NONE = 0, RW_FOUND_ADDR, RW_FOUND_TLS };
+enum proto_found { RW_FOUND_NONE = 0, RW_FOUND_ADDR, RW_FOUND_TLS };
 
 /* Segment protections in APPLY; never writable and executable at once. */
-enum rw_prot { RW_PROT_R = 1, RW_PROT_RW, RW_PROT_RX };
+enum proto_prot { RW_PROT_R = 1, RW_PROT_RW, RW_PROT_RX };
 
-struct rw_buf {
+struct proto_buf {
 	uint8_t *p;
 	size_t len, cap;
 	int err;		/* allocation failed */
 };
 
-struct rw_reader {
+struct proto_reader {
 	const uint8_t *p;
 	size_t len, off;
 	int err;		/* read past the end or a bad string */
 };
 
-void rw_put_u8(struct rw_buf *b, uint8_t v);
-void rw_put_u32(struct rw_buf *b, uint32_t v);
-void rw_put_u64(struct rw_buf *b, uint64_t v);
-void rw_put_bytes(struct rw_buf *b, const void *p, uint32_t n);	/* u32 n, bytes */
-void rw_put_str(struct rw_buf *b, const char *s);		/* u32 n, bytes, no NUL */
-void rw_put_raw(struct rw_buf *b, const void *p, size_t n);	/* bytes as they are */
-void rw_buf_free(struct rw_buf *b);
+void proto_put_u8(struct proto_buf *b, uint8_t v);
+void proto_put_u32(struct proto_buf *b, uint32_t v);
+void proto_put_u64(struct proto_buf *b, uint64_t v);
+void proto_put_bytes(struct proto_buf *b, const void *p, uint32_t n);	/* u32 n, bytes */
+void proto_put_str(struct proto_buf *b, const char *s);		/* u32 n, bytes, no NUL */
+void proto_put_raw(struct proto_buf *b, const void *p, size_t n);	/* bytes as they are */
+void proto_buf_free(struct proto_buf *b);
 
-uint8_t rw_get_u8(struct rw_reader *r);
-uint32_t rw_get_u32(struct rw_reader *r);
-uint64_t rw_get_u64(struct rw_reader *r);
+uint8_t proto_get_u8(struct proto_reader *r);
+uint32_t proto_get_u32(struct proto_reader *r);
+uint64_t proto_get_u64(struct proto_reader *r);
 /* Points into the message; *n is its length. NULL (and err) past the end. */
-const uint8_t *rw_get_bytes(struct rw_reader *r, uint32_t *n);
+const uint8_t *proto_get_bytes(struct proto_reader *r, uint32_t *n);
 /* Copies into dst (NUL-terminated); a string longer than cap-1 or holding a
  * NUL is an error. */
-void rw_get_str(struct rw_reader *r, char *dst, size_t cap);
+void proto_get_str(struct proto_reader *r, char *dst, size_t cap);
 
 /* Send one frame; 0 or -1 with errno. */
-int rw_send(int fd, uint16_t type, const struct rw_buf *payload);
+int proto_send(int fd, uint16_t type, const struct proto_buf *payload);
 /* Receive one frame into *payload (malloc'd, caller frees). Returns 0, or
  * -1 with errno (EPROTO: bad magic, version or length; 0 errno: peer closed). */
-int rw_recv(int fd, uint16_t *type, uint8_t **payload, uint32_t *len);
+int proto_recv(int fd, uint16_t *type, uint8_t **payload, uint32_t *len);
 
 #endif

@@ -50,7 +50,7 @@ int session_patch_first(struct session *s, char **paths, size_t n, const struct 
 		struct proc *p = &s->procs.v[i];
 		if (p->silent == s->batch || (i && p->gen != s->gen))
 			continue;
-		int rc = rw_patch(p->pid, paths, (int)n, f, res);
+		int rc = patch_run(p->pid, paths, (int)n, f, res);
 		int runs = i ? procs_has_agent(p->pid) : !session_child_ended(s);
 		if (rc == 0 || (res->in_doubt && runs)) {
 			*first = p->pid;
@@ -79,7 +79,7 @@ void session_patch_others(struct session *s, char **paths, size_t n, const struc
 		struct patch_result r;
 		if (p->gen != s->gen - 1 || p->silent == s->batch)
 			continue;	/* asked and brought up to date by session_settle(), or silent */
-		if (rw_patch(p->pid, paths, (int)n, f, &r) == 0) {
+		if (patch_run(p->pid, paths, (int)n, f, &r) == 0) {
 			p->gen = s->gen;
 			add_times(all, &r);
 		} else if (!procs_has_agent(p->pid)) {
@@ -142,7 +142,7 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 	if (n == 0 || !session_count_changes(&d)) {
 		p->gen = s->gen;	/* nothing it runs differs */
 		rc = 0;
-	} else if (rw_patch(p->pid, d.paths, (int)n, &f, &r) == 0) {
+	} else if (patch_run(p->pid, d.paths, (int)n, &f, &r) == 0) {
 		p->gen = s->gen;
 		add_times(all, &r);
 		rc = 0;
@@ -181,10 +181,10 @@ void session_settle(struct session *s, struct patch_result *all)
 			if (p->gen == PROC_GEN_UNKNOWN) {
 				uint32_t gen;
 				int held;
-				if (rw_peek(p->pid, &gen, &held) == 0) {
+				if (chan_peek(p->pid, &gen, &held) == 0) {
 					p->gen = gen;
 					p->released = !held;	/* a forked one runs already */
-				} else if (rw_no_answer()) {
+				} else if (chan_no_answer()) {
 					p->silent = s->batch;
 					say_missed(s, p, rw_error());
 					continue;
@@ -206,7 +206,7 @@ void session_settle(struct session *s, struct patch_result *all)
 			if (!p->released && p->silent != s->batch &&
 			    (p->gen >= s->gen || p->failed == s->gen)) {
 				p->released = 1;
-				if (rw_release(p->pid) < 0 && rw_no_answer()) {
+				if (chan_release(p->pid) < 0 && chan_no_answer()) {
 					p->silent = s->batch;
 					rw_say_error("process %d: %s", p->pid, rw_error());
 				}

@@ -50,12 +50,12 @@ static int reapply(struct session *s)
 		struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
 					      s->gen, s->images};
 		struct patch_result res;
-		rc = rw_patch(s->child, d.paths, (int)n, &filter, &res);
+		rc = patch_run(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)
 			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
 		if (rc == 0 || res.in_doubt)
 			session_note_landed(s, units, n, &res, files, 1, 0);
-		/* rw_patch's exit codes are positive: any of them is a failure,
+		/* patch_run's exit codes are positive: any of them is a failure,
 		 * unless the patch may be in (kept as landed, as above). */
 		rc = rc == 0 || res.in_doubt ? 0 : -1;
 	}
@@ -102,7 +102,7 @@ int session_restart(struct session *s, int status)
 {
 	if (!s->relaunch || !WIFSIGNALED(status) || !is_crash(WTERMSIG(status)))
 		return 0;
-	int sig = WTERMSIG(status), blamed = rw_crash_blame(s->child, sig);
+	int sig = WTERMSIG(status), blamed = chan_crash_blame(s->child, sig);
 	struct landed *bad = session_find_landed(s, blamed);
 	int again = s->restarted_at && rw_now_ns() - s->restarted_at < 5000000000ull;
 	if (s->restarts == 20) {
@@ -129,10 +129,10 @@ int session_restart(struct session *s, int status)
 	/* It waits in its agent's constructor (run.c's relaunch): patched or
 	 * not (said), it may run now. With no patch to take, its agent may
 	 * not listen yet. */
-	int fd = rw_connect(pid, 2000);
+	int fd = chan_connect(pid, 2000);
 	if (fd >= 0)
 		close(fd);
-	rw_release(pid);
+	chan_release(pid);
 	s->procs.v[0].released = 1;
 	return 1;
 }

@@ -24,7 +24,7 @@
 #include "driver/procs.h"
 #include "front/cc.h"
 #include "front/includes.h"
-#include "patch/diff.h"
+#include "diff/diff.h"
 
 /* Editors save in one write or one rename; some write twice in a row. */
 #define DEBOUNCE_NS (8ull * 1000000)

@@ -99,7 +99,7 @@ void session_setup_baselines(struct session *s, const char *exe)
 int session_make_cache(struct session *s)
 {
 	char dir[256], sub[PATH_MAX + 8];
-	if (rw_socket_dir(dir, sizeof dir) < 0)
+	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return -1;
 	snprintf(s->cache, sizeof s->cache, "%s/cache-%d", dir, (int)s->child);
 	mkdir(s->cache, 0700);

@@ -1,4 +1,4 @@
-/* Unit tests of the differ (src/patch/diff.c): pairs of objects compiled
+/* Unit tests of the differ (src/diff/diff.c): pairs of objects compiled
  * from small edits, and which functions it finds changed. */
 #include <elf.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "elf/elffile.h"
-#include "patch/diff.h"
+#include "diff/diff.h"
 #include "util.h"
 
 static char dir[] = "/tmp/rewire-diff.XXXXXX";
@@ -54,16 +54,16 @@ static void check_srcs(const char *cc, const char *opt, const char *title, const
 	char name[512], got[512] = "", path[256];
 	compile(cc, opt, src_a, "a");
 	compile(cc, opt, src_b, "b");
-	struct rw_objfile a, b;
+	struct elf_object a, b;
 	snprintf(path, sizeof path, "%s/a.o", dir);
-	rw_object_open(&a, path);
+	elf_object_open(&a, path);
 	snprintf(path, sizeof path, "%s/b.o", dir);
-	rw_object_open(&b, path);
+	elf_object_open(&b, path);
 	struct diff_obj da, db;
 	diff_obj_init(&da, &a);
 	diff_obj_init(&db, &b);
 	for (size_t i = 1; i < b.nsymbols; i++) {
-		const struct rw_symbol *f = &b.symbols[i];
+		const struct elf_symbol *f = &b.symbols[i];
 		if (f->type == STT_FUNC && f->shndx != SHN_UNDEF && diff_function_changed(&da, &db, f)) {
 			if (got[0])
 				strcat(got, ",");
@@ -77,8 +77,8 @@ static void check_srcs(const char *cc, const char *opt, const char *title, const
 		printf("FAIL diff: %s: changed {%s}, expected {%s}\n", name, got, want);
 	diff_obj_free(&da);
 	diff_obj_free(&db);
-	rw_object_close(&a);
-	rw_object_close(&b);
+	elf_object_close(&a);
+	elf_object_close(&b);
 }
 
 static void check(const char *cc, const char *opt, const char *title, const char *from,
@@ -137,11 +137,11 @@ static void check_ipa_ra(const char *cc, const char *opt, const char *want)
 	compile(cc, opt, ipa_src, "a");
 	compile(cc, opt, src, "b");
 	free(src);
-	struct rw_objfile a, b;
+	struct elf_object a, b;
 	snprintf(path, sizeof path, "%s/a.o", dir);
-	rw_object_open(&a, path);
+	elf_object_open(&a, path);
 	snprintf(path, sizeof path, "%s/b.o", dir);
-	rw_object_open(&b, path);
+	elf_object_open(&b, path);
 	struct diff_obj da, db;
 	diff_obj_init(&da, &a);
 	diff_obj_init(&db, &b);
@@ -159,8 +159,8 @@ static void check_ipa_ra(const char *cc, const char *opt, const char *want)
 	free(changed);
 	diff_obj_free(&da);
 	diff_obj_free(&db);
-	rw_object_close(&a);
-	rw_object_close(&b);
+	elf_object_close(&a);
+	elf_object_close(&b);
 }
 
 /* diff_producer_ipa_ra on gcc's DW_AT_producer strings. */

@@ -91,7 +91,7 @@ static int sh(const char *fmt, ...)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static const struct rw_section *obj_section(const struct rw_objfile *o, const char *name)
+static const struct elf_section *obj_section(const struct elf_object *o, const char *name)
 {
 	for (size_t i = 0; i < o->nsections; i++)
 		if (!strcmp(o->sections[i].name, name))
@@ -99,7 +99,7 @@ static const struct rw_section *obj_section(const struct rw_objfile *o, const ch
 	return NULL;
 }
 
-static const struct rw_section *img_section(const struct rw_image *m, const char *name)
+static const struct elf_section *img_section(const struct elf_image *m, const char *name)
 {
 	for (size_t i = 0; i < m->nsections; i++)
 		if (!strcmp(m->sections[i].name, name))
@@ -107,7 +107,7 @@ static const struct rw_section *img_section(const struct rw_image *m, const char
 	return NULL;
 }
 
-static const struct rw_symbol *obj_symbol(const struct rw_objfile *o, const char *name)
+static const struct elf_symbol *obj_symbol(const struct elf_object *o, const char *name)
 {
 	for (size_t i = 0; i < o->nsymbols; i++)
 		if (!strcmp(o->symbols[i].name, name))
@@ -135,10 +135,10 @@ static const char obj_src[] =
 
 /* The R_X86_64_64 that stores helper's address into fp: both gcc and
  * clang write it against the .text section symbol plus an offset. */
-static const struct rw_rela *fp_reloc(const struct rw_objfile *o)
+static const struct elf_rela *fp_reloc(const struct elf_object *o)
 {
 	for (size_t i = 0; i < o->nsections; i++) {
-		const struct rw_section *s = &o->sections[i];
+		const struct elf_section *s = &o->sections[i];
 		if (strncmp(s->name, ".data", 5))
 			continue;
 		for (size_t j = 0; j < s->nrelas; j++)
@@ -156,16 +156,16 @@ static void test_object(const char *cc)
 	}
 	char path[512];
 	snprintf(path, sizeof path, "%s/obj_%s.o", tmp, cc);
-	struct rw_objfile o;
-	if (rw_object_open(&o, path)) {
+	struct elf_object o;
+	if (elf_object_open(&o, path)) {
 		fail(L(cc, "object: open"), "%s", rw_error());
 		return;
 	}
 	pass(L(cc, "object: open"));
 	CHECK(L(cc, "object: file is the source basename"), !strcmp(o.file, "obj.c"),
 	      "file is \"%s\"", o.file);
-	const struct rw_section *text = obj_section(&o, ".text");
-	const struct rw_section *bss = obj_section(&o, ".bss");
+	const struct elf_section *text = obj_section(&o, ".text");
+	const struct elf_section *bss = obj_section(&o, ".bss");
 	CHECK(L(cc, "object: .text"),
 	      text && text->type == SHT_PROGBITS && (text->flags & SHF_EXECINSTR) &&
 	      text->data && text->size > 0 && text->align >= 1,
@@ -179,10 +179,10 @@ static void test_object(const char *cc)
 	CHECK(L(cc, "object: .text has relocations"),
 	      text && text->nrelas > 0 && text->relas[0].offset < text->size,
 	      "none attached to .text");
-	const struct rw_symbol *count = obj_symbol(&o, "count");
-	const struct rw_symbol *helper = obj_symbol(&o, "helper");
-	const struct rw_symbol *call = obj_symbol(&o, "call");
-	const struct rw_symbol *ext = obj_symbol(&o, "ext_fn");
+	const struct elf_symbol *count = obj_symbol(&o, "count");
+	const struct elf_symbol *helper = obj_symbol(&o, "helper");
+	const struct elf_symbol *call = obj_symbol(&o, "call");
+	const struct elf_symbol *ext = obj_symbol(&o, "ext_fn");
 	CHECK(L(cc, "object: static has its file"),
 	      count && count->bind == STB_LOCAL && count->file && !strcmp(count->file, "obj.c") &&
 	      count->type == STT_OBJECT && &o.sections[count->shndx] == bss,
@@ -193,28 +193,28 @@ static void test_object(const char *cc)
 	      "call wrong");
 	CHECK(L(cc, "object: undefined extern"),
 	      ext && ext->shndx == SHN_UNDEF && ext->bind == STB_GLOBAL, "ext_fn wrong");
-	const struct rw_rela *r = fp_reloc(&o);
-	const struct rw_symbol *rs = r ? &o.symbols[r->sym] : NULL;
+	const struct elf_rela *r = fp_reloc(&o);
+	const struct elf_symbol *rs = r ? &o.symbols[r->sym] : NULL;
 	CHECK(L(cc, "object: fp relocation is against .text's section symbol"),
 	      rs && rs->type == STT_SECTION && &o.sections[rs->shndx] == text && r->addend > 0,
 	      "not found or not a section symbol");
 	if (rs && helper) {
-		const struct rw_symbol *back = rw_object_symbol_at(&o, rs->shndx, (uint64_t)r->addend);
+		const struct elf_symbol *back = elf_object_symbol_at(&o, rs->shndx, (uint64_t)r->addend);
 		CHECK(L(cc, "object: section+offset maps back to the static function"),
 		      back == helper, "got %s", back ? back->name : "NULL");
-		back = rw_object_symbol_at(&o, rs->shndx, (uint64_t)r->addend + 3);
+		back = elf_object_symbol_at(&o, rs->shndx, (uint64_t)r->addend + 3);
 		CHECK(L(cc, "object: offset inside a function maps to it"),
 		      back == helper, "got %s", back ? back->name : "NULL");
 	}
 	if (count) {
-		const struct rw_symbol *back = rw_object_symbol_at(&o, count->shndx, 0);
+		const struct elf_symbol *back = elf_object_symbol_at(&o, count->shndx, 0);
 		CHECK(L(cc, "object: .bss+0 maps to the static variable"),
 		      back == count, "got %s", back ? back->name : "NULL");
-		back = rw_object_symbol_at(&o, count->shndx, 4096);
+		back = elf_object_symbol_at(&o, count->shndx, 4096);
 		CHECK(L(cc, "object: offset past every symbol maps to nothing"),
 		      !back, "got %s", back ? back->name : "");
 	}
-	rw_object_close(&o);
+	elf_object_close(&o);
 	CHECK(L(cc, "object: close clears"), !o.map && !o.sections && !o.symbols, "fields left");
 }
 
@@ -240,15 +240,15 @@ static void test_asm_object(void)
 		fail("asm object: assemble", "cc -c asm.s failed");
 		return;
 	}
-	struct rw_objfile o;
-	if (rw_object_open(&o, at("asm.o"))) {
+	struct elf_object o;
+	if (elf_object_open(&o, at("asm.o"))) {
 		fail("asm object: open", "%s", rw_error());
 		return;
 	}
-	const struct rw_section *ti = obj_section(&o, ".text.inl");
-	const struct rw_section *di = obj_section(&o, ".data.inl");
-	const struct rw_section *ri = obj_section(&o, ".rela.data.inl");
-	const struct rw_section *text = obj_section(&o, ".text");
+	const struct elf_section *ti = obj_section(&o, ".text.inl");
+	const struct elf_section *di = obj_section(&o, ".data.inl");
+	const struct elf_section *ri = obj_section(&o, ".rela.data.inl");
+	const struct elf_section *text = obj_section(&o, ".text");
 	int ok = ti && di && ri && ti->group && ti->group == di->group && ri->group == ti->group &&
 		 o.sections[ti->group].type == SHT_GROUP && text && !text->group;
 	CHECK("asm object: COMDAT group members", ok, "group fields wrong");
@@ -258,23 +258,23 @@ static void test_asm_object(void)
 	CHECK("asm object: relocation in group section attached",
 	      di && di->nrelas == 1 && di->relas[0].type == R_X86_64_64, "nrelas wrong");
 	uint16_t t = text ? (uint16_t)(text - o.sections) : 0;
-	const struct rw_symbol *s = rw_object_symbol_at(&o, t, 0);
+	const struct elf_symbol *s = elf_object_symbol_at(&o, t, 0);
 	CHECK("asm object: function at 0", s && !strcmp(s->name, "f"), "got %s", s ? s->name : "NULL");
-	s = rw_object_symbol_at(&o, t, 2);
+	s = elf_object_symbol_at(&o, t, 2);
 	CHECK("asm object: FUNC covering beats NOTYPE label at offset",
 	      s && !strcmp(s->name, "f"), "got %s", s ? s->name : "NULL");
-	s = rw_object_symbol_at(&o, t, 4);
+	s = elf_object_symbol_at(&o, t, 4);
 	CHECK("asm object: FUNC at offset beats NOTYPE label",
 	      s && !strcmp(s->name, "g"), "got %s", s ? s->name : "NULL");
-	s = rw_object_symbol_at(&o, t, 5);
+	s = elf_object_symbol_at(&o, t, 5);
 	CHECK("asm object: past the end is nothing", !s, "got %s", s ? s->name : "");
-	s = rw_object_symbol_at(&o, (uint16_t)(ti - o.sections), 0);
+	s = elf_object_symbol_at(&o, (uint16_t)(ti - o.sections), 0);
 	CHECK("asm object: group function", s && !strcmp(s->name, "inl") && s->bind == STB_WEAK,
 	      "got %s", s ? s->name : "NULL");
-	rw_object_close(&o);
+	elf_object_close(&o);
 }
 
-/* Many symbols: rw_object_symbol_at must stay fast. */
+/* Many symbols: elf_object_symbol_at must stay fast. */
 static void test_many_object_symbols(void)
 {
 	FILE *f = fopen(at("many.s"), "w");
@@ -288,22 +288,22 @@ static void test_many_object_symbols(void)
 		fail("many symbols: assemble", "failed");
 		return;
 	}
-	struct rw_objfile o;
-	if (rw_object_open(&o, at("many.o"))) {
+	struct elf_object o;
+	if (elf_object_open(&o, at("many.o"))) {
 		fail("many symbols: open", "%s", rw_error());
 		return;
 	}
-	const struct rw_section *text = obj_section(&o, ".text");
+	const struct elf_section *text = obj_section(&o, ".text");
 	uint16_t t = (uint16_t)(text - o.sections);
 	int bad = 0;
 	char want[32];
 	for (int i = 0; i < 20000; i++) {
-		const struct rw_symbol *s = rw_object_symbol_at(&o, t, (uint64_t)i);
+		const struct elf_symbol *s = elf_object_symbol_at(&o, t, (uint64_t)i);
 		snprintf(want, sizeof want, "s%d", i);
 		bad += !s || strcmp(s->name, want);
 	}
 	CHECK("many symbols: every offset maps to its function", !bad, "%d wrong", bad);
-	rw_object_close(&o);
+	elf_object_close(&o);
 }
 
 /* --- images ----------------------------------------------------------- */
@@ -363,8 +363,8 @@ static void test_exec(const char *cc, const char *ld)
 		fail(L(name, "exec: build"), "see %s", at("log"));
 		return;
 	}
-	struct rw_image m;
-	if (rw_image_open(&m, at(exe))) {
+	struct elf_image m;
+	if (elf_image_open(&m, at(exe))) {
 		fail(L(name, "exec: open"), "%s", rw_error());
 		return;
 	}
@@ -381,8 +381,8 @@ static void test_exec(const char *cc, const char *ld)
 		sscanf((char *)out, "%llx %llx", &aaddr, &baddr);
 		free(out);
 	}
-	const struct rw_symbol *ca = rw_image_find(&m, "count", "a.c");
-	const struct rw_symbol *cb = rw_image_find(&m, "count", "/some/dir/b.c");
+	const struct elf_symbol *ca = elf_image_find(&m, "count", "a.c");
+	const struct elf_symbol *cb = elf_image_find(&m, "count", "/some/dir/b.c");
 	CHECK(L(name, "exec: static of a.c"), ca && ca->value == aaddr && !strcmp(ca->file, "a.c"),
 	      "%s at %llx, program says %llx", ca ? "found" : "not found",
 	      ca ? (unsigned long long)ca->value : 0, aaddr);
@@ -390,23 +390,23 @@ static void test_exec(const char *cc, const char *ld)
 	      !strcmp(cb->file, "b.c"),
 	      "%s at %llx, program says %llx", cb ? "found" : "not found",
 	      cb ? (unsigned long long)cb->value : 0, baddr);
-	const struct rw_symbol *s = rw_image_find(&m, "count", NULL);
+	const struct elf_symbol *s = elf_image_find(&m, "count", NULL);
 	CHECK(L(name, "exec: ambiguous static without a file is not found"), !s,
 	      "found one of %s", s ? s->file : "");
-	s = rw_image_find(&m, "count", "c.c");
+	s = elf_image_find(&m, "count", "c.c");
 	CHECK(L(name, "exec: static of another file is not found"), !s, "found");
-	s = rw_image_find(&m, "glob", NULL);
+	s = elf_image_find(&m, "glob", NULL);
 	CHECK(L(name, "exec: global"), s && s->bind == STB_GLOBAL && s->type == STT_OBJECT &&
 	      !s->file && s->shndx != SHN_UNDEF, "wrong");
-	s = rw_image_find(&m, "glob", "a.c");
+	s = elf_image_find(&m, "glob", "a.c");
 	CHECK(L(name, "exec: global is not a static"), !s, "found");
-	s = rw_image_find(&m, "hid", NULL);
+	s = elf_image_find(&m, "hid", NULL);
 	CHECK(L(name, "exec: hidden symbol found"), s && s->visibility == STV_HIDDEN &&
 	      s->shndx != SHN_UNDEF, "not found");
 	/* gcc reaches stdout directly, so a non-PIE link copies it into the
 	 * executable (ld.bfd names it "stdout@GLIBC_2.2.5" in .symtab);
 	 * clang goes through the GOT and it stays undefined. */
-	s = rw_image_find(&m, "stdout", NULL);
+	s = elf_image_find(&m, "stdout", NULL);
 	if (!strcmp(cc, "cc"))
 		CHECK(L(name, "exec: copy-relocated stdout found by bare name"),
 		      s && s->shndx != SHN_UNDEF && s->type == STT_OBJECT && s->size == 8,
@@ -414,9 +414,9 @@ static void test_exec(const char *cc, const char *ld)
 	else
 		CHECK(L(name, "exec: stdout reached through the GOT is not defined here"), !s,
 		      "found %s", s->name);
-	s = rw_image_find(&m, "printf", NULL);
+	s = elf_image_find(&m, "printf", NULL);
 	CHECK(L(name, "exec: undefined printf not found"), !s, "found %s", s ? s->name : "");
-	s = rw_image_find(&m, "no_such_symbol", NULL);
+	s = elf_image_find(&m, "no_such_symbol", NULL);
 	CHECK(L(name, "exec: missing name"), !s, "found");
 
 	/* Build-id against readelf. */
@@ -432,29 +432,29 @@ static void test_exec(const char *cc, const char *ld)
 	      (unsigned long long)m.tls_memsz);
 
 	/* Boundaries: f1 and f2 are consecutive. */
-	const struct rw_symbol *f1 = rw_image_find(&m, "f1", NULL);
-	const struct rw_symbol *f2 = rw_image_find(&m, "f2", NULL);
+	const struct elf_symbol *f1 = elf_image_find(&m, "f1", NULL);
+	const struct elf_symbol *f2 = elf_image_find(&m, "f2", NULL);
 	if (f1 && f2) {
-		uint64_t b = rw_image_next_boundary(&m, f1->value);
+		uint64_t b = elf_image_next_boundary(&m, f1->value);
 		CHECK(L(name, "exec: boundary after f1 is f2"), b == f2->value,
 		      "%llx, f2 at %llx", (unsigned long long)b, (unsigned long long)f2->value);
-		b = rw_image_next_boundary(&m, f1->value + 1);
+		b = elf_image_next_boundary(&m, f1->value + 1);
 		CHECK(L(name, "exec: boundary inside f1 is f2"), b == f2->value,
 		      "%llx", (unsigned long long)b);
 	} else {
 		fail(L(name, "exec: f1 and f2"), "not found");
 	}
-	const struct rw_section *text = img_section(&m, ".text");
+	const struct elf_section *text = img_section(&m, ".text");
 	if (text) {
 		uint64_t end = text->addr + text->size;
-		uint64_t b = rw_image_next_boundary(&m, end - 1);
+		uint64_t b = elf_image_next_boundary(&m, end - 1);
 		CHECK(L(name, "exec: boundary at the end of .text is its end"), b == end,
 		      "%llx, end %llx", (unsigned long long)b, (unsigned long long)end);
 	}
 	CHECK(L(name, "exec: boundary outside every section is 0"),
-	      rw_image_next_boundary(&m, 0x10) == 0 &&
-	      rw_image_next_boundary(&m, 0x7fffffff0000ull) == 0, "not 0");
-	rw_image_close(&m);
+	      elf_image_next_boundary(&m, 0x10) == 0 &&
+	      elf_image_next_boundary(&m, 0x7fffffff0000ull) == 0, "not 0");
+	elf_image_close(&m);
 }
 
 static void test_shared(const char *ld)
@@ -471,36 +471,36 @@ static void test_shared(const char *ld)
 		fail(L(name, "shared: build"), "see %s", at("log"));
 		return;
 	}
-	struct rw_image m;
-	if (rw_image_open(&m, at(so))) {
+	struct elf_image m;
+	if (elf_image_open(&m, at(so))) {
 		fail(L(name, "shared: open"), "%s", rw_error());
 		return;
 	}
 	CHECK(L(name, "shared: ET_DYN"), m.e_type == ET_DYN, "e_type %u", m.e_type);
-	const struct rw_symbol *s = rw_image_find(&m, "hid", NULL);
+	const struct elf_symbol *s = elf_image_find(&m, "hid", NULL);
 	CHECK(L(name, "shared: hidden symbol made local is found"),
 	      s && s->bind == STB_LOCAL && s->shndx != SHN_UNDEF, "not found");
-	const struct rw_symbol *ca = rw_image_find(&m, "count", "a.c");
-	const struct rw_symbol *cb = rw_image_find(&m, "count", "b.c");
+	const struct elf_symbol *ca = elf_image_find(&m, "count", "a.c");
+	const struct elf_symbol *cb = elf_image_find(&m, "count", "b.c");
 	CHECK(L(name, "shared: statics per file"), ca && cb && ca != cb && ca->value != cb->value,
 	      "not found");
 	CHECK(L(name, "shared: given build-id"),
 	      m.build_id_len == 4 && !memcmp(m.build_id, "\x12\x34\xab\xcd", 4),
 	      "len %zu", m.build_id_len);
-	rw_image_close(&m);
+	elf_image_close(&m);
 
 	char stripped[80];
 	snprintf(stripped, sizeof stripped, "stripped_%s", so);
-	if (rw_image_open(&m, at(stripped))) {
+	if (elf_image_open(&m, at(stripped))) {
 		fail(L(name, "stripped: open"), "%s", rw_error());
 		return;
 	}
-	s = rw_image_find(&m, "glob", NULL);
+	s = elf_image_find(&m, "glob", NULL);
 	CHECK(L(name, "stripped: global from .dynsym"), s && s->bind == STB_GLOBAL, "not found");
-	s = rw_image_find(&m, "count", "a.c");
+	s = elf_image_find(&m, "count", "a.c");
 	CHECK(L(name, "stripped: no statics"), !s, "found");
 	CHECK(L(name, "stripped: build-id kept"), m.build_id_len == 4, "len %zu", m.build_id_len);
-	rw_image_close(&m);
+	elf_image_close(&m);
 }
 
 /* ThinLTO's ".llvm.<digits>" names: listed once, at the first ask. */
@@ -518,13 +518,13 @@ static void test_suffixed(void)
 		fail("suffixed: build", "see %s", at("log"));
 		return;
 	}
-	struct rw_image m;
-	if (rw_image_open(&m, at("sfx.so"))) {
+	struct elf_image m;
+	if (elf_image_open(&m, at("sfx.so"))) {
 		fail("suffixed: open", "%s", rw_error());
 		return;
 	}
 	size_t n, again;
-	const uint32_t *list = rw_image_suffixed(&m, &n);
+	const uint32_t *list = elf_image_suffixed(&m, &n);
 	int f1 = 0, h = 0;
 	for (size_t i = 0; i < n; i++) {
 		f1 += !strcmp(m.symbols[list[i]].name, "f.llvm.1234");
@@ -532,8 +532,8 @@ static void test_suffixed(void)
 	}
 	CHECK("suffixed: the .llvm.<digits> names, only those", n == 2 && f1 == 1 && h == 1,
 	      "%zu listed", n);
-	CHECK("suffixed: kept", rw_image_suffixed(&m, &again) == list && again == n, "listed again");
-	rw_image_close(&m);
+	CHECK("suffixed: kept", elf_image_suffixed(&m, &again) == list && again == n, "listed again");
+	elf_image_close(&m);
 }
 
 /* A big image: every symbol found, every boundary right (its speed is
@@ -553,8 +553,8 @@ static void test_big_image(void)
 		fail("big image: build", "see %s", at("log"));
 		return;
 	}
-	struct rw_image m;
-	if (rw_image_open(&m, at("big.so"))) {
+	struct elf_image m;
+	if (elf_image_open(&m, at("big.so"))) {
 		fail("big image: open", "%s", rw_error());
 		return;
 	}
@@ -562,13 +562,13 @@ static void test_big_image(void)
 	char nm[32];
 	for (int i = 0; i < N; i += 7) {
 		snprintf(nm, sizeof nm, "g%d", i);
-		const struct rw_symbol *g = rw_image_find(&m, nm, NULL);
+		const struct elf_symbol *g = elf_image_find(&m, nm, NULL);
 		snprintf(nm, sizeof nm, "l%d", i);
-		const struct rw_symbol *l = rw_image_find(&m, nm, NULL);
-		bad += !g || !l || rw_image_next_boundary(&m, g->value) != l->value;
+		const struct elf_symbol *l = elf_image_find(&m, nm, NULL);
+		bad += !g || !l || elf_image_next_boundary(&m, g->value) != l->value;
 	}
 	CHECK("big image: lookups and boundaries right", !bad, "%d wrong", bad);
-	rw_image_close(&m);
+	elf_image_close(&m);
 }
 
 /* --- bad files -------------------------------------------------------- */
@@ -576,11 +576,11 @@ static void test_big_image(void)
 /* Open as an object; the error must start with the path and contain want. */
 static void expect_reject(const char *name, const char *file, const char *want)
 {
-	struct rw_objfile o;
+	struct elf_object o;
 	const char *path = at(file);
-	if (!rw_object_open(&o, path)) {
+	if (!elf_object_open(&o, path)) {
 		fail(name, "accepted");
-		rw_object_close(&o);
+		elf_object_close(&o);
 		return;
 	}
 	const char *e = rw_error();
@@ -590,11 +590,11 @@ static void expect_reject(const char *name, const char *file, const char *want)
 
 static void expect_image_reject(const char *name, const char *file, const char *want)
 {
-	struct rw_image m;
+	struct elf_image m;
 	const char *path = at(file);
-	if (!rw_image_open(&m, path)) {
+	if (!elf_image_open(&m, path)) {
 		fail(name, "accepted");
-		rw_image_close(&m);
+		elf_image_close(&m);
 		return;
 	}
 	const char *e = rw_error();
@@ -816,10 +816,10 @@ static void test_bad_files(void)
 
 /* Every prefix of an object and random byte damage: never a crash; when
  * accepted, everything reachable is usable. */
-static void use_object(const struct rw_objfile *o)
+static void use_object(const struct elf_object *o)
 {
 	for (size_t i = 0; i < o->nsections; i++) {
-		const struct rw_section *s = &o->sections[i];
+		const struct elf_section *s = &o->sections[i];
 		volatile uint8_t sink = 0;
 		if (s->data && s->size)
 			sink ^= s->data[0] ^ s->data[s->size - 1];
@@ -829,24 +829,24 @@ static void use_object(const struct rw_objfile *o)
 		(void)sink;
 	}
 	for (size_t i = 0; i < o->nsymbols; i++) {
-		const struct rw_symbol *s = &o->symbols[i];
+		const struct elf_symbol *s = &o->symbols[i];
 		(void)strlen(s->name);
 		if (s->file)
 			(void)strlen(s->file);
 		if (s->shndx && s->shndx < o->nsections)
-			(void)rw_object_symbol_at(o, s->shndx, s->value);
+			(void)elf_object_symbol_at(o, s->shndx, s->value);
 	}
 }
 
-static void use_image(const struct rw_image *m)
+static void use_image(const struct elf_image *m)
 {
 	for (size_t i = 0; i < m->nsymbols; i++) {
-		const struct rw_symbol *s = &m->symbols[i];
-		(void)rw_image_find(m, s->name, s->file);
-		(void)rw_image_next_boundary(m, s->value);
+		const struct elf_symbol *s = &m->symbols[i];
+		(void)elf_image_find(m, s->name, s->file);
+		(void)elf_image_next_boundary(m, s->value);
 	}
 	for (size_t i = 0; i < m->nsections; i++)
-		(void)rw_image_next_boundary(m, m->sections[i].addr);
+		(void)elf_image_next_boundary(m, m->sections[i].addr);
 }
 
 /* The same for an executable: its notes and program headers too. */
@@ -861,11 +861,11 @@ static void fuzz_image(void)
 	int accepted = 0;
 	for (size_t len = 0; len < n; len += 97) {
 		put_file("fz", good, len);
-		struct rw_image m;
-		if (!rw_image_open(&m, at("fz"))) {
+		struct elf_image m;
+		if (!elf_image_open(&m, at("fz"))) {
 			accepted++;
 			use_image(&m);
-			rw_image_close(&m);
+			elf_image_close(&m);
 		}
 	}
 	CHECK("fuzz image: every truncation rejected", !accepted, "%d accepted", accepted);
@@ -886,11 +886,11 @@ static void fuzz_image(void)
 				p[off] = (uint8_t)rand();
 		}
 		put_file("fz", p, n);
-		struct rw_image m;
-		if (!rw_image_open(&m, at("fz"))) {
+		struct elf_image m;
+		if (!elf_image_open(&m, at("fz"))) {
 			opened++;
 			use_image(&m);
-			rw_image_close(&m);
+			elf_image_close(&m);
 		}
 	}
 	printf("# fuzz: %d of 1000 damaged executables still opened\n", opened);
@@ -910,10 +910,10 @@ static void test_fuzz(void)
 	int accepted = 0, noisy = 0;
 	for (size_t len = 0; len < n; len += 13) {
 		put_file("fz.o", good, len);
-		struct rw_objfile o;
-		if (!rw_object_open(&o, at("fz.o"))) {
+		struct elf_object o;
+		if (!elf_object_open(&o, at("fz.o"))) {
 			accepted++;
-			rw_object_close(&o);
+			elf_object_close(&o);
 		} else if (strncmp(rw_error(), at("fz.o"), strlen(at("fz.o")))) {
 			noisy++;
 		}
@@ -938,11 +938,11 @@ static void test_fuzz(void)
 			p[off] = (uint8_t)rand();
 		}
 		put_file("fz.o", p, n);
-		struct rw_objfile o;
-		if (!rw_object_open(&o, at("fz.o"))) {
+		struct elf_object o;
+		if (!elf_object_open(&o, at("fz.o"))) {
 			opened++;
 			use_object(&o);
-			rw_object_close(&o);
+			elf_object_close(&o);
 		}
 	}
 	printf("# fuzz: %d of 1500 damaged objects still opened\n", opened);

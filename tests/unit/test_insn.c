@@ -65,10 +65,10 @@ static void check_object(const char *dir, const char *cc, const char *flags)
 		printf("SKIP insn: %s: cannot compile\n", name);
 		return;
 	}
-	struct rw_objfile o;
-	if (rw_object_open(&o, obj) < 0)
+	struct elf_object o;
+	if (elf_object_open(&o, obj) < 0)
 		return result(0, name, rw_error());
-	const struct rw_section *text = NULL;
+	const struct elf_section *text = NULL;
 	for (size_t i = 1; i < o.nsections; i++)
 		if (!strcmp(o.sections[i].name, ".text"))
 			text = &o.sections[i];
@@ -89,7 +89,7 @@ static void check_object(const char *dir, const char *cc, const char *flags)
 	if (!why[0] && k != nwant)
 		snprintf(why, sizeof why, "decoded %zu instructions, objdump %zu", k, nwant);
 	result(text && nwant > 20 && !why[0], name, why[0] ? why : "no .text");
-	rw_object_close(&o);
+	elf_object_close(&o);
 }
 
 int main(void)

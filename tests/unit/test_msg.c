@@ -18,13 +18,13 @@ static void check(int ok, const char *name, const char *why)
 
 static struct msg_hello sample_hello(void)
 {
-	static struct rw_module mods[2] = {
+	static struct msg_module mods[2] = {
 		{.path = "/usr/bin/game", .base = 0x555500000000, .text_lo = 0x555500001000,
 		 .text_hi = 0x555500009000, .build_id = {1, 2, 3, 4}, .build_id_len = 4},
 		{.path = "/lib/libc.so.6", .base = 0x7f0000000000, .tls_modid = 1, .tls_static = 1,
 		 .tls_tpoff = -128},
 	};
-	static struct rw_regsym reg[1] = {
+	static struct msg_regsym reg[1] = {
 		{.scope = "game.c", .name = "step", .kind = RW_KIND_FUNC, .orig = 0x1000,
 		 .addr = 0x2000, .size = 64},
 	};
@@ -32,7 +32,7 @@ static struct msg_hello sample_hello(void)
 				  .version = 3, .gen = 7, .held = 1};
 }
 
-static int same_module(const struct rw_module *a, const struct rw_module *b)
+static int same_module(const struct msg_module *a, const struct msg_module *b)
 {
 	return !strcmp(a->path, b->path) && a->base == b->base && a->text_lo == b->text_lo &&
 	       a->text_hi == b->text_hi && a->build_id_len == b->build_id_len &&
@@ -40,7 +40,7 @@ static int same_module(const struct rw_module *a, const struct rw_module *b)
 	       a->tls_static == b->tls_static && a->tls_tpoff == b->tls_tpoff;
 }
 
-static int same_regsym(const struct rw_regsym *a, const struct rw_regsym *b)
+static int same_regsym(const struct msg_regsym *a, const struct msg_regsym *b)
 {
 	return !strcmp(a->scope, b->scope) && !strcmp(a->name, b->name) && a->kind == b->kind &&
 	       a->orig == b->orig && a->addr == b->addr && a->size == b->size;
@@ -49,9 +49,9 @@ static int same_regsym(const struct rw_regsym *a, const struct rw_regsym *b)
 static void test_hello(void)
 {
 	struct msg_hello h = sample_hello(), d;
-	struct rw_buf b = {0};
+	struct proto_buf b = {0};
 	msg_put_hello(&b, &h);
-	struct rw_reader r = {b.p, b.len, 0, 0};
+	struct proto_reader r = {b.p, b.len, 0, 0};
 	int ok = msg_get_hello(&r, &d) == 0 && r.off == b.len && d.pid == 42 && d.nmods == 2 &&
 		 same_module(&d.mods[0], &h.mods[0]) && same_module(&d.mods[1], &h.mods[1]) &&
 		 d.nreg == 1 && same_regsym(&d.reg[0], &h.reg[0]) && d.version == 3 && d.gen == 7 &&
@@ -60,12 +60,12 @@ static void test_hello(void)
 	check(ok, "HELLO decodes to what was encoded", "a field differs");
 	int cut_ok = 1;
 	for (size_t n = 0; n < b.len; n++) {
-		struct rw_reader c = {b.p, n, 0, 0};
+		struct proto_reader c = {b.p, n, 0, 0};
 		cut_ok &= msg_get_hello(&c, &d) < 0;
 		msg_hello_free(&d);
 	}
 	check(cut_ok, "HELLO cut short at any byte is an error", "a prefix was accepted");
-	rw_buf_free(&b);
+	proto_buf_free(&b);
 }
 
 static void test_apply(void)
@@ -75,12 +75,12 @@ static void test_apply(void)
 	uint64_t inits[1] = {0x7f0000000004};
 	struct msg_redirect redirs[1] = {{0x401000, 0x7f0000000000, 0, "_ZN4Game6updateEf",
 					  "Game::update(float)"}};
-	struct rw_regsym syms[1] = {{"", "_ZN4Game6updateEf", RW_KIND_FUNC, 0x401000,
+	struct msg_regsym syms[1] = {{"", "_ZN4Game6updateEf", RW_KIND_FUNC, 0x401000,
 				     0x7f0000000000, 6}};
 	struct msg_apply a = {segs, 1, 0x7f0000000100, inits, 1, redirs, 1, syms, 1, 9}, d;
-	struct rw_buf b = {0};
+	struct proto_buf b = {0};
 	msg_put_apply(&b, &a);
-	struct rw_reader r = {b.p, b.len, 0, 0};
+	struct proto_reader r = {b.p, b.len, 0, 0};
 	int ok = msg_get_apply(&r, &d) == 0 && r.off == b.len && d.nsegs == 1 &&
 		 d.segs[0].addr == segs[0].addr && d.segs[0].size == 4096 &&
 		 d.segs[0].prot == RW_PROT_RX && d.segs[0].len == sizeof code &&
@@ -94,35 +94,35 @@ static void test_apply(void)
 	check(ok, "APPLY decodes to what was encoded (both names of a function)", "a field differs");
 	int cut_ok = 1;
 	for (size_t n = 0; n < b.len; n++) {
-		struct rw_reader c = {b.p, n, 0, 0};
+		struct proto_reader c = {b.p, n, 0, 0};
 		cut_ok &= msg_get_apply(&c, &d) < 0;
 		msg_apply_free(&d);
 	}
 	check(cut_ok, "APPLY cut short at any byte is an error", "a prefix was accepted");
-	rw_buf_free(&b);
+	proto_buf_free(&b);
 }
 
 /* A count of a billion segments in a message of a few bytes. */
 static void test_hostile_count(void)
 {
-	struct rw_buf b = {0};
+	struct proto_buf b = {0};
 	struct msg_apply d;
-	rw_put_u32(&b, 1000000000u);
-	rw_put_u64(&b, 0);
-	struct rw_reader r = {b.p, b.len, 0, 0};
+	proto_put_u32(&b, 1000000000u);
+	proto_put_u64(&b, 0);
+	struct proto_reader r = {b.p, b.len, 0, 0};
 	int rc = msg_get_apply(&r, &d);
 	check(rc < 0 && !d.segs && !d.nsegs, "a count beyond the bytes left is refused",
 	      "it was taken");
 	msg_apply_free(&d);
-	rw_buf_free(&b);
+	proto_buf_free(&b);
 	uint32_t n;
-	b = (struct rw_buf){0};
-	rw_put_u32(&b, 3);
-	rw_put_str(&b, "malloc");
-	r = (struct rw_reader){b.p, b.len, 0, 0};
+	b = (struct proto_buf){0};
+	proto_put_u32(&b, 3);
+	proto_put_str(&b, "malloc");
+	r = (struct proto_reader){b.p, b.len, 0, 0};
 	check(msg_get_lookup_count(&r, &n) < 0, "LOOKUP: 3 names in the bytes of 1 is refused",
 	      "accepted");
-	rw_buf_free(&b);
+	proto_buf_free(&b);
 }
 
 int main(void)

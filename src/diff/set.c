@@ -11,7 +11,7 @@
 
 /* Functions, and global constants (which code of other files may read:
  * the link refuses that, naming it): what a patch is counted in. */
-static int counts(const struct rw_objfile *o, const struct rw_symbol *f)
+static int counts(const struct elf_object *o, const struct elf_symbol *f)
 {
 	return (f->type == STT_FUNC || (f->type == STT_OBJECT && f->bind != STB_LOCAL)) &&
 	       f->shndx && f->shndx < o->nsections;
@@ -19,14 +19,14 @@ static int counts(const struct rw_objfile *o, const struct rw_symbol *f)
 
 static void diff_one(struct diff_entry *e)
 {
-	struct rw_objfile nw, base;
+	struct elf_object nw, base;
 	struct diff_obj dn, db;
-	int have_base = e->base && rw_object_open(&base, e->base) == 0;
-	if (rw_object_open(&nw, e->path) < 0) {
+	int have_base = e->base && elf_object_open(&base, e->base) == 0;
+	if (elf_object_open(&nw, e->path) < 0) {
 		/* Unreadable: counted changed, so the link says why. */
 		e->nchanged = 1;
 		if (have_base)
-			rw_object_close(&base);
+			elf_object_close(&base);
 		return;
 	}
 	diff_obj_init(&dn, &nw);
@@ -43,10 +43,10 @@ static void diff_one(struct diff_entry *e)
 		for (size_t k = 0; k < e->ninits; k++)
 			e->inits[k] = rw_strdup(names[k]);
 		diff_obj_free(&db);
-		rw_object_close(&base);
+		elf_object_close(&base);
 	}
 	diff_obj_free(&dn);
-	rw_object_close(&nw);
+	elf_object_close(&nw);
 }
 
 size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases, size_t n)
@@ -63,8 +63,8 @@ size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *
 	return total;
 }
 
-int diff_set_changed(const struct diff_set *d, size_t oi, const struct rw_objfile *o,
-		     const struct rw_symbol *s)
+int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_object *o,
+		     const struct elf_symbol *s)
 {
 	if (!d || oi >= d->n || strcmp(d->v[oi].path, o->path) || !d->v[oi].changed)
 		return 1;

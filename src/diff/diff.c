@@ -27,10 +27,10 @@ static uint32_t name_hash(const char *name)
 /* Twins are looked up by name for every function and datum: index once. */
 static void index_names(struct diff_obj *d)
 {
-	const struct rw_objfile *o = d->obj;
+	const struct elf_object *o = d->obj;
 	rw_index_init(&d->byname, o->nsymbols);
 	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *s = &o->symbols[j];
+		const struct elf_symbol *s = &o->symbols[j];
 		if (!s->name[0] || s->shndx == SHN_UNDEF || (s->type != STT_FUNC && s->type != STT_OBJECT))
 			continue;
 		rw_index_add(&d->byname, name_hash(s->name), (uint32_t)j);
@@ -38,15 +38,15 @@ static void index_names(struct diff_obj *d)
 }
 
 /* The first defined symbol of d of type type, bind class and name of s. */
-static const struct rw_symbol *find_by_name(const struct diff_obj *d, const struct rw_symbol *s,
+static const struct elf_symbol *find_by_name(const struct diff_obj *d, const struct elf_symbol *s,
 					    int type)
 {
-	const struct rw_objfile *o = d->obj;
-	const struct rw_symbol *best = NULL;
+	const struct elf_object *o = d->obj;
+	const struct elf_symbol *best = NULL;
 	size_t at;
 	for (uint32_t i = rw_index_first(&d->byname, name_hash(s->name), &at); i != RW_INDEX_END;
 	     i = rw_index_next(&d->byname, &at)) {
-		const struct rw_symbol *c = &o->symbols[i];
+		const struct elf_symbol *c = &o->symbols[i];
 		if (c->type == type && (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL) &&
 		    rw_name_eq(c->name, s->name) && (!best || c < best))
 			best = c;
@@ -54,19 +54,19 @@ static const struct rw_symbol *find_by_name(const struct diff_obj *d, const stru
 	return best;
 }
 
-static const struct rw_symbol *twin(const struct diff_obj *d, const struct rw_symbol *f)
+static const struct elf_symbol *twin(const struct diff_obj *d, const struct elf_symbol *f)
 {
 	return find_by_name(d, f, STT_FUNC);
 }
 
 /* --- relocations in offset order ----------------------------------------- */
 
-static const struct rw_objfile *sort_obj;	/* for qsort: the driver is one thread */
+static const struct elf_object *sort_obj;	/* for qsort: the driver is one thread */
 static uint16_t sort_sec;
 
 static int cmp_rela(const void *a, const void *b)
 {
-	const struct rw_rela *r = sort_obj->sections[sort_sec].relas;
+	const struct elf_rela *r = sort_obj->sections[sort_sec].relas;
 	uint64_t x = r[*(const uint32_t *)a].offset, y = r[*(const uint32_t *)b].offset;
 	return x < y ? -1 : x > y ? 1 : *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
@@ -75,7 +75,7 @@ static int cmp_rela(const void *a, const void *b)
  * look up theirs by range. (The scan appended synthetic ones out of order.) */
 static void sort_relocs(struct diff_obj *d)
 {
-	const struct rw_objfile *o = d->obj;
+	const struct elf_object *o = d->obj;
 	d->rsorted = rw_calloc(o->nsections, sizeof *d->rsorted);
 	d->nrsorted = rw_calloc(o->nsections, sizeof *d->nrsorted);
 	for (uint16_t si = 1; si < o->nsections; si++) {
@@ -96,7 +96,7 @@ static void sort_relocs(struct diff_obj *d)
 static size_t relocs_in(const struct diff_obj *d, uint16_t si, uint64_t lo, uint64_t hi,
 			const uint32_t **first)
 {
-	const struct rw_rela *r = d->obj->sections[si].relas;
+	const struct elf_rela *r = d->obj->sections[si].relas;
 	const uint32_t *idx = d->rsorted[si];
 	size_t n = si < d->nsections ? d->nrsorted[si] : 0, a = 0, b = n;
 	while (a < b) {
@@ -115,7 +115,7 @@ static size_t relocs_in(const struct diff_obj *d, uint16_t si, uint64_t lo, uint
 
 /* Labels the assembler made (.LC0, .L.str): they name nothing the
  * program knows, only a place. */
-static int is_local_label(const struct rw_symbol *s)
+static int is_local_label(const struct elf_symbol *s)
 {
 	return s->bind == STB_LOCAL && s->name[0] == '.' && s->name[1] == 'L';
 }
@@ -123,7 +123,7 @@ static int is_local_label(const struct rw_symbol *s)
 /* Bytes from a PC-relative field to the end of its instruction: the
  * addend is the offset meant minus these. In data there is no
  * instruction: the addend is the offset. */
-static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct rw_rela *r)
+static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct elf_rela *r)
 {
 	struct reloc_kind k;
 	arch_reloc_kind(r->type, &k);
@@ -197,23 +197,23 @@ static int cmp_u64(const void *a, const void *b)
  * every offset a relocation (section + addend, or a label) refers to. */
 static void find_bounds(struct diff_obj *d)
 {
-	const struct rw_objfile *o = d->obj;
+	const struct elf_object *o = d->obj;
 	size_t *cap = rw_calloc(o->nsections, sizeof *cap);
 	d->bounds = rw_calloc(o->nsections, sizeof *d->bounds);
 	d->nbounds = rw_calloc(o->nsections, sizeof *d->nbounds);
 	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *s = &o->symbols[j];
+		const struct elf_symbol *s = &o->symbols[j];
 		if (s->name[0] && s->type != STT_SECTION && s->type != STT_FILE &&
 		    s->shndx < o->nsections && s->shndx != SHN_UNDEF &&
-		    rw_section_is_const(&o->sections[s->shndx]))
+		    elf_section_is_const(&o->sections[s->shndx]))
 			add_bound(d, s->shndx, (int64_t)s->value, cap);
 	}
 	for (uint16_t si = 1; si < o->nsections; si++)
 		for (size_t i = 0; i < o->sections[si].nrelas; i++) {
-			const struct rw_rela *r = &o->sections[si].relas[i];
-			const struct rw_symbol *s = &o->symbols[r->sym];
+			const struct elf_rela *r = &o->sections[si].relas[i];
+			const struct elf_symbol *s = &o->symbols[r->sym];
 			if ((s->type != STT_SECTION && !is_local_label(s)) || s->shndx == SHN_UNDEF ||
-			    s->shndx >= o->nsections || !rw_section_is_const(&o->sections[s->shndx]))
+			    s->shndx >= o->nsections || !elf_section_is_const(&o->sections[s->shndx]))
 				continue;
 			int64_t off = r->addend + pc_tail(d, si, r) +
 				      (s->type == STT_SECTION ? 0 : (int64_t)s->value);
@@ -251,8 +251,8 @@ static int all_zero(const uint8_t *p, uint64_t n)
 /* The piece of constant section si that offset off belongs to: [*lo, *hi). */
 static void piece_at(const struct diff_obj *d, uint16_t si, uint64_t off, uint64_t *lo, uint64_t *hi)
 {
-	const struct rw_section *t = &d->obj->sections[si];
-	const struct rw_symbol *in = rw_object_symbol_at(d->obj, si, off);
+	const struct elf_section *t = &d->obj->sections[si];
+	const struct elf_symbol *in = elf_object_symbol_at(d->obj, si, off);
 	*lo = *hi = off;
 	if (off >= t->size)
 		return;
@@ -272,7 +272,7 @@ static void piece_at(const struct diff_obj *d, uint16_t si, uint64_t off, uint64
 	}
 }
 
-static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_rela *r,
+static void target_key(const struct diff_obj *d, uint16_t si, const struct elf_rela *r,
 		       char *key, size_t cap, int depth);
 
 /* Chains of constants deeper than this are taken as changed. */
@@ -291,7 +291,7 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 	if (m->state == 1)
 		return 0x5bd1e9955bd1e995ull;	/* a cycle: the bytes on it count once */
 	m->state = 1;
-	const struct rw_section *t = &d->obj->sections[si];
+	const struct elf_section *t = &d->obj->sections[si];
 	const uint32_t *idx;
 	size_t n = relocs_in(d, si, lo, hi, &idx);
 	uint8_t *mask = rw_calloc(hi - lo + 1, 1);
@@ -306,7 +306,7 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 	free(mask);
 	for (size_t i = 0; i < n; i++) {
 		char k[1024];
-		const struct rw_rela *r = &t->relas[idx[i]];
+		const struct elf_rela *r = &t->relas[idx[i]];
 		target_key(d, si, r, k, sizeof k, depth + 1);
 		h = rw_hash64(h, &(uint64_t){r->offset - lo}, 8);
 		h = rw_hash64(h, k, strlen(k) + 1);
@@ -320,14 +320,14 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 
 /* --- an object, read once ------------------------------------------------- */
 
-void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj)
+void diff_obj_init(struct diff_obj *d, struct elf_object *obj)
 {
 	d->obj = obj;
 	index_names(d);
 	d->nsections = obj->nsections;
 	d->starts = rw_calloc(obj->nsections, sizeof *d->starts);
 	for (uint16_t si = 1; si < obj->nsections; si++) {
-		const struct rw_section *s = &obj->sections[si];
+		const struct elf_section *s = &obj->sections[si];
 		if ((s->flags & SHF_EXECINSTR) && (s->flags & SHF_ALLOC) && s->data && s->size)
 			d->starts[si] = arch_scan_code(obj, si);
 	}
@@ -362,17 +362,17 @@ void diff_obj_free(struct diff_obj *d)
  * symbol it falls in (by name, with the offset in it), and for constants
  * their contents (the piece's hash). An unnamed constant is known by its
  * contents alone: its section's name may carry a build's hash. */
-static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_rela *r,
+static void target_key(const struct diff_obj *d, uint16_t si, const struct elf_rela *r,
 		       char *key, size_t cap, int depth)
 {
-	const struct rw_objfile *o = d->obj;
-	const struct rw_symbol *s = &o->symbols[r->sym];
+	const struct elf_object *o = d->obj;
+	const struct elf_symbol *s = &o->symbols[r->sym];
 	uint16_t ts = s->shndx;
-	const struct rw_section *t = ts != SHN_UNDEF && ts < o->nsections ? &o->sections[ts] : NULL;
+	const struct elf_section *t = ts != SHN_UNDEF && ts < o->nsections ? &o->sections[ts] : NULL;
 	int64_t tail = pc_tail(d, si, r), off = r->addend + tail;
 	uint64_t lo, hi, h = 0;
 	if (s->type != STT_SECTION && !is_local_label(s)) {
-		if (rw_section_is_const(t)) {
+		if (elf_section_is_const(t)) {
 			piece_at(d, ts, s->value, &lo, &hi);
 			h = piece_hash(d, ts, lo, hi, depth);
 		}
@@ -382,10 +382,10 @@ static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_re
 	}
 	if (s->type != STT_SECTION)
 		off += (int64_t)s->value;	/* a label: its place in its section */
-	const struct rw_symbol *in = t && off >= 0 ? rw_object_symbol_at(o, ts, (uint64_t)off) : NULL;
+	const struct elf_symbol *in = t && off >= 0 ? elf_object_symbol_at(o, ts, (uint64_t)off) : NULL;
 	if (in && is_local_label(in))
 		in = NULL;
-	if (rw_section_is_const(t) && off >= 0) {
+	if (elf_section_is_const(t) && off >= 0) {
 		piece_at(d, ts, (uint64_t)off, &lo, &hi);
 		h = piece_hash(d, ts, lo, hi, depth);
 		if (in && in->value == lo)
@@ -403,14 +403,14 @@ static void target_key(const struct diff_obj *d, uint16_t si, const struct rw_re
 	}
 }
 
-static int same_relocs(const struct diff_obj *a, uint16_t sa, const struct rw_symbol *fa,
-		       const struct diff_obj *b, uint16_t sb, const struct rw_symbol *fb,
+static int same_relocs(const struct diff_obj *a, uint16_t sa, const struct elf_symbol *fa,
+		       const struct diff_obj *b, uint16_t sb, const struct elf_symbol *fb,
 		       const uint32_t *ia, const uint32_t *ib, size_t n)
 {
 	char ka[2048], kb[2048];
-	const struct rw_rela *ra = a->obj->sections[sa].relas, *rb = b->obj->sections[sb].relas;
+	const struct elf_rela *ra = a->obj->sections[sa].relas, *rb = b->obj->sections[sb].relas;
 	for (size_t i = 0; i < n; i++) {
-		const struct rw_rela *x = &ra[ia[i]], *y = &rb[ib[i]];
+		const struct elf_rela *x = &ra[ia[i]], *y = &rb[ib[i]];
 		if (x->offset - fa->value != y->offset - fb->value || x->type != y->type)
 			return 0;
 		target_key(a, sa, x, ka, sizeof ka, 0);
@@ -421,7 +421,7 @@ static int same_relocs(const struct diff_obj *a, uint16_t sa, const struct rw_sy
 	return 1;
 }
 
-static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const struct rw_rela *r,
+static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const struct elf_rela *r,
 			const uint32_t *idx, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -431,7 +431,7 @@ static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const stru
 }
 
 /* Bytes a (function at fa) and b (at gb) outside every relocation field. */
-static int same_bytes(const struct rw_section *sa, const struct rw_section *sb, uint64_t size,
+static int same_bytes(const struct elf_section *sa, const struct elf_section *sb, uint64_t size,
 		      uint64_t fa, uint64_t gb, const uint32_t *ia, size_t na, const uint32_t *ib,
 		      size_t nb)
 {
@@ -446,13 +446,13 @@ static int same_bytes(const struct rw_section *sa, const struct rw_section *sb, 
 }
 
 int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw,
-			  const struct rw_symbol *f)
+			  const struct elf_symbol *f)
 {
-	const struct rw_symbol *g = twin(base, f);
+	const struct elf_symbol *g = twin(base, f);
 	if (!g || g->size != f->size || g->shndx >= base->obj->nsections ||
 	    f->shndx >= nw->obj->nsections)
 		return 1;
-	const struct rw_section *sf = &nw->obj->sections[f->shndx], *sg = &base->obj->sections[g->shndx];
+	const struct elf_section *sf = &nw->obj->sections[f->shndx], *sg = &base->obj->sections[g->shndx];
 	if (!sf->data || !sg->data || f->value + f->size > sf->size || g->value + g->size > sg->size)
 		return 1;
 	const uint32_t *rf, *rg;
@@ -464,12 +464,12 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
 
 /* Is the constant object f of nw other than its twin in base (or new)? */
 static int const_changed(const struct diff_obj *base, const struct diff_obj *nw,
-			 const struct rw_symbol *f)
+			 const struct elf_symbol *f)
 {
-	const struct rw_symbol *g = find_by_name(base, f, STT_OBJECT);
+	const struct elf_symbol *g = find_by_name(base, f, STT_OBJECT);
 	uint64_t flo, fhi, glo, ghi;
 	if (!g || g->shndx >= base->obj->nsections ||
-	    !rw_section_is_const(&base->obj->sections[g->shndx]))
+	    !elf_section_is_const(&base->obj->sections[g->shndx]))
 		return 1;
 	piece_at(nw, f->shndx, f->value, &flo, &fhi);
 	piece_at(base, g->shndx, g->value, &glo, &ghi);
@@ -478,10 +478,10 @@ static int const_changed(const struct diff_obj *base, const struct diff_obj *nw,
 }
 
 /* The function of nw a call relocation r (in section si) goes to. */
-static const struct rw_symbol *callee(const struct diff_obj *nw, uint16_t si, const struct rw_rela *r)
+static const struct elf_symbol *callee(const struct diff_obj *nw, uint16_t si, const struct elf_rela *r)
 {
-	const struct rw_objfile *o = nw->obj;
-	const struct rw_symbol *s = &o->symbols[r->sym];
+	const struct elf_object *o = nw->obj;
+	const struct elf_symbol *s = &o->symbols[r->sym];
 	struct reloc_kind k;
 	arch_reloc_kind(r->type, &k);
 	if (!k.pcrel || k.got)
@@ -489,7 +489,7 @@ static const struct rw_symbol *callee(const struct diff_obj *nw, uint16_t si, co
 	if (s->type != STT_SECTION)
 		return s->type == STT_FUNC ? s : NULL;
 	int64_t off = r->addend + pc_tail(nw, si, r);
-	const struct rw_symbol *f = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+	const struct elf_symbol *f = off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 	return f && f->type == STT_FUNC && f->value == (uint64_t)off ? f : NULL;
 }
 
@@ -504,14 +504,14 @@ int diff_is_clone(const char *name)
 }
 
 /* Does f call a function marked in changed? */
-static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, const uint8_t *changed)
+static int calls_changed(const struct diff_obj *nw, const struct elf_symbol *f, const uint8_t *changed)
 {
-	const struct rw_objfile *o = nw->obj;
+	const struct elf_object *o = nw->obj;
 	const uint32_t *idx;
 	size_t n = relocs_in(nw, f->shndx, f->value, f->value + f->size, &idx);
 	for (size_t i = 0; i < n; i++) {
-		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
-		const struct rw_symbol *g = callee(nw, f->shndx, r);
+		const struct elf_rela *r = &o->sections[f->shndx].relas[idx[i]];
+		const struct elf_symbol *g = callee(nw, f->shndx, r);
 		if (g && g != f && changed[g - o->symbols])
 			return 1;
 	}
@@ -520,22 +520,22 @@ static int calls_changed(const struct diff_obj *nw, const struct rw_symbol *f, c
 
 /* Does f call, jump into (foo.cold) or take the address of a changed
  * clone? */
-static int calls_changed_clone(const struct diff_obj *nw, const struct rw_symbol *f,
+static int calls_changed_clone(const struct diff_obj *nw, const struct elf_symbol *f,
 			       const uint8_t *changed)
 {
-	const struct rw_objfile *o = nw->obj;
+	const struct elf_object *o = nw->obj;
 	const uint32_t *idx;
 	size_t n = relocs_in(nw, f->shndx, f->value, f->value + f->size, &idx);
 	for (size_t i = 0; i < n; i++) {
-		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
-		const struct rw_symbol *s = &o->symbols[r->sym], *g = s;
+		const struct elf_rela *r = &o->sections[f->shndx].relas[idx[i]];
+		const struct elf_symbol *s = &o->symbols[r->sym], *g = s;
 		struct reloc_kind k;
 		arch_reloc_kind(r->type, &k);
 		if (!k.pcrel || k.got || s->shndx == SHN_UNDEF || s->shndx >= o->nsections)
 			continue;
 		if (s->type == STT_SECTION) {
 			int64_t off = r->addend + pc_tail(nw, f->shndx, r);
-			g = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+			g = off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 		}
 		if (g && g != f && g->type == STT_FUNC && changed[g - o->symbols] &&
 		    diff_is_clone(g->name))
@@ -570,11 +570,11 @@ int diff_producer_ipa_ra(const char *p, const char *end, int *flag)
  * strings (DW_AT_producer) say -fno-ipa-ra or -flive-patching: below -O2
  * gcc does not use it, but a function's optimize attribute or pragma can
  * turn it on, and the producer string does not show those. */
-static int built_with_ipa_ra(const struct rw_objfile *o)
+static int built_with_ipa_ra(const struct elf_object *o)
 {
 	int gcc = 0, producers = 0, off = 1;
 	for (size_t i = 1; i < o->nsections; i++) {
-		const struct rw_section *s = &o->sections[i];
+		const struct elf_section *s = &o->sections[i];
 		if (!s->data)
 			continue;
 		if (!strcmp(s->name, ".comment") && memmem(s->data, s->size, "GCC: ", 5))
@@ -601,20 +601,20 @@ static int built_with_ipa_ra(const struct rw_objfile *o)
  * of) a function marked changed? A table of labels (GNU C's &&label for
  * computed goto, as in Lua's dispatch table) points into one version of
  * its function: the new version needs the new table. */
-static int points_into_changed(const struct diff_obj *nw, const struct rw_symbol *f,
+static int points_into_changed(const struct diff_obj *nw, const struct elf_symbol *f,
 			       const uint8_t *changed)
 {
-	const struct rw_objfile *o = nw->obj;
+	const struct elf_object *o = nw->obj;
 	const uint32_t *idx;
 	size_t n = relocs_in(nw, f->shndx, f->value, f->value + f->size, &idx);
 	for (size_t i = 0; i < n; i++) {
-		const struct rw_rela *r = &o->sections[f->shndx].relas[idx[i]];
-		const struct rw_symbol *s = &o->symbols[r->sym];
+		const struct elf_rela *r = &o->sections[f->shndx].relas[idx[i]];
+		const struct elf_symbol *s = &o->symbols[r->sym];
 		if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections ||
 		    !(o->sections[s->shndx].flags & SHF_EXECINSTR))
 			continue;
 		int64_t off = r->addend + (s->type == STT_SECTION ? 0 : (int64_t)s->value);
-		const struct rw_symbol *g = off >= 0 ? rw_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
+		const struct elf_symbol *g = off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 		if (g && g->type == STT_FUNC && g->value != (uint64_t)off && changed[g - o->symbols])
 			return 1;
 	}
@@ -623,15 +623,15 @@ static int points_into_changed(const struct diff_obj *nw, const struct rw_symbol
 
 void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, uint8_t *changed)
 {
-	const struct rw_objfile *o = nw->obj;
+	const struct elf_object *o = nw->obj;
 	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *f = &o->symbols[j];
+		const struct elf_symbol *f = &o->symbols[j];
 		int defined = f->shndx != SHN_UNDEF && f->shndx < o->nsections;
 		if (f->type == STT_FUNC && defined && base && !twin(base, f))
 			changed[j] = DIFF_NEW;
 		else if (f->type == STT_FUNC)
 			changed[j] = defined && (!base || diff_function_changed(base, nw, f));
-		else if (f->type == STT_OBJECT && defined && rw_section_is_const(&o->sections[f->shndx]))
+		else if (f->type == STT_OBJECT && defined && elf_section_is_const(&o->sections[f->shndx]))
 			changed[j] = !base || const_changed(base, nw, f);
 		else
 			changed[j] = 0;
@@ -642,7 +642,7 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	for (int more = 1; more;) {
 		more = 0;
 		for (size_t j = 1; j < o->nsymbols; j++) {
-			const struct rw_symbol *f = &o->symbols[j];
+			const struct elf_symbol *f = &o->symbols[j];
 			if (changed[j] || f->type != STT_FUNC || f->shndx == SHN_UNDEF ||
 			    f->shndx >= o->nsections || !calls_changed_clone(nw, f, changed))
 				continue;
@@ -658,7 +658,7 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	for (int more = built_with_ipa_ra(o) || (base && built_with_ipa_ra(base->obj)); more;) {
 		more = 0;
 		for (size_t j = 1; j < o->nsymbols; j++) {
-			const struct rw_symbol *f = &o->symbols[j];
+			const struct elf_symbol *f = &o->symbols[j];
 			if (changed[j] || f->type != STT_FUNC || f->shndx == SHN_UNDEF ||
 			    f->shndx >= o->nsections || !calls_changed(nw, f, changed))
 				continue;
@@ -667,24 +667,24 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 		}
 	}
 	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct rw_symbol *f = &o->symbols[j];
+		const struct elf_symbol *f = &o->symbols[j];
 		if (!changed[j] && f->type == STT_OBJECT && f->shndx != SHN_UNDEF &&
-		    f->shndx < o->nsections && rw_section_is_const(&o->sections[f->shndx]) &&
+		    f->shndx < o->nsections && elf_section_is_const(&o->sections[f->shndx]) &&
 		    points_into_changed(nw, f, changed))
 			changed[j] = 1;
 	}
 }
 
-static const struct rw_symbol *data_twin(const struct diff_obj *b, const struct rw_symbol *d)
+static const struct elf_symbol *data_twin(const struct diff_obj *b, const struct elf_symbol *d)
 {
-	const struct rw_symbol *s = find_by_name(b, d, STT_OBJECT);
+	const struct elf_symbol *s = find_by_name(b, d, STT_OBJECT);
 	return s && s->shndx < b->obj->nsections ? s : NULL;
 }
 
 /* Byte i of a data symbol's initial value (NOBITS: zero). */
-static int init_byte(const struct rw_objfile *o, const struct rw_symbol *s, uint64_t i)
+static int init_byte(const struct elf_object *o, const struct elf_symbol *s, uint64_t i)
 {
-	const struct rw_section *sec = &o->sections[s->shndx];
+	const struct elf_section *sec = &o->sections[s->shndx];
 	if (!sec->data || s->value + i >= sec->size)
 		return 0;
 	return sec->data[s->value + i];
@@ -694,7 +694,7 @@ static int init_byte(const struct rw_objfile *o, const struct rw_symbol *s, uint
  * Bytes outside relocation fields compare as bytes; a pointer compares by
  * what it points to (a string that changed is a changed initial value). */
 static int init_differs(const struct diff_obj *base, const struct diff_obj *nw,
-			const struct rw_symbol *d, const struct rw_symbol *t)
+			const struct elf_symbol *d, const struct elf_symbol *t)
 {
 	const uint32_t *id, *it;
 	size_t nd = relocs_in(nw, d->shndx, d->value, d->value + d->size, &id);
@@ -714,13 +714,13 @@ static int init_differs(const struct diff_obj *base, const struct diff_obj *nw,
 size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw,
 			  const char **names, size_t cap)
 {
-	const struct rw_objfile *o = nw->obj, *b = base->obj;
+	const struct elf_object *o = nw->obj, *b = base->obj;
 	size_t n = 0;
 	for (size_t j = 1; j < o->nsymbols && n < cap; j++) {
-		const struct rw_symbol *d = &o->symbols[j], *t;
+		const struct elf_symbol *d = &o->symbols[j], *t;
 		if (d->type != STT_OBJECT || d->shndx == SHN_UNDEF || d->shndx >= o->nsections ||
 		    !(o->sections[d->shndx].flags & SHF_WRITE) ||
-		    rw_section_is_const(&o->sections[d->shndx]) || !(t = data_twin(base, d)) ||
+		    elf_section_is_const(&o->sections[d->shndx]) || !(t = data_twin(base, d)) ||
 		    !(b->sections[t->shndx].flags & SHF_WRITE) || t->size != d->size)
 			continue;
 		if (init_differs(base, nw, d, t))

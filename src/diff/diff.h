@@ -10,7 +10,7 @@ struct const_memo;
 /* An object, decoded once: instruction starts per code section, and where
  * the pieces of its constant sections begin. */
 struct diff_obj {
-	struct rw_objfile *obj;	/* not owned: may be closed before diff_obj_free */
+	struct elf_object *obj;	/* not owned: may be closed before diff_obj_free */
 	uint8_t **starts;	/* [section], NULL for non-code sections */
 	size_t nsections;
 	struct rw_index byname;	/* defined symbols by name (up to .llvm.N) */
@@ -23,7 +23,7 @@ struct diff_obj {
 
 
 
-void diff_obj_init(struct diff_obj *d, struct rw_objfile *obj);
+void diff_obj_init(struct diff_obj *d, struct elf_object *obj);
 void diff_obj_free(struct diff_obj *d);
 
 /* Does function f of nw differ from its twin (same name and scope) in
@@ -31,7 +31,7 @@ void diff_obj_free(struct diff_obj *d);
  * refers to (compared by symbol, and by contents for string literals)?
  * A function without a twin is new: 1. */
 int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw,
-			  const struct rw_symbol *f);
+			  const struct elf_symbol *f);
 
 /* Does gcc's producer string p..end (DW_AT_producer: "GNU C17 12.2.0
  * -mtune=generic -g -O2 ...") turn -fipa-ra on? It is on from -O2 (and
@@ -90,8 +90,8 @@ struct diff_set {
 size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases, size_t n);
 /* Did symbol s of o, object oi of the patch, change? 1 for an object the
  * set does not have (an archive member) or a NULL set. */
-int diff_set_changed(const struct diff_set *d, size_t oi, const struct rw_objfile *o,
-		     const struct rw_symbol *s);
+int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_object *o,
+		     const struct elf_symbol *s);
 void diff_set_free(struct diff_set *d);
 
 #endif

@@ -25,7 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "patch/types.h"
+#include "diff/types.h"
 #include "util.h"
 
 struct entry {
