@@ -296,7 +296,13 @@ char *lib_write_copy(struct rewire_lib *lib, const struct source *s)
 	char path[PATH_MAX];
 	if (private_dir(lib) < 0)
 		return NULL;
-	snprintf(path, sizeof path, "%s/%s.%lu", libdir, lib_base_name(lib->path), ++ncopies);
+	/* Truncated, it would do once, then collide with itself. */
+	if ((size_t)snprintf(path, sizeof path, "%s/%s.%lu", libdir, lib_base_name(lib->path),
+			     ++ncopies) >= sizeof path) {
+		lib_fail(lib, "%s: the path of its copy is too long (over %d bytes): set "
+			 "XDG_RUNTIME_DIR to a shorter directory than %s", lib->name, PATH_MAX, libdir);
+		return NULL;
+	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		lib_fail(lib, "%s: cannot create %s: %s", lib->name, path, strerror(errno));
