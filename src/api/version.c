@@ -312,6 +312,8 @@ int lib_version_close(struct version *v)
 		v->state = V_KEPT;
 		return 1;
 	}
+	if (v->state == V_KEPT)
+		v->state = V_LIVE;	/* kept before, gone now: its file goes too */
 	unlink_version(v);
 	lib_version_free(v);
 	return 0;

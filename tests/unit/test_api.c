@@ -699,10 +699,14 @@ static void test_copies(void)
 	      kept == 1 && has(dep->err, "version 1 stays mapped after dlclose") &&
 	      has(dep->err, "libuser.so version 1, still loaded, needs it"), "%d: %s", kept,
 	      dep->err);
+	size_t orphans_before = norphans;
 	kept = rewire_lib_unload_old(NULL);
 	CHECK("unloading every library's old versions, dependents first, unloads them all",
 	      kept == 0 && !dep->cur->older && dep->versions == dep->cur && !user->cur->older,
 	      "%d kept: %s", kept, rewire_lib_error(NULL));
+	CHECK("a version glibc kept takes its copy with it when it goes at last",
+	      access(first_copy, F_OK) < 0 && norphans == orphans_before, "%s %s, %zu orphans",
+	      first_copy, access(first_copy, F_OK) < 0 ? "gone" : "still there", norphans);
 
 	char cur_copy[1024];
 	snprintf(cur_copy, sizeof cur_copy, "%s", dep->cur->copy);
