@@ -16,12 +16,6 @@
 #include "arch.h"
 #include "util.h"
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Where the next function of the section starts after at: decoding
  * resumes there after bytes it does not understand. */
 static uint64_t next_func(const uint64_t *funcs, size_t n, uint64_t at, uint64_t end)
@@ -89,12 +83,16 @@ uint8_t *arch_scan_code(struct elf_object *o, uint16_t si)
 {
 	struct elf_section *sec = &o->sections[si];
 	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
-	uint64_t *funcs = rw_calloc(o->nsymbols, sizeof *funcs);
+	/* The section's own symbols, by value: a Rust object has a section
+	 * per function, so walking every symbol of the object for each
+	 * section would cost sections x symbols. */
+	const uint32_t *syms;
+	size_t nsyms = elf_object_section_symbols(o, si, &syms);
+	uint64_t *funcs = rw_calloc(nsyms + 1, sizeof *funcs);
 	size_t nfuncs = 0, cap = sec->nrelas;
-	for (size_t j = 1; j < o->nsymbols; j++)
-		if (o->symbols[j].shndx == si && o->symbols[j].type == STT_FUNC)
-			funcs[nfuncs++] = o->symbols[j].value;
-	qsort(funcs, nfuncs, sizeof *funcs, cmp_u64);
+	for (size_t j = 0; j < nsyms; j++)
+		if (o->symbols[syms[j]].type == STT_FUNC)
+			funcs[nfuncs++] = o->symbols[syms[j]].value;
 	for (size_t i = 0; i < sec->nrelas; i++)
 		if (sec->relas[i].offset < sec->size)
 			has_reloc[sec->relas[i].offset] = 1;

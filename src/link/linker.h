@@ -44,7 +44,7 @@ enum bind {
 	BIND_DYN,	/* dynamic symbol number value, looked up by the agent */
 	BIND_TLS,	/* thread-local: module mod, offset value in its block */
 	BIND_GOTBASE,	/* _GLOBAL_OFFSET_TABLE_ of the patch */
-	BIND_ZERO,	/* weak undefined */
+	BIND_ZERO,	/* symbol 0: the value is the addend (weak undefined names are BIND_DYN) */
 	BIND_EH_NULL,	/* unwind info of code not loaded: reads as address 0 */
 };
 
