@@ -88,6 +88,10 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			waitpid(child, &status, 0);
 		return status;
 	}
+	/* The processes procs_init found already listening are asked at once:
+	 * an exec'd one (a wrapper script's `exec`) waits for the session's GO,
+	 * and no event will come for a socket made before the watch began. */
+	s.procs_new = 1;
 	session_setup_baselines(&s, exe);
 	s.images = exe_cache_new();
 	for (size_t i = 0; i < db->n; i++)
