@@ -79,6 +79,13 @@ struct diff_entry {
 	size_t nchanged;		/* functions and global constants changed */
 	char *inits[DIFF_MAX_INITS];	/* data whose initial value changed */
 	size_t ninits;
+	/* The debug units (offsets of their headers in .debug_info) that
+	 * describe changed code or constants: the type checks read only
+	 * those. all_units: no such restriction could be made (no diff, no
+	 * relocations to go by): read every one. */
+	uint64_t *units;
+	size_t nunits;
+	int all_units;
 };
 struct diff_set {
 	struct diff_entry *v;

@@ -17,6 +17,85 @@ static int counts(const struct elf_object *o, const struct elf_symbol *f)
 	       f->shndx && f->shndx < o->nsections;
 }
 
+static const struct elf_section *section_named(const struct elf_object *o, const char *name)
+{
+	for (size_t i = 1; i < o->nsections; i++)
+		if (!strcmp(o->sections[i].name, name))
+			return &o->sections[i];
+	return NULL;
+}
+
+/* The headers of the units of a .debug_info, in order; n is their count. */
+static uint64_t *unit_headers(const struct elf_section *info, size_t *n)
+{
+	uint64_t *v = NULL;
+	size_t cap = 0;
+	*n = 0;
+	for (uint64_t off = 0; off + 4 <= info->size;) {
+		uint32_t len32;
+		uint64_t len, hdr = 4;
+		memcpy(&len32, info->data + off, 4);
+		len = len32;
+		if (len32 == 0xffffffff) {	/* 64-bit DWARF */
+			if (off + 12 > info->size)
+				break;
+			memcpy(&len, info->data + off + 4, 8);
+			hdr = 12;
+		}
+		if (len > info->size - off - hdr)
+			break;
+		v = rw_grow(v, &cap, *n, sizeof *v);
+		v[(*n)++] = off;
+		off += hdr + len;
+	}
+	return v;
+}
+
+/* The debug units of nw that describe a changed symbol: those with a
+ * relocation (a subprogram's address, a variable's) into a section that
+ * holds one. Code that did not change cannot have changed how it lays
+ * out a type, so the other units need no check: in a Rust crate, one
+ * unit per codegen unit, that is most of them. With DWARF 5's address
+ * table (.debug_addr) the addresses are not in .debug_info: all units. */
+static void touched_units(struct diff_entry *e, const struct elf_object *nw)
+{
+	const struct elf_section *info = section_named(nw, ".debug_info");
+	e->all_units = 1;
+	if (!info || !info->data || !info->nrelas || section_named(nw, ".debug_addr"))
+		return;
+	uint8_t *sec = rw_calloc(nw->nsections, 1);
+	for (size_t k = 1; k < nw->nsymbols; k++)
+		if (e->changed[k] && nw->symbols[k].shndx < nw->nsections)
+			sec[nw->symbols[k].shndx] = 1;
+	size_t nhdr;
+	uint64_t *hdr = unit_headers(info, &nhdr);
+	uint8_t *hit = rw_calloc(nhdr ? nhdr : 1, 1);
+	for (size_t i = 0; i < info->nrelas; i++) {
+		const struct elf_rela *r = &info->relas[i];
+		if (r->sym >= nw->nsymbols || nw->symbols[r->sym].shndx >= nw->nsections ||
+		    !sec[nw->symbols[r->sym].shndx])
+			continue;
+		size_t lo = 0, hi = nhdr;	/* the last unit starting at or before it */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (hdr[mid] <= r->offset)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo)
+			hit[lo - 1] = 1;
+	}
+	e->units = rw_calloc(nhdr ? nhdr : 1, sizeof *e->units);
+	for (size_t i = 0; i < nhdr; i++)
+		if (hit[i])
+			e->units[e->nunits++] = hdr[i];
+	e->all_units = 0;
+	free(hit);
+	free(hdr);
+	free(sec);
+}
+
 static void diff_one(struct diff_entry *e)
 {
 	struct elf_object nw, base;
@@ -25,6 +104,7 @@ static void diff_one(struct diff_entry *e)
 	if (elf_object_open(&nw, e->path) < 0) {
 		/* Unreadable: counted changed, so the link says why. */
 		e->nchanged = 1;
+		e->all_units = 1;
 		if (have_base)
 			elf_object_close(&base);
 		return;
@@ -37,6 +117,10 @@ static void diff_one(struct diff_entry *e)
 	diff_changed_set(have_base ? &db : NULL, &dn, e->changed);
 	for (size_t k = 1; k < nw.nsymbols; k++)
 		e->nchanged += counts(&nw, &nw.symbols[k]) && e->changed[k];
+	if (have_base)
+		touched_units(e, &nw);
+	else
+		e->all_units = 1;
 	if (have_base) {
 		const char *names[DIFF_MAX_INITS];
 		e->ninits = diff_changed_inits(&db, &dn, names, DIFF_MAX_INITS);
@@ -76,6 +160,7 @@ void diff_set_free(struct diff_set *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->v[i].changed);
+		free(d->v[i].units);
 		for (size_t k = 0; k < d->v[i].ninits; k++)
 			free(d->v[i].inits[k]);
 	}

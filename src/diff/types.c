@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "diff/diff.h"
 #include "diff/types.h"
 #include "util.h"
 
@@ -386,6 +387,7 @@ static int wanted(const char *unit, char *const *units, size_t n)
  * session's patches, and each check walks only the units it compares. */
 struct unit_die {
 	char *unit;		/* "body.c"; rustc's "src/main.rs/@/cgu" -> "main.rs#cgu" */
+	Dwarf_Off hdr;		/* its header in .debug_info */
 	Dwarf_Off off;		/* its compile unit's DIE */
 	int rust;
 };
@@ -399,8 +401,16 @@ struct dwarf_file {
 	size_t nunits, capunits;
 };
 
+/* Names of compile units, owned. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
 struct types_prog {
 	struct dwarf_file file;
+	struct table old;	/* what the units read so far say */
+	struct names read;	/* those units */
 };
 
 static int df_open(struct dwarf_file *f, const char *path)
@@ -424,7 +434,7 @@ static void df_close(struct dwarf_file *f)
 	memset(f, 0, sizeof *f);
 }
 
-static void add_unit(struct dwarf_file *f, Dwarf_Die *cu, Dwarf_Off off)
+static void add_unit(struct dwarf_file *f, Dwarf_Die *cu, Dwarf_Off hdr, Dwarf_Off off)
 {
 	const char *name = dwarf_diename(cu), *at = name ? strstr(name, "/@/") : NULL;
 	char path[512];
@@ -436,7 +446,7 @@ static void add_unit(struct dwarf_file *f, Dwarf_Die *cu, Dwarf_Off off)
 		dwarf_formudata(&a, &lang);
 	f->units = rw_grow(f->units, &f->capunits, f->nunits, sizeof *f->units);
 	f->units[f->nunits++] = (struct unit_die){rw_strdup(rw_basename(at ? path : name ? name : "")),
-						  off, lang == DW_LANG_Rust};
+						  hdr, off, lang == DW_LANG_Rust};
 }
 
 /* 0, or -1 when the file has no DWARF. */
@@ -451,18 +461,12 @@ static int df_index(struct dwarf_file *f)
 		while (f->dw && dwarf_nextcu(f->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
 			Dwarf_Die cu;
 			if (dwarf_offdie(f->dw, off + hsize, &cu))
-				add_unit(f, &cu, off + hsize);
+				add_unit(f, &cu, off, off + hsize);
 			off = next;
 		}
 	}
 	return f->dw ? 0 : -1;
 }
-
-/* Names of compile units, owned. */
-struct names {
-	char **v;
-	size_t n, cap;
-};
 
 static void names_add(struct names *l, const char *name)
 {
@@ -477,17 +481,40 @@ static void names_free(struct names *l)
 	free(l->v);
 }
 
+/* Units by the offset of their header, sorted. */
+struct unit_filter {
+	const uint64_t *hdr;
+	size_t n;
+};
+
+static int in_filter(const struct unit_filter *only, Dwarf_Off hdr)
+{
+	size_t lo = 0, hi = only ? only->n : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (only->hdr[mid] == hdr)
+			return 1;
+		if (only->hdr[mid] < hdr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return !only;
+}
+
 /* The types and functions of f's compile units named in units (all when
- * units is NULL); seen (when not NULL) gets the names of those read. */
-static void read_units(struct dwarf_file *f, char *const *units, size_t nunits, struct table *t,
-		       struct names *seen)
+ * units is NULL) and in only (all when NULL); seen (when not NULL) gets
+ * the names of those read. */
+static void read_units(struct dwarf_file *f, char *const *units, size_t nunits,
+		       const struct unit_filter *only, struct table *t, struct names *seen)
 {
 	size_t first = t->n;
 	struct table bodies = {0};
 	for (size_t i = 0; i < f->nunits; i++) {
 		const struct unit_die *u = &f->units[i];
 		Dwarf_Die cu;
-		if (!wanted(u->unit, units, nunits) || !dwarf_offdie(f->dw, u->off, &cu))
+		if (!wanted(u->unit, units, nunits) || !in_filter(only, u->hdr) ||
+		    !dwarf_offdie(f->dw, u->off, &cu))
 			continue;
 		struct walk w = {t, &bodies, u->unit, u->rust};
 		walk(&w, &cu, "", 0);
@@ -512,8 +539,11 @@ struct types_prog *types_prog_open(const char *exe)
 
 void types_prog_free(struct types_prog *p)
 {
-	if (p)
+	if (p) {
 		df_close(&p->file);
+		table_free(&p->old);
+		names_free(&p->read);
+	}
 	free(p);
 }
 
@@ -573,8 +603,7 @@ static int only_renamed(const char *o, const char *n)
 	return !member_at(n, i, &nn, &nnl, &nr, &nrl);
 }
 
-static int compare(const struct table *old, const struct table *new,
-		   int (*changed)(void *, const char *), void *ctx)
+static int compare(const struct table *old, const struct table *new)
 {
 	for (size_t i = 0; i < new->n; i++) {
 		const struct entry *n = &new->e[i], *o = lookup(old, n->key);
@@ -591,7 +620,7 @@ static int compare(const struct table *old, const struct table *new,
 			return rw_fail("type %s (%s) changed its layout (from {%s} to {%s}): its "
 				       "instances in the running program keep the old one (restart the "
 				       "program for this change)", rw_demangle(what), unit, o->val, n->val);
-		if (n->local || n->rust || (changed && !changed(ctx, what)))
+		if (n->local || n->rust)
 			continue;
 		return rw_fail("function %s (%s) changed its signature (from %s to %s): callers "
 			       "outside the patch would pass the old arguments (restart the program "
@@ -600,24 +629,48 @@ static int compare(const struct table *old, const struct table *new,
 	return 0;
 }
 
-int types_check(struct types_prog *prog, char *const *objs, size_t nobjs,
-		int (*changed)(void *ctx, const char *name), void *ctx)
+/* Has l the name? */
+static int names_has(const struct names *l, const char *name)
 {
-	struct table old = {0}, new = {0};
-	struct names units = {0};
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], name))
+			return 1;
+	return 0;
+}
+
+/* The units of object i the diff says describe changed code (NULL: all). */
+static const struct unit_filter *filter_of(const struct diff_set *set, size_t i, const char *path,
+					   struct unit_filter *out)
+{
+	if (!set || i >= set->n || strcmp(set->v[i].path, path) || set->v[i].all_units)
+		return NULL;
+	*out = (struct unit_filter){set->v[i].units, set->v[i].nunits};
+	return out;
+}
+
+int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const struct diff_set *set)
+{
+	struct table new = {0};
+	struct names units = {0}, missing = {0};
 	for (size_t i = 0; i < nobjs; i++) {
 		struct dwarf_file f;
+		struct unit_filter only;
 		if (df_open(&f, objs[i]) == 0 && df_index(&f) == 0)
-			read_units(&f, NULL, 0, &new, &units);
+			read_units(&f, NULL, 0, filter_of(set, i, objs[i], &only), &new, &units);
 		df_close(&f);
 	}
 	int rc = 0;
 	if (new.n && prog && df_index(&prog->file) == 0) {
-		read_units(&prog->file, units.v, units.n, &old, NULL);
-		rc = compare(&old, &new, changed, ctx);
+		/* The program's units are read once, when a patch first has them. */
+		for (size_t i = 0; i < units.n; i++)
+			if (!names_has(&prog->read, units.v[i]) && !names_has(&missing, units.v[i]))
+				names_add(&missing, units.v[i]);
+		if (missing.n)
+			read_units(&prog->file, missing.v, missing.n, NULL, &prog->old, &prog->read);
+		rc = compare(&prog->old, &new);
 	}
 	names_free(&units);
-	table_free(&old);
+	names_free(&missing);
 	table_free(&new);
 	return rc;
 }

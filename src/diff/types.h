@@ -15,11 +15,12 @@ struct types_prog *types_prog_open(const char *path);
 void types_prog_free(struct types_prog *prog);
 
 /* Compare the DWARF of the new objects with the program's, unit by unit
- * (prog NULL or without DWARF: nothing to compare). 0, or -1 with the type
- * or function and the change in rw_error(). changed (optional): whether
- * the function of that linkage name changed. */
-int types_check(struct types_prog *prog, char *const *objs, size_t nobjs,
-		int (*changed)(void *ctx, const char *name), void *ctx);
+ * (prog NULL or without DWARF: nothing to compare). set (optional): the
+ * diff of objs, in the same order: of each object only the units that
+ * describe changed code are read (diff_entry.units). 0, or -1 with the type
+ * or function and the change in rw_error(). */
+struct diff_set;
+int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const struct diff_set *set);
 
 /* How many of the source files srcs have no compile unit in exe's debug
  * information (built without -g): their types and signatures cannot be

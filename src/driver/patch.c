@@ -363,7 +363,7 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 	if (proc.target)
 		proc.exe = exe_cache_image(cache, &proc, proc.target, &types);
 	uint64_t t0 = rw_now_ns();
-	int typed = !proc.exe ? -1 : types_check(types, files, (size_t)nfiles, NULL, NULL);
+	int typed = !proc.exe ? -1 : types_check(types, files, (size_t)nfiles, l.diff);
 	res->check_ns = rw_now_ns() - t0;
 	int applied = typed < 0 ? -1 :
 		      link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL,

@@ -68,6 +68,11 @@ t_rust() {
 	wait_err '^rewire: patched .*compute' $((npatched + 1)) 60 || fail "no patch calling std: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_after "$from" 'v["value"] == 4 * v["tick"] + 5' "after calling std functions new to the binary"
 	after "$LOG" "$from" | grep -q 'caught=v2' || fail "panics are no longer caught after taking code from std"
+	# A struct whose instance lives in main gets a new layout: refused,
+	# though only the units of the changed code are read.
+	save_rs src/main.rs SQUARE "$(marked SQUARE 'struct Square(u32);')" AREA "$(marked AREA '        (self.0 * self.0) as u64')"
+	wait_err 'type .*Square \(main.rs\) changed its layout' 1 60 ||
+		fail "a changed struct layout was not refused: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_steps 1 tick 1
 	check_steps 1 atomic 1
 	check_steps 1 local 1

@@ -27,7 +27,7 @@ trait Shape {
     fn area(&self) -> u64;
 }
 
-struct Square(u64);
+struct Square(u64); /* @SQUARE */
 
 impl Shape for Square {
     fn area(&self) -> u64 {
