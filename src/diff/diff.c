@@ -71,24 +71,34 @@ static int cmp_rela(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-/* Every section's relocations by offset, once: functions and constants
- * look up theirs by range. (The scan appended synthetic ones out of order.) */
-static void sort_relocs(struct diff_obj *d)
+/* Section si's relocations by offset: functions and constants look up
+ * theirs by range. (The scan appended synthetic ones out of order.) */
+static void sort_section(const struct diff_obj *d, uint16_t si)
 {
 	const struct elf_object *o = d->obj;
-	d->rsorted = rw_calloc(o->nsections, sizeof *d->rsorted);
-	d->nrsorted = rw_calloc(o->nsections, sizeof *d->nrsorted);
-	for (uint16_t si = 1; si < o->nsections; si++) {
-		size_t n = o->sections[si].nrelas;
-		if (!n)
-			continue;
-		d->rsorted[si] = rw_malloc(n * sizeof **d->rsorted);
-		for (size_t i = 0; i < n; i++)
-			d->rsorted[si][i] = (uint32_t)i;
-		sort_obj = o, sort_sec = si;
-		qsort(d->rsorted[si], n, sizeof **d->rsorted, cmp_rela);
-		d->nrsorted[si] = n;
-	}
+	size_t n = o->sections[si].nrelas;
+	if (!n)
+		return;
+	d->rsorted[si] = rw_malloc(n * sizeof **d->rsorted);
+	for (size_t i = 0; i < n; i++)
+		d->rsorted[si][i] = (uint32_t)i;
+	sort_obj = o, sort_sec = si;
+	qsort(d->rsorted[si], n, sizeof **d->rsorted, cmp_rela);
+	d->nrsorted[si] = n;
+}
+
+/* Section si made ready to compare, when first needed: its code decoded
+ * (the scan adds relocations the assembler did not leave), then its
+ * relocations sorted. */
+static void prepare(const struct diff_obj *d, uint16_t si)
+{
+	if (si >= d->nsections || d->prepared[si])
+		return;
+	d->prepared[si] = 1;
+	const struct elf_section *s = &d->obj->sections[si];
+	if ((s->flags & SHF_EXECINSTR) && (s->flags & SHF_ALLOC) && s->data && s->size)
+		d->starts[si] = arch_scan_code(d->obj, si);
+	sort_section(d, si);
 }
 
 /* The relocations of section si that fall in [lo, hi), in offset order:
@@ -96,8 +106,9 @@ static void sort_relocs(struct diff_obj *d)
 static size_t relocs_in(const struct diff_obj *d, uint16_t si, uint64_t lo, uint64_t hi,
 			const uint32_t **first)
 {
+	prepare(d, si);
 	const struct elf_rela *r = d->obj->sections[si].relas;
-	const uint32_t *idx = d->rsorted[si];
+	const uint32_t *idx = si < d->nsections ? d->rsorted[si] : NULL;
 	size_t n = si < d->nsections ? d->nrsorted[si] : 0, a = 0, b = n;
 	while (a < b) {
 		size_t mid = a + (b - a) / 2;
@@ -123,11 +134,13 @@ static int is_local_label(const struct elf_symbol *s)
 /* Bytes from a PC-relative field to the end of its instruction: the
  * addend is the offset meant minus these. In data there is no
  * instruction: the addend is the offset. */
-static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct elf_rela *r)
+static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct elf_rela *rp)
 {
 	struct reloc_kind k;
+	struct elf_rela rr = *rp, *r = &rr;	/* the scan may move the section's relocations */
 	arch_reloc_kind(r->type, &k);
-	if (!k.pcrel || !d->starts[si])
+	prepare(d, si);
+	if (!k.pcrel || si >= d->nsections || !d->starts[si])
 		return 0;
 	uint64_t end = arch_insn_end(d->starts[si], r->offset, d->obj->sections[si].size);
 	return end ? (int64_t)(end - r->offset) : 4;
@@ -179,11 +192,11 @@ static struct memo_entry *memo_slot(struct const_memo *m, uint16_t si, uint64_t 
 	return &m->e[i];
 }
 
-static void add_bound(struct diff_obj *d, uint16_t si, int64_t off, size_t *cap)
+static void add_bound(const struct diff_obj *d, uint16_t si, int64_t off, size_t *cap)
 {
 	if (off < 0 || (uint64_t)off >= d->obj->sections[si].size)
 		return;
-	d->bounds[si] = rw_grow(d->bounds[si], &cap[si], d->nbounds[si], sizeof **d->bounds);
+	d->bounds[si] = rw_grow(d->bounds[si], cap, d->nbounds[si], sizeof **d->bounds);
 	d->bounds[si][d->nbounds[si]++] = (uint64_t)off;
 }
 
@@ -193,41 +206,68 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Where pieces of the constant sections may begin: every named place, and
- * every offset a relocation (section + addend, or a label) refers to. */
-static void find_bounds(struct diff_obj *d)
+/* Does relocation r point into a constant section by place (a section
+ * symbol or a label), not by name? */
+static int by_place_into_const(const struct elf_object *o, const struct elf_rela *r)
+{
+	const struct elf_symbol *s = &o->symbols[r->sym];
+	return (s->type == STT_SECTION || is_local_label(s)) && s->shndx != SHN_UNDEF &&
+	       s->shndx < o->nsections && elf_section_is_const(&o->sections[s->shndx]);
+}
+
+/* For every constant section, the relocations of loaded sections that
+ * point into it by place: read once, when the first bounds are needed.
+ * (Debug information points at named places, or at code.) */
+static void read_incoming(struct diff_obj *d)
 {
 	const struct elf_object *o = d->obj;
 	size_t *cap = rw_calloc(o->nsections, sizeof *cap);
-	d->bounds = rw_calloc(o->nsections, sizeof *d->bounds);
-	d->nbounds = rw_calloc(o->nsections, sizeof *d->nbounds);
-	for (size_t j = 1; j < o->nsymbols; j++) {
-		const struct elf_symbol *s = &o->symbols[j];
-		if (s->name[0] && s->type != STT_SECTION && s->type != STT_FILE &&
-		    s->shndx < o->nsections && s->shndx != SHN_UNDEF &&
-		    elf_section_is_const(&o->sections[s->shndx]))
-			add_bound(d, s->shndx, (int64_t)s->value, cap);
-	}
-	for (uint16_t si = 1; si < o->nsections; si++)
-		for (size_t i = 0; i < o->sections[si].nrelas; i++) {
+	d->incoming_read = 1;
+	for (uint16_t si = 1; si < o->nsections; si++) {
+		if (!(o->sections[si].flags & SHF_ALLOC))
+			continue;
+		for (size_t i = 0; i < d->norig[si]; i++) {
 			const struct elf_rela *r = &o->sections[si].relas[i];
-			const struct elf_symbol *s = &o->symbols[r->sym];
-			if ((s->type != STT_SECTION && !is_local_label(s)) || s->shndx == SHN_UNDEF ||
-			    s->shndx >= o->nsections || !elf_section_is_const(&o->sections[s->shndx]))
+			if (r->sym >= o->nsymbols || !by_place_into_const(o, r))
 				continue;
-			int64_t off = r->addend + pc_tail(d, si, r) +
-				      (s->type == STT_SECTION ? 0 : (int64_t)s->value);
-			add_bound(d, s->shndx, off, cap);
+			uint16_t ts = o->symbols[r->sym].shndx;
+			d->incoming[ts] = rw_grow(d->incoming[ts], &cap[ts], d->nincoming[ts],
+						  sizeof **d->incoming);
+			d->incoming[ts][d->nincoming[ts]++] = (uint64_t)si << 32 | i;
 		}
-	for (uint16_t si = 1; si < o->nsections; si++)
-		if (d->nbounds[si])
-			qsort(d->bounds[si], d->nbounds[si], sizeof **d->bounds, cmp_u64);
+	}
 	free(cap);
+}
+
+/* Where pieces of constant section ts may begin: every named place, and
+ * every offset a relocation (section + addend, or a label) refers to. */
+static void find_bounds(const struct diff_obj *d, uint16_t ts)
+{
+	const struct elf_object *o = d->obj;
+	const uint32_t *syms;
+	size_t cap = 0, nsyms = elf_object_section_symbols(o, ts, &syms);
+	d->bounded[ts] = 1;
+	if (!d->incoming_read)
+		read_incoming((struct diff_obj *)d);	/* a cache of d's own */
+	for (size_t j = 0; j < nsyms; j++)
+		add_bound(d, ts, (int64_t)o->symbols[syms[j]].value, &cap);
+	for (size_t k = 0; k < d->nincoming[ts]; k++) {
+		uint16_t si = (uint16_t)(d->incoming[ts][k] >> 32);
+		prepare(d, si);
+		int64_t tail = pc_tail(d, si, &o->sections[si].relas[(uint32_t)d->incoming[ts][k]]);
+		const struct elf_rela *r = &o->sections[si].relas[(uint32_t)d->incoming[ts][k]];
+		const struct elf_symbol *s = &o->symbols[r->sym];
+		add_bound(d, ts, r->addend + tail + (s->type == STT_SECTION ? 0 : (int64_t)s->value), &cap);
+	}
+	if (d->nbounds[ts])
+		qsort(d->bounds[ts], d->nbounds[ts], sizeof **d->bounds, cmp_u64);
 }
 
 /* The first place a piece may begin after off, else the section's end. */
 static uint64_t next_bound(const struct diff_obj *d, uint16_t si, uint64_t off)
 {
+	if (!d->bounded[si])
+		find_bounds(d, si);
 	const uint64_t *b = d->bounds[si];
 	size_t lo = 0, hi = d->nbounds[si];
 	while (lo < hi) {
@@ -322,38 +362,159 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 
 void diff_obj_init(struct diff_obj *d, struct elf_object *obj)
 {
+	size_t n = obj->nsections;
+	memset(d, 0, sizeof *d);
 	d->obj = obj;
+	d->nsections = n;
 	index_names(d);
-	d->nsections = obj->nsections;
-	d->starts = rw_calloc(obj->nsections, sizeof *d->starts);
-	for (uint16_t si = 1; si < obj->nsections; si++) {
-		const struct elf_section *s = &obj->sections[si];
-		if ((s->flags & SHF_EXECINSTR) && (s->flags & SHF_ALLOC) && s->data && s->size)
-			d->starts[si] = arch_scan_code(obj, si);
-	}
-	sort_relocs(d);
-	find_bounds(d);
+	d->prepared = rw_calloc(n, 1);
+	d->starts = rw_calloc(n, sizeof *d->starts);
+	d->norig = rw_calloc(n, sizeof *d->norig);
+	for (size_t si = 0; si < n; si++)
+		d->norig[si] = obj->sections[si].nrelas;
+	d->rsorted = rw_calloc(n, sizeof *d->rsorted);
+	d->nrsorted = rw_calloc(n, sizeof *d->nrsorted);
+	d->bounded = rw_calloc(n, 1);
+	d->bounds = rw_calloc(n, sizeof *d->bounds);
+	d->nbounds = rw_calloc(n, sizeof *d->nbounds);
+	d->incoming = rw_calloc(n, sizeof *d->incoming);
+	d->nincoming = rw_calloc(n, sizeof *d->nincoming);
+	d->same = rw_calloc(n, 1);
+	d->twins = rw_calloc(n, sizeof *d->twins);
 	d->memo = rw_calloc(1, sizeof *d->memo);
 }
 
 void diff_obj_free(struct diff_obj *d)
 {
-	for (size_t si = 0; d->starts && si < d->nsections; si++)
+	for (size_t si = 0; d->starts && si < d->nsections; si++) {
 		free(d->starts[si]);
-	for (size_t si = 0; d->rsorted && si < d->nsections; si++) {
 		free(d->rsorted[si]);
 		free(d->bounds[si]);
+		free(d->incoming[si]);
 	}
 	if (d->memo)
 		free(d->memo->e);
 	free(d->memo);
+	free(d->prepared);
+	free(d->norig);
 	free(d->rsorted);
 	free(d->nrsorted);
+	free(d->bounded);
 	free(d->bounds);
 	free(d->nbounds);
+	free(d->incoming);
+	free(d->nincoming);
+	free(d->same);
+	free(d->twins);
 	free(d->starts);
 	rw_index_free(&d->byname);
 	memset(d, 0, sizeof *d);
+}
+
+/* --- sections equal as a whole ---------------------------------------------
+ *
+ * Most sections of a new object are what they were: the same bytes, the
+ * same relocations in the same order, to the same names, or to places in
+ * sections that are themselves the same. Such a section is taken whole,
+ * without decoding its code or hashing its pieces; only the others are
+ * compared function by function: in a Rust or -ffunction-sections
+ * object, a section per function and per constant, that is most of them. */
+
+enum { SAME_UNKNOWN, SAME_BUSY, SAME_YES, SAME_NO };
+
+static int section_same(const struct diff_obj *base, const struct diff_obj *nw, uint16_t si,
+			uint16_t ti);
+
+/* The one named symbol of a section, when it covers all of it. */
+static const struct elf_symbol *sole_symbol(const struct elf_object *o, uint16_t si)
+{
+	const uint32_t *syms;
+	if (elf_object_section_symbols(o, si, &syms) != 1)
+		return NULL;
+	const struct elf_symbol *s = &o->symbols[syms[0]];
+	return s->value == 0 && s->size == o->sections[si].size ? s : NULL;
+}
+
+/* Relocation x of nw's section si and y of its twin go to the same place,
+ * as target_key would find: a named symbol by name (and for a constant,
+ * the same contents), a place in a section by what is there. */
+static int same_target(const struct diff_obj *base, const struct diff_obj *nw, uint16_t si,
+		       const struct elf_rela *x, const struct elf_rela *y)
+{
+	const struct elf_object *o = nw->obj, *b = base->obj;
+	if (x->sym >= o->nsymbols || y->sym >= b->nsymbols)
+		return 0;
+	const struct elf_symbol *s = &o->symbols[x->sym], *t = &b->symbols[y->sym];
+	int place = s->type == STT_SECTION || is_local_label(s);
+	if (place != (t->type == STT_SECTION || is_local_label(t)) || s->type != t->type ||
+	    (s->shndx == SHN_UNDEF) != (t->shndx == SHN_UNDEF))
+		return 0;
+	if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections || t->shndx >= b->nsections)
+		return !place && rw_name_len(s->name) == rw_name_len(t->name) && rw_name_eq(s->name, t->name);
+	const struct elf_section *ts = &o->sections[s->shndx], *tt = &b->sections[t->shndx];
+	int cons = elf_section_is_const(ts);
+	if (cons != elf_section_is_const(tt) || strcmp(ts->name, tt->name))
+		return 0;
+	if (!place && (rw_name_len(s->name) != rw_name_len(t->name) || !rw_name_eq(s->name, t->name) ||
+		       (cons && (s->value != t->value || s->size != t->size))))
+		return 0;
+	if (place && s->value != t->value)
+		return 0;
+	if (cons)
+		return section_same(base, nw, s->shndx, t->shndx);
+	if (!place)
+		return 1;
+	/* A place in code or data: the symbol there. With one symbol covering
+	 * each section, and the same name, every offset the relocation may
+	 * mean (the bytes to the end of its instruction are not known
+	 * without decoding) falls in it on both sides. */
+	const struct elf_symbol *a = sole_symbol(o, s->shndx), *c = sole_symbol(b, t->shndx);
+	if (!a || !c || rw_name_len(a->name) != rw_name_len(c->name) || !rw_name_eq(a->name, c->name))
+		return 0;
+	struct reloc_kind k;
+	arch_reloc_kind(x->type, &k);
+	int code = (o->sections[si].flags & SHF_EXECINSTR) != 0;
+	int64_t lo = x->addend + (int64_t)s->value, hi = lo;
+	if (k.pcrel && code)
+		lo += arch_field_size(x->type), hi += 15;
+	uint64_t size = ts->size < tt->size ? ts->size : tt->size;
+	return lo >= 0 && hi < (int64_t)size;
+}
+
+/* Is section si of nw equal as a whole to section ti of base? Sections
+ * pair through what refers to them (twin functions, relocations that
+ * correspond), each with one other only. */
+static int section_same(const struct diff_obj *base, const struct diff_obj *nw, uint16_t si,
+			uint16_t ti)
+{
+	if (si >= nw->nsections || !ti || ti >= base->nsections)
+		return 0;
+	if (nw->twins[si] && nw->twins[si] != ti)
+		return 0;
+	if (nw->same[si] != SAME_UNKNOWN)
+		return nw->same[si] != SAME_NO;	/* busy: on a cycle, the rest decides */
+	nw->twins[si] = ti;
+	const struct elf_section *a = &nw->obj->sections[si], *b = &base->obj->sections[ti];
+	int same = !strcmp(a->name, b->name) && a->type == b->type && a->flags == b->flags &&
+		   a->size == b->size && a->entsize == b->entsize && !a->data == !b->data &&
+		   (!a->data || !memcmp(a->data, b->data, a->size)) && nw->norig[si] == base->norig[ti];
+	nw->same[si] = SAME_BUSY;
+	for (size_t i = 0; same && i < nw->norig[si]; i++) {
+		const struct elf_rela *x = &a->relas[i], *y = &b->relas[i];
+		same = x->offset == y->offset && x->type == y->type && x->addend == y->addend &&
+		       same_target(base, nw, si, x, y);
+	}
+	nw->same[si] = same ? SAME_YES : SAME_NO;
+	return same;
+}
+
+/* Symbol f of nw is in a section equal to its twin's, at the same place
+ * with the same size as g. */
+static int in_same_section(const struct diff_obj *base, const struct diff_obj *nw,
+			   const struct elf_symbol *f, const struct elf_symbol *g)
+{
+	return g->value == f->value && g->size == f->size &&
+	       section_same(base, nw, f->shndx, g->shndx);
 }
 
 /* --- what a relocation refers to --------------------------------------------- */
@@ -452,6 +613,8 @@ int diff_function_changed(const struct diff_obj *base, const struct diff_obj *nw
 	if (!g || g->size != f->size || g->shndx >= base->obj->nsections ||
 	    f->shndx >= nw->obj->nsections)
 		return 1;
+	if (in_same_section(base, nw, f, g))
+		return 0;
 	const struct elf_section *sf = &nw->obj->sections[f->shndx], *sg = &base->obj->sections[g->shndx];
 	if (!sf->data || !sg->data || f->value + f->size > sf->size || g->value + g->size > sg->size)
 		return 1;
@@ -471,6 +634,8 @@ static int const_changed(const struct diff_obj *base, const struct diff_obj *nw,
 	if (!g || g->shndx >= base->obj->nsections ||
 	    !elf_section_is_const(&base->obj->sections[g->shndx]))
 		return 1;
+	if (in_same_section(base, nw, f, g))
+		return 0;
 	piece_at(nw, f->shndx, f->value, &flo, &fhi);
 	piece_at(base, g->shndx, g->value, &glo, &ghi);
 	return fhi - flo != ghi - glo ||
@@ -639,7 +804,10 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 	/* A changed clone is reached only through its callers (it gets no
 	 * entry jump, diff_is_clone): they change with it, though their own
 	 * bytes are the same, or the new clone is never called. */
-	for (int more = 1; more;) {
+	int clones = 0;	/* none changed (Rust, mostly): no caller to look for */
+	for (size_t j = 1; j < o->nsymbols && !clones; j++)
+		clones = changed[j] && o->symbols[j].type == STT_FUNC && diff_is_clone(o->symbols[j].name);
+	for (int more = clones; more;) {
 		more = 0;
 		for (size_t j = 1; j < o->nsymbols; j++) {
 			const struct elf_symbol *f = &o->symbols[j];

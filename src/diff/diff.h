@@ -7,21 +7,31 @@
 
 struct const_memo;
 
-/* An object, decoded once: instruction starts per code section, and where
- * the pieces of its constant sections begin. */
+/* An object, decoded as the diff needs it: a section is scanned (code:
+ * instruction starts, diff's own relocations) and its relocations sorted
+ * when something of it is first compared, and a constant section's piece
+ * boundaries found when first asked. A Rust crate's object has a section
+ * per function: most of them are never looked at, being equal as a whole
+ * to their twin section (diff_changed_set). */
 struct diff_obj {
 	struct elf_object *obj;	/* not owned: may be closed before diff_obj_free */
-	uint8_t **starts;	/* [section], NULL for non-code sections */
 	size_t nsections;
+	uint8_t *prepared;	/* [section]: scanned and sorted */
+	uint8_t **starts;	/* [section], NULL for non-code sections */
+	size_t *norig;		/* [section]: its relocations before the scan added some */
 	struct rw_index byname;	/* defined symbols by name (up to .llvm.N) */
 	uint32_t **rsorted;	/* [section]: its relocations' indexes by offset */
 	size_t *nrsorted;
+	uint8_t *bounded;	/* [constant section]: bounds found */
 	uint64_t **bounds;	/* [constant section]: sorted offsets where a piece may begin */
 	size_t *nbounds;
+	uint64_t **incoming;	/* [constant section]: relocations into it, section << 32 | index */
+	size_t *nincoming;
+	int incoming_read;
+	uint8_t *same;		/* [section]: equal as a whole to its twin in the base (SAME_*) */
+	uint16_t *twins;	/* [section]: the base's section it was compared with, 0 none yet */
 	struct const_memo *memo;	/* content hashes of pieces, filled as compared */
 };
-
-
 
 void diff_obj_init(struct diff_obj *d, struct elf_object *obj);
 void diff_obj_free(struct diff_obj *d);
