@@ -862,15 +862,29 @@ static size_t loaded_code(struct link *l, uint32_t oi)
 	return n;
 }
 
-/* The .eh_frame of a library object describes all its code, most of it not
- * loaded. Each record (CIE or FDE: a length, then an id, 0 for a CIE) is
+/* The .eh_frame of an object describes all its code, most of it not
+ * loaded (a library object, a Rust crate). Each record (CIE or FDE: a length, then an id, 0 for a CIE) is
  * kept; the relocations of an FDE whose code is not loaded are marked, to
  * be bound so that its start reads as 0, which unwinders skip. */
+static const struct elf_rela *sort_relas;	/* for qsort: the driver is one thread */
+
+static int cmp_rela_offset(const void *a, const void *b)
+{
+	uint64_t x = sort_relas[*(const uint32_t *)a].offset, y = sort_relas[*(const uint32_t *)b].offset;
+	return x < y ? -1 : x > y;
+}
+
 static void mark_dead_fdes(struct link *l, uint32_t oi, uint16_t si)
 {
 	const struct elf_object *o = &l->objs[oi];
 	const struct elf_section *sec = &o->sections[si];
 	uint8_t *dead = rw_calloc(sec->nrelas ? sec->nrelas : 1, 1);
+	uint32_t *by = rw_calloc(sec->nrelas ? sec->nrelas : 1, sizeof *by);	/* by offset */
+	for (size_t ri = 0; ri < sec->nrelas; ri++)
+		by[ri] = (uint32_t)ri;
+	sort_relas = sec->relas;
+	qsort(by, sec->nrelas, sizeof *by, cmp_rela_offset);
+	size_t at = 0;	/* the first relocation of the record */
 	for (uint64_t off = 0; sec->data && sec->size - off >= 8;) {
 		uint32_t len, id;
 		memcpy(&len, sec->data + off, 4);
@@ -879,28 +893,35 @@ static void mark_dead_fdes(struct link *l, uint32_t oi, uint16_t si)
 			break;	/* terminator, or 64-bit records (not made for x86-64) */
 		uint64_t end = off + 4 + len;
 		int is_dead = 0;
-		for (size_t ri = 0; id && ri < sec->nrelas; ri++) {
-			const struct elf_rela *r = &sec->relas[ri];
+		while (at < sec->nrelas && sec->relas[by[at]].offset < off)
+			at++;
+		size_t stop = at;
+		while (stop < sec->nrelas && sec->relas[by[stop]].offset < end)
+			stop++;
+		for (size_t k = at; id && k < stop; k++) {
+			const struct elf_rela *r = &sec->relas[by[k]];
 			const struct elf_symbol *t = &o->symbols[r->sym];
 			if (r->offset == off + 8 && t->shndx != SHN_UNDEF && t->shndx < o->nsections)
 				is_dead = is_exec(&o->sections[t->shndx]) && !l->secs[oi][t->shndx].load;
 		}
-		for (size_t ri = 0; is_dead && ri < sec->nrelas; ri++)
-			dead[ri] |= sec->relas[ri].offset >= off && sec->relas[ri].offset < end;
+		for (size_t k = at; is_dead && k < stop; k++)
+			dead[by[k]] = 1;
+		at = stop;
 		off = end;
 	}
+	free(by);
 	free(l->eh_dead[oi][si]);
 	l->eh_dead[oi][si] = dead;
 }
 
-/* Library objects' unwind info, once the code to load is known; again when
+/* Objects' unwind info, once the code to load is known; again when
  * resolving it (or what it refers to) loaded more code. Returns whether
  * there is new work. */
 static int lib_unwind(struct link *l, struct work *w, size_t *ncode)
 {
 	int more = 0;
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
-		size_t n = is_lib(l, oi) ? loaded_code(l, oi) : 0;
+		size_t n = loaded_code(l, oi);
 		if (!n || n == ncode[oi])
 			continue;
 		ncode[oi] = n;
@@ -920,6 +941,28 @@ static int lib_unwind(struct link *l, struct work *w, size_t *ncode)
 	return more;
 }
 
+/* Is section si code the patch must bring: a changed or new function, or
+ * code of no function (nothing tells what it is)? The rest is loaded when
+ * that code reaches it (a function the program lacks); unchanged code the
+ * program has is called where it runs. */
+static int holds_changed_code(struct link *l, uint32_t oi, uint16_t si)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const uint32_t *syms;
+	size_t n = elf_object_section_symbols(o, si, &syms), funcs = 0;
+	if (!is_exec(&o->sections[si]) || !o->sections[si].size)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct elf_symbol *f = &o->symbols[syms[k]];
+		if (f->type != STT_FUNC)
+			continue;
+		funcs++;
+		if (link_is_changed(l, oi, f))
+			return 1;
+	}
+	return !funcs;
+}
+
 int link_plan(struct link *l)
 {
 	if (check_unambiguous(l) < 0)
@@ -935,12 +978,9 @@ int link_plan(struct link *l)
 		l->secs[oi] = rw_calloc(o->nsections, sizeof **l->secs);
 		l->targets[oi] = rw_calloc(o->nsections, sizeof **l->targets);
 		cache[oi] = rw_calloc(o->nsections, sizeof **cache);
-		for (uint16_t si = 1; si < o->nsections && !is_lib(l, oi); si++) {
-			const struct elf_section *s = &o->sections[si];
-			if ((is_exec(s) && s->size) || is_eh_frame(s))
-				if (load_section(l, &w, oi, si) < 0)
-					goto out;
-		}
+		for (uint16_t si = 1; si < o->nsections && !is_lib(l, oi); si++)
+			if (holds_changed_code(l, oi, si) && load_section(l, &w, oi, si) < 0)
+				goto out;
 	}
 	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0 ||
 	    link_check_const_readers(l) < 0)
