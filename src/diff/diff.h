@@ -84,6 +84,7 @@ size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw
 struct diff_entry {
 	const char *path;		/* the new object (not owned) */
 	const char *base;		/* its baseline, NULL: none, all of it is new */
+	struct elf_object *obj;		/* the new object as read, open until the set is freed */
 	uint8_t *changed;		/* per symbol of the new object (DIFF_*); NULL: all */
 	size_t nsymbols;
 	size_t nchanged;		/* functions and global constants changed */

@@ -96,12 +96,18 @@ static void touched_units(struct diff_entry *e, const struct elf_object *nw)
 	free(sec);
 }
 
+static int same_file(const struct elf_object *a, const struct elf_object *b)
+{
+	return a->mapsize == b->mapsize && !memcmp(a->map, b->map, a->mapsize);
+}
+
 static void diff_one(struct diff_entry *e)
 {
-	struct elf_object nw, base;
+	struct elf_object base, *nw = rw_calloc(1, sizeof *nw);
 	struct diff_obj dn, db;
 	int have_base = e->base && elf_object_open(&base, e->base) == 0;
-	if (elf_object_open(&nw, e->path) < 0) {
+	if (elf_object_open(nw, e->path) < 0) {
+		free(nw);
 		/* Unreadable: counted changed, so the link says why. */
 		e->nchanged = 1;
 		e->all_units = 1;
@@ -109,16 +115,23 @@ static void diff_one(struct diff_entry *e)
 			elf_object_close(&base);
 		return;
 	}
-	diff_obj_init(&dn, &nw);
+	e->obj = nw;	/* kept open for the type checks */
+	e->nsymbols = nw->nsymbols;
+	e->changed = rw_calloc(nw->nsymbols ? nw->nsymbols : 1, 1);
+	if (have_base && same_file(nw, &base)) {
+		/* Made again the same (a crate replayed for another's change):
+		 * nothing changed, no unit to check. */
+		elf_object_close(&base);
+		return;
+	}
+	diff_obj_init(&dn, nw);
 	if (have_base)
 		diff_obj_init(&db, &base);
-	e->nsymbols = nw.nsymbols;
-	e->changed = rw_calloc(nw.nsymbols ? nw.nsymbols : 1, 1);
 	diff_changed_set(have_base ? &db : NULL, &dn, e->changed);
-	for (size_t k = 1; k < nw.nsymbols; k++)
-		e->nchanged += counts(&nw, &nw.symbols[k]) && e->changed[k];
+	for (size_t k = 1; k < nw->nsymbols; k++)
+		e->nchanged += counts(nw, &nw->symbols[k]) && e->changed[k];
 	if (have_base)
-		touched_units(e, &nw);
+		touched_units(e, nw);
 	else
 		e->all_units = 1;
 	if (have_base) {
@@ -130,7 +143,6 @@ static void diff_one(struct diff_entry *e)
 		elf_object_close(&base);
 	}
 	diff_obj_free(&dn);
-	elf_object_close(&nw);
 }
 
 size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases, size_t n)
@@ -161,6 +173,9 @@ void diff_set_free(struct diff_set *d)
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->v[i].changed);
 		free(d->v[i].units);
+		if (d->v[i].obj)
+			elf_object_close(d->v[i].obj);
+		free(d->v[i].obj);
 		for (size_t k = 0; k < d->v[i].ninits; k++)
 			free(d->v[i].inits[k]);
 	}

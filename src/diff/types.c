@@ -21,10 +21,15 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "arch/arch.h"
 #include "diff/diff.h"
 #include "diff/types.h"
 #include "util.h"
@@ -392,10 +397,63 @@ struct unit_die {
 	int rust;
 };
 
+/* Units by the offset of their header, sorted. */
+struct unit_filter {
+	const uint64_t *hdr;
+	size_t n;
+};
+
+static int in_filter(const struct unit_filter *only, Dwarf_Off hdr)
+{
+	size_t lo = 0, hi = only ? only->n : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (only->hdr[mid] == hdr)
+			return 1;
+		if (only->hdr[mid] < hdr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return !only;
+}
+
+/* Is offset off of .debug_info (data, size) inside a unit of only? */
+static int in_units(const struct unit_filter *only, const uint8_t *data, uint64_t size, uint64_t off)
+{
+	size_t lo = 0, hi = only ? only->n : 0;
+	if (!only)
+		return 1;
+	while (lo < hi) {	/* the last unit starting at or before off */
+		size_t mid = lo + (hi - lo) / 2;
+		if (only->hdr[mid] <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return 0;
+	uint64_t at = only->hdr[lo - 1];
+	uint32_t len32;
+	if (at + 4 > size)
+		return 0;
+	memcpy(&len32, data + at, 4);
+	uint64_t len = len32;
+	if (len32 == 0xffffffff && at + 12 <= size) {
+		memcpy(&len, data + at + 4, 8);
+		len += 8;
+	}
+	return off - at < 4 + len;
+}
+
 struct dwarf_file {
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	Dwarf *dw;
+	Elf *elf;		/* df_open_object: the mapping's ELF, and the mapping */
+	void *image;
+	size_t imagesize;
+	const struct unit_filter *only;	/* the units relocated (NULL: all) */
 	int indexed;
 	struct unit_die *units;
 	size_t nunits, capunits;
@@ -413,6 +471,8 @@ struct types_prog {
 	struct names read;	/* those units */
 };
 
+static void df_close(struct dwarf_file *f);
+
 static int df_open(struct dwarf_file *f, const char *path)
 {
 	static const Dwfl_Callbacks cb = {.find_elf = dwfl_build_id_find_elf,
@@ -424,11 +484,68 @@ static int df_open(struct dwarf_file *f, const char *path)
 	return f->mod && dwfl_report_end(f->dwfl, NULL, NULL) == 0 ? 0 : -1;
 }
 
+/* A new object's DWARF, relocated by rewire: libdwfl would relocate every
+ * debug section (line tables, ranges, locations: most of the time of a
+ * check on a big object), when the walk reads only the units of changed
+ * code in .debug_info, and the strings and abbreviations those point to
+ * through their relocations. The file is mapped privately and the
+ * relocations of those units applied to the mapping (the pages written
+ * are copied, no others): each field gets its symbol's offset in its
+ * section plus the addend, which is what an offset into another debug
+ * section is. o: the object as the diff read it. -1: not so simple
+ * (compressed debug sections): the caller takes libdwfl. */
+static int df_open_object(struct dwarf_file *f, const struct elf_object *o,
+			  const struct unit_filter *only)
+{
+	const struct elf_section *info = NULL;
+	memset(f, 0, sizeof *f);
+	for (size_t i = 1; i < o->nsections; i++) {
+		const struct elf_section *s = &o->sections[i];
+		if (!strncmp(s->name, ".debug_", 7) && (s->flags & SHF_COMPRESSED))
+			return -1;
+		if ((!strcmp(s->name, ".debug_str_offsets") || !strcmp(s->name, ".debug_addr")) &&
+		    s->nrelas)
+			return -1;	/* DWARF 5's indirect strings: relocated there too */
+		if (!strcmp(s->name, ".debug_info"))
+			info = s;
+	}
+	int fd = info && info->data ? open(o->path, O_RDONLY | O_CLOEXEC) : -1;
+	void *map = fd < 0 ? MAP_FAILED : mmap(NULL, o->mapsize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (map == MAP_FAILED)
+		return -1;
+	f->image = map, f->imagesize = o->mapsize, f->only = only;
+	uint8_t *at = (uint8_t *)map + (info->data - (const uint8_t *)o->map);
+	for (size_t i = 0; i < info->nrelas; i++) {
+		const struct elf_rela *r = &info->relas[i];
+		const struct elf_symbol *s = &o->symbols[r->sym];
+		uint64_t v = (s->type == STT_SECTION ? 0 : s->value) + (uint64_t)r->addend;
+		int size = arch_field_size(r->type);
+		if (size > 0 && size <= 8 && r->offset + (uint64_t)size <= info->size &&
+		    in_units(only, info->data, info->size, r->offset))
+			memcpy(at + r->offset, &v, (size_t)size);	/* little-endian */
+	}
+	f->elf = elf_memory((char *)map, o->mapsize);
+	f->dw = f->elf ? dwarf_begin_elf(f->elf, DWARF_C_READ, NULL) : NULL;
+	if (f->dw)
+		return 0;
+	df_close(f);
+	return -1;
+}
+
 static void df_close(struct dwarf_file *f)
 {
 	for (size_t i = 0; i < f->nunits; i++)
 		free(f->units[i].unit);
 	free(f->units);
+	if (f->elf) {
+		if (f->dw)
+			dwarf_end(f->dw);
+		elf_end(f->elf);
+	}
+	if (f->image)
+		munmap(f->image, f->imagesize);
 	if (f->dwfl)
 		dwfl_end(f->dwfl);
 	memset(f, 0, sizeof *f);
@@ -453,14 +570,15 @@ static void add_unit(struct dwarf_file *f, Dwarf_Die *cu, Dwarf_Off hdr, Dwarf_O
 static int df_index(struct dwarf_file *f)
 {
 	Dwarf_Addr bias;
-	if (!f->indexed && f->mod) {
+	if (!f->indexed && (f->mod || f->dw)) {
 		f->indexed = 1;
-		f->dw = dwfl_module_getdwarf(f->mod, &bias);
+		if (!f->dw)
+			f->dw = dwfl_module_getdwarf(f->mod, &bias);
 		Dwarf_Off off = 0, next;
 		size_t hsize;
 		while (f->dw && dwarf_nextcu(f->dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
 			Dwarf_Die cu;
-			if (dwarf_offdie(f->dw, off + hsize, &cu))
+			if (in_filter(f->only, off) && dwarf_offdie(f->dw, off + hsize, &cu))
 				add_unit(f, &cu, off, off + hsize);
 			off = next;
 		}
@@ -479,27 +597,6 @@ static void names_free(struct names *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
-}
-
-/* Units by the offset of their header, sorted. */
-struct unit_filter {
-	const uint64_t *hdr;
-	size_t n;
-};
-
-static int in_filter(const struct unit_filter *only, Dwarf_Off hdr)
-{
-	size_t lo = 0, hi = only ? only->n : 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (only->hdr[mid] == hdr)
-			return 1;
-		if (only->hdr[mid] < hdr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return !only;
 }
 
 /* The types and functions of f's compile units named in units (all when
@@ -655,8 +752,12 @@ int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const 
 	for (size_t i = 0; i < nobjs; i++) {
 		struct dwarf_file f;
 		struct unit_filter only;
-		if (df_open(&f, objs[i]) == 0 && df_index(&f) == 0)
-			read_units(&f, NULL, 0, filter_of(set, i, objs[i], &only), &new, &units);
+		const struct unit_filter *filter = filter_of(set, i, objs[i], &only);
+		const struct elf_object *o = set && i < set->n && !strcmp(set->v[i].path, objs[i]) ?
+					     set->v[i].obj : NULL;
+		if (((o && df_open_object(&f, o, filter) == 0) || df_open(&f, objs[i]) == 0) &&
+		    df_index(&f) == 0)
+			read_units(&f, NULL, 0, filter, &new, &units);
 		df_close(&f);
 	}
 	int rc = 0;

@@ -564,17 +564,8 @@ static int load_unit(struct cc_unit *u, const char *dir)
 	u->dir = rw_strdup(cwd);
 	for (u->argc = 0; u->argv[u->argc]; u->argc++)
 		;
-	/* Diagnostics as a person reads them, not cargo's JSON. */
-	int j = 0;
-	for (int i = 0; i < u->argc; i++) {
-		if (!strncmp(u->argv[i], "--error-format", 14) || !strncmp(u->argv[i], "--json", 6)) {
-			free(u->argv[i]);
-			continue;
-		}
-		u->argv[j++] = u->argv[i];
-	}
-	u->argv[j] = NULL;
-	u->argc = j;
+	/* cargo's --error-format=json --json=... stay: rustc's incremental
+	 * state depends on them (session_show_log renders the diagnostics). */
 	const char *outdir = arg_after(u->argv, "--out-dir"), *name = arg_after(u->argv, "--crate-name");
 	const char *extra = codegen_opt(u->argv, "extra-filename");
 	if (!outdir || !name)

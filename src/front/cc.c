@@ -347,7 +347,10 @@ static pid_t spawn_rustc(const struct cc_unit *u, const char *obj, int errfd, in
 	env[n++] = "REWIRE_CARGO=1";
 	argv[0] = self;
 	memcpy(argv + 1, u->argv, (size_t)u->argc * sizeof *argv);
-	if (color)
+	int json = 0;	/* rustc refuses --color with --json */
+	for (int i = 0; i < u->argc; i++)
+		json |= !strncmp(u->argv[i], "--json", 6);
+	if (color && !json)
 		argv[u->argc + 1] = "--color=always";
 	struct launch l = {.argv = argv, .env = env, .dir = u->dir, .out = errfd, .err = errfd,
 			    .background = background};

@@ -281,7 +281,7 @@ void session_finish_batch(struct session *s)
 	if (failed) {
 		for (size_t i = 0; i < n; i++) {
 			if (done[i]->status != 0)
-				session_show_log(done[i]->log);
+				session_show_log(done[i]->log, s->db.units[done[i]->unit].rust, s->color);
 			s->u[done[i]->unit].behind = 1;
 		}
 		rw_say_error("%s: compile failed; the program keeps running the previous code", files);

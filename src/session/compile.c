@@ -4,6 +4,7 @@
  * background at idle priority. A unit's input hash is taken before its
  * compiler reads the files: a save during the compile is one to patch. */
 #define _GNU_SOURCE
+#include <json-c/json.h>
 #include "session.h"
 
 /* A save's compile never waits for background work: each kind has its
@@ -134,16 +135,80 @@ int session_start_job(struct session *s, size_t unit, int kind)
 	return 0;
 }
 
-void session_show_log(const char *path)
+/* Text without its ANSI colour sequences (ESC [ ... letter). */
+static void put_plain(const char *t, int color)
 {
-	char buf[4096];
+	if (color) {
+		fputs(t, stderr);
+		return;
+	}
+	for (; *t; t++) {
+		if (t[0] == '\033' && t[1] == '[') {
+			t += 2;
+			while (*t && !(*t >= '@' && *t <= '~'))
+				t++;
+			if (!*t)
+				break;
+			continue;
+		}
+		fputc(*t, stderr);
+	}
+}
+
+/* A line of rustc's --error-format=json: its diagnostic as rustc would
+ * print it ("rendered"); an artifact notice, nothing; anything else (the
+ * linker's messages) as it is. */
+static void show_json_line(const char *line, int color)
+{
+	json_object *o = line[0] == '{' ? json_tokener_parse(line) : NULL, *v;
+	if (!o) {
+		fprintf(stderr, "%s\n", line);
+		return;
+	}
+	if (json_object_object_get_ex(o, "$message_type", &v) &&
+	    !strcmp(json_object_get_string(v), "diagnostic") &&
+	    json_object_object_get_ex(o, "rendered", &v) && json_object_get_string(v))
+		put_plain(json_object_get_string(v), color);
+	json_object_put(o);
+}
+
+/* A compile's messages. A crate is compiled with cargo's own
+ * --error-format=json --json=... (rustc's incremental state depends on
+ * them: without them, the first replay after a cargo build, and the next
+ * cargo build, would compile the whole crate again): its diagnostics are
+ * shown as rustc renders them. */
+void session_show_log(const char *path, int json, int color)
+{
+	size_t len = 0, cap = 0;
+	char *text = NULL, buf[4096];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
-	while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0)
-		if (write(2, buf, (size_t)n) < 0)
-			break;
+	while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) {
+		while (len + (size_t)n + 1 > cap)
+			text = rw_grow(text, &cap, len + (size_t)n + 1, 1);
+		memcpy(text + len, buf, (size_t)n);
+		len += (size_t)n;
+	}
 	if (fd >= 0)
 		close(fd);
+	if (!text)
+		return;
+	text[len] = 0;
+	if (!json) {
+		fwrite(text, 1, len, stderr);
+		free(text);
+		return;
+	}
+	for (char *line = text, *end; line < text + len; line = end + 1) {
+		end = strchr(line, '\n');
+		if (!end)
+			end = text + len;
+		*end = 0;
+		if (*line)
+			show_json_line(line, color);
+	}
+	fflush(stderr);
+	free(text);
 }
 
 /* A copy of the unit's first baseline (later ones replace its file), for

@@ -142,7 +142,7 @@ uint64_t session_compiled_hash(struct session *s, const struct cc_unit *u,
 int session_copy_file(const char *src, const char *dst);
 void session_reap_jobs(struct session *s);
 void session_record_orig(struct session *s, size_t i);
-void session_show_log(const char *path);
+void session_show_log(const char *path, int json, int color);
 void session_start_baselines(struct session *s);
 int session_start_job(struct session *s, size_t unit, int kind);
 int64_t session_wall_ns(void);

@@ -52,6 +52,9 @@ t_rust() {
 	# A compile error, then its fix: the program never stops.
 	save_rs src/main.rs BODY "$(marked BODY '    x * 3 +')"
 	wait_err 'compile failed; the program keeps running' 1 60 || fail "no compile error reported"
+	# rustc's own diagnostic, rendered from the JSON cargo asked for.
+	grep -q -e '--> src/main.rs:[0-9]' "$ERR" || fail "rustc's diagnostic is not shown: $(tail -n 5 "$ERR" | tr '\n' ' ')"
+	grep -q '"\$message_type"' "$ERR" && fail "rustc's JSON is shown as it is"
 	save_rs src/main.rs BODY "$(marked BODY '    x * 4')"
 	wait_err '^rewire: patched .*compute' 2 60 || fail "the fix was not patched"
 	from=$(lines "$LOG")
