@@ -37,6 +37,12 @@ static void index_names(struct diff_obj *d)
 	}
 }
 
+/* Names equal up to a .llvm.N suffix; most are equal outright. */
+static int same_name(const char *a, const char *b)
+{
+	return a == b || !strcmp(a, b) || rw_name_eq(a, b);
+}
+
 /* The first defined symbol of d of type type, bind class and name of s. */
 static const struct elf_symbol *find_by_name(const struct diff_obj *d, const struct elf_symbol *s,
 					    int type)
@@ -48,7 +54,7 @@ static const struct elf_symbol *find_by_name(const struct diff_obj *d, const str
 	     i = rw_index_next(&d->byname, &at)) {
 		const struct elf_symbol *c = &o->symbols[i];
 		if (c->type == type && (c->bind == STB_LOCAL) == (s->bind == STB_LOCAL) &&
-		    rw_name_eq(c->name, s->name) && (!best || c < best))
+		    same_name(c->name, s->name) && (!best || c < best))
 			best = c;
 	}
 	return best;
@@ -450,12 +456,12 @@ static int same_target(const struct diff_obj *base, const struct diff_obj *nw, u
 	    (s->shndx == SHN_UNDEF) != (t->shndx == SHN_UNDEF))
 		return 0;
 	if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections || t->shndx >= b->nsections)
-		return !place && rw_name_len(s->name) == rw_name_len(t->name) && rw_name_eq(s->name, t->name);
+		return !place && same_name(s->name, t->name);
 	const struct elf_section *ts = &o->sections[s->shndx], *tt = &b->sections[t->shndx];
 	int cons = elf_section_is_const(ts);
 	if (cons != elf_section_is_const(tt) || strcmp(ts->name, tt->name))
 		return 0;
-	if (!place && (rw_name_len(s->name) != rw_name_len(t->name) || !rw_name_eq(s->name, t->name) ||
+	if (!place && (!same_name(s->name, t->name) ||
 		       (cons && (s->value != t->value || s->size != t->size))))
 		return 0;
 	if (place && s->value != t->value)
@@ -469,7 +475,7 @@ static int same_target(const struct diff_obj *base, const struct diff_obj *nw, u
 	 * mean (the bytes to the end of its instruction are not known
 	 * without decoding) falls in it on both sides. */
 	const struct elf_symbol *a = sole_symbol(o, s->shndx), *c = sole_symbol(b, t->shndx);
-	if (!a || !c || rw_name_len(a->name) != rw_name_len(c->name) || !rw_name_eq(a->name, c->name))
+	if (!a || !c || !same_name(a->name, c->name))
 		return 0;
 	struct reloc_kind k;
 	arch_reloc_kind(x->type, &k);

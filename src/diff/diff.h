@@ -110,6 +110,9 @@ size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *
  * set does not have (an archive member) or a NULL set. */
 int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_object *o,
 		     const struct elf_symbol *s);
+/* Object oi of the set as the diff read it, when it is path; NULL else.
+ * It stays the set's (open until diff_set_free). */
+const struct elf_object *diff_set_object(const struct diff_set *d, size_t oi, const char *path);
 void diff_set_free(struct diff_set *d);
 
 #endif

@@ -168,6 +168,11 @@ int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_objec
 	return k < d->v[oi].nsymbols ? d->v[oi].changed[k] : 1;
 }
 
+const struct elf_object *diff_set_object(const struct diff_set *d, size_t oi, const char *path)
+{
+	return d && oi < d->n && d->v[oi].obj && !strcmp(d->v[oi].path, path) ? d->v[oi].obj : NULL;
+}
+
 void diff_set_free(struct diff_set *d)
 {
 	for (size_t i = 0; i < d->n; i++) {

@@ -339,17 +339,24 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 	struct types_prog *types = NULL;
 	struct link l = {.proc = &proc, .nobjs = (size_t)nfiles};
 	struct pull pl = {0};
+	uint8_t *borrowed = NULL;	/* objs[i] is the diff's: it closes it */
 	memset(res, 0, sizeof *res);
 	if (filter) {
 		l.diff = filter->diff;
 		pl.paths = filter->archives, pl.nar = (size_t)filter->narchives;
 	}
 	l.objs = rw_calloc((size_t)nfiles, sizeof *l.objs);
-	for (int i = 0; i < nfiles; i++)
-		if (elf_object_open(&l.objs[i], files[i]) < 0) {
+	borrowed = rw_calloc((size_t)nfiles + 1, 1);
+	for (int i = 0; i < nfiles; i++) {
+		/* The diff read it already: the same file, open still. */
+		const struct elf_object *read = diff_set_object(l.diff, (size_t)i, files[i]);
+		if (read)
+			l.objs[i] = *read, borrowed[i] = 1;
+		else if (elf_object_open(&l.objs[i], files[i]) < 0) {
 			rc = EXIT_BADINPUT;
 			goto out;
 		}
+	}
 	proc.fd = chan_connect(pid, 2000);
 	if (proc.fd < 0 || chan_hello(&proc) < 0) {
 		res->no_answer = chan_no_answer();
@@ -389,9 +396,10 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 out:
 	link_free(&l);
 	for (size_t i = 0; i < l.nobjs; i++)
-		if (l.objs[i].map)
+		if (l.objs[i].map && !(i < (size_t)nfiles && borrowed[i]))
 			elf_object_close(&l.objs[i]);
 	free(l.objs);
+	free(borrowed);
 	pull_free(&pl);
 	exe_cache_free(own);
 	if (proc.fd >= 0)
