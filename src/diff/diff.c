@@ -377,7 +377,7 @@ void diff_obj_init(struct diff_obj *d, struct elf_object *obj)
 	d->starts = rw_calloc(n, sizeof *d->starts);
 	d->norig = rw_calloc(n, sizeof *d->norig);
 	for (size_t si = 0; si < n; si++)
-		d->norig[si] = obj->sections[si].nrelas;
+		d->norig[si] = obj->sections[si].nrelas_read;
 	d->rsorted = rw_calloc(n, sizeof *d->rsorted);
 	d->nrsorted = rw_calloc(n, sizeof *d->nrsorted);
 	d->bounded = rw_calloc(n, 1);

@@ -85,6 +85,7 @@ struct diff_entry {
 	const char *path;		/* the new object (not owned) */
 	const char *base;		/* its baseline, NULL: none, all of it is new */
 	struct elf_object *obj;		/* the new object as read, open until the set is freed */
+	struct elf_object *base_obj;	/* the baseline already read (not owned), or NULL */
 	uint8_t *changed;		/* per symbol of the new object (DIFF_*); NULL: all */
 	size_t nsymbols;
 	size_t nchanged;		/* functions and global constants changed */
@@ -105,7 +106,8 @@ struct diff_set {
 /* Diff paths[i] against bases[i] (NULL: no baseline); returns the number of
  * functions and global constants changed (an unreadable object counts as
  * one: the link says what is wrong with it). */
-size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases, size_t n);
+size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases,
+		     struct elf_object *const *base_objs, size_t n);
 /* Did symbol s of o, object oi of the patch, change? 1 for an object the
  * set does not have (an archive member) or a NULL set. */
 int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_object *o,
@@ -113,6 +115,9 @@ int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_objec
 /* Object oi of the set as the diff read it, when it is path; NULL else.
  * It stays the set's (open until diff_set_free). */
 const struct elf_object *diff_set_object(const struct diff_set *d, size_t oi, const char *path);
+/* Object oi, read: the caller's now (elf_object_close, free), the set's no
+ * longer. A session keeps it as the next patch's baseline. */
+struct elf_object *diff_set_take(struct diff_set *d, size_t oi);
 void diff_set_free(struct diff_set *d);
 
 #endif

@@ -103,30 +103,34 @@ static int same_file(const struct elf_object *a, const struct elf_object *b)
 
 static void diff_one(struct diff_entry *e)
 {
-	struct elf_object base, *nw = rw_calloc(1, sizeof *nw);
+	struct elf_object opened, *nw = rw_calloc(1, sizeof *nw);
 	struct diff_obj dn, db;
-	int have_base = e->base && elf_object_open(&base, e->base) == 0;
+	/* The base as a session keeps it from the patch before, else read. */
+	struct elf_object *kept = e->base_obj, *base = kept ? kept : &opened;
+	int have_base = kept || (e->base && elf_object_open(&opened, e->base) == 0);
 	if (elf_object_open(nw, e->path) < 0) {
 		free(nw);
 		/* Unreadable: counted changed, so the link says why. */
 		e->nchanged = 1;
 		e->all_units = 1;
 		if (have_base)
-			elf_object_close(&base);
+			if (!kept)
+			elf_object_close(base);
 		return;
 	}
 	e->obj = nw;	/* kept open for the type checks */
 	e->nsymbols = nw->nsymbols;
 	e->changed = rw_calloc(nw->nsymbols ? nw->nsymbols : 1, 1);
-	if (have_base && same_file(nw, &base)) {
+	if (have_base && same_file(nw, base)) {
 		/* Made again the same (a crate replayed for another's change):
 		 * nothing changed, no unit to check. */
-		elf_object_close(&base);
+		if (!kept)
+			elf_object_close(base);
 		return;
 	}
 	diff_obj_init(&dn, nw);
 	if (have_base)
-		diff_obj_init(&db, &base);
+		diff_obj_init(&db, base);
 	diff_changed_set(have_base ? &db : NULL, &dn, e->changed);
 	for (size_t k = 1; k < nw->nsymbols; k++)
 		e->nchanged += counts(nw, &nw->symbols[k]) && e->changed[k];
@@ -140,12 +144,14 @@ static void diff_one(struct diff_entry *e)
 		for (size_t k = 0; k < e->ninits; k++)
 			e->inits[k] = rw_strdup(names[k]);
 		diff_obj_free(&db);
-		elf_object_close(&base);
+		if (!kept)
+			elf_object_close(base);
 	}
 	diff_obj_free(&dn);
 }
 
-size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases, size_t n)
+size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases,
+		     struct elf_object *const *base_objs, size_t n)
 {
 	size_t total = 0;
 	d->n = n;
@@ -153,6 +159,7 @@ size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *
 	for (size_t i = 0; i < n; i++) {
 		d->v[i].path = paths[i];
 		d->v[i].base = bases[i];
+		d->v[i].base_obj = base_objs ? base_objs[i] : NULL;
 		diff_one(&d->v[i]);
 		total += d->v[i].nchanged;
 	}
@@ -171,6 +178,14 @@ int diff_set_changed(const struct diff_set *d, size_t oi, const struct elf_objec
 const struct elf_object *diff_set_object(const struct diff_set *d, size_t oi, const char *path)
 {
 	return d && oi < d->n && d->v[oi].obj && !strcmp(d->v[oi].path, path) ? d->v[oi].obj : NULL;
+}
+
+struct elf_object *diff_set_take(struct diff_set *d, size_t oi)
+{
+	struct elf_object *o = oi < d->n ? d->v[oi].obj : NULL;
+	if (o)
+		d->v[oi].obj = NULL;
+	return o;
 }
 
 void diff_set_free(struct diff_set *d)

@@ -37,6 +37,7 @@ struct elf_section {
 	const uint8_t *data;	/* NULL for SHT_NOBITS; else size bytes */
 	struct elf_rela *relas;	/* objects: the SHT_RELA section applying to this one */
 	size_t nrelas;
+	size_t nrelas_read;	/* of them, those of the file (arch_scan_code adds more) */
 };
 
 struct elf_symbol {

@@ -86,7 +86,7 @@ static int read_relas(struct elf_object *obj, size_t idx, size_t symtab)
 		}
 	}
 	target->relas = out;
-	target->nrelas = n;
+	target->nrelas = target->nrelas_read = n;
 	return 0;
 }
 

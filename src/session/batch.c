@@ -12,6 +12,7 @@ void session_diff_ctx_init(struct diff_ctx *d, size_t n)
 	d->n = n;
 	d->paths = rw_calloc(n ? n : 1, sizeof *d->paths);
 	d->bases = rw_calloc(n ? n : 1, sizeof *d->bases);
+	d->base_objs = rw_calloc(n ? n : 1, sizeof *d->base_objs);
 	d->names = rw_calloc(n ? n : 1, sizeof *d->names);
 }
 
@@ -20,6 +21,7 @@ void session_diff_ctx_free(struct diff_ctx *d)
 	diff_set_free(&d->set);
 	free(d->paths);
 	free(d->bases);
+	free(d->base_objs);
 	free(d->names);
 }
 
@@ -28,7 +30,7 @@ void session_diff_ctx_free(struct diff_ctx *d)
  * many functions and global constants changed: none, no patch to make. */
 size_t session_count_changes(struct diff_ctx *d)
 {
-	size_t n = diff_set_make(&d->set, d->paths, d->bases, d->n);
+	size_t n = diff_set_make(&d->set, d->paths, d->bases, d->base_objs, d->n);
 	for (size_t i = 0; i < d->set.n; i++)
 		for (size_t k = 0; k < d->set.v[i].ninits; k++)
 			rw_say("%s: the initial value of %s changed: the running program keeps its "
@@ -67,9 +69,32 @@ int session_child_ended(struct session *s)
 	return s->pidfd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+void session_forget_read(struct unit_state *u)
+{
+	if (u->base_read) {
+		elf_object_close(u->base_read);
+		free(u->base_read);
+	}
+	free(u->base_read_path);
+	u->base_read = NULL;
+	u->base_read_path = NULL;
+}
+
+/* The baseline of unit i as read already, while it is (NULL: read it). */
+static struct elf_object *base_read(struct session *s, size_t i)
+{
+	struct unit_state *u = &s->u[i];
+	const char *base = s->db.units[i].base;
+	if (u->base_read && base && !strcmp(u->base_read_path, base))
+		return u->base_read;
+	session_forget_read(u);
+	return NULL;
+}
+
 /* The new objects are the baselines; each in a file of its own, for the
- * patches noted (landed[].before) keep the ones before. */
-static void adopt_batch(struct session *s, struct job **jobs, size_t n)
+ * patches noted (landed[].before) keep the ones before. The diff's reading
+ * of each is kept for the next patch's diff (renaming moves no byte). */
+static void adopt_batch(struct session *s, struct job **jobs, size_t n, struct diff_set *set)
 {
 	s->seq++;
 	for (size_t i = 0; i < n; i++) {
@@ -79,9 +104,16 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n)
 			 rw_basename(u->src));
 		if (rename(jobs[i]->obj, base) == 0) {
 			char *old = u->base;
+			struct unit_state *us = &s->u[jobs[i]->unit];
 			u->base = rw_strdup(base);
 			session_forget_base(s, old);
-			s->u[jobs[i]->unit].patched = 1;
+			us->patched = 1;
+			session_forget_read(us);
+			us->base_read = diff_set_take(set, i);
+			if (us->base_read) {
+				us->base_read_path = rw_strdup(base);
+				us->base_read->path = us->base_read_path;
+			}
 		}
 	}
 }
@@ -118,6 +150,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	for (size_t i = 0; i < n; i++) {
 		d.paths[i] = jobs[i]->obj;
 		d.bases[i] = s->db.units[jobs[i]->unit].base;
+		d.base_objs[i] = base_read(s, jobs[i]->unit);
 		d.names[i] = s->db.units[jobs[i]->unit].src;
 	}
 	size_t nchanged = session_count_changes(&d);
@@ -133,7 +166,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			rw_say("%s: no code changed", files);
 		for (size_t i = 0; i < n; i++)
 			s->u[units[i]].behind = 0;
-		adopt_batch(s, jobs, n);
+		adopt_batch(s, jobs, n, &d.set);
 		learn_inputs(s, jobs, n);
 		session_diff_ctx_free(&d);
 		free(units);
@@ -162,7 +195,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		for (size_t i = 0; i < n; i++)
 			s->u[units[i]].behind = 0;
 		session_patch_others(s, d.paths, n, &filter, &all);
-		adopt_batch(s, jobs, n);
+		adopt_batch(s, jobs, n, &d.set);
 		session_settle(s, &all);
 		const struct msg_apply_times *t = &all.times;
 		diff_ns += res.check_ns;

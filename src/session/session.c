@@ -136,8 +136,10 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			kill(-s.jobs[i].pid, SIGKILL), waitpid(s.jobs[i].pid, NULL, 0);
 	free(s.jobs);
 	free(s.base_queue);
-	for (size_t i = 0; i < db->n; i++)
+	for (size_t i = 0; i < db->n; i++) {
 		free(s.u[i].orig);
+		session_forget_read(&s.u[i]);
+	}
 	free(s.u);
 	while (s.nlanded)
 		session_drop_landed(&s, s.nlanded - 1);

@@ -80,6 +80,8 @@ struct unit_state {
 	uint8_t patched;	/* its current baseline was patched in */
 	uint8_t lost;		/* its patch failed as the program ended */
 	uint8_t behind;		/* its last save did not compile or was refused */
+	struct elf_object *base_read;	/* its baseline as the last patch's diff read it */
+	char *base_read_path;		/* the file that was, while it is the baseline */
 };
 
 struct session {
@@ -126,6 +128,7 @@ struct diff_ctx {
 	size_t n;
 	char **paths;			/* new objects */
 	const char **bases;		/* their baselines, NULL: none */
+	struct elf_object **base_objs;	/* the baselines already read, NULL: read them */
 	const char **names;		/* source file of each, for messages */
 	struct diff_set set;
 };
@@ -158,6 +161,7 @@ void session_note_landed(struct session *s, const size_t *units, size_t n,
 /* batch.c */
 int session_child_ended(struct session *s);
 size_t session_count_changes(struct diff_ctx *d);
+void session_forget_read(struct unit_state *u);
 void session_diff_ctx_free(struct diff_ctx *d);
 void session_diff_ctx_init(struct diff_ctx *d, size_t n);
 void session_finish_batch(struct session *s);

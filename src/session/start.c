@@ -102,6 +102,11 @@ int session_make_cache(struct session *s)
 	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return -1;
 	snprintf(s->cache, sizeof s->cache, "%s/cache-%d", dir, (int)s->child);
+	/* One left by a session that could not clean up (killed) whose
+	 * program had this process id: its files are not this program's. */
+	struct stat st;
+	if (stat(s->cache, &st) == 0)
+		session_remove_cache(s);
 	mkdir(s->cache, 0700);
 	snprintf(sub, sizeof sub, "%s/base", s->cache);
 	mkdir(sub, 0700);

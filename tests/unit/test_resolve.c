@@ -130,7 +130,7 @@ static int fx_open(struct fx *f, const char *dir, const char *prog, const char *
 		f->l.nobjs++;
 	}
 	if (base) {
-		diff_set_make(&f->diff, f->paths, (const char *const *)f->bases, f->l.nobjs);
+		diff_set_make(&f->diff, f->paths, (const char *const *)f->bases, NULL, f->l.nobjs);
 		f->have_diff = 1;
 		f->l.diff = &f->diff;
 	}
