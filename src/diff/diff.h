@@ -103,9 +103,11 @@ struct diff_set {
 	struct diff_entry *v;
 	size_t n;
 };
-/* Diff paths[i] against bases[i] (NULL: no baseline); returns the number of
- * functions and global constants changed (an unreadable object counts as
- * one: the link says what is wrong with it). */
+/* Diff paths[i] against bases[i] (NULL: no baseline); base_objs (optional):
+ * bases[i] already read, not read again (a session's last patch), NULL
+ * entries read. Returns the number of functions and global constants
+ * changed (an unreadable object counts as one: the link says what is wrong
+ * with it). An object equal byte for byte to its baseline is not diffed. */
 size_t diff_set_make(struct diff_set *d, char *const *paths, const char *const *bases,
 		     struct elf_object *const *base_objs, size_t n);
 /* Did symbol s of o, object oi of the patch, change? 1 for an object the
