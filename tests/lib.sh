@@ -92,11 +92,20 @@ fail() {
 	exit 1
 }
 
-# Indented, so run.sh never counts these lines as results.
+# Indented, so run.sh never counts these lines as results. A longer file
+# shows its first lines too: what happened at start explains many a
+# failure later.
 rw_show() {	# TITLE FILE [LINES]
+	local n=${3:-12} total
 	[[ -s $2 ]] || return 0
-	echo "    --- $1 (last ${3:-12} lines of $2)"
-	tail -n "${3:-12}" "$2" | cut -c1-200 | sed 's/^/    | /'
+	total=$(wc -l <"$2")
+	if ((total <= n + 6)); then
+		echo "    --- $1 ($2)"
+		cut -c1-200 "$2" | sed 's/^/    | /'
+		return 0
+	fi
+	echo "    --- $1 (first 6 and last $n of $total lines of $2)"
+	{ head -n 6 "$2"; echo "[...]"; tail -n "$n" "$2"; } | cut -c1-200 | sed 's/^/    | /'
 }
 
 rw_diagnostics() {
@@ -112,7 +121,7 @@ rw_diagnostics() {
 		echo "    rewire run exited with status $?"
 	fi
 	[[ -n ${LOG:-} ]] && rw_show "victim stdout" "$LOG" 12
-	[[ -n ${LOG:-} ]] && rw_show "rewire run stderr" "${LOG%.log}.err" 12
+	[[ -n ${LOG:-} ]] && rw_show "rewire run stderr" "${LOG%.log}.err" 18
 	[[ -n ${APPLY_OUT:-} ]] && rw_show "last rewire apply (exit $APPLY_RC)" "$APPLY_OUT" 12
 	return 0
 }

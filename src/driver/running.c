@@ -16,8 +16,9 @@
  * our own), reading the stack with process_vm_readv, which fails cleanly
  * where memory is gone. No ptrace: the program sees nothing (no stop, no
  * interrupted system call, no signal), and the driver's own waits for its
- * child are not disturbed. A thread running code at that moment is not
- * seen; nor, past a frame that needs registers other than the stack
+ * child are not disturbed. A thread running code at that moment (or
+ * waiting for a CPU) is looked at again a few times, milliseconds apart;
+ * one that computes all along is not seen; nor, past a frame that needs registers other than the stack
  * pointer (a frame pointer), are its callers; a frame in the patches' own
  * code (anonymous memory, no module) ends the walk too. Where the process
  * may not be read (another user, Yama) nothing is said: this check can
@@ -41,6 +42,13 @@
 #define RUNNING_RECHECK_MS 500
 #define MAX_FRAMES 512
 #define RECHECK_TRIES 10
+/* A thread not blocked at the first look, looked at again so often, so
+ * far apart: a loop between two waits (or waiting for a CPU on a busy
+ * machine) is seen in one of them; a thread that computes costs the
+ * patch no more than this. */
+#define BUSY_TRIES 4
+#define BUSY_WAIT_NS 2000000ull
+#define BUSY_MAX 64
 #define DWARF_RSP 7	/* x86-64 psABI's DWARF number of %rsp */
 
 struct scan {
@@ -48,7 +56,9 @@ struct scan {
 	size_t ncode;
 	struct patch_result *res;	/* where found ones go */
 	int pid, tid, frames;
-	DIR *tasks;
+	DIR *tasks;			/* the first look: every thread */
+	pid_t *busy, *again;		/* then: the ones that were running */
+	size_t nbusy, nagain, next;
 };
 
 static int no_debuginfo(Dwfl_Module *mod, void **user, const char *name, Dwarf_Addr base,
@@ -66,7 +76,10 @@ static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_arg)
 {
 	struct scan *s = arg;
 	struct dirent *e;
-	while (s->tasks && (e = readdir(s->tasks)))
+	*thread_arg = s;
+	if (!s->tasks)
+		return s->next < s->nbusy ? s->busy[s->next++] : 0;
+	while ((e = readdir(s->tasks)))
 		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
 			return (pid_t)atoi(e->d_name);
 	return 0;
@@ -95,12 +108,22 @@ static int blocked_at(int pid, int tid, uint64_t *sp, uint64_t *pc)
 	return *sp && *pc ? 0 : -1;
 }
 
+/* A thread that runs: looked at again (BUSY_TRIES), if there is room. */
+static void note_busy(struct scan *s, pid_t tid)
+{
+	if (s->nagain < BUSY_MAX)
+		s->again[s->nagain++] = tid;
+}
+
 static bool initial_registers(Dwfl_Thread *thread, void *thread_arg)
 {
 	Dwfl *dwfl = dwfl_thread_dwfl(thread);
+	struct scan *s = thread_arg;
 	uint64_t sp, pc;
-	if (blocked_at(dwfl_pid(dwfl), dwfl_thread_tid(thread), &sp, &pc) < 0)
-		return false;	/* running: not seen */
+	if (blocked_at(dwfl_pid(dwfl), dwfl_thread_tid(thread), &sp, &pc) < 0) {
+		note_busy(s, dwfl_thread_tid(thread));
+		return false;	/* running: not seen now */
+	}
 	Dwarf_Word rsp = sp;
 	if (!dwfl_thread_state_registers(thread, DWARF_RSP, 1, &rsp))
 		return false;
@@ -168,9 +191,12 @@ static int thread_cb(Dwfl_Thread *thread, void *arg)
 	return DWARF_CB_OK;
 }
 
+static void sleep_until(uint64_t ns);
+
 void running_scan(int pid, const struct old_code *code, size_t n, struct patch_result *res)
 {
-	struct scan s = {code, n, res, pid, 0, 0, NULL};
+	pid_t busy[BUSY_MAX], again[BUSY_MAX];
+	struct scan s = {code, n, res, pid, 0, 0, NULL, busy, again, 0, 0, 0};
 	char path[64];
 	if (!n)
 		return;
@@ -181,8 +207,18 @@ void running_scan(int pid, const struct old_code *code, size_t n, struct patch_r
 	s.tasks = opendir(path);
 	if (s.tasks && dwfl_linux_proc_report(dwfl, pid) == 0 &&
 	    dwfl_report_end(dwfl, NULL, NULL) == 0 &&
-	    dwfl_attach_state(dwfl, NULL, pid, &thread_callbacks, &s))
+	    dwfl_attach_state(dwfl, NULL, pid, &thread_callbacks, &s)) {
 		dwfl_getthreads(dwfl, thread_cb, &s);
+		closedir(s.tasks);
+		s.tasks = NULL;
+		for (int k = 0; k < BUSY_TRIES && s.nagain; k++) {
+			pid_t *t = s.busy;
+			s.busy = s.again, s.nbusy = s.nagain;
+			s.again = t, s.nagain = 0, s.next = 0;
+			sleep_until(rw_now_ns() + BUSY_WAIT_NS);
+			dwfl_getthreads(dwfl, thread_cb, &s);
+		}
+	}
 	dwfl_end(dwfl);
 	if (s.tasks)
 		closedir(s.tasks);

@@ -180,7 +180,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 	 * program again has none), those that did not answer in the last
 	 * batch asked again; then the first process (patch_first). */
 	s->batch++;
-	session_settle(s, &before);
+	session_settle(s, &before, 1);
 	int rc = session_patch_first(s, d.paths, n, &filter, &res, &first);
 	uint64_t patched = rw_now_ns();
 	if (rc == 0) {
@@ -196,7 +196,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			s->u[units[i]].behind = 0;
 		session_patch_others(s, d.paths, n, &filter, &all);
 		adopt_batch(s, jobs, n, &d.set);
-		session_settle(s, &all);
+		session_settle(s, &all, 1);
 		const struct msg_apply_times *t = &all.times;
 		diff_ns += res.check_ns;
 		/* Everything from the end of the debounce on: the stages said,

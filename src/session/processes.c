@@ -163,8 +163,10 @@ out:
  * the ones behind are brought up to date. A child forked before a patch
  * reached its parent is seen here, right after it (agent.c): this runs
  * before "patched" is said, until no process appears. A process that did
- * not answer in time is left alone until the next batch. */
-void session_settle(struct session *s, struct patch_result *all)
+ * not answer in time is left alone until the next batch; between patches
+ * (not patching) that is not said: it missed nothing, and the next patch
+ * asks it again and says so if it does not answer then. */
+void session_settle(struct session *s, struct patch_result *all, int patching)
 {
 	for (int round = 0; round < 1000; round++) {
 		int changed = 0;
@@ -186,7 +188,8 @@ void session_settle(struct session *s, struct patch_result *all)
 					p->released = !held;	/* a forked one runs already */
 				} else if (chan_no_answer()) {
 					p->silent = s->batch;
-					say_missed(s, p, rw_error());
+					if (patching)
+						say_missed(s, p, rw_error());
 					continue;
 				} else if (i == 0) {
 					continue;	/* starting (a patch waits for its agent) */

@@ -121,7 +121,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			session_read_events(&s);
 		if (s.procs_new) {
 			struct patch_result all = {0};
-			session_settle(&s, &all);
+			session_settle(&s, &all, 0);
 		}
 		session_reap_jobs(&s);
 		reap_orphans(&s);

@@ -175,7 +175,7 @@ int session_patch_first(struct session *s, char **paths, size_t n, const struct 
 			struct patch_result *res, int *first);
 void session_patch_others(struct session *s, char **paths, size_t n, const struct patch_filter *f,
 			  struct patch_result *all);
-void session_settle(struct session *s, struct patch_result *all);
+void session_settle(struct session *s, struct patch_result *all, int patching);
 
 /* restart.c */
 int session_restart(struct session *s, int status);

@@ -330,6 +330,40 @@ t_prefork_stopped_master() {
 	pass
 }
 
+# A worker stops itself as soon as it is forked, before rewire has asked it
+# which patch it has: between patches nothing is at stake, nothing is said;
+# the patch it misses names it once.
+e2e_test t_prefork_stopped_new "processes: a worker stopped before rewire asked it anything is named only by the patch it misses" timeout=150
+t_prefork_stopped_new() {
+	local stopped w
+	export REWIRE_REPLY_TIMEOUT_MS=2000
+	prefork_start stopper
+	wait_lines "$LOG" 5 10 || fail "the master did not fork its 3 workers: $(tail -n 3 "$LOG" | tr '\n' ' ')"
+	stopped=$(sed -n 's/^worker=//p' "$LOG" | head -n 1)
+	[[ $(awk '{print $3}' "/proc/$stopped/stat" 2>/dev/null) == T ]] ||
+		fail "the first worker $stopped did not stop itself"
+	# Longer than rewire's wait for its answer, had it been asked.
+	! wait_err '^rewire: error' 1 4 || fail "said between patches: $(grep -m1 '^rewire: error' "$ERR")"
+	ask 6
+	all_answer 1 "before the edit"
+	prefork_patch 2 1 "with a worker stopped since its fork"
+	grep -q '^rewire: patched .* in 3 of 4 processes ' "$ERR" ||
+		fail "not 3 of 4 processes patched: $(grep patched "$ERR" | tail -n 1)"
+	grep -qxF "rewire: error: process $stopped: the agent did not answer within 2 s (HELLO); it keeps running the previous code" "$ERR" ||
+		fail "the stopped worker $stopped is not named: $(grep -m1 '^rewire: error' "$ERR")"
+	kill -CONT "$stopped"
+	prefork_patch 3 2 "the patch after the worker runs"
+	grep '^rewire: patched ' "$ERR" | tail -n 1 | grep -q ' in 4 processes ' ||
+		fail "the worker stopped before was not patched: $(grep patched "$ERR" | tail -n 1)"
+	for w in $(live_workers); do
+		grep -q "^pid=$w v=3 " "$W/last" || fail "worker $w did not answer after the last patch"
+	done
+	(($(grep -c '^rewire: error' "$ERR") == 1)) || fail "errors other than the one expected: $(grep '^rewire: error' "$ERR" | tr '\n' ' ')"
+	! grep -q '^crash=' "$LOG" || fail "a worker crashed: $(grep -m1 '^crash=' "$LOG")"
+	assert_alive "after the worker ran"
+	pass
+}
+
 # The master answers APPLY after the limit (a constructor of the new code
 # sleeps in it, in the master only): the workers are patched all the same,
 # and rewire asks the master which patch it has before the next one. The

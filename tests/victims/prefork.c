@@ -17,6 +17,8 @@
  *            privileges at start do): every worker is forked by nobody
  *   exec     as steady, and a child that runs another program (sleep),
  *            forked and exec'd: "helper=H"
+ *   stopper  as steady; the first worker stops itself (SIGSTOP) as soon
+ *            as it is forked, before rewire has asked it anything
  * (@DECLS: where a test adds code, such as a constructor that runs in the
  * master only: getpid() == master.)
  *
@@ -104,13 +106,17 @@ static void worker(int lfd, int setuid_mode)
 
 static pid_t kids[MAX_KIDS];
 static int nkids;
+static int stop_next;	/* the next worker stops itself at once */
 
 static pid_t spawn(int lfd, int setuid_mode)
 {
 	fflush(stdout);
 	pid_t pid = fork();
+	if (pid == 0 && stop_next)
+		raise(SIGSTOP);
 	if (pid == 0)
 		worker(lfd, setuid_mode);
+	stop_next = 0;
 	if (pid > 0) {
 		kids[nkids++] = pid;
 		printf("worker=%d\n", (int)pid);
@@ -169,6 +175,7 @@ int main(void)
 	if (!mode)
 		mode = "steady";
 	int churn = !strcmp(mode, "churn"), setuid_mode = !strcmp(mode, "setuid");
+	stop_next = !strcmp(mode, "stopper");
 	master = getpid();
 	signal(SIGPIPE, SIG_IGN);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
