@@ -99,6 +99,7 @@ PROGRAMS = [  # key, title, language
     ("gen_c", "generated C: 200 units, 100,000 functions", "c"),
     ("bc", "GNU bc (C), execute.c", "c"),
     ("rust_server", "examples/rust-server (Rust)", "rust"),
+    ("rust_http", "bench/rust-http (Rust: tokio, hyper)", "rust"),
     ("gen_rust", "generated Rust crate, 50,000 lines", "rust"),
 ]
 COLORS = {"watch": "#9e9e9e", "compile": "#1f77b4", "rest": "#d62728",
@@ -412,7 +413,9 @@ def page(plots):
       f"`make -j2` took {num((one('gen_c.build') or 0) / 1000, 0)} s; the edit changes a "
       "constant in one unit of the middle); GNU bc from Debian's source, built with its own "
       "autotools (edit of `execute()`, rewire and compile only: bc waits for input); "
-      "`examples/rust-server` (edit of `handle()`; the restarted server must answer); a "
+      "`examples/rust-server` (edit of `handle()`; the restarted server must answer); "
+      "`bench/rust-http`, an HTTP server on tokio 1, hyper 0.14 and serde_json from Debian's "
+      "packaged crates (edit of `greeting()`; the restarted server must answer); a "
       f"generated Rust crate (`bench/gen_rust.py`: {num(one('gen_rust.lines'), 0)} lines in 50 "
       "modules, structs, trait impls, generics; the edit changes a constant in one module).")
     w("")

@@ -7,8 +7,10 @@
 #  - cargo build alone, of the same edit in a copy of the crate;
 #  - what users do today: that cargo build, then the program stopped and
 #    started again, until it shows the edit (answers a request, prints).
-# On examples/rust-server (an HTTP server: edit handle()) and a generated
-# crate of 50,000 lines (bench/gen_rust.py: edit mark()).
+# On examples/rust-server (an HTTP server, std only: edit handle()),
+# bench/rust-http (an HTTP server on tokio, hyper and serde_json, Debian's
+# packaged crates: edit greeting()) and a generated crate of 50,000 lines
+# (bench/gen_rust.py: edit mark()).
 #   bench/rust.sh [N]    (N saves of the generated crate, 2N of the
 #                         server, default 10; bench/run.sh)
 set -eu
@@ -22,10 +24,19 @@ answers() {	# PORT: the body of one answer, or nothing
 	(exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && tail -n 1 <&3) 2>/dev/null
 }
 
+# The servers' ports: NAME's under rewire, and its copy's (+1).
+server_port() {
+	case $1 in
+	rust_server) echo "$port" ;;
+	rust_http) echo $((port + 2)) ;;
+	*) echo "" ;;
+	esac
+}
+
 # shows NAME WANT: does the restarted copy of NAME show the edit WANT?
 shows() {
 	case $1 in
-	rust_server) answers $((port + 1)) | grep -q "hello $2" ;;
+	rust_server | rust_http) answers $(($(server_port "$1") + 1)) | grep -q "hello $2" ;;
 	*) grep -q "mark $2" "$work/$1.plain.out" ;;
 	esac
 }
@@ -33,7 +44,7 @@ shows() {
 # start_plain NAME: the copy's binary, started.
 start_plain() {
 	local args=()
-	[ "$1" = rust_server ] && args=("127.0.0.1:$((port + 1))")
+	[ -n "$(server_port "$1")" ] && args=("127.0.0.1:$(($(server_port "$1") + 1))")
 	"$work/$1.plain/target/debug/$2" "${args[@]}" >"$work/$1.plain.out" &
 	server=$!
 }
@@ -87,9 +98,9 @@ measure() {
 	done
 	kill "$server"
 	wait "$server" 2>/dev/null || true
-	if [ "$name" = rust_server ]; then
-		answers "$port" | grep -q "hello $want" ||
-			{ echo "bench: rust_server: the patched server does not answer with the edit" >&2; exit 1; }
+	if [ -n "$(server_port "$name")" ]; then
+		answers "$(server_port "$name")" | grep -q "hello $want" ||
+			{ echo "bench: $name: the patched server does not answer with the edit" >&2; exit 1; }
 	else
 		tail -n 1 "$work/$name.out" | grep -q "mark $want" ||
 			{ echo "bench: $name: the patched program does not print the edit" >&2; exit 1; }
@@ -110,6 +121,19 @@ measure() {
 saves=$((2 * n)) measure rust_server "$top/examples/rust-server" src/main.rs rust-server \
 	's|hello from rewire: {}|hello A: {}|' A 's|hello from rewire: {}|hello B: {}|' B \
 	"127.0.0.1:$port"
+
+# Debian's crates, offline: the copy points cargo at their registry.
+if "$top/bench/deps.sh" rust && [ -d /usr/share/cargo/registry ]; then
+	cp -r "$top/bench/rust-http" "$work/rust_http.src"
+	mkdir -p "$work/rust_http.src/.cargo"
+	printf '[source.crates-io]\nreplace-with = "debian"\n\n[source.debian]\ndirectory = "%s"\n' \
+		/usr/share/cargo/registry >"$work/rust_http.src/.cargo/config.toml"
+	measure rust_http "$work/rust_http.src" src/main.rs rust-http \
+		's|hello from rewire|hello A|' A 's|hello from rewire|hello B|' B \
+		"127.0.0.1:$(server_port rust_http)"
+else
+	echo "bench: rust: Debian's tokio, hyper and serde_json crates missing: rust_http skipped" >&2
+fi
 
 say "gen_rust: generate a crate of 50,000 lines"
 python3 "$top/bench/gen_rust.py" "$work/gen_rust.src"

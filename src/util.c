@@ -73,6 +73,26 @@ uint64_t rw_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t rw_proc_start(int pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* After the name, which may hold spaces and parentheses: the 20th
+	 * field from there is the 22nd. */
+	const char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			   "%*d %*d %*d %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
 const char *rw_basename(const char *path)
 {
 	const char *s = strrchr(path, '/');

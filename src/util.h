@@ -21,6 +21,9 @@ void *rw_realloc(void *p, size_t n);
 void *rw_grow(void *p, size_t *cap, size_t n, size_t size);
 char *rw_strdup(const char *s);
 uint64_t rw_now_ns(void);
+/* When process pid started (clock ticks after boot, /proc's field 22), or
+ * 0 when there is no such process: with the pid, a process's identity. */
+uint64_t rw_proc_start(int pid);
 const char *rw_basename(const char *path);
 /* The demangled form of a C++ or Rust symbol name, else name itself. */
 const char *rw_demangle(const char *name);

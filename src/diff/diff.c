@@ -493,23 +493,30 @@ static int same_target(const struct diff_obj *base, const struct diff_obj *nw, u
 static int section_same(const struct diff_obj *base, const struct diff_obj *nw, uint16_t si,
 			uint16_t ti)
 {
+	/* Constants reached through constants, deeper than the pieces' own
+	 * limit: the piece by piece comparison decides, on a bounded stack. */
+	static int depth;
 	if (si >= nw->nsections || !ti || ti >= base->nsections)
 		return 0;
 	if (nw->twins[si] && nw->twins[si] != ti)
 		return 0;
 	if (nw->same[si] != SAME_UNKNOWN)
 		return nw->same[si] != SAME_NO;	/* busy: on a cycle, the rest decides */
+	if (depth > MAX_CONST_DEPTH)
+		return 0;
 	nw->twins[si] = ti;
 	const struct elf_section *a = &nw->obj->sections[si], *b = &base->obj->sections[ti];
 	int same = !strcmp(a->name, b->name) && a->type == b->type && a->flags == b->flags &&
 		   a->size == b->size && a->entsize == b->entsize && !a->data == !b->data &&
 		   (!a->data || !memcmp(a->data, b->data, a->size)) && nw->norig[si] == base->norig[ti];
 	nw->same[si] = SAME_BUSY;
+	depth++;
 	for (size_t i = 0; same && i < nw->norig[si]; i++) {
 		const struct elf_rela *x = &a->relas[i], *y = &b->relas[i];
 		same = x->offset == y->offset && x->type == y->type && x->addend == y->addend &&
 		       same_target(base, nw, si, x, y);
 	}
+	depth--;
 	nw->same[si] = same ? SAME_YES : SAME_NO;
 	return same;
 }
@@ -744,12 +751,20 @@ int diff_producer_ipa_ra(const char *p, const char *end, int *flag)
 static int built_with_ipa_ra(const struct elf_object *o)
 {
 	int gcc = 0, producers = 0, off = 1;
+	/* A .comment that names no gcc (rustc, clang): the debug strings,
+	 * megabytes in a crate, are not searched. Without one (-fno-ident)
+	 * the producers tell. */
+	const struct elf_section *comment = NULL;
+	for (size_t i = 1; i < o->nsections && !comment; i++)
+		if (!strcmp(o->sections[i].name, ".comment") && o->sections[i].data)
+			comment = &o->sections[i];
+	if (comment && !memmem(comment->data, comment->size, "GCC: ", 5))
+		return 0;
+	gcc = comment != NULL;
 	for (size_t i = 1; i < o->nsections; i++) {
 		const struct elf_section *s = &o->sections[i];
 		if (!s->data)
 			continue;
-		if (!strcmp(s->name, ".comment") && memmem(s->data, s->size, "GCC: ", 5))
-			gcc = 1;
 		if (strcmp(s->name, ".debug_str") && strcmp(s->name, ".debug_info"))
 			continue;
 		const char *d = (const char *)s->data, *end = d + s->size;

@@ -4,6 +4,7 @@
  * depfile or its #include lines); the others are compiled in the
  * background. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include "session.h"
 
 /* A source saved after its object was built: the object (older than the
@@ -96,11 +97,55 @@ void session_setup_baselines(struct session *s, const char *exe)
 	inc_free(inc);
 }
 
+/* Is the session that made cache directory path (its "owner": process
+ * id and start time) still running? */
+static int cache_owner_runs(const char *path)
+{
+	char owner[PATH_MAX + 16];
+	int pid = 0;
+	unsigned long long start = 0;
+	snprintf(owner, sizeof owner, "%s/owner", path);
+	FILE *f = fopen(owner, "re");
+	struct stat st;
+	if (!f) {
+		/* Being made (left alone), or made by a rewire that wrote no
+		 * owner: its program's process id is in its name. */
+		const char *dash = strrchr(path, '-');
+		return stat(path, &st) < 0 || st.st_mtime > time(NULL) - 60 ||
+		       (dash && rw_proc_start(atoi(dash + 1)));
+	}
+	int ok = fscanf(f, "%d %llu", &pid, &start) == 2;
+	fclose(f);
+	return ok && rw_proc_start(pid) == start;
+}
+
+/* The cache directories of sessions that could not clean up (killed):
+ * their objects, megabytes for a crate, would stay until reboot. */
+static void remove_stale_caches(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char path[PATH_MAX];
+		if (strncmp(e->d_name, "cache-", 6) || e->d_type != DT_DIR)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (!cache_owner_runs(path) && !strchr(path, '\'')) {
+			char cmd[PATH_MAX + 32];
+			snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>/dev/null", path);
+			if (system(cmd)) {}
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 int session_make_cache(struct session *s)
 {
 	char dir[256], sub[PATH_MAX + 8];
 	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return -1;
+	remove_stale_caches(dir);
 	snprintf(s->cache, sizeof s->cache, "%s/cache-%d", dir, (int)s->child);
 	/* One left by a session that could not clean up (killed) whose
 	 * program had this process id: its files are not this program's. */
@@ -108,6 +153,12 @@ int session_make_cache(struct session *s)
 	if (stat(s->cache, &st) == 0)
 		session_remove_cache(s);
 	mkdir(s->cache, 0700);
+	snprintf(sub, sizeof sub, "%s/owner", s->cache);
+	FILE *f = fopen(sub, "we");
+	if (f) {
+		fprintf(f, "%d %llu\n", (int)getpid(), (unsigned long long)rw_proc_start((int)getpid()));
+		fclose(f);
+	}
 	snprintf(sub, sizeof sub, "%s/base", s->cache);
 	mkdir(sub, 0700);
 	snprintf(sub, sizeof sub, "%s/new", s->cache);

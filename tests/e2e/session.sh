@@ -203,6 +203,37 @@ t_s_depfile() {
 	pass
 }
 
+# Sessions killed (SIGKILL: no clean-up) leave their cache directories;
+# the next session's start removes them, and only them. The names are of
+# process ids no process can have (above pid_max).
+e2e_test t_s_stale_cache "session: the caches of sessions that were killed are removed at the next start; running ones are kept" once
+t_s_stale_cache() {
+	local dir=/tmp/rewire-$EUID dead live old fresh
+	[[ -n ${XDG_RUNTIME_DIR:-} ]] && dir=$XDG_RUNTIME_DIR/rewire
+	mkdir -p -m 700 "$dir"
+	dead=$dir/cache-9${$}1 live=$dir/cache-9${$}2 old=$dir/cache-9${$}3 fresh=$dir/cache-9${$}4
+	mkdir -p "$dead/base" "$live/base" "$old/base" "$fresh/base"
+	echo "9${$}1 12345" >"$dead/owner"
+	# Its owner runs: this shell, with its start time.
+	echo "$$ $(sed 's/^.*) //' "/proc/$$/stat" | awk '{print $20}')" >"$live/owner"
+	# Without an owner file (an older rewire's), its program gone: old
+	# enough, removed; a minute young, it may be being made: kept.
+	touch -d '5 minutes ago' "$old"
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 2 5 1 || fail "the program printed fewer than 2 lines in 5 s"
+	local left=""
+	[[ -e $dead ]] && left+=" ${dead##*/} (its session ended)"
+	[[ -e $old ]] && left+=" ${old##*/} (no owner, its program ended)"
+	[[ -d $live ]] || left+=" ${live##*/} REMOVED (its session runs)"
+	[[ -d $fresh ]] || left+=" ${fresh##*/} REMOVED (being made)"
+	rm -rf "$dead" "$live" "$old" "$fresh"
+	[[ -z $left ]] || fail "caches:$left"
+	[[ -d $(session_cache) ]] || fail "no cache for the session itself at $(session_cache)"
+	assert_alive "after start"
+	pass
+}
+
 # The cache directory of the session started last.
 session_cache() {
 	local dir=/tmp/rewire-$EUID

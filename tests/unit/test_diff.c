@@ -124,6 +124,25 @@ static void check_const(const char *cc, const char *opt, const char *title, cons
 	free(src);
 }
 
+/* A chain of constants longer than the diff follows, one section each:
+ * the leaf's change is still the function's. */
+static void check_const_chain(const char *cc, const char *opt)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *a = rw_malloc(cap);
+	len += (size_t)snprintf(a + len, cap - len, "static const char *const c0 = \"leaf\";\n");
+	for (int i = 1; i <= 100; i++)
+		len += (size_t)snprintf(a + len, cap - len,
+					"static const void *const c%d = &c%d;\n", i, i - 1);
+	snprintf(a + len, cap - len, "const void *top(void) { return &c100; }\n");
+	char *b = edit_of(a, "\"leaf\"", "\"LEAF\"");
+	char o[64];
+	snprintf(o, sizeof o, "%s -fdata-sections", opt);
+	check_srcs(cc, o, "a constant at the end of a chain of 100", a, b, "top");
+	free(a);
+	free(b);
+}
+
 /* diff_changed_set: gcc's -fipa-ra makes the callers of a changed function
  * in the same unit change with it; not with -fno-ipa-ra, nor for clang. */
 static const char ipa_src[] =
@@ -219,6 +238,7 @@ int main(void)
 			check_const(cc, opt, "a floating-point literal", "1.5", "2.5", "scaled");
 			check_const(cc, opt, "a switch's value", "return 50", "return 500", "price");
 			check_const(cc, opt, "another string", "\"gamma\"", "\"delta\"", "other");
+			check_const_chain(cc, opt);
 		}
 	check_producers();
 	/* -O0 leaves -fipa-ra off, but an optimize attribute can turn it on:
