@@ -40,9 +40,14 @@ $(B)/api/rewire_lib.o: $(API_LIB_OBJ)
 	$(LD) -r -o $@ $^
 	objcopy --localize-hidden $@
 
+# Built as rewire asks programs to be (-fno-ipa-ra, when the compiler has
+# it): a program that links the API is not warned of rewire's own code.
+API_CFLAGS := $(shell $(CC) -Werror -fno-ipa-ra -x c -c /dev/null -o /dev/null 2>/dev/null && \
+		echo -fno-ipa-ra)
+
 $(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h src/guard/guard.h src/api/lib.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
+	$(CC) $(CFLAGS) $(API_CFLAGS) $(WARN) -fPIC -c -o $@ $<
 
 $(B)/rewire.pc: Makefile
 	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: rewire\nDescription: hot-patching of running programs: safe points, hooks, guarded calls\nVersion: 0.1\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrewire-api\n' '$(PREFIX)' >$@

@@ -40,9 +40,11 @@ typedef void (*rewire_patch_fn)(const struct rewire_patch_info *info, void *ctx)
 
 /* 1 when the process runs under rewire, else 0. */
 int rewire_active(void);
-/* Applies the patches waiting; how many, 0 when none (or not under rewire). */
+/* Applies the patch waiting: 1 when it applied one, 0 when none waited (or
+ * not under rewire). */
 int rewire_poll(void);
-/* 0, or -1 when too many functions are registered (16). */
+/* 0, or -1 when too many functions are registered (16). Not under rewire:
+ * 0, and fn never runs (there are no patches). */
 int rewire_on_patch(rewire_patch_fn fn, void *ctx);
 /* 0 when fn returned; REWIRE_CRASHED when patched code crashed in it and
  * its patch was rolled back (the reason is on stderr). */

@@ -484,6 +484,43 @@ static int df_open(struct dwarf_file *f, const char *path)
 	return f->mod && dwfl_report_end(f->dwfl, NULL, NULL) == 0 ? 0 : -1;
 }
 
+/* In the private mapping of an object, its section header table cut to
+ * the debug sections and the section names: libdw looks at every section
+ * by name, thousands in a crate (a section per function). Relocation
+ * sections go too: the mapping is relocated already. Left whole when it
+ * is not as expected. */
+static void keep_debug_sections(void *map, size_t size)
+{
+	Elf64_Ehdr *eh = map;
+	if (size < sizeof *eh || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff >= size)
+		return;
+	Elf64_Shdr *sh = (Elf64_Shdr *)((uint8_t *)map + eh->e_shoff);
+	size_t n = eh->e_shnum, strndx = eh->e_shstrndx;
+	if (size - eh->e_shoff < sizeof *sh)
+		return;
+	if (n == 0)
+		n = sh[0].sh_size;	/* more than 0xff00 sections: in the first */
+	if (strndx == SHN_XINDEX)
+		strndx = sh[0].sh_link;
+	if (!n || n > (size - eh->e_shoff) / sizeof *sh || !strndx || strndx >= n ||
+	    sh[strndx].sh_offset > size || sh[strndx].sh_size > size - sh[strndx].sh_offset)
+		return;
+	const char *names = (const char *)map + sh[strndx].sh_offset;
+	size_t names_size = sh[strndx].sh_size, k = 1;
+	Elf64_Shdr strtab = sh[strndx];
+	for (size_t i = 1; i < n; i++)
+		if (i != strndx && sh[i].sh_type != SHT_RELA && sh[i].sh_type != SHT_REL &&
+		    sh[i].sh_name < names_size && !strncmp(names + sh[i].sh_name, ".debug_", 7)) {
+			sh[k] = sh[i];
+			sh[k++].sh_link = 0;
+		}
+	sh[k] = strtab;
+	memset(&sh[0], 0, sizeof sh[0]);
+	eh->e_shnum = (Elf64_Half)(k + 1);
+	eh->e_shstrndx = (Elf64_Half)k;
+}
+
 /* A new object's DWARF, relocated by rewire: libdwfl would relocate every
  * debug section (line tables, ranges, locations: most of the time of a
  * check on a big object), when the walk reads only the units of changed
@@ -526,6 +563,7 @@ static int df_open_object(struct dwarf_file *f, const struct elf_object *o,
 		    in_units(only, info->data, info->size, r->offset))
 			memcpy(at + r->offset, &v, (size_t)size);	/* little-endian */
 	}
+	keep_debug_sections(map, o->mapsize);
 	f->elf = elf_memory((char *)map, o->mapsize);
 	f->dw = f->elf ? dwarf_begin_elf(f->elf, DWARF_C_READ, NULL) : NULL;
 	if (f->dw)

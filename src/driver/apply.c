@@ -1,5 +1,6 @@
 /* `rewire apply --pid PID FILE.o...`: link objects into a running process
  * (see patch.c) and report it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,19 +28,34 @@ static int usage(void)
 	return EXIT_USAGE;
 }
 
+/* PID as given: a positive number, else said (-1). */
+static int pid_arg(const char *arg)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!arg[0] || *end || v <= 0 || v > INT_MAX) {
+		rw_say_error("%s: not a process id", arg);
+		return -1;
+	}
+	return (int)v;
+}
+
 int cmd_apply(int argc, char **argv)
 {
 	int pid = 0, nfiles = 0;
 	char **files = rw_calloc((size_t)argc, sizeof *files);
 	for (int i = 1; i < argc; i++) {
+		const char *arg = NULL;
 		if (!strcmp(argv[i], "--pid") && i + 1 < argc)
-			pid = atoi(argv[++i]);
+			arg = argv[++i];
 		else if (!strncmp(argv[i], "--pid=", 6))
-			pid = atoi(argv[i] + 6);
+			arg = argv[i] + 6;
 		else if (argv[i][0] == '-')
 			return free(files), usage();
 		else
 			files[nfiles++] = argv[i];
+		if (arg && (pid = pid_arg(arg)) < 0)
+			return free(files), EXIT_USAGE;
 	}
 	if (pid <= 0 || !nfiles)
 		return free(files), usage();

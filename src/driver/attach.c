@@ -788,6 +788,8 @@ int cmd_attach(int argc, char **argv)
 			return rc;
 		db = &crate;
 	} else {
+		if (!o.objects.n && (rc = run_check_dbdir(o.dbdir, exe)))
+			return rc;
 		db = o.objects.n ? &o.objects : run_load_units(o.dbdir, exe);
 		run_warn_build(exe, db);
 	}

@@ -134,6 +134,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 /* run.c, shared with attach.c: the agent's path; the program's units
  * (NULL: none, said why); the warnings about how it was built. */
 int run_find_agent(char *out, size_t cap);
+int run_check_dbdir(const char *dbdir, const char *exe);
 struct cc_db *run_load_units(const char *dbdir, const char *exe);
 void run_warn_build(const char *exe, const struct cc_db *db);
 

@@ -8,9 +8,9 @@
 
 #define VERSION "0.1.0"
 
-static const char help[] =
-	"usage: rewire COMMAND [ARGS]\n"
-	"\n"
+/* The help of each command: `rewire --help` and `rewire help` show them
+ * all, `rewire help COMMAND` and `rewire COMMAND --help` one. */
+static const char help_run[] =
 	"  rewire run [--restart] [--no-follow] [--exe EXECUTABLE] [-p BUILD_DIR] [--]\n"
 	"             PROGRAM [ARGS...]\n"
 	"      Run PROGRAM with rewire's agent inside, so it can be patched while it runs.\n"
@@ -29,15 +29,19 @@ static const char help[] =
 	"\n"
 	"  rewire run [--restart] --watch-objects FILE.o... -- PROGRAM [ARGS...]\n"
 	"      The same for any build system: watch the objects your own build\n"
-	"      writes (make in another terminal) and patch from them.\n"
-	"\n"
+	"      writes (make in another terminal) and patch from them.\n";
+
+static const char help_apply[] =
 	"  rewire apply --pid PID FILE.o...\n"
 	"      Link the objects into the running process PID (started by `rewire run`,\n"
 	"      or attached with `rewire attach`):\n"
 	"      every function they define that the process has is replaced for all\n"
 	"      callers, their data binds to the process's live storage, and new code and\n"
 	"      data are added. All or nothing: a refused patch changes nothing.\n"
-	"\n"
+	"      Exit status: 0 applied, 1 refused, 2 usage, 3 bad input file, 4 process\n"
+	"      or agent unreachable.\n";
+
+static const char help_attach[] =
 	"  rewire attach [-p BUILD_DIR | --watch-objects FILE.o... --] PID\n"
 	"  rewire attach PID -- cargo build [CARGO ARGS]\n"
 	"      Load rewire's agent into PID, a program started without rewire (ptrace,\n"
@@ -47,13 +51,45 @@ static const char help[] =
 	"      to watch, rewire exits once the agent is in: use `rewire apply`.\n"
 	"      Rust: give the cargo arguments PID was built with; rewire builds as\n"
 	"      `rewire run -- cargo run` does, and refuses if the binary is not PID's.\n"
-	"\n"
-	"  rewire --help | --version\n"
-	"\n"
-	"Exit status of apply: 0 applied, 1 refused, 2 usage, 3 bad input file,\n"
-	"4 process or agent unreachable. Of attach: 0 attached (then detached, or the\n"
-	"program ended), 1 refused (the process is unchanged), 2 usage, 3 bad input\n"
-	"file, 4 no such process.\n";
+	"      Exit status: 0 attached (then detached, or the program ended), 1 refused\n"
+	"      (the process is unchanged), 2 usage, 3 bad input file, 4 no such process.\n";
+
+static const struct {
+	const char *name, *text;
+} commands[] = {{"run", help_run}, {"apply", help_apply}, {"attach", help_attach}};
+
+static void show_help(FILE *f, const char *only)
+{
+	if (!only)
+		fputs("usage: rewire COMMAND [ARGS]\n\n", f);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (only && strcmp(only, commands[i].name))
+			continue;
+		fputs(commands[i].text, f);
+		if (!only)
+			fputs("\n", f);
+	}
+	if (!only)
+		fputs("  rewire help [COMMAND] | --help | --version\n", f);
+}
+
+static int is_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(name, commands[i].name))
+			return 1;
+	return 0;
+}
+
+/* `rewire COMMAND ... --help ...`: among the command's own options, before
+ * the program and its arguments (`rewire run -- prog --help` runs prog). */
+static int asks_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -68,8 +104,20 @@ int main(int argc, char **argv)
 	if (getenv("REWIRE_LINK_OUT"))
 		return cargo_linker_main(argc, argv);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(help, argc < 2 ? stderr : stdout);
+		show_help(argc < 2 ? stderr : stdout, NULL);
 		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc > 2 && !is_command(argv[2])) {
+			rw_say_error("no command '%s' (see rewire --help)", argv[2]);
+			return EXIT_USAGE;
+		}
+		show_help(stdout, argc > 2 ? argv[2] : NULL);
+		return 0;
+	}
+	if (is_command(argv[1]) && asks_help(argc, argv)) {
+		show_help(stdout, argv[1]);
+		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("rewire %s\n", VERSION);

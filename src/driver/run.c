@@ -150,6 +150,27 @@ static int resolve_program(const char *prog, char *out, size_t cap)
 	return -1;
 }
 
+/* -p BUILD_DIR names where the build is: without a compile_commands.json
+ * there, nothing could be watched, and the user asked for it: an error,
+ * said (EXIT_BADINPUT), not a session that watches nothing. */
+int run_check_dbdir(const char *dbdir, const char *exe)
+{
+	char path[PATH_MAX + 32];
+	struct stat st;
+	if (!dbdir)
+		return 0;
+	if (stat(dbdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		rw_say_error("-p %s: %s", dbdir, stat(dbdir, &st) < 0 ? strerror(errno) :
+			     "not a directory");
+		return EXIT_BADINPUT;
+	}
+	if (cc_find_db(dbdir, exe, path, sizeof path) < 0) {
+		rw_say_error("-p %s: %s", dbdir, rw_error());
+		return EXIT_BADINPUT;
+	}
+	return 0;
+}
+
 /* The program's units from compile_commands.json, or NULL (said why). */
 struct cc_db *run_load_units(const char *dbdir, const char *exe)
 {
@@ -337,6 +358,8 @@ int cmd_run(int argc, char **argv)
 			     "--exe (rewire run --exe build/server -- %s)", exe, argv[i]);
 		return EXIT_BADINPUT;
 	}
+	if (!db && !objects.n && (status = run_check_dbdir(dbdir, exe)))
+		return status;
 	if (!db)
 		db = objects.n ? &objects : run_load_units(dbdir, exe);
 	run_warn_build(exe, db);

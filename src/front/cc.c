@@ -197,6 +197,28 @@ static int load_entry(struct cc_unit *u, json_object *e)
 	return 0;
 }
 
+static void cc_unit_free(struct cc_unit *u);
+
+/* A compiler's own inner step, as bear may record it beside the command
+ * that ran it (clang -cc1, -cc1as): not a command a user runs. */
+static int compiler_driver(const struct cc_unit *u)
+{
+	for (int i = 1; i < u->argc; i++)
+		if (!strncmp(u->argv[i], "-cc1", 4))
+			return 0;
+	return 1;
+}
+
+/* The file has a command already: the first one stands (a build that
+ * compiles a file twice records both). */
+static int listed(const struct cc_db *db, const char *src)
+{
+	for (size_t i = 0; i < db->n; i++)
+		if (!strcmp(db->units[i].src, src))
+			return 1;
+	return 0;
+}
+
 int cc_load(struct cc_db *db, const char *path)
 {
 	json_object *root = json_object_from_file(path);
@@ -214,10 +236,12 @@ int cc_load(struct cc_db *db, const char *path)
 	for (size_t i = 0; i < n; i++) {
 		struct cc_unit *u = &db->units[db->n];
 		memset(u, 0, sizeof *u);
-		if (load_entry(u, json_object_array_get_idx(root, i)) == 0)
-			db->n++;
-		else
+		if (load_entry(u, json_object_array_get_idx(root, i)) < 0)
 			fprintf(stderr, "rewire: %s: entry %zu has no usable command; skipped\n", path, i);
+		else if (!compiler_driver(u) || listed(db, u->src))
+			cc_unit_free(u);
+		else
+			db->n++;
 	}
 	json_object_put(root);
 	return 0;
@@ -604,30 +628,34 @@ void cc_add_object(struct cc_db *db, const char *path)
 	u->object_only = 1;
 }
 
+static void cc_unit_free(struct cc_unit *u)
+{
+	for (int j = 0; j < u->argc; j++)
+		free(u->argv[j]);
+	for (size_t j = 0; j < u->ndeps; j++)
+		free(u->deps[j]);
+	for (size_t j = 0; u->envp && u->envp[j]; j++)
+		free(u->envp[j]);
+	free(u->envp);
+	free(u->depfile);
+	free(u->build_deps);
+	free(u->argv);
+	free(u->deps);
+	free(u->src);
+	free(u->named);
+	free(u->dir);
+	free(u->out);
+	free(u->base);
+	memset(u, 0, sizeof *u);
+}
+
 void cc_free(struct cc_db *db)
 {
 	for (int i = 0; i < db->narchives; i++)
 		free(db->archives[i]);
 	free(db->archives);
-	for (size_t i = 0; i < db->n; i++) {
-		struct cc_unit *u = &db->units[i];
-		for (int j = 0; j < u->argc; j++)
-			free(u->argv[j]);
-		for (size_t j = 0; j < u->ndeps; j++)
-			free(u->deps[j]);
-		for (size_t j = 0; u->envp && u->envp[j]; j++)
-			free(u->envp[j]);
-		free(u->envp);
-		free(u->depfile);
-		free(u->build_deps);
-		free(u->argv);
-		free(u->deps);
-		free(u->src);
-		free(u->named);
-		free(u->dir);
-		free(u->out);
-		free(u->base);
-	}
+	for (size_t i = 0; i < db->n; i++)
+		cc_unit_free(&db->units[i]);
 	free(db->units);
 	free(db->path);
 }

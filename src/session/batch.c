@@ -62,6 +62,26 @@ static void list_files(struct session *s, char *out, size_t cap)
 	free(units);
 }
 
+/* A batch whose compile takes long (a big unit, a crate) is said once,
+ * after a second: a save is never met by silence. The result follows as
+ * usual. */
+#define PROGRESS_AFTER_NS 1000000000ull
+
+void session_say_progress(struct session *s)
+{
+	char files[1024];
+	int compiling = 0;
+	if (s->batch_said || rw_now_ns() - s->batch_start < PROGRESS_AFTER_NS)
+		return;
+	for (size_t i = 0; i < s->njobs; i++)
+		compiling |= s->jobs[i].running && s->jobs[i].kind == JOB_PATCH;
+	if (!compiling)
+		return;
+	s->batch_said = 1;
+	list_files(s, files, sizeof files);
+	rw_say("compiling %s…", files);
+}
+
 /* Ended (not reaped yet): a patch that failed now may have failed for it. */
 int session_child_ended(struct session *s)
 {
@@ -259,7 +279,7 @@ void session_start_batch(struct session *s)
 		any = 1;
 	}
 	if (any)
-		s->batch_start = now;
+		s->batch_start = now, s->batch_said = 0;
 }
 
 static int rust_job_running(struct session *s)
@@ -279,8 +299,17 @@ void session_start_pending(struct session *s)
 			continue;
 		if (s->db.units[i].rust && rust_job_running(s))
 			return;
-		if (session_start_job(s, i, JOB_PATCH) < 0)
-			return;
+		int rc = session_start_job(s, i, JOB_PATCH);
+		if (rc == -1)
+			return;		/* a slot frees when a compiler ends */
+		if (rc == -2) {
+			/* Said, and the save is left behind: the batch does not
+			 * wait for a compile that never starts. */
+			rw_say_error("%s: %s", rw_basename(s->db.units[i].src), rw_error());
+			s->u[i].in_batch = 0;
+			s->u[i].behind = 1;
+			continue;
+		}
 		s->u[i].started = 1;
 	}
 }

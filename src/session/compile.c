@@ -120,14 +120,14 @@ int session_start_job(struct session *s, size_t unit, int kind)
 	snprintf(j->log, sizeof j->log, "%s/%s/%zu.log", s->cache, dir, unit);
 	int fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return -1;
+		return rw_fail("cannot write %s: %s", j->log, strerror(errno)), -2;
 	if (kind == JOB_DEPS)
 		j->pid = cc_spawn_deps(&s->db.units[unit], j->dep, fd);
 	else
 		j->pid = cc_spawn(&s->db.units[unit], j->obj, j->dep, fd, s->color, kind == JOB_BASE);
 	close(fd);
 	if (j->pid < 0)
-		return -1;
+		return rw_fail("cannot start the compiler: %s", strerror(errno)), -2;
 	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
 	j->unit = unit;
 	j->kind = kind;

@@ -124,6 +124,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			session_settle(&s, &all, 0);
 		}
 		session_reap_jobs(&s);
+		session_say_progress(&s);
 		reap_orphans(&s);
 		session_start_pending(&s);
 		session_finish_batch(&s);

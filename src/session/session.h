@@ -95,6 +95,7 @@ struct session {
 	size_t ndirs, capdirs;
 	struct unit_state *u;	/* per unit of db */
 	uint64_t batch_start;
+	int batch_said;		/* "compiling …" said for the batch under way */
 	/* A slot per unit of the program, and MAX_JOBS more: a compile of
 	 * the batch holds its slot until the whole batch is patched, and a
 	 * batch may hold every unit (a header they all include). */
@@ -147,6 +148,7 @@ void session_reap_jobs(struct session *s);
 void session_record_orig(struct session *s, size_t i);
 void session_show_log(const char *path, int json, int color);
 void session_start_baselines(struct session *s);
+/* 0: started; -1: no compiler slot free (later); -2: cannot (rw_error()). */
 int session_start_job(struct session *s, size_t unit, int kind);
 int64_t session_wall_ns(void);
 
@@ -167,6 +169,7 @@ void session_diff_ctx_init(struct diff_ctx *d, size_t n);
 void session_finish_batch(struct session *s);
 void session_list_names(struct session *s, const size_t *units, size_t n, char *out, size_t cap);
 void session_start_batch(struct session *s);
+void session_say_progress(struct session *s);
 void session_start_pending(struct session *s);
 
 /* processes.c */

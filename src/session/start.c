@@ -116,7 +116,7 @@ static int cache_owner_runs(const char *path)
 	}
 	int ok = fscanf(f, "%d %llu", &pid, &start) == 2;
 	fclose(f);
-	return ok && rw_proc_start(pid) == start;
+	return ok ? rw_proc_start(pid) == start : stat(path, &st) < 0 || st.st_mtime > time(NULL) - 60;
 }
 
 /* The cache directories of sessions that could not clean up (killed):
@@ -153,11 +153,15 @@ int session_make_cache(struct session *s)
 	if (stat(s->cache, &st) == 0)
 		session_remove_cache(s);
 	mkdir(s->cache, 0700);
-	snprintf(sub, sizeof sub, "%s/owner", s->cache);
+	/* Whole or not at all: another session's start reads it. */
+	char owner[PATH_MAX + 8];
+	snprintf(sub, sizeof sub, "%s/owner.new", s->cache);
+	snprintf(owner, sizeof owner, "%s/owner", s->cache);
 	FILE *f = fopen(sub, "we");
 	if (f) {
 		fprintf(f, "%d %llu\n", (int)getpid(), (unsigned long long)rw_proc_start((int)getpid()));
-		fclose(f);
+		if (fclose(f) == 0)
+			rename(sub, owner);
 	}
 	snprintf(sub, sizeof sub, "%s/base", s->cache);
 	mkdir(sub, 0700);

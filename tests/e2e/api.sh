@@ -9,6 +9,20 @@ build_api_victim() {
 	build_victim api
 }
 
+# rewire's API library is built as rewire asks programs to be: a program
+# built so that links it is not warned of -fipa-ra because of rewire's code.
+e2e_test t_api_ipa_ra "a program built with -fno-ipa-ra that links the API is not warned of -fipa-ra"
+t_api_ipa_ra() {
+	[[ $RW_CC == gcc ]] && CFLAGS+=(-fno-ipa-ra)
+	build_api_victim
+	start_victim api
+	wait_lines "$LOG" 2 5 1 || fail "the victim printed fewer than 2 lines in 5 s"
+	! grep -q 'without -fno-ipa-ra' "${LOG%.log}.err" ||
+		fail "warned: $(grep -m1 'without -fno-ipa-ra' "${LOG%.log}.err")"
+	assert_alive "after start"
+	pass
+}
+
 e2e_test t_poll "rewire_poll: patches only at the safe point"
 t_poll() {
 	build_api_victim

@@ -147,6 +147,61 @@ PY
 	pass
 }
 
+# Help: all of it, or one command's, on stdout, exit 0.
+e2e_test t_help "help: rewire help, --help, help COMMAND, COMMAND --help" once
+t_help() {
+	local args want out rc
+	while IFS='|' read -r args want; do
+		out=$(eval "timeout --foreground 10 \"\$REWIRE\" $args" 2>/dev/null </dev/null)
+		rc=$?
+		((rc == 0)) || fail "rewire $args exited $rc, expected 0"
+		grep -q -- "$want" <<<"$out" || fail "rewire $args: no '$want' in: $(head -n 2 <<<"$out" | tr '\n' ' ')"
+	done <<EOF2
+--help|rewire attach PID -- cargo build
+help|rewire apply --pid PID FILE.o
+help run|--watch-objects FILE.o
+run --help|Run PROGRAM with rewire's agent inside
+run --restart -h|Run PROGRAM with rewire's agent inside
+apply --help|Exit status: 0 applied
+attach -h|Load rewire's agent into PID
+EOF2
+	# One command's help is that command's only.
+	out=$("$REWIRE" help apply)
+	! grep -q 'Run PROGRAM' <<<"$out" || fail "rewire help apply shows run's help too"
+	# The program's own --help is the program's.
+	out=$(cd "$W" && timeout --foreground 10 "$REWIRE" run -- /usr/bin/printf '[%s]\n' --help 2>/dev/null)
+	grep -qx -- '\[--help\]' <<<"$out" || fail "rewire run -- printf … --help did not run printf: $out"
+	timeout --foreground 10 "$REWIRE" help frobnicate >/dev/null 2>"$W/help.err"
+	rc=$?
+	((rc == 2)) || fail "rewire help frobnicate exited $rc, expected 2"
+	grep -q "no command 'frobnicate'" "$W/help.err" || fail "rewire help frobnicate said: $(cat "$W/help.err")"
+	pass
+}
+
+# Arguments that name something that is not there: said by name, and
+# nothing runs.
+e2e_test t_bad_args "usage: a pid that is not a number, a build directory that is not there" once
+t_bad_args() {
+	local rc
+	timeout --foreground 10 "$REWIRE" apply --pid abc x.o >"$W/a.out" 2>&1
+	rc=$?
+	((rc == 2)) || fail "apply --pid abc exited $rc, expected 2"
+	grep -qx 'rewire: error: abc: not a process id' "$W/a.out" || fail "apply --pid abc said: $(cat "$W/a.out")"
+	timeout --foreground 10 "$REWIRE" run -p "$W/none" -- /bin/sh -c "touch '$W/ran'" >"$W/p.out" 2>&1
+	rc=$?
+	((rc == 3)) || fail "run -p (no such directory) exited $rc, expected 3: $(cat "$W/p.out")"
+	grep -qx "rewire: error: -p $W/none: No such file or directory" "$W/p.out" ||
+		fail "run -p (no such directory) said: $(cat "$W/p.out")"
+	[[ ! -e $W/ran ]] || fail "run -p (no such directory) ran the program"
+	mkdir -p "$W/empty"
+	timeout --foreground 10 "$REWIRE" run -p "$W/empty" -- /bin/true >"$W/p.out" 2>&1
+	rc=$?
+	((rc == 3)) || fail "run -p (no compile_commands.json) exited $rc, expected 3: $(cat "$W/p.out")"
+	grep -q "rewire: error: -p $W/empty: no compile_commands.json" "$W/p.out" ||
+		fail "run -p (no compile_commands.json) said: $(cat "$W/p.out")"
+	pass
+}
+
 e2e_test t_usage "usage errors exit 2" once
 t_usage() {
 	[[ -x $REWIRE ]] || fail "$REWIRE not found or not executable (run make)"

@@ -207,7 +207,13 @@ t_rust_api() {
 	check_all 1 '(v["tick"] % 4 == 0) == (v["outer"] == "propagated") && v["outer"] != "err"' \
 		"a panic of unpatched code goes on to the program's catch_unwind"
 	check_steps 1 tick 1
+	check_all 1 'v["hooked"] == 1' "on_patch's answer under rewire"
 	assert_alive "after the crash and the panic"
+	# Without rewire the API does nothing, and says so as the C API does:
+	# on_patch true (as rewire_on_patch's 0), poll false.
+	timeout 3 "$P/target/debug/rust_api" >"$W/plain.log" 2>&1
+	grep -q '^tick=1 .* hooks=0 .* hooked=1$' "$W/plain.log" ||
+		fail "without rewire: $(grep -m1 '^tick=' "$W/plain.log")"
 	pass
 }
 

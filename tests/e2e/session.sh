@@ -181,6 +181,44 @@ t_s_same_times() {
 	pass
 }
 
+# The session's cache removed under it (a cleaner of /tmp): a save that
+# cannot be compiled is said, not waited for in silence.
+e2e_test t_s_cache_gone "session: its cache directory removed while it runs: a save says it cannot compile, and why" once
+t_s_cache_gone() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	rm -rf "$(session_cache)"
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	wait_err '^rewire: error: body.c: cannot write .*: No such file or directory$' 1 10 ||
+		fail "not said: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	assert_alive "after the save"
+	pass
+}
+
+# A compile of more than a second is said while it runs; a short one is
+# not. The compiler is a script of the same name that waits 1.5 s first.
+e2e_test t_s_long_compile "session: a compile that takes more than a second is said (compiling …), then the patch"
+t_s_long_compile() {
+	mkdir -p "$W/slow"
+	printf '#!/bin/sh\nsleep 1.5\nexec %s "$@"\n' "$(command -v "$CC")" >"$W/slow/${CC##*/}"
+	chmod +x "$W/slow/${CC##*/}"
+	CC=$W/slow/${CC##*/} build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY "$(marked BODY 'return tick * 3;')"
+	wait_err '^rewire: compiling body.c…$' 1 10 || fail "the long compile was not said: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	wait_err '^rewire: patched ' 1 20 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	grep -B1 '^rewire: patched ' "$ERR" | head -n 1 | grep -q '^rewire: compiling body.c…$' ||
+		fail "not said before the patch: $(grep -v warning "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the save"
+	(($(grep -c '^rewire: compiling' "$ERR") == 1)) || fail "said more than once: $(grep '^rewire: compiling' "$ERR" | tr '\n' ' ')"
+	assert_alive "after the patch"
+	pass
+}
+
 e2e_test t_s_depfile "session: a build with depfiles: no compiler at start, and a header edit is patched"
 t_s_depfile() {
 	CFLAGS+=(-MD)

@@ -178,10 +178,40 @@ static void links_and_options(void)
 	put("k/opts.c", "#include <s.h>\n#include <t.h>\n");
 }
 
+/* compile_commands.json as bear writes it for a one-step `clang -g -O2 -o
+ * f f.c`: the driver's command and clang's inner -cc1 step; and a file
+ * compiled twice. One unit each, the first command. */
+static void db_entries(void)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/cc.json", root);
+	FILE *f = fopen(path, "w");
+	fprintf(f, "[{\"directory\": \"%s\", \"file\": \"f.c\", \"arguments\": "
+		   "[\"clang\", \"-g\", \"-O2\", \"-o\", \"f\", \"f.c\"]},\n"
+		   " {\"directory\": \"%s\", \"file\": \"f.c\", \"arguments\": "
+		   "[\"/usr/lib/llvm-14/bin/clang\", \"-cc1\", \"-triple\", \"x86_64-pc-linux-gnu\", "
+		   "\"-emit-obj\", \"-o\", \"/tmp/f-1.o\", \"-x\", \"c\", \"f.c\"]},\n"
+		   " {\"directory\": \"%s\", \"file\": \"g.c\", \"arguments\": "
+		   "[\"gcc\", \"-O1\", \"-c\", \"g.c\"]},\n"
+		   " {\"directory\": \"%s\", \"file\": \"g.c\", \"arguments\": "
+		   "[\"gcc\", \"-O3\", \"-c\", \"g.c\"]}]\n", root, root, root, root);
+	fclose(f);
+	struct cc_db db;
+	int ok = cc_load(&db, path) == 0 && db.n == 2 && !strcmp(rw_basename(db.units[0].src), "f.c") &&
+		 !strcmp(db.units[0].argv[0], "clang") && !strcmp(rw_basename(db.units[1].src), "g.c") &&
+		 !strcmp(db.units[1].argv[1], "-O1");
+	printf("%s includes: compile_commands.json: clang's -cc1 step and a second command of a file "
+	       "are left out\n", ok ? "PASS" : "FAIL");
+	failed |= !ok;
+	if (db.units)
+		cc_free(&db);
+}
+
 static void unit_tests(void)
 {
 	struct inc_cache *c = inc_new();
 	tree();
+	db_entries();
 	lexing();
 	links_and_options();
 	check(c, "quoted, bracketed, nested, a cycle; the compiler's own and missing ones left out",

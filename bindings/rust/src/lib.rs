@@ -105,11 +105,12 @@ extern "C" fn run_hook(info: *const RawPatch, ctx: *mut c_void) {
 }
 
 /// Run `f` after each patch (inside [`poll`] when the program polls), to
-/// rebuild what depends on code. Returns false when not under rewire or
-/// when too many hooks are registered.
+/// rebuild what depends on code. Returns false when too many hooks are
+/// registered (16); true otherwise, as `rewire_on_patch` returns 0: also
+/// when not under rewire, where `f` never runs (there are no patches).
 pub fn on_patch<F: Fn(&Patch) + Send + Sync + 'static>(f: F) -> bool {
     let Some(reg) = agent(&ON_PATCH, c"rewire_agent_on_patch") else {
-        return false;
+        return true;
     };
     let ctx = Box::into_raw(Box::new(Box::new(f) as Hook)) as *mut c_void;
     type Reg = extern "C" fn(extern "C" fn(*const RawPatch, *mut c_void), *mut c_void) -> c_int;

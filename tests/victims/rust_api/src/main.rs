@@ -50,7 +50,7 @@ fn plain(n: u64) -> u64 {
 
 fn main() {
     println!("pid={}", std::process::id());
-    rewire::on_patch(|p| {
+    let hooked = rewire::on_patch(|p| {
         HOOKS.fetch_add(1, SeqCst);
         VERSION.store(p.version, SeqCst);
         let mangled = p.functions().any(|f| f.starts_with("_ZN") && f.contains("7compute"));
@@ -84,10 +84,10 @@ fn main() {
             Err(_) => "propagated",
         };
         println!(
-            "tick={} a={} b={} hooks={} inpoll={} version={} crashed={} err={} outer={} dropped={} named={}",
+            "tick={} a={} b={} hooks={} inpoll={} version={} crashed={} err={} outer={} dropped={} named={} hooked={}",
             n, a, b, HOOKS.load(SeqCst), HOOK_IN_POLL.load(SeqCst) as u8,
             VERSION.load(SeqCst), res.is_err() as u8, err, outer, DROPPED.load(SeqCst),
-            NAMED.load(SeqCst) as u8
+            NAMED.load(SeqCst) as u8, hooked as u8
         );
         IN_POLL.store(true, SeqCst);
         rewire::poll();
