@@ -6,7 +6,10 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 rewire=$top/build/rewire
 work=$(mktemp -d)
-trap 'kill $run 2>/dev/null; rm -rf "$work"' EXIT
+# Out of the directory before it goes: a shell left in it would say
+# "getcwd() failed".
+run=
+trap '{ [ -z "$run" ] || { kill $run; wait $run; }; } 2>/dev/null || true; cd /; rm -rf "$work"' EXIT
 cd "$work"
 cp "$top/examples/bounce/bounce.c" .
 # What a build system writes (CMake, Meson, bear): how to compile each file.
@@ -24,11 +27,11 @@ say "rewire run ./bounce  (the program as built; rewire watches bounce.c)"
 run=$!
 sleep 2.5
 
-say "editing bounce.c, draw(): the ball becomes '@' on a blank court — and saving"
+say "editing draw() in bounce.c: the ball becomes '@' on a blank court — and saving (-O2 built draw() into tick(): rewire patches tick)"
 sed -i "s/court\[(int)pos\] = 'o'/court[(int)pos] = '@'/; s/court\[i\] = '.'/court[i] = ' '/" bounce.c
 sleep 2.5
 
-say "editing physics(): the ball goes twice as fast — same process, the frame count goes on"
+say "editing physics(), also inside tick(): the ball goes twice as fast — same process, the frame count goes on"
 sed -i "s/pos += speed;/pos += 2 * speed;/" bounce.c
 sleep 2.5
 

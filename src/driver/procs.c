@@ -84,7 +84,7 @@ static void on_socket(struct procs *ps, const char *name)
 	int pid = socket_pid(name);
 	struct proc *p = pid ? procs_find(ps, pid) : NULL;
 	if (p)
-		p->gen = PROC_GEN_UNKNOWN, p->failed = 0, p->silent = 0, p->released = 0;
+		p->gen = PROC_GEN_UNKNOWN, p->failed = 0, p->silent = 0, p->released = 0, p->retries = 0;
 	else if (pid && is_ours(ps, pid))
 		add(ps, pid, PROC_GEN_UNKNOWN);
 }

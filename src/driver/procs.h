@@ -16,6 +16,7 @@ struct proc {
 	uint32_t silent;	/* the session's batch in which it did not answer in
 				 * time: not asked again in that batch; 0: none */
 	int released;		/* told to run on (an exec'd process waits for it) */
+	int retries;		/* asked again after its agent went mid-answer */
 };
 
 struct procs {

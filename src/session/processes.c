@@ -166,6 +166,9 @@ out:
  * not answer in time is left alone until the next batch; between patches
  * (not patching) that is not said: it missed nothing, and the next patch
  * asks it again and says so if it does not answer then. */
+#define PEEK_RETRIES 20
+#define PEEK_RETRY_US 10000
+
 void session_settle(struct session *s, struct patch_result *all, int patching)
 {
 	for (int round = 0; round < 1000; round++) {
@@ -184,7 +187,7 @@ void session_settle(struct session *s, struct patch_result *all, int patching)
 				uint32_t gen;
 				int held;
 				if (chan_peek(p->pid, &gen, &held) == 0) {
-					p->gen = gen;
+					p->gen = gen, p->retries = 0;
 					p->released = !held;	/* a forked one runs already */
 				} else if (chan_no_answer()) {
 					p->silent = s->batch;
@@ -195,6 +198,14 @@ void session_settle(struct session *s, struct patch_result *all, int patching)
 					continue;	/* starting (a patch waits for its agent) */
 				} else if (!procs_has_agent(p->pid)) {
 					procs_forget(&s->procs, p->pid, 1);
+					continue;
+				} else if (p->retries < PEEK_RETRIES) {
+					/* Its agent went away while it answered: a
+					 * child that exec'd the program again, whose
+					 * new agent listens a moment later. */
+					p->retries++;
+					usleep(PEEK_RETRY_US);
+					changed = 1;
 					continue;
 				} else if (p->failed != PROC_GEN_UNKNOWN) {
 					p->failed = PROC_GEN_UNKNOWN;
