@@ -232,6 +232,7 @@ static void base_done(struct session *s, struct job *j)
 		 * first edit compiles it. */
 		rw_say("%s does not compile as it is (%s); it is watched all the same",
 		       rw_basename(u->src), j->log);
+		s->failed_logs++;
 		return;
 	}
 	/* An input was saved before or while this compiled: the object may
@@ -285,6 +286,7 @@ static void deps_done(struct session *s, struct job *j)
 	if (j->status != 0 || cc_read_deps(u, j->dep) < 0) {
 		rw_say("%s does not preprocess as it is (%s); it is watched all the same, and its "
 		       "headers are known once it compiles", rw_basename(u->src), j->log);
+		s->failed_logs++;
 		u->hash = 0;
 		return;
 	}

@@ -147,7 +147,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	free(s.procs.v);
 	exe_cache_free(s.images);
 	rw_table_free(&s.hashes, free);
-	session_remove_cache(&s);
+	session_end_cache(&s);
 	*db = s.db;
 	return status;
 }

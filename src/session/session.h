@@ -90,6 +90,7 @@ struct session {
 	int detach_fd;		/* attached: readable when rewire is told to detach; else -1 */
 	struct cc_db db;
 	char cache[1024];
+	int failed_logs;	/* a message named a log in cache/base: kept at the end */
 	int ino;
 	char **dirs;			/* [inotify watch descriptor] */
 	size_t ndirs, capdirs;
@@ -186,6 +187,7 @@ int session_restart(struct session *s, int status);
 /* start.c */
 int session_make_cache(struct session *s);
 void session_remove_cache(struct session *s);
+void session_end_cache(struct session *s);
 void session_setup_baselines(struct session *s, const char *exe);
 
 #endif

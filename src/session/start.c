@@ -180,3 +180,19 @@ void session_remove_cache(struct session *s)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>/dev/null", s->cache);
 	if (system(cmd)) {}
 }
+
+/* At the end of the session: a log a message named (a unit that did not
+ * compile as it was) stays where the message said, so that the user can
+ * read it after the program ended; the rest goes. The directory, without
+ * its owner file, is swept by the next session that starts. */
+void session_end_cache(struct session *s)
+{
+	char cmd[3 * PATH_MAX];
+	if (!s->failed_logs || !s->cache[0] || strchr(s->cache, '\'')) {
+		session_remove_cache(s);
+		return;
+	}
+	snprintf(cmd, sizeof cmd, "find '%s' -mindepth 1 -depth ! \\( -path '%s/base/*.log' -size +0 \\) "
+		 "-delete 2>/dev/null", s->cache, s->cache);
+	if (system(cmd)) {}
+}

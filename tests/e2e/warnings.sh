@@ -71,6 +71,27 @@ t_w_stale_gone() {
 	pass
 }
 
+e2e_test t_w_base_log "session: a unit that does not compile as it is names its log, and the log outlives the session"
+t_w_base_log() {
+	build_project body body.c
+	rm -f "$P/build/body.o"
+	sleep 1.1
+	save body.c BODY 'return tick * 3 +;'
+	start_session body
+	wait_err 'does not compile as it is' 1 30 ||
+		fail "the failed compile is not said: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	local log
+	log=$(grep -m1 -o 'does not compile as it is ([^)]*)' "$ERR" | sed 's/.*(\(.*\))/\1/')
+	[[ -s $log ]] || fail "the log named ($log) is empty or missing while the session runs"
+	kill -TERM "$RUN_PID"
+	wait "$RUN_PID" 2>/dev/null
+	[[ -s $log ]] || fail "the log named ($log) is gone once the session ended"
+	grep -q "expected expression" "$log" || fail "the log does not hold the compiler's error: $(head -n 3 "$log")"
+	[[ ! -e ${log%/base/*}/owner ]] || fail "the session's cache still has its owner file"
+	rm -rf "${log%/base/*}"
+	pass
+}
+
 e2e_test t_w_running "session: a changed function that is running (a loop that never returns) is said; one whose calls are short is not"
 t_w_running() {
 	build_project running running.c
