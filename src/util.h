@@ -24,6 +24,8 @@ uint64_t rw_now_ns(void);
 /* When process pid started (clock ticks after boot, /proc's field 22), or
  * 0 when there is no such process: with the pid, a process's identity. */
 uint64_t rw_proc_start(int pid);
+/* A signal a program dies of when it crashed (or aborted), not one it was sent to end. */
+int rw_crash_signal(int sig);
 const char *rw_basename(const char *path);
 /* The demangled form of a C++ or Rust symbol name, else name itself. */
 const char *rw_demangle(const char *name);

@@ -49,6 +49,7 @@ static pid_t owner_pid;
 static uid_t owner_uid;		/* who started the program */
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char rewire_dir[128];	/* REWIRE_DIR: the session's, ours only (0700) */
+static pthread_t agent_thread;
 
 int agent_fail(struct agent_err *e, const char *fmt, ...)
 {
@@ -286,8 +287,10 @@ static int start_thread(void)
 	int rc = pthread_create(&t, &attr, agent_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc == 0)
+	if (rc == 0) {
+		agent_thread = t;
 		pthread_setname_np(t, "rewire-agent");
+	}
 	return rc == 0 ? 0 : -1;
 }
 
@@ -494,6 +497,40 @@ void agent_note_crash(int version, int sig)
 	ssize_t w = write(fd, line, len);
 	(void)w;
 	close(fd);
+}
+
+/* <dir>/<session>.said holds the number of the session's last patch said
+ * to the user (session/batch.c). A crash of a patch's code at once races
+ * the session's "patched" line: the agent's report, from the crashing
+ * thread, waits for it, while this thread answers the patch. Not in this
+ * thread (it would wait for itself), nor without a session saying
+ * patches. Only system calls: this runs in a fault handler. */
+void agent_wait_said(uint32_t gen)
+{
+	char path[sizeof rewire_dir + 40], buf[24];
+	const char *dir = user_dir();
+	size_t n = strnlen(dir, sizeof rewire_dir - 1);
+	pid_t session = follow_session();
+	if (!gen || !n || session <= 0 || pthread_equal(pthread_self(), agent_thread))
+		return;
+	memcpy(path, dir, n);
+	path[n++] = '/';
+	n += put_decimal(path + n, (unsigned long)session);
+	memcpy(path + n, ".said", sizeof ".said");
+	for (int waited = 0; waited < 3000; waited += 10) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return;
+		ssize_t len = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		unsigned long said = 0;
+		for (ssize_t i = 0; i < len && buf[i] >= '0' && buf[i] <= '9'; i++)
+			said = said * 10 + (unsigned long)(buf[i] - '0');
+		if (len > 0 && said >= gen)
+			return;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 __attribute__((destructor)) static void agent_stop(void)

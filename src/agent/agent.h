@@ -69,7 +69,7 @@ void apply_fork_child(void);
  * which replaced function (NULL: new code) of which patch version holds
  * it. */
 int apply_is_patch_code(uint64_t addr);
-const char *apply_name_at(uint64_t addr, int *version);
+const char *apply_name_at(uint64_t addr, int *version, uint32_t *gen);
 /* The same, new functions too (takes the patch lock: not in a handler). */
 const char *apply_function_at(uint64_t addr);
 /* Roll back the patch whose code holds culprit and every later one
@@ -100,6 +100,7 @@ int follow_is_watched_exe(void);
 /* The session that patches the program (REWIRE_SESSION), 0 when none:
  * an exec'd process then waits for it (REWIRE_HOLD). */
 void follow_set_session(pid_t session);
+pid_t follow_session(void);	/* the session that patches this process, or 0 */
 
 /* user.c: the directory where this process makes its socket and crash
  * note: the session's, or, once the process has become another user, that
@@ -115,5 +116,9 @@ uint64_t agent_now_ns(void);
  * patch `version`'s fault; noted where the session finds it once the
  * process is gone. */
 void agent_note_crash(int version, int sig);
+/* Before a crash in the code of session patch gen is reported: wait (a
+ * few seconds at most) until the session has said that patch, so that
+ * "patched" comes first. Async-signal-safe. */
+void agent_wait_said(uint32_t gen);
 
 #endif

@@ -176,7 +176,7 @@ static uint64_t patch_on_stack(uint64_t sp, uintptr_t top, int named)
 		uint64_t v = *(const uint64_t *)p;
 		int ver;
 		/* v - 1: in the call; a noreturn call may end its function. */
-		if (apply_is_patch_code(v - 1) && (!named || apply_name_at(v - 1, &ver)))
+		if (apply_is_patch_code(v - 1) && (!named || apply_name_at(v - 1, &ver, NULL)))
 			return v - 1;
 	}
 	return 0;
@@ -215,7 +215,8 @@ static void report(int sig, uint64_t at, const char *name, const void *addr, con
 {
 	char buf[1600], why[64] = "";
 	int ver;
-	const char *redirected = apply_name_at(at, &ver), *abbrev = sig ? sigabbrev_np(sig) : NULL;
+	uint32_t gen;
+	const char *redirected = apply_name_at(at, &ver, &gen), *abbrev = sig ? sigabbrev_np(sig) : NULL;
 	char nbuf[512];
 	if (!name)
 		name = redirected;
@@ -230,6 +231,7 @@ static void report(int sig, uint64_t at, const char *name, const void *addr, con
 		snprintf(buf, sizeof buf, "rewire: SIG%s in patched code: %s (patch %d, at %#lx%s)%s\n",
 			 abbrev ? abbrev : "?", name ? name : "new code", ver, (unsigned long)at, why,
 			 what);
+	agent_wait_said(gen);
 	say(buf);
 }
 
@@ -253,7 +255,7 @@ static void caught(struct guard *g, uintptr_t sp, int overflow)
 static void unguarded(int sig, const siginfo_t *si, uintptr_t culprit)
 {
 	int ver;
-	apply_name_at(culprit, &ver);
+	apply_name_at(culprit, &ver, NULL);
 	report(sig, culprit, NULL, si->si_addr, "");
 	/* Likely the end of the process (unless its own handler recovers): a
 	 * restart can leave this patch out. */
@@ -349,7 +351,7 @@ static uint64_t patch_in_frames(const struct frames *f, uintptr_t top, int named
 {
 	int ver;
 	for (size_t i = 0; i < f->n && f->cfa[i] <= top; i++)
-		if (apply_is_patch_code(f->pc[i] - 1) && (!named || apply_name_at(f->pc[i] - 1, &ver)))
+		if (apply_is_patch_code(f->pc[i] - 1) && (!named || apply_name_at(f->pc[i] - 1, &ver, NULL)))
 			return f->pc[i] - 1;
 	return 0;
 }

@@ -47,6 +47,7 @@ struct patch {
 struct applied {
 	uint64_t lo, hi;	/* its code */
 	int version;
+	uint32_t gen;		/* the session's number for it (0: rewire apply) */
 	_Atomic int live;	/* not rolled back */
 	struct site *sites;	/* the jumps it wrote, with the bytes before */
 	size_t nsites;

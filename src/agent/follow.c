@@ -34,15 +34,22 @@ static char agent_path[4096];
 static char dir_var[160];	/* "REWIRE_DIR=..." */
 static char exe_var[64];	/* "REWIRE_EXE=dev:ino" */
 static char session_var[40];	/* "REWIRE_SESSION=pid": a session patches it */
-static char hold_var[40];	/* "REWIRE_HOLD=pid": so it waits for that one */
+static char hold_var[40];
+static pid_t session_pid;	/* read in fault handlers (api.c) */	/* "REWIRE_HOLD=pid": so it waits for that one */
 
 void follow_set_session(pid_t session)
 {
 	session_var[0] = hold_var[0] = 0;
+	session_pid = session > 0 ? session : 0;
 	if (session <= 0)
 		return;
 	snprintf(session_var, sizeof session_var, "REWIRE_SESSION=%d", (int)session);
 	snprintf(hold_var, sizeof hold_var, "REWIRE_HOLD=%d", (int)session);
+}
+
+pid_t follow_session(void)
+{
+	return session_pid;
 }
 
 int follow_init(const char *dir, const char *exe_id)

@@ -54,6 +54,7 @@ int apply_prepare_applied(struct patch *p)
 	memset(a, 0, sizeof *a);
 	p->entry = a;
 	a->version = version + 1;
+	a->gen = p->m.gen;
 	a->redirs = p->m.redirs, a->nredirs = p->m.nredirs;
 	a->funcs = p->funcs, a->displays = p->displays;
 	a->lo = UINT64_MAX;
@@ -127,12 +128,14 @@ int apply_is_patch_code(uint64_t addr)
 
 /* The replaced function of a patch whose new code holds addr (the nearest
  * entry below it): async-signal-safe. */
-const char *apply_name_at(uint64_t addr, int *ver)
+const char *apply_name_at(uint64_t addr, int *ver, uint32_t *gen)
 {
 	const struct applied *a = applied_at(addr);
 	const char *best = NULL;
 	uint64_t at = 0;
 	*ver = a ? a->version : 0;
+	if (gen)
+		*gen = a ? a->gen : 0;
 	for (uint32_t i = 0; a && i < a->nredirs; i++)
 		if (a->redirs[i].to <= addr && a->redirs[i].to >= at)
 			at = a->redirs[i].to, best = a->redirs[i].display;
@@ -219,7 +222,7 @@ const char *apply_function_at(uint64_t addr)
 	pthread_mutex_unlock(&patch_lock);
 	if (!name) {
 		int ver;
-		name = apply_name_at(addr, &ver);
+		name = apply_name_at(addr, &ver, NULL);
 	}
 	return name;
 }

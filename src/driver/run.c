@@ -63,7 +63,8 @@ static void remove_stale_sockets(const char *dir, int depth)
 			continue;
 		}
 		int pid = atoi(e->d_name);
-		if (pid <= 0 || (!strstr(e->d_name, ".sock") && !strstr(e->d_name, ".crash")) ||
+		if (pid <= 0 || (!strstr(e->d_name, ".sock") && !strstr(e->d_name, ".crash") &&
+				 !strstr(e->d_name, ".said")) ||
 		    kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
 		unlink(path);
@@ -396,6 +397,9 @@ int cmd_run(int argc, char **argv)
 	unlink(sock);
 	snprintf(sock, sizeof sock, "%s/%d.crash", dir, (int)child);
 	unlink(sock);
+	if (WIFSIGNALED(status) && rw_crash_signal(WTERMSIG(status)))
+		rw_say("the program ended (SIG%s); rewire exits with its status",
+		       sigabbrev_np(WTERMSIG(status)));
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);

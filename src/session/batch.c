@@ -235,9 +235,11 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			       ms(total), ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
 		if (have)
 			running_warn(&all, patched);
+		session_said(filter.gen);
 		learn_inputs(s, jobs, n);
 	} else {
 		rw_say_error("%s: %s", files, rw_error());
+		session_said(filter.gen);
 		/* Its answer lost with the program: whether it is in, the agent's
 		 * crash note tells (restart). */
 		if (res.in_doubt && session_child_ended(s))

@@ -64,11 +64,6 @@ static int reapply(struct session *s)
 	return rc;
 }
 
-static int is_crash(int sig)
-{
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT;
-}
-
 /* Saves whose patch failed as the program ended: for the new one. */
 static void retry_lost(struct session *s)
 {
@@ -100,7 +95,7 @@ static void choose_patches(struct session *s, struct landed *bad, int blamed, in
  * 1 when it runs. */
 int session_restart(struct session *s, int status)
 {
-	if (!s->relaunch || !WIFSIGNALED(status) || !is_crash(WTERMSIG(status)))
+	if (!s->relaunch || !WIFSIGNALED(status) || !rw_crash_signal(WTERMSIG(status)))
 		return 0;
 	int sig = WTERMSIG(status), blamed = chan_crash_blame(s->child, sig);
 	struct landed *bad = session_find_landed(s, blamed);

@@ -188,6 +188,8 @@ int session_restart(struct session *s, int status);
 int session_make_cache(struct session *s);
 void session_remove_cache(struct session *s);
 void session_end_cache(struct session *s);
+/* Patch gen was said to the user (agent.c, agent_wait_said). */
+void session_said(uint32_t gen);
 void session_setup_baselines(struct session *s, const char *exe);
 
 #endif

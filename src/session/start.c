@@ -163,6 +163,7 @@ int session_make_cache(struct session *s)
 		if (fclose(f) == 0)
 			rename(sub, owner);
 	}
+	session_said(0);
 	snprintf(sub, sizeof sub, "%s/base", s->cache);
 	mkdir(sub, 0700);
 	snprintf(sub, sizeof sub, "%s/new", s->cache);
@@ -181,6 +182,8 @@ void session_remove_cache(struct session *s)
 	if (system(cmd)) {}
 }
 
+static void remove_said(void);
+
 /* At the end of the session: a log a message named (a unit that did not
  * compile as it was) stays where the message said, so that the user can
  * read it after the program ended; the rest goes. The directory, without
@@ -188,6 +191,7 @@ void session_remove_cache(struct session *s)
 void session_end_cache(struct session *s)
 {
 	char cmd[3 * PATH_MAX];
+	remove_said();
 	if (!s->failed_logs || !s->cache[0] || strchr(s->cache, '\'')) {
 		session_remove_cache(s);
 		return;
@@ -195,4 +199,32 @@ void session_end_cache(struct session *s)
 	snprintf(cmd, sizeof cmd, "find '%s' -mindepth 1 -depth ! \\( -path '%s/base/*.log' -size +0 \\) "
 		 "-delete 2>/dev/null", s->cache, s->cache);
 	if (system(cmd)) {}
+}
+
+/* <dir>/<session>.said: the number of the last patch whose line was said.
+ * The report of a crash of that patch's code, written by the program
+ * itself, waits for it (agent_wait_said): "patched" comes first. Whole or
+ * not at all: the agent reads it at any time. */
+void session_said(uint32_t gen)
+{
+	char dir[256], path[320], tmp[330];
+	if (chan_socket_dir(dir, sizeof dir) < 0)
+		return;
+	snprintf(path, sizeof path, "%s/%d.said", dir, (int)getpid());
+	snprintf(tmp, sizeof tmp, "%s.new", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%u\n", (unsigned)gen);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static void remove_said(void)
+{
+	char dir[256], path[320];
+	if (chan_socket_dir(dir, sizeof dir) < 0)
+		return;
+	snprintf(path, sizeof path, "%s/%d.said", dir, (int)getpid());
+	unlink(path);
 }

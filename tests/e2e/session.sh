@@ -604,6 +604,28 @@ t_s_restart_at_once() {
 	restart_after_crash ''
 }
 
+# Without --restart, a patch that crashes at once: one report, in order —
+# the patch, the crash naming the function and the patch, the end of the
+# program — and rewire exits with the program's status.
+e2e_test t_s_crash_order "session: a patch that crashes at once is said in order: patched, the crash, the program's end"
+t_s_crash_order() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	VPID=	# it is about to crash
+	save body.c BODY "$(marked BODY '*(volatile int *)(long)(tick - tick) = tick; return tick * 5;')"
+	local rc=0
+	wait "$RUN_PID" 2>/dev/null || rc=$?
+	((rc == 139)) || fail "rewire exited $rc, not the program's 139 (SIGSEGV)"
+	local order
+	order=$(grep -nE '^rewire: (patched compute|SIGSEGV in patched code: compute \(patch 1,|the program ended \(SIGSEGV\); rewire exits with its status)' "$ERR" |
+		sed -E 's/^([0-9]+):rewire: (patched|SIGSEGV|the program ended).*/\2/' | tr '\n' ' ')
+	[[ $order == "patched SIGSEGV the program ended " ]] ||
+		fail "not one report in order (patched, the crash, the end): '$order': $(tail -n 4 "$ERR" | tr '\n' '|')"
+	! grep -q 'no answer from the agent' "$ERR" || fail "the patch was said lost: $(grep 'no answer' "$ERR")"
+	pass
+}
+
 # The executable is replaced on disk (relinked: another file) while the
 # patched program runs; it crashes, and --restart starts the new file,
 # which rewire's agent does not take for the program it was started on.
