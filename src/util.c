@@ -183,19 +183,31 @@ void rw_table_free(struct rw_table *t, void (*free_val)(void *))
  * DMGL_AUTO lets libiberty tell Rust's legacy hashes from C++. The result
  * lives until the next call with the same slot of a small ring, so a
  * message can hold a few names. */
-const char *rw_demangle(const char *name)
+int rw_verbose;
+
+static const char *demangle(const char *name, int params)
 {
 	static char *ring[8];
 	static unsigned next;
-	char *d = cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+	char *d = cplus_demangle(name, params | DMGL_ANSI | DMGL_AUTO);
 	if (!d)
-		d = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI);
+		d = rust_demangle(name, params | DMGL_ANSI);
 	if (!d)
 		return name;
 	unsigned i = next++ % 8;
 	free(ring[i]);
 	ring[i] = d;
 	return d;
+}
+
+const char *rw_demangle(const char *name)
+{
+	return demangle(name, DMGL_PARAMS);
+}
+
+const char *rw_demangle_short(const char *name)
+{
+	return demangle(name, 0);
 }
 
 size_t rw_name_len(const char *name)

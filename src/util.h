@@ -29,6 +29,10 @@ int rw_crash_signal(int sig);
 const char *rw_basename(const char *path);
 /* The demangled form of a C++ or Rust symbol name, else name itself. */
 const char *rw_demangle(const char *name);
+/* The same without C++ parameter lists: "Shape::area", not "Shape::area() const". */
+const char *rw_demangle_short(const char *name);
+/* -v: say everything (the patch line names every function). */
+extern int rw_verbose;
 /* The length of name without a trailing ".llvm.<digits>": LLVM's ThinLTO
  * gives a promoted local that suffix, with a number that changes from one
  * build to the next; the rest names the same function. */

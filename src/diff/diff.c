@@ -917,3 +917,18 @@ size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw
 	}
 	return n;
 }
+
+size_t diff_removed_functions(const struct diff_obj *base, const struct diff_obj *nw,
+			      const char **names, size_t cap)
+{
+	const struct elf_object *b = base->obj;
+	size_t n = 0;
+	for (size_t j = 1; j < b->nsymbols && n < cap; j++) {
+		const struct elf_symbol *f = &b->symbols[j];
+		if (f->type != STT_FUNC || f->shndx == SHN_UNDEF || !f->name[0] ||
+		    diff_is_clone(f->name) || twin(nw, f))
+			continue;
+		names[n++] = f->name;
+	}
+	return n;
+}

@@ -77,6 +77,10 @@ void diff_changed_set(const struct diff_obj *base, const struct diff_obj *nw, ui
 size_t diff_changed_inits(const struct diff_obj *base, const struct diff_obj *nw,
 			  const char **names, size_t cap);
 
+/* Functions of base that nw no longer has (a function renamed, or whose
+ * C++ or Rust v0 signature changed its symbol): up to cap names. */
+size_t diff_removed_functions(const struct diff_obj *base, const struct diff_obj *nw,
+			      const char **names, size_t cap);
 /* The diff of one patch (set.c): each new object against its baseline,
  * made once; the session reads how much changed, the linker which symbols
  * (linker.h). */
@@ -91,6 +95,9 @@ struct diff_entry {
 	size_t nchanged;		/* functions and global constants changed */
 	char *inits[DIFF_MAX_INITS];	/* data whose initial value changed */
 	size_t ninits;
+	char *removed[DIFF_MAX_INITS];	/* functions the baseline had, the new object not */
+	size_t nremoved;
+	int has_base;			/* compared with a baseline: DIFF_NEW means new */
 	/* The debug units (offsets of their headers in .debug_info) that
 	 * describe changed code or constants: the type checks read only
 	 * those. all_units: no such restriction could be made (no diff, no

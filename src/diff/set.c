@@ -101,6 +101,15 @@ static int same_file(const struct elf_object *a, const struct elf_object *b)
 	return a->mapsize == b->mapsize && !memcmp(a->map, b->map, a->mapsize);
 }
 
+/* Only then can a function have lost its name to a new one. */
+static int has_new_function(const struct diff_entry *e, const struct elf_object *nw)
+{
+	for (size_t k = 1; k < nw->nsymbols; k++)
+		if (e->changed[k] == DIFF_NEW && nw->symbols[k].type == STT_FUNC)
+			return 1;
+	return 0;
+}
+
 static void diff_one(struct diff_entry *e)
 {
 	struct elf_object opened, *nw = rw_calloc(1, sizeof *nw);
@@ -143,6 +152,12 @@ static void diff_one(struct diff_entry *e)
 		e->ninits = diff_changed_inits(&db, &dn, names, DIFF_MAX_INITS);
 		for (size_t k = 0; k < e->ninits; k++)
 			e->inits[k] = rw_strdup(names[k]);
+		e->has_base = 1;
+		if (has_new_function(e, nw)) {
+			e->nremoved = diff_removed_functions(&db, &dn, names, DIFF_MAX_INITS);
+			for (size_t k = 0; k < e->nremoved; k++)
+				e->removed[k] = rw_strdup(names[k]);
+		}
 		diff_obj_free(&db);
 		if (!kept)
 			elf_object_close(base);
@@ -198,6 +213,8 @@ void diff_set_free(struct diff_set *d)
 		free(d->v[i].obj);
 		for (size_t k = 0; k < d->v[i].ninits; k++)
 			free(d->v[i].inits[k]);
+		for (size_t k = 0; k < d->v[i].nremoved; k++)
+			free(d->v[i].removed[k]);
 	}
 	free(d->v);
 	memset(d, 0, sizeof *d);

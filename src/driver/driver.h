@@ -32,6 +32,10 @@ struct patch_filter {
 	/* What earlier patches read of the program, kept for this one and
 	 * the next (exe_cache.c); NULL: read for this patch alone. */
 	struct exe_cache *cache;
+	/* The Rust crates of the patch (--crate-name): the patch line names
+	 * their functions first (names.c). None: C and C++. */
+	const char *const *crates;
+	size_t ncrates;
 };
 
 /* Code a patch replaced: one function's body before it, for running.c.
@@ -67,6 +71,10 @@ struct patch_result {
 	struct running_fn run[RW_MAX_RUNNING];	/* found right after the patch */
 	size_t nrun;
 };
+
+struct link;
+/* names.c: res->names, what the patch line says was patched. */
+void patch_describe(const struct link *l, const struct patch_filter *f, struct patch_result *res);
 
 /* running.c: add to res->run the functions of code that a thread of
  * process pid is inside now (a frame of its stack). */

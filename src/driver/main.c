@@ -11,7 +11,7 @@
 /* The help of each command: `rewire --help` and `rewire help` show them
  * all, `rewire help COMMAND` and `rewire COMMAND --help` one. */
 static const char help_run[] =
-	"  rewire run [--restart] [--no-follow] [--exe EXECUTABLE] [-p BUILD_DIR] [--]\n"
+	"  rewire run [-v] [--restart] [--no-follow] [--exe EXECUTABLE] [-p BUILD_DIR] [--]\n"
 	"             PROGRAM [ARGS...]\n"
 	"      Run PROGRAM with rewire's agent inside, so it can be patched while it runs.\n"
 	"      With a compile_commands.json (in BUILD_DIR, the current directory or a\n"
@@ -21,7 +21,9 @@ static const char help_run[] =
 	"      a crash, start it again with the patches (as built, if it crashes again\n"
 	"      within 5 s). Every process forked from PROGRAM is patched too, and one\n"
 	"      that runs PROGRAM's executable again gets every patch (--no-follow: not).\n"
-	"      --exe: the executable a wrapper script PROGRAM runs with exec.\n"
+	"      --exe: the executable a wrapper script PROGRAM runs with exec. -v: the\n"
+	"      patch line names every function patched, not only those of your own\n"
+	"      files and crates first and \"and N other instances\".\n"
 	"\n"
 	"  rewire run [--restart] -- cargo run [CARGO ARGS] [-- PROGRAM ARGS]\n"
 	"      Rust: rewire builds with cargo, recording each workspace crate, starts the\n"

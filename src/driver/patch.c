@@ -84,20 +84,6 @@ static void exe_extent(const struct link_process *p, uint64_t *lo, uint64_t *hi)
 	*hi += p->mods[p->target].base;
 }
 
-static void describe(struct link *l, struct patch_result *res)
-{
-	size_t len = 0, shown = 0;
-	res->names[0] = 0;
-	for (size_t i = 0; i < l->nredirs && len < sizeof res->names - 64; i++, shown++)
-		len += (size_t)snprintf(res->names + len, sizeof res->names - len, "%s%s",
-					i ? ", " : "", rw_demangle(l->redirs[i].name));
-	if (shown < l->nredirs)
-		snprintf(res->names + len, sizeof res->names - len, " and %zu more",
-			 l->nredirs - shown);
-	res->nchanged = l->nredirs;
-	res->nnew = l->nfuncs_new;
-}
-
 /* Library members added to the patch: the archives, opened when first
  * needed, and which member of which archive each added object is. */
 struct pull {
@@ -226,7 +212,7 @@ static void warn_far(const struct link *l)
 }
 
 static int link_and_apply(struct link_process *p, struct link *l, struct pull *pl,
-			  const char *const *names, uint32_t gen, struct patch_result *res)
+			  const struct patch_filter *f, struct patch_result *res)
 {
 	uint64_t t0 = rw_now_ns(), lo, hi, base;
 	struct proto_buf msg = {0};
@@ -237,13 +223,13 @@ static int link_and_apply(struct link_process *p, struct link *l, struct pull *p
 	    link_relocate(l) < 0)
 		return -1;
 	warn_far(l);
-	link_encode(l, gen, &msg);
+	link_encode(l, f ? f->gen : 0, &msg);
 	res->link_ns = rw_now_ns() - t0;
-	describe(l, res);	/* an answer lost may still be a patch applied */
+	patch_describe(l, f, res);	/* an answer lost may still be a patch applied */
 	int rc = chan_apply(p, &msg, &res->times);
 	proto_buf_free(&msg);
 	if (rc == 0)
-		warn_unchecked(l, names);
+		warn_unchecked(l, f ? f->names : NULL);
 	res->npulled = pl->nadded;
 	return rc;
 }
@@ -373,8 +359,7 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 	int typed = !proc.exe ? -1 : types_check(types, files, (size_t)nfiles, l.diff);
 	res->check_ns = rw_now_ns() - t0;
 	int applied = typed < 0 ? -1 :
-		      link_and_apply(&proc, &l, &pl, filter ? filter->names : NULL,
-				     filter ? filter->gen : 0, res);
+		      link_and_apply(&proc, &l, &pl, filter, res);
 	if (applied < 0) {
 		char why[2048];
 		snprintf(why, sizeof why, "%s", rw_error());

@@ -260,7 +260,7 @@ void run_warn_build(const char *exe, const struct cc_db *db)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rewire run [--restart] [--no-follow] [--exe EXECUTABLE] "
+	fprintf(stderr, "usage: rewire run [-v] [--restart] [--no-follow] [--exe EXECUTABLE] "
 		"[-p BUILD_DIR | --watch-objects FILE.o...] [--] PROGRAM [ARGS...]\n");
 	return EXIT_USAGE;
 }
@@ -306,6 +306,8 @@ int cmd_run(int argc, char **argv)
 			restart = 1;
 		} else if (!strcmp(argv[i], "--no-follow")) {
 			follow = 0;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			rw_verbose = 1;
 		} else if (!strcmp(argv[i], "--exe") && i + 1 < argc) {
 			exe_opt = argv[++i];
 		} else if (!strcmp(argv[i], "-p") && i + 1 < argc) {

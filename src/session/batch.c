@@ -14,6 +14,24 @@ void session_diff_ctx_init(struct diff_ctx *d, size_t n)
 	d->bases = rw_calloc(n ? n : 1, sizeof *d->bases);
 	d->base_objs = rw_calloc(n ? n : 1, sizeof *d->base_objs);
 	d->names = rw_calloc(n ? n : 1, sizeof *d->names);
+	d->crates = rw_calloc(n ? n : 1, sizeof *d->crates);
+}
+
+/* Object k of the patch is unit's: named by its source in messages, and
+ * a crate's functions are the user's (names.c). */
+void session_diff_ctx_name(struct session *s, struct diff_ctx *d, size_t k, size_t unit)
+{
+	const struct cc_unit *u = &s->db.units[unit];
+	d->names[k] = u->src;
+	const char *crate = NULL;
+	for (int i = 0; u->rust && i + 1 < u->argc && !crate; i++)
+		if (!strcmp(u->argv[i], "--crate-name"))
+			crate = u->argv[i + 1];
+	for (size_t i = 0; crate && i < d->ncrates; i++)
+		if (!strcmp(d->crates[i], crate))
+			return;
+	if (crate)
+		d->crates[d->ncrates++] = crate;
 }
 
 void session_diff_ctx_free(struct diff_ctx *d)
@@ -23,6 +41,7 @@ void session_diff_ctx_free(struct diff_ctx *d)
 	free(d->bases);
 	free(d->base_objs);
 	free(d->names);
+	free(d->crates);
 }
 
 /* Diff the objects, once: what changed goes to the linker (filter); data
@@ -171,7 +190,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		d.paths[i] = jobs[i]->obj;
 		d.bases[i] = s->db.units[jobs[i]->unit].base;
 		d.base_objs[i] = base_read(s, jobs[i]->unit);
-		d.names[i] = s->db.units[jobs[i]->unit].src;
+		session_diff_ctx_name(s, &d, i, jobs[i]->unit);
 	}
 	size_t nchanged = session_count_changes(&d);
 	uint64_t diff_ns = rw_now_ns() - t0;
@@ -193,7 +212,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		return;
 	}
 	struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
-				      s->gen + 1, s->images};
+				      s->gen + 1, s->images, d.crates, d.ncrates};
 	struct patch_result res = {0}, before = {0};
 	int first = 0;
 	/* Every process on the patch before this one (one that exec'd the

@@ -134,10 +134,10 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 	for (long k = 0; k < n; k++) {
 		d.paths[k] = s->db.units[units[k]].base;
 		d.bases[k] = from[k];
-		d.names[k] = s->db.units[units[k]].src;
+		session_diff_ctx_name(s, &d, (size_t)k, units[k]);
 	}
 	struct patch_filter f = {&d.set, s->db.archives, s->db.narchives, d.names, s->gen,
-				 s->images};
+				 s->images, d.crates, d.ncrates};
 	struct patch_result r;
 	if (n == 0 || !session_count_changes(&d)) {
 		p->gen = s->gen;	/* nothing it runs differs */

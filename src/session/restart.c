@@ -41,14 +41,14 @@ static int reapply(struct session *s)
 		units[k] = i;
 		d.paths[k] = s->db.units[i].base;
 		d.bases[k] = s->u[i].orig;
-		d.names[k] = s->db.units[i].src;
+		session_diff_ctx_name(s, &d, k, i);
 		k++;
 	}
 	session_list_names(s, units, n, files, sizeof files);
 	int rc = 0;
 	if (session_count_changes(&d)) {
 		struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
-					      s->gen, s->images};
+					      s->gen, s->images, d.crates, d.ncrates};
 		struct patch_result res;
 		rc = patch_run(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)

@@ -132,6 +132,8 @@ struct diff_ctx {
 	const char **bases;		/* their baselines, NULL: none */
 	struct elf_object **base_objs;	/* the baselines already read, NULL: read them */
 	const char **names;		/* source file of each, for messages */
+	const char **crates;		/* Rust: the crates of the objects */
+	size_t ncrates;
 	struct diff_set set;
 };
 
@@ -163,6 +165,7 @@ void session_note_landed(struct session *s, const size_t *units, size_t n,
 
 /* batch.c */
 int session_child_ended(struct session *s);
+void session_diff_ctx_name(struct session *s, struct diff_ctx *d, size_t k, size_t unit);
 size_t session_count_changes(struct diff_ctx *d);
 void session_forget_read(struct unit_state *u);
 void session_diff_ctx_free(struct diff_ctx *d);

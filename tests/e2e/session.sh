@@ -503,6 +503,43 @@ t_s_cxx() {
 	pass
 }
 
+e2e_test t_s_names "session: the patch line names overloads apart, a changed signature, and counts library instances"
+t_s_names() {
+	build_project names names.cpp
+	start_session names
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from line
+	from=$(lines "$LOG")
+	save names.cpp SCALE_INT '	return x * 3;' SCALE_DOUBLE '	return x * 3;'
+	wait_err '^rewire: patched ' 1 || fail "no patch of the overloads: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	line=$(grep -m1 '^rewire: patched ' "$ERR")
+	[[ $line == *"scale(int)"* && $line == *"scale(double)"* ]] ||
+		fail "the overloads are not told apart: $line"
+	check_after "$from" 'v["a"] == 3 * v["tick"] && v["b"] == 3 * v["tick"]' "after the overloads' save"
+	# helper(int) becomes helper(int, int): another symbol, a new function.
+	from=$(lines "$LOG")
+	save names.cpp HELPER '__attribute__((noinline)) int helper(int x, int y)' \
+		HELPER_BODY '	return x + y;' CALL '	return v[0] * 100 + helper(tick, 5);'
+	wait_err '^rewire: patched ' 2 || fail "no patch of the signature change: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	line=$(grep '^rewire: patched ' "$ERR" | sed -n 2p)
+	# (gcc's main changes too: its calls move with the code after them)
+	[[ $line == "rewire: patched report"*"; helper(int, int) replaces helper(int) (names.cpp)"* ]] ||
+		fail "the signature change is not said: $line"
+	check_after "$from" '(v["c"] - v["tick"] - 5) % 100 == 0' "after the signature change"
+	# The lambda std::sort is instantiated for changes: named first (or
+	# report, when it is inlined there), the library's instances that
+	# inline it counted, not listed.
+	from=$(lines "$LOG")
+	save names.cpp ORDER '	std::sort(v.begin(), v.end(), [](int a, int b) { return a > b; });'
+	wait_err '^rewire: patched ' 3 || fail "no patch of the lambda: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	line=$(grep '^rewire: patched ' "$ERR" | sed -n 3p)
+	[[ $line == "rewire: patched report"* && $line != *std::* ]] ||
+		fail "the lambda is not named first, or a library instance is listed: $line"
+	check_after "$from" '(v["c"] - v["tick"] - 5) % 100 == 0 && v["c"] >= 300' "after the lambda's change"
+	assert_alive "after the patches"
+	pass
+}
+
 e2e_test t_s_init "session: a changed initial value is kept, and said"
 t_s_init() {
 	build_project state state.c

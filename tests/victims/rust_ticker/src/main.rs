@@ -95,7 +95,7 @@ fn tick(n: u64, shape: &dyn Shape) {
     };
     println!(
         "tick={} value={} closure={} generic={} shape={} caught={} atomic={} local={} asyncv={} nomangle={}",
-        n, compute(n), add(n), twice(n), shape.area(), caught, a, l, block_on(half(n)),
+        n, compute(n), add(n), twice(n) + u64::from(twice(n as u32)) * 0, shape.area(), caught, a, l, block_on(half(n)),
         rw_ticker_offset(n)
     );
 }
