@@ -13,9 +13,11 @@ plain_start() {
 	LOG=$W/$prog.log ERR=$W/$prog.err
 	(cd "$P" && exec "build/$prog" "$@") <"${IN:-/dev/null}" >"$LOG" 2>&1 &
 	VPID=$!
+	# Before the wait, which asks whether this process still runs (an
+	# exec keeps the pid and the start time).
+	VSTART=$(proc_start "$VPID")
 	rw_track "$VPID"
 	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line within 10 s"
-	VSTART=$(proc_start "$VPID")
 	grep -q librewire.so "/proc/$VPID/maps" && fail "the program has rewire's agent before the attach"
 	return 0
 }
@@ -150,9 +152,11 @@ t_attach_prefork() {
 	LOG=$W/prefork.log ERR=$W/prefork.err
 	(cd "$P" && PREFORK_MODE=steady exec build/prefork) >"$LOG" 2>&1 &
 	VPID=$!
+	# Before the wait, which asks whether this process still runs (an
+	# exec keeps the pid and the start time).
+	VSTART=$(proc_start "$VPID")
 	rw_track "$VPID"
 	wait_for "$LOG" '^port=[0-9]+$' 10 || fail "the server printed no port"
-	VSTART=$(proc_start "$VPID")
 	wait_lines "$LOG" 5 5 || fail "the server forked fewer than 3 workers"
 	for w in $(live_workers); do rw_track "$w"; done
 	PORT=$(sed -n 's/^port=//p' "$LOG" | head -n 1)
@@ -249,9 +253,11 @@ t_attach_rust() {
 	(cd "$P" && cargo build --offline) >"$W/cargo.log" 2>&1 || fail "cargo build failed: $(tail -n 3 "$W/cargo.log")"
 	(cd "$P" && exec target/debug/rust_ticker) >"$LOG" 2>&1 &
 	VPID=$!
+	# Before the wait, which asks whether this process still runs (an
+	# exec keeps the pid and the start time).
+	VSTART=$(proc_start "$VPID")
 	rw_track "$VPID"
 	wait_for "$LOG" '^pid=[0-9]+$' 10 || fail "the program printed no pid=P line"
-	VSTART=$(proc_start "$VPID")
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
 	# The sources changed since the program was built: refused, untouched.
 	cp "$P/src/main.rs" "$W/main.rs.built"
