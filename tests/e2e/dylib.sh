@@ -313,3 +313,42 @@ t_dylib_rust() {
 	assert_alive "after the reload"
 	pass
 }
+
+e2e_test t_dylib_hot "dylib: rewire::hot_module! wrappers, a watcher thread, a reload the host postpones, then takes" once timeout=300
+t_dylib_hot() {
+	local from n
+	PATH=$PATH:$HOME/.cargo/bin
+	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
+	cp -r "$DYLIB/rust_hot" "$DYLIB/rust_plugin" "$W/"
+	sed -i "s|@BINDINGS@|$RW_ROOT/bindings/rust|" "$W/rust_hot/Cargo.toml"
+	cargo_build rust_plugin
+	cargo_build rust_hot
+	ln -s rust_hot/target/debug/rust_hot "$W/rhot"
+	start_host rhot "$W/rust_plugin/target/debug/librust_plugin.so" "$W/block"
+	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
+	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["status"] == "same"' "before the rebuild"
+	# Rebuilt while the host says not now: the old version goes on.
+	touch "$W/block"
+	edit_source "$W/rust_plugin/src/lib.rs" "$W/lib.rs.new" BODY '    n * 3'
+	mv "$W/lib.rs.new" "$W/rust_plugin/src/lib.rs"
+	cargo_build rust_plugin
+	from=$(lines "$LOG")
+	wait_cond "$from" 'v["status"] == "postponed" && v["postponed"] >= 3' 10 ||
+		fail "the reload was not postponed: $(tail -n 1 "$LOG")"
+	from=$(lines "$LOG")
+	wait_lines "$LOG" 10 5 "$from" || fail "the host stopped while the reload waited"
+	# (before, then postponed, are counted by the watcher as the host prints)
+	check_all "$from" 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["after"] == 0 && v["before"] >= 2 * v["postponed"] && v["before"] <= 2 * v["postponed"] + 2' \
+		"while the host postpones the reload (each time asked about version 2)"
+	rm "$W/block"
+	wait_cond "$from" 'v["version"] == 2' 10 || fail "the reload was not taken once allowed: $(tail -n 1 "$LOG")"
+	from=$(kv_lines "$from" 'v["version"] == 2' | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" 5 5 "$from" || fail "the host stopped after the reload"
+	check_after "$from" 'v["value"] == 3 * v["tick"] && v["after"] == 2 && v["count"] == v["tick"]' \
+		"after the reload (the wrapper reaches version 2; after_reload told; the state kept)"
+	n=$(count_lines 1 'v["upd"] == 1')
+	((n == 1)) || fail "was_updated() said true $n times, expected once"
+	check_steps 1 tick 1
+	assert_alive "after the reload"
+	pass
+}

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock};
 
 mod lib_reload;
-pub use lib_reload::{Lib, LibError};
+pub use lib_reload::{Lib, LibError, Status};
 
 extern "C" {
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;

@@ -47,6 +47,13 @@
 //! - Old versions stay loaded (a thread may still run in them) until the
 //!   `Lib` is dropped.
 //!
+//! - [`Lib::status`] says what the last update found; [`Lib::before_reload`]
+//!   (which may postpone it) and [`Lib::after_reload`] tell the host of a
+//!   reload; [`Lib::was_updated`] says once that one happened;
+//!   [`Lib::watch`] updates from a thread of its own.
+//! - [`hot_module!`](crate::hot_module) writes typed wrappers for the
+//!   plugin's functions.
+//!
 //! x86-64 Linux with glibc. Dependencies between reloaded libraries, crash
 //! rollback and unloading old versions are in the C library only.
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -56,7 +63,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 const RTLD_NOW: c_int = 2;
@@ -471,6 +478,27 @@ pub struct Lib {
     syms: Vec<(CString, usize)>, // name, trampoline index
     chunks: Vec<Chunk>,
     error: String,
+    status: Status,
+    updated: bool, // reloaded since was_updated() last said so
+    before: Option<Box<dyn FnMut(i32) -> bool + Send>>,
+    after: Option<Box<dyn FnMut(i32) + Send>>,
+}
+
+/// What the last [`Lib::update`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The file is as it was when last tried (or as loaded at open).
+    NotChanged,
+    /// Reloaded: this version runs.
+    Updated(i32),
+    /// Refused, with the reason: the previous version runs, and the file is
+    /// not tried again until it changes.
+    Refused(String),
+    /// The file is not whole yet (a build writing it), with what is awaited.
+    Waiting(String),
+    /// The [`Lib::before_reload`] callback said not now: tried again at the
+    /// next update.
+    Postponed,
 }
 
 // SAFETY: the raw pointers are the loader's handles and our own mappings;
@@ -512,6 +540,10 @@ impl Lib {
             syms: Vec::new(),
             chunks: Vec::new(),
             error: String::new(),
+            status: Status::NotChanged,
+            updated: false,
+            before: None,
+            after: None,
         };
         match lib.read()? {
             Fetch::Ready(bytes, seg, id) => {
@@ -549,11 +581,67 @@ impl Lib {
     pub fn update(&mut self) -> Result<bool, LibError> {
         let r = self.update_inner();
         match &r {
-            Err(e) => self.error = e.0.clone(),
-            Ok(true) => self.error.clear(),
+            Err(e) => {
+                self.error = e.0.clone();
+                self.status = Status::Refused(e.0.clone());
+            }
+            Ok(true) => {
+                self.error.clear();
+                self.status = Status::Updated(self.version());
+                self.updated = true;
+                let v = self.version();
+                if let Some(f) = self.after.as_mut() {
+                    f(v);
+                }
+            }
             Ok(false) => {}
         }
         r
+    }
+
+    /// What the last [`Lib::update`] found: unlike [`Lib::error`], which keeps
+    /// the last refusal, this says "not changed" once the file is tried.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Whether a reload happened since this was last asked (true once per
+    /// reload, whichever thread updated).
+    pub fn was_updated(&mut self) -> bool {
+        std::mem::take(&mut self.updated)
+    }
+
+    /// Called by [`Lib::update`] with the number of the version about to be
+    /// loaded, before anything of it is: the host may save or serialise
+    /// what the new version will read. Returning false postpones the reload
+    /// ([`Status::Postponed`]): the next update tries again.
+    pub fn before_reload(&mut self, f: impl FnMut(i32) -> bool + Send + 'static) {
+        self.before = Some(Box::new(f));
+    }
+
+    /// Called by [`Lib::update`] with the new version's number once it runs
+    /// (its load hook has accepted, every pointer from [`Lib::sym`] reaches
+    /// it).
+    pub fn after_reload(&mut self, f: impl FnMut(i32) + Send + 'static) {
+        self.after = Some(Box::new(f));
+    }
+
+    /// A thread that calls [`Lib::update`] every `every`, for hosts without a
+    /// loop of their own to call it from. It ends when the `Lib` is dropped
+    /// (it holds it weakly). Calls through pointers from [`Lib::sym`] take no
+    /// lock, so they never wait for it.
+    pub fn watch(lib: &Arc<Mutex<Lib>>, every: Duration) -> std::thread::JoinHandle<()> {
+        let weak: Weak<Mutex<Lib>> = Arc::downgrade(lib);
+        std::thread::Builder::new()
+            .name("rewire-lib-watch".into())
+            .spawn(move || {
+                while let Some(lib) = weak.upgrade() {
+                    let _ = lib.lock().unwrap_or_else(|p| p.into_inner()).update();
+                    drop(lib);
+                    std::thread::sleep(every);
+                }
+            })
+            .expect("cannot start the watcher thread")
     }
 
     /// The current version: 1 after open, one more after each reload.
@@ -569,19 +657,27 @@ impl Lib {
     fn update_inner(&mut self) -> Result<bool, LibError> {
         if let Ok(m) = fs::metadata(&self.path) {
             if Some(file_id(&m)) == self.seen {
+                self.status = Status::NotChanged;
                 return Ok(false);
             }
         }
         let (bytes, seg, id) = match self.read() {
             Ok(Fetch::Ready(b, s, id)) => (b, s, id),
             Ok(Fetch::Wait(why)) => {
-                self.error = why;
+                self.error = why.clone();
+                self.status = Status::Waiting(why);
                 return Ok(false);
             }
             Err(e) => return Err(e),
         };
-        self.seen = Some(id); // tried: not again until it changes
         let num = self.version() + 1;
+        if let Some(f) = self.before.as_mut() {
+            if !f(num) {
+                self.status = Status::Postponed;
+                return Ok(false);
+            }
+        }
+        self.seen = Some(id); // tried: not again until it changes
         let new = self.load(&bytes, seg, num)?;
         let per = page() / TRAMP;
         for (name, t) in &self.syms {
@@ -795,4 +891,159 @@ impl Drop for Lib {
             v.close();
         }
     }
+}
+
+// ------------------------------------------------------------ hot_module!
+
+/// Typed, callable wrappers for a plugin's functions: the role of
+/// hot-lib-reloader's `#[hot_module]` and `hot_functions_from_file!`,
+/// with `macro_rules!` only.
+///
+/// ```ignore
+/// rewire::hot_module! {
+///     pub mod game("target/debug/libgame.so") {
+///         fn step(n: u64) -> u64;
+///         unsafe fn draw(state: *mut State);
+///     }
+/// }
+/// game::init(std::ptr::null_mut())?;      // optional: the state the hooks get
+/// game::watch(Duration::from_millis(20)); // optional: update from a thread
+/// loop {
+///     game::update()?;                     // or this, from the host's loop
+///     let n = game::step(1);               // always the newest version
+/// }
+/// ```
+///
+/// Each declared function must be the plugin's `#[no_mangle] extern "C"`
+/// function of that name and type, in every version: the declaration is
+/// the promise an `extern` block makes. Declare `unsafe fn` for one whose
+/// callers must uphold something (a pointer it reads). A call goes through
+/// a trampoline, with no lock: one indirect jump.
+///
+/// The module also has `init(state)`, `lib()` (the [`Lib`], locked),
+/// `update()`, `status()`, `version()`, `was_updated()`, `before_reload(f)`,
+/// `after_reload(f)` and `watch(every)`. The library is opened at `init` or
+/// at the first use; a failure to open it then panics with the reason.
+#[macro_export]
+macro_rules! hot_module {
+    ($vis:vis mod $m:ident($path:expr) { $($body:tt)* }) => {
+        $vis mod $m {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__hot_lib!($path);
+            $crate::__hot_functions!($($body)*);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hot_lib {
+    ($path:expr) => {
+        static LIB: ::std::sync::OnceLock<::std::sync::Arc<::std::sync::Mutex<$crate::Lib>>> =
+            ::std::sync::OnceLock::new();
+
+        fn open(state: *mut ::std::ffi::c_void) -> Result<&'static ::std::sync::Arc<::std::sync::Mutex<$crate::Lib>>, $crate::LibError> {
+            if let Some(l) = LIB.get() {
+                return Ok(l);
+            }
+            let lib = $crate::Lib::open($path, state)?;
+            Ok(LIB.get_or_init(|| ::std::sync::Arc::new(::std::sync::Mutex::new(lib))))
+        }
+
+        /// Opens the library with the state its hooks get (else the first
+        /// use opens it with none).
+        #[allow(dead_code)]
+        pub fn init(state: *mut ::std::ffi::c_void) -> Result<(), $crate::LibError> {
+            open(state).map(|_| ())
+        }
+
+        /// The library, locked.
+        #[allow(dead_code)]
+        pub fn lib() -> ::std::sync::MutexGuard<'static, $crate::Lib> {
+            let l = open(::std::ptr::null_mut()).unwrap_or_else(|e| panic!("{e}"));
+            l.lock().unwrap_or_else(|p| p.into_inner())
+        }
+
+        #[allow(dead_code)]
+        pub fn update() -> Result<bool, $crate::LibError> {
+            lib().update()
+        }
+
+        #[allow(dead_code)]
+        pub fn status() -> $crate::Status {
+            lib().status().clone()
+        }
+
+        #[allow(dead_code)]
+        pub fn version() -> i32 {
+            lib().version()
+        }
+
+        #[allow(dead_code)]
+        pub fn was_updated() -> bool {
+            lib().was_updated()
+        }
+
+        #[allow(dead_code)]
+        pub fn before_reload(f: impl FnMut(i32) -> bool + Send + 'static) {
+            lib().before_reload(f)
+        }
+
+        #[allow(dead_code)]
+        pub fn after_reload(f: impl FnMut(i32) + Send + 'static) {
+            lib().after_reload(f)
+        }
+
+        #[allow(dead_code)]
+        pub fn watch(every: ::std::time::Duration) -> ::std::thread::JoinHandle<()> {
+            let l = open(::std::ptr::null_mut()).unwrap_or_else(|e| panic!("{e}"));
+            $crate::Lib::watch(l, every)
+        }
+
+        /// The trampoline of name, looked up once.
+        fn tramp(slot: &::std::sync::atomic::AtomicUsize, name: &str) -> usize {
+            let p = slot.load(::std::sync::atomic::Ordering::Acquire);
+            if p != 0 {
+                return p;
+            }
+            // SAFETY: usize is pointer-sized; the caller transmutes it to
+            // the declared type.
+            let p: usize = unsafe { lib().sym::<usize>(name) }.unwrap_or_else(|e| panic!("{e}"));
+            slot.store(p, ::std::sync::atomic::Ordering::Release);
+            p
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hot_functions {
+    () => {};
+    ($(#[$a:meta])* unsafe fn $f:ident($($p:ident : $t:ty),* $(,)?) $(-> $r:ty)?; $($rest:tt)*) => {
+        $(#[$a])*
+        #[allow(dead_code)]
+        /// # Safety
+        /// As the plugin's function requires.
+        pub unsafe fn $f($($p: $t),*) $(-> $r)? {
+            static SLOT: ::std::sync::atomic::AtomicUsize = ::std::sync::atomic::AtomicUsize::new(0);
+            let at = tramp(&SLOT, stringify!($f));
+            // SAFETY: the declaration is the plugin's function's type.
+            let f = unsafe { ::std::mem::transmute::<usize, unsafe extern "C" fn($($t),*) $(-> $r)?>(at) };
+            unsafe { f($($p),*) }
+        }
+        $crate::__hot_functions!($($rest)*);
+    };
+    ($(#[$a:meta])* fn $f:ident($($p:ident : $t:ty),* $(,)?) $(-> $r:ty)?; $($rest:tt)*) => {
+        $(#[$a])*
+        #[allow(dead_code)]
+        pub fn $f($($p: $t),*) $(-> $r)? {
+            static SLOT: ::std::sync::atomic::AtomicUsize = ::std::sync::atomic::AtomicUsize::new(0);
+            let at = tramp(&SLOT, stringify!($f));
+            // SAFETY: the declaration is the plugin's function's type.
+            let f = unsafe { ::std::mem::transmute::<usize, extern "C" fn($($t),*) $(-> $r)?>(at) };
+            f($($p),*)
+        }
+        $crate::__hot_functions!($($rest)*);
+    };
 }
