@@ -325,7 +325,20 @@ struct walk {
 	struct table *bodies;	/* "path::{closure#N}<args>" -> linkage name */
 	const char *unit;
 	int rust;
+	struct table *generics;	/* linkage name -> "name<args>" (a patch's objects) */
 };
+
+/* The generic instances of the objects the last types_check() read, by
+ * linkage name: Rust's legacy mangling names instances alike, DWARF with
+ * their arguments (the patch line tells them apart, names.c). One patch
+ * at a time: the driver is one thread. */
+static struct table generics;
+
+const char *types_generic_name(const char *linkage)
+{
+	const struct entry *e = lookup(&generics, linkage);
+	return e ? e->val : NULL;
+}
 
 static void scope_name(const char *scope, const char *name, char *out, size_t cap)
 {
@@ -370,6 +383,8 @@ static void walk(struct walk *w, Dwarf_Die *parent, const char *scope, int depth
 			const char *fname = link ? link : dwarf_diename(&d);
 			if (!fname)
 				continue;
+			if (w->generics && w->rust && link && name && strchr(name, '<'))
+				add(w->generics, link, name, 0, 1);
 			signature(&d, &s);
 			snprintf(key, sizeof key, "%s|F|%s", w->unit, fname);
 			add(w->t, key, s.buf, !dwarf_hasattr_integrate(&d, DW_AT_external), w->rust);
@@ -641,7 +656,8 @@ static void names_free(struct names *l)
  * units is NULL) and in only (all when NULL); seen (when not NULL) gets
  * the names of those read. */
 static void read_units(struct dwarf_file *f, char *const *units, size_t nunits,
-		       const struct unit_filter *only, struct table *t, struct names *seen)
+		       const struct unit_filter *only, struct table *t, struct names *seen,
+		       struct table *gen)
 {
 	size_t first = t->n;
 	struct table bodies = {0};
@@ -651,7 +667,7 @@ static void read_units(struct dwarf_file *f, char *const *units, size_t nunits,
 		if (!wanted(u->unit, units, nunits) || !in_filter(only, u->hdr) ||
 		    !dwarf_offdie(f->dw, u->off, &cu))
 			continue;
-		struct walk w = {t, &bodies, u->unit, u->rust};
+		struct walk w = {t, &bodies, u->unit, u->rust, gen};
 		walk(&w, &cu, "", 0);
 		if (seen)
 			names_add(seen, u->unit);
@@ -787,6 +803,8 @@ int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const 
 {
 	struct table new = {0};
 	struct names units = {0}, missing = {0};
+	table_free(&generics);
+	memset(&generics, 0, sizeof generics);
 	for (size_t i = 0; i < nobjs; i++) {
 		struct dwarf_file f;
 		struct unit_filter only;
@@ -795,7 +813,7 @@ int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const 
 					     set->v[i].obj : NULL;
 		if (((o && df_open_object(&f, o, filter) == 0) || df_open(&f, objs[i]) == 0) &&
 		    df_index(&f) == 0)
-			read_units(&f, NULL, 0, filter, &new, &units);
+			read_units(&f, NULL, 0, filter, &new, &units, &generics);
 		df_close(&f);
 	}
 	int rc = 0;
@@ -805,7 +823,7 @@ int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const 
 			if (!names_has(&prog->read, units.v[i]) && !names_has(&missing, units.v[i]))
 				names_add(&missing, units.v[i]);
 		if (missing.n)
-			read_units(&prog->file, missing.v, missing.n, NULL, &prog->old, &prog->read);
+			read_units(&prog->file, missing.v, missing.n, NULL, &prog->old, &prog->read, NULL);
 		rc = compare(&prog->old, &new);
 	}
 	names_free(&units);

@@ -21,6 +21,9 @@ void types_prog_free(struct types_prog *prog);
  * or function and the change in rw_error(). */
 struct diff_set;
 int types_check(struct types_prog *prog, char *const *objs, size_t nobjs, const struct diff_set *set);
+/* A Rust generic instance the last types_check() read: its name with its
+ * arguments ("total<u32>") by its linkage name, or NULL. */
+const char *types_generic_name(const char *linkage);
 
 /* How many of the source files srcs have no compile unit in exe's debug
  * information (built without -g): their types and signatures cannot be

@@ -6,14 +6,16 @@
  * then "and N other instances" (every one with -v). C++ names come without
  * parameters unless two overloads need them to be told apart; several
  * instances of one Rust generic (legacy mangling names them alike) are
- * counted. A new function that takes the place of a removed one of the
- * same name (a C++ signature change gives it another symbol) is said as
- * such: the old one is no longer called by the patched code. */
+ * named by their arguments (from DWARF), else counted. A new function
+ * that takes the place of a removed one of the same name (a C++ signature
+ * change gives it another symbol) is said as such: the old one is no
+ * longer called by the patched code. */
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "driver.h"
+#include "diff/types.h"
 #include "link/linker.h"
 
 struct shown {
@@ -65,6 +67,8 @@ static int add(char *buf, size_t cap, size_t *len, const char *sep, const char *
 	return 0;
 }
 
+static void name_instances(const struct link *l, struct shown *v, size_t n, size_t i);
+
 /* One entry per replaced function; each brief name counted on its first. */
 static struct shown *collect(const struct link *l, const struct patch_filter *f)
 {
@@ -83,7 +87,39 @@ static struct shown *collect(const struct link *l, const struct patch_filter *f)
 				break;
 			}
 	}
+	for (size_t i = 0; i < l->nredirs; i++)
+		if (v[i].count > 1)
+			name_instances(l, v, l->nredirs, i);
 	return v;
+}
+
+/* Instances of one Rust generic, alike in legacy mangling: each by its
+ * arguments (total<u32>, total<u64>), from the DWARF the type checks read.
+ * Counted when any has none. */
+static void name_instances(const struct link *l, struct shown *v, size_t n, size_t i)
+{
+	for (size_t j = i; j < n; j++) {
+		if (strcmp(v[j].brief, v[i].brief) || strcmp(v[j].full, v[i].full))
+			continue;
+		if (!types_generic_name(l->redirs[j].name))
+			return;
+	}
+	const char *last = NULL;
+	for (const char *p = strstr(v[i].brief, "::"); p; p = strstr(p + 2, "::"))
+		last = p;
+	size_t keep = last ? (size_t)(last - v[i].brief) + 2 : 0;
+	char *brief = rw_strdup(v[i].brief), *full = rw_strdup(v[i].full);
+	for (size_t j = i; j < n; j++) {
+		if (strcmp(v[j].brief, brief) || strcmp(v[j].full, full))
+			continue;
+		const char *g = types_generic_name(l->redirs[j].name);
+		size_t len = keep + strlen(g) + 1;
+		char *named = rw_calloc(len, 1);
+		snprintf(named, len, "%.*s%s", (int)keep, brief, g);
+		free(v[j].brief), free(v[j].full);
+		v[j].brief = named, v[j].full = rw_strdup(named), v[j].count = 1;
+	}
+	free(brief), free(full);
 }
 
 /* An overload (same brief name, other parameters) is among the shown. */
