@@ -287,7 +287,7 @@ cargo_build() {
 		{ APPLY_OUT=$W/$1.cargo.log APPLY_RC=-; fail "cargo build of $1 failed"; }
 }
 
-e2e_test t_dylib_rust "dylib: a Rust host reloads a Rust cdylib plugin (rewire::Lib) after cargo build" once timeout=300
+e2e_test t_dylib_rust "dylib: a Rust host reloads a Rust cdylib plugin (rewire::Lib) after cargo build, and unloads the old version" once timeout=300
 t_dylib_rust() {
 	local from n
 	PATH=$PATH:$HOME/.cargo/bin
@@ -299,13 +299,13 @@ t_dylib_rust() {
 	ln -s rust_host/target/debug/rust_host "$W/rhost"
 	start_host rhost "$W/rust_plugin/target/debug/librust_plugin.so"
 	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
-	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["loaded"] == 1' "before the rebuild"
+	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["loaded"] == 1 && v["maps"] == 1 && v["kept"] == -1' "before the rebuild"
 	from=$(lines "$LOG")
 	edit_source "$W/rust_plugin/src/lib.rs" "$W/lib.rs.new" BODY '    n * 3'
 	mv "$W/lib.rs.new" "$W/rust_plugin/src/lib.rs"
 	cargo_build rust_plugin
-	check_after "$from" 'v["value"] == 3 * v["tick"] && v["version"] == 2 && v["loaded"] == 2' \
-		"after cargo build (the pointer from Lib::sym reaches version 2)"
+	check_after "$from" 'v["value"] == 3 * v["tick"] && v["version"] == 2 && v["loaded"] == 2 && v["kept"] == 0 && v["maps"] == 1' \
+		"after cargo build (the pointer from Lib::sym reaches version 2; Lib::unload_old unmapped version 1)"
 	n=$(count_lines 1 'v["upd"] == 1')
 	((n == 1)) || fail "Lib::update returned Ok(true) $n times, expected once"
 	check_all 1 'v["upd"] >= 0 && v["count"] == v["tick"]' "every update, and the host's state"

@@ -44,8 +44,8 @@
 //!   symbol handed out and its load hook must accept, before any trampoline
 //!   moves. Otherwise the old version stays, and the file is not tried again
 //!   until it changes.
-//! - Old versions stay loaded (a thread may still run in them) until the
-//!   `Lib` is dropped.
+//! - Old versions stay loaded (a thread may still run in them) until
+//!   [`Lib::unload_old`] or until the `Lib` is dropped.
 //!
 //! - [`Lib::status`] says what the last update found; [`Lib::before_reload`]
 //!   (which may postpone it) and [`Lib::after_reload`] tell the host of a
@@ -54,8 +54,8 @@
 //! - [`hot_module!`](crate::hot_module) writes typed wrappers for the
 //!   plugin's functions.
 //!
-//! x86-64 Linux with glibc. Dependencies between reloaded libraries, crash
-//! rollback and unloading old versions are in the C library only.
+//! x86-64 Linux with glibc. Dependencies between reloaded libraries and
+//! crash rollback are in the C library only.
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -597,6 +597,33 @@ impl Lib {
             Ok(false) => {}
         }
         r
+    }
+
+    /// Unloads the versions before the current one (`dlclose`): call it
+    /// once no thread runs in them and no pointer into them is kept (the
+    /// pointers from [`Lib::sym`] are the trampolines: they stay good).
+    /// Returns how many glibc kept mapped all the same; [`Lib::error`] then
+    /// names them. Without it, old versions stay until the `Lib` is dropped.
+    pub fn unload_old(&mut self) -> usize {
+        let mut kept = Vec::new();
+        for v in self.old.drain(..).rev() {
+            let (num, copy) = (v.num, v.copy.clone());
+            v.close();
+            if still_mapped(&copy) {
+                kept.push(num.to_string());
+            }
+        }
+        if !kept.is_empty() {
+            self.error = format!(
+                "{} version {} stays mapped after dlclose: glibc keeps a library that registered \
+                 thread_local destructors (while the thread lives), was linked -z nodelete, \
+                 defines unique (C++ inline or template static) symbols, or is still needed by \
+                 another one",
+                self.name,
+                kept.join(", ")
+            );
+        }
+        kept.len()
     }
 
     /// What the last [`Lib::update`] found: unlike [`Lib::error`], which keeps

@@ -6,10 +6,12 @@
 // goes on.
 //
 // Output: "pid=P", then every ~10 ms "tick=N value=V count=C loaded=L
-// loads=S version=R upd=U": V = step(N), C the calls the plugin counted in
+// loads=S version=R upd=U kept=K maps=M": V = step(N), C the calls the plugin counted in
 // the state, L the version its load hook last saw and S its runs, R
-// Lib::version, U 1 reloaded / 0 not / -1 refused. "err: TEXT" on stderr
-// each time Lib::error changes.
+// Lib::version, U 1 reloaded / 0 not / -1 refused, K what Lib::unload_old
+// returned after the last reload (-1: not called yet), M the copies of the
+// plugin mapped in the process. "err: TEXT" on stderr each time
+// Lib::error changes.
 use std::ffi::c_void;
 use std::{thread, time::Duration};
 
@@ -34,9 +36,14 @@ fn main() {
     });
     println!("pid={}", std::process::id());
     let mut last = String::new();
+    let mut kept = -1;
     for n in 1.. {
         let upd = match lib.update() {
-            Ok(true) => 1,
+            Ok(true) => {
+                // Nothing runs in the old version between two ticks.
+                kept = lib.unload_old() as i32;
+                1
+            }
             Ok(false) => 0,
             Err(_) => -1,
         };
@@ -49,12 +56,26 @@ fn main() {
         // SAFETY: state lives for the whole program; the plugin wrote it in step.
         let s = unsafe { &*state };
         println!(
-            "tick={n} value={value} count={} loaded={} loads={} version={} upd={upd}",
+            "tick={n} value={value} count={} loaded={} loads={} version={} upd={upd} kept={kept} maps={}",
             s.count,
             s.loaded,
             s.loads,
-            lib.version()
+            lib.version(),
+            plugin_copies()
         );
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The plugin's copies mapped in the process (/proc/self/maps).
+fn plugin_copies() -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut paths: Vec<&str> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.contains("librust_plugin.so."))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths.len()
 }
