@@ -8,6 +8,7 @@
  * Any failure before the agent's answer to APPLY leaves the process
  * untouched: the agent gives the allocation back when the connection ends. */
 #include <elf.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,27 @@ static void warn_far(const struct link *l)
 		       "and call it through stubs");
 }
 
+/* Profilers name the patch's code: perf reads /tmp/perf-PID.map for code
+ * that no file backs, as JIT compilers write it. Appended at each patch
+ * (the old versions' code stays mapped, and so do their lines), and left
+ * after the program ends, for `perf report`. A process's first patch
+ * starts it anew: a file of an earlier process of that pid is not its. */
+static void write_perf_map(const struct link *l, const struct link_process *p)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/perf-%d.map", p->pid);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW |
+			    (p->version ? 0 : O_TRUNC), 0644);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "a");
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	link_perf_map(l, f);
+	fclose(f);
+}
+
 static int link_and_apply(struct link_process *p, struct link *l, struct pull *pl,
 			  const struct patch_filter *f, struct patch_result *res)
 {
@@ -228,8 +250,10 @@ static int link_and_apply(struct link_process *p, struct link *l, struct pull *p
 	patch_describe(l, f, res);	/* an answer lost may still be a patch applied */
 	int rc = chan_apply(p, &msg, &res->times);
 	proto_buf_free(&msg);
-	if (rc == 0)
+	if (rc == 0) {
 		warn_unchecked(l, f ? f->names : NULL);
+		write_perf_map(l, p);
+	}
 	res->npulled = pl->nadded;
 	return rc;
 }

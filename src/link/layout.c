@@ -21,6 +21,8 @@
  * absolute address of the program's data, or of anything the patch holds
  * in absolute 32-bit form - refuses the whole patch, naming the symbol. */
 #include <elf.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "linker.h"
@@ -420,6 +422,24 @@ void link_encode(struct link *l, uint32_t gen, struct proto_buf *b)
 	free(m.redirs);
 	free(m.inits);
 	free(m.syms);
+}
+
+/* perf's map of code without a file (perf-PID.map): a line "ADDR SIZE
+ * NAME", in hex, for each function the patch loaded. */
+void link_perf_map(const struct link *l, FILE *out)
+{
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		const struct elf_object *o = &l->objs[oi];
+		for (size_t j = 1; j < o->nsymbols; j++) {
+			const struct elf_symbol *s = &o->symbols[j];
+			if (s->type != STT_FUNC || !s->name[0] || s->shndx == SHN_UNDEF ||
+			    s->shndx >= o->nsections || l->secs[oi][s->shndx].load != SEG_CODE)
+				continue;
+			uint64_t size = s->size ? s->size : room_after(o, s);
+			fprintf(out, "%" PRIx64 " %" PRIx64 " %s\n", l->secs[oi][s->shndx].addr + s->value,
+				size, rw_demangle(s->name));
+		}
+	}
 }
 
 void link_free(struct link *l)

@@ -14,6 +14,7 @@
 #ifndef RW_LINK_H
 #define RW_LINK_H
 #include <stdint.h>
+#include <stdio.h>
 #include "elf/elffile.h"
 #include "proto/msg.h"
 #include "arch/arch.h"
@@ -170,6 +171,8 @@ int link_plan_jumps(struct link *l);
 int link_relocate(struct link *l);
 /* The APPLY message (proto/msg.h); gen: the session's number of the patch. */
 void link_encode(struct link *l, uint32_t gen, struct proto_buf *b);
+/* Each function the patch loads, for perf (/tmp/perf-PID.map). */
+void link_perf_map(const struct link *l, FILE *out);
 void link_free(struct link *l);
 
 #endif

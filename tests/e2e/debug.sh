@@ -1,0 +1,28 @@
+# tests/e2e/debug.sh: tools outside the program see patched code: perf
+# names a patched function from the map rewire writes (/tmp/perf-PID.map).
+# Victim: victims/busy.c. Helpers: lib.sh.
+
+e2e_test t_perf_map "perf: samples in a patched hot function are attributed to it by name"
+t_perf_map() {
+	command -v perf >/dev/null || fail "perf is not installed (Debian: linux-perf)"
+	build_project busy busy.c
+	start_session busy
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from map
+	from=$(lines "$LOG")
+	save busy.c BODY 'return tick * 3;'
+	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the save"
+	map=/tmp/perf-$VPID.map
+	grep -qE '^[0-9a-f]+ [0-9a-f]+ compute$' "$map" ||
+		fail "no line for compute in $map: $(head -n 3 "$map" 2>/dev/null | tr '\n' '|')"
+	perf record -q -e cpu-clock -p "$VPID" -o "$W/perf.data" -- sleep 1 >"$W/perf.out" 2>&1 ||
+		{ APPLY_OUT=$W/perf.out APPLY_RC=-; fail "perf record failed"; }
+	perf report -i "$W/perf.data" --stdio --sort dso,sym >"$W/report" 2>/dev/null
+	# The patched compute runs in memory no file backs: perf's [JIT] map.
+	awk -v pid="$VPID" '$2 == "[JIT]" && $4 == pid && $6 == "compute" && $1 + 0 > 50 { ok = 1 } END { exit !ok }' "$W/report" ||
+		fail "perf does not attribute the time to the patched compute: $(grep -v '^#' "$W/report" | head -n 3 | tr '\n' '|')"
+	rm -f "$map"
+	assert_alive "after perf"
+	pass
+}
