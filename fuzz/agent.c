@@ -1,5 +1,5 @@
 /* Fuzz target: the agent's decoding of the driver's requests
- * (src/agent/requests.c, apply.c): LOOKUP, ALLOC and the APPLY patch
+ * (src/agent/requests.c, apply.c; jit.c makes its debug object): LOOKUP, ALLOC and the APPLY patch
  * message. The agent's files behind the requests are compiled in whole to
  * reach the static parser; what they need from the rest of the agent is
  * stubbed below. Nothing is ever applied: a patch is parsed, checked
@@ -18,6 +18,7 @@
 #include "fuzz.h"
 #include "../src/agent/apply.c"
 #include "../src/agent/history.c"
+#include "../src/agent/jit.c"
 #include "../src/agent/registry.c"
 #include "../src/agent/requests.c"
 #include <stdarg.h>

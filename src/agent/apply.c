@@ -336,6 +336,8 @@ int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_
 	struct patch p = {.memfd = -1};
 	struct run r = {&p, reply};
 	int rc = parse_patch(req, &p, e);
+	size_t jit_size = 0;
+	char *jit = rc == 0 ? apply_jit_build(&p.m, &jit_size) : NULL;
 	if (rc == 0)
 		rc = api_run(run_locked, &r, e);
 	pthread_mutex_lock(&patch_lock);
@@ -346,8 +348,12 @@ int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_
 			 "its memory stays, unreachable but for what they registered)");
 	} else if (rc < 0) {
 		region_rollback();
+	} else {
+		apply_jit_register(jit, jit_size);	/* debuggers name its functions */
+		jit = NULL;
 	}
 	pthread_mutex_unlock(&patch_lock);
+	free(jit);
 	patch_free(&p);
 	return rc;
 }

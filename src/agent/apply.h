@@ -96,4 +96,9 @@ void apply_drop_entry(struct patch *p);
 extern pthread_mutex_t patch_lock;
 int apply_code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n);
 
+/* jit.c: the patch's functions, for gdb (its JIT interface): an object
+ * made before the patch (NULL: none), registered once it is in. */
+char *apply_jit_build(const struct msg_apply *m, size_t *size);
+void apply_jit_register(char *obj, size_t size);
+
 #endif

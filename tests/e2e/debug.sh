@@ -26,3 +26,31 @@ t_perf_map() {
 	assert_alive "after perf"
 	pass
 }
+
+e2e_test t_gdb_jit "gdb: attached after a patch, it names the patched function's new code, and stops in it"
+t_gdb_jit() {
+	command -v gdb >/dev/null || fail "gdb is not installed"
+	build_project busy busy.c
+	start_session busy
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from addr out
+	from=$(lines "$LOG")
+	save busy.c BODY 'return tick * 3;'
+	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the save"
+	# Where the new code is: perf's map (checked by the perf test).
+	addr=$(awk '$3 == "compute" { print $1 }' "/tmp/perf-$VPID.map" | tail -n 1)
+	[[ -n $addr ]] || fail "no address of the new compute in /tmp/perf-$VPID.map"
+	out=$W/gdb.out
+	timeout 60 gdb -p "$VPID" -batch -nx -ex "handle SIG63 nostop noprint pass" \
+		-ex "handle SIG64 nostop noprint pass" -ex "info symbol 0x$addr+4" \
+		-ex "break *0x$addr" -ex continue -ex "bt 1" >"$out" 2>&1
+	grep -q "^compute + 4 in section .text of <in-memory@" "$out" ||
+		fail "gdb does not name the new code: $(grep -m1 'in section\|No symbol' "$out")"
+	grep -qE "^#0 +(0x0*$addr in )?compute " "$out" ||
+		fail "gdb did not stop in the new compute, or does not name it: $(grep -m1 '^#0' "$out")"
+	rm -f "/tmp/perf-$VPID.map"
+	wait_lines "$LOG" 4 5 "$(lines "$LOG")" || fail "the program does not go on after gdb detached"
+	assert_alive "after gdb"
+	pass
+}
