@@ -82,6 +82,11 @@ void region_commit(void)
 {
 }
 
+void region_usage(uint64_t *used, uint64_t *reserved)
+{
+	*used = 0, *reserved = FAKE_SIZE;
+}
+
 void region_rollback(void)
 {
 }

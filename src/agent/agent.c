@@ -187,6 +187,7 @@ static int dispatch(uint16_t type, struct proto_reader *req, struct proto_buf *r
 	case RW_MSG_ALLOC: return request_alloc(req, reply, e);
 	case RW_MSG_APPLY: return apply_patch(req, reply, e);
 	case RW_MSG_GO: return release_hold();
+	case RW_MSG_STATUS: return request_status(reply, e);
 	}
 	return agent_fail(e, "unknown request %u", type);
 }

@@ -38,6 +38,7 @@ int region_is_pending(uint64_t addr, uint64_t size);
 int region_is_committed(uint64_t addr, uint64_t size);
 void region_commit(void);
 void region_rollback(void);
+void region_usage(uint64_t *used, uint64_t *reserved);
 
 /* stop.c: stop every other thread, see where each one is, resume them. */
 struct stop_range {
@@ -56,6 +57,7 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 /* requests.c (HELLO, LOOKUP, ALLOC), apply.c (APPLY): requests. Each
  * fills reply (RW_MSG_OK payload) or returns -1. */
 int request_hello(struct proto_buf *reply, struct agent_err *e);
+int request_status(struct proto_buf *reply, struct agent_err *e);
 int request_lookup(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);
 int request_alloc(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);
 int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);

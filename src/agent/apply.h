@@ -48,6 +48,7 @@ struct applied {
 	uint64_t lo, hi;	/* its code */
 	int version;
 	uint32_t gen;		/* the session's number for it (0: rewire apply) */
+	uint64_t when;		/* applied (CLOCK_REALTIME, ns) */
 	_Atomic int live;	/* not rolled back */
 	struct site *sites;	/* the jumps it wrote, with the bytes before */
 	size_t nsites;
@@ -100,5 +101,8 @@ int apply_code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n);
  * made before the patch (NULL: none), registered once it is in. */
 char *apply_jit_build(const struct msg_apply *m, size_t *size);
 void apply_jit_register(char *obj, size_t size);
+
+/* history.c: the patches the process holds, for STATUS. */
+void apply_status(struct proto_buf *b);
 
 #endif

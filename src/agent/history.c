@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "apply.h"
 
@@ -78,6 +79,9 @@ void apply_publish(struct patch *p, struct applied *a)
 	version = a->version;
 	if (p->m.gen)
 		generation = p->m.gen;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	a->when = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	a->sites = p->sites, a->nsites = p->nsites, p->sites = NULL;
 	p->m.redirs = NULL, p->funcs = p->displays = NULL;
 	last_note = (struct api_note){a->version, a->nredirs, a->funcs, a->displays};
@@ -225,4 +229,27 @@ const char *apply_function_at(uint64_t addr)
 		name = apply_name_at(addr, &ver, NULL);
 	}
 	return name;
+}
+
+/* --- what the process holds (`rewire status`) --------------------------------- */
+
+/* STATUS: u32 n, then per patch, oldest first: u32 version, u32 gen,
+ * u64 when, u8 live, u32 n, n strings (the functions it replaced). Under
+ * patch_lock: no patch changes the list meanwhile. */
+void apply_status(struct proto_buf *b)
+{
+	pthread_mutex_lock(&patch_lock);
+	size_t n = atomic_load(&napplied);
+	proto_put_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		const struct applied *a = &applied[i];
+		proto_put_u32(b, (uint32_t)a->version);
+		proto_put_u32(b, a->gen);
+		proto_put_u64(b, a->when);
+		proto_put_u8(b, (uint8_t)atomic_load(&a->live));
+		proto_put_u32(b, a->nredirs);
+		for (uint32_t k = 0; k < a->nredirs; k++)
+			proto_put_str(b, a->redirs[k].display ? a->redirs[k].display : "");
+	}
+	pthread_mutex_unlock(&patch_lock);
 }

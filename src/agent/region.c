@@ -226,3 +226,12 @@ void region_rollback(void)
 		p->r->used = p->before;
 	}
 }
+
+/* The memory patches took (committed or being written) and the memory
+ * reserved for them, in bytes. */
+void region_usage(uint64_t *used, uint64_t *reserved)
+{
+	*used = *reserved = 0;
+	for (size_t i = 0; i < nranges; i++)
+		*used += ranges[i].used, *reserved += ranges[i].size;
+}

@@ -135,6 +135,20 @@ int request_hello(struct proto_buf *reply, struct agent_err *e)
 	return l.err ? agent_fail(e, "out of memory") : 0;
 }
 
+/* --- STATUS --------------------------------------------------------------- */
+
+/* What the process holds: its patches (history.c), then u64 the memory
+ * they use, u64 the memory reserved for them. */
+int request_status(struct proto_buf *reply, struct agent_err *e)
+{
+	uint64_t used, reserved;
+	apply_status(reply);
+	region_usage(&used, &reserved);
+	proto_put_u64(reply, used);
+	proto_put_u64(reply, reserved);
+	return reply->err ? agent_fail(e, "out of memory") : 0;
+}
+
 /* --- LOOKUP --------------------------------------------------------------- */
 
 struct tls_find {

@@ -149,5 +149,6 @@ void run_warn_build(const char *exe, const struct cc_db *db);
 int cmd_run(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

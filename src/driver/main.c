@@ -56,9 +56,17 @@ static const char help_attach[] =
 	"      Exit status: 0 attached (then detached, or the program ended), 1 refused\n"
 	"      (the process is unchanged), 2 usage, 3 bad input file, 4 no such process.\n";
 
+static const char help_status[] =
+	"  rewire status [PID]\n"
+	"      What a running program holds: its patches in order (when, the functions\n"
+	"      each replaced, whether it was rolled back), the versions of each\n"
+	"      function, the memory the patches use. Without PID: every process of\n"
+	"      yours that runs rewire's agent.\n";
+
 static const struct {
 	const char *name, *text;
-} commands[] = {{"run", help_run}, {"apply", help_apply}, {"attach", help_attach}};
+} commands[] = {{"run", help_run}, {"apply", help_apply}, {"attach", help_attach},
+		{"status", help_status}};
 
 static void show_help(FILE *f, const char *only)
 {
@@ -131,6 +139,8 @@ int main(int argc, char **argv)
 		return cmd_apply(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "attach"))
 		return cmd_attach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return cmd_status(argc - 1, argv + 1);
 	rw_say_error("unknown command '%s' (see rewire --help)", argv[1]);
 	return EXIT_USAGE;
 }

@@ -23,6 +23,7 @@ enum proto_msg {
 	RW_MSG_APPLY,		/* the patch: bytes, jumps, symbols */
 	RW_MSG_OK,		/* reply payload depends on the request */
 	RW_MSG_GO,		/* driver: nothing; the session's patches are in: run on */
+	RW_MSG_STATUS,		/* driver: nothing; agent: its patches (`rewire status`) */
 };
 
 /* Registry kinds: what a symbol defined by a patch is. */

@@ -54,3 +54,32 @@ t_gdb_jit() {
 	assert_alive "after gdb"
 	pass
 }
+
+e2e_test t_status "status: rewire status lists a program's patches in order, each function's versions, the memory"
+t_status() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local k out=$W/status.out rc=0
+	for k in 3 4 5; do
+		save body.c BODY "$(marked BODY "return tick * $k;")"
+		wait_err '^rewire: patched compute' $((k - 2)) || fail "save $((k - 2)) was not patched"
+	done
+	"$REWIRE" status "$VPID" >"$out" 2>&1 || rc=$?
+	((rc == 0)) || fail "rewire status exited $rc: $(head -c 300 "$out")"
+	grep -q "^process $VPID (.*/body): 3 patches$" "$out" || fail "no header line: $(head -n 1 "$out")"
+	for k in 1 2 3; do
+		# (gcc -O2 without -fno-ipa-ra patches main, compute's caller, too)
+		grep -qE "^  patch $k  [0-9]{2}:[0-9]{2}:[0-9]{2}  (.*, )?compute(, .*)?$" "$out" ||
+			fail "patch $k is not listed with compute: $(tr '\n' '|' <"$out")"
+	done
+	grep -qE "^  versions, the one built included:( .*,)? compute 4(,.*)?$" "$out" ||
+		fail "no count of compute's versions: $(tr '\n' '|' <"$out")"
+	grep -qE "^  memory: [0-9]+ KiB of patches \([0-9]+ MiB reserved near the program\)$" "$out" ||
+		fail "no memory line: $(tr '\n' '|' <"$out")"
+	rc=0
+	"$REWIRE" status abc >"$out" 2>&1 || rc=$?
+	((rc == 2)) && grep -q "abc: not a process id" "$out" || fail "rewire status abc: exit $rc, $(cat "$out")"
+	assert_alive "after rewire status"
+	pass
+}
