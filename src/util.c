@@ -79,24 +79,37 @@ int rw_crash_signal(int sig)
 	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT;
 }
 
-uint64_t rw_proc_start(int pid)
+int rw_stat_file(const char *path, struct rw_proc_stat *st)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	unsigned long long start = 0;
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return 0;
+		return -1;
 	size_t n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = 0;
-	/* After the name, which may hold spaces and parentheses: the 20th
-	 * field from there is the 22nd. */
+	/* After the name, which may hold spaces and parentheses: the state,
+	 * the parent, and 18 fields on (the 22nd of the line) the start. */
 	const char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			   "%*d %*d %*d %llu", &start) != 1)
-		return 0;
-	return start;
+	if (!p || sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			   "%*d %*d %*d %llu", &st->state, &st->ppid, &start) != 3)
+		return -1;
+	st->start = start;
+	return 0;
+}
+
+int rw_proc_stat(int pid, struct rw_proc_stat *st)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	return rw_stat_file(path, st);
+}
+
+uint64_t rw_proc_start(int pid)
+{
+	struct rw_proc_stat st;
+	return rw_proc_stat(pid, &st) == 0 ? st.start : 0;
 }
 
 const char *rw_basename(const char *path)

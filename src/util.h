@@ -23,6 +23,15 @@ char *rw_strdup(const char *s);
 uint64_t rw_now_ns(void);
 /* When process pid started (clock ticks after boot, /proc's field 22), or
  * 0 when there is no such process: with the pid, a process's identity. */
+/* What /proc/PID/stat (or a task's stat file, path) says of a process:
+ * -1 when it is gone (or the file unreadable). */
+struct rw_proc_stat {
+	char state;		/* R, S, Z, X... */
+	int ppid;
+	uint64_t start;		/* since boot, in clock ticks: with the pid, the process */
+};
+int rw_stat_file(const char *path, struct rw_proc_stat *st);
+int rw_proc_stat(int pid, struct rw_proc_stat *st);
 uint64_t rw_proc_start(int pid);
 /* A signal a program dies of when it crashed (or aborted), not one it was sent to end. */
 int rw_crash_signal(int sig);

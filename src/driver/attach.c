@@ -282,13 +282,10 @@ struct tracee {
 
 static int thread_alive(int pid, int tid)
 {
-	char path[64], state[8];
+	char path[64];
+	struct rw_proc_stat st;
 	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-	FILE *f = fopen(path, "r");
-	int alive = f && fscanf(f, "%*d %*s %7s", state) == 1 && state[0] != 'Z';
-	if (f)
-		fclose(f);
-	return alive;
+	return rw_stat_file(path, &st) == 0 && st.state != 'Z';
 }
 
 /* The main thread, unless it ended (pthread_exit): then another. */

@@ -317,16 +317,8 @@ static void pull_free(struct pull *p)
 /* Ended (or a zombie not yet reaped by `rewire run`)? */
 static int process_gone(int pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	struct rw_proc_stat st;
+	return rw_proc_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X';
 }
 
 /* The channel closed unanswered: the kernel closes a dying process's files

@@ -25,17 +25,8 @@
 
 int procs_parent_of(int pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	int ppid;
-	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+	struct rw_proc_stat st;
+	return rw_proc_stat(pid, &st) == 0 ? st.ppid : -1;
 }
 
 static int is_ours(const struct procs *ps, int pid)

@@ -97,6 +97,14 @@ void session_setup_baselines(struct session *s, const char *exe)
 	inc_free(inc);
 }
 
+/* Gone already, or changed in the last minute: a directory being made,
+ * or being left by its session, is left alone. */
+static int recent(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) < 0 || st.st_mtime > time(NULL) - 60;
+}
+
 /* Is the session that made cache directory path (its "owner": process
  * id and start time) still running? */
 static int cache_owner_runs(const char *path)
@@ -106,17 +114,15 @@ static int cache_owner_runs(const char *path)
 	unsigned long long start = 0;
 	snprintf(owner, sizeof owner, "%s/owner", path);
 	FILE *f = fopen(owner, "re");
-	struct stat st;
 	if (!f) {
-		/* Being made (left alone), or made by a rewire that wrote no
-		 * owner: its program's process id is in its name. */
+		/* Being made, or made by a rewire that wrote no owner: its
+		 * program's process id is in its name. */
 		const char *dash = strrchr(path, '-');
-		return stat(path, &st) < 0 || st.st_mtime > time(NULL) - 60 ||
-		       (dash && rw_proc_start(atoi(dash + 1)));
+		return recent(path) || (dash && rw_proc_start(atoi(dash + 1)));
 	}
 	int ok = fscanf(f, "%d %llu", &pid, &start) == 2;
 	fclose(f);
-	return ok ? rw_proc_start(pid) == start : stat(path, &st) < 0 || st.st_mtime > time(NULL) - 60;
+	return ok ? rw_proc_start(pid) == start : recent(path);
 }
 
 /* The cache directories of sessions that could not clean up (killed):

@@ -287,16 +287,22 @@ cargo_build() {
 		{ APPLY_OUT=$W/$1.cargo.log APPLY_RC=-; fail "cargo build of $1 failed"; }
 }
 
+# rust_host_build HOST LINK: the crate victims/dylib/HOST (on bindings/rust)
+# and rust_plugin built in $W, the host's binary linked as $W/LINK.
+rust_host_build() {
+	PATH=$PATH:$HOME/.cargo/bin
+	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
+	cp -r "$DYLIB/$1" "$DYLIB/rust_plugin" "$W/"
+	sed -i "s|@BINDINGS@|$RW_ROOT/bindings/rust|" "$W/$1/Cargo.toml"
+	cargo_build rust_plugin
+	cargo_build "$1"
+	ln -s "$1/target/debug/$1" "$W/$2"
+}
+
 e2e_test t_dylib_rust "dylib: a Rust host reloads a Rust cdylib plugin (rewire::Lib) after cargo build, and unloads the old version" once timeout=300
 t_dylib_rust() {
 	local from n
-	PATH=$PATH:$HOME/.cargo/bin
-	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
-	cp -r "$DYLIB/rust_host" "$DYLIB/rust_plugin" "$W/"
-	sed -i "s|@BINDINGS@|$RW_ROOT/bindings/rust|" "$W/rust_host/Cargo.toml"
-	cargo_build rust_plugin
-	cargo_build rust_host
-	ln -s rust_host/target/debug/rust_host "$W/rhost"
+	rust_host_build rust_host rhost
 	start_host rhost "$W/rust_plugin/target/debug/librust_plugin.so"
 	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
 	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["loaded"] == 1 && v["maps"] == 1 && v["kept"] == -1' "before the rebuild"
@@ -317,13 +323,7 @@ t_dylib_rust() {
 e2e_test t_dylib_hot "dylib: rewire::hot_module! wrappers, a watcher thread, a reload the host postpones, then takes" once timeout=300
 t_dylib_hot() {
 	local from n
-	PATH=$PATH:$HOME/.cargo/bin
-	command -v cargo >/dev/null || fail "cargo is not installed (~/.cargo/bin)"
-	cp -r "$DYLIB/rust_hot" "$DYLIB/rust_plugin" "$W/"
-	sed -i "s|@BINDINGS@|$RW_ROOT/bindings/rust|" "$W/rust_hot/Cargo.toml"
-	cargo_build rust_plugin
-	cargo_build rust_hot
-	ln -s rust_hot/target/debug/rust_hot "$W/rhot"
+	rust_host_build rust_hot rhot
 	start_host rhot "$W/rust_plugin/target/debug/librust_plugin.so" "$W/block"
 	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
 	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["status"] == "same"' "before the rebuild"
