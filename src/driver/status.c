@@ -99,6 +99,9 @@ static int status_of(int pid)
 		return rw_say_error("process %d: %s", pid, rw_error()), -1;
 	int rc = chan_request(fd, RW_MSG_STATUS, NULL, &r);
 	close(fd);
+	if (rc < 0 && strstr(rw_error(), "unknown request"))
+		return rw_say_error("process %d: its agent is of an older rewire, which cannot say what it "
+				    "holds", pid), -1;
 	if (rc < 0)
 		return rw_say_error("process %d: %s", pid, rw_error()), -1;
 	show(pid, &r);
