@@ -123,6 +123,7 @@ rw_diagnostics() {
 	[[ -n ${LOG:-} ]] && rw_show "victim stdout" "$LOG" 12
 	[[ -n ${LOG:-} ]] && rw_show "rewire run stderr" "${LOG%.log}.err" 18
 	[[ -n ${APPLY_OUT:-} ]] && rw_show "last rewire apply (exit $APPLY_RC)" "$APPLY_OUT" 12
+	[[ -n ${REWIRE_TRACE:-} ]] && rw_show "rewire's dealings with the processes" "$REWIRE_TRACE" 24
 	return 0
 }
 

@@ -216,6 +216,8 @@ start_job() {	# INDEX
 	mkdir -p "$dir/work"
 	(
 		export RW_CC=$1 RW_OPT=$2 RW_PIE=$3 RW_TEST_NAME=${J_NAME[i]} RW_WORK=$dir/work
+		# How each session dealt with the program's processes: shown when it fails.
+		export REWIRE_TRACE=$dir/work/rewire.trace
 		if ((J_SAN[i])); then
 			export REWIRE=$SAN/rewire
 			san_env "$dir/san"

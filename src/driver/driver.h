@@ -117,6 +117,8 @@ int chan_request(int fd, uint16_t type, const struct proto_buf *req, struct prot
 /* The last chan_connect or request failed because the process did not answer
  * within its limit (stopped, or its agent stuck); rw_error() says which. */
 int chan_no_answer(void);
+/* REWIRE_TRACE=FILE: one line, appended there (trace.c). */
+void rw_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int chan_hello(struct link_process *p);
 void chan_process_free(struct link_process *p);
 /* Ask process pid (once, no waiting) which session patch it has, and

@@ -14,12 +14,14 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "procs.h"
 
@@ -50,12 +52,24 @@ struct proc *procs_find(struct procs *ps, int pid)
 	return NULL;
 }
 
+/* The inode of <dir>/<pid>.sock (or of a user's subdirectory), or 0. */
+static uint64_t socket_ino(const struct procs *ps, int pid)
+{
+	char path[512];
+	struct stat st;
+	if (chan_agent_file(ps->dir, pid, "sock", path, sizeof path) < 0 || lstat(path, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
 static void add(struct procs *ps, int pid, uint32_t gen)
 {
 	if (procs_find(ps, pid))
 		return;
 	ps->v = rw_grow(ps->v, &ps->cap, ps->n, sizeof *ps->v);
-	ps->v[ps->n++] = (struct proc){.pid = pid, .gen = gen};
+	ps->v[ps->n++] = (struct proc){.pid = pid, .gen = gen, .start = rw_proc_start(pid),
+				       .sock_ino = socket_ino(ps, pid)};
+	rw_trace("proc %d: appeared", pid);
 }
 
 /* "<pid>.sock": the pid, else 0. */
@@ -74,10 +88,18 @@ static void on_socket(struct procs *ps, const char *name)
 {
 	int pid = socket_pid(name);
 	struct proc *p = pid ? procs_find(ps, pid) : NULL;
-	if (p)
-		p->gen = PROC_GEN_UNKNOWN, p->failed = 0, p->silent = 0, p->released = 0, p->retries = 0;
-	else if (pid && is_ours(ps, pid))
+	if (p && pid != ps->root && !procs_same(p)) {
+		rw_trace("proc %d: its pid is another process's now", pid);
+		procs_forget(ps, pid);	/* ended; another process has its pid */
+		p = NULL;
+	}
+	if (p) {
+		rw_trace("proc %d: a new agent (exec'd)", pid);
+		*p = (struct proc){.pid = pid, .gen = PROC_GEN_UNKNOWN, .start = p->start,
+				   .sock_ino = socket_ino(ps, pid)};
+	} else if (pid && is_ours(ps, pid)) {
 		add(ps, pid, PROC_GEN_UNKNOWN);
+	}
 }
 
 /* The sockets of a directory, made before its watch began. */
@@ -154,17 +176,54 @@ void procs_restart(struct procs *ps, int root)
 	add(ps, root, PROC_GEN_UNKNOWN);
 }
 
-void procs_forget(struct procs *ps, int pid, int remove_socket)
+void procs_forget(struct procs *ps, int pid)
 {
 	struct proc *p = procs_find(ps, pid);
 	if (!p || pid == ps->root)
 		return;
-	if (remove_socket) {
-		char path[512];
-		if (chan_agent_file(ps->dir, pid, "sock", path, sizeof path) == 0)
-			unlink(path);
-	}
+	char path[512];
+	struct stat st;
+	if (p->sock_ino && chan_agent_file(ps->dir, pid, "sock", path, sizeof path) == 0 &&
+	    lstat(path, &st) == 0 && (uint64_t)st.st_ino == p->sock_ino)
+		unlink(path);
+	rw_trace("proc %d: forgotten", pid);
 	*p = ps->v[--ps->n];
+}
+
+int procs_same(const struct proc *p)
+{
+	return p->start && rw_proc_start(p->pid) == p->start;
+}
+
+int procs_runs_agent(const struct proc *p)
+{
+	return procs_same(p) && procs_has_agent(p->pid);
+}
+
+/* Its environment as it was exec'd has REWIRE_HOLD (agent/follow.c):
+ * the agent unsets the variable, but /proc shows what exec gave. */
+int procs_held(int pid)
+{
+	char path[64], buf[65536];
+	snprintf(path, sizeof path, "/proc/%d/environ", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), held = 0;
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd >= 0)
+		close(fd);
+	for (ssize_t i = 0; i < n && !held; i += (ssize_t)strlen(buf + i) + 1) {
+		buf[n] = 0;
+		held = !strncmp(buf + i, "REWIRE_HOLD=", 12);
+	}
+	return held;
+}
+
+uint64_t procs_retry_due(const struct procs *ps)
+{
+	uint64_t soonest = 0;
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->v[i].retry_at && (!soonest || ps->v[i].retry_at < soonest))
+			soonest = ps->v[i].retry_at;
+	return soonest;
 }
 
 int procs_count(const struct procs *ps, uint32_t gen)

@@ -51,13 +51,15 @@ int session_patch_first(struct session *s, char **paths, size_t n, const struct 
 		if (p->silent == s->batch || (i && p->gen != s->gen))
 			continue;
 		int rc = patch_run(p->pid, paths, (int)n, f, res);
-		int runs = i ? procs_has_agent(p->pid) : !session_child_ended(s);
+		int runs = i ? procs_runs_agent(p) : !session_child_ended(s);
+		rw_trace("proc %d: patch %u first: %s", p->pid, s->gen + 1,
+			 rc == 0 ? "taken" : rw_error());
 		if (rc == 0 || (res->in_doubt && runs)) {
 			*first = p->pid;
 			return 0;
 		}
 		if (i && !runs && !res->in_doubt) {
-			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
+			procs_forget(&s->procs, p->pid);	/* ended, or exec'd */
 			i--;	/* the last one moved here */
 			continue;
 		}
@@ -79,11 +81,13 @@ void session_patch_others(struct session *s, char **paths, size_t n, const struc
 		struct patch_result r;
 		if (p->gen != s->gen - 1 || p->silent == s->batch)
 			continue;	/* asked and brought up to date by session_settle(), or silent */
-		if (patch_run(p->pid, paths, (int)n, f, &r) == 0) {
+		int rc = patch_run(p->pid, paths, (int)n, f, &r);
+		rw_trace("proc %d: patch %u: %s", p->pid, s->gen, rc == 0 ? "taken" : rw_error());
+		if (rc == 0) {
 			p->gen = s->gen;
 			add_times(all, &r);
-		} else if (!procs_has_agent(p->pid)) {
-			procs_forget(&s->procs, p->pid, 1);	/* ended, or exec'd */
+		} else if (!procs_runs_agent(p)) {
+			procs_forget(&s->procs, p->pid);	/* ended, or exec'd */
 		} else {
 			session_missed(s, p, &r);
 		}
@@ -124,7 +128,7 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 	size_t *units = rw_calloc(s->db.n + 1, sizeof *units);
 	const char **from = rw_calloc(s->db.n + 1, sizeof *from);
 	long n = units_since(s, p->gen, units, from);
-	int rc = -1;
+	int rc = -1, pid = p->pid;
 	if (n < 0) {
 		say_missed(s, p, "it lacks patches older than the ones rewire keeps");
 		goto out;
@@ -146,16 +150,102 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 		p->gen = s->gen;
 		add_times(all, &r);
 		rc = 0;
-	} else if (!procs_has_agent(p->pid)) {
-		procs_forget(&s->procs, p->pid, 1);
+	} else if (!procs_runs_agent(p)) {
+		procs_forget(&s->procs, p->pid);
 	} else {
 		session_missed(s, p, &r);
 	}
+	rw_trace("proc %d: caught up to patch %u: %s", pid, s->gen, rc == 0 ? "yes" : rw_error());
 	session_diff_ctx_free(&d);
 out:
 	free(units);
 	free(from);
 	return rc;
+}
+
+/* A process that waits for rewire before it runs (exec'd: held in its
+ * agent's constructor) and did not answer: said once, and asked again in
+ * a moment, then less often — not only at the next patch. */
+#define HELD_RETRY_NS 250000000ull
+#define HELD_RETRY_MAX_NS 8000000000ull
+
+static void held_silent(struct session *s, struct proc *p)
+{
+	if (!p->retry_ns)
+		rw_say_error("process %d: %s; it waits for rewire before it runs: rewire asks it again",
+			     p->pid, rw_error());
+	p->retry_ns = p->retry_ns ? p->retry_ns * 2 : HELD_RETRY_NS;
+	if (p->retry_ns > HELD_RETRY_MAX_NS)
+		p->retry_ns = HELD_RETRY_MAX_NS;
+	p->retry_at = rw_now_ns() + p->retry_ns;
+}
+
+/* A process that did not answer in time: not asked again in this batch. */
+static void settle_silent(struct session *s, struct proc *p, int patching)
+{
+	rw_trace("proc %d: no answer: %s", p->pid, rw_error());
+	if (patching || p->released || !procs_held(p->pid))
+		p->silent = s->batch;
+	if (!p->released && procs_held(p->pid))
+		held_silent(s, p);
+	else if (patching)
+		say_missed(s, p, rw_error());
+}
+
+/* Ask a process that appeared (or exec'd) which patch it has. 0: known
+ * now; 1: asked again soon (round again); -1: left for now, or gone. */
+#define PEEK_RETRIES 20
+#define PEEK_RETRY_US 10000
+
+static int settle_peek(struct session *s, struct proc *p, size_t i, int patching)
+{
+	uint32_t gen;
+	int held;
+	rw_trace("proc %d: asked which patch it has", p->pid);
+	if (chan_peek(p->pid, &gen, &held) == 0) {
+		rw_trace("proc %d: has patch %u%s", p->pid, gen, held ? ", held" : "");
+		p->gen = gen, p->retries = 0, p->retry_at = p->retry_ns = 0;
+		p->released = !held;	/* a forked one runs already */
+		return 0;
+	}
+	if (chan_no_answer()) {
+		settle_silent(s, p, patching);
+		return -1;
+	}
+	rw_trace("proc %d: not asked: %s", p->pid, rw_error());
+	if (i == 0)
+		return -1;	/* starting (a patch waits for its agent) */
+	if (!procs_runs_agent(p)) {
+		procs_forget(&s->procs, p->pid);
+		return -1;
+	}
+	if (p->retries < PEEK_RETRIES) {
+		/* Its agent went away while it answered: a child that exec'd
+		 * the program again, whose new agent listens a moment later. */
+		p->retries++;
+		usleep(PEEK_RETRY_US);
+		return 1;
+	}
+	if (p->failed != PROC_GEN_UNKNOWN) {
+		p->failed = PROC_GEN_UNKNOWN;
+		rw_say_error("process %d of the program cannot be patched: %s", p->pid, rw_error());
+	}
+	return -1;
+}
+
+/* Tell a process that waits for rewire that it may run. */
+static void settle_release(struct session *s, struct proc *p, int patching)
+{
+	int rc = chan_release(p->pid);
+	rw_trace("proc %d: told to run: %s", p->pid, rc == 0 ? "ok" : rw_error());
+	p->released = rc == 0 || !chan_no_answer();
+	if (p->released) {
+		p->retry_at = p->retry_ns = 0;
+		return;
+	}
+	if (patching)
+		p->silent = s->batch;
+	held_silent(s, p);
 }
 
 /* Every process of the program up to the newest patch: the ones that
@@ -165,66 +255,40 @@ out:
  * before "patched" is said, until no process appears. A process that did
  * not answer in time is left alone until the next batch; between patches
  * (not patching) that is not said: it missed nothing, and the next patch
- * asks it again and says so if it does not answer then. */
-#define PEEK_RETRIES 20
-#define PEEK_RETRY_US 10000
-
+ * asks it again and says so if it does not answer then. One that waits
+ * for rewire before it runs is asked again in a moment (held_silent). */
 void session_settle(struct session *s, struct patch_result *all, int patching)
 {
 	for (int round = 0; round < 1000; round++) {
 		int changed = 0;
+		uint64_t now = rw_now_ns();
 		session_read_events(s);
 		s->procs_new = 0;
 		for (size_t i = s->procs.n; i-- > 0;) {
 			struct proc *p = &s->procs.v[i];
-			if (i && kill(p->pid, 0) < 0 && errno == ESRCH) {
-				procs_forget(&s->procs, p->pid, 1);
+			if (i && !procs_same(p)) {
+				procs_forget(&s->procs, p->pid);	/* ended */
 				continue;
 			}
-			if (p->silent == s->batch)
+			/* Silent in this batch; between patches, a held one is
+			 * asked again when its time comes. */
+			if (patching || !p->retry_at ? p->silent == s->batch : p->retry_at > now)
 				continue;
 			if (p->gen == PROC_GEN_UNKNOWN) {
-				uint32_t gen;
-				int held;
-				if (chan_peek(p->pid, &gen, &held) == 0) {
-					p->gen = gen, p->retries = 0;
-					p->released = !held;	/* a forked one runs already */
-				} else if (chan_no_answer()) {
-					p->silent = s->batch;
-					if (patching)
-						say_missed(s, p, rw_error());
+				int rc = settle_peek(s, p, i, patching);
+				changed |= rc > 0;
+				if (rc)
 					continue;
-				} else if (i == 0) {
-					continue;	/* starting (a patch waits for its agent) */
-				} else if (!procs_has_agent(p->pid)) {
-					procs_forget(&s->procs, p->pid, 1);
-					continue;
-				} else if (p->retries < PEEK_RETRIES) {
-					/* Its agent went away while it answered: a
-					 * child that exec'd the program again, whose
-					 * new agent listens a moment later. */
-					p->retries++;
-					usleep(PEEK_RETRY_US);
-					changed = 1;
-					continue;
-				} else if (p->failed != PROC_GEN_UNKNOWN) {
-					p->failed = PROC_GEN_UNKNOWN;
-					rw_say_error("process %d of the program cannot be patched: %s", p->pid,
-						     rw_error());
-					continue;
-				}
 			}
+			int pid = p->pid;
 			if (p->gen < s->gen && p->failed != s->gen && catch_up(s, p, all) == 0)
 				changed = 1;
+			if (i >= s->procs.n || s->procs.v[i].pid != pid)
+				continue;	/* forgotten */
 			/* Up to date, or told why not: an exec'd process may run on. */
 			if (!p->released && p->silent != s->batch &&
-			    (p->gen >= s->gen || p->failed == s->gen)) {
-				p->released = 1;
-				if (chan_release(p->pid) < 0 && chan_no_answer()) {
-					p->silent = s->batch;
-					rw_say_error("process %d: %s", p->pid, rw_error());
-				}
-			}
+			    (p->gen >= s->gen || p->failed == s->gen))
+				settle_release(s, p, patching);
 		}
 		if (!changed && !s->procs_new)
 			return;

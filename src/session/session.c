@@ -26,6 +26,11 @@ static int next_timeout(struct session *s)
 	for (size_t i = 0; i < s->db.n; i++)
 		if (s->u[i].due && s->u[i].due < soonest)
 			soonest = s->u[i].due;
+	uint64_t retry = procs_retry_due(&s->procs);
+	if (retry && retry < soonest)
+		soonest = retry;	/* a process that waits for rewire, asked again */
+	if (s->procs_new)
+		return 0;	/* processes found before the watch began: no event will come */
 	if (busy)
 		return 20;	/* the compilers' pidfds wake us; this is a safety net */
 	if (soonest == UINT64_MAX)
@@ -119,7 +124,8 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 		}
 		if (fds[0].revents)
 			session_read_events(&s);
-		if (s.procs_new) {
+		uint64_t retry = procs_retry_due(&s.procs);
+		if (s.procs_new || (retry && retry <= rw_now_ns())) {
 			struct patch_result all = {0};
 			session_settle(&s, &all, 0);
 		}

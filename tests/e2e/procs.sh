@@ -425,11 +425,12 @@ superv_new() {
 		if (v[2] != m * t[2]) { print; exit 1 }}' >"$W/bad" || fail "$3: old code after new in process $1: $(cat "$W/bad")"
 }
 
-# superv_child N: the pid of the supervisor's N-th child.
+# superv_child N: the pid of the supervisor's N-th child, once it runs;
+# status 1 when it does not within 5 s (callers fail: not in $(...)).
 superv_child() {
 	local end=$((SECONDS + 5)) c
 	until c=$(sed -n 's/^child=//p' "$LOG" | sed -n "${1}p") && [[ -n $c ]] && superv_lines "$c" | grep -q .; do
-		((SECONDS < end)) || fail "the supervisor did not start child $1"
+		((SECONDS < end)) || return 1
 		sleep 0.05
 	done
 	echo "$c"
@@ -440,7 +441,7 @@ t_follow() {
 	local c1 c2
 	build_project superv superv.c
 	start_session superv
-	c1=$(superv_child 1)
+	c1=$(superv_child 1) || fail "the supervisor's child 1 did not run within 5 s"
 	save superv.c BODY "$(marked BODY '	return tick * 3;')"
 	wait_err '^rewire: patched .*compute' 1 60 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
 	grep -q '^rewire: patched .* in 2 processes ' "$ERR" ||
@@ -448,7 +449,7 @@ t_follow() {
 	superv_new "$c1" 3 "the child running when the patch came"
 	# The child ends; the supervisor execs the program again.
 	kill "$c1"
-	c2=$(superv_child 2)
+	c2=$(superv_child 2) || fail "the supervisor's child 2 did not run within 5 s"
 	superv_new "$c2" 3 "the child started again after the patch"
 	# It runs no code of the program before it has the patch: from its
 	# first line on, the new code.
@@ -464,16 +465,39 @@ t_follow() {
 	pass
 }
 
+e2e_test t_follow_slow "processes: a child that runs the program again answers late at first: asked again, it runs"
+t_follow_slow() {
+	local c1
+	build_project superv superv.c
+	"$CC" -shared -fPIC -O2 -o "$W/slowhello.so" "$VICTIMS/slowhello.c" -ldl ||
+		fail "cannot build slowhello.so"
+	# Its agent's first answer comes 2 s late; rewire waits 1 s for one.
+	export REWIRE_REPLY_TIMEOUT_MS=1000 LD_PRELOAD=$W/slowhello.so
+	start_session superv
+	unset LD_PRELOAD
+	c1=$(superv_child 1) || fail "the child waiting for rewire never ran (no save came)"
+	grep -q "^rewire: error: process $c1: the agent did not answer within 1 s (HELLO); it waits for rewire before it runs: rewire asks it again$" "$ERR" ||
+		fail "the late answer is not said: $(grep error "$ERR" | tr '\n' ' ')"
+	(($(grep -c '^rewire: error' "$ERR") == 1)) || fail "more than one error: $(grep '^rewire: error' "$ERR" | tr '\n' ' ')"
+	save superv.c BODY "$(marked BODY '	return tick * 3;')"
+	wait_err '^rewire: patched .*compute' 1 60 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	grep -q '^rewire: patched .* in 2 processes ' "$ERR" ||
+		fail "not the supervisor and its child: $(grep patched "$ERR" | tail -n 1)"
+	superv_new "$c1" 3 "the child that answered late"
+	assert_alive "after the late child"
+	pass
+}
+
 e2e_test t_no_follow "processes: --no-follow leaves a child that runs the program again alone"
 t_no_follow() {
 	local c1 c2
 	build_project superv superv.c
 	start_session superv --no-follow
-	c1=$(superv_child 1)
+	c1=$(superv_child 1) || fail "the supervisor's child 1 did not run within 5 s"
 	save superv.c BODY "$(marked BODY '	return tick * 3;')"
 	wait_err '^rewire: patched .*compute' 1 60 || fail "not patched: $(tail -n 2 "$ERR" | tr '\n' ' ')"
 	kill "$c1"
-	c2=$(superv_child 2)
+	c2=$(superv_child 2) || fail "the supervisor's child 2 did not run within 5 s"
 	sleep 0.5
 	superv_lines "$c2" | awk '{split($2, t, "="); split($3, v, "="); if (v[2] != 2 * t[2]) { print; exit 1 }}' \
 		>"$W/bad" || fail "the new child runs the patched code: $(cat "$W/bad")"
