@@ -157,7 +157,7 @@ static void agent_check_accepted(const struct patch *p)
 	for (uint32_t i = 0; i < p->m.nredirs; i++) {
 		const struct msg_redirect *d = &p->m.redirs[i];
 		uint64_t at = d->via ? d->via : d->from;
-		uint64_t n = d->via ? d->from - d->via + 2 : JMP_SIZE;
+		uint64_t n = d->via ? d->from - d->via + 2 : ARCH_JUMP_SIZE;
 		FUZZ_CHECK(at + n > at);
 		FUZZ_CHECK(agent_in_text(at, n) || region_is_committed(at, n));
 		FUZZ_CHECK(is_new_code(p, d->to));

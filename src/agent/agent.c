@@ -495,8 +495,7 @@ void agent_note_crash(int version, int sig)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
-	ssize_t w = write(fd, line, len);
-	(void)w;
+	if (write(fd, line, len) < 0) {}	/* a crash report: nothing to do if it fails */
 	close(fd);
 }
 

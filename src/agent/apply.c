@@ -94,13 +94,6 @@ static int is_new_code(const struct patch *p, uint64_t addr)
 	return 0;
 }
 
-/* The bytes of a jump from at to to: rel32 when it reaches, else absolute. */
-static int jump_len(uint64_t at, uint64_t to)
-{
-	int64_t rel = (int64_t)(to - (at + JMP_SIZE));
-	return rel == (int32_t)rel ? JMP_SIZE : FAR_JMP_SIZE;
-}
-
 static int check_patch(const struct patch *p, struct agent_err *e)
 {
 	for (uint32_t i = 0; i < p->m.nsegs; i++) {
@@ -113,9 +106,9 @@ static int check_patch(const struct patch *p, struct agent_err *e)
 	for (uint32_t i = 0; i < p->m.nredirs; i++) {
 		const struct msg_redirect *d = &p->m.redirs[i];
 		uint64_t from = d->via ? d->via : d->from;
-		uint64_t len = d->via ? d->from + 2 - d->via : (uint64_t)jump_len(d->from, d->to);
+		uint64_t len = d->via ? d->from + 2 - d->via : (uint64_t)arch_jump_size(d->from, d->to);
 		if (d->via && (d->via > d->from || d->from - d->via > 120 ||
-			       (uint64_t)jump_len(d->via, d->to) > d->from - d->via))
+			       (uint64_t)arch_jump_size(d->via, d->to) > d->from - d->via))
 			return agent_fail(e, "%s: padding %#lx is not just before the entry",
 					  d->display, (unsigned long)d->via);
 		if (!in_module_text(from, len) && !region_is_committed(from, len))
@@ -139,23 +132,15 @@ static int check_patch(const struct patch *p, struct agent_err *e)
 static int add_site(struct patch *p, uint64_t at, uint64_t to, int is_short, const char *name,
 		    struct agent_err *e)
 {
-	int len = is_short ? 2 : jump_len(at, to);
-	int64_t rel = (int64_t)(to - (at + (uint64_t)len));
-	if (is_short && rel != (int8_t)rel)
+	int len = is_short ? ARCH_SHORT_JUMP_SIZE : arch_jump_size(at, to);
+	struct site *s = &p->sites[p->nsites];
+	if (arch_encode_jump(s->bytes, at, to, len) < 0)
 		return agent_fail(e, "%s: new code at %#lx is out of jump range of %#lx", name,
 				  (unsigned long)to, (unsigned long)at);
-	struct site *s = &p->sites[p->nsites++];
+	p->nsites++;
 	s->at = at;
 	s->len = (uint8_t)len;
 	s->name = name;
-	if (len == FAR_JMP_SIZE) {
-		static const uint8_t jmp_rip[6] = {0xff, 0x25, 0, 0, 0, 0};	/* jmp *0(%rip) */
-		memcpy(s->bytes, jmp_rip, sizeof jmp_rip);
-		memcpy(s->bytes + sizeof jmp_rip, &to, 8);
-	} else {
-		s->bytes[0] = is_short ? 0xeb : 0xe9;
-		memcpy(s->bytes + 1, &rel, (size_t)len - 1);	/* little-endian: the low bytes */
-	}
 	memcpy(s->old, (const void *)at, (size_t)len);
 	return 0;
 }

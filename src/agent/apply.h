@@ -10,10 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agent.h"
+#include "arch/jump.h"
 #include "proto/msg.h"
 
-#define JMP_SIZE 5
-#define FAR_JMP_SIZE 14
 
 /* A jump to write: 5-byte jmp rel32, or for a function too short for it,
  * a 2-byte jmp rel8 to a jmp rel32 placed in the padding before it. A
@@ -25,8 +24,8 @@
 struct site {
 	uint64_t at;
 	uint8_t len;
-	uint8_t bytes[FAR_JMP_SIZE];
-	uint8_t old[FAR_JMP_SIZE];
+	uint8_t bytes[ARCH_FAR_JUMP_SIZE];
+	uint8_t old[ARCH_FAR_JUMP_SIZE];
 	const char *name;
 };
 

@@ -6,6 +6,7 @@
 #define RW_ARCH_H
 #include <stddef.h>
 #include <stdint.h>
+#include "arch/jump.h"
 #include "elf/elffile.h"
 
 /* x86_64.c. Generic code asks what a relocation type needs. */
@@ -35,10 +36,6 @@ int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v);
 #define ARCH_STUB_SIZE 8
 /* A jump through the GOT slot at slot, placed at at. */
 void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot);
-#define ARCH_JUMP_SIZE 5
-#define ARCH_FAR_JUMP_SIZE 14
-/* Bytes of the jump from at to to (ARCH_JUMP_SIZE when a rel32 reaches). */
-int arch_jump_size(uint64_t at, uint64_t to);
 /* Do 32-bit PC-relative references reach between lo-hi and a-b? */
 int arch_reaches(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b);
 /* The address a call or jump with its field relocated by S + A goes to. */

@@ -138,12 +138,6 @@ void arch_null_field(uint32_t type, uint8_t *loc, uint64_t P)
 	memcpy(loc, &v, (size_t)arch_field_size(type));
 }
 
-int arch_jump_size(uint64_t at, uint64_t to)
-{
-	int64_t rel = (int64_t)(to - (at + ARCH_JUMP_SIZE));
-	return rel == (int32_t)rel ? ARCH_JUMP_SIZE : ARCH_FAR_JUMP_SIZE;
-}
-
 /* With the agent's margin (agent/region.c): 1 MiB short of 2 GiB. */
 int arch_reaches(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b)
 {
