@@ -9,7 +9,9 @@
  *                       inside this call, on the calling thread.
  *   rewire_on_patch()   fn(info, ctx) after each patch, to rebuild what
  *                       depends on code (caches of function pointers,
- *                       registrations).
+ *                       registrations); and after `rewire revert`, with
+ *                       the version that runs now (0: as built) and the
+ *                       functions taken back.
  *   rewire_call()       fn(arg), guarded: a crash (SIGSEGV, SIGBUS, SIGILL,
  *                       SIGFPE, abort) raised by patched code during the
  *                       call rolls that patch back and returns
@@ -25,7 +27,8 @@ extern "C" {
 #endif
 
 struct rewire_patch_info {
-	int version;			/* 1 for the first patch of the process */
+	int version;			/* 1 for the first patch of the process; after
+					 * `rewire revert`, the one that runs now */
 	size_t nfuncs;
 	const char *const *funcs;	/* linkage names of the replaced functions */
 	const char *const *names;	/* the same functions' names for people

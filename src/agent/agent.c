@@ -188,6 +188,7 @@ static int dispatch(uint16_t type, struct proto_reader *req, struct proto_buf *r
 	case RW_MSG_APPLY: return apply_patch(req, reply, e);
 	case RW_MSG_GO: return release_hold();
 	case RW_MSG_STATUS: return request_status(reply, e);
+	case RW_MSG_REVERT: return apply_revert(req, reply, e);
 	}
 	return agent_fail(e, "unknown request %u", type);
 }
@@ -531,6 +532,30 @@ void agent_wait_said(uint32_t gen)
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* A request file as `rewire revert` writes it (driver/revert.c):
+ * <dir>/s<session>.<pid>.revert, "GEN PID crash". */
+void agent_tell_rolled_back(uint32_t gen)
+{
+	char path[sizeof rewire_dir + 64], tmp[sizeof path + 8], line[64];
+	pid_t session = follow_session();
+	if (session <= 0 || !rewire_dir[0])
+		return;
+	snprintf(path, sizeof path, "%s/s%d.%d.revert", rewire_dir, (int)session, (int)getpid());
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	size_t n = put_decimal(line, gen);
+	line[n++] = ' ';
+	n += put_decimal(line + n, (unsigned long)getpid());
+	memcpy(line + n, " crash\n", sizeof " crash\n" - 1);
+	n += sizeof " crash\n" - 1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	int ok = write(fd, line, n) == (ssize_t)n;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
 }
 
 __attribute__((destructor)) static void agent_stop(void)

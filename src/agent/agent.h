@@ -77,6 +77,9 @@ const char *apply_function_at(uint64_t addr);
 /* Roll back the patch whose code holds culprit and every later one
  * (versions *first..*last), entry jumps as they were before it. */
 int apply_rollback(uint64_t culprit, int *first, int *last, struct agent_err *e);
+/* The session's number of the newest patch the process runs. */
+uint32_t apply_generation(void);
+int apply_revert(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e);
 
 /* api.c: the program's side (include/rewire.h). */
 struct api_note {
@@ -122,5 +125,8 @@ void agent_note_crash(int version, int sig);
  * few seconds at most) until the session has said that patch, so that
  * "patched" comes first. Async-signal-safe. */
 void agent_wait_said(uint32_t gen);
+/* Patches were rolled back after a crash: the session is asked to take
+ * them back in the program's other processes too, and its baselines. */
+void agent_tell_rolled_back(uint32_t gen);
 
 #endif

@@ -106,7 +106,7 @@ static int run_now(int (*run)(void *, struct api_note *, struct agent_err *), vo
 	 * before the patch returns, and that crash is the patch's. */
 	guard_install(&patch_ops);
 	int rc = run(ctx, &note, e);
-	if (rc == 0 && note.version)
+	if (rc == 0 && (note.version || note.nfuncs))	/* a revert to the code built: 0 */
 		run_hooks(&note);
 	return rc;
 }
@@ -163,8 +163,7 @@ EXPORT int rewire_agent_poll(void)
 
 static void say(const char *s)
 {
-	ssize_t n = write(2, s, strlen(s));
-	(void)n;
+	if (write(2, s, strlen(s)) < 0) {}	/* in a fault handler: nothing else to do */
 }
 
 /* Patch code on the stack between the fault and the guard's frame: a
@@ -296,6 +295,8 @@ static int crashed(struct guard *g)
 		snprintf(buf, sizeof buf, "rewire: patches %d to %d rolled back: the version before "
 			 "them runs\n", first, last);
 	say(buf);
+	if (last)
+		agent_tell_rolled_back(apply_generation());
 	return REWIRE_CRASHED;
 }
 

@@ -359,3 +359,36 @@ void apply_fork_child(void)
 {
 	pthread_mutex_unlock(&patch_lock);
 }
+
+/* --- REVERT ------------------------------------------------------------------ */
+
+struct revert_run {
+	struct msg_revert rv;
+	struct msg_reverted out;
+};
+
+static int run_revert(void *ctx, struct api_note *note, struct agent_err *e)
+{
+	struct revert_run *r = ctx;
+	pthread_mutex_lock(&patch_lock);
+	int rc = apply_revert_locked(&r->rv, &r->out, note, e);
+	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
+/* Where and when as a patch (api.c): at rewire_poll() in sync mode. */
+int apply_revert(struct proto_reader *req, struct proto_buf *reply, struct agent_err *e)
+{
+	struct revert_run r = {0};
+	if (msg_get_revert(req, &r.rv) < 0)
+		return agent_fail(e, "malformed REVERT");
+	/* Nothing to take back (the process that rolled back on a crash):
+	 * answered at once, not at the program's next rewire_poll(). */
+	struct api_note none;
+	if (!apply_revert_needed(&r.rv))
+		run_revert(&r, &none, e);
+	else if (api_run(run_revert, &r, e) < 0)
+		return -1;
+	msg_put_reverted(reply, &r.out);
+	return reply->err ? agent_fail(e, "out of memory") : 0;
+}

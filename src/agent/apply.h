@@ -47,6 +47,7 @@ struct applied {
 	uint64_t lo, hi;	/* its code */
 	int version;
 	uint32_t gen;		/* the session's number for it (0: rewire apply) */
+	uint32_t gen_before;	/* the process's session number before it */
 	uint64_t when;		/* applied (CLOCK_REALTIME, ns) */
 	_Atomic int live;	/* not rolled back */
 	struct site *sites;	/* the jumps it wrote, with the bytes before */
@@ -88,6 +89,9 @@ extern uint32_t generation;
 extern struct api_note last_note;
 void apply_show_entry(struct applied *a);
 int apply_prepare_applied(struct patch *p);
+int apply_revert_needed(const struct msg_revert *rv);
+int apply_revert_locked(const struct msg_revert *rv, struct msg_reverted *out, struct api_note *note,
+			struct agent_err *e);
 void apply_publish(struct patch *p, struct applied *a);
 void apply_drop_entry(struct patch *p);
 

@@ -56,6 +56,7 @@ int apply_prepare_applied(struct patch *p)
 	p->entry = a;
 	a->version = version + 1;
 	a->gen = p->m.gen;
+	a->gen_before = generation;
 	a->redirs = p->m.redirs, a->nredirs = p->m.nredirs;
 	a->funcs = p->funcs, a->displays = p->displays;
 	a->lo = UINT64_MAX;
@@ -189,28 +190,114 @@ static int undo_one(struct applied *a, struct agent_err *e)
 	return rc;
 }
 
+/* Every live patch from index k on undone, newest first (each restores
+ * the bytes the one before it wrote): all, or none when one is too old
+ * to undo. Under patch_lock. The process then runs, and says it has, what
+ * it had before the patch at k. */
+static int undo_from(size_t k, int *first, int *last, struct agent_err *e)
+{
+	size_t n = atomic_load(&napplied);
+	*first = *last = 0;
+	for (size_t i = k; i < n; i++)
+		if (atomic_load(&applied[i].live) && !applied[i].reg_before)
+			return agent_fail(e, "patch %d is too old to take back (rewire keeps the last %d)",
+					  applied[i].version, KEEP_UNDO);
+	for (size_t i = n; i-- > k;) {
+		if (!atomic_load(&applied[i].live))
+			continue;
+		if (undo_one(&applied[i], e) < 0)
+			return -1;
+		if (!*last)
+			*last = applied[i].version;
+		*first = applied[i].version;
+		generation = applied[i].gen_before;
+	}
+	return 0;
+}
+
 int apply_rollback(uint64_t culprit, int *first, int *last, struct agent_err *e)
 {
 	pthread_mutex_lock(&patch_lock);
 	const struct applied *bad = applied_at(culprit);
-	int rc = 0;
+	int rc;
 	*first = *last = 0;
 	if (!bad || !atomic_load(&bad->live))
 		rc = agent_fail(e, "the patch of the crashing code was already rolled back");
-	else if (!bad->reg_before)
-		rc = agent_fail(e, "patch %d is too old to roll back (rewire keeps the last %d)",
-				bad->version, KEEP_UNDO);
-	/* Newest first: each restores the bytes the one before it wrote. */
-	for (size_t i = atomic_load(&napplied); rc == 0 && i-- > 0 && &applied[i] >= bad;) {
-		if (!atomic_load(&applied[i].live))
-			continue;
-		rc = undo_one(&applied[i], e);
-		if (rc == 0 && !*last)
-			*last = applied[i].version;
-		if (rc == 0)
-			*first = applied[i].version;
-	}
+	else
+		rc = undo_from((size_t)(bad - applied), first, last, e);
 	pthread_mutex_unlock(&patch_lock);
+	return rc;
+}
+
+uint32_t apply_generation(void)
+{
+	pthread_mutex_lock(&patch_lock);
+	uint32_t gen = generation;
+	pthread_mutex_unlock(&patch_lock);
+	return gen;
+}
+
+/* The hooks' note of a revert: the version that runs now, and the
+ * functions taken back (kept until the next revert: hooks may hold them). */
+static const char **revert_funcs, **revert_names;
+
+static void note_revert(size_t k, struct api_note *note)
+{
+	size_t n = atomic_load(&napplied), nf = 0;
+	for (size_t i = k; i < n; i++)
+		nf += applied[i].nredirs;
+	free(revert_funcs);
+	free(revert_names);
+	revert_funcs = calloc(nf + 1, sizeof *revert_funcs);
+	revert_names = calloc(nf + 1, sizeof *revert_names);
+	nf = 0;
+	for (size_t i = k; revert_funcs && revert_names && i < n; i++)
+		for (uint32_t j = 0; j < applied[i].nredirs; j++, nf++) {
+			revert_funcs[nf] = applied[i].funcs ? applied[i].funcs[j] : "";
+			revert_names[nf] = applied[i].displays ? applied[i].displays[j] : "";
+		}
+	int now = 0;
+	for (size_t i = 0; i < k; i++)
+		if (atomic_load(&applied[i].live))
+			now = applied[i].version;
+	*note = (struct api_note){now, revert_funcs && revert_names ? nf : 0, revert_funcs,
+				  revert_names};
+}
+
+static size_t first_after(const struct msg_revert *rv)
+{
+	size_t n = atomic_load(&napplied), k = 0;
+	/* By the session's number, `rewire apply`'s patches (0) after the
+	 * first one taken back go with it. */
+	while (k < n && (rv->by_gen ? applied[k].gen <= rv->to : applied[k].version <= (int)rv->to))
+		k++;
+	return k;
+}
+
+int apply_revert_needed(const struct msg_revert *rv)
+{
+	pthread_mutex_lock(&patch_lock);
+	size_t n = atomic_load(&napplied), k = first_after(rv);
+	int live = 0;
+	while (k < n && !live)
+		live = atomic_load(&applied[k++].live);
+	pthread_mutex_unlock(&patch_lock);
+	return live;
+}
+
+/* REVERT, under patch_lock: the patches after rv->to taken back. */
+int apply_revert_locked(const struct msg_revert *rv, struct msg_reverted *out, struct api_note *note,
+			struct agent_err *e)
+{
+	size_t n = atomic_load(&napplied), k = first_after(rv);
+	int first, last;
+	int rc = undo_from(k, &first, &last, e);
+	*out = (struct msg_reverted){(uint32_t)first, (uint32_t)last, 0, generation};
+	for (size_t i = 0; i < n; i++)
+		if (atomic_load(&applied[i].live))
+			out->version = (uint32_t)applied[i].version;
+	if (rc == 0 && last)
+		note_revert(k, note);
 	return rc;
 }
 

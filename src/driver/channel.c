@@ -59,6 +59,8 @@ static const char *request_name(uint16_t type)
 	case RW_MSG_ALLOC: return "ALLOC";
 	case RW_MSG_APPLY: return "APPLY";
 	case RW_MSG_GO: return "GO";
+	case RW_MSG_REVERT: return "REVERT";
+	case RW_MSG_STATUS: return "STATUS";
 	}
 	return "connect";
 }
@@ -259,6 +261,23 @@ int chan_release(int pid)
 		free((void *)r.p);
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+int chan_revert(int pid, const struct msg_revert *rv, struct msg_reverted *out)
+{
+	struct proto_buf b = {0};
+	struct proto_reader r;
+	int fd = chan_connect(pid, 0), rc = -1;
+	msg_put_revert(&b, rv);
+	if (fd >= 0 && (rc = chan_request(fd, RW_MSG_REVERT, &b, &r)) == 0) {
+		if (msg_get_reverted(&r, out) < 0)
+			rc = rw_fail("process %d: its answer to REVERT is malformed", pid);
+		free((void *)r.p);
+	}
+	if (fd >= 0)
+		close(fd);
+	proto_buf_free(&b);
 	return rc;
 }
 

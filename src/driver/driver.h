@@ -3,6 +3,7 @@
 #ifndef RW_DRIVER_H
 #define RW_DRIVER_H
 #include "link/linker.h"
+#include "proto/msg.h"
 #include "proto/proto.h"
 #include "util.h"
 #include <sys/types.h>
@@ -127,6 +128,8 @@ int chan_peek(int pid, uint32_t *gen, int *held);
 /* Tell process pid it has the session's patches and may run on (agent.c's
  * hold of an exec'd process). */
 int chan_release(int pid);
+/* REVERT: the process's patches after rv->to taken back; out: what it runs now. */
+int chan_revert(int pid, const struct msg_revert *rv, struct msg_reverted *out);
 int chan_lookup(struct link_process *p, struct link *l);
 int chan_alloc(struct link_process *p, uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr);
 int chan_apply(struct link_process *p, const struct proto_buf *patch, struct msg_apply_times *t);
@@ -152,5 +155,15 @@ int cmd_run(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_revert(int argc, char **argv);
+
+/* A session's requests from other commands (`rewire revert`), through
+ * files in the socket directory: <root>.session holds the pid of the
+ * session that patches the program whose first process is root;
+ * s<session>.<client>.revert asks it, s<session>.<client>.answer is its
+ * answer (revert.c, session/revert.c). */
+#define REVERT_ASK ".revert"
+#define REVERT_ANSWER ".answer"
+
 
 #endif

@@ -63,10 +63,19 @@ static const char help_status[] =
 	"      function, the memory the patches use. Without PID: every process of\n"
 	"      yours that runs rewire's agent.\n";
 
+static const char help_revert[] =
+	"  rewire revert PID [N]\n"
+	"      Take back the newest patch of the program PID belongs to, or every patch\n"
+	"      after its patch N (as `rewire status PID` numbers them): each function\n"
+	"      runs the version it had before, in every process of the program, and\n"
+	"      the hooks are told. The session follows: the next save of a file taken\n"
+	"      back patches it again. Exit status: 0 taken back (or nothing to take\n"
+	"      back), 1 refused (nothing changed), 2 usage, 4 process unreachable.\n";
+
 static const struct {
 	const char *name, *text;
 } commands[] = {{"run", help_run}, {"apply", help_apply}, {"attach", help_attach},
-		{"status", help_status}};
+		{"status", help_status}, {"revert", help_revert}};
 
 static void show_help(FILE *f, const char *only)
 {
@@ -141,6 +150,8 @@ int main(int argc, char **argv)
 		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "revert"))
+		return cmd_revert(argc - 1, argv + 1);
 	rw_say_error("unknown command '%s' (see rewire --help)", argv[1]);
 	return EXIT_USAGE;
 }

@@ -130,6 +130,40 @@ static void on_subdir(struct procs *ps, const char *name)
 	scan(ps, path);
 }
 
+/* <dir>/<root>.session: this session's pid, for `rewire revert`. */
+static void mark_session(struct procs *ps, int on)
+{
+	char path[sizeof ps->dir + 32], tmp[sizeof path + 8], pid[32];
+	snprintf(path, sizeof path, "%s/%d.session", ps->dir, ps->root);
+	if (!on) {
+		unlink(path);
+		return;
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && write(fd, pid, (size_t)n) == n)
+		rename(tmp, path);
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+}
+
+void procs_end(struct procs *ps)
+{
+	if (ps->dir[0])
+		mark_session(ps, 0);
+}
+
+/* "s<our pid>.<client>.revert": a request to this session. */
+static int is_request(const char *name)
+{
+	char prefix[32];
+	size_t n = strlen(name), k = strlen(REVERT_ASK);
+	snprintf(prefix, sizeof prefix, "s%d.", (int)getpid());
+	return !strncmp(name, prefix, strlen(prefix)) && n > k && !strcmp(name + n - k, REVERT_ASK);
+}
+
 int procs_init(struct procs *ps, int root, int ino)
 {
 	memset(ps, 0, sizeof *ps);
@@ -145,6 +179,7 @@ int procs_init(struct procs *ps, int root, int ino)
 	if (ps->wd < 0)
 		return rw_fail("cannot watch %s: %s", ps->dir, strerror(errno));
 	scan(ps, ps->dir);
+	mark_session(ps, 1);
 	DIR *d = opendir(ps->dir);
 	struct dirent *e;
 	while (d && (e = readdir(d)))
@@ -164,6 +199,8 @@ int procs_event(struct procs *ps, const struct inotify_event *e)
 		return 0;
 	if (e->len && (e->mask & IN_ISDIR))
 		on_subdir(ps, e->name);
+	else if (e->len && (e->mask & IN_MOVED_TO) && e->wd == ps->wd && is_request(e->name))
+		return 2;
 	else if (e->len && (e->mask & IN_MOVED_TO))
 		on_socket(ps, e->name);
 	return 1;
@@ -171,7 +208,9 @@ int procs_event(struct procs *ps, const struct inotify_event *e)
 
 void procs_restart(struct procs *ps, int root)
 {
+	mark_session(ps, 0);
 	ps->root = root;
+	mark_session(ps, 1);
 	ps->n = 0;
 	add(ps, root, PROC_GEN_UNKNOWN);
 }

@@ -37,8 +37,11 @@ struct procs {
 /* Watch the socket directory on ino, and take the program's processes
  * already there. */
 int procs_init(struct procs *ps, int root, int ino);
-/* 1 when e is of the socket directory (a new process may be known). */
+/* 1 when e is of the socket directory (a new process may be known); 2
+ * when it is a request to this session (e->name, `rewire revert`). */
 int procs_event(struct procs *ps, const struct inotify_event *e);
+/* The session ends: its mark for other commands goes. */
+void procs_end(struct procs *ps);
 struct proc *procs_find(struct procs *ps, int pid);
 /* A process that ended, or exec'd another program: its socket goes,
  * unless a newer one took its name (the agent of the program it exec'd,

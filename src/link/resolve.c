@@ -794,7 +794,7 @@ static int initializes_new_data(struct link *l, uint32_t oi, const struct elf_sy
 /* Constructors (.init_array) of new objects run once, before the jumps.
  * Those of code that already ran in the program are not run again: they
  * would construct its live globals a second time. */
-static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
+static int plan_inits(struct link *l, struct work *w)
 {
 	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
 		struct elf_object *o = &l->objs[oi];
@@ -827,7 +827,6 @@ static int plan_inits(struct link *l, struct work *w, struct seccls *cache)
 			}
 		}
 	}
-	(void)cache;
 	return 0;
 }
 
@@ -982,7 +981,7 @@ int link_plan(struct link *l)
 			if (holds_changed_code(l, oi, si) && load_section(l, &w, oi, si) < 0)
 				goto out;
 	}
-	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w, *cache) < 0 ||
+	if (link_pair_statics(l) < 0 || plan_redirects(l) < 0 || plan_inits(l, &w) < 0 ||
 	    link_check_const_readers(l) < 0)
 		goto out;
 	l->eh_dead = rw_calloc(l->nobjs, sizeof *l->eh_dead);

@@ -275,3 +275,33 @@ void msg_get_apply_times(struct proto_reader *r, struct msg_apply_times *t)
 	t->total_ns = proto_get_u64(r);
 	t->nthreads = proto_get_u32(r);
 }
+
+void msg_put_revert(struct proto_buf *b, const struct msg_revert *r)
+{
+	proto_put_u8(b, r->by_gen);
+	proto_put_u32(b, r->to);
+}
+
+int msg_get_revert(struct proto_reader *r, struct msg_revert *v)
+{
+	v->by_gen = proto_get_u8(r);
+	v->to = proto_get_u32(r);
+	return r->err || v->by_gen > 1 ? -1 : 0;
+}
+
+void msg_put_reverted(struct proto_buf *b, const struct msg_reverted *r)
+{
+	proto_put_u32(b, r->first);
+	proto_put_u32(b, r->last);
+	proto_put_u32(b, r->version);
+	proto_put_u32(b, r->gen);
+}
+
+int msg_get_reverted(struct proto_reader *r, struct msg_reverted *v)
+{
+	v->first = proto_get_u32(r);
+	v->last = proto_get_u32(r);
+	v->version = proto_get_u32(r);
+	v->gen = proto_get_u32(r);
+	return r->err ? -1 : 0;
+}

@@ -117,6 +117,22 @@ void msg_get_alloc(struct proto_reader *r, struct msg_alloc *a);
 void msg_put_apply(struct proto_buf *b, const struct msg_apply *a);
 int msg_get_apply(struct proto_reader *r, struct msg_apply *a);
 void msg_apply_free(struct msg_apply *a);
+/* REVERT: every patch after `to` taken back — by the session's number
+ * (by_gen), else by the process's own. The answer: the process's patches
+ * taken back (first..last, 0 when none), and what it runs now. */
+struct msg_revert {
+	uint8_t by_gen;
+	uint32_t to;
+};
+struct msg_reverted {
+	uint32_t first, last;	/* versions taken back; 0: none */
+	uint32_t version, gen;	/* the newest patch still in, and its session number */
+};
+void msg_put_revert(struct proto_buf *b, const struct msg_revert *r);
+int msg_get_revert(struct proto_reader *r, struct msg_revert *v);
+void msg_put_reverted(struct proto_buf *b, const struct msg_reverted *r);
+int msg_get_reverted(struct proto_reader *r, struct msg_reverted *v);
+
 void msg_put_apply_times(struct proto_buf *b, const struct msg_apply_times *t);
 void msg_get_apply_times(struct proto_reader *r, struct msg_apply_times *t);
 

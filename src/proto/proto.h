@@ -24,6 +24,7 @@ enum proto_msg {
 	RW_MSG_OK,		/* reply payload depends on the request */
 	RW_MSG_GO,		/* driver: nothing; the session's patches are in: run on */
 	RW_MSG_STATUS,		/* driver: nothing; agent: its patches (`rewire status`) */
+	RW_MSG_REVERT,		/* take back the patches after one (`rewire revert`) */
 };
 
 /* Registry kinds: what a symbol defined by a patch is. */

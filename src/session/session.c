@@ -29,7 +29,7 @@ static int next_timeout(struct session *s)
 	uint64_t retry = procs_retry_due(&s->procs);
 	if (retry && retry < soonest)
 		soonest = retry;	/* a process that waits for rewire, asked again */
-	if (s->procs_new)
+	if (s->procs_new || s->nrequests)
 		return 0;	/* processes found before the watch began: no event will come */
 	if (busy)
 		return 20;	/* the compilers' pidfds wake us; this is a safety net */
@@ -129,6 +129,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			struct patch_result all = {0};
 			session_settle(&s, &all, 0);
 		}
+		session_serve_requests(&s);
 		session_reap_jobs(&s);
 		session_say_progress(&s);
 		reap_orphans(&s);
@@ -150,6 +151,9 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 	free(s.u);
 	while (s.nlanded)
 		session_drop_landed(&s, s.nlanded - 1);
+	procs_end(&s.procs);
+	while (s.nrequests)
+		free(s.requests[--s.nrequests]);
 	free(s.procs.v);
 	exe_cache_free(s.images);
 	rw_table_free(&s.hashes, free);

@@ -84,6 +84,8 @@ struct unit_state {
 	char *base_read_path;		/* the file that was, while it is the baseline */
 };
 
+#define SESSION_MAX_REQUESTS 8
+
 struct session {
 	pid_t child;
 	int pidfd;
@@ -121,6 +123,8 @@ struct session {
 				 * that did not answer in time is asked again in the
 				 * next (proc.silent) */
 	int procs_new;		/* a process may have appeared */
+	char *requests[SESSION_MAX_REQUESTS];	/* from `rewire revert`, to serve */
+	int nrequests;
 	struct exe_cache *images;	/* the program's files as patches read them */
 	struct rw_table hashes;		/* of the units' files (cc_hash_inputs_memo) */
 };
@@ -154,6 +158,9 @@ void session_start_baselines(struct session *s);
 /* 0: started; -1: no compiler slot free (later); -2: cannot (rw_error()). */
 int session_start_job(struct session *s, size_t unit, int kind);
 int64_t session_wall_ns(void);
+
+/* revert.c */
+void session_serve_requests(struct session *s);
 
 /* landed.c */
 void session_drop_landed(struct session *s, size_t k);

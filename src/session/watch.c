@@ -75,8 +75,11 @@ void session_read_events(struct session *s)
 		for (ssize_t off = 0; off < n;) {
 			struct inotify_event *e = (struct inotify_event *)(buf + off);
 			off += (ssize_t)sizeof *e + e->len;
-			if (procs_event(&s->procs, e)) {
-				s->procs_new = 1;
+			int ours = procs_event(&s->procs, e);
+			if (ours == 2 && s->nrequests < SESSION_MAX_REQUESTS)
+				s->requests[s->nrequests++] = rw_strdup(e->name);
+			if (ours) {
+				s->procs_new |= ours == 1;
 				continue;
 			}
 			if (!e->len || e->wd < 0 || (size_t)e->wd >= s->ndirs || !s->dirs[e->wd])

@@ -83,3 +83,48 @@ t_status() {
 	assert_alive "after rewire status"
 	pass
 }
+
+e2e_test t_revert "revert: rewire revert takes back the newest patch, then all; the state stays; the next save patches"
+t_revert() {
+	build_project state state.c
+	start_session state
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local k from out=$W/revert.out rc
+	for k in 2 3; do
+		save state.c PRINT "$(marked PRINT "printf(\"v=$k file=%d global=%d local=%d\\n\", file_count, global_count, local_count);")"
+		wait_err '^rewire: patched tick' $((k - 1)) || fail "save $((k - 1)) was not patched"
+	done
+	check_after "$(lines "$LOG")" 'v["v"] == 3' "after two saves"
+	# The newest patch taken back: patch 1's code runs.
+	from=$(lines "$LOG") rc=0
+	"$REWIRE" revert "$VPID" >"$out" 2>&1 || rc=$?
+	((rc == 0)) || fail "rewire revert exited $rc: $(cat "$out")"
+	grep -q "^rewire: taken back: tick.* (state.c); the program runs its code as of patch 1; the next save of a file taken back patches it again$" "$out" ||
+		fail "rewire revert said: $(cat "$out")"
+	check_after "$from" 'v["v"] == 2' "after the revert"
+	"$REWIRE" status "$VPID" >"$out" 2>&1
+	grep -qE "^  patch 2  .* \(rolled back\)$" "$out" || fail "status does not show patch 2 taken back: $(tr '\n' '|' <"$out")"
+	# Everything: the code it was built with.
+	from=$(lines "$LOG") rc=0
+	"$REWIRE" revert "$VPID" 0 >"$out" 2>&1 || rc=$?
+	((rc == 0)) && grep -q "the program runs the code it was built with" "$out" ||
+		fail "rewire revert PID 0: exit $rc, $(cat "$out")"
+	check_after "$from" 'v["v"] == 1' "after the revert to the build"
+	rc=0
+	"$REWIRE" revert "$VPID" >"$out" 2>&1 || rc=$?
+	((rc == 0)) && grep -q "nothing to take back" "$out" || fail "a revert with nothing to take back: exit $rc, $(cat "$out")"
+	# The next save diffs against what runs: v=4 from the build's code.
+	from=$(lines "$LOG")
+	save state.c PRINT "$(marked PRINT 'printf("v=4 file=%d global=%d local=%d\n", file_count, global_count, local_count);')"
+	wait_err '^rewire: patched tick' 3 || fail "the save after the revert was not patched"
+	check_after "$from" 'v["v"] == 4' "the save after the revert"
+	# Every counter went on by one a line through patches and reverts.
+	check_steps 1 file 1
+	check_steps 1 global 1
+	check_steps 1 local 1
+	rc=0
+	"$REWIRE" revert "$VPID" x >"$out" 2>&1 || rc=$?
+	((rc == 2)) && grep -q "x: not a patch number" "$out" || fail "rewire revert PID x: exit $rc, $(cat "$out")"
+	assert_alive "after the reverts"
+	pass
+}

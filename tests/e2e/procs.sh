@@ -436,6 +436,31 @@ superv_child() {
 	echo "$c"
 }
 
+e2e_test t_revert_workers "processes: rewire revert takes a patch back in every worker, and in one forked after"
+t_revert_workers() {
+	local out=$W/revert.out rc=0 w
+	prefork_start steady
+	prefork_patch 2 1 "the first patch"
+	prefork_patch 3 2 "the second patch"
+	# Named by a worker: the session takes it back in the whole program.
+	w=$(live_workers | head -n 1)
+	"$REWIRE" revert "$w" >"$out" 2>&1 || rc=$?
+	((rc == 0)) || fail "rewire revert $w exited $rc: $(cat "$out")"
+	grep -q "^rewire: taken back: .*handle.* (prefork.c) in 4 processes; the program runs its code as of patch 1;" "$out" ||
+		fail "rewire revert said: $(cat "$out")"
+	ask 12
+	all_answer 2 "after the revert"
+	# A worker forked now has the master's code: patch 1's.
+	kill -TERM "$w"
+	sleep 0.3
+	ask 12
+	all_answer 2 "with a worker forked after the revert"
+	prefork_patch 4 3 "the save after the revert"
+	no_crash
+	assert_alive "after the revert"
+	pass
+}
+
 e2e_test t_follow "processes: a child that runs the program again (a supervisor's restart) gets every patch"
 t_follow() {
 	local c1 c2

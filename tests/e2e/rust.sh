@@ -185,6 +185,9 @@ t_rust_api() {
 	wait_lines "$LOG" 5 5 "$from" || fail "the program stopped after the crash"
 	check_all "$from" 'v["a"] == 3 * v["tick"] && v["crashed"] == 0' "after the rollback (the previous version runs)"
 	grep -q 'in patched code: .*compute' "$ERR" || fail "the crash was not reported by name: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	# The session follows the rollback: its baselines go back with the code.
+	wait_err '^rewire: taken back after the crash in process [0-9]+: .*compute.*; the program runs its code as of patch 6;' 1 5 ||
+		fail "the session did not follow the rollback: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_all "$from" 'v["err"] == "none" && v["dropped"] == v["tick"] - 1' \
 		"after the rollback (a crash leaks the frames of its call, once)"
 	# Patched code panics inside rewire::call: Err with the message, the

@@ -125,10 +125,41 @@ static void test_hostile_count(void)
 	proto_buf_free(&b);
 }
 
+static void test_revert(void)
+{
+	struct proto_buf b = {0};
+	struct msg_revert rv = {1, 7}, dv;
+	msg_put_revert(&b, &rv);
+	struct proto_reader r = {b.p, b.len, 0, 0};
+	int ok = msg_get_revert(&r, &dv) == 0 && dv.by_gen == 1 && dv.to == 7 && r.off == b.len;
+	proto_buf_free(&b);
+	b = (struct proto_buf){0};
+	struct msg_reverted out = {3, 5, 2, 6}, d;
+	msg_put_reverted(&b, &out);
+	r = (struct proto_reader){b.p, b.len, 0, 0};
+	ok &= msg_get_reverted(&r, &d) == 0 && d.first == 3 && d.last == 5 && d.version == 2 &&
+	      d.gen == 6;
+	check(ok, "REVERT and its answer decode to what was encoded", "a field differs");
+	int cut_ok = 1;
+	for (size_t n = 0; n < b.len; n++) {
+		struct proto_reader c = {b.p, n, 0, 0};
+		cut_ok &= msg_get_reverted(&c, &d) < 0;
+	}
+	proto_buf_free(&b);
+	b = (struct proto_buf){0};
+	proto_put_u8(&b, 2);
+	proto_put_u32(&b, 1);
+	r = (struct proto_reader){b.p, b.len, 0, 0};
+	cut_ok &= msg_get_revert(&r, &dv) < 0;
+	proto_buf_free(&b);
+	check(cut_ok, "REVERT: a cut answer or an unknown kind is an error", "it was taken");
+}
+
 int main(void)
 {
 	test_hello();
 	test_apply();
+	test_revert();
 	test_hostile_count();
 	return failed;
 }

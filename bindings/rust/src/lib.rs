@@ -52,7 +52,8 @@ pub fn poll() -> bool {
 
 /// What a patch replaced, given to [`on_patch`] hooks.
 pub struct Patch<'a> {
-    /// 1 for the first patch of the process.
+    /// 1 for the first patch of the process; after `rewire revert`, the
+    /// version that runs now (0: as built), the functions those taken back.
     pub version: i32,
     funcs: &'a [*const c_char],
     names: &'a [*const c_char],
