@@ -45,7 +45,7 @@ $(B)/api/rewire_lib.o: $(API_LIB_OBJ)
 API_CFLAGS := $(shell $(CC) -Werror -fno-ipa-ra -x c -c /dev/null -o /dev/null 2>/dev/null && \
 		echo -fno-ipa-ra)
 
-$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h src/guard/guard.h src/api/lib.h
+$(B)/api/%.o: %.c include/rewire.h include/rewire_lib.h src/guard/guard.h src/api/lib.h src/grow.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(API_CFLAGS) $(WARN) -fPIC -c -o $@ $<
 

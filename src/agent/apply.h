@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "agent.h"
 #include "arch/jump.h"
+#include "grow.h"
 #include "proto/msg.h"
 
 
@@ -75,11 +76,11 @@ struct versions {
  * that grows an array. */
 extern struct msg_regsym *reg;
 extern size_t nreg;
-void *apply_grow(void *p, size_t *cap, size_t n, size_t size);
 struct versions *apply_find_versions(uint64_t orig);
 int apply_reserve_records(const struct patch *p);
 void apply_record(struct patch *p, struct applied *a);
 void apply_restore_registry(struct applied *a);
+uint64_t apply_func_size(uint64_t addr);
 
 /* history.c: the number of the newest patch, and the session's; the note
  * the hooks get of it; its entry, made before its jumps and shown with

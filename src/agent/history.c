@@ -149,6 +149,8 @@ const char *apply_name_at(uint64_t addr, int *ver, uint32_t *gen)
 
 struct undo {
 	struct applied *a;
+	struct site *back;	/* the jumps out of the versions taken back */
+	size_t nback;
 	int memfd;
 };
 
@@ -161,26 +163,60 @@ static int write_back(void *ctx, struct agent_err *e)
 			return agent_fail(e, "%s: cannot restore the entry at %#lx", s->name,
 					  (unsigned long)s->at);
 	}
+	/* Not undone if they fail: the entries already lead back. */
+	for (size_t i = 0; i < u->nback; i++)
+		apply_code_write(u->memfd, u->back[i].at, u->back[i].bytes, u->back[i].len);
 	__builtin___clear_cache((char *)0, (char *)0);
 	return 0;
 }
 
+/* Code of the patch may still run (a loop that never returns), and it
+ * calls the patch's functions directly, not through their original
+ * entries: each version taken back jumps to its function's original
+ * entry, which leads to the version that runs now. Where a rel32 reaches
+ * and the function holds the jump. */
+static size_t plan_back(const struct applied *a, struct site *out)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < a->nredirs; i++) {
+		uint64_t at = a->redirs[i].to, to = a->redirs[i].from;
+		struct site *s = &out[n];
+		if (arch_jump_size(at, to) != ARCH_JUMP_SIZE ||
+		    apply_func_size(at) < ARCH_JUMP_SIZE ||
+		    arch_encode_jump(s->bytes, at, to, ARCH_JUMP_SIZE) < 0)
+			continue;
+		s->at = at, s->len = ARCH_JUMP_SIZE, s->name = a->redirs[i].display;
+		n++;
+	}
+	return n;
+}
+
 /* Every entry jump back as it was before a: the world stopped, no thread
  * inside the bytes written. Its code stays mapped (a thread may still run
- * in it until it returns). */
+ * in it until it returns), its functions' entries jump back (plan_back). */
 static int undo_one(struct applied *a, struct agent_err *e)
 {
-	struct stop_range *ranges = calloc(a->nsites ? a->nsites : 1, sizeof *ranges);
+	size_t most = a->nsites + a->nredirs;
+	struct stop_range *ranges = calloc(most ? most : 1, sizeof *ranges);
+	struct undo u = {a, calloc(a->nredirs ? a->nredirs : 1, sizeof *u.back), 0, -1};
 	uint64_t pause;
 	uint32_t nthreads;
-	if (!ranges)
+	if (!ranges || !u.back) {
+		free(ranges);
+		free(u.back);
 		return agent_fail(e, "out of memory");
+	}
+	u.nback = plan_back(a, u.back);
 	for (size_t i = 0; i < a->nsites; i++)
 		ranges[i] = (struct stop_range){a->sites[i].at, a->sites[i].at + a->sites[i].len,
 						a->sites[i].name};
-	struct undo u = {a, open("/proc/self/mem", O_RDWR | O_CLOEXEC)};
-	int rc = stop_world_and(ranges, a->nsites, write_back, &u, &pause, &nthreads, e);
+	for (size_t i = 0; i < u.nback; i++)
+		ranges[a->nsites + i] = (struct stop_range){u.back[i].at, u.back[i].at + u.back[i].len,
+							    u.back[i].name};
+	u.memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	int rc = stop_world_and(ranges, a->nsites + u.nback, write_back, &u, &pause, &nthreads, e);
 	free(ranges);
+	free(u.back);
 	if (u.memfd >= 0)
 		close(u.memfd);
 	if (rc == 0) {

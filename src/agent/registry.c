@@ -16,17 +16,6 @@ static size_t capreg;
 static struct versions *vers;	/* by original entry */
 static size_t nvers, capvers;
 
-void *apply_grow(void *p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return p;
-	size_t c = *cap ? *cap * 2 : 64;
-	void *q = realloc(p, c * size);
-	if (q)
-		*cap = c;
-	return q;
-}
-
 struct versions *apply_find_versions(uint64_t orig)
 {
 	for (size_t i = 0; i < nvers; i++)
@@ -39,7 +28,7 @@ static int remember_version(uint64_t orig, uint64_t addr)
 {
 	struct versions *v = apply_find_versions(orig);
 	if (!v) {
-		struct versions *nv = apply_grow(vers, &capvers, nvers, sizeof *vers);
+		struct versions *nv = rw_try_grow(vers, &capvers, nvers, sizeof *vers);
 		if (!nv)
 			return -1;
 		vers = nv;
@@ -68,12 +57,12 @@ int apply_reserve_records(const struct patch *p)
 {
 	void *q;
 	for (size_t i = 0; i < p->m.nsyms; i++) {
-		if (!(q = apply_grow(reg, &capreg, nreg + i, sizeof *reg)))
+		if (!(q = rw_try_grow(reg, &capreg, nreg + i, sizeof *reg)))
 			return -1;
 		reg = q;
 	}
 	for (size_t i = 0; i < p->m.nredirs; i++) {
-		if (!(q = apply_grow(vers, &capvers, nvers + i, sizeof *vers)))
+		if (!(q = rw_try_grow(vers, &capvers, nvers + i, sizeof *vers)))
 			return -1;
 		vers = q;
 	}
@@ -121,4 +110,13 @@ void apply_restore_registry(struct applied *a)
 		if (v)
 			v->n--;	/* its version is no longer one to send jumps from */
 	}
+}
+
+/* The size of the function the registry has at addr (a patch's), or 0. */
+uint64_t apply_func_size(uint64_t addr)
+{
+	for (size_t i = 0; i < nreg; i++)
+		if (reg[i].kind == RW_KIND_FUNC && reg[i].addr == addr)
+			return reg[i].size;
+	return 0;
 }

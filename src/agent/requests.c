@@ -91,7 +91,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 	struct module_list *l = data;
 	char exe[4096];
 	const char *path = info->dlpi_name;
-	struct msg_module *q = apply_grow(l->mods, &l->cap, l->n, sizeof *l->mods);
+	struct msg_module *q = rw_try_grow(l->mods, &l->cap, l->n, sizeof *l->mods);
 	if (!q) {
 		l->err = 1;
 		return 1;

@@ -55,6 +55,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lib.h"
+#include "../grow.h"
 
 static pthread_mutex_t big = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 struct rewire_lib *libs;
@@ -211,13 +212,10 @@ static void *sym_locked(struct rewire_lib *lib, const char *name)
 	void *addr = lib_own_sym(lib->cur, name, 1);
 	if (!addr)
 		return sym_refused(lib, name);
-	if (lib->nsyms == lib->capsyms) {
-		size_t cap = lib->capsyms ? 2 * lib->capsyms : 16;
-		struct sym *s = realloc(lib->syms, cap * sizeof *s);
-		if (!s)
-			return lib_fail(lib, "%s: out of memory", lib->name), NULL;
-		lib->syms = s, lib->capsyms = cap;
-	}
+	struct sym *grown = rw_try_grow(lib->syms, &lib->capsyms, lib->nsyms, sizeof *lib->syms);
+	if (!grown)
+		return lib_fail(lib, "%s: out of memory", lib->name), NULL;
+	lib->syms = grown;
 	struct sym *s = &lib->syms[lib->nsyms];
 	if (!(s->name = strdup(name)) || lib_tramp_new(lib, s) < 0)
 		return free(s->name), NULL;

@@ -54,6 +54,7 @@ void session_note_landed(struct session *s, const size_t *units, size_t n,
 	struct landed *l = &s->landed[s->nlanded++];
 	l->version = res->version;
 	l->gen = gen;
+	l->from_orig = from_orig;
 	l->n = n;
 	l->units = rw_calloc(n, sizeof *l->units);
 	l->before = rw_calloc(n, sizeof *l->before);

@@ -54,7 +54,7 @@ static int reapply(struct session *s)
 		if (rc == 0)
 			rw_say("patched the restarted program: %s", res.nchanged ? res.names : "new code only");
 		if (rc == 0 || res.in_doubt)
-			session_note_landed(s, units, n, &res, files, 1, 0);
+			session_note_landed(s, units, n, &res, files, 1, s->gen);
 		/* patch_run's exit codes are positive: any of them is a failure,
 		 * unless the patch may be in (kept as landed, as above). */
 		rc = rc == 0 || res.in_doubt ? 0 : -1;

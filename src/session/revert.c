@@ -27,15 +27,24 @@ static void answer(struct session *s, const char *request, int rc, const char *t
 	unlink(tmp);
 }
 
-/* The landed patches after `to`: said as "what" of each, into out. */
-static void describe(struct session *s, uint32_t to, char *out, size_t cap)
+/* The first of the landed patches after `to`: the newest ones with a
+ * higher number (and one whose answer was lost with the program: 0). */
+static size_t first_after(struct session *s, uint32_t to)
+{
+	size_t k = s->nlanded;
+	while (k > 0 && (s->landed[k - 1].gen > to || !s->landed[k - 1].gen))
+		k--;
+	return k;
+}
+
+/* Those patches, said as "what" of each, into out. */
+static void describe(struct session *s, size_t from, char *out, size_t cap)
 {
 	size_t len = 0;
 	out[0] = 0;
-	for (size_t k = 0; k < s->nlanded && len < cap; k++)
-		if (s->landed[k].gen > to)
-			len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "; " : "",
-						s->landed[k].what);
+	for (size_t k = from; k < s->nlanded && len < cap; k++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? "; " : "",
+					s->landed[k].what);
 }
 
 /* Every process takes it back; the first one must. The number that
@@ -74,12 +83,15 @@ static int revert_to(struct session *s, uint32_t to, const char *after, char *ms
 			 s->gen ? "its newest patch" : "the code it was built with");
 		return 0;
 	}
-	if (!s->nlanded || s->landed[0].gen > to + 1) {
+	size_t from = first_after(s, to);
+	/* Each patch after `to` is kept, or a restart's that holds them all. */
+	const struct landed *oldest = from < s->nlanded ? &s->landed[from] : NULL;
+	if (!oldest || (oldest->gen > to + 1 && !(oldest->from_orig && to == 0))) {
 		snprintf(msg, cap, "rewire: error: patch %u is older than the patches rewire keeps (the "
 			 "last %d): it cannot be taken back\n", to + 1, KEEP_LANDED);
 		return EXIT_REFUSED;
 	}
-	describe(s, to, what, sizeof what);
+	describe(s, from, what, sizeof what);
 	char errors[2048] = "";
 	int done = revert_processes(s, to, errors, sizeof errors);
 	if (done < 0) {
@@ -87,7 +99,7 @@ static int revert_to(struct session *s, uint32_t to, const char *after, char *ms
 		return EXIT_REFUSED;
 	}
 	/* Newest first: each puts back the baselines before it. */
-	while (s->nlanded && s->landed[s->nlanded - 1].gen > to) {
+	while (s->nlanded > from) {
 		session_leave_out(s, &s->landed[s->nlanded - 1]);
 		session_drop_landed(s, s->nlanded - 1);
 	}

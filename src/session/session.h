@@ -47,6 +47,7 @@ enum job_kind { JOB_BASE, JOB_PATCH, JOB_DEPS };
 struct landed {
 	int version;
 	uint32_t gen;		/* the session's number for it; 0: in doubt */
+	int from_orig;		/* a restart's: every patch up to gen, from the build */
 	size_t n;
 	size_t *units;
 	char **before;		/* NULL: the unit had no baseline */

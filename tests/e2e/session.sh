@@ -618,6 +618,13 @@ restart_after_crash() {
 	check_all "$from" "v[\"pid\"] != $pid2 || v[\"value\"] == v[\"tick\"] * 3" \
 		"the restarted program's first lines"
 
+	# The restarted program's one patch (all it had before the crash, but
+	# the crashing one) taken back: it runs as built.
+	from=$(lines "$LOG")
+	"$REWIRE" revert "$pid2" >"$W/revert.out" 2>&1 || fail "rewire revert exited $?: $(cat "$W/revert.out")"
+	grep -q '^rewire: taken back: compute.* (body.c); the program runs the code it was built with;' "$W/revert.out" ||
+		fail "rewire revert after the restart said: $(cat "$W/revert.out")"
+	check_after "$from" "v[\"value\"] == v[\"tick\"] * 2 && v[\"pid\"] == $pid2" "after the revert"
 	n=$(grep -c '^rewire: patched compute' "$ERR")
 	from=$(lines "$LOG")
 	save body.c BODY "$(marked BODY 'return tick * 7;')"
