@@ -1,4 +1,5 @@
 #include "util.h"
+#include "grow.h"
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,17 +55,10 @@ void *rw_calloc(size_t n, size_t size) { return check(calloc(n ? n : 1, size ? s
 void *rw_realloc(void *p, size_t n) { return check(realloc(p, n ? n : 1)); }
 char *rw_strdup(const char *s) { return check(strdup(s)); }
 
+/* grow.h's, ending rewire when it cannot (no such size: as out of memory). */
 void *rw_grow(void *p, size_t *cap, size_t n, size_t size)
 {
-	if (n < *cap)
-		return p;
-	size_t c = *cap ? *cap : 8;
-	while (c <= n && c <= SIZE_MAX / 2)
-		c *= 2;
-	if (c <= n || c > SIZE_MAX / size)
-		check(NULL);	/* no such size: as out of memory */
-	*cap = c;
-	return rw_realloc(p, c * size);
+	return check(rw_try_grow(p, cap, n, size));
 }
 
 uint64_t rw_now_ns(void)
