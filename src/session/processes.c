@@ -183,10 +183,11 @@ static void held_silent(struct session *s, struct proc *p)
 /* A process that did not answer in time: not asked again in this batch. */
 static void settle_silent(struct session *s, struct proc *p, int patching)
 {
+	int waits = !p->released && procs_held(p->pid);
 	rw_trace("proc %d: no answer: %s", p->pid, rw_error());
-	if (patching || p->released || !procs_held(p->pid))
+	if (patching || !waits)
 		p->silent = s->batch;
-	if (!p->released && procs_held(p->pid))
+	if (waits)
 		held_silent(s, p);
 	else if (patching)
 		say_missed(s, p, rw_error());
