@@ -117,6 +117,7 @@ def patch(redirs, syms):
     for scope, name, kind, orig, addr, size in syms:
         out += s(scope) + s(name) + u8(kind) + u64(orig) + u64(addr) + u64(size)
     out += u32(7)   # the session's number for the patch
+    out += u32(1) + bstr(b'\x7fELF')   # a symbol file, for gdb
     return u8(2) + out
 old = LO - SZ
 put(C + '/agent/seed-apply', patch([(old + 0x100, LO, 0, 'step')],

@@ -321,8 +321,7 @@ int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_
 	struct patch p = {.memfd = -1};
 	struct run r = {&p, reply};
 	int rc = parse_patch(req, &p, e);
-	size_t jit_size = 0;
-	char *jit = rc == 0 ? apply_jit_build(&p.m, &jit_size) : NULL;
+	struct jit_code_entry *jit = rc == 0 ? apply_jit_build(&p.m) : NULL;
 	if (rc == 0)
 		rc = api_run(run_locked, &r, e);
 	pthread_mutex_lock(&patch_lock);
@@ -334,11 +333,11 @@ int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_
 	} else if (rc < 0) {
 		region_rollback();
 	} else {
-		apply_jit_register(jit, jit_size);	/* debuggers name its functions */
+		apply_jit_register(jit, (uint32_t)last_note.version);	/* debuggers see it */
 		jit = NULL;
 	}
 	pthread_mutex_unlock(&patch_lock);
-	free(jit);
+	apply_jit_free(jit);
 	patch_free(&p);
 	return rc;
 }

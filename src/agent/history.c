@@ -222,6 +222,7 @@ static int undo_one(struct applied *a, struct agent_err *e)
 	if (rc == 0) {
 		apply_restore_registry(a);
 		atomic_store(&a->live, 0);
+		apply_jit_unregister(a->version);
 	}
 	return rc;
 }

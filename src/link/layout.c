@@ -416,7 +416,19 @@ void link_encode(struct link *l, uint32_t gen, struct proto_buf *b)
 			(char *)r->name, rw_strdup(rw_demangle(r->name))};
 	}
 	m.syms = patch_symbols(l, &m.nsyms);
+	/* Library code: its names, not the library's DWARF (megabytes of std
+	 * a patch pulled one function from). */
+	m.nsymfiles = (uint32_t)l->nobjs;
+	m.symfiles = rw_calloc(l->nobjs + 1, sizeof *m.symfiles);
+	for (uint32_t oi = 0; oi < l->nobjs; oi++) {
+		size_t len;
+		m.symfiles[oi].data = link_symfile(l, oi, !(l->lib && l->lib[oi]), &len);
+		m.symfiles[oi].len = (uint32_t)len;
+	}
 	msg_put_apply(b, &m);
+	for (uint32_t oi = 0; oi < l->nobjs; oi++)
+		free((void *)m.symfiles[oi].data);
+	free(m.symfiles);
 	for (size_t i = 0; i < l->nredirs; i++)
 		free(m.redirs[i].display);
 	free(m.redirs);

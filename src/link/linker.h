@@ -154,6 +154,9 @@ int link_is_changed(struct link *l, uint32_t oi, const struct elf_symbol *s);
 /* Does the data symbol s of object oi bind to storage the process has
  * (variables always; constants when they did not change)? */
 int link_is_running_data(struct link *l, uint32_t oi, const struct elf_symbol *s);
+/* The address of the running storage s of object oi binds to (a variable,
+ * or a constant that did not change); 0 when it binds to none. */
+int link_running_storage(struct link *l, uint32_t oi, const struct elf_symbol *s, uint64_t *addr);
 /* readers.c: refuse a changed global constant that code of the program
  * outside the patch reads too (it would keep reading the old copy). */
 int link_check_const_readers(struct link *l);
@@ -173,6 +176,10 @@ int link_relocate(struct link *l);
 void link_encode(struct link *l, uint32_t gen, struct proto_buf *b);
 /* Each function the patch loads, for perf (/tmp/perf-PID.map). */
 void link_perf_map(const struct link *l, FILE *out);
+/* symfile.c: object oi as debuggers read it (gdb's JIT interface): its
+ * symbols, and its DWARF when dwarf is set, relocated to where the patch
+ * put its code, in a malloc'd relocatable ELF file of *size bytes. */
+uint8_t *link_symfile(struct link *l, uint32_t oi, int dwarf, size_t *size);
 void link_free(struct link *l);
 
 #endif

@@ -209,6 +209,15 @@ int link_is_running_data(struct link *l, uint32_t oi, const struct elf_symbol *s
 	       !link_is_changed(l, oi, s);
 }
 
+int link_running_storage(struct link *l, uint32_t oi, const struct elf_symbol *s, uint64_t *addr)
+{
+	struct running r;
+	if (!link_is_running_data(l, oi, s) || !find_running_sym(l, s, &r) || r.kind != RW_KIND_DATA)
+		return 0;
+	*addr = r.addr;
+	return 1;
+}
+
 static int is_exec(const struct elf_section *s)
 {
 	return (s->flags & SHF_ALLOC) && (s->flags & SHF_EXECINSTR);

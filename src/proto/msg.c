@@ -210,6 +210,9 @@ void msg_put_apply(struct proto_buf *b, const struct msg_apply *a)
 	for (uint32_t i = 0; i < a->nsyms; i++)
 		msg_put_regsym(b, &a->syms[i]);
 	proto_put_u32(b, a->gen);
+	proto_put_u32(b, a->nsymfiles);
+	for (uint32_t i = 0; i < a->nsymfiles; i++)
+		proto_put_bytes(b, a->symfiles[i].data, a->symfiles[i].len);
 }
 
 int msg_get_apply(struct proto_reader *r, struct msg_apply *a)
@@ -240,6 +243,9 @@ int msg_get_apply(struct proto_reader *r, struct msg_apply *a)
 	for (uint32_t i = 0; !r->err && i < a->nsyms; i++)
 		get_regsym(r, &a->syms[i]);
 	a->gen = proto_get_u32(r);
+	a->symfiles = get_array(r, &a->nsymfiles, 4, sizeof *a->symfiles);
+	for (uint32_t i = 0; !r->err && i < a->nsymfiles; i++)
+		a->symfiles[i].data = proto_get_bytes(r, &a->symfiles[i].len);
 	return r->err ? -1 : 0;
 }
 
@@ -253,6 +259,7 @@ void msg_apply_free(struct msg_apply *a)
 		free(a->syms[i].scope);
 		free(a->syms[i].name);
 	}
+	free(a->symfiles);
 	free(a->segs);
 	free(a->inits);
 	free(a->redirs);

@@ -73,6 +73,11 @@ struct msg_segment {
 	uint32_t len;
 };
 
+struct msg_blob {
+	const uint8_t *data;		/* into the message */
+	uint32_t len;
+};
+
 /* An entry jump: the function at from runs to from now on. */
 struct msg_redirect {
 	uint64_t from, to;
@@ -92,6 +97,10 @@ struct msg_apply {
 	struct msg_regsym *syms;		/* what the patch defines, for the next ones */
 	uint32_t nsyms;
 	uint32_t gen;			/* the session's number for it, 0: none */
+	/* For debuggers: a relocatable ELF file per object of the patch, its
+	 * symbols and DWARF at the addresses of this patch (link/symfile.c). */
+	struct msg_blob *symfiles;
+	uint32_t nsymfiles;
 };
 
 struct msg_apply_times {

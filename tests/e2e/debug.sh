@@ -27,30 +27,92 @@ t_perf_map() {
 	pass
 }
 
-e2e_test t_gdb_jit "gdb: attached after a patch, it names the patched function's new code, and stops in it"
-t_gdb_jit() {
+# gdb_batch OUT COMMANDS...: attach gdb to $VPID, run the commands, detach.
+gdb_batch() {
+	local out=$1 args=() c
+	shift
 	command -v gdb >/dev/null || fail "gdb is not installed"
-	build_project busy busy.c
-	start_session busy
+	for c in "handle SIG63 nostop noprint pass" "handle SIG64 nostop noprint pass" "$@"; do
+		args+=(-ex "$c")
+	done
+	timeout 60 gdb -p "$VPID" -batch -nx "${args[@]}" >"$out" 2>&1
+}
+
+e2e_test t_gdb_jit "gdb: attached after a patch, it stops at a line of the new code, names it with file:line, shows the program's variables"
+t_gdb_jit() {
+	build_project state state.c
+	start_session state
 	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
-	local from addr out
+	local from line out=$W/gdb.out vals
 	from=$(lines "$LOG")
-	save busy.c BODY 'return tick * 3;'
-	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
-	check_after "$from" 'v["value"] == v["tick"] * 3' "after the save"
-	# Where the new code is: perf's map (checked by the perf test).
-	addr=$(awk '$3 == "compute" { print $1 }' "/tmp/perf-$VPID.map" | tail -n 1)
-	[[ -n $addr ]] || fail "no address of the new compute in /tmp/perf-$VPID.map"
-	out=$W/gdb.out
-	timeout 60 gdb -p "$VPID" -batch -nx -ex "handle SIG63 nostop noprint pass" \
-		-ex "handle SIG64 nostop noprint pass" -ex "info symbol 0x$addr+4" \
-		-ex "break *0x$addr" -ex continue -ex "bt 1" >"$out" 2>&1
-	grep -q "^compute + 4 in section .text of <in-memory@" "$out" ||
-		fail "gdb does not name the new code: $(grep -m1 'in section\|No symbol' "$out")"
-	grep -qE "^#0 +(0x0*$addr in )?compute " "$out" ||
-		fail "gdb did not stop in the new compute, or does not name it: $(grep -m1 '^#0' "$out")"
-	rm -f "/tmp/perf-$VPID.map"
+	save state.c PRINT "$(marked PRINT 'printf("v=2 file=%d global=%d local=%d\n", file_count, global_count, local_count);')"
+	wait_err '^rewire: patched tick' || fail "no 'rewire: patched tick' line"
+	check_after "$from" 'v["v"] == 2' "after the save"
+	line=$(grep -n '@PRINT' "$P/state.c" | cut -d: -f1)
+	gdb_batch "$out" "break state.c:$line" continue "bt 1" "print file_count" "print global_count" \
+		"print local_count" 'info symbol $pc'
+	# Two places have that line: the program's old tick and the patch's.
+	grep -qE "^#0 +tick \(\) at .*state.c:$line$" "$out" ||
+		fail "gdb did not stop at state.c:$line of the new code: $(grep -m1 -e '^#0' -e rror "$out")"
+	grep -qE "^tick \+ [0-9]+ in section .text of <in-memory@" "$out" ||
+		fail "the stop is not in the patch's code: $(grep -m1 'in section\|No symbol' "$out")"
+	# The new code's DWARF reads the program's own variables: the line
+	# printed next shows the values gdb printed.
+	vals=$(grep -E '^\$[123] = ' "$out" | cut -d' ' -f3 | tr '\n' ' ')
+	[[ $vals =~ ^([0-9]+)\ ([0-9]+)\ ([0-9]+)\ $ ]] || fail "gdb printed no values of the counters: $(grep -m3 '^\$\|rror' "$out" | tr '\n' '|')"
+	wait_for "$LOG" "^v=2 file=${BASH_REMATCH[1]} global=${BASH_REMATCH[2]} local=${BASH_REMATCH[3]}$" 5 ||
+		fail "gdb showed file=${BASH_REMATCH[1]} global=${BASH_REMATCH[2]} local=${BASH_REMATCH[3]}, not what the program printed"
 	wait_lines "$LOG" 4 5 "$(lines "$LOG")" || fail "the program does not go on after gdb detached"
+	check_steps 1 file 1
+	assert_alive "after gdb"
+	pass
+}
+
+e2e_test t_gdb_cxx "gdb: a patched C++ method: stopped at a line of it, gdb names it with file:line and reads the object"
+t_gdb_cxx() {
+	build_project account account.cpp
+	start_session account
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from line out=$W/gdb.out b
+	from=$(lines "$LOG")
+	save account.cpp DEPOSIT "$(marked DEPOSIT 'balance += amount * 2;')"
+	# (gcc -O2 makes deposit a clone, deposit.isra.0, of its own calling
+	# convention: its callers are patched to call the new one)
+	wait_err '^rewire: patched ' || fail "no 'rewire: patched' line"
+	check_after "$from" 'v["added"] == 2' "after the save"
+	line=$(grep -n '@DEPOSIT' "$P/account.cpp" | cut -d: -f1)
+	gdb_batch "$out" "break account.cpp:$line" continue "bt 1" "print account.balance" \
+		"print account.owner" 'info symbol $pc'
+	grep -qE "^#0 +(0x[0-9a-f]+ in )?Account::deposit \(.*\) at .*account.cpp:$line$" "$out" ||
+		fail "gdb did not stop in the new Account::deposit at account.cpp:$line: $(grep -m1 -e '^#0' -e rror "$out")"
+	grep -qE "^Account::deposit\(long\)( \[clone [^]]*\])? \+ [0-9]+ in section \S+ of <in-memory@" "$out" ||
+		fail "the stop is not in the patch's code: $(grep -m1 ' in section ' "$out")"
+	# The new code's DWARF reads the program's object: "ada", and the
+	# balance it prints next.
+	grep -qE '^\$2 = 0x[0-9a-f]+ "ada"$' "$out" || fail "gdb does not read the object's owner: $(grep -m2 '^\$\|rror' "$out" | tr '\n' '|')"
+	b=$(sed -n 's/^\$1 = \([0-9][0-9]*\)$/\1/p' "$out")
+	[[ -n $b ]] || fail "gdb printed no balance: $(grep -m2 '^\$\|rror' "$out" | tr '\n' '|')"
+	wait_for "$LOG" " balance=$((b + 2)) added=2$" 5 || fail "gdb showed balance=$b, the program did not print balance=$((b + 2)) next"
+	wait_lines "$LOG" 4 5 "$(lines "$LOG")" || fail "the program does not go on after gdb detached"
+	assert_alive "after gdb"
+	pass
+}
+
+e2e_test t_gdb_revert "gdb: a patch taken back is no longer known to gdb; the one before it is"
+t_gdb_revert() {
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local k out=$W/gdb.out n
+	for k in 3 4; do
+		save body.c BODY "$(marked BODY "return tick * $k;")"
+		wait_err '^rewire: patched compute' $((k - 2)) || fail "save $((k - 2)) was not patched"
+	done
+	"$REWIRE" revert "$VPID" >"$W/revert.out" 2>&1 || fail "rewire revert failed: $(cat "$W/revert.out")"
+	gdb_batch "$out" "info line body.c:$(grep -n '@BODY' "$P/body.c" | cut -d: -f1)"
+	# The program's line, and patch 1's: patch 2's is gone.
+	n=$(grep -c '^Line [0-9]* of "body.c" starts at address' "$out")
+	((n == 2)) || fail "gdb knows the line in $n places, not 2 (the program's and patch 1's): $(grep '^Line' "$out" | tr '\n' '|')"
 	assert_alive "after gdb"
 	pass
 }

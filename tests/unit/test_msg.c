@@ -77,7 +77,9 @@ static void test_apply(void)
 					  "Game::update(float)"}};
 	struct msg_regsym syms[1] = {{"", "_ZN4Game6updateEf", RW_KIND_FUNC, 0x401000,
 				     0x7f0000000000, 6}};
-	struct msg_apply a = {segs, 1, 0x7f0000000100, inits, 1, redirs, 1, syms, 1, 9}, d;
+	static const uint8_t elf[] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+	struct msg_blob files[2] = {{elf, sizeof elf}, {code, 2}};
+	struct msg_apply a = {segs, 1, 0x7f0000000100, inits, 1, redirs, 1, syms, 1, 9, files, 2}, d;
 	struct proto_buf b = {0};
 	msg_put_apply(&b, &a);
 	struct proto_reader r = {b.p, b.len, 0, 0};
@@ -89,9 +91,11 @@ static void test_apply(void)
 		 d.redirs[0].from == 0x401000 && d.redirs[0].to == 0x7f0000000000 && !d.redirs[0].via &&
 		 !strcmp(d.redirs[0].name, "_ZN4Game6updateEf") &&
 		 !strcmp(d.redirs[0].display, "Game::update(float)") && d.nsyms == 1 &&
-		 same_regsym(&d.syms[0], &syms[0]) && d.gen == 9;
+		 same_regsym(&d.syms[0], &syms[0]) && d.gen == 9 && d.nsymfiles == 2 &&
+		 d.symfiles[0].len == sizeof elf && !memcmp(d.symfiles[0].data, elf, sizeof elf) &&
+		 d.symfiles[1].len == 2 && !memcmp(d.symfiles[1].data, code, 2);
 	msg_apply_free(&d);
-	check(ok, "APPLY decodes to what was encoded (both names of a function)", "a field differs");
+	check(ok, "APPLY decodes to what was encoded (both names of a function, the symbol files)", "a field differs");
 	int cut_ok = 1;
 	for (size_t n = 0; n < b.len; n++) {
 		struct proto_reader c = {b.p, n, 0, 0};
