@@ -2,7 +2,9 @@
  * made for gdb's JIT interface (the agent registers it, agent/jit.c).
  *
  * It is the object the code came from, made to describe the process: a
- * relocatable ELF file whose loaded sections have the addresses the patch
+ * relocatable ELF file of the sections the patch loaded and the DWARF,
+ * nothing else (a Rust crate has a section per function: most of them
+ * are not in the patch). The loaded sections have the addresses the patch
  * gave them (gdb takes a JIT object's section addresses as they are, as
  * it does for LLVM's) and whose DWARF - line tables, functions, types,
  * variables - has every relocation already applied, so that gdb has
@@ -15,11 +17,10 @@
  *     dropped - no line, no function, no breakpoint location for it. In
  *     .debug_ranges and .debug_loc, where 0,0 ends a list, 1,1: an empty
  *     range.
- * Sections not loaded lose SHF_ALLOC (gdb must see none at address 0) and
- * every section its bytes except DWARF, the symbol table and .eh_frame
- * (the bytes the patch loaded, for gdb's unwinder): the code is read
- * from the process. Relocation and group sections become SHT_NULL, which
- * readers skip. Symbols of sections not loaded lose their names. */
+ * No section is at address 0 (gdb would take 0 for it). Loaded sections
+ * have no bytes but .eh_frame's (as the patch loaded them, for gdb's
+ * unwinder): the code is read from the process. The symbols are the named
+ * ones of the sections kept. */
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,13 +109,13 @@ static void relocate(struct link *l, uint32_t oi, const struct elf_section *s, u
 	}
 }
 
-static int keeps_bytes(const struct elf_section *s, int dwarf)
+/* The sections kept: those the patch loaded, and its DWARF. */
+static int is_kept(const struct link *l, uint32_t oi, uint32_t si, int dwarf)
 {
-	if (s->type == SHT_NOBITS || s->type == SHT_RELA || s->type == SHT_REL || s->type == SHT_GROUP)
-		return 0;
-	if (s->type == SHT_STRTAB || is_eh(s))
-		return 1;
-	return dwarf && !(s->flags & SHF_ALLOC);
+	const struct elf_section *s = &l->objs[oi].sections[si];
+	if (s->flags & SHF_ALLOC)
+		return is_loaded(l, oi, si);
+	return dwarf && s->type == SHT_PROGBITS && !strncmp(s->name, ".debug_", 7) && s->data;
 }
 
 static const uint8_t *loaded_bytes(const struct link *l, uint32_t oi, uint32_t si)
@@ -126,74 +127,120 @@ static const uint8_t *loaded_bytes(const struct link *l, uint32_t oi, uint32_t s
 	return l->seg_data[seg] + (a - l->seg_addr[seg]);
 }
 
-/* The symbol table as it was, the names of symbols of sections not
- * loaded removed. */
-static void put_symtab(struct out *out, const struct link *l, uint32_t oi, const Elf64_Shdr *in,
-		       Elf64_Shdr *sh)
+struct strtab {
+	char *buf;
+	size_t len, cap;
+};
+
+static uint32_t str_add(struct strtab *t, const char *s)
 {
-	const struct elf_object *o = &l->objs[oi];
-	size_t n = in->sh_size / sizeof(Elf64_Sym);
-	sh->sh_offset = out_put(out, (const uint8_t *)o->map + in->sh_offset, n * sizeof(Elf64_Sym), 8);
-	Elf64_Sym *syms = (Elf64_Sym *)(out->buf + sh->sh_offset);
-	for (size_t i = 1; i < n && i < o->nsymbols; i++) {
-		uint32_t shndx = o->symbols[i].shndx;
-		if (shndx && shndx < o->nsections && (o->sections[shndx].flags & SHF_ALLOC) &&
-		    !is_loaded(l, oi, shndx))
-			syms[i].st_name = 0;
+	size_t n = strlen(s) + 1;
+	if (t->len + n > t->cap) {
+		t->cap = (t->len + n) * 2;
+		t->buf = rw_realloc(t->buf, t->cap);
 	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	return (uint32_t)(t->len - n);
 }
 
-static void put_section(struct out *out, struct link *l, uint32_t oi, uint32_t si, int dwarf,
-			Elf64_Shdr *sh)
+/* A loaded section: its address, and only .eh_frame's bytes. */
+static void put_loaded(struct out *out, const struct link *l, uint32_t oi, uint32_t si, Elf64_Shdr *sh)
+{
+	const struct elf_section *s = &l->objs[oi].sections[si];
+	const uint8_t *data = is_eh(s) ? loaded_bytes(l, oi, si) : NULL;
+	sh->sh_type = data ? SHT_PROGBITS : SHT_NOBITS;
+	sh->sh_flags = s->flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR | SHF_TLS);
+	sh->sh_addr = l->secs[oi][si].addr;
+	sh->sh_size = s->size;
+	sh->sh_addralign = s->align;
+	sh->sh_offset = data ? out_put(out, data, s->size, s->align) : out->size;
+}
+
+static void put_dwarf(struct out *out, struct link *l, uint32_t oi, uint32_t si, Elf64_Shdr *sh)
+{
+	const struct elf_section *s = &l->objs[oi].sections[si];
+	sh->sh_type = SHT_PROGBITS;
+	sh->sh_size = s->size;
+	sh->sh_addralign = s->align;
+	sh->sh_offset = out_put(out, s->data, s->size, s->align);
+	relocate(l, oi, s, out->buf + sh->sh_offset);
+}
+
+/* The named functions and data of the sections kept, locals first. */
+static void put_symtab(struct out *out, const struct link *l, uint32_t oi, const uint32_t *newidx,
+		       Elf64_Shdr *sh, struct strtab *names)
 {
 	const struct elf_object *o = &l->objs[oi];
-	const struct elf_section *s = &o->sections[si];
-	const Elf64_Shdr *in = (const Elf64_Shdr *)((const uint8_t *)o->map +
-						     ((const Elf64_Ehdr *)o->map)->e_shoff) + si;
-	*sh = *in;
-	sh->sh_flags &= ~(uint64_t)SHF_GROUP;
-	if (s->type == SHT_RELA || s->type == SHT_REL || s->type == SHT_GROUP) {
-		*sh = (Elf64_Shdr){.sh_name = in->sh_name, .sh_type = SHT_NULL};
-		return;
+	size_t start = out_put(out, NULL, sizeof(Elf64_Sym), 8), n = 1;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			sh->sh_info = (uint32_t)n;
+		for (size_t i = 1; i < o->nsymbols; i++) {
+			const struct elf_symbol *y = &o->symbols[i];
+			if ((y->bind == STB_LOCAL) != !pass || !y->name[0] || y->shndx >= o->nsections ||
+			    !newidx[y->shndx] || (y->type != STT_FUNC && y->type != STT_OBJECT &&
+						  y->type != STT_NOTYPE && y->type != STT_TLS))
+				continue;
+			Elf64_Sym e = {.st_name = str_add(names, y->name),
+				       .st_info = ELF64_ST_INFO(y->bind, y->type),
+				       .st_other = y->visibility, .st_shndx = (uint16_t)newidx[y->shndx],
+				       .st_value = y->value, .st_size = y->size};
+			out_put(out, &e, sizeof e, 8);
+			n++;
+		}
 	}
-	if (s->flags & SHF_ALLOC) {
-		if (is_loaded(l, oi, si))
-			sh->sh_addr = l->secs[oi][si].addr;
-		else
-			sh->sh_flags &= ~(uint64_t)(SHF_ALLOC | SHF_EXECINSTR | SHF_WRITE | SHF_TLS);
-	}
-	if (s->type == SHT_SYMTAB) {
-		put_symtab(out, l, oi, in, sh);
-		return;
-	}
-	const uint8_t *data = s->data;
-	if (s->flags & SHF_ALLOC)
-		data = is_loaded(l, oi, si) ? loaded_bytes(l, oi, si) : NULL;
-	if (!keeps_bytes(s, dwarf) || !data) {
-		sh->sh_type = SHT_NOBITS;
-		sh->sh_offset = out->size;
-		return;
-	}
-	sh->sh_offset = out_put(out, data, s->size, s->align ? s->align : 1);
-	if (!(s->flags & SHF_ALLOC))
-		relocate(l, oi, s, out->buf + sh->sh_offset);
+	sh->sh_type = SHT_SYMTAB;
+	sh->sh_offset = start;
+	sh->sh_size = n * sizeof(Elf64_Sym);
+	sh->sh_addralign = 8;
+	sh->sh_entsize = sizeof(Elf64_Sym);
+}
+
+static void put_strtab(struct out *out, Elf64_Shdr *sh, const struct strtab *t)
+{
+	sh->sh_type = SHT_STRTAB;
+	sh->sh_offset = out_put(out, t->buf, t->len, 1);
+	sh->sh_size = t->len;
+	sh->sh_addralign = 1;
 }
 
 uint8_t *link_symfile(struct link *l, uint32_t oi, int dwarf, size_t *size)
 {
 	const struct elf_object *o = &l->objs[oi];
 	struct out out = {0};
+	struct strtab shstr = {0}, str = {0};
+	uint32_t *newidx = rw_calloc(o->nsections + 1, sizeof *newidx), n = 1;
+	str_add(&shstr, ""), str_add(&str, "");
 	Elf64_Ehdr eh = *(const Elf64_Ehdr *)o->map;
 	out_put(&out, &eh, sizeof eh, 8);
-	Elf64_Shdr *sh = rw_calloc(o->nsections, sizeof *sh);
-	sh[0] = *(const Elf64_Shdr *)((const uint8_t *)o->map + eh.e_shoff);	/* extended counts */
 	for (uint32_t si = 1; si < o->nsections; si++)
-		put_section(&out, l, oi, si, dwarf, &sh[si]);
-	size_t shoff = out_put(&out, sh, o->nsections * sizeof *sh, 8);
-	free(sh);
+		if (is_kept(l, oi, si, dwarf) && n < SHN_LORESERVE - 3)
+			newidx[si] = n++;
+	Elf64_Shdr *sh = rw_calloc(n + 3, sizeof *sh);
+	for (uint32_t si = 1; si < o->nsections; si++) {
+		Elf64_Shdr *d = &sh[newidx[si]];
+		if (!newidx[si])
+			continue;
+		d->sh_name = str_add(&shstr, o->sections[si].name);
+		if (o->sections[si].flags & SHF_ALLOC)
+			put_loaded(&out, l, oi, si, d);
+		else
+			put_dwarf(&out, l, oi, si, d);
+	}
+	uint32_t symtab = n, strtab = n + 1, shstrtab = n + 2;
+	sh[symtab].sh_name = str_add(&shstr, ".symtab");
+	sh[symtab].sh_link = strtab;
+	put_symtab(&out, l, oi, newidx, &sh[symtab], &str);
+	sh[strtab].sh_name = str_add(&shstr, ".strtab");
+	put_strtab(&out, &sh[strtab], &str);
+	sh[shstrtab].sh_name = str_add(&shstr, ".shstrtab");
+	put_strtab(&out, &sh[shstrtab], &shstr);
+	size_t shoff = out_put(&out, sh, (n + 3) * sizeof *sh, 8);
 	Elf64_Ehdr *h = (Elf64_Ehdr *)out.buf;
-	h->e_shoff = shoff;
+	h->e_shoff = shoff, h->e_shnum = (uint16_t)(n + 3), h->e_shstrndx = (uint16_t)shstrtab;
 	h->e_phoff = 0, h->e_phnum = 0;
+	free(sh), free(newidx), free(shstr.buf), free(str.buf);
 	*size = out.size;
 	return out.buf;
 }
