@@ -115,7 +115,10 @@ static int is_kept(const struct link *l, uint32_t oi, uint32_t si, int dwarf)
 	const struct elf_section *s = &l->objs[oi].sections[si];
 	if (s->flags & SHF_ALLOC)
 		return is_loaded(l, oi, si);
-	return dwarf && s->type == SHT_PROGBITS && !strncmp(s->name, ".debug_", 7) && s->data;
+	/* Compressed (-gz): its relocations apply to the bytes inflated;
+	 * gdb gets the symbols without it. */
+	return dwarf && s->type == SHT_PROGBITS && !strncmp(s->name, ".debug_", 7) && s->data &&
+	       !(s->flags & SHF_COMPRESSED);
 }
 
 static const uint8_t *loaded_bytes(const struct link *l, uint32_t oi, uint32_t si)
