@@ -97,7 +97,7 @@ int session_restart(struct session *s, int status)
 {
 	if (!s->relaunch || !WIFSIGNALED(status) || !rw_crash_signal(WTERMSIG(status)))
 		return 0;
-	int sig = WTERMSIG(status), blamed = chan_crash_blame(s->child, sig);
+	int sig = WTERMSIG(status), blamed = s->blamed;
 	struct landed *bad = session_find_landed(s, blamed);
 	int again = s->restarted_at && rw_now_ns() - s->restarted_at < 5000000000ull;
 	if (s->restarts == 20) {

@@ -42,8 +42,19 @@ static int next_timeout(struct session *s)
  * its status goes to its own parent. */
 static int child_exited(struct session *s, int *status)
 {
-	if (s->detach_fd < 0)
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (s->detach_fd < 0) {
+		if (waitid(P_PID, (id_t)s->child, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid != s->child)
+			return 0;
+		/* Its crash note is read while it is a zombie: once it is
+		 * reaped its pid is free, and a rewire starting meanwhile
+		 * removes the notes of pids that do not exist (run.c). */
+		if (s->relaunch && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED))
+			s->blamed = chan_crash_blame(s->child, si.si_status);
 		return waitpid(s->child, status, WNOHANG) == s->child;
+	}
 	*status = 0;
 	return s->pidfd >= 0 ? session_child_ended(s) : kill(s->child, 0) < 0 && errno == ESRCH;
 }

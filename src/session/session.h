@@ -115,6 +115,7 @@ struct session {
 	void *relaunch_ctx;
 	uint64_t restarted_at;
 	int restarts;
+	int blamed;		/* the patch the crashed program's agent named, 0: none */
 	struct landed landed[KEEP_LANDED];	/* the program's patches, oldest first */
 	size_t nlanded;
 	unsigned seq;		/* baselines are files of their own: landed[].before */
