@@ -503,6 +503,22 @@ last_line() {
 # them. `rewire run` started in $W/proj finds the database, watches the
 # sources and patches what is saved.
 
+# gdb_batch OUT COMMANDS...: attach gdb to $VPID, run the commands, detach.
+gdb_batch() {
+	local out=$1 args=() c
+	shift
+	command -v gdb >/dev/null || fail "gdb is not installed"
+	for c in "handle SIG63 nostop noprint pass" "handle SIG64 nostop noprint pass" "$@"; do
+		args+=(-ex "$c")
+	done
+	timeout 60 gdb -p "$VPID" -batch -nx "${args[@]}" >"$out" 2>&1
+}
+
+# gdb_value OUT N: the number gdb printed as $N in OUT (gdb_batch's).
+gdb_value() {
+	sed -n "s/^\\\$$2 = \\([0-9][0-9]*\\)\$/\\1/p" "$1"
+}
+
 # build_project PROGRAM FILE...: copy victims/FILE (.c, .cpp, .h) into
 # $W/proj, compile each .c/.cpp with the config's flags, link PROGRAM.
 build_project() {

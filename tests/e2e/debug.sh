@@ -27,17 +27,6 @@ t_perf_map() {
 	pass
 }
 
-# gdb_batch OUT COMMANDS...: attach gdb to $VPID, run the commands, detach.
-gdb_batch() {
-	local out=$1 args=() c
-	shift
-	command -v gdb >/dev/null || fail "gdb is not installed"
-	for c in "handle SIG63 nostop noprint pass" "handle SIG64 nostop noprint pass" "$@"; do
-		args+=(-ex "$c")
-	done
-	timeout 60 gdb -p "$VPID" -batch -nx "${args[@]}" >"$out" 2>&1
-}
-
 e2e_test t_gdb_jit "gdb: attached after a patch, it stops at a line of the new code, names it with file:line, shows the program's variables"
 t_gdb_jit() {
 	build_project state state.c
@@ -90,7 +79,7 @@ t_gdb_cxx() {
 	# The new code's DWARF reads the program's object: "ada", and the
 	# balance it prints next.
 	grep -qE '^\$2 = 0x[0-9a-f]+ "ada"$' "$out" || fail "gdb does not read the object's owner: $(grep -m2 '^\$\|rror' "$out" | tr '\n' '|')"
-	b=$(sed -n 's/^\$1 = \([0-9][0-9]*\)$/\1/p' "$out")
+	b=$(gdb_value "$out" 1)
 	[[ -n $b ]] || fail "gdb printed no balance: $(grep -m2 '^\$\|rror' "$out" | tr '\n' '|')"
 	wait_for "$LOG" " balance=$((b + 2)) added=2$" 5 || fail "gdb showed balance=$b, the program did not print balance=$((b + 2)) next"
 	wait_lines "$LOG" 4 5 "$(lines "$LOG")" || fail "the program does not go on after gdb detached"

@@ -88,7 +88,6 @@ t_rust() {
 
 e2e_test t_rust_gdb "Rust: gdb stops at a line of a patched function and names it with file:line" once timeout=300
 t_rust_gdb() {
-	command -v gdb >/dev/null || fail "gdb is not installed"
 	start_cargo rust_ticker
 	local from line out=$W/gdb.out
 	from=$(lines "$LOG")
@@ -96,15 +95,13 @@ t_rust_gdb() {
 	wait_err '^rewire: patched .*compute' 1 60 || fail "no patch of compute: $(tail -n 3 "$ERR" | tr '\n' ' ')"
 	check_after "$from" 'v["value"] == 3 * v["tick"] + 1' "after editing compute"
 	line=$(grep -n '@BODY' "$P/src/main.rs" | cut -d: -f1)
-	timeout 60 gdb -p "$VPID" -batch -nx -ex "handle SIG63 nostop noprint pass" \
-		-ex "handle SIG64 nostop noprint pass" -ex "break main.rs:$line" -ex continue -ex "bt 1" \
-		-ex "print x" -ex 'info symbol $pc' >"$out" 2>&1
+	gdb_batch "$out" "break main.rs:$line" continue "bt 1" "print x" 'info symbol $pc'
 	grep -qE "^#0 +(0x[0-9a-f]+ in )?rust_ticker::compute \(x=[0-9]+\) at src/main.rs:$line$" "$out" ||
 		fail "gdb did not stop in the new compute at main.rs:$line: $(grep -m1 -e '^#0' -e rror "$out")"
 	grep -qE "^rust_ticker::compute(::h[0-9a-f]+)? \+ [0-9]+ in section \S+ of <in-memory@" "$out" ||
 		fail "the stop is not in the patch's code: $(grep -m1 ' in section \S* of ' "$out")"
 	local x
-	x=$(sed -n 's/^\$1 = \([0-9][0-9]*\)$/\1/p' "$out")
+	x=$(gdb_value "$out" 1)
 	[[ -n $x ]] || fail "gdb printed no x: $(grep -m2 '^\$\|rror' "$out" | tr '\n' '|')"
 	wait_for "$LOG" "value=$((3 * x + 1))( |$)" 5 || fail "gdb showed x=$x, the program did not print value=$((3 * x + 1))"
 	wait_lines "$LOG" 4 5 "$(lines "$LOG")" || fail "the program does not go on after gdb detached"
