@@ -671,14 +671,22 @@ static const struct elf_symbol *callee(const struct diff_obj *nw, uint16_t si, c
 	return f && f->type == STT_FUNC && f->value == (uint64_t)off ? f : NULL;
 }
 
-int diff_is_clone(const char *name)
+size_t diff_clone_base_len(const char *name)
 {
 	static const char *const marks[] = {".cold", ".isra.", ".constprop.", ".part.",
 					    ".lto_priv.", ".localalias", ".clone."};
-	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
-		if (strstr(name, marks[i]))
-			return 1;
-	return 0;
+	size_t len = strlen(name);
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+		const char *at = strstr(name, marks[i]);
+		if (at && (size_t)(at - name) < len)
+			len = (size_t)(at - name);
+	}
+	return len;
+}
+
+int diff_is_clone(const char *name)
+{
+	return name[diff_clone_base_len(name)] != 0;
 }
 
 /* Does f call a function marked in changed? */

@@ -58,6 +58,8 @@ int diff_producer_ipa_ra(const char *p, const char *end, int *flag);
  * calls the new ones, and their callers in the file change with them
  * (diff_changed_set), so the new clone is reached. */
 int diff_is_clone(const char *name);
+/* The length of name without its clone suffix (foo.isra.0: 3). */
+size_t diff_clone_base_len(const char *name);
 
 /* Why changed[i] is set: the function or constant differs, or only its
  * callee does (gcc's -fipa-ra, below), or the function is new (the

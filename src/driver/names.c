@@ -6,7 +6,8 @@
  * then "and N other instances" (every one with -v). C++ names come without
  * parameters unless two overloads need them to be told apart; several
  * instances of one Rust generic (legacy mangling names them alike) are
- * named by their arguments (from DWARF), else counted. A new function
+ * named by their arguments (from DWARF), else counted. gcc's clones of an
+ * edited function (deposit.isra.0) are named as the function. A new function
  * that takes the place of a removed one of the same name (a C++ signature
  * change gives it another symbol) is said as such: the old one is no
  * longer called by the patched code. */
@@ -19,6 +20,7 @@
 #include "link/linker.h"
 
 struct shown {
+	const char *name;	/* linkage name */
 	char *brief;	/* demangled, without C++ parameters */
 	char *full;	/* with them */
 	int own;	/* of the user's crates or files */
@@ -67,15 +69,65 @@ static int add(char *buf, size_t cap, size_t *len, const char *sep, const char *
 	return 0;
 }
 
-static void name_instances(const struct link *l, struct shown *v, size_t n, size_t i);
+static void name_instances(struct shown *v, size_t n, size_t i);
 
-/* One entry per replaced function; each brief name counted on its first. */
-static struct shown *collect(const struct link *l, const struct patch_filter *f)
+/* gcc's clones of a function (deposit.isra.0, of its own calling
+ * convention) get no entry jump: their callers are patched to call the
+ * new one. One that the program has and whose code changed is a change
+ * of the function the user edited: the names of those functions, *n. */
+static char **changed_clones(struct link *l, size_t *n)
 {
-	struct shown *v = rw_calloc(l->nredirs + 1, sizeof *v);
-	for (size_t i = 0; i < l->nredirs; i++) {
-		v[i].brief = rw_strdup(rw_demangle_short(l->redirs[i].name));
-		v[i].full = rw_strdup(rw_demangle(l->redirs[i].name));
+	char **names = NULL;
+	size_t cap = 0;
+	*n = 0;
+	for (uint32_t oi = 0; oi < l->nobjs && !(l->lib && l->lib[oi]); oi++) {
+		const struct elf_object *o = &l->objs[oi];
+		for (size_t k = 1; k < o->nsymbols; k++) {
+			const struct elf_symbol *s = &o->symbols[k];
+			if (s->type != STT_FUNC || s->shndx == SHN_UNDEF || !diff_is_clone(s->name) ||
+			    link_is_changed(l, oi, s) != DIFF_CHANGED)
+				continue;
+			names = rw_grow(names, &cap, *n, sizeof *names);
+			names[*n] = rw_malloc(diff_clone_base_len(s->name) + 1);
+			memcpy(names[*n], s->name, diff_clone_base_len(s->name));
+			names[(*n)++][diff_clone_base_len(s->name)] = 0;
+		}
+	}
+	return names;
+}
+
+/* The names to show, *n: the functions of changed clones, then the
+ * replaced functions whose code changed, then those that changed only
+ * for gcc's -fipa-ra (callers of the others). */
+static const char **names_in_order(const struct link *l, char **clones, size_t nclones, size_t *n)
+{
+	const char **names = rw_calloc(nclones + l->nredirs + 1, sizeof *names);
+	*n = 0;
+	for (size_t i = 0; i < nclones; i++)
+		names[(*n)++] = clones[i];
+	uint8_t *ipa_ra = rw_calloc(l->nredirs + 1, 1);
+	for (size_t i = 0; i < l->nredirs; i++)
+		ipa_ra[i] = link_how_changed(l, &l->redirs[i]) == DIFF_IPA_RA;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < l->nredirs; i++)
+			if (ipa_ra[i] == pass)
+				names[(*n)++] = l->redirs[i].name;
+	free(ipa_ra);
+	return names;
+}
+
+/* One entry per function named (names_in_order); each brief name counted
+ * on its first. */
+static struct shown *collect(const struct link *l, const struct patch_filter *f, size_t *n)
+{
+	size_t nclones;
+	char **clones = changed_clones((struct link *)l, &nclones);
+	const char **names = names_in_order(l, clones, nclones, n);
+	struct shown *v = rw_calloc(*n + 1, sizeof *v);
+	for (size_t i = 0; i < *n; i++) {
+		v[i].name = names[i];
+		v[i].brief = rw_strdup(rw_demangle_short(names[i]));
+		v[i].full = rw_strdup(rw_demangle(names[i]));
 		v[i].own = is_own(v[i].brief, f);
 		v[i].count = 1;
 		for (size_t j = 0; j < i; j++)
@@ -83,25 +135,33 @@ static struct shown *collect(const struct link *l, const struct patch_filter *f)
 				/* Overloads: told apart by their parameters. */
 				if (strcmp(v[j].full, v[i].full))
 					continue;
-				v[j].count++, v[i].count = 0;
+				/* A clone's function that has an entry jump too
+				 * is one function, not two instances. */
+				v[j].count += j >= nclones, v[i].count = 0;
 				break;
 			}
 	}
-	for (size_t i = 0; i < l->nredirs; i++)
+	for (size_t i = nclones; i < *n; i++)
 		if (v[i].count > 1)
-			name_instances(l, v, l->nredirs, i);
+			name_instances(v, *n, i);
+	for (size_t i = 0; i < *n; i++)
+		v[i].name = NULL;	/* the clones' names go */
+	for (size_t i = 0; i < nclones; i++)
+		free(clones[i]);
+	free(clones);
+	free(names);
 	return v;
 }
 
 /* Instances of one Rust generic, alike in legacy mangling: each by its
  * arguments (total<u32>, total<u64>), from the DWARF the type checks read.
  * Counted when any has none. */
-static void name_instances(const struct link *l, struct shown *v, size_t n, size_t i)
+static void name_instances(struct shown *v, size_t n, size_t i)
 {
 	for (size_t j = i; j < n; j++) {
 		if (strcmp(v[j].brief, v[i].brief) || strcmp(v[j].full, v[i].full))
 			continue;
-		if (!types_generic_name(l->redirs[j].name))
+		if (!types_generic_name(v[j].name))
 			return;
 	}
 	const char *last = NULL;
@@ -112,7 +172,7 @@ static void name_instances(const struct link *l, struct shown *v, size_t n, size
 	for (size_t j = i; j < n; j++) {
 		if (strcmp(v[j].brief, brief) || strcmp(v[j].full, full))
 			continue;
-		const char *g = types_generic_name(l->redirs[j].name);
+		const char *g = types_generic_name(v[j].name);
 		size_t len = keep + strlen(g) + 1;
 		char *named = rw_calloc(len, 1);
 		snprintf(named, len, "%.*s%s", (int)keep, brief, g);
@@ -192,8 +252,8 @@ static void say_new(const struct patch_filter *f, char *buf, size_t cap, size_t 
 
 void patch_describe(const struct link *l, const struct patch_filter *f, struct patch_result *res)
 {
-	struct shown *v = collect(l, f);
-	size_t len = 0, own = 0, others = 0, left = 0, n = l->nredirs;
+	size_t len = 0, own = 0, others = 0, left = 0, n;
+	struct shown *v = collect(l, f, &n);
 	char *buf = res->names;
 	const size_t cap = sizeof res->names;
 	buf[0] = 0;

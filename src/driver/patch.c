@@ -258,17 +258,6 @@ static int link_and_apply(struct link_process *p, struct link *l, struct pull *p
 	return rc;
 }
 
-/* Why the diff said a redirected function changed (diff.h's values). */
-static int changed_how(const struct link *l, const struct redirect *r)
-{
-	const struct elf_object *o = &l->objs[r->obj];
-	for (size_t k = 1; k < o->nsymbols; k++)
-		if (o->symbols[k].type == STT_FUNC && o->symbols[k].shndx == r->sec &&
-		    !strcmp(o->symbols[k].name, r->name))
-			return link_is_changed((struct link *)l, r->obj, &o->symbols[k]);
-	return 1;
-}
-
 /* Which replaced functions a thread is still inside: their bodies in the
  * module, and their versions of the patch before (the registry of HELLO,
  * asked before this patch). */
@@ -281,7 +270,7 @@ static void scan_running(struct link_process *p, const struct link *l, struct pa
 	for (size_t i = 0; i < l->nredirs; i++) {
 		const struct redirect *r = &l->redirs[i];
 		uint64_t at = r->from - bias, end = elf_image_next_boundary(p->exe, at);
-		int ipa_ra = changed_how(l, r) == DIFF_IPA_RA;
+		int ipa_ra = link_how_changed(l, r) == DIFF_IPA_RA;
 		names[i] = rw_strdup(rw_demangle(r->name));
 		if (end > at && n < cap)
 			code[n++] = (struct old_code){r->from, end + bias, names[i], ipa_ra};

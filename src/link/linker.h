@@ -151,6 +151,8 @@ int link_pair_statics(struct link *l);
 const char *link_paired_name(struct link *l, const struct elf_symbol *s, int *is_new);
 /* Did function s of object oi change (the diff's answer; all do without one)? */
 int link_is_changed(struct link *l, uint32_t oi, const struct elf_symbol *s);
+/* Why the diff said redirected function r changed (diff.h's DIFF_*). */
+int link_how_changed(const struct link *l, const struct redirect *r);
 /* Does the data symbol s of object oi bind to storage the process has
  * (variables always; constants when they did not change)? */
 int link_is_running_data(struct link *l, uint32_t oi, const struct elf_symbol *s);

@@ -197,6 +197,17 @@ int link_is_changed(struct link *l, uint32_t oi, const struct elf_symbol *s)
 	return l->diff ? diff_set_changed(l->diff, oi, &l->objs[oi], s) : 1;
 }
 
+int link_how_changed(const struct link *l, const struct redirect *r)
+{
+	const struct elf_object *o = &l->objs[r->obj];
+	const uint32_t *list;
+	size_t n = elf_object_section_symbols(o, r->sec, &list);
+	for (size_t k = 0; k < n; k++)
+		if (o->symbols[list[k]].type == STT_FUNC && !strcmp(o->symbols[list[k]].name, r->name))
+			return link_is_changed((struct link *)l, r->obj, &o->symbols[list[k]]);
+	return 1;
+}
+
 static int is_const_data(const struct elf_section *s);
 
 int link_is_running_data(struct link *l, uint32_t oi, const struct elf_symbol *s)

@@ -66,8 +66,9 @@ t_gdb_cxx() {
 	from=$(lines "$LOG")
 	save account.cpp DEPOSIT "$(marked DEPOSIT 'balance += amount * 2;')"
 	# (gcc -O2 makes deposit a clone, deposit.isra.0, of its own calling
-	# convention: its callers are patched to call the new one)
-	wait_err '^rewire: patched ' || fail "no 'rewire: patched' line"
+	# convention: its callers are patched to call the new one, and the
+	# patch line names the function edited)
+	wait_err '^rewire: patched Account::deposit' || fail "no 'rewire: patched Account::deposit' line"
 	check_after "$from" 'v["added"] == 2' "after the save"
 	line=$(grep -n '@DEPOSIT' "$P/account.cpp" | cut -d: -f1)
 	gdb_batch "$out" "break account.cpp:$line" continue "bt 1" "print account.balance" \
