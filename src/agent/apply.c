@@ -321,7 +321,7 @@ int apply_patch(struct proto_reader *req, struct proto_buf *reply, struct agent_
 	struct patch p = {.memfd = -1};
 	struct run r = {&p, reply};
 	int rc = parse_patch(req, &p, e);
-	struct jit_code_entry *jit = rc == 0 ? apply_jit_build(&p.m) : NULL;
+	struct jit_entry *jit = rc == 0 ? apply_jit_build(&p.m) : NULL;
 	if (rc == 0)
 		rc = api_run(run_locked, &r, e);
 	pthread_mutex_lock(&patch_lock);

@@ -104,10 +104,10 @@ int apply_code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n);
 /* jit.c: the patch's symbol files, for gdb (its JIT interface): copied
  * before the patch (NULL: none), registered once it is in as version,
  * unregistered when it is taken back. */
-struct jit_code_entry;
-struct jit_code_entry *apply_jit_build(const struct msg_apply *m);
-void apply_jit_register(struct jit_code_entry *list, uint32_t version);
-void apply_jit_free(struct jit_code_entry *list);
+struct jit_entry;
+struct jit_entry *apply_jit_build(const struct msg_apply *m);
+void apply_jit_register(struct jit_entry *list, uint32_t version);
+void apply_jit_free(struct jit_entry *list);
 void apply_jit_unregister(int version);
 
 /* history.c: the patches the process holds, for STATUS. */
