@@ -87,34 +87,149 @@ static int is_range_list(const char *name)
 	return !strcmp(name, ".debug_ranges") || !strcmp(name, ".debug_loc");
 }
 
-static void relocate(struct link *l, uint32_t oi, const struct elf_section *s, uint8_t *data)
+/* .debug_info's units, and those kept: the ones with something the
+ * patch loaded. A Rust crate's object has a unit per codegen unit, and a
+ * patch loads code of few of them. A unit dropped takes shift bytes out
+ * of the offsets after it; the indexes that name units by offset
+ * (.debug_aranges, .debug_pubnames, ...) go: gdb reads the units. */
+struct units {
+	uint64_t *start;	/* [n + 1], start[n]: the section's size */
+	uint64_t *shift;	/* bytes of the units before i dropped */
+	uint8_t *keep;
+	size_t n;
+	uint32_t si;		/* .debug_info */
+};
+
+static size_t unit_of(const struct units *u, uint64_t off)
 {
+	size_t lo = 0, hi = u->n;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (u->start[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* off in .debug_info as it is in the symbol file; 0 when its unit went. */
+static uint64_t unit_offset(const struct units *u, uint64_t off)
+{
+	size_t k = unit_of(u, off);
+	return u->keep[k] ? off - u->shift[k] : 0;
+}
+
+static void relocate(struct link *l, uint32_t oi, const struct elf_section *s, uint8_t *data,
+		     const struct units *u)
+{
+	int in_info = u && s == &l->objs[oi].sections[u->si];
 	for (size_t i = 0; i < s->nrelas_read; i++) {
 		const struct elf_rela *r = &s->relas[i];
 		struct reloc_kind k;
 		arch_reloc_kind(r->type, &k);
 		int width = arch_field_size(r->type);
-		if (!width || r->offset > s->size || s->size - r->offset < (uint64_t)width)
+		uint64_t at = r->offset;
+		if (!width || at > s->size || s->size - at < (uint64_t)width)
 			continue;
-		uint8_t *loc = data + r->offset;
+		if (in_info) {
+			size_t unit = unit_of(u, at);
+			if (!u->keep[unit])
+				continue;
+			at -= u->shift[unit];
+		}
+		uint8_t *loc = data + at;
 		uint64_t S = k.known && !k.tls && !k.got ? target_addr(l, oi, r->sym, r->addend) : 0;
+		if (u && r->sym < l->objs[oi].nsymbols && l->objs[oi].symbols[r->sym].shndx == u->si)
+			S = unit_offset(u, S);
 		if (!S && is_range_list(s->name))
 			S = 1;
 		memset(loc, 0, (size_t)width);
 		if (S || !k.pcrel) {
-			struct relval v = {.S = S, .P = r->offset};
+			struct relval v = {.S = S, .P = at};
 			if (arch_apply(r->type, loc, &v) < 0)
 				memset(loc, 0, (size_t)width);
 		}
 	}
 }
 
+/* The units of .debug_info si and those to keep; none (no pruning) when
+ * there is one, the section does not read as units, or addresses are in
+ * .debug_addr (DWARF 5's addrx: which unit uses which is not told by the
+ * relocations of .debug_info). */
+static int find_units(const struct link *l, uint32_t oi, uint32_t si, struct units *u)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_section *s = &o->sections[si];
+	memset(u, 0, sizeof *u);
+	for (uint32_t k = 1; k < o->nsections; k++)
+		if (!strcmp(o->sections[k].name, ".debug_addr"))
+			return 0;
+	size_t cap = 0;
+	for (uint64_t off = 0; off < s->size;) {
+		uint32_t len32;
+		uint64_t len, hdr = 4;
+		if (s->size - off < 4)
+			goto bad;
+		memcpy(&len32, s->data + off, 4);
+		len = len32;
+		if (len32 == 0xffffffffu) {
+			if (s->size - off < 12)
+				goto bad;
+			memcpy(&len, s->data + off + 4, 8);
+			hdr = 12;
+		}
+		if (len > s->size - off - hdr)
+			goto bad;
+		u->start = rw_grow(u->start, &cap, u->n + 1, sizeof *u->start);
+		u->start[u->n++] = off;
+		off += hdr + len;
+	}
+	if (u->n < 2)
+		goto bad;
+	u->start[u->n] = s->size;
+	u->keep = rw_calloc(u->n, 1);
+	u->shift = rw_calloc(u->n, sizeof *u->shift);
+	u->si = si;
+	for (size_t i = 0; i < s->nrelas_read; i++) {
+		const struct elf_rela *r = &s->relas[i];
+		if (r->sym < o->nsymbols && o->symbols[r->sym].shndx < o->nsections &&
+		    is_loaded(l, oi, o->symbols[r->sym].shndx) && r->offset < s->size)
+			u->keep[unit_of(u, r->offset)] = 1;
+	}
+	for (size_t i = 1; i < u->n; i++)
+		u->shift[i] = u->shift[i - 1] + (u->keep[i - 1] ? 0 : u->start[i] - u->start[i - 1]);
+	return 1;
+bad:
+	free(u->start);
+	memset(u, 0, sizeof *u);
+	return 0;
+}
+
+static void units_free(struct units *u)
+{
+	free(u->start), free(u->shift), free(u->keep);
+}
+
+/* The indexes of units by offset: of no use once units are dropped. */
+static int is_unit_index(const char *name)
+{
+	static const char *const names[] = {".debug_aranges", ".debug_pubnames", ".debug_pubtypes",
+					    ".debug_gnu_pubnames", ".debug_gnu_pubtypes", ".debug_names"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (!strcmp(name, names[i]))
+			return 1;
+	return 0;
+}
+
 /* The sections kept: those the patch loaded, and its DWARF. */
-static int is_kept(const struct link *l, uint32_t oi, uint32_t si, int dwarf)
+static int is_kept(const struct link *l, uint32_t oi, uint32_t si, int dwarf, const struct units *u)
 {
 	const struct elf_section *s = &l->objs[oi].sections[si];
 	if (s->flags & SHF_ALLOC)
 		return is_loaded(l, oi, si);
+	if (u->n && is_unit_index(s->name))
+		return 0;
 	/* Compressed (-gz): its relocations apply to the bytes inflated;
 	 * gdb gets the symbols without it. */
 	return dwarf && s->type == SHT_PROGBITS && !strncmp(s->name, ".debug_", 7) && s->data &&
@@ -160,14 +275,25 @@ static void put_loaded(struct out *out, const struct link *l, uint32_t oi, uint3
 	sh->sh_offset = data ? out_put(out, data, s->size, s->align) : out->size;
 }
 
-static void put_dwarf(struct out *out, struct link *l, uint32_t oi, uint32_t si, Elf64_Shdr *sh)
+static void put_dwarf(struct out *out, struct link *l, uint32_t oi, uint32_t si, const struct units *u,
+		      Elf64_Shdr *sh)
 {
 	const struct elf_section *s = &l->objs[oi].sections[si];
 	sh->sh_type = SHT_PROGBITS;
-	sh->sh_size = s->size;
 	sh->sh_addralign = s->align;
-	sh->sh_offset = out_put(out, s->data, s->size, s->align);
-	relocate(l, oi, s, out->buf + sh->sh_offset);
+	if (!u->n || si != u->si) {
+		sh->sh_size = s->size;
+		sh->sh_offset = out_put(out, s->data, s->size, s->align);
+		relocate(l, oi, s, out->buf + sh->sh_offset, u->n ? u : NULL);
+		return;
+	}
+	sh->sh_size = s->size - u->shift[u->n - 1] - (u->keep[u->n - 1] ? 0 : s->size - u->start[u->n - 1]);
+	sh->sh_offset = out_put(out, NULL, sh->sh_size, s->align);
+	for (size_t i = 0; i < u->n; i++)
+		if (u->keep[i])
+			memcpy(out->buf + sh->sh_offset + u->start[i] - u->shift[i], s->data + u->start[i],
+			       u->start[i + 1] - u->start[i]);
+	relocate(l, oi, s, out->buf + sh->sh_offset, u);
 }
 
 /* The named functions and data of the sections kept, locals first. */
@@ -217,8 +343,13 @@ uint8_t *link_symfile(struct link *l, uint32_t oi, int dwarf, size_t *size)
 	str_add(&shstr, ""), str_add(&str, "");
 	Elf64_Ehdr eh = *(const Elf64_Ehdr *)o->map;
 	out_put(&out, &eh, sizeof eh, 8);
+	struct units u = {0};
+	for (uint32_t si = 1; si < o->nsections && dwarf; si++)
+		if (!strcmp(o->sections[si].name, ".debug_info") && o->sections[si].data &&
+		    !(o->sections[si].flags & SHF_COMPRESSED))
+			find_units(l, oi, si, &u);
 	for (uint32_t si = 1; si < o->nsections; si++)
-		if (is_kept(l, oi, si, dwarf) && n < SHN_LORESERVE - 3)
+		if (is_kept(l, oi, si, dwarf, &u) && n < SHN_LORESERVE - 3)
 			newidx[si] = n++;
 	Elf64_Shdr *sh = rw_calloc(n + 3, sizeof *sh);
 	for (uint32_t si = 1; si < o->nsections; si++) {
@@ -229,7 +360,7 @@ uint8_t *link_symfile(struct link *l, uint32_t oi, int dwarf, size_t *size)
 		if (o->sections[si].flags & SHF_ALLOC)
 			put_loaded(&out, l, oi, si, d);
 		else
-			put_dwarf(&out, l, oi, si, d);
+			put_dwarf(&out, l, oi, si, &u, d);
 	}
 	uint32_t symtab = n, strtab = n + 1, shstrtab = n + 2;
 	sh[symtab].sh_name = str_add(&shstr, ".symtab");
@@ -244,6 +375,7 @@ uint8_t *link_symfile(struct link *l, uint32_t oi, int dwarf, size_t *size)
 	h->e_shoff = shoff, h->e_shnum = (uint16_t)(n + 3), h->e_shstrndx = (uint16_t)shstrtab;
 	h->e_phoff = 0, h->e_phnum = 0;
 	free(sh), free(newidx), free(shstr.buf), free(str.buf);
+	units_free(&u);
 	*size = out.size;
 	return out.buf;
 }
