@@ -6,7 +6,7 @@
  * nothing else (a Rust crate has a section per function: most of them
  * are not in the patch). The loaded sections have the addresses the patch
  * gave them (gdb takes a JIT object's section addresses as they are, as
- * it does for LLVM's) and whose DWARF - line tables, functions, types,
+ * it does for LLVM's); the DWARF - line tables, functions, types,
  * variables - has every relocation already applied, so that gdb has
  * nothing left to relocate:
  *   - code and data the patch loaded: their addresses in the process;
@@ -17,7 +17,9 @@
  *     dropped - no line, no function, no breakpoint location for it. In
  *     .debug_ranges and .debug_loc, where 0,0 ends a list, 1,1: an empty
  *     range.
- * No section is at address 0 (gdb would take 0 for it). Loaded sections
+ * Of .debug_info, only the units that describe something loaded stay
+ * (struct units). No section is at address 0 (gdb would take 0 for it).
+ * Loaded sections
  * have no bytes but .eh_frame's (as the patch loaded them, for gdb's
  * unwinder): the code is read from the process. The symbols are the named
  * ones of the sections kept. */
