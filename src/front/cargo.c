@@ -8,10 +8,10 @@
  * As rustc, rewire records each local crate's (a bin or lib of a path
  * package: cargo caps the lints of the others) rustc command line,
  * environment and directory (in <target>/<profile>/rewire/<crate>/), and
- * adds `-C linker=rewire` to a binary crate. As the linker, rewire combines
- * the crate's .rcgu.o objects into one relocatable object (ld -r): at the
- * real build that is the baseline (then the real linker runs), at a replay
- * it is the patch and nothing else is written. rewire then starts the built
+ * adds `-C linker=rewire` to a binary crate. As the linker, rewire keeps
+ * the crate's .rcgu.o objects, one per codegen unit (cgus.c): at the real
+ * build they are the baseline (then the real linker runs), at a replay
+ * the patch, and nothing else is written. rewire then starts the built
  * binary under the agent and watches the crate's sources (its dep-info); a
  * save replays the recorded rustc and patches what changed.
  *
@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cargo.h"
+#include "cgus.h"
 #include "util.h"
 
 extern char **environ;
@@ -160,8 +161,8 @@ static void record(char **args, const char *dir)
 
 static int run_wait(char **argv);
 
-/* A library crate's objects are members of its .rlib: take them out and
- * combine them into out. */
+/* A library crate's objects are members of its .rlib: taken out into the
+ * directory out, one file per codegen unit (cgus.c). */
 static int rlib_objects(char **args, const char *out)
 {
 	const char *outdir = arg_after(args, "--out-dir"), *name = arg_after(args, "--crate-name");
@@ -169,11 +170,25 @@ static int rlib_objects(char **args, const char *out)
 	char *rlib, *tmp, *cmd;
 	if (asprintf(&rlib, "%s/lib%s%s.rlib", outdir, name, extra ? extra : "") < 0 ||
 	    asprintf(&tmp, "%s.d", out) < 0 ||
-	    asprintf(&cmd, "rm -rf '%s' && mkdir -p '%s' && cd '%s' && ar x '%s' && "
-		     "ld -r -o '%s' *.rcgu.o && cd / && rm -rf '%s'", tmp, tmp, tmp, rlib, out, tmp) < 0)
+	    asprintf(&cmd, "rm -rf '%s' && mkdir -p '%s' && cd '%s' && ar x '%s'", tmp, tmp, tmp,
+		     rlib) < 0)
 		return -1;
 	char *sh[] = {"sh", "-c", cmd, NULL};
-	return run_wait(sh) == 0 ? 0 : -1;
+	int rc = run_wait(sh) == 0 ? 0 : -1;
+	glob_t g;
+	char pattern[PATH_MAX + 16];
+	snprintf(pattern, sizeof pattern, "%s/*.o", tmp);
+	if (rc == 0 && glob(pattern, 0, NULL, &g) == 0) {
+		rc = cgus_make(out, g.gl_pathv, (int)g.gl_pathc);
+		globfree(&g);
+	} else {
+		rc = -1;
+	}
+	cgus_remove(tmp);
+	free(rlib);
+	free(tmp);
+	free(cmd);
+	return rc;
 }
 
 /* args: RUSTC ARGS... At a build (cargo's) it records the crate and makes
@@ -191,7 +206,7 @@ static int wrap(char **args, int n)
 		ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
 		self[len > 0 ? len : 0] = 0;
 		snprintf(dir, sizeof dir, "%s/../rewire/%s", outdir, arg_after(args, "--crate-name"));
-		snprintf(base, sizeof base, "%s/base.o", dir);
+		snprintf(base, sizeof base, "%s/base", dir);
 		snprintf(out, sizeof out, "%s", replay ? getenv("REWIRE_LINK_OUT") : base);
 		if (is_bin_crate(args) && !replay) {
 			snprintf(linker, sizeof linker, "linker=%s", self);
@@ -284,22 +299,19 @@ int cargo_linker_main(int argc, char **argv)
 {
 	const char *out = getenv("REWIRE_LINK_OUT");
 	int capture = getenv("REWIRE_LINK_CAPTURE") != NULL;
-	char **ld = rw_calloc((size_t)argc + 8, sizeof *ld);
+	char **objs = rw_calloc((size_t)argc, sizeof *objs);
 	int n = 0;
-	ld[n++] = "ld";
-	ld[n++] = "-r";
-	ld[n++] = "-o";
-	ld[n++] = (char *)out;
 	for (int i = 1; i < argc; i++) {
 		size_t len = strlen(argv[i]);
 		if (len > 2 && !strcmp(argv[i] + len - 2, ".o") && argv[i][0] != '-')
-			ld[n++] = argv[i];
+			objs[n++] = argv[i];
 	}
-	ld[n] = NULL;
 	unsetenv("REWIRE_LINK_OUT");
 	unsetenv("REWIRE_LINK_CAPTURE");
-	if (n > 4 && run_wait(ld) != 0) {
-		fprintf(stderr, "rewire: error: cannot combine the crate's objects into %s\n", out);
+	int rc = cgus_make(out, objs, n);
+	free(objs);
+	if (rc < 0) {
+		fprintf(stderr, "rewire: error: cannot keep the crate's objects: %s\n", rw_error());
 		if (capture)
 			return 1;
 	}
@@ -307,7 +319,7 @@ int cargo_linker_main(int argc, char **argv)
 		return 0;	/* a replay: the binary on disk is never rewritten */
 	record_archives(argc, argv, out);
 	argv[0] = "cc";
-	int rc = run_wait(argv);
+	rc = run_wait(argv);
 	if (rc == 127)
 		fprintf(stderr, "rewire: error: cannot run the linker cc\n");
 	/* The baseline is newer than the binary it was made for: a build
@@ -498,7 +510,7 @@ static int forget_unrecorded(const struct artifacts *arts)
 		for (char *p = crate; *p; p++)
 			if (*p == '-')
 				*p = '_';
-		snprintf(base, sizeof base, "%s/rewire/%s/base.o", prof, crate);
+		snprintf(base, sizeof base, "%s/rewire/%s/base", prof, crate);
 		if (stat(a->file, &so) < 0 ||
 		    (stat(base, &sb) == 0 && (sb.st_mtim.tv_sec > so.st_mtim.tv_sec ||
 					      (sb.st_mtim.tv_sec == so.st_mtim.tv_sec &&
@@ -572,8 +584,8 @@ static int load_unit(struct cc_unit *u, const char *dir)
 		return rw_fail("%s: the recorded command has no --out-dir or --crate-name", dir);
 	snprintf(path, sizeof path, "%s/%s%s.d", outdir, name, extra ? extra : "");
 	u->depfile = rw_strdup(path);
-	snprintf(path, sizeof path, "%s/base.o", dir);
-	u->base = access(path, R_OK) == 0 ? rw_strdup(path) : NULL;
+	snprintf(path, sizeof path, "%s/base", dir);
+	u->base = cgus_is(path) ? rw_strdup(path) : NULL;
 	/* The crate root: the first argument that is a .rs file. */
 	for (int i = 1; i < u->argc; i++) {
 		size_t len = strlen(u->argv[i]);

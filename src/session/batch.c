@@ -15,6 +15,7 @@ void session_diff_ctx_init(struct diff_ctx *d, size_t n)
 	d->base_objs = rw_calloc(n ? n : 1, sizeof *d->base_objs);
 	d->names = rw_calloc(n ? n : 1, sizeof *d->names);
 	d->crates = rw_calloc(n ? n : 1, sizeof *d->crates);
+	d->pairs = rw_calloc(n ? n : 1, sizeof *d->pairs);
 }
 
 /* Object k of the patch is unit's: named by its source in messages, and
@@ -42,6 +43,31 @@ void session_diff_ctx_free(struct diff_ctx *d)
 	free(d->base_objs);
 	free(d->names);
 	free(d->crates);
+	for (size_t i = 0; i < d->n; i++)
+		cgus_pair_free(&d->pairs[i]);
+	free(d->pairs);
+}
+
+/* A crate's build is a directory of its codegen units (cgus.c): what is
+ * diffed, and linked, is the units that changed, against the same units
+ * before. An error leaves the directory: unreadable, it counts as
+ * changed and the link says why. */
+static void crate_changes(struct diff_ctx *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		struct cgus_pair *p = &d->pairs[i];
+		if (!cgus_is(d->paths[i]) || !d->bases[i] || !cgus_is(d->bases[i]))
+			continue;
+		if (cgus_changed(d->paths[i], d->bases[i], d->paths[i], p) < 0) {
+			rw_say_error("%s: %s", rw_basename(d->names[i]), rw_error());
+			continue;
+		}
+		rw_trace("%s: %zu codegen units, diffing %s against %s", rw_basename(d->names[i]),
+			 p->ncgus, p->nw, p->base);
+		d->paths[i] = p->nw;
+		d->bases[i] = p->base;
+		d->base_objs[i] = NULL;
+	}
 }
 
 /* Diff the objects, once: what changed goes to the linker (filter); data
@@ -49,6 +75,7 @@ void session_diff_ctx_free(struct diff_ctx *d)
  * many functions and global constants changed: none, no patch to make. */
 size_t session_count_changes(struct diff_ctx *d)
 {
+	crate_changes(d);
 	size_t n = diff_set_make(&d->set, d->paths, d->bases, d->base_objs, d->n);
 	for (size_t i = 0; i < d->set.n; i++)
 		for (size_t k = 0; k < d->set.v[i].ninits; k++)
@@ -139,7 +166,7 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n, struct d
 	for (size_t i = 0; i < n; i++) {
 		struct cc_unit *u = &s->db.units[jobs[i]->unit];
 		char base[PATH_MAX + 32];
-		snprintf(base, sizeof base, "%s/base/%zu-%u-%s.o", s->cache, jobs[i]->unit, s->seq,
+		snprintf(base, sizeof base, "%s/base/%zu-%u-%s.o", s->objs, jobs[i]->unit, s->seq,
 			 rw_basename(u->src));
 		if (rename(jobs[i]->obj, base) == 0) {
 			char *old = u->base;
@@ -148,7 +175,8 @@ static void adopt_batch(struct session *s, struct job **jobs, size_t n, struct d
 			session_forget_base(s, old);
 			us->patched = 1;
 			session_forget_read(us);
-			us->base_read = diff_set_take(set, i);
+			/* A crate's: the set read only the units that changed. */
+			us->base_read = cgus_is(base) ? NULL : diff_set_take(set, i);
 			if (us->base_read) {
 				us->base_read_path = rw_strdup(base);
 				us->base_read->path = us->base_read_path;

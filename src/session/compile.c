@@ -25,9 +25,12 @@ static struct job *free_job(struct session *s, int kind)
 }
 
 /* Copy src to dst (an object the user's build wrote: read it once, whole,
- * so a build writing it again does not change what is being linked). */
+ * so a build writing it again does not change what is being linked). A
+ * crate's directory of objects: its files, hard-linked (never written). */
 int session_copy_file(const char *src, const char *dst)
 {
+	if (cgus_is(src))
+		return cgus_copy(src, dst);
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
 	char buf[65536];
 	ssize_t n;
@@ -104,7 +107,7 @@ int session_start_job(struct session *s, size_t unit, int kind)
 	j->names = names_hash(&s->db.units[unit]);
 	j->started = session_wall_ns();
 	const char *dir = kind == JOB_PATCH ? "new" : "base";
-	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->cache, dir, unit, rw_basename(s->db.units[unit].src));
+	snprintf(j->obj, sizeof j->obj, "%s/%s/%zu-%s.o", s->objs, dir, unit, rw_basename(s->db.units[unit].src));
 	if (s->db.units[unit].object_only) {
 		/* Nothing to compile: the user's build made the object. */
 		j->pid = 0;
@@ -219,7 +222,7 @@ void session_record_orig(struct session *s, size_t i)
 	char path[PATH_MAX + 16];
 	if (!s->u || s->u[i].orig || !u->base)
 		return;
-	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->cache, i, rw_basename(u->src));
+	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->objs, i, rw_basename(u->src));
 	if (session_copy_file(u->base, path) == 0)
 		s->u[i].orig = rw_strdup(path);
 }

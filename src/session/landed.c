@@ -25,10 +25,10 @@ static int is_used(struct session *s, const char *path)
  * (never the user's build's objects, nor the copies in orig/). */
 void session_forget_base(struct session *s, char *path)
 {
-	char dir[sizeof s->cache + 8];
-	snprintf(dir, sizeof dir, "%s/base/", s->cache);
+	char dir[sizeof s->objs + 8];
+	snprintf(dir, sizeof dir, "%s/base/", s->objs);
 	if (path && !strncmp(path, dir, strlen(dir)) && !is_used(s, path))
-		unlink(path);
+		cgus_remove(path);	/* a file, or a crate's directory */
 	free(path);
 }
 

@@ -23,6 +23,7 @@
 #include "driver/driver.h"
 #include "driver/procs.h"
 #include "front/cc.h"
+#include "front/cgus.h"
 #include "front/includes.h"
 #include "diff/diff.h"
 
@@ -93,6 +94,8 @@ struct session {
 	int detach_fd;		/* attached: readable when rewire is told to detach; else -1 */
 	struct cc_db db;
 	char cache[1024];
+	/* Where objects go: the cache; a crate's beside its output (cgus.c). */
+	char objs[1024];
 	int failed_logs;	/* a message named a log in cache/base: kept at the end */
 	int ino;
 	char **dirs;			/* [inotify watch descriptor] */
@@ -140,6 +143,7 @@ struct diff_ctx {
 	const char **names;		/* source file of each, for messages */
 	const char **crates;		/* Rust: the crates of the objects */
 	size_t ncrates;
+	struct cgus_pair *pairs;	/* a crate's: the codegen units that changed */
 	struct diff_set set;
 };
 
@@ -199,6 +203,7 @@ int session_restart(struct session *s, int status);
 /* start.c */
 int session_make_cache(struct session *s);
 void session_remove_cache(struct session *s);
+void session_remove_tree(const char *path);
 void session_end_cache(struct session *s);
 /* Patch gen was said to the user (agent.c, agent_wait_said). */
 void session_said(uint32_t gen);

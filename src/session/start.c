@@ -146,9 +146,54 @@ static void remove_stale_caches(const char *dir)
 		closedir(d);
 }
 
+/* A cache directory of this session, with its owner (whole or not at
+ * all: another session's start reads it) and the places of objects. */
+static void make_cache_dir(const char *path)
+{
+	char owner[PATH_MAX + 16], tmp[PATH_MAX + 16];
+	mkdir(path, 0700);
+	snprintf(tmp, sizeof tmp, "%s/owner.new", path);
+	snprintf(owner, sizeof owner, "%s/owner", path);
+	FILE *f = fopen(tmp, "we");
+	if (f) {
+		fprintf(f, "%d %llu\n", (int)getpid(), (unsigned long long)rw_proc_start((int)getpid()));
+		if (fclose(f) == 0)
+			rename(tmp, owner);
+	}
+	static const char *const subs[] = {"base", "new", "orig"};
+	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+		snprintf(tmp, sizeof tmp, "%s/%s", path, subs[i]);
+		mkdir(tmp, 0700);
+	}
+}
+
+/* A crate's objects are hard links to rustc's (front/cgus.c): they go
+ * beside its output, on its file system, in <profile>/rewire/cache-PID;
+ * everything else in the cache. */
+static void choose_objs_dir(struct session *s)
+{
+	snprintf(s->objs, sizeof s->objs, "%s", s->cache);
+	for (size_t i = 0; i < s->db.n; i++) {
+		const struct cc_unit *u = &s->db.units[i];
+		char dir[sizeof s->objs - 32];
+		if (!u->rust || !u->base)
+			continue;
+		snprintf(dir, sizeof dir, "%s", u->base);
+		for (int up = 0; up < 2 && strrchr(dir, '/'); up++)
+			*strrchr(dir, '/') = 0;
+		remove_stale_caches(dir);
+		snprintf(s->objs, sizeof s->objs, "%s/cache-%d", dir, (int)s->child);
+		if (strcmp(s->objs, s->cache)) {
+			session_remove_tree(s->objs);
+			make_cache_dir(s->objs);
+		}
+		return;
+	}
+}
+
 int session_make_cache(struct session *s)
 {
-	char dir[256], sub[PATH_MAX + 8];
+	char dir[256];
 	if (chan_socket_dir(dir, sizeof dir) < 0)
 		return -1;
 	remove_stale_caches(dir);
@@ -157,35 +202,27 @@ int session_make_cache(struct session *s)
 	 * program had this process id: its files are not this program's. */
 	struct stat st;
 	if (stat(s->cache, &st) == 0)
-		session_remove_cache(s);
-	mkdir(s->cache, 0700);
-	/* Whole or not at all: another session's start reads it. */
-	char owner[PATH_MAX + 8];
-	snprintf(sub, sizeof sub, "%s/owner.new", s->cache);
-	snprintf(owner, sizeof owner, "%s/owner", s->cache);
-	FILE *f = fopen(sub, "we");
-	if (f) {
-		fprintf(f, "%d %llu\n", (int)getpid(), (unsigned long long)rw_proc_start((int)getpid()));
-		if (fclose(f) == 0)
-			rename(sub, owner);
-	}
+		session_remove_tree(s->cache);
+	make_cache_dir(s->cache);
 	session_said(0);
-	snprintf(sub, sizeof sub, "%s/base", s->cache);
-	mkdir(sub, 0700);
-	snprintf(sub, sizeof sub, "%s/new", s->cache);
-	mkdir(sub, 0700);
-	snprintf(sub, sizeof sub, "%s/orig", s->cache);
-	mkdir(sub, 0700);
+	choose_objs_dir(s);
 	return 0;
+}
+
+void session_remove_tree(const char *path)
+{
+	char cmd[PATH_MAX + 32];
+	if (!path[0] || strchr(path, '\''))
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>/dev/null", path);
+	if (system(cmd)) {}
 }
 
 void session_remove_cache(struct session *s)
 {
-	char cmd[PATH_MAX + 32];
-	if (!s->cache[0] || strchr(s->cache, '\''))
-		return;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s' 2>/dev/null", s->cache);
-	if (system(cmd)) {}
+	if (s->objs[0] && strcmp(s->objs, s->cache))
+		session_remove_tree(s->objs);
+	session_remove_tree(s->cache);
 }
 
 static void remove_said(void);
@@ -198,6 +235,8 @@ void session_end_cache(struct session *s)
 {
 	char cmd[3 * PATH_MAX];
 	remove_said();
+	if (s->objs[0] && strcmp(s->objs, s->cache))
+		session_remove_tree(s->objs);
 	if (!s->failed_logs || !s->cache[0] || strchr(s->cache, '\'')) {
 		session_remove_cache(s);
 		return;

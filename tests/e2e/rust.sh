@@ -128,6 +128,56 @@ t_rust_ws() {
 	pass
 }
 
+# diffed_pair: the objects the last patch diffed, from rewire's trace
+# ("CRATE: N codegen units, diffing NEW against BASE").
+diffed_pair() {
+	grep ' codegen units, diffing ' "$W/trace" | tail -n 1 | sed 's/.*, diffing //'
+}
+
+e2e_test t_rust_cgus "Rust: only the codegen units that changed are diffed: one module, a constant of two, a new module, a revert" once timeout=300
+t_rust_cgus() {
+	local from pair
+	REWIRE_TRACE=$W/trace start_cargo rust_modules
+	check_all 1 'v["a"] == v["tick"] + 10 && v["b"] == v["tick"] + 20 && v["c"] == 2 * v["tick"] && v["d"] == 0 && v["hits"] == v["tick"] && v["count"] == v["tick"]' \
+		"before the edits"
+	# One module: its codegen unit alone, against its own baseline (no
+	# combined object, the same unit's name on both sides).
+	from=$(lines "$LOG")
+	save_rs src/b.rs B "$(marked B '    n + 21')"
+	wait_err '^rewire: patched rust_modules::b::b_value' 1 60 || fail "no patch of b_value: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	check_after "$from" 'v["b"] == v["tick"] + 21 && v["a"] == v["tick"] + 10 && v["hits"] == v["tick"] && v["count"] == v["tick"]' "after editing b"
+	pair=$(diffed_pair)
+	[[ $pair =~ ^.*/([a-z0-9]+\.o)\ against\ .*/([a-z0-9]+\.o)$ && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] ||
+		fail "one module's edit did not diff one codegen unit against the same one: $pair"
+	# A constant inlined into two modules: both units, combined, in one patch.
+	from=$(lines "$LOG")
+	save_rs src/a.rs STEP "$(marked STEP 'pub const STEP: u64 = 3;')"
+	wait_err '^rewire: patched rust_modules::(a::a_value, rust_modules::c::c_value|c::c_value, rust_modules::a::a_value)' 1 60 ||
+		fail "no patch of a_value && c_value: $(grep '^rewire:' "$ERR" | tail -n 2 | tr '\n' ' ')"
+	check_after "$from" 'v["a"] == 3 * v["tick"] + 10 && v["c"] == 6 * v["tick"] && v["b"] == v["tick"] + 21 && v["hits"] == v["tick"] && v["count"] == v["tick"]' \
+		"after editing the constant (a && c, the statics kept)"
+	[[ $(diffed_pair) == *.new.o\ against\ *.base.o ]] || fail "two changed units were not diffed together: $(diffed_pair)"
+	# A new module: a codegen unit the baseline does not have.
+	cp "$VICTIMS/rust_modules_d.rs" "$P/src/d.rs"
+	from=$(lines "$LOG")
+	save_rs src/main.rs MOD "$(marked MOD 'mod d;')" D "$(marked D '    let d = d::d_value(n);')"
+	wait_err '^rewire: patched rust_modules::tick' 1 60 || fail "no patch of tick: $(grep '^rewire:' "$ERR" | tail -n 2 | tr '\n' ' ')"
+	check_after "$from" 'v["d"] == v["tick"] + 40 && v["a"] == 3 * v["tick"] + 10 && v["hits"] == v["tick"]' "after adding module d"
+	# Taken back: tick without d runs again; the next save patches it
+	# again, against the code that runs.
+	"$REWIRE" revert "$VPID" >"$W/revert.out" 2>&1 || fail "rewire revert exited $?: $(cat "$W/revert.out")"
+	from=$(lines "$LOG")
+	wait_cond "$from" 'v["d"] == 0' 10 || fail "the revert did not take tick back: $(tail -n 1 "$LOG")"
+	save_rs src/b.rs B "$(marked B '    n + 22')"
+	wait_err '^rewire: patched .*b_value' 2 60 || fail "no patch after the revert: $(grep '^rewire:' "$ERR" | tail -n 2 | tr '\n' ' ')"
+	grep '^rewire: patched' "$ERR" | tail -n 1 | grep -q 'tick' || fail "the save after the revert did not patch tick again: $(grep '^rewire: patched' "$ERR" | tail -n 1)"
+	from=$(lines "$LOG")
+	wait_cond "$from" 'v["b"] == v["tick"] + 22 && v["d"] == v["tick"] + 40' 10 || fail "after the revert && a save: $(tail -n 1 "$LOG")"
+	check_all 1 'v["hits"] == v["tick"] && v["count"] == v["tick"]' "the statics, throughout"
+	assert_alive "after the edits"
+	pass
+}
+
 e2e_test t_rust_closures "Rust: a closure added before another (rustc renumbers them)" once timeout=300
 t_rust_closures() {
 	local from
