@@ -352,3 +352,193 @@ t_dylib_hot() {
 	assert_alive "after the reload"
 	pass
 }
+
+# rust_plugin_build MARKER TEXT...: victims/dylib/rust_plugin's source,
+# edited at the markers, rebuilt by cargo in $W (as a developer would).
+rust_plugin_build() {
+	edit_source "$DYLIB/rust_plugin/src/lib.rs" "$W/lib.rs.new" "$@"
+	mv "$W/lib.rs.new" "$W/rust_plugin/src/lib.rs"
+	cargo_build rust_plugin
+}
+
+# wait_exit SECONDS: wait for the host to end; sets RC to its exit status
+# (128 + the signal that killed it). Fails if it still runs.
+wait_exit() {
+	local end=$(($(now_us) + $1 * 1000000))
+	while victim_alive; do
+		(($(now_us) < end)) || fail "the host still runs after $1 s"
+		sleep 0.02
+	done
+	wait "$VPID" 2>/dev/null # no "Segmentation fault" from the shell: it is expected
+	RC=$?
+}
+
+RUST_SEGV='    if n > 0 { unsafe { std::ptr::write_volatile(std::ptr::null_mut::<i64>(), n) } } n * 5'
+RUST_PANIC='    if n > 0 { panic!("step {n} went wrong") } n * 6'
+RUST_UNWIND='pub unsafe extern "C-unwind" fn step(state: *mut c_void, n: i64) -> i64 {'
+
+e2e_test t_dylib_rust_guard "dylib: Lib::call in a Rust host: cargo-built versions that dereference null or panic (extern \"C\" and \"C-unwind\") are rolled back; the host goes on" once timeout=300
+t_dylib_rust_guard() {
+	local from first bad n p=librust_plugin.so
+	rust_host_build rust_guard rguard
+	start_host rguard "$W/rust_plugin/target/debug/$p" guarded
+	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
+	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["loaded"] == 1 && v["crashed"] == 0 && v["host_panic"] == 1' \
+		"before the rebuilds (the host's own panic unwound out of Lib::call)"
+	for bad in segv panic unwind; do
+		from=$(lines "$LOG")
+		case $bad in
+		segv) rust_plugin_build BODY "$RUST_SEGV" ;;
+		panic) rust_plugin_build BODY "$RUST_PANIC" ;;
+		unwind) rust_plugin_build BODY "$RUST_PANIC" SIG "$RUST_UNWIND" ;;
+		esac
+		wait_cond "$from" 'v["crashed"] == 1 && v["status"] == "crashed" && v["upd"] == 1' 10 ||
+			fail "$bad: no Lib::call reported a crash of the new version: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+		first=$(kv_lines "$from" 'v["crashed"] == 1' | head -n 1 | cut -d: -f1)
+		wait_lines "$LOG" 5 5 "$first" || fail "$bad: the host stopped after the crash"
+		check_all "$first" 'v["value"] == 2 * v["tick"] && v["crashed"] == 0 && v["version"] == 1 && v["loaded"] == 1' \
+			"$bad: after the rollback (version 1 runs, its load hook ran again)"
+		n=$(count_lines "$from" 'v["crashed"] == 1')
+		((n == 1)) || fail "$bad: $n calls crashed, expected 1 (a crashed version must not run again)"
+	done
+	grep -q "/$p version 2 crashed: SIGSEGV in step+0x[0-9a-f]*, bad address 0x0; .*/$p rolled back to version 1$" "$ERR" ||
+		fail "the null dereference was not reported by function and address: $(grep -m1 crashed "$ERR")"
+	grep -q "/$p version 3 crashed: a panic (SIGABRT) in step+0x[0-9a-f]*; .*/$p rolled back to version 1$" "$ERR" ||
+		fail "the panic in an extern \"C\" function was not reported: $(grep crashed "$ERR" | sed -n 2p)"
+	grep -q "/$p version 4 crashed: a panic (SIGABRT) in step+0x[0-9a-f]*; .*/$p rolled back to version 1$" "$ERR" ||
+		fail "the panic out of an extern \"C-unwind\" function was not reported: $(grep crashed "$ERR" | sed -n 3p)"
+	from=$(lines "$LOG")
+	rust_plugin_build BODY '    n * 7'
+	check_after "$from" 'v["value"] == 7 * v["tick"] && v["version"] == 5 && v["loaded"] == 5 && v["crashed"] == 0' \
+		"a fixed version after the crashes"
+	check_all 1 'v["upd"] >= 0' "every update"
+	check_all 1 'v["count"] == v["tick"]' "the host's state across the crashes"
+	check_steps 1 tick 1
+	assert_alive "after the crashes"
+	pass
+}
+
+e2e_test t_dylib_rust_hot_guard "dylib: hot_module!'s guarded wrappers: a crash or panic of a new version returns Err and rolls it back" once timeout=300
+t_dylib_rust_hot_guard() {
+	local from first bad p=librust_plugin.so
+	rust_host_build rust_guard rguard
+	start_host rguard "$W/rust_plugin/target/debug/$p" hot
+	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
+	check_all 1 'v["value"] == 2 * v["tick"] && v["version"] == 1 && v["crashed"] == 0' "before the rebuilds"
+	for bad in segv panic; do
+		from=$(lines "$LOG")
+		case $bad in
+		segv) rust_plugin_build BODY "$RUST_SEGV" ;;
+		panic) rust_plugin_build BODY "$RUST_PANIC" ;;
+		esac
+		wait_cond "$from" 'v["crashed"] == 1 && v["status"] == "crashed"' 10 ||
+			fail "$bad: plugin::guarded::step did not return the crash: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+		first=$(kv_lines "$from" 'v["crashed"] == 1' | head -n 1 | cut -d: -f1)
+		wait_lines "$LOG" 5 5 "$first" || fail "$bad: the host stopped after the crash"
+		check_all "$first" 'v["value"] == 2 * v["tick"] && v["crashed"] == 0 && v["version"] == 1 && v["loaded"] == 1' \
+			"$bad: after the rollback"
+	done
+	grep -q "^err: .*/$p version 3 crashed: a panic (SIGABRT) in step+0x[0-9a-f]*; .*/$p rolled back to version 1$" "$ERR" ||
+		fail "the panic was not reported: $(grep crashed "$ERR" | tail -n 1)"
+	from=$(lines "$LOG")
+	rust_plugin_build BODY '    n * 7'
+	check_after "$from" 'v["value"] == 7 * v["tick"] && v["version"] == 4 && v["crashed"] == 0' "a fixed version after the crashes"
+	check_all 1 'v["count"] == v["tick"]' "the host's state across the crashes"
+	check_steps 1 tick 1
+	assert_alive "after the crashes"
+	pass
+}
+
+e2e_test t_dylib_rust_unguarded "dylib: with rewire::Lib's handlers in, the host's own crash inside Lib::call, and a plugin's outside it, kill the host as usual" once timeout=300
+t_dylib_rust_unguarded() {
+	local p=librust_plugin.so
+	rust_host_build rust_guard rguard
+	# At tick 5 the host writes through a null pointer inside Lib::call.
+	start_host rguard "$W/rust_plugin/target/debug/$p" hostcrash
+	wait_exit 10
+	((RC == 139)) || fail "the host's own crash inside Lib::call: exit status $RC, expected 139 (SIGSEGV)"
+	[[ $(last_line) == tick=4\ * ]] || fail "the host did not die at tick 5: $(last_line)"
+	# The plugin's crash in a call not guarded.
+	start_host rguard "$W/rust_plugin/target/debug/$p" unguarded
+	wait_lines "$LOG" 5 5 1 || fail "the host printed fewer than 5 lines in 5 s"
+	rust_plugin_build BODY "$RUST_SEGV"
+	wait_exit 20
+	((RC == 139)) || fail "the plugin's crash outside Lib::call: exit status $RC, expected 139 (SIGSEGV)"
+	check_all 1 'v["crashed"] == 0 && v["version"] <= 2' "until the crash"
+	! grep -q '^rewire: ' "$W"/rguard.err || fail "rewire reported a crash it must not catch: $(grep -m1 '^rewire: ' "$W"/rguard.err)"
+	pass
+}
+
+e2e_test t_dylib_rust_deps "dylib: rewire::Libs in a Rust host: plugins using each other reload in dependency order; a crash rolls back every library its reload brought in" once timeout=300
+t_dylib_rust_deps() {
+	local from first want got
+	local tick='("tick" in v)'
+	rust_host_build rust_deps rdeps
+	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so"
+	plugin_build dep_b.c "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA"
+	plugin_build dep_c.c "$W/libC.so" "-Wl,-soname,libC.so -L$W -lB -lA"
+	start_host rdeps "$W/libA.so" "$W/libB.so" "$W/libC.so"
+	wait_lines "$LOG" 8 5 1 || fail "the host printed fewer than 8 lines in 5 s"
+	check_all 1 "!$tick || (v[\"b\"] == 10 * v[\"tick\"] + 1 && v[\"c\"] == 20 * v[\"tick\"] + 1)" "before the rebuilds"
+	# A changes: B and C come along, after A, B before C.
+	from=$(lines "$LOG")
+	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so" A 'return n * 20;'
+	wait_cond "$from" "$tick && v[\"va\"] == 2" 5 || fail "A was not reloaded: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	first=$(kv_lines "$from" "$tick && v[\"va\"] == 2" | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" 5 5 "$first" || fail "the host stopped after the reload"
+	check_all "$((first - 1))" "!$tick || (v[\"a\"] == 20 * v[\"tick\"] && v[\"b\"] == 20 * v[\"tick\"] + 1 && v[\"c\"] == 40 * v[\"tick\"] + 1 && v[\"vb\"] == 2 && v[\"vc\"] == 2)" \
+		"after rebuilding A (B and C reach the new A)"
+	kv_lines "$from" "$tick && v[\"upd\"] == 3" | grep -q . || fail "Libs::update_all did not return 3"
+	want="load lib=A version=2; load lib=B version=2; load lib=C version=2; unload lib=C version=1; unload lib=B version=1; unload lib=A version=1"
+	got=$(hooks_after "$from")
+	[[ $got == "$want" ]] || fail "hooks after rebuilding A: $got; expected: $want"
+	# B alone: B and C, not A.
+	from=$(lines "$LOG")
+	plugin_build dep_b.c "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA" B 'return a_value(n) + 2;'
+	wait_cond "$from" "$tick && v[\"vb\"] == 3" 5 || fail "B was not reloaded: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	first=$(kv_lines "$from" "$tick && v[\"vb\"] == 3" | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" 5 5 "$first" || fail "the host stopped after the reload"
+	check_all "$((first - 1))" "!$tick || (v[\"b\"] == 20 * v[\"tick\"] + 2 && v[\"c\"] == 40 * v[\"tick\"] + 2 && v[\"va\"] == 2 && v[\"vc\"] == 3)" \
+		"after rebuilding B"
+	want="load lib=B version=3; load lib=C version=3; unload lib=C version=2; unload lib=B version=2"
+	got=$(hooks_after "$from")
+	[[ $got == "$want" ]] || fail "hooks after rebuilding B: $got; expected: $want"
+	[[ ! -s $ERR ]] || fail "the host reported errors: $(head -n 2 "$ERR" | tr '\n' ' ')"
+	# B crashes in its version 4 (C's version 4 came with it): both go back.
+	rust_deps_crash B "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA" \
+		'if (n > 0) *(volatile int *)(long)(n - n) = n; return a_value(n) + 3;' 'v["va"] == 2 && v["vb"] == 3 && v["vc"] == 3' \
+		"libB.so version 4 crashed: SIGSEGV in b_value+0x[0-9a-f]*, bad address 0x0; [^;]*/libB.so rolled back to version 3; [^;]*/libC.so rolled back to version 3$" \
+		"load lib=B version=4; load lib=C version=4; unload lib=C version=3; unload lib=B version=3; load lib=B version=3; load lib=C version=3"
+	# A crashes in its version 3: B and C, reloaded with it, go back too.
+	rust_deps_crash A "$W/libA.so" "-Wl,-soname,libA.so" \
+		'if (n > 0) *(volatile int *)(long)(n - n) = n; return n * 30;' 'v["va"] == 2 && v["vb"] == 3 && v["vc"] == 3' \
+		"libA.so version 3 crashed: SIGSEGV in a_value+0x[0-9a-f]*, bad address 0x0; [^;]*/libA.so rolled back to version 2; [^;]*/libB.so rolled back to version 3; [^;]*/libC.so rolled back to version 3$" \
+		"load lib=A version=3; load lib=B version=5; load lib=C version=5; unload lib=C version=3; unload lib=B version=3; unload lib=A version=2; load lib=A version=2; load lib=B version=3; load lib=C version=3"
+	# Fixed: A, B and C reload normally.
+	from=$(lines "$LOG")
+	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so" A 'return n * 30;'
+	check_after "$from" "$tick && v[\"a\"] == 30 * v[\"tick\"] && v[\"b\"] == 30 * v[\"tick\"] + 2 && v[\"c\"] == 60 * v[\"tick\"] + 2 && v[\"va\"] == 4 && v[\"vb\"] == 6 && v[\"vc\"] == 6" \
+		"a fixed A after the crashes"
+	check_steps 1 tick 1 "$tick"
+	assert_alive "after the crashes"
+	pass
+}
+
+# rust_deps_crash LIB FILE LINK TEXT COND ERROR HOOKS: rebuild dep_LIB.c
+# (lowercase) into FILE with TEXT at its marker; expect one crashed call,
+# then COND with the values before, the error ERROR (a regex), and the
+# hooks HOOKS in that order.
+rust_deps_crash() {
+	local lib=$1 file=$2 link=$3 text=$4 cond=$5 error=$6 want=$7 from first got
+	local tick='("tick" in v)' vals='v["b"] == 20 * v["tick"] + 2 && v["c"] == 40 * v["tick"] + 2'
+	from=$(lines "$LOG")
+	plugin_build "dep_${lib,,}.c" "$file" "$link" "$lib" "$text"
+	wait_cond "$from" "$tick && v[\"crashed\"] == 1" 5 || fail "$lib: no crash reported: $(tail -n 2 "$ERR" | tr '\n' ' ')"
+	first=$(kv_lines "$from" "$tick && v[\"crashed\"] == 1" | head -n 1 | cut -d: -f1)
+	wait_lines "$LOG" 5 5 "$first" || fail "$lib: the host stopped after the crash"
+	check_all "$first" "!$tick || ($vals && $cond && v[\"crashed\"] == 0)" "$lib: after the rollback"
+	(($(count_lines "$from" "$tick && v[\"crashed\"] == 1") == 1)) || fail "$lib: more than one call crashed"
+	grep -q "^err: .*$error" "$ERR" || fail "$lib: the error was not: $error: $(grep -m1 crashed "$ERR")"
+	got=$(hooks_after "$from")
+	[[ $got == "$want" ]] || fail "$lib: hooks around the crash: $got; expected: $want"
+}

@@ -16,8 +16,9 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock};
 
+mod lib_guard;
 mod lib_reload;
-pub use lib_reload::{Lib, LibError, Status};
+pub use lib_reload::{Lib, LibError, Libs, Status};
 
 extern "C" {
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;

@@ -51,11 +51,18 @@
 //!   (which may postpone it) and [`Lib::after_reload`] tell the host of a
 //!   reload; [`Lib::was_updated`] says once that one happened;
 //!   [`Lib::watch`] updates from a thread of its own.
+//! - [`Lib::call`] runs a closure guarded: when a version's code crashes
+//!   or panics in it, the call returns `Err`, and the reload that brought
+//!   that version in is rolled back (lib_reload/crash.rs, over the guard
+//!   in lib_guard.rs).
+//! - [`Libs`] holds libraries that use each other (`DT_NEEDED`): one is
+//!   reloaded with those that need it, dependencies first, as one
+//!   transaction, and a crash rolls them back together
+//!   (lib_reload/deps.rs).
 //! - [`hot_module!`](crate::hot_module) writes typed wrappers for the
-//!   plugin's functions.
+//!   plugin's functions, and guarded ones.
 //!
-//! x86-64 Linux with glibc. Dependencies between reloaded libraries and
-//! crash rollback are in the C library only.
+//! x86-64 Linux with glibc.
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -65,6 +72,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
+
+use crate::lib_guard;
+
+mod crash;
+mod deps;
+pub use deps::Libs;
 
 const RTLD_NOW: c_int = 2;
 const RTLD_DI_LINKMAP: c_int = 2;
@@ -150,6 +163,7 @@ fn in_file(len: usize, off: u64, size: u64) -> bool {
 struct Segments {
     exec: Vec<(u64, u64)>,
     image: (u64, u64),
+    dynamic: deps::Dynamic,
 }
 
 /// The loadable segments, or why `b` is not a complete x86-64 shared object
@@ -178,6 +192,7 @@ fn elf_check(b: &[u8]) -> Result<Segments, &'static str> {
     let mut seg = Segments {
         exec: Vec::new(),
         image: (u64::MAX, 0),
+        dynamic: deps::elf_dynamic(b),
     };
     let mut dynamic = false;
     for i in 0..phnum {
@@ -401,10 +416,14 @@ impl Drop for Chunk {
 
 struct Version {
     num: i32,
+    txn: u64,  // the reload that loaded it
+    bad: bool, // crashed in a guarded call, or undone with one that did
     handle: *mut c_void,
     base: usize,
     copy: PathBuf,
     seg: Segments,
+    slots: Vec<usize>, // its code in the fault handler's table
+    link: deps::Link,  // its soname and DT_NEEDED as rewritten in the copy
 }
 
 extern "C" fn find_name(info: *mut PhdrInfo, _size: usize, data: *mut c_void) -> c_int {
@@ -443,7 +462,23 @@ impl Version {
         (p != 0 && ok).then_some(p)
     }
 
+    /// Whether pc is in this version's code.
+    fn has_code(&self, pc: usize) -> bool {
+        let a = pc.wrapping_sub(self.base) as u64;
+        self.seg.exec.iter().any(|r| a >= r.0 && a < r.1)
+    }
+
+    /// Tells the fault handler whether this version is current.
+    fn set_current(&self, cur: bool) {
+        for &s in &self.slots {
+            lib_guard::range_current(s, cur);
+        }
+    }
+
     fn close(self) {
+        for &s in &self.slots {
+            lib_guard::range_del(s);
+        }
         // SAFETY: the handle from dlopen, closed once.
         unsafe { dlclose(self.handle) };
         if !still_mapped(&self.copy) {
@@ -463,6 +498,12 @@ fn dl_error() -> String {
     }
 }
 
+static TXNS: AtomicU64 = AtomicU64::new(0);
+
+fn next_txn() -> u64 {
+    TXNS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
 // --------------------------------------------------------------------- Lib
 
 /// A shared library loaded as a private copy and reloaded when its file
@@ -475,6 +516,7 @@ pub struct Lib {
     partial: Option<(FileId, Instant)>, // the file as first seen incomplete, when
     cur: Option<Version>,
     old: Vec<Version>,
+    next_num: i32,
     syms: Vec<(CString, usize)>, // name, trampoline index
     chunks: Vec<Chunk>,
     error: String,
@@ -499,6 +541,10 @@ pub enum Status {
     /// The [`Lib::before_reload`] callback said not now: tried again at the
     /// next update.
     Postponed,
+    /// A version crashed in [`Lib::call`], with what happened: the reload
+    /// that brought it in was rolled back (if it was current), and its file
+    /// is not tried again until it changes.
+    Crashed(String),
 }
 
 // SAFETY: the raw pointers are the loader's handles and our own mappings;
@@ -522,14 +568,11 @@ enum Fetch {
 }
 
 impl Lib {
-    /// Loads a copy of `path` and runs its `rewire_lib_load(state, 1)`.
-    /// `state` is the host's, given to every version's hooks.
-    pub fn open(path: impl AsRef<Path>, state: *mut c_void) -> Result<Lib, LibError> {
-        let path = path.as_ref();
+    fn new(path: &Path, state: *mut c_void) -> Lib {
         let abs = std::env::current_dir()
             .map(|d| d.join(path))
             .unwrap_or_else(|_| path.to_path_buf());
-        let mut lib = Lib {
+        Lib {
             path: abs,
             name: path.display().to_string(),
             state,
@@ -537,6 +580,7 @@ impl Lib {
             partial: None,
             cur: None,
             old: Vec::new(),
+            next_num: 1,
             syms: Vec::new(),
             chunks: Vec::new(),
             error: String::new(),
@@ -544,16 +588,16 @@ impl Lib {
             updated: false,
             before: None,
             after: None,
-        };
-        match lib.read()? {
-            Fetch::Ready(bytes, seg, id) => {
-                lib.seen = Some(id);
-                let v = lib.load(&bytes, seg, 1)?;
-                lib.cur = Some(v);
-                Ok(lib)
-            }
-            Fetch::Wait(why) => err(why),
         }
+    }
+
+    /// Loads a copy of `path` and runs its `rewire_lib_load(state, 1)`.
+    /// `state` is the host's, given to every version's hooks.
+    pub fn open(path: impl AsRef<Path>, state: *mut c_void) -> Result<Lib, LibError> {
+        let mut set = [Lib::new(path.as_ref(), state)];
+        open_in(&mut set, 0)?;
+        let [lib] = set;
+        Ok(lib)
     }
 
     /// A function pointer to `name` that always reaches its current version:
@@ -579,24 +623,32 @@ impl Lib {
     /// `Ok(false)` unchanged or still being written ([`Lib::error`] then says
     /// what is awaited), `Err` refused: the previous version keeps running.
     pub fn update(&mut self) -> Result<bool, LibError> {
-        let r = self.update_inner();
-        match &r {
-            Err(e) => {
-                self.error = e.0.clone();
-                self.status = Status::Refused(e.0.clone());
-            }
-            Ok(true) => {
-                self.error.clear();
-                self.status = Status::Updated(self.version());
-                self.updated = true;
-                let v = self.version();
-                if let Some(f) = self.after.as_mut() {
-                    f(v);
-                }
-            }
-            Ok(false) => {}
-        }
-        r
+        update_in(std::slice::from_mut(self), 0).map(|n| n > 0)
+    }
+
+    /// `f()`, guarded: when code of a version of this library crashes in it
+    /// (SIGSEGV, SIGBUS, SIGILL, SIGFPE, abort; at the fault or in a
+    /// function it called, such as abort after a panic in an `extern "C"`
+    /// function), this returns `Err` saying which version, function and
+    /// signal, and if that version is current, the reload that brought it
+    /// in is rolled back: the previous version runs again (its load hook
+    /// runs again, with its own number), and the crashed file is not loaded
+    /// again until it changes. [`Lib::status`] is then
+    /// [`Status::Crashed`]. What the frames inside `f` held (locks, memory)
+    /// is not released. A fault that is not in library code goes on as
+    /// without rewire (the program's handler, or the default action), and a
+    /// panic of the program's own code unwinds out of `call`.
+    ///
+    /// When the signal handlers cannot be installed, `f` is not called and
+    /// the error says why.
+    pub fn call<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, LibError> {
+        crash::call_in(std::slice::from_mut(self), Some(0), f)
+    }
+
+    /// [`Lib::call`] for a `Lib` shared with a watcher ([`Lib::watch`]):
+    /// `f` runs without the lock, which is taken only after a crash.
+    pub fn call_shared<R>(lib: &Mutex<Lib>, f: impl FnOnce() -> R) -> Result<R, LibError> {
+        crash::call_shared(lib, f)
     }
 
     /// Unloads the versions before the current one (`dlclose`): call it
@@ -604,6 +656,7 @@ impl Lib {
     /// pointers from [`Lib::sym`] are the trampolines: they stay good).
     /// Returns how many glibc kept mapped all the same; [`Lib::error`] then
     /// names them. Without it, old versions stay until the `Lib` is dropped.
+    /// A crash in the current version can then no longer be rolled back.
     pub fn unload_old(&mut self) -> usize {
         let mut kept = Vec::new();
         for v in self.old.drain(..).rev() {
@@ -632,8 +685,8 @@ impl Lib {
         &self.status
     }
 
-    /// Whether a reload happened since this was last asked (true once per
-    /// reload, whichever thread updated).
+    /// Whether a reload (or a rollback) happened since this was last asked
+    /// (true once per reload, whichever thread updated).
     pub fn was_updated(&mut self) -> bool {
         std::mem::take(&mut self.updated)
     }
@@ -648,7 +701,8 @@ impl Lib {
 
     /// Called by [`Lib::update`] with the new version's number once it runs
     /// (its load hook has accepted, every pointer from [`Lib::sym`] reaches
-    /// it).
+    /// it); and after a rollback, with the number of the version that runs
+    /// again.
     pub fn after_reload(&mut self, f: impl FnMut(i32) + Send + 'static) {
         self.after = Some(Box::new(f));
     }
@@ -671,7 +725,8 @@ impl Lib {
             .expect("cannot start the watcher thread")
     }
 
-    /// The current version: 1 after open, one more after each reload.
+    /// The current version: 1 after open, one more after each reload (a
+    /// rollback brings an earlier number back).
     pub fn version(&self) -> i32 {
         self.cur.as_ref().map_or(0, |v| v.num)
     }
@@ -681,45 +736,9 @@ impl Lib {
         (!self.error.is_empty()).then_some(self.error.as_str())
     }
 
-    fn update_inner(&mut self) -> Result<bool, LibError> {
-        if let Ok(m) = fs::metadata(&self.path) {
-            if Some(file_id(&m)) == self.seen {
-                self.status = Status::NotChanged;
-                return Ok(false);
-            }
-        }
-        let (bytes, seg, id) = match self.read() {
-            Ok(Fetch::Ready(b, s, id)) => (b, s, id),
-            Ok(Fetch::Wait(why)) => {
-                self.error = why.clone();
-                self.status = Status::Waiting(why);
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        };
-        let num = self.version() + 1;
-        if let Some(f) = self.before.as_mut() {
-            if !f(num) {
-                self.status = Status::Postponed;
-                return Ok(false);
-            }
-        }
-        self.seen = Some(id); // tried: not again until it changes
-        let new = self.load(&bytes, seg, num)?;
-        let per = page() / TRAMP;
-        for (name, t) in &self.syms {
-            if let Some(a) = new.own(name, true) {
-                // every one is there: accept() checked
-                self.chunks[t / per]
-                    .slot(t % per)
-                    .store(a, Ordering::Release);
-            }
-        }
-        if let Some(old) = self.cur.replace(new) {
-            Self::unload_hook(&old, self.state);
-            self.old.push(old);
-        }
-        Ok(true)
+    /// Whether the file changed since it was last tried.
+    fn changed(&self) -> bool {
+        fs::metadata(&self.path).map_or(true, |m| Some(file_id(&m)) != self.seen)
     }
 
     /// Whether the file, incomplete as `id` says, has stood still `QUIET`
@@ -805,9 +824,16 @@ impl Lib {
         Ok(copy)
     }
 
-    /// A new version, loaded, resolved and accepted; not yet current.
-    fn load(&self, bytes: &[u8], seg: Segments, num: i32) -> Result<Version, LibError> {
-        let copy = self.write_copy(bytes)?;
+    /// The copy at `copy` loaded as version num of transaction txn, its code
+    /// known to the fault handler; not yet accepted.
+    fn dlopen_copy(
+        &self,
+        copy: PathBuf,
+        seg: Segments,
+        num: i32,
+        txn: u64,
+        link: deps::Link,
+    ) -> Result<Version, LibError> {
         let c = CString::new(copy.as_os_str().as_encoded_bytes())
             .map_err(|_| LibError("bad path".into()))?;
         // SAFETY: a NUL-terminated path.
@@ -827,18 +853,22 @@ impl Lib {
         } else {
             0
         };
-        let v = Version {
+        let slots = seg
+            .exec
+            .iter()
+            .filter_map(|&(lo, hi)| lib_guard::range_add(base + lo as usize, base + hi as usize))
+            .collect();
+        Ok(Version {
             num,
+            txn,
+            bad: false,
             handle,
             base,
             copy,
             seg,
-        };
-        if let Err(e) = self.accept(&v) {
-            v.close();
-            return Err(e);
-        }
-        Ok(v)
+            slots,
+            link,
+        })
     }
 
     /// Every symbol handed out is in v, and v's load hook accepts.
@@ -853,25 +883,71 @@ impl Lib {
                 ));
             }
         }
-        if let Some(hook) = v.own(c"rewire_lib_load", true) {
-            // SAFETY: the library's `int rewire_lib_load(void *, int)`.
-            let rc = unsafe { std::mem::transmute::<usize, LoadHook>(hook) }(self.state, v.num);
-            if rc != 0 {
-                return err(format!(
-                    "{}: version {}: rewire_lib_load refused it (returned {rc})",
-                    self.name, v.num
-                ));
-            }
+        match self.load_hook(v) {
+            Ok(0) => Ok(()),
+            Ok(rc) => err(format!(
+                "{}: version {}: rewire_lib_load refused it (returned {rc})",
+                self.name, v.num
+            )),
+            Err(why) => err(format!(
+                "{}: version {}: rewire_lib_load crashed: {why}",
+                self.name, v.num
+            )),
         }
-        Ok(())
     }
 
-    fn unload_hook(v: &Version, state: *mut c_void) {
+    /// v's load hook, guarded: what it returned (0 when it has none), or
+    /// how it crashed.
+    fn load_hook(&self, v: &Version) -> Result<c_int, String> {
+        let Some(hook) = v.own(c"rewire_lib_load", true) else {
+            return Ok(0);
+        };
+        // SAFETY: the library's `int rewire_lib_load(void *, int)`.
+        let hook = unsafe { std::mem::transmute::<usize, LoadHook>(hook) };
+        let (state, num) = (self.state as usize, v.num);
+        crash::hook(v, move || hook(state as *mut c_void, num))
+    }
+
+    /// v's unload hook, guarded; a crash in it is recorded in the error.
+    fn unload_hook(&mut self, v: &Version) {
         if let Some(hook) = v.own(c"rewire_lib_unload", true) {
             // SAFETY: the library's `void rewire_lib_unload(void *, int)`.
             let hook = unsafe { std::mem::transmute::<usize, UnloadHook>(hook) };
-            hook(state, v.num);
+            let (state, num) = (self.state as usize, v.num);
+            if let Err(why) = crash::hook(v, move || hook(state as *mut c_void, num)) {
+                self.error = format!(
+                    "{}: version {}: rewire_lib_unload crashed: {why}",
+                    self.name, v.num
+                );
+            }
         }
+    }
+
+    /// Every trampoline to v: how many of its functions v lacks (only when
+    /// going back to a version older than the function).
+    fn retarget(&self, v: &Version) -> usize {
+        let per = page() / TRAMP;
+        let mut missing = 0;
+        for (name, t) in &self.syms {
+            match v.own(name, true) {
+                Some(a) => self.chunks[t / per]
+                    .slot(t % per)
+                    .store(a, Ordering::Release),
+                None => missing += 1,
+            }
+        }
+        missing
+    }
+
+    /// v becomes the current version: every trampoline moves to it.
+    fn make_current(&mut self, v: Version) -> Option<Version> {
+        self.retarget(&v);
+        if let Some(c) = &self.cur {
+            c.set_current(false);
+        }
+        v.set_current(true);
+        self.next_num = self.next_num.max(v.num + 1);
+        self.cur.replace(v)
     }
 
     fn tramp(&mut self, name: &str) -> Result<usize, LibError> {
@@ -911,13 +987,151 @@ impl Drop for Lib {
     /// the pointers from [`Lib::sym`] become invalid.
     fn drop(&mut self) {
         if let Some(v) = self.cur.take() {
-            Self::unload_hook(&v, self.state);
+            self.unload_hook(&v);
             self.old.push(v);
         }
         for v in self.old.drain(..).rev() {
             v.close();
         }
     }
+}
+
+// ------------------------------------------------------------ reloading
+
+/// A library's bytes to load: from its file (with the file's id), or its
+/// current version's, when it comes along with one it needs.
+struct Source {
+    bytes: Vec<u8>,
+    seg: Segments,
+    id: Option<FileId>,
+}
+
+/// Opens set[i], not loaded yet, binding it to the set's Libs it needs.
+fn open_in(set: &mut [Lib], i: usize) -> Result<(), LibError> {
+    let (bytes, seg, id) = match set[i].read()? {
+        Fetch::Ready(b, s, id) => (b, s, id),
+        Fetch::Wait(why) => return err(why),
+    };
+    set[i].seen = Some(id);
+    let v = load(set, i, bytes, seg, 1, next_txn(), &[])?;
+    set[i].make_current(v);
+    Ok(())
+}
+
+/// A new version of set[i] from bytes: its soname given a name of its own,
+/// its DT_NEEDED naming the copies of the set's Libs it needs (their
+/// versions in `fresh` when this transaction loads them), loaded, resolved
+/// and accepted; not yet current.
+fn load(
+    set: &[Lib],
+    i: usize,
+    mut bytes: Vec<u8>,
+    seg: Segments,
+    num: i32,
+    txn: u64,
+    fresh: &[(usize, Version)],
+) -> Result<Version, LibError> {
+    let lib = &set[i];
+    let link = deps::link(set, i, &mut bytes, &seg.dynamic, fresh)?;
+    let copy = lib.write_copy(&bytes)?;
+    let v = lib.dlopen_copy(copy, seg, num, txn, link)?;
+    if let Err(e) = lib.accept(&v) {
+        v.close();
+        return Err(e);
+    }
+    Ok(v)
+}
+
+/// set[i] updated (with the Libs that need it): how many were reloaded.
+fn update_in(set: &mut [Lib], i: usize) -> Result<usize, LibError> {
+    match update_inner(set, i) {
+        Err(e) => {
+            set[i].error = e.0.clone();
+            set[i].status = Status::Refused(e.0.clone());
+            Err(e)
+        }
+        Ok(done) => {
+            for &k in &done {
+                let lib = &mut set[k];
+                lib.error.clear();
+                lib.status = Status::Updated(lib.version());
+                lib.updated = true;
+                let v = lib.version();
+                if let Some(f) = lib.after.as_mut() {
+                    f(v);
+                }
+            }
+            Ok(done.len())
+        }
+    }
+}
+
+/// The Libs reloaded (none: unchanged, awaited or postponed, as set[i]'s
+/// status says).
+fn update_inner(set: &mut [Lib], i: usize) -> Result<Vec<usize>, LibError> {
+    if !set[i].changed() {
+        set[i].status = Status::NotChanged;
+        return Ok(Vec::new());
+    }
+    let (bytes, seg, id) = match set[i].read()? {
+        Fetch::Ready(b, s, id) => (b, s, id),
+        Fetch::Wait(why) => {
+            set[i].error = why.clone();
+            set[i].status = Status::Waiting(why);
+            return Ok(Vec::new());
+        }
+    };
+    let first = Source {
+        bytes,
+        seg,
+        id: Some(id),
+    };
+    let plan = deps::plan(set, i, first);
+    if let Ok(None) = plan {
+        return Ok(Vec::new()); // postponed: asked again at the next update
+    }
+    set[i].seen = Some(id); // tried: not again until it changes
+    run_txn(set, plan?.unwrap_or_default())
+}
+
+/// Loads every Lib of the plan in order, then makes them all current; or,
+/// when one fails, none (the versions loaded go again).
+fn run_txn(set: &mut [Lib], plan: Vec<(usize, Source)>) -> Result<Vec<usize>, LibError> {
+    let txn = next_txn();
+    let mut fresh: Vec<(usize, Version)> = Vec::new();
+    let mut ids = Vec::new();
+    for (k, src) in plan {
+        ids.push((k, src.id));
+        match load(set, k, src.bytes, src.seg, set[k].next_num, txn, &fresh) {
+            Ok(v) => fresh.push((k, v)),
+            Err(e) => {
+                for (k, v) in fresh.into_iter().rev() {
+                    set[k].unload_hook(&v); // its load hook had accepted
+                    v.close();
+                }
+                for &(k, _) in &ids {
+                    set[k].error = e.0.clone();
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut replaced = Vec::new();
+    for (k, v) in fresh {
+        if let Some(old) = set[k].make_current(v) {
+            replaced.push((k, old));
+        }
+    }
+    for &(k, id) in &ids {
+        if id.is_some() {
+            set[k].seen = id;
+        }
+    }
+    for (k, old) in replaced.into_iter().rev() {
+        set[k].unload_hook(&old);
+        set[k].old.push(old);
+    }
+    Ok(ids.into_iter().map(|(k, _)| k).collect())
 }
 
 // ------------------------------------------------------------ hot_module!
@@ -951,6 +1165,12 @@ impl Drop for Lib {
 /// `update()`, `status()`, `version()`, `was_updated()`, `before_reload(f)`,
 /// `after_reload(f)` and `watch(every)`. The library is opened at `init` or
 /// at the first use; a failure to open it then panics with the reason.
+///
+/// Its module `guarded` has the same functions, called through
+/// [`Lib::call_shared`]: each returns `Result<R, LibError>`, `Err` when the
+/// plugin crashed or panicked in it (the reload that brought the crashing
+/// version in is then rolled back) or could not be opened:
+/// `game::guarded::step(1)?`.
 #[macro_export]
 macro_rules! hot_module {
     ($vis:vis mod $m:ident($path:expr) { $($body:tt)* }) => {
@@ -959,6 +1179,13 @@ macro_rules! hot_module {
             use super::*;
             $crate::__hot_lib!($path);
             $crate::__hot_functions!($($body)*);
+
+            /// The same functions, called through `Lib::call_shared`.
+            pub mod guarded {
+                #[allow(unused_imports)]
+                use super::*;
+                $crate::__hot_guarded!($($body)*);
+            }
         }
     };
 }
@@ -1029,16 +1256,28 @@ macro_rules! __hot_lib {
         }
 
         /// The trampoline of name, looked up once.
-        fn tramp(slot: &::std::sync::atomic::AtomicUsize, name: &str) -> usize {
+        fn try_tramp(
+            slot: &::std::sync::atomic::AtomicUsize,
+            name: &str,
+        ) -> Result<usize, $crate::LibError> {
             let p = slot.load(::std::sync::atomic::Ordering::Acquire);
             if p != 0 {
-                return p;
+                return Ok(p);
             }
+            let l = open(::std::ptr::null_mut())?;
             // SAFETY: usize is pointer-sized; the caller transmutes it to
             // the declared type.
-            let p: usize = unsafe { lib().sym::<usize>(name) }.unwrap_or_else(|e| panic!("{e}"));
+            let p: usize = unsafe {
+                l.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .sym::<usize>(name)
+            }?;
             slot.store(p, ::std::sync::atomic::Ordering::Release);
-            p
+            Ok(p)
+        }
+
+        fn tramp(slot: &::std::sync::atomic::AtomicUsize, name: &str) -> usize {
+            try_tramp(slot, name).unwrap_or_else(|e| panic!("{e}"))
         }
     };
 }
@@ -1072,5 +1311,38 @@ macro_rules! __hot_functions {
             f($($p),*)
         }
         $crate::__hot_functions!($($rest)*);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hot_guarded {
+    () => {};
+    ($(#[$a:meta])* unsafe fn $f:ident($($p:ident : $t:ty),* $(,)?) $(-> $r:ty)?; $($rest:tt)*) => {
+        $(#[$a])*
+        #[allow(dead_code, unused_parens)]
+        /// # Safety
+        /// As the plugin's function requires.
+        pub unsafe fn $f($($p: $t),*) -> ::std::result::Result<($($r)?), $crate::LibError> {
+            static SLOT: ::std::sync::atomic::AtomicUsize = ::std::sync::atomic::AtomicUsize::new(0);
+            let at = try_tramp(&SLOT, stringify!($f))?;
+            // SAFETY: the declaration is the plugin's function's type ("C"
+            // may be called as "C-unwind").
+            let f = unsafe { ::std::mem::transmute::<usize, unsafe extern "C-unwind" fn($($t),*) $(-> $r)?>(at) };
+            $crate::Lib::call_shared(open(::std::ptr::null_mut())?, move || unsafe { f($($p),*) })
+        }
+        $crate::__hot_guarded!($($rest)*);
+    };
+    ($(#[$a:meta])* fn $f:ident($($p:ident : $t:ty),* $(,)?) $(-> $r:ty)?; $($rest:tt)*) => {
+        $(#[$a])*
+        #[allow(dead_code, unused_parens)]
+        pub fn $f($($p: $t),*) -> ::std::result::Result<($($r)?), $crate::LibError> {
+            static SLOT: ::std::sync::atomic::AtomicUsize = ::std::sync::atomic::AtomicUsize::new(0);
+            let at = try_tramp(&SLOT, stringify!($f))?;
+            // SAFETY: as above.
+            let f = unsafe { ::std::mem::transmute::<usize, extern "C-unwind" fn($($t),*) $(-> $r)?>(at) };
+            $crate::Lib::call_shared(open(::std::ptr::null_mut())?, move || f($($p),*))
+        }
+        $crate::__hot_guarded!($($rest)*);
     };
 }

@@ -64,6 +64,7 @@ fn main() {
             rewire::Status::Refused(_) => "refused".to_string(),
             rewire::Status::Waiting(_) => "waiting".to_string(),
             rewire::Status::Postponed => "postponed".to_string(),
+            rewire::Status::Crashed(_) => "crashed".to_string(),
         };
         // SAFETY: as above; the plugin wrote it in step.
         let s = unsafe { &*state };
