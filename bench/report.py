@@ -239,8 +239,8 @@ def session_table(w):
       "`compile_commands.json` for `compute.c`, which is saved "
       f"{fig(f'scale.{sizes[0]}.session_rest').n} times (two versions in turn) after a first save "
       "that is not counted: the session reads the executable at its first patch and keeps it. "
-      "rewire's line `patched … in T ms — compile C, …` gives *T*, from the end of the 8 ms "
-      "debounce to the patch applied, and the compile *C*: *T − C* is rewire's own part of the "
+      "rewire's line `patched … in T ms — compile C, …` gives *T*, from the end of the "
+      "debounce (2 ms after a rename) to the patch applied, and the compile *C*: *T − C* is rewire's own part of the "
       "patch (diff and type checks, connecting to the agent, link, apply, the running-code "
       "check). *save → patched − C* counts from the rename of the saved file: inotify, the "
       "debounce and the time rewire's line takes to reach the benchmark are in it too. "
@@ -397,7 +397,7 @@ def page(plots):
       "over the source) while the program runs under `rewire run`; the time is taken from the "
       "rename to the moment rewire prints `patched … in N ms — compile A, diff B, link C, apply "
       "D`. Those four stages are rewire's own timers; what is left of the edit-to-running time "
-      "is called *watch* here: inotify, the 8 ms debounce, hashing the inputs, connecting to the "
+      "is called *watch* here: inotify, the debounce (2 ms after a rename, as the benchmark saves), hashing the inputs, connecting to the "
       "agent, reading the executable and the DWARF checks, which rewire does not time apart. "
       "After each save, in turn: the compile of the same unit alone with its own command "
       "(C: the command of `compile_commands.json`; Rust: `cargo build` of the same edit in a "
@@ -623,7 +623,9 @@ def start_section(w, plots):
     if rows:
         w("nginx, an edit of `ngx_http_header_filter_module.c` saved 1 s and 30 s after "
           "`rewire run`, in a new session each time; after each, the compile of that unit alone "
-          "with its command from `compile_commands.json`:")
+          "with its command from `compile_commands.json`, after as long a pause (a compile that "
+          "follows 30 s of idleness is slower on this machine, with rewire or without: each is "
+          "timed after the same pause):")
         w("")
         w("| saved after | save to patched (ms) | compile alone (ms) | patched ÷ compile alone "
           "| CPU of the session by then (s) |")

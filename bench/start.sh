@@ -11,7 +11,8 @@
 #    Debian's source (their own builds, which leave no depfiles).
 #  - nginx, an edit of ngx_http_header_filter_module.c saved 1 s and 30 s
 #    after `rewire run`: save to "patched", beside the compile of that
-#    unit alone with its own command.
+#    unit alone with its own command, after as long a pause (the first
+#    compile after an idle spell is slower, whoever runs it).
 #   bench/start.sh [N]    (N sessions a program and a moment, default 3)
 #   BENCH_START_UNITS="25 50 100 200" (the default), BENCH_REAL=0 leaves
 #   bc and nginx out.
@@ -151,6 +152,7 @@ for at in 1 30; do
 		say "start: nginx: edit saved ${at} s after the start ($i of $n): $save_line"
 		session_stop
 		cp -p "$work/header.orig" "$ngx/$src"
+		sleep "$at"
 		t0=$(now_us)
 		(eval "$alone") >/dev/null 2>&1
 		comp+=($(us_to_ms $(($(now_us) - t0))))

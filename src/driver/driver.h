@@ -37,6 +37,9 @@ struct patch_filter {
 	 * their functions first (names.c). None: C and C++. */
 	const char *const *crates;
 	size_t ncrates;
+	/* Where to leave the look for threads inside replaced code, to run
+	 * once the patch is said (running_later_run); NULL: at once. */
+	struct running_later *later;
 };
 
 /* Code a patch replaced: one function's body before it, for running.c.
@@ -80,6 +83,22 @@ void patch_describe(const struct link *l, const struct patch_filter *f, struct p
 /* running.c: add to res->run the functions of code that a thread of
  * process pid is inside now (a frame of its stack). */
 void running_scan(int pid, const struct old_code *code, size_t n, struct patch_result *res);
+/* Looks left for later: unwinding every thread of every process patched
+ * takes milliseconds that the patch line need not wait for. */
+struct running_later {
+	struct later_scan {
+		int pid;
+		struct old_code *code;
+		size_t n;
+		char **names;	/* the code's, owned */
+	} *v;
+	size_t n, cap;
+};
+void running_later_add(struct running_later *l, int pid, struct old_code *code, size_t n,
+		       char **names);
+/* Run them into res, and forget them. */
+void running_later_run(struct running_later *l, struct patch_result *res);
+void running_later_free(struct running_later *l);
 /* Look again, RUNNING_RECHECK_MS after patched_ns, for the ones res found,
  * and warn of each still running. */
 void running_warn(const struct patch_result *res, uint64_t patched_ns);

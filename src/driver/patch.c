@@ -261,7 +261,8 @@ static int link_and_apply(struct link_process *p, struct link *l, struct pull *p
 /* Which replaced functions a thread is still inside: their bodies in the
  * module, and their versions of the patch before (the registry of HELLO,
  * asked before this patch). */
-static void scan_running(struct link_process *p, const struct link *l, struct patch_result *res)
+static void scan_running(struct link_process *p, const struct link *l, const struct patch_filter *f,
+			 struct patch_result *res)
 {
 	uint64_t bias = p->mods[p->target].base;
 	size_t n = 0, cap = l->nredirs + p->nreg;
@@ -283,8 +284,12 @@ static void scan_running(struct link_process *p, const struct link *l, struct pa
 				code[n++] = (struct old_code){g->addr, g->addr + g->size, names[i], ipa_ra};
 		}
 	}
+	if (f && f->later) {
+		running_later_add(f->later, p->pid, code, n, names);
+		return;
+	}
 	running_scan(p->pid, code, n, res);
-	for (size_t i = 0; i < l->nredirs; i++)
+	for (size_t i = 0; names[i]; i++)
 		free(names[i]);
 	free(names);
 	free(code);
@@ -381,7 +386,7 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 	/* Without a diff (rewire apply) every function is replaced, changed or
 	 * not: a running main would be named at every patch. */
 	if (l.diff)
-		scan_running(&proc, &l, res);
+		scan_running(&proc, &l, filter, res);
 	rc = 0;
 out:
 	link_free(&l);

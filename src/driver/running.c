@@ -224,6 +224,36 @@ void running_scan(int pid, const struct old_code *code, size_t n, struct patch_r
 		closedir(s.tasks);
 }
 
+void running_later_add(struct running_later *l, int pid, struct old_code *code, size_t n,
+		       char **names)
+{
+	l->v = rw_grow(l->v, &l->cap, l->n, sizeof *l->v);
+	l->v[l->n++] = (struct later_scan){pid, code, n, names};
+}
+
+static void later_free_one(struct later_scan *s)
+{
+	for (size_t i = 0; s->names && s->names[i]; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s->code);
+}
+
+void running_later_run(struct running_later *l, struct patch_result *res)
+{
+	for (size_t i = 0; i < l->n; i++)
+		running_scan(l->v[i].pid, l->v[i].code, l->v[i].n, res);
+	running_later_free(l);
+}
+
+void running_later_free(struct running_later *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		later_free_one(&l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
 static void sleep_until(uint64_t ns)
 {
 	uint64_t now = rw_now_ns();

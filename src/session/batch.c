@@ -239,8 +239,10 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		free(units);
 		return;
 	}
+	/* Threads inside replaced code are looked for after the patch line. */
+	struct running_later later = {0};
 	struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
-				      s->gen + 1, s->images, d.crates, d.ncrates};
+				      s->gen + 1, s->images, d.crates, d.ncrates, &later};
 	struct patch_result res = {0}, before = {0};
 	int first = 0;
 	/* Every process on the patch before this one (one that exec'd the
@@ -280,6 +282,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 			rw_say("patched %s (%s)%s in %.0f ms — compile %.0f, diff %.1f, link %.1f, "
 			       "apply %.1f", res.nchanged ? res.names : "new code only", files, procs,
 			       ms(total), ms(compile_ns), ms(diff_ns), ms(all.link_ns), ms(t->total_ns));
+		running_later_run(&later, &all);
 		if (have)
 			running_warn(&all, patched);
 		session_said(filter.gen);
@@ -296,6 +299,7 @@ static void patch_batch(struct session *s, struct job **jobs, size_t n, uint64_t
 		for (size_t i = 0; i < n; i++)
 			s->u[units[i]].behind = 1;
 	}
+	running_later_free(&later);
 	session_diff_ctx_free(&d);
 	free(units);
 }

@@ -141,7 +141,7 @@ static int catch_up(struct session *s, struct proc *p, struct patch_result *all)
 		session_diff_ctx_name(s, &d, (size_t)k, units[k]);
 	}
 	struct patch_filter f = {&d.set, s->db.archives, s->db.narchives, d.names, s->gen,
-				 s->images, d.crates, d.ncrates};
+				 s->images, d.crates, d.ncrates, NULL};
 	struct patch_result r;
 	if (n == 0 || !session_count_changes(&d)) {
 		p->gen = s->gen;	/* nothing it runs differs */

@@ -48,7 +48,7 @@ static int reapply(struct session *s)
 	int rc = 0;
 	if (session_count_changes(&d)) {
 		struct patch_filter filter = {&d.set, s->db.archives, s->db.narchives, d.names,
-					      s->gen, s->images, d.crates, d.ncrates};
+					      s->gen, s->images, d.crates, d.ncrates, NULL};
 		struct patch_result res;
 		rc = patch_run(s->child, d.paths, (int)n, &filter, &res);
 		if (rc == 0)

@@ -27,8 +27,11 @@
 #include "front/includes.h"
 #include "diff/diff.h"
 
-/* Editors save in one write or one rename; some write twice in a row. */
+/* Editors save in one write or one rename; some write twice in a row. A
+ * rename puts the whole file in place at once: only a burst of them (an
+ * editor's "save all") is waited for. */
 #define DEBOUNCE_NS (8ull * 1000000)
+#define DEBOUNCE_RENAME_NS (2ull * 1000000)
 /* Compilers running at once, at most. */
 #define MAX_JOBS 8
 

@@ -1,7 +1,7 @@
 /* Watching: inotify on the directory of every source and header of the
  * program's units. A save marks the units that use the file, due after a
  * short debounce (editors save in one write or one rename; some write
- * twice in a row). */
+ * twice in a row; a rename is whole at once). */
 #define _GNU_SOURCE
 #include "session.h"
 
@@ -51,17 +51,20 @@ static int unit_uses(const struct cc_unit *u, const char *path)
 /* A crate's change is also one of the crates after it, which use it
  * (cargo.c orders libraries before the binary): they are rebuilt too,
  * whatever their own sources say. */
-static void on_saved(struct session *s, const char *path)
+static void on_saved(struct session *s, const char *path, int renamed)
 {
-	uint64_t due = rw_now_ns() + DEBOUNCE_NS;
+	uint64_t due = rw_now_ns() + (renamed ? DEBOUNCE_RENAME_NS : DEBOUNCE_NS);
 	for (size_t i = 0; i < s->db.n; i++) {
 		if (!unit_uses(&s->db.units[i], path))
 			continue;
-		s->u[i].due = due;
+		/* A write's wait is not cut short by a rename after it. */
+		if (s->u[i].due < due)
+			s->u[i].due = due;
 		s->u[i].batch_hash = 0;	/* not what its compile will read */
 		for (size_t j = i + 1; s->db.units[i].rust && j < s->db.n; j++)
 			if (s->db.units[j].rust)
-				s->u[j].due = due, s->u[j].forced = 1;
+				s->u[j].due = s->u[j].due < due ? due : s->u[j].due,
+				s->u[j].forced = 1;
 	}
 }
 
@@ -86,7 +89,7 @@ void session_read_events(struct session *s)
 				continue;
 			char path[PATH_MAX * 2];
 			snprintf(path, sizeof path, "%s/%s", s->dirs[e->wd], e->name);
-			on_saved(s, path);
+			on_saved(s, path, (e->mask & IN_MOVED_TO) != 0);
 		}
 	}
 }
