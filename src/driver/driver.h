@@ -118,6 +118,9 @@ void exe_cache_free(struct exe_cache *c);
 struct elf_image *exe_cache_image(struct exe_cache *c, const struct link_process *p, size_t m,
 				 struct types_prog **types);
 
+/* patch.c: read process pid's executable into cache (its image and types)
+ * before a patch needs it. 0, or -1. */
+int patch_warm(int pid, struct exe_cache *cache);
 /* patch.c: link the objects into process pid and apply them. 0, or an
  * exit code with the reason in rw_error(). */
 int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filter,

@@ -325,6 +325,19 @@ static int ends_soon(int pid)
 	return 0;
 }
 
+int patch_warm(int pid, struct exe_cache *cache)
+{
+	struct link_process proc = {.fd = chan_connect(pid, 0)};
+	struct types_prog *types = NULL;
+	int rc = -1;
+	if (proc.fd >= 0 && chan_hello(&proc) == 0 && proc.nmods)
+		rc = exe_cache_image(cache, &proc, 0, &types) ? 0 : -1;
+	if (proc.fd >= 0)
+		close(proc.fd);
+	chan_process_free(&proc);
+	return rc;
+}
+
 int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filter,
 	     struct patch_result *res)
 {

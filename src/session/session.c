@@ -82,6 +82,23 @@ static void reap_orphans(struct session *s)
 	}
 }
 
+/* The program's executable read (symbols, index, types) before the first
+ * save needs it, so that its patch is as quick as the later ones: once,
+ * when the first process has answered and no save waits. */
+static void warm_images(struct session *s)
+{
+	if (s->warmed || !s->procs.n || s->procs.v[0].gen == PROC_GEN_UNKNOWN)
+		return;
+	for (size_t i = 0; i < s->db.n; i++)
+		if (s->u[i].in_batch || s->u[i].due)
+			return;
+	s->warmed = 1;
+	uint64_t t0 = rw_now_ns();
+	int rc = patch_warm(s->procs.v[0].pid, s->images);
+	rw_trace("read the program ahead of the first patch: %s, %.1f ms", rc == 0 ? "done" : rw_error(),
+		 (double)(rw_now_ns() - t0) / 1e6);
+}
+
 /* Run the session until the program exits (or, attached, until rewire is
  * told to detach); see driver.h. */
 int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch)(void *),
@@ -140,6 +157,7 @@ int session_run(pid_t child, struct cc_db *db, const char *exe, pid_t (*relaunch
 			struct patch_result all = {0};
 			session_settle(&s, &all, 0);
 		}
+		warm_images(&s);
 		session_serve_requests(&s);
 		session_reap_jobs(&s);
 		session_say_progress(&s);

@@ -99,6 +99,7 @@ struct session {
 	char cache[1024];
 	/* Where objects go: the cache; a crate's beside its output (cgus.c). */
 	char objs[1024];
+	int warmed;		/* the program's executable read ahead (warm_images) */
 	int failed_logs;	/* a message named a log in cache/base: kept at the end */
 	int ino;
 	char **dirs;			/* [inotify watch descriptor] */
