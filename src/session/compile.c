@@ -215,16 +215,21 @@ void session_show_log(const char *path, int json, int color)
 }
 
 /* A copy of the unit's first baseline (later ones replace its file), for
- * a restarted program. */
+ * a restarted program. A crate's is its baseline from now on: another
+ * `rewire run` of the crate records its own build where this one's was. */
 void session_record_orig(struct session *s, size_t i)
 {
-	const struct cc_unit *u = &s->db.units[i];
+	struct cc_unit *u = &s->db.units[i];
 	char path[PATH_MAX + 16];
 	if (!s->u || s->u[i].orig || !u->base)
 		return;
 	snprintf(path, sizeof path, "%s/orig/%zu-%s.o", s->objs, i, rw_basename(u->src));
 	if (session_copy_file(u->base, path) == 0)
 		s->u[i].orig = rw_strdup(path);
+	if (u->rust && s->u[i].orig) {
+		free(u->base);
+		u->base = rw_strdup(path);
+	}
 }
 
 static void base_done(struct session *s, struct job *j)

@@ -178,6 +178,33 @@ t_rust_cgus() {
 	pass
 }
 
+e2e_test t_rust_two_sessions "Rust: another rewire run of the crate, built otherwise, does not change what the first one diffs against" once timeout=300
+t_rust_two_sessions() {
+	local from blog=$W/second.log berr=$W/second.err bpid
+	start_cargo rust_modules
+	check_all 1 'v["b"] == v["tick"] + 20' "before the second session"
+	# The second session's build (another environment) is recorded where
+	# the first one's was: its b_value is the edit below, already.
+	(cd "$P" && RW_MODULES_X=2 CARGO_TARGET_DIR=$P/target exec "$REWIRE" run -- cargo run --offline) >"$blog" 2>"$berr" &
+	rw_track $!
+	wait_for "$blog" '^pid=[0-9]+$' 120 || fail "the second program printed no pid=P line: $(tail -n 3 "$berr" | tr '\n' ' ')"
+	bpid=$(grep -m1 -E '^pid=[0-9]+$' "$blog" | cut -d= -f2)
+	rw_track "$bpid"
+	wait_for "$berr" '^rewire: watching' 10 || fail "the second session does not watch"
+	wait_for "$blog" ' b=[0-9]+' 5 || fail "the second program prints nothing"
+	tail -n 1 "$blog" | grep -qE 'tick=([0-9]+) .*b=' || fail "the second program: $(tail -n 1 "$blog")"
+	# The edit makes the first program's b_value what the second build has:
+	# against that build it would be "no code changed", against its own
+	# baseline it is a patch.
+	from=$(lines "$LOG")
+	save_rs src/b.rs B "$(marked B '    n + 21')"
+	wait_err '^rewire: patched rust_modules::b::b_value|no code changed' 1 60 || fail "the first session said nothing: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	grep -q 'no code changed' "$ERR" && fail "the first session diffed against the second one's build: $(grep '^rewire:' "$ERR" | tail -n 1)"
+	check_after "$from" 'v["b"] == v["tick"] + 21 && v["hits"] == v["tick"]' "in the first program after the edit"
+	assert_alive "after the edit"
+	pass
+}
+
 e2e_test t_rust_closures "Rust: a closure added before another (rustc renumbers them)" once timeout=300
 t_rust_closures() {
 	local from
