@@ -19,7 +19,7 @@ LIB_OBJ    := $(filter-out $(B)/driver/src/driver/% $(B)/driver/src/session/%,$(
 all: $(B)/rewire $(B)/librewire.so $(B)/librewire-api.a $(B)/rewire.pc
 
 $(B)/rewire: $(DRIVER_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ -liberty -ljson-c -ldw -lelf
+	$(CC) $(CFLAGS) -o $@ $^ -liberty -ljson-c -ldw -lelf -lz
 
 # The agent lives inside other programs: hidden symbols, no exits (poisoned
 # in agent.h), only libc.
@@ -62,7 +62,7 @@ $(B)/agent/%.o: %.c
 
 $(B)/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ) -liberty -ljson-c -ldw -lelf
+	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIB_OBJ) -liberty -ljson-c -ldw -lelf -lz
 
 # It compiles the agent's allocator in (#include "agent/region.c").
 $(B)/unit/test_region: src/agent/region.c src/agent/agent.h

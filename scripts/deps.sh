@@ -16,6 +16,8 @@ done
 [ -f /usr/include/json-c/json.h ] || need="$need libjson-c-dev"
 # libdw (elfutils): reads DWARF, to refuse changed type layouts and signatures
 [ -f /usr/include/elfutils/libdw.h ] || need="$need libdw-dev"
+# zlib: inflates compressed debug sections (-gz)
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
 [ -z "$need" ] && exit 0
 echo "rewire: installing$need" >&2
 SUDO=""

@@ -771,12 +771,12 @@ static int built_with_ipa_ra(const struct elf_object *o)
 	gcc = comment != NULL;
 	for (size_t i = 1; i < o->nsections; i++) {
 		const struct elf_section *s = &o->sections[i];
-		if (!s->data)
-			continue;
+		uint8_t *owned;
+		size_t size;
 		if (strcmp(s->name, ".debug_str") && strcmp(s->name, ".debug_info"))
 			continue;
-		const char *d = (const char *)s->data, *end = d + s->size;
-		for (const char *p = d; (p = memmem(p, (size_t)(end - p), "GNU ", 4)); p += 4) {
+		const char *d = (const char *)elf_section_bytes(s, &owned, &size), *end = d + size;
+		for (const char *p = d; d && (p = memmem(p, (size_t)(end - p), "GNU ", 4)); p += 4) {
 			const char *e = memchr(p, 0, (size_t)(end - p));
 			int flag;
 			if ((s->name[7] == 's' && p > d && p[-1]) || !e ||
@@ -787,6 +787,7 @@ static int built_with_ipa_ra(const struct elf_object *o)
 			diff_producer_ipa_ra(p, e, &flag);
 			off &= flag == 0;
 		}
+		free(owned);
 	}
 	return gcc && !(producers && off);
 }

@@ -209,9 +209,12 @@ static void warn_ipa_ra(const char *exe)
 		return;
 	for (size_t i = 1; i < img.nsections; i++) {
 		const struct elf_section *s = &img.sections[i];
-		if (strcmp(s->name, ".debug_str") || !s->data)
+		uint8_t *owned;
+		size_t size;
+		if (strcmp(s->name, ".debug_str"))
 			continue;
-		for (const char *p = (const char *)s->data, *end = p + s->size; p < end;
+		const char *d = (const char *)elf_section_bytes(s, &owned, &size);
+		for (const char *p = d, *end = d + size; d && p < end;
 		     p += strnlen(p, (size_t)(end - p)) + 1) {
 			size_t n = strnlen(p, (size_t)(end - p));
 			int flag;
@@ -220,9 +223,11 @@ static void warn_ipa_ra(const char *exe)
 			rw_say("warning: %s was built by gcc with optimisation and without -fno-ipa-ra: "
 			       "a running caller may rely on registers a patched callee now uses; "
 			       "build with -fno-ipa-ra for patching to be safe", rw_basename(exe));
+			free(owned);
 			elf_image_close(&img);
 			return;
 		}
+		free(owned);
 	}
 	elf_image_close(&img);
 }

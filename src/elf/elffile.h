@@ -114,6 +114,11 @@ size_t elf_object_section_symbols(const struct elf_object *obj, uint16_t shndx, 
  * statics without interior mutability)? Constants are code, not state. */
 int elf_section_is_const(const struct elf_section *s);
 
+/* The bytes of section s: its data, or, when it is compressed (-gz:
+ * SHF_COMPRESSED, zlib), its data inflated into *owned (the caller frees
+ * it). NULL when there is nothing to read; *size is their number. */
+const uint8_t *elf_section_bytes(const struct elf_section *s, uint8_t **owned, size_t *size);
+
 int elf_image_open(struct elf_image *img, const char *path);
 /* As elf_object_open_mem, for an image. */
 int elf_image_open_mem(struct elf_image *img, const char *name, const void *data, size_t size);

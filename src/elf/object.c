@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <zlib.h>
 
 /* The one SHT_SYMTAB, or 0 when the object has none. */
 static int find_symtab(const struct elf_file *e, size_t *idx)
@@ -303,6 +304,35 @@ size_t elf_object_section_symbols(const struct elf_object *obj, uint16_t shndx, 
 		end++;
 	*list = obj->bysec + lo;
 	return end - lo;
+}
+
+const uint8_t *elf_section_bytes(const struct elf_section *s, uint8_t **owned, size_t *size)
+{
+	Elf64_Chdr ch;
+	*owned = NULL;
+	*size = 0;
+	if (!s || !s->data)
+		return NULL;
+	if (!(s->flags & SHF_COMPRESSED)) {
+		*size = s->size;
+		return s->data;
+	}
+	if (s->size < sizeof ch)
+		return NULL;
+	memcpy(&ch, s->data, sizeof ch);
+	/* Input, not trusted: no zstd, no size a reader would choke on. */
+	if (ch.ch_type != ELFCOMPRESS_ZLIB || !ch.ch_size || ch.ch_size > ((uint64_t)1 << 32))
+		return NULL;
+	uLongf len = (uLongf)ch.ch_size;
+	uint8_t *out = malloc(len);
+	if (!out || uncompress(out, &len, s->data + sizeof ch, (uLong)(s->size - sizeof ch)) != Z_OK ||
+	    len != ch.ch_size) {
+		free(out);
+		return NULL;
+	}
+	*owned = out;
+	*size = len;
+	return out;
 }
 
 int elf_section_is_const(const struct elf_section *s)

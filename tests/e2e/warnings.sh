@@ -39,6 +39,48 @@ t_w_debug() {
 	pass
 }
 
+# gcc_ipa_ra: does this config's compiler assume -fipa-ra (gcc, optimising)?
+gcc_ipa_ra() { [[ $RW_CC == gcc && $RW_OPT != -O0 ]]; }
+
+e2e_test t_w_gz "session: compressed debug information (-gz): gcc's -fipa-ra is said at start as without it"
+t_w_gz() {
+	CFLAGS+=(-gz) LDFLAGS+=(-gz)
+	build_project body body.c
+	# (ld leaves a section as it is when compressing does not make it
+	# smaller: clang's few strings)
+	[[ $RW_CC != gcc ]] || readelf -SW "$P/build/body" | grep -E '\.debug_str .* [A-Z]*C[A-Z]* ' -q ||
+		fail "the program's .debug_str is not compressed: $(readelf -SW "$P/build/body" | grep debug_str)"
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	if gcc_ipa_ra; then
+		grep -q '^rewire: warning: body was built by gcc with optimisation and without -fno-ipa-ra' "$ERR" ||
+			fail "no -fipa-ra warning for a -gz build: $(head -n 3 "$ERR" | tr '\n' ' ')"
+	else
+		! grep -q 'fno-ipa-ra' "$ERR" || fail "warned: $(grep -m1 'fno-ipa-ra' "$ERR")"
+	fi
+	assert_alive "after start"
+	pass
+}
+
+e2e_test t_w_gz_fno "session: compressed debug information (-gz) with -fno-ipa-ra: no warning, and no caller patched for it"
+t_w_gz_fno() {
+	CFLAGS+=(-gz) LDFLAGS+=(-gz)
+	[[ $RW_CC == gcc ]] && CFLAGS+=(-fno-ipa-ra)
+	build_project body body.c
+	start_session body
+	wait_lines "$LOG" 4 5 1 || fail "the program printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	save body.c BODY 'return tick * 3;'
+	wait_err '^rewire: patched compute' || fail "no 'rewire: patched compute' line"
+	grep -q '^rewire: patched compute (body.c)' "$ERR" ||
+		fail "more than compute patched (callers taken for -fipa-ra): $(grep '^rewire: patched' "$ERR")"
+	! grep -q 'fno-ipa-ra' "$ERR" || fail "warned: $(grep -m1 'fno-ipa-ra' "$ERR")"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the save"
+	assert_alive "after the patch"
+	pass
+}
+
 e2e_test t_w_stale "session: a source edited after the build is said, and its next save patches every difference"
 t_w_stale() {
 	build_project body body.c
