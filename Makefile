@@ -26,6 +26,22 @@ $(B)/rewire: $(DRIVER_OBJ)
 $(B)/librewire.so: $(AGENT_OBJ)
 	$(CC) $(CFLAGS) -shared -pthread -Wl,-z,now -Wl,--no-undefined -o $@ $^
 
+# The agent for aarch64 programs, when a cross compiler is there (Debian:
+# gcc-aarch64-linux-gnu): build/aarch64/librewire.so.
+CROSS_A64 ?= aarch64-linux-gnu-gcc
+HAVE_A64  := $(shell command -v $(CROSS_A64) 2>/dev/null)
+A64_OBJ   := $(AGENT_SRC:%.c=$(B)/aarch64/agent/%.o)
+ifneq ($(HAVE_A64),)
+all: $(B)/aarch64/librewire.so
+endif
+
+$(B)/aarch64/librewire.so: $(A64_OBJ)
+	$(CROSS_A64) $(CFLAGS) -shared -pthread -Wl,-z,now -Wl,--no-undefined -o $@ $^
+
+$(B)/aarch64/agent/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CROSS_A64) $(CFLAGS) $(WARN) -Isrc -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
+
 # The API a program links (include/rewire.h): calls into the agent when it
 # is there, no-ops when not. Position-independent: it may go into a .so.
 $(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/rewire_lib.o $(B)/api/src/guard/guard.o
@@ -116,6 +132,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rewire
 	install -m 755 $(B)/rewire $(DESTDIR)$(PREFIX)/bin/rewire
 	install -m 644 $(B)/librewire.so $(DESTDIR)$(PREFIX)/lib/rewire/librewire.so
+	if [ -f $(B)/aarch64/librewire.so ]; then \
+		install -d $(DESTDIR)$(PREFIX)/lib/rewire/aarch64 && \
+		install -m 644 $(B)/aarch64/librewire.so $(DESTDIR)$(PREFIX)/lib/rewire/aarch64/librewire.so; fi
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/rewire.h $(DESTDIR)$(PREFIX)/include/rewire.h
 	install -m 644 include/rewire_lib.h $(DESTDIR)$(PREFIX)/include/rewire_lib.h
@@ -129,7 +148,7 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all test check san demo units bench oracle install clean
--include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d)
+-include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(A64_OBJ:.o=.d)
 
 # make fuzz: libFuzzer targets for every reader of untrusted bytes.
 -include fuzz/fuzz.mk

@@ -16,6 +16,10 @@ done
 [ -f /usr/include/json-c/json.h ] || need="$need libjson-c-dev"
 # libdw (elfutils): reads DWARF, to refuse changed type layouts and signatures
 [ -f /usr/include/elfutils/libdw.h ] || need="$need libdw-dev"
+# aarch64: a cross compiler for the aarch64 agent and test programs, and
+# qemu-user to run them (the tests of tests/e2e/aarch64.sh)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
 # zlib: inflates compressed debug sections (-gz)
 [ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
 [ -z "$need" ] && exit 0

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "machine.h"
 #include "proto/proto.h"
 
 /* Include after system headers: they declare these. */

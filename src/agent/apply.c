@@ -191,23 +191,16 @@ static void unwind_frames(uint64_t eh_frame, int add)
 		fn((void *)eh_frame);
 }
 
-/* Raw system call: while the world is stopped the page being written may
- * hold the very libc code a wrapper would run. */
+/* Raw system calls (machine.h): while the world is stopped the page being
+ * written may hold the very libc code a wrapper would run. */
 static long raw_mprotect(uint64_t addr, uint64_t len, long prot)
 {
-	long ret;
-	__asm__ volatile("syscall" : "=a"(ret) : "0"(SYS_mprotect), "D"(addr), "S"(len), "d"(prot)
-			 : "rcx", "r11", "memory");
-	return ret;
+	return agent_syscall4(SYS_mprotect, (long)addr, (long)len, prot, 0);
 }
 
 static long raw_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
 {
-	long ret;
-	register long r10 __asm__("r10") = (long)off;
-	__asm__ volatile("syscall" : "=a"(ret) : "0"(SYS_pwrite64), "D"(fd), "S"(buf), "d"(len), "r"(r10)
-			 : "rcx", "r11", "memory");
-	return ret;
+	return agent_syscall4(SYS_pwrite64, fd, (long)buf, (long)len, (long)off);
 }
 
 /* Write code bytes. /proc/self/mem writes through the page protection, so

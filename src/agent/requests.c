@@ -17,13 +17,6 @@
 
 /* --- HELLO ---------------------------------------------------------------- */
 
-static void *thread_pointer(void)
-{
-	void *tp;
-	__asm__("mov %%fs:0, %0" : "=r"(tp));
-	return tp;
-}
-
 static void get_build_id(struct msg_module *m, struct dl_phdr_info *info)
 {
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -73,7 +66,7 @@ static void get_tls(struct msg_module *m, struct dl_phdr_info *info)
 {
 	m->tls_modid = info->dlpi_tls_modid;
 	if (info->dlpi_tls_modid && info->dlpi_tls_data) {
-		m->tls_tpoff = (int64_t)((uint64_t)info->dlpi_tls_data - (uint64_t)thread_pointer());
+		m->tls_tpoff = (int64_t)((uint64_t)info->dlpi_tls_data - (uint64_t)agent_thread_pointer());
 		m->tls_static = m->tls_tpoff < 0 && m->tls_tpoff > -(int64_t)(64u << 20);
 	}
 }

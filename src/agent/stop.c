@@ -67,7 +67,7 @@ static void stop_handler(int sig, siginfo_t *si, void *ucv)
 	uint32_t i = atomic_fetch_add(&nseen, 1);
 	if (i < MAX_THREADS) {
 		ucontext_t *uc = ucv;
-		atomic_store(&seen[i].ip, (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
+		atomic_store(&seen[i].ip, agent_context_pc(uc));
 		atomic_store(&seen[i].tid, (int)syscall(SYS_gettid));
 	}
 	atomic_fetch_add(&acks, 1);

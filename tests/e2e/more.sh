@@ -86,6 +86,9 @@ t_install() {
 		{ APPLY_OUT=$W/install.log APPLY_RC=-; fail "make install failed"; }
 	[[ -x $prefix/bin/rewire && -f $prefix/lib/rewire/librewire.so ]] ||
 		fail "make install did not install bin/rewire and lib/rewire/librewire.so"
+	# The aarch64 agent beside it, when make built one (a cross compiler).
+	[[ ! -f $root/build/aarch64/librewire.so || -f $prefix/lib/rewire/aarch64/librewire.so ]] ||
+		fail "make install did not install lib/rewire/aarch64/librewire.so"
 	# Moved elsewhere after installing: it finds its agent relative to itself.
 	mv "$prefix" "$W/moved"
 	REWIRE=$W/moved/bin/rewire
