@@ -13,7 +13,7 @@ a64_start() {
 	command -v qemu-aarch64 >/dev/null || fail "qemu-aarch64 is not installed (scripts/deps.sh)"
 	A64_AGENT=$RW_ROOT/build/aarch64/librewire.so
 	[[ -f $A64_AGENT ]] || fail "$A64_AGENT was not built (make, with the cross compiler installed)"
-	file -L "$A64_AGENT" | grep -q 'ARM aarch64' || fail "$A64_AGENT is not an aarch64 library: $(file -L "$A64_AGENT")"
+	readelf -h "$A64_AGENT" | grep -q 'Machine: *AArch64' || fail "$A64_AGENT is not an aarch64 library: $(readelf -h "$A64_AGENT" | grep Machine)"
 	export XDG_RUNTIME_DIR=$W/xdg
 	mkdir -m 700 -p "$XDG_RUNTIME_DIR/rewire"
 	aarch64-linux-gnu-gcc -g -O2 -o "$W/body" "$VICTIMS/body.c" -pthread >"$W/cc.log" 2>&1 ||
