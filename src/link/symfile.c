@@ -232,8 +232,7 @@ static int is_kept(const struct link *l, uint32_t oi, uint32_t si, int dwarf, co
 		return is_loaded(l, oi, si);
 	if (u->n && is_unit_index(s->name))
 		return 0;
-	/* Compressed (-gz): its relocations apply to the bytes inflated;
-	 * gdb gets the symbols without it. */
+	/* Compressed (-gz) and not inflated (inflate_dwarf): without it. */
 	return dwarf && s->type == SHT_PROGBITS && !strncmp(s->name, ".debug_", 7) && s->data &&
 	       !(s->flags & SHF_COMPRESSED);
 }
@@ -336,7 +335,53 @@ static void put_strtab(struct out *out, Elf64_Shdr *sh, const struct strtab *t)
 	sh->sh_addralign = 1;
 }
 
+/* The object's sections as the symbol file needs them: its compressed
+ * DWARF (-gz) inflated, as its relocations apply to the inflated bytes.
+ * NULL when none is compressed; *owned holds the buffers to free. */
+static struct elf_section *inflate_dwarf(const struct elf_object *o, uint8_t ***owned)
+{
+	struct elf_section *v = NULL;
+	for (uint32_t si = 1; si < o->nsections; si++) {
+		const struct elf_section *s = &o->sections[si];
+		uint8_t *buf;
+		size_t size;
+		if (!(s->flags & SHF_COMPRESSED) || strncmp(s->name, ".debug_", 7))
+			continue;
+		if (!v) {
+			v = rw_calloc(o->nsections, sizeof *v);
+			memcpy(v, o->sections, o->nsections * sizeof *v);
+			*owned = rw_calloc(o->nsections, sizeof **owned);
+		}
+		if (elf_section_bytes(s, &buf, &size) && buf) {
+			v[si].data = buf, v[si].size = size, v[si].flags &= ~(uint64_t)SHF_COMPRESSED;
+			(*owned)[si] = buf;
+		}
+	}
+	return v;
+}
+
+static uint8_t *symfile_make(struct link *l, uint32_t oi, int dwarf, size_t *size);
+
 uint8_t *link_symfile(struct link *l, uint32_t oi, int dwarf, size_t *size)
+{
+	struct elf_object *o = &l->objs[oi];
+	struct elf_section *own = o->sections;
+	uint8_t **owned = NULL;
+	struct elf_section *inflated = dwarf ? inflate_dwarf(o, &owned) : NULL;
+	if (inflated)
+		o->sections = inflated;
+	uint8_t *file = symfile_make(l, oi, dwarf, size);
+	if (inflated) {
+		o->sections = own;
+		for (uint32_t si = 0; si < o->nsections; si++)
+			free(owned[si]);
+		free(owned);
+		free(inflated);
+	}
+	return file;
+}
+
+static uint8_t *symfile_make(struct link *l, uint32_t oi, int dwarf, size_t *size)
 {
 	const struct elf_object *o = &l->objs[oi];
 	struct out out = {0};

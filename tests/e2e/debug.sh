@@ -57,6 +57,12 @@ t_gdb_jit() {
 	pass
 }
 
+e2e_test t_gdb_jit_gz "gdb: the same, built with compressed debug information (-gz): the patch's DWARF inflated for gdb"
+t_gdb_jit_gz() {
+	CFLAGS+=(-gz) LDFLAGS+=(-gz)
+	t_gdb_jit
+}
+
 e2e_test t_gdb_cxx "gdb: a patched C++ method: stopped at a line of it, gdb names it with file:line and reads the object"
 t_gdb_cxx() {
 	build_project account account.cpp
