@@ -1,11 +1,13 @@
 #include "util.h"
 #include "grow.h"
+#include <fcntl.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <libiberty/demangle.h>
 
 static char errbuf[2048];
@@ -104,6 +106,24 @@ uint64_t rw_proc_start(int pid)
 {
 	struct rw_proc_stat st;
 	return rw_proc_stat(pid, &st) == 0 ? st.start : 0;
+}
+
+int rw_copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	char buf[65536];
+	ssize_t n = -1;
+	if (in >= 0)
+		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	while (out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	rc = out >= 0 && n == 0 ? 0 : -1;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
 }
 
 const char *rw_basename(const char *path)

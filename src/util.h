@@ -36,6 +36,8 @@ uint64_t rw_proc_start(int pid);
 /* A signal a program dies of when it crashed (or aborted), not one it was sent to end. */
 int rw_crash_signal(int sig);
 const char *rw_basename(const char *path);
+/* Copy the file src to dst (made 0600, or truncated): 0, or -1 (errno). */
+int rw_copy_file(const char *src, const char *dst);
 /* The demangled form of a C++ or Rust symbol name, else name itself. */
 const char *rw_demangle(const char *name);
 /* The same without C++ parameter lists: "Shape::area", not "Shape::area() const". */

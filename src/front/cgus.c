@@ -40,27 +40,9 @@ static void cgu_key(const char *path, char *out, size_t cap)
 		snprintf(out, cap, "%s", base);
 }
 
-static int copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-	char buf[65536];
-	ssize_t n = -1;
-	if (in >= 0)
-		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	while (out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			break;
-	rc = out >= 0 && n == 0 ? 0 : -1;
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
-}
-
 static int link_or_copy(const char *src, const char *dst)
 {
-	if (link(src, dst) == 0 || copy_file(src, dst) == 0)
+	if (link(src, dst) == 0 || rw_copy_file(src, dst) == 0)
 		return 0;
 	return rw_fail("cannot keep %s as %s: %s", src, dst, strerror(errno));
 }

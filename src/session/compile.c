@@ -29,24 +29,7 @@ static struct job *free_job(struct session *s, int kind)
  * crate's directory of objects: its files, hard-linked (never written). */
 int session_copy_file(const char *src, const char *dst)
 {
-	if (cgus_is(src))
-		return cgus_copy(src, dst);
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-	char buf[65536];
-	ssize_t n;
-	if (in >= 0)
-		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out >= 0) {
-		while ((n = read(in, buf, sizeof buf)) > 0)
-			if (write(out, buf, (size_t)n) != n)
-				break;
-		rc = n == 0 ? 0 : -1;
-	}
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
+	return cgus_is(src) ? cgus_copy(src, dst) : rw_copy_file(src, dst);
 }
 
 int64_t session_wall_ns(void)
