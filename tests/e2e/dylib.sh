@@ -204,19 +204,12 @@ hooks_after() {
 	after "$LOG" "$1" | grep '^hook=' | sed 's/^hook=//' | paste -sd';' | sed 's/;/; /g'
 }
 
-e2e_test t_dylib_deps "dylib: three plugins using each other reload in dependency order" once
-t_dylib_deps() {
+# deps_rebuild_a_b UPDATE: the host of libA, libB and libC (dep_*.c; C
+# needs B and A, B needs A) running, tick its filter: A rebuilt reloads B
+# and C with it, after it, B before C; B rebuilt reloads B and C, not A;
+# UPDATE (the host's update-all) said 3 the first time.
+deps_rebuild_a_b() {
 	local from first want got
-	local tick='("tick" in v)'
-	dylib_api
-	dylib_host host_deps
-	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so"
-	plugin_build dep_b.c "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA"
-	plugin_build dep_c.c "$W/libC.so" "-Wl,-soname,libC.so -L$W -lB -lA"
-	start_host host_deps "$W/libA.so" "$W/libB.so" "$W/libC.so"
-	wait_lines "$LOG" 8 5 1 || fail "the host printed fewer than 8 lines in 5 s"
-	check_all 1 "!$tick || (v[\"b\"] == 10 * v[\"tick\"] + 1 && v[\"c\"] == 20 * v[\"tick\"] + 1)" \
-		"before the rebuilds"
 	# A changes: B and C (C needs B and A) come along, after A, B before C.
 	from=$(lines "$LOG")
 	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so" A 'return n * 20;'
@@ -225,7 +218,7 @@ t_dylib_deps() {
 	wait_lines "$LOG" 5 5 "$first" || fail "the host stopped after the reload"
 	check_all "$((first - 1))" "!$tick || (v[\"a\"] == 20 * v[\"tick\"] && v[\"b\"] == 20 * v[\"tick\"] + 1 && v[\"c\"] == 40 * v[\"tick\"] + 1 && v[\"vb\"] == 2 && v[\"vc\"] == 2)" \
 		"after rebuilding A (B and C reach the new A)"
-	kv_lines "$from" "$tick && v[\"upd\"] == 3" | grep -q . || fail "rewire_lib_update_all did not return 3"
+	kv_lines "$from" "$tick && v[\"upd\"] == 3" | grep -q . || fail "$1 did not return 3"
 	want="load lib=A version=2; load lib=B version=2; load lib=C version=2; unload lib=C version=1; unload lib=B version=1; unload lib=A version=1"
 	got=$(hooks_after "$from")
 	[[ $got == "$want" ]] || fail "hooks after rebuilding A: $got; expected: $want"
@@ -241,6 +234,21 @@ t_dylib_deps() {
 	got=$(hooks_after "$from")
 	[[ $got == "$want" ]] || fail "hooks after rebuilding B: $got; expected: $want"
 	[[ ! -s $ERR ]] || fail "the host reported errors: $(head -n 2 "$ERR" | tr '\n' ' ')"
+}
+
+e2e_test t_dylib_deps "dylib: three plugins using each other reload in dependency order" once
+t_dylib_deps() {
+	local tick='("tick" in v)'
+	dylib_api
+	dylib_host host_deps
+	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so"
+	plugin_build dep_b.c "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA"
+	plugin_build dep_c.c "$W/libC.so" "-Wl,-soname,libC.so -L$W -lB -lA"
+	start_host host_deps "$W/libA.so" "$W/libB.so" "$W/libC.so"
+	wait_lines "$LOG" 8 5 1 || fail "the host printed fewer than 8 lines in 5 s"
+	check_all 1 "!$tick || (v[\"b\"] == 10 * v[\"tick\"] + 1 && v[\"c\"] == 20 * v[\"tick\"] + 1)" \
+		"before the rebuilds"
+	deps_rebuild_a_b rewire_lib_update_all
 	check_steps 1 tick 1 "$tick"
 	assert_alive "after the reloads"
 	pass
@@ -480,30 +488,7 @@ t_dylib_rust_deps() {
 	start_host rdeps "$W/libA.so" "$W/libB.so" "$W/libC.so"
 	wait_lines "$LOG" 8 5 1 || fail "the host printed fewer than 8 lines in 5 s"
 	check_all 1 "!$tick || (v[\"b\"] == 10 * v[\"tick\"] + 1 && v[\"c\"] == 20 * v[\"tick\"] + 1)" "before the rebuilds"
-	# A changes: B and C come along, after A, B before C.
-	from=$(lines "$LOG")
-	plugin_build dep_a.c "$W/libA.so" "-Wl,-soname,libA.so" A 'return n * 20;'
-	wait_cond "$from" "$tick && v[\"va\"] == 2" 5 || fail "A was not reloaded: $(tail -n 2 "$ERR" | tr '\n' ' ')"
-	first=$(kv_lines "$from" "$tick && v[\"va\"] == 2" | head -n 1 | cut -d: -f1)
-	wait_lines "$LOG" 5 5 "$first" || fail "the host stopped after the reload"
-	check_all "$((first - 1))" "!$tick || (v[\"a\"] == 20 * v[\"tick\"] && v[\"b\"] == 20 * v[\"tick\"] + 1 && v[\"c\"] == 40 * v[\"tick\"] + 1 && v[\"vb\"] == 2 && v[\"vc\"] == 2)" \
-		"after rebuilding A (B and C reach the new A)"
-	kv_lines "$from" "$tick && v[\"upd\"] == 3" | grep -q . || fail "Libs::update_all did not return 3"
-	want="load lib=A version=2; load lib=B version=2; load lib=C version=2; unload lib=C version=1; unload lib=B version=1; unload lib=A version=1"
-	got=$(hooks_after "$from")
-	[[ $got == "$want" ]] || fail "hooks after rebuilding A: $got; expected: $want"
-	# B alone: B and C, not A.
-	from=$(lines "$LOG")
-	plugin_build dep_b.c "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA" B 'return a_value(n) + 2;'
-	wait_cond "$from" "$tick && v[\"vb\"] == 3" 5 || fail "B was not reloaded: $(tail -n 2 "$ERR" | tr '\n' ' ')"
-	first=$(kv_lines "$from" "$tick && v[\"vb\"] == 3" | head -n 1 | cut -d: -f1)
-	wait_lines "$LOG" 5 5 "$first" || fail "the host stopped after the reload"
-	check_all "$((first - 1))" "!$tick || (v[\"b\"] == 20 * v[\"tick\"] + 2 && v[\"c\"] == 40 * v[\"tick\"] + 2 && v[\"va\"] == 2 && v[\"vc\"] == 3)" \
-		"after rebuilding B"
-	want="load lib=B version=3; load lib=C version=3; unload lib=C version=2; unload lib=B version=2"
-	got=$(hooks_after "$from")
-	[[ $got == "$want" ]] || fail "hooks after rebuilding B: $got; expected: $want"
-	[[ ! -s $ERR ]] || fail "the host reported errors: $(head -n 2 "$ERR" | tr '\n' ' ')"
+	deps_rebuild_a_b Libs::update_all
 	# B crashes in its version 4 (C's version 4 came with it): both go back.
 	rust_deps_crash B "$W/libB.so" "-Wl,-soname,libB.so -L$W -lA" \
 		'if (n > 0) *(volatile int *)(long)(n - n) = n; return a_value(n) + 3;' 'v["va"] == 2 && v["vb"] == 3 && v["vc"] == 3' \
