@@ -36,6 +36,8 @@ static int fake_in(uint64_t lo, uint64_t addr, uint64_t size)
 	return addr >= lo && size <= FAKE_SIZE && addr - lo <= FAKE_SIZE - size;
 }
 
+uint64_t agent_page_size = 4096;
+
 int agent_fail(struct agent_err *e, const char *fmt, ...)
 {
 	va_list ap;

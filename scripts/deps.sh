@@ -19,6 +19,7 @@ done
 # aarch64: a cross compiler for the aarch64 agent and test programs, and
 # qemu-user to run them (the tests of tests/e2e/aarch64.sh)
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need="$need g++-aarch64-linux-gnu"
 command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
 # zlib: inflates compressed debug sections (-gz)
 [ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"

@@ -39,6 +39,8 @@
 #include <unistd.h>
 #include "agent.h"
 
+
+uint64_t agent_page_size = 4096;
 static int listen_fd = -1;
 static int conn_fd = -1;	/* the connection being served */
 /* A connection comes and goes under this lock: a fork() then knows
@@ -398,6 +400,7 @@ static int start(const char *dir, struct agent_err *e)
 {
 	uint64_t exe[2] = {0, 0};
 	agent_dl_iterate(find_exe_text, exe);
+	agent_page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (stop_init(e) < 0 || api_init(e) < 0 || region_reserve_near(exe[0], exe[1], e) < 0)
 		return -1;
 	listen_fd = open_socket(dir);

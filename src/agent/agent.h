@@ -51,6 +51,8 @@ int stop_init(struct agent_err *e);
  * ranges, calls write(ctx) while every other thread waits, and resumes.
  * Retries a while when a thread is inside; then refuses. *pause_ns is the
  * time the world was stopped. */
+/* The system's page size, read once at start-up (agent.c). */
+extern uint64_t agent_page_size;
 int stop_world_and(const struct stop_range *ranges, size_t nranges,
 		   int (*write)(void *ctx, struct agent_err *e), void *ctx,
 		   uint64_t *pause_ns, uint32_t *nthreads, struct agent_err *e);

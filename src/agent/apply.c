@@ -178,6 +178,8 @@ static int write_segments(const struct patch *p, struct agent_err *e)
 		if (mprotect((void *)s->addr, s->size, PROT_READ | PROT_WRITE) < 0)
 			return agent_fail(e, "mprotect %#lx: %s", (unsigned long)s->addr, strerror(errno));
 		memcpy((void *)s->addr, s->data, s->len);
+		if (s->prot == RW_PROT_RX)
+			agent_code_written(s->addr, s->len);
 		if (mprotect((void *)s->addr, s->size, prot) < 0)
 			return agent_fail(e, "mprotect %#lx: %s", (unsigned long)s->addr, strerror(errno));
 	}
@@ -209,13 +211,16 @@ static long raw_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
  * of the copy: every other thread is stopped then. */
 int apply_code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n)
 {
-	if (memfd >= 0 && raw_pwrite(memfd, bytes, n, at) == (long)n)
+	if (AGENT_WRITE_THROUGH_MEM && memfd >= 0 && raw_pwrite(memfd, bytes, n, at) == (long)n)
 		return 0;
-	uint64_t ps = 4096, lo = at & ~(ps - 1), hi = (at + n + ps - 1) & ~(ps - 1);
+	/* The page size as the agent started with it (aarch64 kernels may
+	 * have 16 or 64 KiB pages): no libc call while the world stops. */
+	uint64_t ps = agent_page_size, lo = at & ~(ps - 1), hi = (at + n + ps - 1) & ~(ps - 1);
 	if (raw_mprotect(lo, hi - lo, PROT_READ | PROT_WRITE) != 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		((volatile uint8_t *)at)[i] = bytes[i];
+	agent_code_written(at, n);
 	return raw_mprotect(lo, hi - lo, PROT_READ | PROT_EXEC) == 0 ? 0 : -1;
 }
 
@@ -232,7 +237,6 @@ static int write_jumps(void *ctx, struct agent_err *e)
 					  (unsigned long)s->at);
 		}
 	}
-	__builtin___clear_cache((char *)0, (char *)0);
 	apply_show_entry(p->entry);
 	return 0;
 }

@@ -15,8 +15,9 @@
 #include "proto/msg.h"
 
 
-/* A jump to write: 5-byte jmp rel32, or for a function too short for it,
- * a 2-byte jmp rel8 to a jmp rel32 placed in the padding before it. A
+/* A jump to write (x86-64; aarch64's are in arch/jump.h): 5-byte jmp
+ * rel32, or for a function too short for it, a 2-byte jmp rel8 to a jmp
+ * rel32 placed in the padding before it. A
  * patch placed far from the program (region.c) is reached by a 14-byte
  * jmp *0(%rip) followed by its address instead of the jmp rel32: it
  * changes no register, which matters where the caller's code assumes the

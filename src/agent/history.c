@@ -166,7 +166,6 @@ static int write_back(void *ctx, struct agent_err *e)
 	/* Not undone if they fail: the entries already lead back. */
 	for (size_t i = 0; i < u->nback; i++)
 		apply_code_write(u->memfd, u->back[i].at, u->back[i].bytes, u->back[i].len);
-	__builtin___clear_cache((char *)0, (char *)0);
 	return 0;
 }
 

@@ -1,15 +1,57 @@
 /* The agent's few lines that depend on the machine: the thread pointer, a
- * system call made without libc, a signal context's program counter. For
- * x86-64 and aarch64; what else differs between them (the entry jumps,
- * relocations) is the driver's (src/arch/). */
+ * system call made without libc, a signal context's program counter, the
+ * entry jumps it writes (arch/jump.h) and what follows a write of code.
+ * For x86-64 and aarch64; relocations are the driver's (src/arch/). */
 #ifndef RW_AGENT_MACHINE_H
 #define RW_AGENT_MACHINE_H
 #include <stdint.h>
 #include <ucontext.h>
+#include "arch/jump.h"
 
 #if !defined(__x86_64__) && !defined(__aarch64__)
 #error "rewire's agent is for x86-64 and aarch64"
 #endif
+
+#if defined(__x86_64__)
+#define ARCH_JUMP_SIZE X86_JUMP_SIZE
+#define ARCH_FAR_JUMP_SIZE X86_FAR_JUMP_SIZE
+#define ARCH_SHORT_JUMP_SIZE X86_SHORT_JUMP_SIZE
+#define arch_jump_size x86_jump_size
+#define arch_encode_jump x86_encode_jump
+/* Code is written through /proc/self/mem: the page stays executable. */
+#define AGENT_WRITE_THROUGH_MEM 1
+/* A patch within this of the program is reached by rel32 calls and jumps. */
+#define AGENT_REACH (2ull << 30)
+#define AGENT_RESERVE_SIZE (256ull << 20)
+/* A thread stopped at a site's first byte counts as inside it. */
+#define AGENT_ENTRY_PC_OK 0
+#else
+#define ARCH_JUMP_SIZE A64_JUMP_SIZE
+#define ARCH_FAR_JUMP_SIZE A64_FAR_JUMP_SIZE
+#define ARCH_SHORT_JUMP_SIZE A64_SHORT_JUMP_SIZE
+#define arch_jump_size a64_jump_size
+#define arch_encode_jump a64_encode_jump
+/* Code is stored by the agent itself, the page writable (every other
+ * thread stopped), then the caches made coherent: the architecture's way
+ * (a kernel write through /proc/self/mem is one too, but an emulator such
+ * as qemu-user sees only the guest's own stores and would run the
+ * translation of the old code). */
+#define AGENT_WRITE_THROUGH_MEM 0
+/* B and BL reach +-128 MiB. */
+#define AGENT_REACH (128ull << 20)
+#define AGENT_RESERVE_SIZE (32ull << 20)
+/* A thread stopped at a site's first instruction resumes there after the
+ * write, through an exception return (context synchronizing): it runs
+ * the new instructions whole. Only one stopped after it is inside. */
+#define AGENT_ENTRY_PC_OK 1
+#endif
+
+/* After code was written at [at, at + n): the instruction cache sees it
+ * (aarch64's is not coherent with the data cache; x86-64's is). */
+static inline void agent_code_written(uint64_t at, uint64_t n)
+{
+	__builtin___clear_cache((char *)at, (char *)(at + n));
+}
 
 static inline void *agent_thread_pointer(void)
 {
@@ -40,6 +82,18 @@ static inline long agent_syscall4(long nr, long a, long b, long c, long d)
 	register long x3 __asm__("x3") = d;
 	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
 	return x0;
+#endif
+}
+
+/* Is a module's TLS block at tpoff from the thread pointer the static
+ * one, every thread's at the same offset? x86-64 puts it below the
+ * thread pointer (TLS variant II), aarch64 above (variant I). */
+static inline int agent_tls_is_static(int64_t tpoff)
+{
+#if defined(__x86_64__)
+	return tpoff < 0 && tpoff > -(int64_t)(64u << 20);
+#else
+	return tpoff > 0 && tpoff < (int64_t)(64u << 20);
 #endif
 }
 

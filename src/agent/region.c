@@ -2,7 +2,8 @@
  *
  * x86-64 code reaches other code and data with 32-bit PC-relative
  * displacements, so a patch must sit within +-2 GiB of the module it calls
- * into and whose data it uses. At start-up, while the address space is
+ * into and whose data it uses; aarch64's B and BL reach +-128 MiB
+ * (AGENT_REACH, machine.h: the numbers below scale with it). At start-up, while the address space is
  * still mostly empty, we reserve a large PROT_NONE range (no memory is
  * committed) near the executable; more ranges are reserved on demand near
  * other modules. Patches take whole pages from a range, first come first
@@ -27,9 +28,9 @@
 #include <unistd.h>
 #include "agent.h"
 
-#define RESERVE_SIZE (256ull << 20)
+#define RESERVE_SIZE AGENT_RESERVE_SIZE
 #define MIN_RESERVE (4ull << 20)
-#define REACH (2ull << 30)
+#define REACH AGENT_REACH
 #define MAX_RANGES 64
 #define MAX_PENDING 16
 
@@ -80,9 +81,9 @@ static int try_reserve(uint64_t at, uint64_t size)
 static int reserve_sized(uint64_t lo, uint64_t hi, uint64_t size)
 {
 	const uint64_t align = 2u << 20;
-	uint64_t above = (hi + (1ull << 30) + align - 1) & ~(align - 1);
+	uint64_t above = (hi + REACH / 2 + align - 1) & ~(align - 1);
 	/* Below, stepping down; then above, stepping up. */
-	for (uint64_t step = 64u << 20; step < REACH; step += size) {
+	for (uint64_t step = REACH / 32; step < REACH; step += size) {
 		if (lo > step + size) {
 			uint64_t at = (lo - step - size) & ~(align - 1);
 			if (reaches(lo, hi, at, at + size) && try_reserve(at, size) == 0)

@@ -67,7 +67,7 @@ static void get_tls(struct msg_module *m, struct dl_phdr_info *info)
 	m->tls_modid = info->dlpi_tls_modid;
 	if (info->dlpi_tls_modid && info->dlpi_tls_data) {
 		m->tls_tpoff = (int64_t)((uint64_t)info->dlpi_tls_data - (uint64_t)agent_thread_pointer());
-		m->tls_static = m->tls_tpoff < 0 && m->tls_tpoff > -(int64_t)(64u << 20);
+		m->tls_static = agent_tls_is_static(m->tls_tpoff);
 	}
 }
 

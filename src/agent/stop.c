@@ -78,6 +78,30 @@ out:
 	errno = saved_errno;
 }
 
+/* Can sig be sent to a thread? An emulator may have fewer real-time
+ * signals than the system it emulates (qemu-user keeps some of the
+ * host's for itself, and refuses the guest's highest ones with EINVAL):
+ * queued to the caller, blocked, then taken back. */
+static int deliverable(int sig)
+{
+	sigset_t one, old;
+	siginfo_t si;
+	struct timespec now = {0, 0};
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	if (pthread_sigmask(SIG_BLOCK, &one, &old) != 0)
+		return 0;
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	int ok = syscall(SYS_rt_tgsigqueueinfo, getpid(), (int)syscall(SYS_gettid), sig, &si) == 0 &&
+		 sigtimedwait(&one, NULL, &now) == sig;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
 /* Pick a real-time signal nobody handles: from SIGRTMAX down. */
 int stop_init(struct agent_err *e)
 {
@@ -89,10 +113,15 @@ int stop_init(struct agent_err *e)
 		sa.sa_sigaction = stop_handler;
 		sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
 		sigfillset(&sa.sa_mask);
-		if (sigaction(sig, &sa, NULL) == 0) {
+		if (sigaction(sig, &sa, NULL) != 0)
+			continue;
+		/* Tried with our handler in: a test signal that got through
+		 * is ignored by it (not stopping), not the default's death. */
+		if (deliverable(sig)) {
 			stop_sig = sig;
 			return 0;
 		}
+		sigaction(sig, &old, NULL);
 	}
 	return agent_fail(e, "no free real-time signal to stop threads with");
 }
@@ -327,6 +356,9 @@ static int stop_all(int *sent, int *nsent, int *blocked, struct agent_err *e)
 			}
 			if (send_stop(tids[i]) == 0)
 				sent[(*nsent)++] = tids[i], added++;
+			else if (errno != ESRCH)	/* gone is fine; running on is not */
+				return agent_fail(e, "cannot send signal %d to thread %d (errno %d): it "
+						  "cannot be stopped", stop_sig, tids[i], errno);
 		}
 		if (!added)
 			return 0;
@@ -348,7 +380,7 @@ static const char *thread_inside(const struct stop_range *r, size_t n, int *tid)
 	for (uint32_t i = 0; i < count && i < MAX_THREADS; i++) {
 		uint64_t ip = atomic_load(&seen[i].ip);
 		for (size_t j = 0; j < n; j++)
-			if (ip >= r[j].lo && ip < r[j].hi) {
+			if (ip >= r[j].lo + AGENT_ENTRY_PC_OK && ip < r[j].hi) {
 				*tid = atomic_load(&seen[i].tid);
 				return r[j].name;
 			}

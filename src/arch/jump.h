@@ -1,38 +1,71 @@
-/* The entry jumps, x86-64: what the driver plans room for (link/resolve.c)
- * and the agent writes (agent/apply.c), defined once for both. Header
- * only: the agent links nothing of the driver's. Another architecture
- * gives the same names in a header of its own. */
+/* The entry jumps: what the driver plans room for (link/resolve.c) and
+ * the agent writes (agent/apply.c), defined once for both. Header only:
+ * the agent links nothing of the driver's. The driver asks the machine of
+ * the patch (arch.h); the agent is built for one and takes its own
+ * (agent/machine.h). */
 #ifndef RW_ARCH_JUMP_H
 #define RW_ARCH_JUMP_H
 #include <stdint.h>
 #include <string.h>
 
-#define ARCH_JUMP_SIZE 5	/* jmp rel32 */
-#define ARCH_FAR_JUMP_SIZE 14	/* jmp *0(%rip), then the address: changes no register */
-#define ARCH_SHORT_JUMP_SIZE 2	/* jmp rel8: the hop into a short function's padding */
+/* x86-64 */
+#define X86_JUMP_SIZE 5		/* jmp rel32 */
+#define X86_FAR_JUMP_SIZE 14	/* jmp *0(%rip), then the address: changes no register */
+#define X86_SHORT_JUMP_SIZE 2	/* jmp rel8: the hop into a short function's padding */
 
-/* Bytes of the jump from at to to (ARCH_JUMP_SIZE when a rel32 reaches). */
-static inline int arch_jump_size(uint64_t at, uint64_t to)
+/* Bytes of the jump from at to to (X86_JUMP_SIZE when a rel32 reaches). */
+static inline int x86_jump_size(uint64_t at, uint64_t to)
 {
-	int64_t rel = (int64_t)(to - (at + ARCH_JUMP_SIZE));
-	return rel == (int32_t)rel ? ARCH_JUMP_SIZE : ARCH_FAR_JUMP_SIZE;
+	int64_t rel = (int64_t)(to - (at + X86_JUMP_SIZE));
+	return rel == (int32_t)rel ? X86_JUMP_SIZE : X86_FAR_JUMP_SIZE;
 }
 
 /* The jump of len bytes (one of the sizes above) from at to to, into out.
  * 0, or -1 when a short jump does not reach. */
-static inline int arch_encode_jump(uint8_t *out, uint64_t at, uint64_t to, int len)
+static inline int x86_encode_jump(uint8_t *out, uint64_t at, uint64_t to, int len)
 {
 	int64_t rel = (int64_t)(to - (at + (uint64_t)len));
-	if (len == ARCH_FAR_JUMP_SIZE) {
+	if (len == X86_FAR_JUMP_SIZE) {
 		static const uint8_t jmp_rip[6] = {0xff, 0x25, 0, 0, 0, 0};
 		memcpy(out, jmp_rip, sizeof jmp_rip);
 		memcpy(out + sizeof jmp_rip, &to, 8);
 		return 0;
 	}
-	if (len == ARCH_SHORT_JUMP_SIZE && rel != (int8_t)rel)
+	if (len == X86_SHORT_JUMP_SIZE && rel != (int8_t)rel)
 		return -1;
-	out[0] = len == ARCH_SHORT_JUMP_SIZE ? 0xeb : 0xe9;
+	out[0] = len == X86_SHORT_JUMP_SIZE ? 0xeb : 0xe9;
 	memcpy(out + 1, &rel, (size_t)len - 1);	/* little-endian: the low bytes */
+	return 0;
+}
+
+/* aarch64: a B reaches +-128 MiB. Beyond, the address is loaded into x16,
+ * which the psABI lets any call's veneer clobber (IP0): ldr x16, .+8;
+ * br x16; the address. There is no short form: every function holds a B. */
+#define A64_JUMP_SIZE 4
+#define A64_FAR_JUMP_SIZE 16
+#define A64_SHORT_JUMP_SIZE 0
+
+static inline int a64_jump_size(uint64_t at, uint64_t to)
+{
+	int64_t rel = (int64_t)(to - at);
+	return rel >= -(1ll << 27) && rel < (1ll << 27) ? A64_JUMP_SIZE : A64_FAR_JUMP_SIZE;
+}
+
+static inline int a64_encode_jump(uint8_t *out, uint64_t at, uint64_t to, int len)
+{
+	int64_t rel = (int64_t)(to - at);
+	uint32_t w[2];
+	if (len == A64_FAR_JUMP_SIZE) {
+		w[0] = 0x58000050;	/* ldr x16, .+8 */
+		w[1] = 0xd61f0200;	/* br x16 */
+		memcpy(out, w, 8);
+		memcpy(out + 8, &to, 8);
+		return 0;
+	}
+	if (len != A64_JUMP_SIZE || rel % 4 || rel < -(1ll << 27) || rel >= (1ll << 27))
+		return -1;
+	w[0] = 0x14000000 | ((uint32_t)(rel >> 2) & 0x03ffffff);	/* b */
+	memcpy(out, w, 4);
 	return 0;
 }
 

@@ -1,4 +1,4 @@
-/* Decode the code of a new object: instruction boundaries, and the
+/* x86-64: decode the code of a new object: instruction boundaries, and the
  * references the assembler resolved without leaving a relocation.
  *
  * Two questions need instruction boundaries (x86_64_insn.c decodes them):
@@ -79,7 +79,7 @@ static void add_call_reloc(struct elf_object *o, uint16_t si, size_t *cap, uint6
 			 (uint32_t)(f - o->symbols), -4});
 }
 
-uint8_t *arch_scan_code(struct elf_object *o, uint16_t si)
+uint8_t *x86_scan_code(struct elf_object *o, uint16_t si)
 {
 	struct elf_section *sec = &o->sections[si];
 	uint8_t *starts = rw_calloc(sec->size + 1, 1), *has_reloc = rw_calloc(sec->size + 4, 1);
@@ -98,7 +98,7 @@ uint8_t *arch_scan_code(struct elf_object *o, uint16_t si)
 			has_reloc[sec->relas[i].offset] = 1;
 	for (uint64_t at = 0; at < sec->size;) {
 		struct insn in;
-		if (arch_decode(sec->data + at, sec->size - at, &in) < 0) {
+		if (x86_decode(sec->data + at, sec->size - at, &in) < 0) {
 			uint64_t next = next_func(funcs, nfuncs, at, sec->size);
 			if (next > sec->size)	/* a symbol past its section: input is not trusted */
 				next = sec->size;
@@ -107,9 +107,9 @@ uint8_t *arch_scan_code(struct elf_object *o, uint16_t si)
 			continue;
 		}
 		starts[at] = 1;
-		if (in.disp_at >= 0 && arch_takes_address(&in))
+		if (in.disp_at >= 0 && x86_takes_address(&in))
 			add_lea_reloc(o, si, &cap, at, &in, has_reloc);
-		else if (arch_is_rel32_branch(&in))
+		else if (x86_is_rel32_branch(&in))
 			add_call_reloc(o, si, &cap, at, &in, has_reloc);
 		at += in.len;
 	}
@@ -117,20 +117,4 @@ uint8_t *arch_scan_code(struct elf_object *o, uint16_t si)
 	free(has_reloc);
 	free(funcs);
 	return starts;
-}
-
-/* The end of the instruction holding the field at off, or 0 when unknown. */
-uint64_t arch_insn_end(const uint8_t *starts, uint64_t off, uint64_t size)
-{
-	if (!starts || off >= size)
-		return 0;
-	uint64_t start = off;
-	while (start > 0 && off - start < 15 && starts[start] == 0)
-		start--;
-	if (starts[start] != 1)
-		return 0;
-	uint64_t end = off + 1;
-	while (end < size && starts[end] == 0)
-		end++;
-	return starts[end] == 1 ? end : 0;
 }

@@ -1,4 +1,5 @@
-/* x86-64: the relocations of the psABI, as the generic linker needs them.
+/* x86-64: the relocations of the psABI, as the generic linker needs them,
+ * and the machine's entry in struct arch.
  *
  * Names follow the psABI: S the symbol's value, A the addend, P the place,
  * G the GOT slot's offset from the GOT base, GOT the base, Z the symbol's
@@ -38,7 +39,7 @@ static const struct reloc_kind kinds[] = {
 	K(R_X86_64_REX_GOTPCRELX, 1, 0, GOT_ADDR, 0),
 };
 
-void arch_reloc_kind(uint32_t type, struct reloc_kind *k)
+static void x86_reloc_kind(uint32_t type, struct reloc_kind *k)
 {
 	memset(k, 0, sizeof *k);
 	if (type < sizeof kinds / sizeof kinds[0] && kinds[type].known)
@@ -47,7 +48,7 @@ void arch_reloc_kind(uint32_t type, struct reloc_kind *k)
 		k->name = "unknown";
 }
 
-int arch_field_size(uint32_t type)
+static int x86_field_size(uint32_t type)
 {
 	switch (type) {
 	case R_X86_64_NONE:
@@ -60,7 +61,7 @@ int arch_field_size(uint32_t type)
 }
 
 /* e8 call, e9 jmp, 0f 8x jcc: the field is the instruction's last 4 bytes. */
-int arch_is_call_site(const uint8_t *sec, uint64_t off)
+static int x86_is_call_site(const uint8_t *sec, uint64_t off)
 {
 	if (!sec || off < 1)
 		return 0;
@@ -72,7 +73,7 @@ int arch_is_call_site(const uint8_t *sec, uint64_t off)
 
 /* A PC-relative field ends the instruction, or is followed by an
  * immediate of 1, 2 or 4 bytes: A = target - 4 - imm. */
-int arch_pcrel_offsets(int64_t a, int64_t out[4])
+static int x86_pcrel_offsets(int64_t a, int64_t out[4])
 {
 	out[0] = a + 4;
 	out[1] = a + 5;
@@ -99,7 +100,7 @@ static void put64(uint8_t *loc, uint64_t v)
 	memcpy(loc, &v, 8);
 }
 
-int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v)
+static int x86_apply(uint32_t type, uint8_t *loc, const struct relval *v)
 {
 	uint64_t S = v->S, P = v->P, G = v->G, GOT = v->GOT, Z = v->Z;
 	int64_t A = v->A;
@@ -130,29 +131,29 @@ int arch_apply(uint32_t type, uint8_t *loc, const struct relval *v)
 	return rw_fail("relocation type %u is not supported", type);
 }
 
-void arch_null_field(uint32_t type, uint8_t *loc, uint64_t P)
+static void x86_null_field(uint32_t type, uint8_t *loc, uint64_t P)
 {
 	struct reloc_kind k;
-	arch_reloc_kind(type, &k);
+	x86_reloc_kind(type, &k);
 	uint64_t v = k.pcrel ? 0 - P : 0;	/* P + field = 0 in the field's width */
-	memcpy(loc, &v, (size_t)arch_field_size(type));
+	memcpy(loc, &v, (size_t)x86_field_size(type));
 }
 
 /* With the agent's margin (agent/region.c): 1 MiB short of 2 GiB. */
-int arch_reaches(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b)
+static int x86_reaches(uint64_t lo, uint64_t hi, uint64_t a, uint64_t b)
 {
 	uint64_t min = lo < a ? lo : a, max = hi > b ? hi : b;
 	return max - min < (2ull << 30) - (1u << 20);
 }
 
 /* The rel32 field ends the instruction: the target is P + 4 + S + A - P. */
-uint64_t arch_call_target(uint64_t S, int64_t A)
+static uint64_t x86_call_target(uint64_t S, int64_t A)
 {
 	return S + (uint64_t)A + 4;
 }
 
 /* jmp *slot(%rip), padded with int3. */
-void arch_write_stub(uint8_t *loc, uint64_t at, uint64_t slot)
+static void x86_write_stub(uint8_t *loc, uint64_t at, uint64_t slot)
 {
 	int32_t rel = (int32_t)(slot - (at + 6));
 	loc[0] = 0xff;
@@ -180,7 +181,7 @@ static const uint8_t nop_len[] = {11, 10, 9, 8, 7, 6, 5, 4, 3, 2};
 /* How many bytes before end (of the avail readable ones) are padding: a
  * run of int3, or whole multi-byte NOPs. Single-byte NOPs are not counted:
  * 0x90 is too easily the last byte of a real instruction. */
-size_t arch_padding_before(const uint8_t *end, size_t avail)
+static size_t x86_padding_before(const uint8_t *end, size_t avail)
 {
 	size_t n = 0;
 	while (n < avail && end[-1 - (ptrdiff_t)n] == 0xcc)
@@ -200,3 +201,54 @@ size_t arch_padding_before(const uint8_t *end, size_t avail)
 	}
 	return n;
 }
+
+/* Every byte of a field is the field. */
+static void x86_field_bits(uint32_t type, uint8_t bits[8])
+{
+	memset(bits, 0, 8);
+	memset(bits, 0xff, (size_t)x86_field_size(type));
+}
+
+static int x86_jump_size_to(uint64_t at, uint64_t to)
+{
+	return x86_jump_size(at, to);
+}
+
+/* A RIP-relative operand's target. */
+static int x86_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *target)
+{
+	struct insn in;
+	*target = 0;
+	if (x86_decode(p, avail, &in) < 0)
+		return -1;
+	if (in.disp_at >= 0) {
+		int32_t d;
+		memcpy(&d, p + in.disp_at, 4);
+		*target = addr + in.len + (uint64_t)(int64_t)d;
+	}
+	return in.len;
+}
+
+const struct arch arch_x86_64 = {
+	.name = "x86-64",
+	.machine = EM_X86_64,
+	.insn_max = 15,
+	.stub_size = 8,
+	.jump_size = X86_JUMP_SIZE,
+	.short_jump_size = X86_SHORT_JUMP_SIZE,
+	.pc_at_end = 1,
+	.reloc_kind = x86_reloc_kind,
+	.field_size = x86_field_size,
+	.field_bits = x86_field_bits,
+	.is_call_site = x86_is_call_site,
+	.pcrel_offsets = x86_pcrel_offsets,
+	.apply = x86_apply,
+	.null_field = x86_null_field,
+	.reaches = x86_reaches,
+	.call_target = x86_call_target,
+	.write_stub = x86_write_stub,
+	.jump_size_to = x86_jump_size_to,
+	.padding_before = x86_padding_before,
+	.scan_code = x86_scan_code,
+	.next_insn = x86_next_insn,
+};

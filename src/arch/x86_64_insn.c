@@ -156,7 +156,7 @@ static int decode_vex(const uint8_t *p, size_t avail, size_t at, struct insn *in
 	return at <= avail && at <= 15 ? 0 : -1;
 }
 
-int arch_decode(const uint8_t *p, size_t avail, struct insn *in)
+int x86_decode(const uint8_t *p, size_t avail, struct insn *in)
 {
 	size_t at = 0;
 	int opsize16 = 0, addr32 = 0, rexw = 0;
@@ -207,13 +207,13 @@ int arch_decode(const uint8_t *p, size_t avail, struct insn *in)
 	return 0;
 }
 
-int arch_takes_address(const struct insn *in)
+int x86_takes_address(const struct insn *in)
 {
 	return in->map == 0 && in->opcode == 0x8d;	/* lea */
 }
 
 /* call rel32, jmp rel32, jcc rel32: the displacement is the last 4 bytes. */
-int arch_is_rel32_branch(const struct insn *in)
+int x86_is_rel32_branch(const struct insn *in)
 {
 	if (in->len < 5)
 		return 0;

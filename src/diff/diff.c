@@ -148,8 +148,23 @@ static int64_t pc_tail(const struct diff_obj *d, uint16_t si, const struct elf_r
 	prepare(d, si);
 	if (!k.pcrel || si >= d->nsections || !d->starts[si])
 		return 0;
-	uint64_t end = arch_insn_end(d->starts[si], r->offset, d->obj->sections[si].size);
-	return end ? (int64_t)(end - r->offset) : 4;
+	return arch_pc_tail(d->starts[si], r->offset, d->obj->sections[si].size, NULL);
+}
+
+/* The bits of [start, start + size) that relocation fields cover, into
+ * mask (one byte of bits per byte): x86-64 fields are whole bytes, an
+ * aarch64 field is the immediate of an instruction whose other bits (its
+ * registers, its operation) are compared. */
+static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const struct elf_rela *r,
+			const uint32_t *idx, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t bits[8];
+		arch_field_bits(r[idx[i]].type, bits);
+		for (int j = 0; j < arch_field_size(r[idx[i]].type); j++)
+			if (r[idx[i]].offset - start + (uint64_t)j < size)
+				mask[r[idx[i]].offset - start + (uint64_t)j] |= bits[j];
+	}
 }
 
 /* --- constants --------------------------------------------------------------
@@ -342,13 +357,10 @@ static uint64_t piece_hash(const struct diff_obj *d, uint16_t si, uint64_t lo, u
 	size_t n = relocs_in(d, si, lo, hi, &idx);
 	uint8_t *mask = rw_calloc(hi - lo + 1, 1);
 	uint64_t h = rw_hash64(RW_HASH64_BASIS, &(uint64_t){hi - lo}, 8);
-	for (size_t i = 0; i < n; i++)
-		for (int j = 0; j < arch_field_size(t->relas[idx[i]].type); j++)
-			if (t->relas[idx[i]].offset - lo + (uint64_t)j < hi - lo)
-				mask[t->relas[idx[i]].offset - lo + (uint64_t)j] = 1;
+	mask_fields(mask, hi - lo, lo, t->relas, idx, n);
 	for (uint64_t i = lo; i < hi; i++)
-		if (!mask[i - lo])
-			h = rw_hash64(h, t->data + i, 1);
+		if (mask[i - lo] != 0xff)
+			h = rw_hash64(h, &(uint8_t){t->data[i] & (uint8_t)~mask[i - lo]}, 1);
 	free(mask);
 	for (size_t i = 0; i < n; i++) {
 		char k[1024];
@@ -481,7 +493,7 @@ static int same_target(const struct diff_obj *base, const struct diff_obj *nw, u
 	arch_reloc_kind(x->type, &k);
 	int code = (o->sections[si].flags & SHF_EXECINSTR) != 0;
 	int64_t lo = x->addend + (int64_t)s->value, hi = lo;
-	if (k.pcrel && code)
+	if (k.pcrel && code && rw_arch->pc_at_end)
 		lo += arch_field_size(x->type), hi += 15;
 	uint64_t size = ts->size < tt->size ? ts->size : tt->size;
 	return lo >= 0 && hi < (int64_t)size;
@@ -595,14 +607,6 @@ static int same_relocs(const struct diff_obj *a, uint16_t sa, const struct elf_s
 	return 1;
 }
 
-static void mask_fields(uint8_t *mask, uint64_t size, uint64_t start, const struct elf_rela *r,
-			const uint32_t *idx, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		for (int j = 0; j < arch_field_size(r[idx[i]].type); j++)
-			if (r[idx[i]].offset - start + (uint64_t)j < size)
-				mask[r[idx[i]].offset - start + (uint64_t)j] = 1;
-}
 
 /* Bytes a (function at fa) and b (at gb) outside every relocation field. */
 static int same_bytes(const struct elf_section *sa, const struct elf_section *sb, uint64_t size,
@@ -614,7 +618,7 @@ static int same_bytes(const struct elf_section *sa, const struct elf_section *sb
 	mask_fields(mask, size, gb, sb->relas, ib, nb);
 	int same = 1;
 	for (uint64_t i = 0; i < size && same; i++)
-		same = mask[i] || sa->data[fa + i] == sb->data[gb + i];
+		same = ((sa->data[fa + i] ^ sb->data[gb + i]) & ~mask[i]) == 0;
 	free(mask);
 	return same;
 }
@@ -904,7 +908,7 @@ static int init_differs(const struct diff_obj *base, const struct diff_obj *nw,
 	mask_fields(mask, d->size, t->value, base->obj->sections[t->shndx].relas, it, nt);
 	int differ = 0;
 	for (uint64_t i = 0; i < d->size && !differ; i++)
-		differ = !mask[i] && init_byte(nw->obj, d, i) != init_byte(base->obj, t, i);
+		differ = ((init_byte(nw->obj, d, i) ^ init_byte(base->obj, t, i)) & ~mask[i]) != 0;
 	free(mask);
 	return differ || !same_relocs(nw, d->shndx, d, base, t->shndx, t, id, it, nd);
 }

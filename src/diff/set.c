@@ -6,6 +6,7 @@
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
+#include "arch/arch.h"
 #include "diff.h"
 #include "util.h"
 
@@ -128,6 +129,7 @@ static void diff_one(struct diff_entry *e)
 		return;
 	}
 	e->obj = nw;	/* kept open for the type checks */
+	arch_select(nw->machine);	/* the reader took only machines rewire patches */
 	e->nsymbols = nw->nsymbols;
 	e->changed = rw_calloc(nw->nsymbols ? nw->nsymbols : 1, 1);
 	if (have_base && same_file(nw, base)) {

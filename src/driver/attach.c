@@ -51,7 +51,8 @@
 
 /* --- x86-64 ----------------------------------------------------------------
  * Everything that knows the machine: registers, the calling convention,
- * the system calls malloc makes. aarch64 gets a section of its own. */
+ * the system calls malloc makes. One section per machine the driver runs
+ * on; it attaches to programs of its own machine only. */
 #if defined(__x86_64__)
 #include <sys/user.h>
 
@@ -94,6 +95,65 @@ static int arch_get(int tid, arch_regs *r)
 static int arch_set(int tid, const arch_regs *r)
 {
 	return ptrace(PTRACE_SETREGS, tid, 0, r);
+}
+/* --- aarch64 -------------------------------------------------------------- */
+#elif defined(__aarch64__)
+#include <asm/ptrace.h>
+#include <elf.h>
+
+/* The general registers, and the system call the thread is stopped in
+ * (not among them: its own regset). */
+typedef struct {
+	struct user_pt_regs r;
+	int syscallno;
+} arch_regs;
+#define ARCH_MACHINE EM_AARCH64
+#define ARCH_XSTATE NT_ARM_SVE
+#define RED_ZONE 0	/* none in the AAPCS64 */
+#ifndef NT_ARM_SYSTEM_CALL
+#define NT_ARM_SYSTEM_CALL 0x404
+#endif
+
+static uint64_t arch_pc(const arch_regs *r) { return r->r.pc; }
+static uint64_t arch_sp(const arch_regs *r) { return r->r.sp; }
+static uint64_t arch_ret(const arch_regs *r) { return r->r.regs[0]; }
+static long arch_syscall(const arch_regs *r) { return r->syscallno; }
+
+/* fn(a0, a1) returning to address 0 (x30), sp 16-byte aligned. The
+ * system call number -1: no restart of an interrupted one. */
+static void arch_set_call(arch_regs *r, uint64_t fn, uint64_t a0, uint64_t a1, uint64_t sp)
+{
+	r->r.pc = fn;
+	r->r.regs[0] = a0;
+	r->r.regs[1] = a1;
+	r->r.regs[30] = 0;
+	r->r.sp = sp & ~15ull;
+	r->syscallno = -1;
+}
+
+static int arch_in_malloc_call(long nr)
+{
+	return nr == 222 /* mmap */ || nr == 226 /* mprotect */ || nr == 215 /* munmap */ ||
+	       nr == 214 /* brk */ || nr == 216 /* mremap */ || nr == 233 /* madvise */;
+}
+
+static int arch_get(int tid, arch_regs *r)
+{
+	struct iovec gp = {&r->r, sizeof r->r}, sc = {&r->syscallno, sizeof r->syscallno};
+	if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &gp) < 0)
+		return -1;
+	if (ptrace(PTRACE_GETREGSET, tid, NT_ARM_SYSTEM_CALL, &sc) < 0)
+		r->syscallno = -1;
+	return 0;
+}
+
+static int arch_set(int tid, const arch_regs *r)
+{
+	struct iovec gp = {(void *)&r->r, sizeof r->r};
+	struct iovec sc = {(void *)&r->syscallno, sizeof r->syscallno};
+	if (ptrace(PTRACE_SETREGSET, tid, NT_ARM_SYSTEM_CALL, &sc) < 0 && errno != EINVAL)
+		return -1;
+	return (int)ptrace(PTRACE_SETREGSET, tid, NT_PRSTATUS, &gp);
 }
 #else
 #error "rewire attach: no arch section for this machine"

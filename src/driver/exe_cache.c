@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "driver.h"
 #include "diff/types.h"
 
@@ -102,10 +103,24 @@ static int mapped_file(int pid, const char *path, char *out, size_t cap)
 	return found ? 0 : -1;
 }
 
+/* Is /proc/PID/exe the program's executable, path? Under an emulator
+ * (qemu-user runs an aarch64 program) it is the emulator's. */
+static int exe_is(int pid, const char *path)
+{
+	char link[64], target[4096 + 16];
+	snprintf(link, sizeof link, "/proc/%d/exe", pid);
+	ssize_t n = readlink(link, target, sizeof target - 1);
+	if (n < 0)
+		return 1;	/* not to be looked at: the build-id tells */
+	target[n] = 0;
+	size_t len = strlen(path);
+	return !strncmp(target, path, len) && (!target[len] || !strcmp(target + len, " (deleted)"));
+}
+
 /* The kernel's name for the file module m of p maps, else its path. */
 static void mapped_path(const struct link_process *p, size_t m, char *out, size_t cap)
 {
-	if (m == 0)
+	if (m == 0 && exe_is(p->pid, p->mods[0].path))
 		snprintf(out, cap, "/proc/%d/exe", p->pid);
 	else if (mapped_file(p->pid, p->mods[m].path, out, cap) < 0)
 		snprintf(out, cap, "%s", p->mods[m].path);

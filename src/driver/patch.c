@@ -338,6 +338,17 @@ int patch_warm(int pid, struct exe_cache *cache)
 	return rc;
 }
 
+/* The patch's objects are code of one machine, the one that links them. */
+static int same_machine(const struct link *l)
+{
+	for (size_t i = 1; i < l->nobjs; i++)
+		if (l->objs[i].machine != l->objs[0].machine)
+			return rw_fail("%s is %s code, %s is %s: a patch is for one machine",
+				       l->objs[i].path, arch_machine_name(l->objs[i].machine),
+				       l->objs[0].path, arch_machine_name(l->objs[0].machine));
+	return arch_select(l->objs[0].machine);
+}
+
 int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filter,
 	     struct patch_result *res)
 {
@@ -366,6 +377,10 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 			goto out;
 		}
 	}
+	if (nfiles && same_machine(&l) < 0) {
+		rc = EXIT_BADINPUT;
+		goto out;
+	}
 	proc.fd = chan_connect(pid, 2000);
 	if (proc.fd < 0 || chan_hello(&proc) < 0) {
 		res->no_answer = chan_no_answer();
@@ -378,6 +393,13 @@ int patch_run(int pid, char **files, int nfiles, const struct patch_filter *filt
 		choose_target(&proc, cache, l.objs, l.nobjs);
 	if (proc.target)
 		proc.exe = exe_cache_image(cache, &proc, proc.target, &types);
+	if (proc.exe && nfiles && proc.exe->machine != l.objs[0].machine) {
+		rw_fail("%s is %s code, the program (%s) is %s; nothing was applied", files[0],
+			arch_machine_name(l.objs[0].machine), proc.exe->path,
+			arch_machine_name(proc.exe->machine));
+		rc = EXIT_BADINPUT;
+		goto out;
+	}
 	uint64_t t0 = rw_now_ns();
 	int typed = !proc.exe ? -1 : types_check(types, files, (size_t)nfiles, l.diff);
 	res->check_ns = rw_now_ns() - t0;

@@ -61,6 +61,7 @@ struct elf_object {
 	struct elf_symbol *symbols;	/* indexed by symbol index; [0] is the null symbol */
 	size_t nsymbols;
 	const char *file;	/* name of the first STT_FILE symbol, "" if none */
+	uint16_t machine;	/* EM_X86_64 or EM_AARCH64 */
 	/* private: named symbols ordered by (section, value), and for each the
 	 * highest value+size so far in its section, for elf_object_symbol_at */
 	uint32_t *bysec;
@@ -76,6 +77,7 @@ struct elf_image {
 	size_t mapsize;
 	int mapped;		/* map is an mmap of path, else the caller's buffer */
 	uint16_t e_type;		/* ET_EXEC or ET_DYN */
+	uint16_t machine;	/* EM_X86_64 or EM_AARCH64 */
 	struct elf_section *sections;
 	size_t nsections;
 	struct elf_symbol *symbols;

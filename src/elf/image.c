@@ -247,6 +247,7 @@ static int read_image(struct elf_image *img, const struct elf_file *e)
 	img->mapsize = e->mapsize;
 	img->mapped = e->mapped;
 	img->e_type = e->eh.e_type;
+	img->machine = e->eh.e_machine;
 	img->sections = e->sections;
 	img->nsections = e->nsections;
 	int rc = 0;

@@ -187,6 +187,50 @@ static void index_symbols(struct elf_object *obj)
 	}
 	free(keys);
 }
+/* Is s an assembler label (.LANCHOR0, .L.str)? */
+static int is_label(const struct elf_symbol *s)
+{
+	return s->bind == STB_LOCAL && (s->type == STT_NOTYPE || (s->type == STT_TLS && !s->size)) &&
+	       s->name[0] == '.' && s->name[1] == 'L';
+}
+
+/* The named variable or function of section si holding offset off. */
+static int32_t named_at(const struct elf_object *obj, uint16_t si, uint64_t off)
+{
+	const uint32_t *syms;
+	size_t n = elf_object_section_symbols(obj, si, &syms);
+	for (size_t i = 0; i < n; i++) {
+		const struct elf_symbol *t = &obj->symbols[syms[i]];
+		if (!is_label(t) && t->type != STT_NOTYPE && t->name[0] && t->value <= off &&
+		    off < t->value + (t->size ? t->size : 1))
+			return (int32_t)syms[i];
+	}
+	return -1;
+}
+
+/* A relocation against a label the assembler kept in the symbol table
+ * (gcc's section anchors on aarch64: .LANCHOR0 + offset, where the
+ * reference cannot be to the section, as for thread-locals) is one to
+ * the variable at that offset: rewritten so, it binds like any other. */
+static void labels_to_symbols(struct elf_object *obj)
+{
+	for (size_t i = 1; i < obj->nsections; i++) {
+		struct elf_section *sec = &obj->sections[i];
+		for (size_t k = 0; k < sec->nrelas; k++) {
+			struct elf_rela *r = &sec->relas[k];
+			const struct elf_symbol *s = r->sym < obj->nsymbols ? &obj->symbols[r->sym] : NULL;
+			if (!s || !is_label(s) || s->shndx == SHN_UNDEF || s->shndx >= obj->nsections)
+				continue;
+			uint64_t off = s->value + (uint64_t)r->addend;
+			int32_t t = named_at(obj, s->shndx, off);
+			if (t >= 0) {
+				r->sym = (uint32_t)t;
+				r->addend = (int64_t)(off - obj->symbols[t].value);
+			}
+		}
+	}
+}
+
 
 /* Takes over what e holds, whether the object is read or not. */
 static int read_object(struct elf_object *obj, const struct elf_file *e)
@@ -197,6 +241,7 @@ static int read_object(struct elf_object *obj, const struct elf_file *e)
 	obj->mapped = e->mapped;
 	obj->sections = e->sections;
 	obj->nsections = e->nsections;
+	obj->machine = e->eh.e_machine;
 	size_t symtab;
 	int rc = 0;
 	if (e->eh.e_type != ET_REL)
@@ -209,6 +254,7 @@ static int read_object(struct elf_object *obj, const struct elf_file *e)
 		return -1;
 	}
 	index_symbols(obj);
+	labels_to_symbols(obj);
 	return 0;
 }
 

@@ -69,7 +69,7 @@ static int check_header(struct elf_file *e)
 	if (e->mapsize < EI_NIDENT)
 		return rw_fail("%s: truncated ELF header (%zu bytes)", e->path, e->mapsize);
 	if (p[EI_CLASS] != ELFCLASS64)
-		return rw_fail("%s: is a %s ELF file, only 64-bit x86-64 is supported",
+		return rw_fail("%s: is a %s ELF file, only 64-bit x86-64 and aarch64 are supported",
 			       e->path, p[EI_CLASS] == ELFCLASS32 ? "32-bit" : "bad-class");
 	if (p[EI_DATA] != ELFDATA2LSB)
 		return rw_fail("%s: is not a little-endian ELF file", e->path);
@@ -78,8 +78,8 @@ static int check_header(struct elf_file *e)
 	if (e->mapsize < sizeof e->eh)
 		return rw_fail("%s: truncated ELF header (%zu bytes)", e->path, e->mapsize);
 	memcpy(&e->eh, p, sizeof e->eh);
-	if (e->eh.e_machine != EM_X86_64)
-		return rw_fail("%s: is an ELF %s for machine %u (%s), not x86-64",
+	if (e->eh.e_machine != EM_X86_64 && e->eh.e_machine != EM_AARCH64)
+		return rw_fail("%s: is an ELF %s for machine %u (%s), not x86-64 or aarch64",
 			       e->path, e->eh.e_type == ET_REL ? "object" : "file",
 			       e->eh.e_machine, machine_name(e->eh.e_machine));
 	if (e->eh.e_ehsize < sizeof e->eh)
@@ -316,6 +316,17 @@ static int check_extent(const struct elf_file *e, const struct elf_section *tab,
 		       (unsigned long long)es->st_size);
 }
 
+/* aarch64's mapping symbols ($x before code, $d before data in code, and
+ * $x.N, $d.N) mark what bytes are, for disassemblers: they name nothing
+ * and are read as unnamed. */
+static int is_mapping_symbol(const struct elf_file *e, const char *name, const Elf64_Sym *es)
+{
+	return e->eh.e_machine == EM_AARCH64 && ELF64_ST_BIND(es->st_info) == STB_LOCAL &&
+	       (ELF64_ST_TYPE(es->st_info) == STT_NOTYPE || ELF64_ST_TYPE(es->st_info) == STT_TLS) &&
+	       name[0] == '$' &&
+	       (name[1] == 'x' || name[1] == 'd') && (!name[2] || name[2] == '.');
+}
+
 int elf_file_symbols(const struct elf_file *e, size_t idx,
 		   struct elf_symbol **syms, size_t *nsyms)
 {
@@ -357,7 +368,7 @@ int elf_file_symbols(const struct elf_file *e, size_t idx,
 			return -1;
 		}
 		struct elf_symbol *s = &out[i];
-		s->name = name;
+		s->name = is_mapping_symbol(e, name, &es) ? "" : name;
 		s->value = es.st_value;
 		s->size = es.st_size;
 		s->shndx = es.st_shndx;

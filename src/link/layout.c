@@ -221,8 +221,8 @@ static const char *referred_name(struct link *l, uint32_t oi, uint16_t si, const
 	const struct elf_symbol *s = &o->symbols[r->sym];
 	if (s->type != STT_SECTION)
 		return rw_demangle(s->name);
-	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
-	int64_t off = r->addend + (k->pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
+	int64_t off = r->addend + (k->pcrel ? arch_pc_tail(l->secs[oi][si].starts, r->offset,
+							     o->sections[si].size, NULL) : 0);
 	const struct elf_symbol *f = off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 	return f && f->name[0] ? rw_demangle(f->name) : target_name(o, r);
 }
@@ -477,6 +477,8 @@ void link_free(struct link *l)
 	free(l->secs);
 	free(l->dyn);
 	free(l->fcalls);
+	free(l->gotkeys);
+	rw_index_free(&l->gotidx);
 	free(l->redirs);
 	free(l->inits);
 	for (size_t i = 0; i < l->npairs; i++)

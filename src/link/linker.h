@@ -96,6 +96,12 @@ struct pairing {
 	char *exe_name;			/* its running counterpart, NULL if new */
 };
 
+struct got_key {
+	uint32_t obj, sym;
+	int64_t addend;
+	uint32_t kind, slot;
+};
+
 struct link {
 	struct link_process *proc;
 	struct elf_object *objs;
@@ -109,6 +115,11 @@ struct link {
 	uint64_t *inits;		/* constructors to run: (obj << 16 | sec, off) pairs */
 	size_t ninits, capinits;
 	uint32_t ngot;			/* 8-byte slots */
+	/* One slot (or pair) per target and kind: aarch64 reads a slot with
+	 * two relocations, the adrp of its page and the ldr of the rest. */
+	struct got_key *gotkeys;
+	size_t ngotkeys, capgotkeys;
+	struct rw_index gotidx;
 	uint32_t nstubs;
 	/* Functions of the program the patch calls (their addresses), each
 	 * given a stub when the patch is placed far (far): out of 32-bit

@@ -99,19 +99,15 @@ static uint64_t find_reference(const struct elf_image *exe, const struct elf_sec
 {
 	int absolute = exe->e_type == ET_EXEC;
 	for (uint64_t off = 0; off < sec->size;) {
-		struct insn in;
-		if (arch_decode(sec->data + off, sec->size - off, &in) < 0) {
+		uint64_t at = sec->addr + off, target;
+		int len = arch_next_insn(sec->data + off, sec->size - off, at, &target);
+		if (len < 0) {
 			off++;
 			continue;
 		}
-		uint64_t at = sec->addr + off;
-		const struct range *hit = NULL;
-		if (in.disp_at >= 0) {
-			int32_t d;
-			memcpy(&d, sec->data + off + (uint64_t)in.disp_at, 4);
-			hit = range_of(consts, at + in.len + (uint64_t)(int64_t)d);
-		}
-		for (uint8_t k = 1; absolute && !hit && k + 4 <= in.len; k++) {
+		const struct range *hit = target ? range_of(consts, target) : NULL;
+		/* x86-64 non-PIE code holds addresses as 32-bit immediates */
+		for (int k = 1; absolute && !hit && k + 4 <= len; k++) {
 			uint32_t v;
 			memcpy(&v, sec->data + off + k, 4);
 			hit = range_of(consts, v);
@@ -120,7 +116,7 @@ static uint64_t find_reference(const struct elf_image *exe, const struct elf_sec
 			*what = hit;
 			return at;
 		}
-		off += in.len;
+		off += (uint64_t)len;
 	}
 	return 0;
 }

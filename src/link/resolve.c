@@ -576,6 +576,96 @@ static int32_t far_call(struct link *l, uint64_t addr)
 	return (int32_t)l->nfcalls++;
 }
 
+/* The variables of section si of o that [lo, hi) overlaps: 1 when they
+ * are all new or all the program's at one distance from where the object
+ * has them; else 0, *a and *b two that are not. */
+static int same_layout(struct link *l, uint32_t oi, uint16_t si, int64_t lo, int64_t hi,
+		       const struct elf_symbol **a, const struct elf_symbol **b)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const uint32_t *syms;
+	size_t n = elf_object_section_symbols(o, si, &syms);
+	int have = 0, exists0 = 0;
+	int64_t delta0 = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct elf_symbol *s = &o->symbols[syms[i]];
+		struct running run;
+		if (!s->name[0] || (s->name[0] == '.' && s->name[1] == 'L') ||
+		    (s->type != STT_OBJECT && s->type != STT_TLS) ||
+		    (int64_t)(s->value + (s->size ? s->size : 1)) <= lo || (int64_t)s->value >= hi)
+			continue;
+		int exists = find_running_sym(l, s, &run);
+		int64_t delta = exists ? (int64_t)(run.addr - s->value) : 0;
+		if (!have) {
+			have = 1, exists0 = exists, delta0 = delta, *a = s;
+		} else if (exists != exists0 || delta != delta0) {
+			*b = s;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* gcc's section anchors (aarch64): code forms the address of one
+ * variable and reaches others at fixed offsets from it, as the object
+ * lays them out. Right only while the program has them at the same
+ * distances (or all of them are the patch's own): else refused, naming
+ * two that moved. */
+static int check_anchor(struct link *l, uint32_t oi, uint16_t si, const struct elf_rela *r)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[si];
+	const struct elf_symbol *s = &o->symbols[r->sym], *a = NULL, *b = NULL;
+	int64_t lo, hi;
+	if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections || is_exec(&o->sections[s->shndx]) ||
+	    !arch_anchor_span(sec->data, sec->size, r->offset, &lo, &hi))
+		return 0;
+	int64_t base = (s->type == STT_SECTION ? 0 : (int64_t)s->value) + r->addend;
+	if (same_layout(l, oi, s->shndx, base + lo, base + hi, &a, &b))
+		return 0;
+	const struct elf_symbol *in = elf_object_symbol_at(o, si, r->offset);
+	return rw_fail("%s: %s reaches %s and %s from one address (gcc's section anchors), and the "
+		       "program does not have them at the same distance from each other as the patch "
+		       "(a variable added, removed or moved in %s): compile with -fno-section-anchors, "
+		       "or restart the program for this change", rw_basename(o->path),
+		       in && in->name[0] ? rw_demangle(in->name) : sec->name, a->name, b->name,
+		       o->sections[s->shndx].name);
+}
+
+static uint32_t got_hash(uint32_t oi, const struct elf_rela *r, uint32_t kind)
+{
+	uint64_t key[3] = {(uint64_t)oi << 32 | r->sym, (uint64_t)r->addend, kind};
+	return (uint32_t)rw_hash64(RW_HASH64_BASIS, key, sizeof key);
+}
+
+/* The GOT slot of what r refers to, for kind: the one given before to the
+ * same target, else a new one. */
+static int32_t got_slot(struct link *l, uint32_t oi, const struct elf_rela *r, uint32_t kind)
+{
+	size_t at;
+	uint32_t h = got_hash(oi, r, kind);
+	for (uint32_t v = rw_index_first(&l->gotidx, h, &at); v != RW_INDEX_END;
+	     v = rw_index_next(&l->gotidx, &at)) {
+		const struct got_key *g = &l->gotkeys[v];
+		if (g->obj == oi && g->sym == r->sym && g->addend == r->addend && g->kind == kind)
+			return (int32_t)g->slot;
+	}
+	if (l->ngotkeys + 1 > rw_index_room(&l->gotidx)) {
+		rw_index_free(&l->gotidx);
+		rw_index_init(&l->gotidx, 2 * l->ngotkeys + 64);
+		for (size_t i = 0; i < l->ngotkeys; i++) {
+			struct elf_rela rr = {.sym = l->gotkeys[i].sym, .addend = l->gotkeys[i].addend};
+			rw_index_add(&l->gotidx, got_hash(l->gotkeys[i].obj, &rr, l->gotkeys[i].kind),
+				     (uint32_t)i);
+		}
+	}
+	l->gotkeys = rw_grow(l->gotkeys, &l->capgotkeys, l->ngotkeys, sizeof *l->gotkeys);
+	l->gotkeys[l->ngotkeys] = (struct got_key){oi, r->sym, r->addend, kind, l->ngot};
+	rw_index_add(&l->gotidx, h, (uint32_t)l->ngotkeys++);
+	l->ngot += kind == GOT_TLSGD || kind == GOT_TLSLD ? 2 : 1;
+	return (int32_t)l->gotkeys[l->ngotkeys - 1].slot;
+}
+
 static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t si, size_t ri,
 			 struct seccls *cache)
 {
@@ -600,9 +690,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	int64_t off = r->addend;
 	int exact = 1;
 	if (is_exec(sec) && k.pcrel) {
-		uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, sec->size);
-		exact = end >= r->offset + 4;
-		off = r->addend + (int64_t)(end - r->offset);
+		off = r->addend + arch_pc_tail(l->secs[oi][si].starts, r->offset, sec->size, &exact);
 	}
 	if (r->sym == 0)
 		t->bind = BIND_ZERO, rc = 0;
@@ -623,10 +711,10 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 	if (k.tls && t->bind != BIND_TLS && t->bind != BIND_DYN)
 		return rw_fail("%s: %s: thread-local relocation %s against a symbol that is not "
 			       "thread-local", o->path, rw_demangle(s->name), k.name);
-	if (k.got) {
-		t->got = (int32_t)l->ngot;
-		l->ngot += k.got == GOT_TLSGD || k.got == GOT_TLSLD ? 2 : 1;
-	}
+	if (k.got)
+		t->got = got_slot(l, oi, r, k.got);
+	if (is_exec(sec) && !k.pcrel && !k.got && check_anchor(l, oi, si, r) < 0)
+		return -1;
 	if (call && t->bind == BIND_DYN)
 		l->dyn[t->value].called = 1;
 	if (call && t->bind == BIND_ADDR && t->is_func && k.pcrel)
@@ -671,7 +759,8 @@ static int plan_jump(struct redirect *rd, int need, int need_prev, int far)
 	rd->via = 0;
 	if (rd->room >= (uint64_t)need && prev_fits)
 		return 0;
-	if (rd->room < (uint64_t)need && rd->room >= 2 && rd->pad >= (uint64_t)need && prev_fits) {
+	if (rd->room < (uint64_t)need && rw_arch->short_jump_size &&
+	    rd->room >= rw_arch->short_jump_size && rd->pad >= (uint64_t)need && prev_fits) {
 		rd->via = rd->from - (uint64_t)need;
 		return 0;
 	}
@@ -765,8 +854,8 @@ static const struct elf_symbol *reloc_symbol(struct link *l, uint32_t oi, uint16
 		return s;
 	struct reloc_kind k;
 	arch_reloc_kind(r->type, &k);
-	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
-	int64_t off = r->addend + (k.pcrel ? (int64_t)(end ? end - r->offset : 4) : 0);
+	int64_t off = r->addend + (k.pcrel ? arch_pc_tail(l->secs[oi][si].starts, r->offset,
+							    o->sections[si].size, NULL) : 0);
 	return off >= 0 ? elf_object_symbol_at(o, s->shndx, (uint64_t)off) : NULL;
 }
 

@@ -57,20 +57,18 @@ static int used_by_running(struct link *l, const struct elf_symbol *fn, const st
 			continue;
 		const uint8_t *code = sec->data + (fn->value - sec->addr);
 		for (uint64_t at = 0; at < fn->size;) {
-			struct insn in;
-			if (arch_decode(code + at, fn->size - at, &in) < 0)
+			uint64_t target;
+			int len = arch_next_insn(code + at, fn->size - at, fn->value + at, &target);
+			if (len < 0)
 				return found;
-			if (in.disp_at >= 0) {
-				int32_t disp;
-				memcpy(&disp, code + at + in.disp_at, 4);
-				uint64_t target = fn->value + at + in.len + (uint64_t)(int64_t)disp;
+			if (target) {
 				for (int m = 0; m < MAX_NUMBER; m++) {
 					const struct elf_symbol *t = exe_numbered(l, s, baselen, m);
 					if (t && target >= t->value && target < t->value + (t->size ? t->size : 1))
 						found = found == -1 || found == m ? m : -2;
 				}
 			}
-			at += in.len;
+			at += (uint64_t)len;
 		}
 	}
 	return found;
@@ -85,9 +83,10 @@ static const struct elf_symbol *reloc_target(struct link *l, uint32_t oi, uint16
 	if (t->type != STT_SECTION)
 		return t;
 	int64_t off = r->addend;
-	uint64_t end = arch_insn_end(l->secs[oi][si].starts, r->offset, o->sections[si].size);
-	if (end)
-		off += (int64_t)(end - r->offset);
+	int known;
+	int64_t tail = arch_pc_tail(l->secs[oi][si].starts, r->offset, o->sections[si].size, &known);
+	if (known)
+		off += tail;
 	return off >= 0 ? elf_object_symbol_at(o, t->shndx, (uint64_t)off) : NULL;
 }
 

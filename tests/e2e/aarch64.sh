@@ -1,36 +1,67 @@
-# tests/e2e/aarch64.sh: rewire's agent in aarch64 programs, run under
-# qemu-user (qemu-aarch64 -L /usr/aarch64-linux-gnu). What runs there today:
-# the agent (build/aarch64/librewire.so, made when the cross compiler is
-# installed) answers rewire; patching aarch64 code is refused, saying why.
-# Helpers: lib.sh.
+# tests/e2e/aarch64.sh: rewire patching aarch64 programs, run under
+# qemu-user (qemu-aarch64 -L /usr/aarch64-linux-gnu) with the aarch64 agent
+# (build/aarch64/librewire.so, made when the cross compiler is installed).
+# The engine's tests of patch.sh, more.sh and stress.sh run again here on
+# aarch64 builds of their victims: a64_mode swaps the compilers (gcc:
+# aarch64-linux-gnu-gcc/g++; clang: clang --target=aarch64-linux-gnu) and
+# start_victim, then calls the test itself. Helpers: lib.sh.
 
 A64_SYSROOT=/usr/aarch64-linux-gnu
 
-# a64_start: victims/body.c built for aarch64, run under qemu with the
-# aarch64 agent preloaded, as `rewire run` starts a program; VPID its pid.
-a64_start() {
-	command -v aarch64-linux-gnu-gcc >/dev/null || fail "aarch64-linux-gnu-gcc is not installed (scripts/deps.sh)"
-	command -v qemu-aarch64 >/dev/null || fail "qemu-aarch64 is not installed (scripts/deps.sh)"
+# a64_mode: what follows builds aarch64 victims and patches, and runs them
+# under qemu with the aarch64 agent.
+a64_mode() {
+	local tool
+	for tool in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ qemu-aarch64; do
+		command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/deps.sh)"
+	done
 	A64_AGENT=$RW_ROOT/build/aarch64/librewire.so
 	[[ -f $A64_AGENT ]] || fail "$A64_AGENT was not built (make, with the cross compiler installed)"
-	readelf -h "$A64_AGENT" | grep -q 'Machine: *AArch64' || fail "$A64_AGENT is not an aarch64 library: $(readelf -h "$A64_AGENT" | grep Machine)"
+	readelf -h "$A64_AGENT" | grep -q 'Machine: *AArch64' ||
+		fail "$A64_AGENT is not an aarch64 library: $(readelf -h "$A64_AGENT" | grep Machine)"
+	mkdir -p "$W/bin"
+	if [[ $RW_CC == clang ]]; then
+		printf '#!/bin/sh\nexec clang --target=aarch64-linux-gnu "$@"\n' >"$W/bin/cc"
+		printf '#!/bin/sh\nexec clang++ --target=aarch64-linux-gnu "$@"\n' >"$W/bin/c++"
+		chmod +x "$W/bin/cc" "$W/bin/c++"
+		CC=$W/bin/cc CXX=$W/bin/c++
+	else
+		CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++
+	fi
 	export XDG_RUNTIME_DIR=$W/xdg
 	mkdir -m 700 -p "$XDG_RUNTIME_DIR/rewire"
-	aarch64-linux-gnu-gcc -g -O2 -o "$W/body" "$VICTIMS/body.c" -pthread >"$W/cc.log" 2>&1 ||
-		{ APPLY_OUT=$W/cc.log APPLY_RC=-; fail "the aarch64 build of body.c failed"; }
-	LOG=$W/body.log ERR=$W/body.err
+	start_victim() { a64_start_victim "$@"; }
+}
+
+# a64_start_victim NAME [ARGS...]: $W/base/NAME under qemu-aarch64 with the
+# agent preloaded, as `rewire run` would start it (which runs native
+# programs only); stdout to $LOG. Sets VPID (qemu's pid is the program's)
+# and VSTART, and waits for the agent's socket.
+a64_start_victim() {
+	local name=$1 i
+	shift
+	LOG=$W/$name.log ERR=$W/$name.err
 	qemu-aarch64 -L "$A64_SYSROOT" -E LD_PRELOAD="$A64_AGENT" -E REWIRE_DIR="$XDG_RUNTIME_DIR/rewire" \
-		"$W/body" >"$LOG" 2>"$ERR" &
+		"$W/base/$name" "$@" >"$LOG" 2>"$ERR" &
 	VPID=$!
 	rw_track "$VPID"
 	VSTART=$(proc_start "$VPID")
-	wait_lines "$LOG" 4 10 1 || fail "the aarch64 program printed fewer than 4 lines in 10 s: $(tail -n 3 "$ERR" | tr '\n' ' ')"
-	local i
-	for ((i = 0; i < 250; i++)); do
+	wait_for "$LOG" '^pid=[0-9]+' 20 ||
+		fail "the aarch64 $name printed no pid=P line within 20 s: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	for ((i = 0; i < 500; i++)); do
 		[[ -S $XDG_RUNTIME_DIR/rewire/$VPID.sock ]] && return
 		sleep 0.02
 	done
-	fail "the agent made no socket in 5 s: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+	fail "the agent made no socket in 10 s: $(tail -n 3 "$ERR" | tr '\n' ' ')"
+}
+
+# a64_start: victims/body.c built for aarch64 (gcc -O2), run under qemu.
+a64_start() {
+	a64_mode
+	CC=aarch64-linux-gnu-gcc CFLAGS=(-g -pthread -O2 -fPIE) LDFLAGS=(-g -pthread -O2 -pie)
+	build_victim body
+	start_victim body
+	wait_lines "$LOG" 4 10 1 || fail "the aarch64 program printed fewer than 4 lines in 10 s"
 }
 
 e2e_test t_a64_agent "aarch64: the agent runs in an aarch64 program under qemu-user, and rewire status reaches it" once timeout=120
@@ -48,20 +79,133 @@ t_a64_agent() {
 	pass
 }
 
-e2e_test t_a64_refused "aarch64: a patch of aarch64 code is refused, naming the machine; the program runs on unchanged" once timeout=120
-t_a64_refused() {
-	local out=$W/apply.out rc=0 from
+e2e_test t_a64_machine "aarch64: an x86-64 object for an aarch64 program is refused, naming both machines" once timeout=120
+t_a64_machine() {
+	local from
 	a64_start
-	sed 's|return tick \* 2; /\* @BODY \*/|return tick * 3; /* @BODY */|' "$VICTIMS/body.c" >"$W/v2.c"
-	grep -q 'tick \* 3' "$W/v2.c" || fail "the edit did not apply to body.c"
-	aarch64-linux-gnu-gcc -g -O2 -c -o "$W/v2.o" "$W/v2.c" >"$W/cc2.log" 2>&1 || fail "the aarch64 compile of the edit failed"
+	variant body v2 BODY 'return tick * 3;'
+	local a64=$OBJ
+	edit_source "$VICTIMS/body.c" "$W/x86.c" BODY 'return tick * 3;'
+	gcc -g -O2 -fPIE -c -o "$W/x86.o" "$W/x86.c" >"$W/x86.log" 2>&1 || fail "the x86-64 compile failed"
 	from=$(lines "$LOG")
-	"$REWIRE" apply --pid "$VPID" "$W/v2.o" >"$out" 2>&1 || rc=$?
-	((rc != 0)) || fail "rewire apply of an aarch64 object succeeded: $(cat "$out")"
-	grep -q "v2.o: is an ELF object for machine 183 (AArch64), not x86-64" "$out" ||
-		fail "the refusal does not name the machine: $(cat "$out")"
-	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped after the refusal"
-	check_all 1 'v["value"] == v["tick"] * 2' "after the refusal (nothing applied)"
-	assert_alive "after the refusal"
+	expect_error 3 "x86.o is x86-64 code, the program ($W/base/body) is aarch64" apply --pid "$VPID" "$W/x86.o"
+	expect_error 3 "x86.o is x86-64 code, $a64 is aarch64: a patch is for one machine" \
+		apply --pid "$VPID" "$a64" "$W/x86.o"
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped after the refusals"
+	check_all 1 'v["value"] == v["tick"] * 2' "after the refusals (nothing applied)"
+	from=$(lines "$LOG")
+	apply_ok "$a64"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after the aarch64 patch"
+	assert_alive "after the patch"
+	pass
+}
+
+# The engine's tests, on aarch64. Each runs in the 8 configs (the clang
+# ones with clang --target=aarch64-linux-gnu).
+e2e_test t_a64_body "aarch64: function body change" timeout=120
+t_a64_body() { a64_mode; t_body; }
+e2e_test t_a64_state "aarch64: state kept (file static, global, local static)" timeout=120
+t_a64_state() { a64_mode; t_state; }
+e2e_test t_a64_newcode "aarch64: new function, global and string" timeout=120
+t_a64_newcode() { a64_mode; t_newcode; }
+e2e_test t_a64_fnptr "aarch64: old function pointer reaches new code" timeout=120
+t_a64_fnptr() { a64_mode; t_fnptr; }
+# gcc -O2 addresses fnptr.c's two pointers from one section anchor, and the
+# edit makes it lay them out the other way round: refused, naming them
+# (binding by the anchor's symbol would read saved_fn from past
+# saved_static). Built with -fno-section-anchors, the same edit patches.
+e2e_test t_a64_fnptr_static "aarch64: old pointer to a static function; gcc's section anchors that moved are refused" timeout=120
+t_a64_fnptr_static() {
+	local edit=(SEXTRA 'printf("ssame=%d\n", saved_static == scompute);' SBODY 'return x + 400;')
+	a64_mode
+	build_victim fnptr
+	variant fnptr anchored "${edit[@]}"
+	local anchored=$OBJ
+	[[ $RW_CC == gcc ]] && CFLAGS+=(-fno-section-anchors)	# clang has no section anchors
+	variant fnptr plain "${edit[@]}"
+	local plain=$OBJ
+	start_victim fnptr
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	apply "$anchored"
+	if [[ $RW_CC == gcc && $RW_OPT == -O2 ]]; then
+		((APPLY_RC == 1)) || fail "the patch with moved section anchors was not refused (exit $APPLY_RC): $(apply_msg)"
+		grep -q "reaches saved_.* and saved_.* from one address (gcc's section anchors)" "$APPLY_OUT" ||
+			fail "the refusal does not name the two variables: $(apply_msg)"
+		wait_lines "$LOG" 4 5 "$from" || fail "the program stopped after the refusal"
+		check_all 1 'v["result"] == v["tick"] + 100 && v["sresult"] == v["tick"] + 300' "after the refusal"
+		apply_ok "$plain"
+	else
+		((APPLY_RC == 0)) || fail "rewire apply exited $APPLY_RC: $(apply_msg)"
+	fi
+	wait_cond "$from" 'v["sresult"] == v["tick"] + 400' 5 ||
+		fail "the call through the old pointer does not reach the new code"
+	check_after "$from" '("ssame" in v) ? v["ssame"] == 1 : v["result"] == v["tick"] + 100 && v["sresult"] == v["tick"] + 400' \
+		"after the patch" 6
+	assert_alive "after the patch"
+	pass
+}
+e2e_test t_a64_libc "aarch64: new libc calls (strlen, memcpy)" timeout=120
+t_a64_libc() { a64_mode; t_libc; }
+e2e_test t_a64_tls "aarch64: thread-locals kept per thread" timeout=120
+t_a64_tls() { a64_mode; t_tls; }
+e2e_test t_a64_twice "aarch64: patched twice (existing function, pointer from patch 1)" timeout=120
+t_a64_twice() { a64_mode; t_twice; }
+e2e_test t_a64_unknown "aarch64: unknown symbol refused" timeout=120
+t_a64_unknown() { a64_mode; t_unknown; }
+e2e_test t_a64_throw "aarch64: C++ exception through patched code" timeout=120
+t_a64_throw() { a64_mode; t_throw; }
+e2e_test t_a64_cxx "aarch64: C++ methods, virtuals, templates, lambdas, new class" timeout=180
+t_a64_cxx() { a64_mode; t_cxx; }
+e2e_test t_a64_stress "aarch64: 30 patches under 8 busy threads" heavy timeout=300
+t_a64_stress() { a64_mode; RW_STRESS_PATCHES=30 t_stress; }
+e2e_test t_a64_libtls "aarch64: thread-local of a shared library" timeout=120
+t_a64_libtls() { a64_mode; t_libtls; }
+
+# -fPIC code reaches a thread-local through a TLS descriptor (adrp, ldr,
+# add, blr): rewire rewrites the sequence to initial-exec, as the static
+# linker does for a module whose TLS is static.
+e2e_test t_a64_tlsdesc "aarch64: TLS descriptors of -fPIC code (rewritten to initial-exec)" timeout=120
+t_a64_tlsdesc() {
+	a64_mode
+	CFLAGS+=(-fPIC)
+	t_libtls_desc
+}
+
+# t_libtls's program and edit, checking that the patch used descriptors.
+t_libtls_desc() {
+	mkdir -p "$W/lib"
+	printf '__thread int libcount = 1000;\n\nint lib_bump(void)\n{\n\treturn ++libcount;\n}\n' >"$W/lib/tlsvar.c"
+	(cd "$W/lib" && "$CC" -g -fPIC -shared "$RW_OPT" tlsvar.c -o libtlsvar.so) >"$W/lib/cc.log" 2>&1 ||
+		fail "cannot build libtlsvar.so"
+	VICTIM_LIBS="-L$W/lib -ltlsvar -Wl,-rpath,$W/lib" build_victim libtls
+	variant libtls v2 PRINT 'lib_bump(); printf("tick=%d lib=%d v=2\n", n, libcount);'
+	readelf -rW "$OBJ" | grep -q 'R_AARCH64_TLSDESC_ADR_PAGE21' ||
+		fail "test invalid: the -fPIC patch reaches libcount without a TLS descriptor"
+	start_victim libtls
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	apply_ok "$OBJ"
+	check_after "$from" 'v["v"] == 2' "after the patch"
+	check_steps 1 lib 1
+	assert_alive "after the patch"
+	pass
+}
+
+# The driver is portable C: its sources compile for aarch64 as they are
+# (no aarch64 libdw here to link with; the headers are the host's).
+e2e_test t_a64_driver_compiles "aarch64: the driver's sources compile for aarch64 with -Werror" once timeout=300
+t_a64_driver_compiles() {
+	command -v aarch64-linux-gnu-gcc >/dev/null || fail "aarch64-linux-gnu-gcc is not installed (scripts/deps.sh)"
+	local f n=0
+	for f in "$RW_ROOT"/src/{driver,session,elf,arch,link,diff,front,proto,api,guard}/*.c "$RW_ROOT"/src/util.c; do
+		aarch64-linux-gnu-gcc -fsyntax-only -Wall -Wextra -Werror -Wno-unused-parameter \
+			-I"$RW_ROOT/src" -idirafter /usr/include "$f" >"$W/cc.log" 2>&1 ||
+			{ APPLY_OUT=$W/cc.log APPLY_RC=-; fail "${f#"$RW_ROOT"/} does not compile for aarch64"; }
+		n=$((n + 1))
+	done
+	((n > 50)) || fail "only $n sources found"
 	pass
 }

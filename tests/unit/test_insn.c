@@ -80,7 +80,7 @@ static void check_object(const char *dir, const char *cc, const char *flags)
 		if (k >= nwant || want[k] != at)
 			snprintf(why, sizeof why, "instruction %zu starts at %#lx, objdump says %#lx", k,
 				 (unsigned long)at, k < nwant ? (unsigned long)want[k] : 0ul);
-		else if (arch_decode(text->data + at, text->size - at, &in) < 0)
+		else if (x86_decode(text->data + at, text->size - at, &in) < 0)
 			snprintf(why, sizeof why, "cannot decode at %#lx (%02x %02x %02x)", (unsigned long)at,
 				 text->data[at], text->data[at + 1], text->data[at + 2]);
 		else
@@ -89,6 +89,53 @@ static void check_object(const char *dir, const char *cc, const char *flags)
 	if (!why[0] && k != nwant)
 		snprintf(why, sizeof why, "decoded %zu instructions, objdump %zu", k, nwant);
 	result(text && nwant > 20 && !why[0], name, why[0] ? why : "no .text");
+	elf_object_close(&o);
+}
+
+/* aarch64: a bl and a b to a static function of the same section have no
+ * relocation (the assembler resolved them); the scan gives them one, to
+ * the function, so that they bind to its running version. */
+static void check_a64_resolved(const char *dir, const char *cc, const char *flags)
+{
+	static const char src[] =
+		"static int __attribute__((noinline)) f(int x) { return x * 3; }\n"
+		"int g(int x) { return f(x) + 1; }\n"
+		"int h(int x) { return f(x + 2); }\n";
+	char path[256], obj[256], cmd[1024], name[128];
+	snprintf(path, sizeof path, "%s/a64.c", dir);
+	snprintf(obj, sizeof obj, "%s/a64.o", dir);
+	snprintf(name, sizeof name, "aarch64: resolved calls get relocations [%s %s]", cc, flags);
+	FILE *f = fopen(path, "w");
+	fputs(src, f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "%s %s -c %s -o %s 2>/dev/null", cc, flags, path, obj);
+	if (system(cmd) != 0) {
+		printf("SKIP insn: %s: cannot compile\n", name);
+		return;
+	}
+	struct elf_object o;
+	if (elf_object_open(&o, obj) < 0)
+		return result(0, name, rw_error());
+	arch_select(o.machine);
+	uint16_t text = 0;
+	for (size_t i = 1; i < o.nsections; i++)
+		if (!strcmp(o.sections[i].name, ".text"))
+			text = (uint16_t)i;
+	size_t before = o.sections[text].nrelas, calls = 0, jumps = 0;
+	free(arch_scan_code(&o, text));
+	for (size_t i = before; i < o.sections[text].nrelas; i++) {
+		const struct elf_rela *r = &o.sections[text].relas[i];
+		if (strcmp(o.symbols[r->sym].name, "f") || r->addend != 0)
+			continue;
+		calls += r->type == R_AARCH64_CALL26;
+		jumps += r->type == R_AARCH64_JUMP26;
+	}
+	/* -O2: g calls f, h tail-calls it; -O0: both call */
+	char why[128];
+	snprintf(why, sizeof why, "%zu calls and %zu jumps to f given relocations, %zu before", calls,
+		 jumps, before);
+	result(text && calls + jumps == 2 && calls >= 1, name, why);
+	arch_select(EM_X86_64);
 	elf_object_close(&o);
 }
 
@@ -108,6 +155,9 @@ int main(void)
 	for (int c = 0; c < 2; c++)
 		for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
 			check_object(dir, ccs[c], flags[i]);
+	check_a64_resolved(dir, "aarch64-linux-gnu-gcc", "-O0");
+	check_a64_resolved(dir, "aarch64-linux-gnu-gcc", "-O2");
+	check_a64_resolved(dir, "clang --target=aarch64-linux-gnu", "-O2");
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd)) {}
