@@ -75,9 +75,19 @@ static int is_watched(const char *path)
 	       st.st_ino == exe_ino;
 }
 
+/* Under an emulator (qemu-user), /proc/self/exe is the emulator's file to
+ * stat, while its link names the program, as qemu answers for the guest. */
 int follow_is_watched_exe(void)
 {
-	return is_watched("/proc/self/exe");
+	char path[4096];
+	ssize_t n;
+	if (is_watched("/proc/self/exe"))
+		return 1;
+	n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n <= 0)
+		return 0;
+	path[n] = 0;
+	return is_watched(path);
 }
 
 static int starts(const char *s, const char *prefix)

@@ -28,7 +28,7 @@ struct a64_kind {
 	uint8_t field;
 };
 
-#define K(t, f, pc, call, got, tls) [t - 256] = {{#t, 1, pc, call, got, tls}, f}
+#define K(t, f, pc, call, got, tls) [t - 256] = {{#t, 1, pc, call, got, tls, 0}, f}
 static const struct a64_kind kinds[] = {
 	K(R_AARCH64_ABS64, F_D64, 0, 0, GOT_NONE, 0),
 	K(R_AARCH64_ABS32, F_D32, 0, 0, GOT_NONE, 0),
@@ -85,7 +85,7 @@ static const struct a64_kind kinds[] = {
 static const struct a64_kind *kind_of(uint32_t type)
 {
 	if (type == R_AARCH64_NONE) {
-		static const struct a64_kind none = {{"R_AARCH64_NONE", 1, 0, 0, GOT_NONE, 0}, F_NONE};
+		static const struct a64_kind none = {{"R_AARCH64_NONE", 1, 0, 0, GOT_NONE, 0, 0}, F_NONE};
 		return &none;
 	}
 	if (type < 256 || type - 256 >= NKINDS || !kinds[type - 256].k.known)
@@ -101,6 +101,9 @@ static void a64_reloc_kind(uint32_t type, struct reloc_kind *k)
 		*k = a->k;
 	else
 		k->name = "unknown";
+	k->page = type == R_AARCH64_ADR_PREL_PG_HI21 || type == R_AARCH64_ADR_PREL_PG_HI21_NC ||
+		  type == R_AARCH64_ADR_GOT_PAGE || type == R_AARCH64_TLSIE_ADR_GOTTPREL_PAGE21 ||
+		  type == R_AARCH64_TLSDESC_ADR_PAGE21;
 }
 
 static int a64_field_size(uint32_t type)
@@ -492,35 +495,58 @@ static int lo12_of(uint32_t w, unsigned rn, uint64_t *lo)
 	return 0;
 }
 
-/* ADR, ADRP with the add or load that follows it, and loads of a literal. */
-static int a64_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *target)
+static int anchor_walk(const uint8_t *code, uint64_t size, uint64_t off,
+		       void (*reach)(void *ctx, int64_t from, int64_t to), void *ctx);
+
+struct targets {
+	uint64_t base, *v;
+	int n;
+};
+
+static void add_target(void *ctx, int64_t from, int64_t to)
 {
-	*target = 0;
+	struct targets *t = ctx;
+	if (t->n < ARCH_MAX_TARGETS)
+		t->v[t->n++] = t->base + (uint64_t)from;
+	(void)to;
+}
+
+/* ADR, ADRP with the add or load that follows it (an add: with every
+ * access the code makes from the address, gcc's section anchors), and
+ * loads of a literal. */
+static int a64_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *targets, int *n)
+{
+	*n = 0;
 	if (avail < 4)
 		return -1;
 	uint32_t w = get32(p);
 	int64_t imm21 = (int64_t)((((w >> 5) & 0x7ffff) << 2) | ((w >> 29) & 3));
 	imm21 = (imm21 ^ (1 << 20)) - (1 << 20);
 	if ((w & 0x9f000000u) == 0x10000000u) {	/* adr */
-		*target = addr + (uint64_t)imm21;
+		targets[(*n)++] = addr + (uint64_t)imm21;
 	} else if ((w & 0x9f000000u) == 0x90000000u) {	/* adrp */
 		uint64_t pg = (uint64_t)page(addr) + (uint64_t)(imm21 << 12), lo;
 		for (size_t k = 4; k + 4 <= avail && k <= 16; k += 4)
 			if (lo12_of(get32(p + k), w & 31, &lo)) {
-				*target = pg + lo;
+				struct targets t = {pg + lo, targets, 0};
+				if (!anchor_walk(p, avail, k, add_target, &t))
+					targets[t.n++] = pg + lo;
+				*n = t.n;
 				break;
 			}
 	} else if ((w & 0x3b000000u) == 0x18000000u) {	/* ldr (literal) */
 		int64_t imm19 = (int64_t)((w >> 5) & 0x7ffff);
 		imm19 = (imm19 ^ (1 << 18)) - (1 << 18);
-		*target = addr + (uint64_t)(imm19 * 4);
+		targets[(*n)++] = addr + (uint64_t)(imm19 * 4);
 	}
 	return 4;
 }
 
 /* The bytes an access with base register d reaches, relative to d: the
- * unsigned-offset, unscaled and pair forms of loads and stores, and an
- * add of an immediate (another base). 0 when w does not use d so. */
+ * unsigned-offset, unscaled and pair forms of loads and stores, and a
+ * register offset (an index: the byte at d stands for what it reaches).
+ * How many elements it accesses (a pair: 2, each half of [from, to)), 0
+ * when w does not use d as a base. */
 static int reach_of(uint32_t w, unsigned d, int64_t *from, int64_t *to)
 {
 	if (((w >> 5) & 31) != d)
@@ -539,20 +565,43 @@ static int reach_of(uint32_t w, unsigned d, int64_t *from, int64_t *to)
 		*to = *from + (1 << (w >> 30));
 		return 1;
 	}
+	if ((w & 0x3b200c00u) == 0x38200800u) {	/* ldr/str [d, xm] */
+		*from = 0, *to = 1;
+		return 1;
+	}
 	if ((w & 0x3a000000u) == 0x28000000u) {	/* ldp/stp [d, #simm7 * scale] */
 		unsigned opc = w >> 30, vector = (w >> 26) & 1;
 		int scale = vector ? 4 << opc : opc == 2 ? 8 : 4;
 		int64_t imm = (int64_t)((w >> 15) & 0x7f);
 		*from = ((imm ^ 0x40) - 0x40) * scale;
 		*to = *from + 2 * scale;
-		return 1;
-	}
-	if ((w & 0x7f800000u) == 0x11000000u && (w & 31) != d) {	/* add x, d, #imm */
-		*from = (int64_t)(((w >> 10) & 0xfff) << ((w >> 22) & 1 ? 12 : 0));
-		*to = *from + 1;
-		return 1;
+		return 2;	/* two elements: two variables, maybe */
 	}
 	return 0;
+}
+
+/* add or sub (immediate) of d: the displacement, into *imm. */
+static int moves(uint32_t w, unsigned d, int64_t *imm)
+{
+	uint32_t op = w & 0xff800000u;
+	if ((op != 0x91000000u && op != 0xd1000000u) || ((w >> 5) & 31) != d)
+		return 0;
+	*imm = (int64_t)(((w >> 10) & 0xfff) << ((w >> 22) & 1 ? 12 : 0));
+	if (op == 0xd1000000u)
+		*imm = -*imm;
+	return 1;
+}
+
+/* add xn, d, xm (or xm + d), shifted or extended: an index added to d,
+ * whose accesses then start where d's would (an array, from its start).
+ * *into: the register written. */
+static int indexes(uint32_t w, unsigned d, unsigned *into)
+{
+	int shifted = (w & 0xff200000u) == 0x8b000000u, extended = (w & 0xffe00000u) == 0x8b200000u;
+	if ((!shifted && !extended) || (((w >> 5) & 31) != d && (shifted ? ((w >> 16) & 31) != d : 1)))
+		return 0;
+	*into = w & 31;
+	return 1;
 }
 
 /* Does w end the straight line of code (ret, b, br) or write register d? */
@@ -567,8 +616,12 @@ static int ends_use(uint32_t w, unsigned d)
 }
 
 /* gcc's section anchors: `add xd, xn, :lo12:anchor`, then loads and
- * stores at offsets from xd, each variable of the block at its own. */
-static int a64_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int64_t *lo, int64_t *hi)
+ * stores at offsets from xd (and adds to it: `add xd, xd, #16`), each
+ * variable of the block at its own. Followed to the end of the straight
+ * line of code, or until xd is written: reach(ctx, from, to) for each
+ * access, relative to the address formed. The number of accesses. */
+static int anchor_walk(const uint8_t *code, uint64_t size, uint64_t off,
+		       void (*reach)(void *ctx, int64_t from, int64_t to), void *ctx)
 {
 	if (off % 4 || off + 4 > size)
 		return 0;
@@ -577,19 +630,78 @@ static int a64_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int
 		return 0;
 	unsigned d = w & 31;
 	int found = 0;
-	*lo = 0, *hi = 1;
+	int64_t cur = 0, from, to, imm;
+	unsigned into;
 	for (uint64_t at = off + 4; at + 4 <= size; at += 4) {
 		uint32_t u = get32(code + at);
-		int64_t from, to;
-		if (reach_of(u, d, &from, &to)) {
-			found = 1;
-			*lo = from < *lo ? from : *lo;
-			*hi = to > *hi ? to : *hi;
+		int elems = reach_of(u, d, &from, &to);
+		if (elems == 2) {
+			int64_t mid = from + (to - from) / 2;
+			reach(ctx, cur + from, cur + mid);
+			reach(ctx, cur + mid, cur + to);
+			found++;
+		} else if (elems) {
+			reach(ctx, cur + from, cur + to);
+			found++;
+		} else if (moves(u, d, &imm)) {
+			if ((u & 31) == d) {
+				cur += imm;	/* the base moved: what it reaches is further on */
+				continue;
+			}
+			reach(ctx, cur + imm, cur + imm + 1);	/* another base: its start */
+			found++;
+		} else if (indexes(u, d, &into)) {
+			if (into == d)
+				continue;	/* d + index: accesses reach from d's place on */
+			reach(ctx, cur, cur + 1);
+			found++;
 		}
 		if (ends_use(u, d))
 			break;
 	}
 	return found;
+}
+
+struct span {
+	int64_t lo, hi;
+	int any;
+};
+
+static void widen(void *ctx, int64_t from, int64_t to)
+{
+	struct span *sp = ctx;
+	sp->lo = sp->any && sp->lo < from ? sp->lo : from;
+	sp->hi = sp->any && sp->hi > to ? sp->hi : to;
+	sp->any = 1;
+}
+
+struct offsets {
+	int64_t *v;
+	int n, cap;
+};
+
+static void add_offset(void *ctx, int64_t from, int64_t to)
+{
+	struct offsets *o = ctx;
+	if (o->n < o->cap)
+		o->v[o->n++] = from;
+	(void)to;
+}
+
+static int a64_anchor_offsets(const uint8_t *code, uint64_t size, uint64_t off, int64_t *offs, int cap)
+{
+	struct offsets o = {offs, 0, cap};
+	anchor_walk(code, size, off, add_offset, &o);
+	return o.n;
+}
+
+static int a64_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int64_t *lo, int64_t *hi)
+{
+	struct span sp = {0, 0, 0};
+	if (!anchor_walk(code, size, off, widen, &sp))
+		return 0;
+	*lo = sp.lo, *hi = sp.hi;
+	return 1;
 }
 
 const struct arch arch_aarch64 = {
@@ -615,4 +727,5 @@ const struct arch arch_aarch64 = {
 	.scan_code = a64_scan_code,
 	.next_insn = a64_next_insn,
 	.anchor_span = a64_anchor_span,
+	.anchor_offsets = a64_anchor_offsets,
 };

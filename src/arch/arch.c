@@ -40,9 +40,15 @@ int arch_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int64_t *
 	return rw_arch->anchor_span ? rw_arch->anchor_span(code, size, off, lo, hi) : 0;
 }
 
-int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *target)
+int arch_anchor_offsets(const uint8_t *code, uint64_t size, uint64_t off, int64_t *offs, int cap)
 {
-	return rw_arch->next_insn(p, avail, addr, target);
+	return rw_arch->anchor_offsets ? rw_arch->anchor_offsets(code, size, off, offs, cap) : 0;
+}
+
+int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr,
+		   uint64_t targets[ARCH_MAX_TARGETS], int *n)
+{
+	return rw_arch->next_insn(p, avail, addr, targets, n);
 }
 
 /* The end of the instruction holding the field at off, or 0 when unknown. */

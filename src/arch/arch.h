@@ -20,6 +20,8 @@ struct reloc_kind {
 	uint8_t call;		/* a call or jump: may go through a stub */
 	uint8_t got;		/* enum got_kind */
 	uint8_t tls;		/* target is a thread-local */
+	uint8_t page;		/* only the target's page (aarch64 adrp): another
+				 * relocation gives the rest, and says what is used */
 };
 struct relval {
 	uint64_t S, P, G, GOT, Z;
@@ -50,8 +52,9 @@ struct arch {
 	int (*jump_size_to)(uint64_t at, uint64_t to);
 	size_t (*padding_before)(const uint8_t *end, size_t avail);
 	uint8_t *(*scan_code)(struct elf_object *o, uint16_t si);
-	int (*next_insn)(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *target);
+	int (*next_insn)(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *targets, int *n);
 	int (*anchor_span)(const uint8_t *code, uint64_t size, uint64_t off, int64_t *lo, int64_t *hi);
+	int (*anchor_offsets)(const uint8_t *code, uint64_t size, uint64_t off, int64_t *offs, int cap);
 };
 extern const struct arch arch_x86_64, arch_aarch64;
 extern const struct arch *rw_arch;	/* the machine of the patch being made */
@@ -94,8 +97,12 @@ void arch_null_field(uint32_t type, uint8_t *loc, uint64_t P);
 /* Bytes of assembler padding (NOPs, int3) that end at end. */
 size_t arch_padding_before(const uint8_t *end, size_t avail);
 /* The instruction at p (address addr): its length, or -1 when not
- * decoded; *target the address it refers to PC-relatively, else 0. */
-int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *target);
+ * decoded; targets[0 .. *n) the addresses it refers to PC-relatively
+ * (aarch64: an address formed by adrp and add, with every access the
+ * code then makes from it). */
+#define ARCH_MAX_TARGETS 16
+int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr,
+		   uint64_t targets[ARCH_MAX_TARGETS], int *n);
 
 /* Is the instruction at off of code (a relocated address, as gcc's
  * section anchors form one) a base the code then reaches other bytes
@@ -103,6 +110,9 @@ int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *targ
  * 0 when only the address itself is used, or the machine has no such
  * pattern (x86-64 addresses each variable by its own relocation). */
 int arch_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int64_t *lo, int64_t *hi);
+/* The same, access by access: the offset each starts at (up to cap);
+ * how many, 0 for none. */
+int arch_anchor_offsets(const uint8_t *code, uint64_t size, uint64_t off, int64_t *offs, int cap);
 
 /* Decode the code section si of o; returns its instruction starts
  * (1 where one starts, 2 where decoding failed; malloc'd, size+1 bytes)

@@ -13,7 +13,7 @@
 #include "arch.h"
 #include "util.h"
 
-#define K(t, pc, call, got, tls) [t] = {#t, 1, pc, call, got, tls}
+#define K(t, pc, call, got, tls) [t] = {#t, 1, pc, call, got, tls, 0}
 static const struct reloc_kind kinds[] = {
 	K(R_X86_64_NONE, 0, 0, GOT_NONE, 0),
 	K(R_X86_64_64, 0, 0, GOT_NONE, 0),
@@ -215,16 +215,16 @@ static int x86_jump_size_to(uint64_t at, uint64_t to)
 }
 
 /* A RIP-relative operand's target. */
-static int x86_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *target)
+static int x86_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t *targets, int *n)
 {
 	struct insn in;
-	*target = 0;
+	*n = 0;
 	if (x86_decode(p, avail, &in) < 0)
 		return -1;
 	if (in.disp_at >= 0) {
 		int32_t d;
 		memcpy(&d, p + in.disp_at, 4);
-		*target = addr + in.len + (uint64_t)(int64_t)d;
+		targets[(*n)++] = addr + in.len + (uint64_t)(int64_t)d;
 	}
 	return in.len;
 }

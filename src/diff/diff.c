@@ -548,6 +548,29 @@ static int in_same_section(const struct diff_obj *base, const struct diff_obj *n
  * symbol it falls in (by name, with the offset in it), and for constants
  * their contents (the piece's hash). An unnamed constant is known by its
  * contents alone: its section's name may carry a build's hash. */
+/* The constants code reaches from the address relocation r forms (gcc's
+ * section anchors, aarch64: one address, then loads at offsets from it):
+ * the pieces of constant section ts that [off + lo, off + hi) covers
+ * beyond the one at off, hashed; 0 when none. */
+static uint64_t anchored_hash(const struct diff_obj *d, uint16_t si, const struct elf_rela *r,
+			      uint16_t ts, int64_t off, int depth)
+{
+	const struct elf_section *code = &d->obj->sections[si];
+	int64_t lo, hi;
+	uint64_t h = 0, plo, phi;
+	if (!(code->flags & SHF_EXECINSTR) || !code->data ||
+	    !arch_anchor_span(code->data, code->size, r->offset, &lo, &hi))
+		return 0;
+	lo += off, hi += off;
+	for (int64_t p = lo < 0 ? 0 : lo; p < hi && (uint64_t)p < d->obj->sections[ts].size;) {
+		piece_at(d, ts, (uint64_t)p, &plo, &phi);
+		h = rw_hash64(h ? h : RW_HASH64_BASIS, &(uint64_t){(uint64_t)(p - off)}, 8);
+		h ^= piece_hash(d, ts, plo, phi, depth);
+		p = phi > (uint64_t)p ? (int64_t)phi : p + 1;
+	}
+	return h;
+}
+
 static void target_key(const struct diff_obj *d, uint16_t si, const struct elf_rela *r,
 		       char *key, size_t cap, int depth)
 {
@@ -560,7 +583,8 @@ static void target_key(const struct diff_obj *d, uint16_t si, const struct elf_r
 	if (s->type != STT_SECTION && !is_local_label(s)) {
 		if (elf_section_is_const(t)) {
 			piece_at(d, ts, s->value, &lo, &hi);
-			h = piece_hash(d, ts, lo, hi, depth);
+			h = piece_hash(d, ts, lo, hi, depth) ^
+			    anchored_hash(d, si, r, ts, (int64_t)s->value + r->addend, depth);
 		}
 		snprintf(key, cap, "%u %.*s%+lld tail %lld =%016llx", r->type, (int)rw_name_len(s->name),
 			 s->name, (long long)r->addend, (long long)tail, (unsigned long long)h);
@@ -573,7 +597,7 @@ static void target_key(const struct diff_obj *d, uint16_t si, const struct elf_r
 		in = NULL;
 	if (elf_section_is_const(t) && off >= 0) {
 		piece_at(d, ts, (uint64_t)off, &lo, &hi);
-		h = piece_hash(d, ts, lo, hi, depth);
+		h = piece_hash(d, ts, lo, hi, depth) ^ anchored_hash(d, si, r, ts, off, depth);
 		if (in && in->value == lo)
 			snprintf(key, cap, "%u %.*s%+lld tail %lld =%016llx", r->type,
 				 (int)rw_name_len(in->name), in->name, (long long)(off - (int64_t)lo),

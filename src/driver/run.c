@@ -7,7 +7,9 @@
  * program through the terminal; rewire itself outlives it to report. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +81,61 @@ static void forward(int sig)
 		kill(child, sig);
 }
 
+static int resolve_program(const char *prog, char *out, size_t cap);
+
+/* The ELF machine of the program's file, 0 when not an ELF file. */
+static int program_machine(const char *prog)
+{
+	char path[PATH_MAX];
+	unsigned char h[20];
+	int fd = resolve_program(prog, path, sizeof path) < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, h, sizeof h);
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)sizeof h || memcmp(h, ELFMAG, SELFMAG))
+		return 0;
+	return h[18] | h[19] << 8;	/* e_machine, little-endian */
+}
+
+/* An aarch64 program on an x86-64 machine runs under qemu-user, with the
+ * aarch64 agent (aarch64/ beside the x86-64 one) preloaded in the guest
+ * only, and rewire's variables set there: qemu's own environment keeps
+ * none of them (no agent must load into qemu itself; a preload of the
+ * user's, built for x86-64, could not load into the guest). The guest's
+ * libraries: $QEMU_LD_PREFIX, else Debian's cross sysroot. */
+static void exec_emulated(char **argv, const char *agent, char **vars, int nvars)
+{
+	char a64[PATH_MAX + 32], *dirend = strrchr(agent, '/');
+	const char *sysroot = getenv("QEMU_LD_PREFIX");
+	snprintf(a64, sizeof a64, "%.*s/aarch64/librewire.so", dirend ? (int)(dirend - agent) : 1,
+		 dirend ? agent : ".");
+	if (access(a64, R_OK) < 0) {
+		fprintf(stderr, "rewire: error: %s is an aarch64 program, and rewire has no aarch64 "
+			"agent (%s: %s): build rewire with aarch64-linux-gnu-gcc installed\n", argv[0], a64,
+			strerror(errno));
+		_exit(127);
+	}
+	int n = 0;
+	char **qargv = rw_calloc((size_t)nvars * 2 + 8 + 1024, sizeof *qargv), *pre;
+	qargv[n++] = "qemu-aarch64";
+	qargv[n++] = "-L";
+	qargv[n++] = (char *)(sysroot && sysroot[0] ? sysroot : "/usr/aarch64-linux-gnu");
+	pre = rw_malloc(strlen(a64) + 16);
+	sprintf(pre, "LD_PRELOAD=%s", a64);
+	qargv[n++] = "-E";
+	qargv[n++] = pre;
+	for (int i = 0; i < nvars; i++) {
+		qargv[n++] = "-E";
+		qargv[n++] = vars[i];
+	}
+	for (int i = 0; argv[i] && n < nvars * 2 + 8 + 1023; i++)
+		qargv[n++] = argv[i];
+	execvp(qargv[0], qargv);
+	fprintf(stderr, "rewire: error: %s is an aarch64 program; rewire runs it under qemu-aarch64, "
+		"which cannot be run (%s): install qemu-user\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 /* session: the pid of the session that patches it, 0 when none; hold:
  * the program waits for that session's patches before it runs. */
 static void start_child(char **argv, const char *agent, const char *dir, const char *exe_id,
@@ -103,6 +160,24 @@ static void start_child(char **argv, const char *agent, const char *dir, const c
 	 * does): the program takes them as it would without rewire. */
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+#if defined(__x86_64__)
+	if (program_machine(argv[0]) == EM_AARCH64) {
+		static const char *const names[] = {"REWIRE_DIR", "REWIRE_EXE", "REWIRE_SESSION",
+						    "REWIRE_HOLD"};
+		char *vars[4];
+		int nvars = 0;
+		for (int i = 0; i < 4; i++) {
+			const char *v = getenv(names[i]);
+			if (v) {
+				vars[nvars] = rw_malloc(strlen(names[i]) + strlen(v) + 2);
+				sprintf(vars[nvars++], "%s=%s", names[i], v);
+			}
+			unsetenv(names[i]);
+		}
+		unsetenv("LD_PRELOAD");
+		exec_emulated(argv, agent, vars, nvars);
+	}
+#endif
 	execvp(argv[0], argv);
 	fprintf(stderr, "rewire: error: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);

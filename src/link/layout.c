@@ -478,6 +478,9 @@ void link_free(struct link *l)
 	free(l->dyn);
 	free(l->fcalls);
 	free(l->gotkeys);
+	for (uint32_t oi = 0; l->const_anch && oi < l->nobjs; oi++)
+		free(l->const_anch[oi]);
+	free(l->const_anch);
 	rw_index_free(&l->gotidx);
 	free(l->redirs);
 	free(l->inits);

@@ -117,6 +117,7 @@ struct link {
 	uint32_t ngot;			/* 8-byte slots */
 	/* One slot (or pair) per target and kind: aarch64 reads a slot with
 	 * two relocations, the adrp of its page and the ldr of the rest. */
+	uint8_t **const_anch;	/* per object and section: resolve.c const_anchored() */
 	struct got_key *gotkeys;
 	size_t ngotkeys, capgotkeys;
 	struct rw_index gotidx;

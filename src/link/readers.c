@@ -99,13 +99,15 @@ static uint64_t find_reference(const struct elf_image *exe, const struct elf_sec
 {
 	int absolute = exe->e_type == ET_EXEC;
 	for (uint64_t off = 0; off < sec->size;) {
-		uint64_t at = sec->addr + off, target;
-		int len = arch_next_insn(sec->data + off, sec->size - off, at, &target);
+		uint64_t at = sec->addr + off, targets[ARCH_MAX_TARGETS];
+		int n, len = arch_next_insn(sec->data + off, sec->size - off, at, targets, &n);
 		if (len < 0) {
 			off++;
 			continue;
 		}
-		const struct range *hit = target ? range_of(consts, target) : NULL;
+		const struct range *hit = NULL;
+		for (int i = 0; i < n && !hit; i++)
+			hit = range_of(consts, targets[i]);
 		/* x86-64 non-PIE code holds addresses as 32-bit immediates */
 		for (int k = 1; absolute && !hit && k + 4 <= len; k++) {
 			uint32_t v;

@@ -490,12 +490,128 @@ static int bind_const_ref(struct link *l, struct work *w, uint32_t oi, uint16_t 
 	return bind_new_section(l, w, oi, si, t);
 }
 
+/* Does [off + lo, off + hi) leave the constant at off? */
+static int reaches_beyond(const struct elf_object *o, uint16_t si, int64_t off, int64_t lo, int64_t hi)
+{
+	const struct elf_symbol *c = off >= 0 ? elf_object_symbol_at(o, si, (uint64_t)off) : NULL;
+	if (!c || !c->name[0] || !c->size)
+		return 1;
+	return off + lo < (int64_t)c->value || off + hi > (int64_t)(c->value + c->size);
+}
+
+/* Does code of object oi reach constants of section ts from the address
+ * of another (gcc's section anchors: arch_anchor_span)? Then the patch
+ * uses its own copy of the section, whole, for every reference of the
+ * object (the adrp and the add of one address alike): the program's has
+ * other neighbours. Asked once per section. */
+static int const_anchored(struct link *l, uint32_t oi, uint16_t ts)
+{
+	const struct elf_object *o = &l->objs[oi];
+	if (!l->const_anch)
+		l->const_anch = rw_calloc(l->nobjs, sizeof *l->const_anch);
+	if (!l->const_anch[oi])
+		l->const_anch[oi] = rw_calloc(o->nsections, 1);
+	uint8_t *c = &l->const_anch[oi][ts];
+	for (size_t si = 1; !*c && si < o->nsections; si++) {
+		const struct elf_section *sec = &o->sections[si];
+		for (size_t i = 0; is_exec(sec) && sec->data && i < sec->nrelas && !*c; i++) {
+			const struct elf_rela *r = &sec->relas[i];
+			const struct elf_symbol *s = r->sym < o->nsymbols ? &o->symbols[r->sym] : NULL;
+			struct reloc_kind k;
+			int64_t lo, hi;
+			arch_reloc_kind(r->type, &k);
+			if (!s || s->shndx != ts || k.pcrel || k.got ||
+			    !arch_anchor_span(sec->data, sec->size, r->offset, &lo, &hi))
+				continue;
+			int64_t off = (s->type == STT_SECTION ? 0 : (int64_t)s->value) + r->addend;
+			if (reaches_beyond(o, ts, off, lo, hi))
+				*c = 2;
+		}
+	}
+	if (!*c)
+		*c = 1;
+	return *c == 2;
+}
+
+struct anchor_use {
+	int have, exists;
+	int64_t delta;
+	const struct elf_symbol *first, *other;
+};
+
+/* One access at offset off of section si: the variable there, running or
+ * new, and at which distance from the patch's place. */
+static void anchor_use_at(struct link *l, uint32_t oi, uint16_t si, int64_t off, struct anchor_use *u)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_symbol *s = off >= 0 ? elf_object_symbol_at(o, si, (uint64_t)off) : NULL;
+	struct running run;
+	if (!s || !s->name[0] || u->other)
+		return;
+	int exists = find_running_sym(l, s, &run);
+	int64_t delta = exists ? (int64_t)(run.addr - s->value) : 0;
+	if (!u->have)
+		*u = (struct anchor_use){1, exists, delta, s, NULL};
+	else if (exists != u->exists || delta != u->delta)
+		u->other = s;
+}
+
+/* A reference to data section si (whose layout is not the program's)
+ * from code section ci, where gcc's section anchors may form an address
+ * (sym + addend of r) that the code reaches other variables from. Within
+ * r's function (an adrp's register does not leave it), every use of that
+ * address: the accesses from it, or the variable at it when used so. 1
+ * with *delta when they are all the program's at one distance, 2 when
+ * all new, 0 when no access is anchored (bound as usual); -1 said when
+ * they are mixed. The adrp of the page binds as its partners do. */
+static int anchored_binding(struct link *l, uint32_t oi, uint16_t ci, uint16_t si,
+			    const struct elf_rela *r, int64_t *delta)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[ci];
+	const struct elf_symbol *t = &o->symbols[r->sym];
+	const struct elf_symbol *f = elf_object_symbol_at(o, ci, r->offset);
+	int64_t base = (t->type == STT_SECTION ? 0 : (int64_t)t->value) + r->addend, offs[32];
+	uint64_t lo = f && f->type == STT_FUNC ? f->value : 0, hi = f && f->type == STT_FUNC ? f->value + f->size : sec->size;
+	struct anchor_use u = {0};
+	int anchored = 0;
+	if (!rw_arch->anchor_offsets || !is_exec(sec) || !sec->data)
+		return 0;	/* x86-64: each variable has its own relocation */
+	for (size_t i = 0; i < sec->nrelas && !u.other; i++) {
+		const struct elf_rela *x = &sec->relas[i];
+		const struct elf_symbol *xs = &o->symbols[x->sym];
+		struct reloc_kind k;
+		if (x->offset < lo || x->offset >= hi || xs->shndx != si ||
+		    (xs->type == STT_SECTION ? 0 : (int64_t)xs->value) + x->addend != base)
+			continue;
+		arch_reloc_kind(x->type, &k);
+		if (k.page)
+			continue;
+		int n = arch_anchor_offsets(sec->data, sec->size, x->offset, offs, 32);
+		anchored |= n > 0;
+		if (!n)
+			anchor_use_at(l, oi, si, base, &u);
+		for (int j = 0; j < n; j++)
+			anchor_use_at(l, oi, si, base + offs[j], &u);
+	}
+	if (!anchored)
+		return 0;
+	if (u.other)
+		return rw_fail("%s: %s and %s are reached from one address (gcc's section anchors), "
+			       "and the program does not have them at the same distance from each other "
+			       "as the patch (a variable added, removed or moved in %s): compile with "
+			       "-fno-section-anchors, or restart the program for this change",
+			       rw_basename(o->path), u.first->name, u.other->name, o->sections[si].name);
+	*delta = u.delta;
+	return !u.have ? 0 : u.exists ? 1 : 2;
+}
+
 /* exact: the offset into the section the reference means, when known (the
  * instruction was decoded, or the field is in data and has no immediate
  * after it). Unwind info always describes the new copy. */
 static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_t si,
 			    const int64_t *exact, const struct elf_rela *r, const struct reloc_kind *k,
-			    int call, struct target *t, struct seccls *cache, int from_eh)
+			    int call, struct target *t, struct seccls *cache, int from_eh, uint16_t from_si)
 {
 	struct elf_object *o = &l->objs[oi];
 	const struct elf_section *sec = &o->sections[si];
@@ -523,7 +639,8 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 		return bind_new_section(l, w, oi, si, t);
 	}
 	if (is_const_data(sec))
-		return bind_const_ref(l, w, oi, si, n == 1 ? offs[0] : -1, t);
+		return const_anchored(l, oi, si) ? bind_new_section(l, w, oi, si, t) :
+			bind_const_ref(l, w, oi, si, n == 1 ? offs[0] : -1, t);
 	struct seccls *c = classify(l, oi, si, cache);
 	if (!c->nexist)
 		return bind_new_section(l, w, oi, si, t);
@@ -534,6 +651,14 @@ static int bind_section_ref(struct link *l, struct work *w, uint32_t oi, uint16_
 			       (unsigned long long)c->grew_to);
 	if (!c->nnew && c->consistent)
 		return bind_existing_at(l, oi, si, c->delta, t);
+	int64_t adelta = 0;
+	int anch = anchored_binding(l, oi, from_si, si, r, &adelta);
+	if (anch < 0)
+		return -1;
+	if (anch == 1)
+		return bind_existing_at(l, oi, si, adelta, t);
+	if (anch == 2)
+		return bind_new_section(l, w, oi, si, t);
 
 	/* Layout changed: find which symbol the reference points into. */
 	int have = 0, isnew = 0;
@@ -576,36 +701,6 @@ static int32_t far_call(struct link *l, uint64_t addr)
 	return (int32_t)l->nfcalls++;
 }
 
-/* The variables of section si of o that [lo, hi) overlaps: 1 when they
- * are all new or all the program's at one distance from where the object
- * has them; else 0, *a and *b two that are not. */
-static int same_layout(struct link *l, uint32_t oi, uint16_t si, int64_t lo, int64_t hi,
-		       const struct elf_symbol **a, const struct elf_symbol **b)
-{
-	const struct elf_object *o = &l->objs[oi];
-	const uint32_t *syms;
-	size_t n = elf_object_section_symbols(o, si, &syms);
-	int have = 0, exists0 = 0;
-	int64_t delta0 = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct elf_symbol *s = &o->symbols[syms[i]];
-		struct running run;
-		if (!s->name[0] || (s->name[0] == '.' && s->name[1] == 'L') ||
-		    (s->type != STT_OBJECT && s->type != STT_TLS) ||
-		    (int64_t)(s->value + (s->size ? s->size : 1)) <= lo || (int64_t)s->value >= hi)
-			continue;
-		int exists = find_running_sym(l, s, &run);
-		int64_t delta = exists ? (int64_t)(run.addr - s->value) : 0;
-		if (!have) {
-			have = 1, exists0 = exists, delta0 = delta, *a = s;
-		} else if (exists != exists0 || delta != delta0) {
-			*b = s;
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* gcc's section anchors (aarch64): code forms the address of one
  * variable and reaches others at fixed offsets from it, as the object
  * lays them out. Right only while the program has them at the same
@@ -615,21 +710,24 @@ static int check_anchor(struct link *l, uint32_t oi, uint16_t si, const struct e
 {
 	const struct elf_object *o = &l->objs[oi];
 	const struct elf_section *sec = &o->sections[si];
-	const struct elf_symbol *s = &o->symbols[r->sym], *a = NULL, *b = NULL;
-	int64_t lo, hi;
-	if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections || is_exec(&o->sections[s->shndx]) ||
-	    !arch_anchor_span(sec->data, sec->size, r->offset, &lo, &hi))
+	const struct elf_symbol *s = &o->symbols[r->sym];
+	int64_t offs[32];
+	struct anchor_use u = {0};
+	if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections || is_exec(&o->sections[s->shndx]))
 		return 0;
+	int n = arch_anchor_offsets(sec->data, sec->size, r->offset, offs, 32);
 	int64_t base = (s->type == STT_SECTION ? 0 : (int64_t)s->value) + r->addend;
-	if (same_layout(l, oi, s->shndx, base + lo, base + hi, &a, &b))
+	for (int i = 0; i < n; i++)
+		anchor_use_at(l, oi, s->shndx, base + offs[i], &u);
+	if (!u.other)
 		return 0;
 	const struct elf_symbol *in = elf_object_symbol_at(o, si, r->offset);
 	return rw_fail("%s: %s reaches %s and %s from one address (gcc's section anchors), and the "
 		       "program does not have them at the same distance from each other as the patch "
 		       "(a variable added, removed or moved in %s): compile with -fno-section-anchors, "
 		       "or restart the program for this change", rw_basename(o->path),
-		       in && in->name[0] ? rw_demangle(in->name) : sec->name, a->name, b->name,
-		       o->sections[s->shndx].name);
+		       in && in->name[0] ? rw_demangle(in->name) : sec->name, u.first->name,
+		       u.other->name, o->sections[s->shndx].name);
 }
 
 static uint32_t got_hash(uint32_t oi, const struct elf_rela *r, uint32_t kind)
@@ -701,7 +799,7 @@ static int resolve_reloc(struct link *l, struct work *w, uint32_t oi, uint16_t s
 			     sec->name);
 	else if (s->type == STT_SECTION)
 		rc = bind_section_ref(l, w, oi, s->shndx, exact ? &off : NULL, r, &k, call, t, cache,
-				      is_eh_frame(sec));
+				      is_eh_frame(sec), si);
 	else if (s->shndx == SHN_UNDEF)
 		rc = bind_undefined(l, w, oi, s, call, t);
 	else

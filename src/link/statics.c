@@ -57,11 +57,12 @@ static int used_by_running(struct link *l, const struct elf_symbol *fn, const st
 			continue;
 		const uint8_t *code = sec->data + (fn->value - sec->addr);
 		for (uint64_t at = 0; at < fn->size;) {
-			uint64_t target;
-			int len = arch_next_insn(code + at, fn->size - at, fn->value + at, &target);
+			uint64_t targets[ARCH_MAX_TARGETS];
+			int n, len = arch_next_insn(code + at, fn->size - at, fn->value + at, targets, &n);
 			if (len < 0)
 				return found;
-			if (target) {
+			for (int k = 0; k < n; k++) {
+				uint64_t target = targets[k];
 				for (int m = 0; m < MAX_NUMBER; m++) {
 					const struct elf_symbol *t = exe_numbered(l, s, baselen, m);
 					if (t && target >= t->value && target < t->value + (t->size ? t->size : 1))
@@ -90,6 +91,31 @@ static const struct elf_symbol *reloc_target(struct link *l, uint32_t oi, uint16
 	return off >= 0 ? elf_object_symbol_at(o, t->shndx, (uint64_t)off) : NULL;
 }
 
+/* Does the code at relocation r use s? What r refers to, or for an
+ * address the code reaches other bytes from (gcc's section anchors), what
+ * those accesses reach: the address itself may be another variable's. */
+static int uses(struct link *l, uint32_t oi, uint16_t si, const struct elf_rela *r,
+		const struct elf_symbol *s)
+{
+	const struct elf_object *o = &l->objs[oi];
+	const struct elf_section *sec = &o->sections[si];
+	const struct elf_symbol *t = &o->symbols[r->sym];
+	int64_t offs[32];
+	struct reloc_kind k;
+	arch_reloc_kind(r->type, &k);
+	if (k.page)
+		return 0;
+	int n = sec->data ? arch_anchor_offsets(sec->data, sec->size, r->offset, offs, 32) : 0;
+	if (!n)
+		return reloc_target(l, oi, si, r) == s;
+	int64_t base = (t->type == STT_SECTION ? 0 : (int64_t)t->value) + r->addend;
+	for (int i = 0; i < n && t->shndx == s->shndx; i++)
+		if (base + offs[i] >= (int64_t)s->value &&
+		    base + offs[i] < (int64_t)(s->value + (s->size ? s->size : 1)))
+			return 1;
+	return 0;
+}
+
 /* Pair one numbered static s of object oi: 0 and *m (-1: the functions
  * using it are new or use none of the program's; -2: nothing uses it). */
 static int pair_one(struct link *l, uint32_t oi, const struct elf_symbol *s, size_t baselen, int *m)
@@ -102,7 +128,7 @@ static int pair_one(struct link *l, uint32_t oi, const struct elf_symbol *s, siz
 		if (!(sec->flags & SHF_EXECINSTR))
 			continue;
 		for (size_t ri = 0; ri < sec->nrelas; ri++) {
-			if (reloc_target(l, oi, si, &sec->relas[ri]) != s)
+			if (!uses(l, oi, si, &sec->relas[ri], s))
 				continue;
 			const struct elf_symbol *f = elf_object_symbol_at(o, si, sec->relas[ri].offset);
 			const struct elf_symbol *run = f && f->type == STT_FUNC ?
