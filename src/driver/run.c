@@ -83,6 +83,7 @@ static void forward(int sig)
 
 static int resolve_program(const char *prog, char *out, size_t cap);
 
+#if defined(__x86_64__)
 /* The ELF machine of the program's file, 0 when not an ELF file. */
 static int program_machine(const char *prog)
 {
@@ -135,6 +136,7 @@ static void exec_emulated(char **argv, const char *agent, char **vars, int nvars
 		"which cannot be run (%s): install qemu-user\n", argv[0], strerror(errno));
 	_exit(127);
 }
+#endif
 
 /* session: the pid of the session that patches it, 0 when none; hold:
  * the program waits for that session's patches before it runs. */

@@ -201,7 +201,7 @@ t_a64_driver_compiles() {
 	command -v aarch64-linux-gnu-gcc >/dev/null || fail "aarch64-linux-gnu-gcc is not installed (scripts/deps.sh)"
 	local f n=0
 	for f in "$RW_ROOT"/src/{driver,session,elf,arch,link,diff,front,proto,api,guard}/*.c "$RW_ROOT"/src/util.c; do
-		aarch64-linux-gnu-gcc -fsyntax-only -Wall -Wextra -Werror -Wno-unused-parameter \
+		aarch64-linux-gnu-gcc -O2 -c -o "$W/out.o" -Wall -Wextra -Werror -Wno-unused-parameter \
 			-I"$RW_ROOT/src" -idirafter /usr/include "$f" >"$W/cc.log" 2>&1 ||
 			{ APPLY_OUT=$W/cc.log APPLY_RC=-; fail "${f#"$RW_ROOT"/} does not compile for aarch64"; }
 		n=$((n + 1))
