@@ -24,6 +24,8 @@ static const char help_run[] =
 	"      --exe: the executable a wrapper script PROGRAM runs with exec. -v: the\n"
 	"      patch line names every function patched, not only those of your own\n"
 	"      files and crates first and \"and N other instances\".\n"
+	"      An aarch64 PROGRAM on x86-64 runs under qemu-aarch64 (qemu-user), its\n"
+	"      libraries from $QEMU_LD_PREFIX or /usr/aarch64-linux-gnu.\n"
 	"\n"
 	"  rewire run [--restart] -- cargo run [CARGO ARGS] [-- PROGRAM ARGS]\n"
 	"      Rust: rewire builds with cargo, recording each workspace crate, starts the\n"
