@@ -67,6 +67,7 @@ SRC
 		fail "cannot build libtlsvar.so"
 	VICTIM_LIBS="-L$W/lib -ltlsvar -Wl,-rpath,$W/lib" build_victim libtls
 	variant libtls v2 PRINT 'lib_bump(); printf("tick=%d lib=%d v=2\n", n, libcount);'
+	${LIBTLS_CHECK:+"$LIBTLS_CHECK" "$OBJ"}	# what a caller asks of the patch object
 	start_victim libtls
 	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
 	local from

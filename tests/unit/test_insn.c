@@ -1,7 +1,8 @@
 /* Unit test of the x86-64 length decoder (src/arch/x86_64_insn.c): decode
  * the .text of real objects, as gcc and clang emit them (with SSE, AVX2
  * and AVX-512 code), and compare every instruction boundary with objdump's
- * disassembly. */
+ * disassembly. And the aarch64 scan (src/arch/aarch64.c): calls the
+ * assembler resolved get relocations. */
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,20 +55,34 @@ static size_t objdump_starts(const char *obj, uint64_t *out, size_t cap)
 	return n;
 }
 
-static void check_object(const char *dir, const char *cc, const char *flags)
+/* dir/base.c compiled by cc with flags into dir/base.o, opened into o:
+ * 1; 0 when it cannot be (said: SKIP when the compiler cannot, FAIL when
+ * the object does not read). */
+static int compile_open(const char *dir, const char *base, const char *cc, const char *flags,
+			const char *name, struct elf_object *o)
 {
-	char src[256], obj[256], cmd[1024], name[256];
-	snprintf(src, sizeof src, "%s/t.c", dir);
-	snprintf(obj, sizeof obj, "%s/t.o", dir);
-	snprintf(name, sizeof name, "boundaries match objdump [%s %s]", cc, flags);
-	snprintf(cmd, sizeof cmd, "%s %s -c %s -o %s 2>/dev/null", cc, flags, src, obj);
+	char cmd[1024], obj[256];
+	snprintf(obj, sizeof obj, "%s/%s.o", dir, base);
+	snprintf(cmd, sizeof cmd, "%s %s -c %s/%s.c -o %s 2>/dev/null", cc, flags, dir, base, obj);
 	if (system(cmd) != 0) {
 		printf("SKIP insn: %s: cannot compile\n", name);
-		return;
+		return 0;
 	}
+	if (elf_object_open(o, obj) < 0) {
+		result(0, name, rw_error());
+		return 0;
+	}
+	return 1;
+}
+
+static void check_object(const char *dir, const char *cc, const char *flags)
+{
+	char obj[256], name[256];
+	snprintf(obj, sizeof obj, "%s/t.o", dir);
+	snprintf(name, sizeof name, "boundaries match objdump [%s %s]", cc, flags);
 	struct elf_object o;
-	if (elf_object_open(&o, obj) < 0)
-		return result(0, name, rw_error());
+	if (!compile_open(dir, "t", cc, flags, name, &o))
+		return;
 	const struct elf_section *text = NULL;
 	for (size_t i = 1; i < o.nsections; i++)
 		if (!strcmp(o.sections[i].name, ".text"))
@@ -101,21 +116,15 @@ static void check_a64_resolved(const char *dir, const char *cc, const char *flag
 		"static int __attribute__((noinline)) f(int x) { return x * 3; }\n"
 		"int g(int x) { return f(x) + 1; }\n"
 		"int h(int x) { return f(x + 2); }\n";
-	char path[256], obj[256], cmd[1024], name[128];
+	char path[256], name[128];
 	snprintf(path, sizeof path, "%s/a64.c", dir);
-	snprintf(obj, sizeof obj, "%s/a64.o", dir);
 	snprintf(name, sizeof name, "aarch64: resolved calls get relocations [%s %s]", cc, flags);
 	FILE *f = fopen(path, "w");
 	fputs(src, f);
 	fclose(f);
-	snprintf(cmd, sizeof cmd, "%s %s -c %s -o %s 2>/dev/null", cc, flags, path, obj);
-	if (system(cmd) != 0) {
-		printf("SKIP insn: %s: cannot compile\n", name);
-		return;
-	}
 	struct elf_object o;
-	if (elf_object_open(&o, obj) < 0)
-		return result(0, name, rw_error());
+	if (!compile_open(dir, "a64", cc, flags, name, &o))
+		return;
 	arch_select(o.machine);
 	uint16_t text = 0;
 	for (size_t i = 1; i < o.nsections; i++)
