@@ -37,6 +37,7 @@ static int fake_in(uint64_t lo, uint64_t addr, uint64_t size)
 }
 
 uint64_t agent_page_size = 4096;
+int agent_emulated;
 
 int agent_fail(struct agent_err *e, const char *fmt, ...)
 {

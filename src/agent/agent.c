@@ -41,6 +41,20 @@
 
 
 uint64_t agent_page_size = 4096;
+int agent_emulated;
+
+/* qemu-user answers a readlink of /proc/self/exe with the guest program,
+ * while a stat of it reaches the host's file: qemu itself. */
+static int is_emulated(void)
+{
+	char path[4096];
+	struct stat a, b;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n <= 0 || stat("/proc/self/exe", &a) < 0)
+		return 0;
+	path[n] = 0;
+	return stat(path, &b) == 0 && (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
+}
 static int listen_fd = -1;
 static int conn_fd = -1;	/* the connection being served */
 /* A connection comes and goes under this lock: a fork() then knows
@@ -401,6 +415,7 @@ static int start(const char *dir, struct agent_err *e)
 	uint64_t exe[2] = {0, 0};
 	agent_dl_iterate(find_exe_text, exe);
 	agent_page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	agent_emulated = is_emulated();
 	if (stop_init(e) < 0 || api_init(e) < 0 || region_reserve_near(exe[0], exe[1], e) < 0)
 		return -1;
 	listen_fd = open_socket(dir);

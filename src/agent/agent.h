@@ -53,6 +53,9 @@ int stop_init(struct agent_err *e);
  * time the world was stopped. */
 /* The system's page size, read once at start-up (agent.c). */
 extern uint64_t agent_page_size;
+/* Does the program run under an emulator (qemu-user: /proc/self/exe is
+ * the emulator's file, its link the program's)? */
+extern int agent_emulated;
 int stop_world_and(const struct stop_range *ranges, size_t nranges,
 		   int (*write)(void *ctx, struct agent_err *e), void *ctx,
 		   uint64_t *pause_ns, uint32_t *nthreads, struct agent_err *e);

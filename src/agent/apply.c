@@ -211,8 +211,11 @@ static long raw_pwrite(int fd, const void *buf, uint64_t len, uint64_t off)
  * of the copy: every other thread is stopped then. */
 int apply_code_write(int memfd, uint64_t at, const uint8_t *bytes, size_t n)
 {
-	if (AGENT_WRITE_THROUGH_MEM && memfd >= 0 && raw_pwrite(memfd, bytes, n, at) == (long)n)
+	if ((AGENT_WRITE_THROUGH_MEM || !agent_emulated) && memfd >= 0 &&
+	    raw_pwrite(memfd, bytes, n, at) == (long)n) {
+		agent_code_written(at, n);
 		return 0;
+	}
 	/* The page size as the agent started with it (aarch64 kernels may
 	 * have 16 or 64 KiB pages): no libc call while the world stops. */
 	uint64_t ps = agent_page_size, lo = at & ~(ps - 1), hi = (at + n + ps - 1) & ~(ps - 1);

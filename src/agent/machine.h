@@ -31,11 +31,11 @@
 #define ARCH_SHORT_JUMP_SIZE A64_SHORT_JUMP_SIZE
 #define arch_jump_size a64_jump_size
 #define arch_encode_jump a64_encode_jump
-/* Code is stored by the agent itself, the page writable (every other
- * thread stopped), then the caches made coherent: the architecture's way
- * (a kernel write through /proc/self/mem is one too, but an emulator such
- * as qemu-user sees only the guest's own stores and would run the
- * translation of the old code). */
+/* Code is written through /proc/self/mem too (the kernel keeps the
+ * instruction cache coherent for such a write), except under an emulator
+ * (agent_emulated: qemu-user sees only the guest's own stores, and would
+ * run its translation of the old code): there the agent stores the bytes
+ * itself, the page writable for that time, every other thread stopped. */
 #define AGENT_WRITE_THROUGH_MEM 0
 /* B and BL reach +-128 MiB. */
 #define AGENT_REACH (128ull << 20)

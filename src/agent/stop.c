@@ -356,9 +356,14 @@ static int stop_all(int *sent, int *nsent, int *blocked, struct agent_err *e)
 			}
 			if (send_stop(tids[i]) == 0)
 				sent[(*nsent)++] = tids[i], added++;
-			else if (errno != ESRCH)	/* gone is fine; running on is not */
+			else if (errno != ESRCH) {	/* gone is fine; running on is not */
+				int err = errno;
+				/* Those signalled answer first: one that came after the
+				 * release would wait for the next stop. */
+				wait_acks(sent, *nsent, deadline);
 				return agent_fail(e, "cannot send signal %d to thread %d (errno %d): it "
-						  "cannot be stopped", stop_sig, tids[i], errno);
+						  "cannot be stopped", stop_sig, tids[i], err);
+			}
 		}
 		if (!added)
 			return 0;

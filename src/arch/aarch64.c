@@ -28,7 +28,7 @@ struct a64_kind {
 	uint8_t field;
 };
 
-#define K(t, f, pc, call, got, tls) [t - 256] = {{#t, 1, pc, call, got, tls, 0}, f}
+#define K(t, f, pc, call, got, tls) [t - 256] = {{#t, 1, pc, call, got, tls, 0, 0}, f}
 static const struct a64_kind kinds[] = {
 	K(R_AARCH64_ABS64, F_D64, 0, 0, GOT_NONE, 0),
 	K(R_AARCH64_ABS32, F_D32, 0, 0, GOT_NONE, 0),
@@ -85,7 +85,7 @@ static const struct a64_kind kinds[] = {
 static const struct a64_kind *kind_of(uint32_t type)
 {
 	if (type == R_AARCH64_NONE) {
-		static const struct a64_kind none = {{"R_AARCH64_NONE", 1, 0, 0, GOT_NONE, 0, 0}, F_NONE};
+		static const struct a64_kind none = {{"R_AARCH64_NONE", 1, 0, 0, GOT_NONE, 0, 0, 0}, F_NONE};
 		return &none;
 	}
 	if (type < 256 || type - 256 >= NKINDS || !kinds[type - 256].k.known)
@@ -104,6 +104,9 @@ static void a64_reloc_kind(uint32_t type, struct reloc_kind *k)
 	k->page = type == R_AARCH64_ADR_PREL_PG_HI21 || type == R_AARCH64_ADR_PREL_PG_HI21_NC ||
 		  type == R_AARCH64_ADR_GOT_PAGE || type == R_AARCH64_TLSIE_ADR_GOTTPREL_PAGE21 ||
 		  type == R_AARCH64_TLSDESC_ADR_PAGE21;
+	k->tpoff = type >= R_AARCH64_TLSLE_MOVW_TPREL_G2 && type <= R_AARCH64_TLSLE_LDST64_TPREL_LO12_NC;
+	k->tpoff |= type == R_AARCH64_TLSLE_LDST128_TPREL_LO12 ||
+		    type == R_AARCH64_TLSLE_LDST128_TPREL_LO12_NC;
 }
 
 static int a64_field_size(uint32_t type)
@@ -604,15 +607,31 @@ static int indexes(uint32_t w, unsigned d, unsigned *into)
 	return 1;
 }
 
-/* Does w end the straight line of code (ret, b, br) or write register d? */
+/* Does w end the straight line of code (ret, b, br, a call: bl and blr
+ * clobber the argument registers) or write general register d? What it
+ * cannot tell it lets go on: an access wrongly taken for one from d
+ * leads to a refusal, a missed one to a wrong binding. */
 static int ends_use(uint32_t w, unsigned d)
 {
-	if ((w & 0xfc000000u) == 0x14000000u || (w & 0xfffffc1fu) == 0xd61f0000u ||
+	unsigned rt = w & 31, rn = (w >> 5) & 31, rt2 = (w >> 10) & 31;
+	if ((w & 0x7c000000u) == 0x14000000u || (w & 0xffdffc1fu) == 0xd61f0000u ||
 	    (w & 0xfffffc1fu) == 0xd65f0000u)
-		return 1;
-	int store = (w & 0x0a000000u) == 0x08000000u && !((w >> 22) & 1);
-	int branch = (w & 0x1c000000u) == 0x14000000u;
-	return !store && !branch && (w & 31) == d;
+		return 1;	/* b, bl, br, blr, ret */
+	if ((w & 0x0a000000u) == 0x08000000u) {	/* loads and stores */
+		int vector = (w >> 26) & 1;
+		if ((w & 0x3a000000u) == 0x28000000u) {	/* pairs */
+			int writeback = ((w >> 23) & 3) == 1 || ((w >> 23) & 3) == 3;
+			return (writeback && rn == d) ||
+			       (!vector && ((w >> 22) & 1) && (rt == d || rt2 == d));
+		}
+		if ((w & 0x3b200000u) == 0x38000000u && ((w >> 10) & 3) && rn == d)
+			return 1;	/* pre- or post-index: d moves */
+		int load = ((w >> 22) & 3) != 0;	/* opc: 00 store; ldr, ldrs* */
+		return !vector && load && rt == d;
+	}
+	if ((w & 0x1c000000u) == 0x10000000u || (w & 0x0e000000u) == 0x0a000000u)
+		return rt == d;	/* data processing, immediate or register */
+	return 0;
 }
 
 /* gcc's section anchors: `add xd, xn, :lo12:anchor`, then loads and
@@ -684,7 +703,8 @@ static void add_offset(void *ctx, int64_t from, int64_t to)
 {
 	struct offsets *o = ctx;
 	if (o->n < o->cap)
-		o->v[o->n++] = from;
+		o->v[o->n] = from;
+	o->n++;
 	(void)to;
 }
 
@@ -692,7 +712,7 @@ static int a64_anchor_offsets(const uint8_t *code, uint64_t size, uint64_t off, 
 {
 	struct offsets o = {offs, 0, cap};
 	anchor_walk(code, size, off, add_offset, &o);
-	return o.n;
+	return o.n > cap ? -1 : o.n;
 }
 
 static int a64_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int64_t *lo, int64_t *hi)

@@ -22,6 +22,7 @@ struct reloc_kind {
 	uint8_t tls;		/* target is a thread-local */
 	uint8_t page;		/* only the target's page (aarch64 adrp): another
 				 * relocation gives the rest, and says what is used */
+	uint8_t tpoff;		/* the value is an offset from the thread pointer */
 };
 struct relval {
 	uint64_t S, P, G, GOT, Z;
@@ -100,7 +101,7 @@ size_t arch_padding_before(const uint8_t *end, size_t avail);
  * decoded; targets[0 .. *n) the addresses it refers to PC-relatively
  * (aarch64: an address formed by adrp and add, with every access the
  * code then makes from it). */
-#define ARCH_MAX_TARGETS 16
+#define ARCH_MAX_TARGETS 64
 int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr,
 		   uint64_t targets[ARCH_MAX_TARGETS], int *n);
 
@@ -110,8 +111,9 @@ int arch_next_insn(const uint8_t *p, size_t avail, uint64_t addr,
  * 0 when only the address itself is used, or the machine has no such
  * pattern (x86-64 addresses each variable by its own relocation). */
 int arch_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int64_t *lo, int64_t *hi);
-/* The same, access by access: the offset each starts at (up to cap);
- * how many, 0 for none. */
+/* The same, access by access: the offset each starts at; how many, 0 for
+ * none, -1 when there are more than cap. */
+#define ARCH_MAX_ANCHORED 256
 int arch_anchor_offsets(const uint8_t *code, uint64_t size, uint64_t off, int64_t *offs, int cap);
 
 /* Decode the code section si of o; returns its instruction starts

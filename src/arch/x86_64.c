@@ -13,7 +13,7 @@
 #include "arch.h"
 #include "util.h"
 
-#define K(t, pc, call, got, tls) [t] = {#t, 1, pc, call, got, tls, 0}
+#define K(t, pc, call, got, tls) [t] = {#t, 1, pc, call, got, tls, 0, t == R_X86_64_TPOFF32}
 static const struct reloc_kind kinds[] = {
 	K(R_X86_64_NONE, 0, 0, GOT_NONE, 0),
 	K(R_X86_64_64, 0, 0, GOT_NONE, 0),

@@ -106,7 +106,7 @@ static int program_machine(const char *prog)
  * libraries: $QEMU_LD_PREFIX, else Debian's cross sysroot. */
 static void exec_emulated(char **argv, const char *agent, char **vars, int nvars)
 {
-	char a64[PATH_MAX + 32], *dirend = strrchr(agent, '/');
+	char a64[PATH_MAX + 32], prog[PATH_MAX], *dirend = strrchr(agent, '/');
 	const char *sysroot = getenv("QEMU_LD_PREFIX");
 	snprintf(a64, sizeof a64, "%.*s/aarch64/librewire.so", dirend ? (int)(dirend - agent) : 1,
 		 dirend ? agent : ".");
@@ -116,11 +116,25 @@ static void exec_emulated(char **argv, const char *agent, char **vars, int nvars
 			strerror(errno));
 		_exit(127);
 	}
-	int n = 0;
-	char **qargv = rw_calloc((size_t)nvars * 2 + 8 + 1024, sizeof *qargv), *pre;
+	/* qemu splits -E values at commas */
+	for (int i = 0; i < nvars; i++)
+		if (strchr(vars[i], ',') || strchr(a64, ',')) {
+			fprintf(stderr, "rewire: error: %s: qemu-user cannot pass a value with a comma "
+				"to the program: use a directory without one\n", strchr(a64, ',') ? a64 : vars[i]);
+			_exit(127);
+		}
+	int argc = 0, n = 0;
+	while (argv[argc])
+		argc++;
+	/* qemu does not search PATH: the program's path, argv[0] as given */
+	if (resolve_program(argv[0], prog, sizeof prog) < 0)
+		snprintf(prog, sizeof prog, "%s", argv[0]);
+	char **qargv = rw_calloc((size_t)(nvars * 2 + argc + 10), sizeof *qargv), *pre;
 	qargv[n++] = "qemu-aarch64";
 	qargv[n++] = "-L";
 	qargv[n++] = (char *)(sysroot && sysroot[0] ? sysroot : "/usr/aarch64-linux-gnu");
+	qargv[n++] = "-0";
+	qargv[n++] = argv[0];
 	pre = rw_malloc(strlen(a64) + 16);
 	sprintf(pre, "LD_PRELOAD=%s", a64);
 	qargv[n++] = "-E";
@@ -129,7 +143,8 @@ static void exec_emulated(char **argv, const char *agent, char **vars, int nvars
 		qargv[n++] = "-E";
 		qargv[n++] = vars[i];
 	}
-	for (int i = 0; argv[i] && n < nvars * 2 + 8 + 1023; i++)
+	qargv[n++] = prog;
+	for (int i = 1; i < argc; i++)
 		qargv[n++] = argv[i];
 	execvp(qargv[0], qargv);
 	fprintf(stderr, "rewire: error: %s is an aarch64 program; rewire runs it under qemu-aarch64, "

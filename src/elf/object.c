@@ -254,7 +254,8 @@ static int read_object(struct elf_object *obj, const struct elf_file *e)
 		return -1;
 	}
 	index_symbols(obj);
-	labels_to_symbols(obj);
+	if (obj->machine == EM_AARCH64)
+		labels_to_symbols(obj);
 	return 0;
 }
 

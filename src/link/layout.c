@@ -268,7 +268,7 @@ static int relocate_one(struct link *l, uint32_t oi, uint16_t si, size_t ri, uin
 		return -1;
 	if (l->far && call && t->stub >= 0)	/* a function of the program, from far */
 		v.S += far_stub(l, t->stub) - arch_call_target(v.S, r->addend);
-	if (k.tls && t->bind == BIND_TLS && !v.tpoff && (k.got == GOT_TPOFF || r->type == R_X86_64_TPOFF32))
+	if (k.tls && t->bind == BIND_TLS && !v.tpoff && (k.got == GOT_TPOFF || k.tpoff))
 		return rw_fail("%s: %s: initial-exec access to a thread-local of a module without "
 			       "static TLS", o->path, name);
 	v.P = l->secs[oi][si].addr + r->offset;

@@ -533,6 +533,17 @@ static int const_anchored(struct link *l, uint32_t oi, uint16_t ts)
 	return *c == 2;
 }
 
+/* More accesses from one anchor than rewire follows: refused, rather
+ * than bound on a part of them. */
+static int too_many_anchored(const struct elf_object *o, const struct elf_section *sec,
+			     const struct elf_rela *r)
+{
+	const struct elf_symbol *in = elf_object_symbol_at(o, (uint16_t)(sec - o->sections), r->offset);
+	return rw_fail("%s: %s reaches more than %d places from one address (gcc's section "
+		       "anchors): compile with -fno-section-anchors", rw_basename(o->path),
+		       in && in->name[0] ? rw_demangle(in->name) : sec->name, ARCH_MAX_ANCHORED);
+}
+
 struct anchor_use {
 	int have, exists;
 	int64_t delta;
@@ -571,7 +582,8 @@ static int anchored_binding(struct link *l, uint32_t oi, uint16_t ci, uint16_t s
 	const struct elf_section *sec = &o->sections[ci];
 	const struct elf_symbol *t = &o->symbols[r->sym];
 	const struct elf_symbol *f = elf_object_symbol_at(o, ci, r->offset);
-	int64_t base = (t->type == STT_SECTION ? 0 : (int64_t)t->value) + r->addend, offs[32];
+	int64_t base = (t->type == STT_SECTION ? 0 : (int64_t)t->value) + r->addend;
+	int64_t offs[ARCH_MAX_ANCHORED];
 	uint64_t lo = f && f->type == STT_FUNC ? f->value : 0, hi = f && f->type == STT_FUNC ? f->value + f->size : sec->size;
 	struct anchor_use u = {0};
 	int anchored = 0;
@@ -587,7 +599,9 @@ static int anchored_binding(struct link *l, uint32_t oi, uint16_t ci, uint16_t s
 		arch_reloc_kind(x->type, &k);
 		if (k.page)
 			continue;
-		int n = arch_anchor_offsets(sec->data, sec->size, x->offset, offs, 32);
+		int n = arch_anchor_offsets(sec->data, sec->size, x->offset, offs, ARCH_MAX_ANCHORED);
+		if (n < 0)
+			return too_many_anchored(o, sec, x);
 		anchored |= n > 0;
 		if (!n)
 			anchor_use_at(l, oi, si, base, &u);
@@ -711,12 +725,17 @@ static int check_anchor(struct link *l, uint32_t oi, uint16_t si, const struct e
 	const struct elf_object *o = &l->objs[oi];
 	const struct elf_section *sec = &o->sections[si];
 	const struct elf_symbol *s = &o->symbols[r->sym];
-	int64_t offs[32];
+	int64_t offs[ARCH_MAX_ANCHORED];
 	struct anchor_use u = {0};
 	if (s->shndx == SHN_UNDEF || s->shndx >= o->nsections || is_exec(&o->sections[s->shndx]))
 		return 0;
-	int n = arch_anchor_offsets(sec->data, sec->size, r->offset, offs, 32);
+	int n = arch_anchor_offsets(sec->data, sec->size, r->offset, offs, ARCH_MAX_ANCHORED);
 	int64_t base = (s->type == STT_SECTION ? 0 : (int64_t)s->value) + r->addend;
+	if (n < 0)
+		return too_many_anchored(o, sec, r);
+	/* A named base binds by its name: it is one of what must agree. */
+	if (n > 0 && s->type != STT_SECTION)
+		anchor_use_at(l, oi, s->shndx, base, &u);
 	for (int i = 0; i < n; i++)
 		anchor_use_at(l, oi, s->shndx, base + offs[i], &u);
 	if (!u.other)

@@ -100,12 +100,15 @@ static int uses(struct link *l, uint32_t oi, uint16_t si, const struct elf_rela 
 	const struct elf_object *o = &l->objs[oi];
 	const struct elf_section *sec = &o->sections[si];
 	const struct elf_symbol *t = &o->symbols[r->sym];
-	int64_t offs[32];
+	int64_t offs[ARCH_MAX_ANCHORED];
 	struct reloc_kind k;
 	arch_reloc_kind(r->type, &k);
 	if (k.page)
 		return 0;
-	int n = sec->data ? arch_anchor_offsets(sec->data, sec->size, r->offset, offs, 32) : 0;
+	int n = sec->data ? arch_anchor_offsets(sec->data, sec->size, r->offset, offs,
+						 ARCH_MAX_ANCHORED) : 0;
+	if (n < 0)
+		return 1;	/* too many to tell: taken as a use, which asks the running code */
 	if (!n)
 		return reloc_target(l, oi, si, r) == s;
 	int64_t base = (t->type == STT_SECTION ? 0 : (int64_t)t->value) + r->addend;
