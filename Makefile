@@ -42,6 +42,25 @@ $(B)/aarch64/agent/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CROSS_A64) $(CFLAGS) $(WARN) -Isrc -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
 
+# The driver and its unit tests built for aarch64 (build/aarch64/host/), when
+# scripts/deps.sh has unpacked Debian's arm64 libdw, json-c and libiberty
+# into build/aarch64/root: the tests run them under qemu-user. The agent
+# beside that driver is the aarch64 one.
+A64_ROOT := $(CURDIR)/build/aarch64/root
+A64_LIBS := $(A64_ROOT)/usr/lib/aarch64-linux-gnu
+A64_HOST_CFLAGS := -O2 -g -I$(A64_ROOT)/usr/include -I$(A64_ROOT)/usr/include/aarch64-linux-gnu \
+	-L$(A64_LIBS) -Wl,--disable-new-dtags,-rpath,$(A64_LIBS):$(A64_ROOT)/lib/aarch64-linux-gnu
+ifneq ($(and $(HAVE_A64),$(wildcard $(A64_LIBS)/libdw.so)),)
+ifeq ($(A64_HOST_BUILD),)
+all: a64-host
+endif
+endif
+
+a64-host: $(B)/aarch64/librewire.so
+	$(MAKE) B=$(B)/aarch64/host CC=$(CROSS_A64) CFLAGS="$(A64_HOST_CFLAGS)" A64_HOST_BUILD=1 \
+		$(B)/aarch64/host/rewire units
+	cp $(B)/aarch64/librewire.so $(B)/aarch64/host/librewire.so
+
 # The API a program links (include/rewire.h): calls into the agent when it
 # is there, no-ops when not. Position-independent: it may go into a .so.
 $(B)/librewire-api.a: $(B)/api/src/api/rewire.o $(B)/api/rewire_lib.o $(B)/api/src/guard/guard.o
@@ -147,7 +166,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all test check san demo units bench oracle install clean
+.PHONY: all test check san demo units bench oracle install clean a64-host
 -include $(DRIVER_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(A64_OBJ:.o=.d)
 
 # make fuzz: libFuzzer targets for every reader of untrusted bytes.

@@ -119,16 +119,27 @@ san_reported() {	# DIR NAME: a FAIL line and the report, when there is one
 	grep -m 30 . "$f" | sed 's/^/    | /'
 }
 
-for bin in "$RW_ROOT"/build/unit/* "$SAN"/unit/*; do
+# The unit tests built for aarch64 (make: build/aarch64/host/unit/, once
+# scripts/deps.sh has unpacked the arm64 libraries) run under qemu-user:
+# the driver's code on aarch64.
+A64_UNIT=$RW_ROOT/build/aarch64/host/unit
+if [[ ! -x $A64_UNIT/test_util ]] && matches "unit (aarch64)"; then
+	echo "FAIL unit (aarch64): $A64_UNIT was not built (scripts/deps.sh, then make)" >"$RW_TMP/a64.unit"
+	report "$RW_TMP/a64.unit"
+fi
+
+for bin in "$RW_ROOT"/build/unit/* "$SAN"/unit/* "$A64_UNIT"/*; do
 	[[ -f $bin && -x $bin ]] || continue
 	name=unit/$(basename "$bin")
-	sandir=
+	sandir= run=()
 	[[ $bin == "$SAN"/* ]] && name="unit (sanitized)/$(basename "$bin")" sandir=$RW_TMP/san-$(basename "$bin")
-	out=$RW_TMP/$(basename "$bin")${sandir:+.san}.unit
+	[[ $bin == "$A64_UNIT"/* ]] && name="unit (aarch64)/$(basename "$bin")" \
+		run=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
+	out=$RW_TMP/$(basename "$bin")${sandir:+.san}${run:+.a64}.unit
 	(
 		cd "$RW_ROOT" || exit 2
 		[[ -z $sandir ]] || SAN_LEAKS=1 san_env "$sandir"
-		timeout -k 5 240 "$bin"
+		timeout -k 5 240 "${run[@]}" "$bin"
 	) >"$out.raw" 2>&1
 	rc=$?
 	{
@@ -136,11 +147,12 @@ for bin in "$RW_ROOT"/build/unit/* "$SAN"/unit/*; do
 		# it failed, indented so that it never counts.
 		grep -E '^(PASS|FAIL) ' "$out.raw" | while IFS= read -r line; do
 			[[ -z $sandir ]] || line="${line%% *} (sanitized) ${line#* }"
+			[[ -z ${run[*]} ]] || line="${line%% *} (aarch64) ${line#* }"
 			matches "$name: ${line#* }" && echo "$line"
 		done
 		if ((rc != 0)) && ! grep -qE '^FAIL ' "$out.raw" && matches "$name"; then
 			if ((rc == 124 || rc == 137)); then
-				echo "FAIL $name: timed out after 60 s"
+				echo "FAIL $name: timed out after 240 s"
 			else
 				echo "FAIL $name: exited with status $rc"
 			fi

@@ -82,18 +82,40 @@ void lib_run_unload_hook(struct version *v)
 }
 
 /* -------------------------------------------------------- trampolines
- * endbr64 (a no-op without CET), then jmp *slot(%rip) to the slot in the
- * page after the code page. Written while the page is only writable, then
- * made read+exec: never both. */
+ * Each jumps through its slot in the page after the code page:
+ *   x86-64:  endbr64 (a no-op without CET); jmp *slot(%rip)
+ *   aarch64: bti c (a no-op without BTI); ldr x16, slot; br x16 (x16 is
+ *            the register the psABI gives veneers)
+ * Written while the page is only writable, then made read+exec: never
+ * both. */
 
 size_t lib_page_size(void)
 {
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
+#if defined(__x86_64__)
+static void write_tramp(unsigned char *t, size_t i, size_t pg)
+{
+	int32_t disp = (int32_t)(pg + i * 8 - (i * TRAMP + 10));
+	memcpy(t, "\xf3\x0f\x1e\xfa\xff\x25", 6);
+	memcpy(t + 6, &disp, 4);
+	memset(t + 10, 0xcc, TRAMP - 10);
+}
+#elif defined(__aarch64__)
+static void write_tramp(unsigned char *t, size_t i, size_t pg)
+{
+	/* The ldr's literal is a word offset of 19 bits: slots are within
+	 * a page of a 64 KiB page at most. */
+	uint32_t off = (uint32_t)(pg + i * 8 - (i * TRAMP + 4)) / 4;
+	uint32_t insn[4] = {0xd503245f, 0x58000010 | (off & 0x7ffff) << 5, 0xd61f0200, 0};
+	memcpy(t, insn, sizeof insn);
+}
+#endif
+
 static struct chunk *chunk_new(struct rewire_lib *lib)
 {
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 	size_t pg = lib_page_size();
 	struct chunk *c = calloc(1, sizeof *c);
 	unsigned char *m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -105,13 +127,11 @@ static struct chunk *chunk_new(struct rewire_lib *lib)
 		free(c);
 		return NULL;
 	}
-	for (size_t i = 0; i < pg / TRAMP; i++) {
-		unsigned char *t = m + i * TRAMP;
-		int32_t disp = (int32_t)(pg + i * 8 - (i * TRAMP + 10));
-		memcpy(t, "\xf3\x0f\x1e\xfa\xff\x25", 6);
-		memcpy(t + 6, &disp, 4);
-		memset(t + 10, 0xcc, TRAMP - 10);
-	}
+	for (size_t i = 0; i < pg / TRAMP; i++)
+		write_tramp(m + i * TRAMP, i, pg);
+	/* aarch64's instruction cache does not see stores: clean and
+	 * invalidate it over the new code (nothing to do on x86-64). */
+	__builtin___clear_cache((char *)m, (char *)m + pg);
 	if (mprotect(m, pg, PROT_READ | PROT_EXEC) < 0) {
 		munmap(m, 2 * pg);
 		free(c);
@@ -122,7 +142,7 @@ static struct chunk *chunk_new(struct rewire_lib *lib)
 	c->code = m;
 	return c;
 #else
-	lib_fail(lib, "%s: trampolines are made on x86-64 only", lib->name);
+	lib_fail(lib, "%s: trampolines are made on x86-64 and aarch64 only", lib->name);
 	return NULL;
 #endif
 }

@@ -58,6 +58,7 @@
 
 typedef struct user_regs_struct arch_regs;
 #define ARCH_MACHINE EM_X86_64
+#define ARCH_NAME "x86-64"
 #define ARCH_XSTATE NT_X86_XSTATE
 #define RED_ZONE 128
 
@@ -108,6 +109,7 @@ typedef struct {
 	int syscallno;
 } arch_regs;
 #define ARCH_MACHINE EM_AARCH64
+#define ARCH_NAME "aarch64"
 #define ARCH_XSTATE NT_ARM_SVE
 #define RED_ZONE 0	/* none in the AAPCS64 */
 #ifndef NT_ARM_SYSTEM_CALL
@@ -289,13 +291,32 @@ static uint64_t module_symbol(const struct module *m, const char *name)
 	return addr;
 }
 
-/* The executable is a 64-bit x86-64 ELF; reading it needs the same rights
- * as tracing the process. */
+/* An emulator (qemu-user) running a program of another machine: its
+ * executable is the emulator's, of this machine, and a dlopen there would
+ * load the agent into the emulator, not into the program. */
+static int check_emulator(int pid, const char *path)
+{
+	char exe[4096];
+	ssize_t n = readlink(path, exe, sizeof exe - 1);
+	if (n <= 0)
+		return 0;	/* check_exe says why */
+	exe[n] = 0;
+	if (strncmp(rw_basename(exe), "qemu-", 5))
+		return 0;
+	return rw_fail("it runs under an emulator (%s): rewire attaches to programs of its own "
+		       "machine only; start it with `rewire run`, which runs an aarch64 program "
+		       "under qemu with the agent in", rw_basename(exe));
+}
+
+/* The executable is a 64-bit ELF of this machine; reading it needs the same
+ * rights as tracing the process. */
 static int check_exe(int pid)
 {
 	char path[64];
 	Elf64_Ehdr eh;
 	snprintf(path, sizeof path, "/proc/%d/exe", pid);
+	if (check_emulator(pid, path) < 0)
+		return -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == EACCES || errno == EPERM ? not_permitted(pid, errno) :
@@ -305,10 +326,10 @@ static int check_exe(int pid)
 	if (n < EI_NIDENT + 4 || memcmp(eh.e_ident, ELFMAG, SELFMAG))
 		return rw_fail("its executable is not an ELF file");
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
-		return rw_fail("it is a 32-bit program: rewire patches 64-bit x86-64 programs only");
+		return rw_fail("it is a 32-bit program: rewire attaches to 64-bit programs only");
 	if (eh.e_machine != ARCH_MACHINE)
-		return rw_fail("it is a program for another machine (ELF machine %u): rewire patches "
-			       "x86-64 programs only", eh.e_machine);
+		return rw_fail("it is a program for another machine (ELF machine %u): rewire attaches "
+			       "to programs of its own machine (%s) only", eh.e_machine, ARCH_NAME);
 	return 0;
 }
 

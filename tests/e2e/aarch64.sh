@@ -194,6 +194,91 @@ t_a64_driver_compiles() {
 	pass
 }
 
+# The driver built for aarch64 (make: build/aarch64/host/rewire, linked
+# with Debian's arm64 libraries that scripts/deps.sh unpacks) runs under
+# qemu too: a64_host_mode makes $REWIRE that driver, so the engine's tests
+# run with the driver and the program both aarch64. (Not `rewire run`:
+# without binfmt_misc, a program under qemu cannot exec another aarch64
+# one; nor `rewire attach`: ptrace under qemu sees qemu's registers.)
+a64_host_mode() {
+	a64_mode
+	local host=$RW_ROOT/build/aarch64/host/rewire
+	[[ -x $host ]] || fail "$host was not built (scripts/deps.sh unpacks its arm64 libraries, then make)"
+	readelf -h "$host" | grep -q 'Machine: *AArch64' || fail "$host is not an aarch64 program"
+	printf '#!/bin/sh\nexec qemu-aarch64 -L %s %s "$@"\n' "$A64_SYSROOT" "$host" >"$W/bin/rewire"
+	chmod +x "$W/bin/rewire"
+	REWIRE=$W/bin/rewire
+}
+
+e2e_test t_a64_host_body "aarch64 driver: function body change (the driver and the program under qemu)" timeout=120
+t_a64_host_body() { a64_host_mode; t_body; }
+e2e_test t_a64_host_twice "aarch64 driver: patched twice (existing function, pointer from patch 1)" timeout=120
+t_a64_host_twice() { a64_host_mode; t_twice; }
+e2e_test t_a64_host_unknown "aarch64 driver: unknown symbol refused" timeout=120
+t_a64_host_unknown() { a64_host_mode; t_unknown; }
+e2e_test t_a64_host_cxx "aarch64 driver: C++ methods, virtuals, templates, lambdas, new class" timeout=180
+t_a64_host_cxx() { a64_host_mode; t_cxx; }
+
+# An aarch64 program under qemu, attached to: the process's executable is
+# qemu (x86-64), and the dlopen would load the agent into qemu. Refused
+# before the process is touched; it runs on.
+e2e_test t_a64_attach_refused "aarch64: rewire attach to a program under qemu is refused (the agent would load into qemu)" once timeout=120
+t_a64_attach_refused() {
+	local from
+	a64_mode
+	CC=aarch64-linux-gnu-gcc CFLAGS=(-g -pthread -O2 -fPIE) LDFLAGS=(-g -pthread -O2 -pie)
+	build_victim body
+	LOG=$W/plain.log
+	qemu-aarch64 -L "$A64_SYSROOT" "$W/base/body" >"$LOG" 2>&1 &
+	VPID=$!
+	rw_track "$VPID"
+	VSTART=$(proc_start "$VPID")
+	wait_lines "$LOG" 3 20 1 || fail "the aarch64 program printed fewer than 3 lines in 20 s"
+	from=$(lines "$LOG")
+	expect_error 1 "it runs under an emulator (qemu-aarch64): rewire attaches to programs of its own machine only" \
+		attach "$VPID"
+	grep -q librewire "/proc/$VPID/maps" && fail "an agent was loaded into qemu"
+	wait_lines "$LOG" 3 10 "$from" || fail "the program stopped after the refusal"
+	assert_alive "after the refused attach"
+	pass
+}
+
+# status and revert, from the aarch64 driver, of patches it applied.
+e2e_test t_a64_host_revert "aarch64 driver: rewire status lists the patches, rewire revert takes them back" once timeout=120
+t_a64_host_revert() {
+	local k from out=$W/revert.out rc=0
+	a64_host_mode
+	CC=aarch64-linux-gnu-gcc CFLAGS=(-g -pthread -O2 -fPIE) LDFLAGS=(-g -pthread -O2 -pie)
+	build_victim body
+	variant body v3 BODY 'return tick * 3;'
+	variant body v4 BODY 'return tick * 4;'
+	start_victim body
+	wait_lines "$LOG" 4 10 1 || fail "the aarch64 program printed fewer than 4 lines in 10 s"
+	for k in 3 4; do
+		from=$(lines "$LOG")
+		apply_ok "$W/v$k/body.o"
+		check_after "$from" "v[\"value\"] == v[\"tick\"] * $k" "after patch $((k - 2))"
+	done
+	"$REWIRE" status "$VPID" >"$out" 2>&1 || rc=$?
+	((rc == 0)) || fail "rewire status exited $rc: $(head -c 300 "$out")"
+	grep -q "^process $VPID (.*): 2 patches$" "$out" || fail "no header line: $(head -n 1 "$out")"
+	grep -qE "^  patch 2  [0-9]{2}:[0-9]{2}:[0-9]{2}  (.*, )?compute(, .*)?$" "$out" ||
+		fail "patch 2 is not listed with compute: $(tr '\n' '|' <"$out")"
+	from=$(lines "$LOG") rc=0
+	"$REWIRE" revert "$VPID" >"$out" 2>&1 || rc=$?
+	((rc == 0)) && grep -q "^rewire: process $VPID: patch 2 taken back; it runs the code before it" "$out" ||
+		fail "rewire revert: exit $rc, $(cat "$out")"
+	check_after "$from" 'v["value"] == v["tick"] * 3' "after the revert of patch 2"
+	from=$(lines "$LOG") rc=0
+	"$REWIRE" revert "$VPID" 0 >"$out" 2>&1 || rc=$?
+	((rc == 0)) && grep -q "^rewire: process $VPID: patch 1 taken back; it runs the code before it" "$out" ||
+		fail "rewire revert PID 0: exit $rc, $(cat "$out")"
+	check_after "$from" 'v["value"] == v["tick"] * 2' "after the revert to the build"
+	assert_alive "after the reverts"
+	check_steps 1 tick 1
+	pass
+}
+
 # rewire run of an aarch64 program on x86-64 runs it under qemu-user with
 # the aarch64 agent (driver/run.c): the whole session — watch, compile
 # with the recorded cross compiler, diff, patch — on aarch64 code.

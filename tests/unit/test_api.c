@@ -58,6 +58,7 @@ static const char *at(const char *name)
 	return b;
 }
 
+
 /* Run a shell command in the temp dir; 0 when it exited 0. */
 static int sh(const char *fmt, ...)
 {
@@ -111,6 +112,28 @@ static const char dep_src[] =
 	"int rewire_lib_load(void *state, int version)\n"
 	"{ ((int *)state)[0] = version; return REFUSE; }\n"
 	"void rewire_lib_unload(void *state, int version) { ((int *)state)[1] = version; }\n";
+
+/* The libraries it loads are built for the machine it was built for:
+ * built for aarch64, "cc" and "g++" are aarch64-linux-gnu-gcc and -g++
+ * when they are there (Debian's names of the native compilers on aarch64,
+ * and of the cross compilers when the test runs under qemu-user). */
+static int own_compilers(void)
+{
+#ifdef __aarch64__
+	char path[8192];
+	if (system("command -v aarch64-linux-gnu-gcc >/dev/null") != 0)
+		return 0;
+	if (mkdir(at("bin"), 0700) < 0 ||
+	    put("bin/cc", "#!/bin/sh\nexec aarch64-linux-gnu-gcc \"$@\"\n") ||
+	    put("bin/g++", "#!/bin/sh\nexec aarch64-linux-gnu-g++ \"$@\"\n") ||
+	    chmod(at("bin/cc"), 0755) < 0 || chmod(at("bin/g++"), 0755) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s:%s", at("bin"), getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	return setenv("PATH", path, 1);
+#else
+	return 0;
+#endif
+}
 
 static int build_dep(const char *out, int value, int refuse, const char *flags)
 {
@@ -821,7 +844,7 @@ int main(void)
 	}
 	/* The copies go to $XDG_RUNTIME_DIR/rewire: here, in the temp dir. */
 	if (mkdir(at("xdg"), 0700) < 0 || setenv("XDG_RUNTIME_DIR", at("xdg"), 1) < 0 ||
-	    build_all()) {
+	    own_compilers() || build_all()) {
 		fprintf(stderr, "test_api: cannot build the test libraries (see %s/log)\n", tmp);
 		return 2;
 	}

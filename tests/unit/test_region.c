@@ -42,8 +42,9 @@ static void reset(void)
 	nranges = npending = 0;
 }
 
-/* A module at lo: its first range is reserved 64 MiB + RESERVE_SIZE below,
- * at want (placed on or just below a 4 GiB boundary). */
+/* A module at lo: its first range is reserved REACH / 32 + RESERVE_SIZE
+ * below (64 MiB + 256 MiB on x86-64, 4 + 32 MiB on aarch64), at want
+ * (placed on or just below a 4 GiB boundary). */
 static int setup(uint64_t lo, uint64_t want, const char *name)
 {
 	struct agent_err e = {{0}};
@@ -54,12 +55,12 @@ static int setup(uint64_t lo, uint64_t want, const char *name)
 	return ok;
 }
 
-/* Every page within 2.5 GiB of a module at lo is taken: reservation and
- * allocation still succeed, far from it. */
+/* Every page within REACH * 5 / 4 of a module at lo (2.5 GiB on x86-64)
+ * is taken: reservation and allocation still succeed, far from it. */
 static void test_far(uint64_t lo)
 {
 	struct agent_err e = {{0}};
-	const uint64_t span = 5ull << 29;
+	const uint64_t span = REACH / 4 * 5;
 	uint64_t a = 0;
 	reset();
 	void *p = mmap((void *)(lo - span), 2 * span, PROT_NONE,
@@ -82,7 +83,7 @@ static void test_far(uint64_t lo)
 int main(void)
 {
 	struct agent_err e = {{0}};
-	const uint64_t g = 0x3f0000000000ull, below = (64ull << 20) + RESERVE_SIZE;
+	const uint64_t g = 0x3f0000000000ull, below = REACH / 32 + RESERVE_SIZE;
 	uint64_t a = 0, b = 0;
 
 	if (setup(g + below, g, "range at a boundary")) {
