@@ -37,8 +37,9 @@
  * run its translation of the old code): there the agent stores the bytes
  * itself, the page writable for that time, every other thread stopped. */
 #define AGENT_WRITE_THROUGH_MEM 0
-/* B and BL reach +-128 MiB. */
+/* B and BL reach +-128 MiB; ADRP, which reaches data, +-4 GiB. */
 #define AGENT_REACH (128ull << 20)
+#define AGENT_DATA_REACH (4ull << 30)
 #define AGENT_RESERVE_SIZE (32ull << 20)
 /* A thread stopped at a site's first instruction resumes there after the
  * write, through an exception return (context synchronizing): it runs
@@ -105,5 +106,34 @@ static inline uint64_t agent_context_pc(const ucontext_t *uc)
 	return (uint64_t)uc->uc_mcontext.pc;
 #endif
 }
+
+static inline uint64_t agent_context_sp(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uint64_t)uc->uc_mcontext.gregs[15];	/* REG_RSP */
+#else
+	return (uint64_t)uc->uc_mcontext.sp;
+#endif
+}
+
+/* The return address a call left in a register (aarch64's link register,
+ * x30), 0 where calls push it (x86-64). */
+static inline uint64_t agent_context_ret(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	(void)uc;
+	return 0;
+#else
+	return (uint64_t)uc->uc_mcontext.regs[30];
+#endif
+}
+
+/* Return addresses are aligned to this (instructions are 4 bytes on
+ * aarch64). */
+#if defined(__x86_64__)
+#define AGENT_RET_ALIGN 1
+#else
+#define AGENT_RET_ALIGN 4
+#endif
 
 #endif

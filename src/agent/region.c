@@ -16,11 +16,14 @@
  * 2 GiB so that code compiled without -fPIE, which uses 32-bit absolute
  * addresses, can be placed there.
  *
- * An agent attached late in a program's life (`rewire attach`) may find
- * every page within 2 GiB of the program taken. Patches are then placed
- * far, in a range reserved anywhere: the driver sees from the address it
- * is given that the patch is out of 32-bit reach, and links it to call the
- * program through stubs and to be entered by absolute jumps (link/). */
+ * An agent attached late in a program's life (`rewire attach`), or one
+ * whose reservation patches have used up, may find every page within
+ * reach of the program taken. Patches are then placed far: on aarch64
+ * first within ADRP's +-4 GiB (AGENT_DATA_REACH), where they still reach
+ * the program's data, else in a range reserved anywhere. The driver sees
+ * from the address it is given that the patch is out of the calls' reach,
+ * and links it to call the program through stubs and to be entered by
+ * absolute jumps (link/). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -55,11 +58,16 @@ static uint64_t page_size(void)
 	return (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static int reaches(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi)
+static int within(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi, uint64_t reach)
 {
 	uint64_t lo = a_lo < b_lo ? a_lo : b_lo;
 	uint64_t hi = a_hi > b_hi ? a_hi : b_hi;
-	return hi - lo < REACH - (1u << 20);
+	return hi - lo < reach - (1u << 20);
+}
+
+static int reaches(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi)
+{
+	return within(a_lo, a_hi, b_lo, b_hi, REACH);
 }
 
 static int try_reserve(uint64_t at, uint64_t size)
@@ -107,6 +115,28 @@ static int reserve_near(uint64_t lo, uint64_t hi)
 	return -1;
 }
 
+/* Beyond the calls' reach, within the data's (AGENT_DATA_REACH: aarch64's
+ * adrp reaches +-4 GiB where its bl reaches 128 MiB): a patch placed there
+ * calls the program through stubs, and still reads and writes its data. */
+static int reserve_data_reach(uint64_t lo, uint64_t hi)
+{
+#ifdef AGENT_DATA_REACH
+	const uint64_t align = 2u << 20;
+	for (uint64_t size = RESERVE_SIZE; size >= MIN_RESERVE; size /= 4) {
+		for (uint64_t step = REACH; step + size < AGENT_DATA_REACH; step += size) {
+			uint64_t below = (lo - step - size) & ~(align - 1);
+			uint64_t above = (hi + step + align - 1) & ~(align - 1);
+			if (lo > step + size + align && within(lo, hi, below, below + size, AGENT_DATA_REACH) &&
+			    try_reserve(below, size) == 0)
+				return 0;
+			if (within(lo, hi, above, above + size, AGENT_DATA_REACH) && try_reserve(above, size) == 0)
+				return 0;
+		}
+	}
+#endif
+	return -1;
+}
+
 /* Anywhere the kernel has room: for patches placed far. */
 static int reserve_far(void)
 {
@@ -127,7 +157,7 @@ static int reserve_far(void)
  * free, a range anywhere for patches placed far. */
 int region_reserve_near(uint64_t lo, uint64_t hi, struct agent_err *e)
 {
-	if (reserve_near(lo, hi) == 0 || reserve_far() == 0)
+	if (reserve_near(lo, hi) == 0 || reserve_data_reach(lo, hi) == 0 || reserve_far() == 0)
 		return 0;
 	return agent_fail(e, "no free address range of 4 MiB for patches: the address space is "
 			  "full");
@@ -148,13 +178,15 @@ static uint64_t alloc_start(const struct range *r, uint64_t size)
 	return b - at < size ? b + page_size() : at;
 }
 
-/* A range with size bytes free, within reach of lo-hi (near) or anywhere. */
-static struct range *find_range(uint64_t lo, uint64_t hi, int near, uint64_t size, uint64_t *addr)
+/* A range with size bytes free within reach of lo-hi (REACH: near;
+ * UINT64_MAX: anywhere). */
+static struct range *find_range(uint64_t lo, uint64_t hi, uint64_t reach, uint64_t size, uint64_t *addr)
 {
 	for (size_t i = 0; i < nranges; i++) {
 		struct range *r = &ranges[i];
 		uint64_t at = alloc_start(r, size), end = r->base + r->size;
-		if (at <= end && end - at >= size && (!near || reaches(lo, hi, at, at + size))) {
+		if (at <= end && end - at >= size &&
+		    (reach == UINT64_MAX || within(lo, hi, at, at + size, reach))) {
 			*addr = at;
 			return r;
 		}
@@ -173,13 +205,19 @@ int region_alloc(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *addr, struct
 				  (unsigned long)size, RESERVE_SIZE);
 	if (npending == MAX_PENDING)
 		return agent_fail(e, "too many allocations in one patch");
-	struct range *r = find_range(lo, hi, 1, size, addr);
+	struct range *r = find_range(lo, hi, REACH, size, addr);
 	if (!r && reserve_near(lo, hi) == 0)
-		r = find_range(lo, hi, 1, size, addr);
+		r = find_range(lo, hi, REACH, size, addr);
+#ifdef AGENT_DATA_REACH
 	if (!r)
-		r = find_range(lo, hi, 0, size, addr);
+		r = find_range(lo, hi, AGENT_DATA_REACH, size, addr);
+	if (!r && reserve_data_reach(lo, hi) == 0)
+		r = find_range(lo, hi, AGENT_DATA_REACH, size, addr);
+#endif
+	if (!r)
+		r = find_range(lo, hi, UINT64_MAX, size, addr);
 	if (!r && reserve_far() == 0)
-		r = find_range(lo, hi, 0, size, addr);
+		r = find_range(lo, hi, UINT64_MAX, size, addr);
 	if (!r)
 		return agent_fail(e, "no free address range of %lu bytes for a patch: the address "
 				  "space is full", (unsigned long)size);

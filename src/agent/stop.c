@@ -42,7 +42,7 @@ static _Atomic uint32_t release_gen;
 static _Atomic uint32_t acks;
 static _Atomic uint32_t inside;
 static _Atomic uint32_t nseen;
-static struct { _Atomic int tid; _Atomic uint64_t ip; } seen[MAX_THREADS];
+static struct { _Atomic int tid; _Atomic uint64_t ip, sp, ret; } seen[MAX_THREADS];
 
 /* The wake-up comes from release_all(); the timeout is only a safety net. */
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
@@ -68,6 +68,8 @@ static void stop_handler(int sig, siginfo_t *si, void *ucv)
 	if (i < MAX_THREADS) {
 		ucontext_t *uc = ucv;
 		atomic_store(&seen[i].ip, agent_context_pc(uc));
+		atomic_store(&seen[i].sp, agent_context_sp(uc));
+		atomic_store(&seen[i].ret, agent_context_ret(uc));
 		atomic_store(&seen[i].tid, (int)syscall(SYS_gettid));
 	}
 	atomic_fetch_add(&acks, 1);
@@ -393,6 +395,100 @@ static const char *thread_inside(const struct stop_range *r, size_t n, int *tid)
 	return NULL;
 }
 
+/* A jump longer than a near one (to a patch placed far) covers more than
+ * the entry's first instruction: a call made from those bytes returns
+ * into the middle of the jump. Is v such a return address of a range? */
+static const char *return_inside(const struct stop_range *r, size_t n, uint64_t v)
+{
+	for (size_t j = 0; j < n; j++)
+		if (r[j].hi - r[j].lo > ARCH_JUMP_SIZE && v > r[j].lo && v < r[j].hi &&
+		    v % AGENT_RET_ALIGN == 0)
+			return r[j].name;
+	return NULL;
+}
+
+static uint64_t hex(const char **p, const char *end)
+{
+	uint64_t v = 0;
+	for (; *p < end; ++*p) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		v = v << 4 | (uint64_t)d;
+	}
+	return v;
+}
+
+/* ends[i]: the end of the mapping that holds stopped thread i's stack
+ * pointer (its stack's top, past its live frames), from /proc/self/maps
+ * read with plain system calls into a static buffer (no stdio, no malloc:
+ * a stopped thread may hold their locks). 0 where none does. */
+static void stack_ends(uint64_t *ends, uint32_t count)
+{
+	static char buf[1 << 16];
+	size_t have = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	memset(ends, 0, count * sizeof *ends);
+	for (ssize_t got; fd >= 0 && (got = read(fd, buf + have, sizeof buf - have)) > 0;) {
+		const char *line = buf, *end = buf + have + (size_t)got, *nl;
+		while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
+			uint64_t lo = hex(&line, nl), hi = (line < nl && *line == '-') ? (line++, hex(&line, nl)) : 0;
+			for (uint32_t i = 0; i < count; i++) {
+				uint64_t sp = atomic_load(&seen[i].sp);
+				if (sp >= lo && sp < hi)
+					ends[i] = hi;
+			}
+			line = nl + 1;
+		}
+		have = (size_t)(end - line);
+		if (have == sizeof buf)	/* a line longer than the buffer: skip it */
+			have = 0;
+		memmove(buf, line, have);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Does a stopped thread's return address (its link register, a word of
+ * its stack between its stack pointer and the stack's top) point inside
+ * a long jump's bytes? The stack is read through /proc/self/mem; a stale
+ * word that matches only makes the patch wait. Only when some range is
+ * longer than a near jump (rare: patches placed far). */
+static const char *thread_returns_into(const struct stop_range *r, size_t n, int *tid)
+{
+	static uint64_t buf[8192], ends[MAX_THREADS];
+	const char *name = NULL;
+	int any = 0, fd = -1;
+	for (size_t j = 0; j < n; j++)
+		any |= r[j].hi - r[j].lo > ARCH_JUMP_SIZE;
+	if (!any)
+		return NULL;
+	uint32_t count = atomic_load(&nseen);
+	if (count > MAX_THREADS)
+		count = MAX_THREADS;
+	stack_ends(ends, count);
+	fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	for (uint32_t i = 0; !name && i < count; i++) {
+		name = return_inside(r, n, atomic_load(&seen[i].ret));
+		uint64_t at = atomic_load(&seen[i].sp) & ~7ull;
+		while (fd >= 0 && !name && at < ends[i]) {
+			size_t want = ends[i] - at < sizeof buf ? (size_t)(ends[i] - at) : sizeof buf;
+			ssize_t got = pread(fd, buf, want, (off_t)at);
+			if (got <= 0)
+				break;
+			for (size_t k = 0; !name && k < (size_t)got / 8; k++)
+				name = return_inside(r, n, buf[k]);
+			at += (uint64_t)got;
+		}
+		if (name)
+			*tid = atomic_load(&seen[i].tid);
+	}
+	if (fd >= 0)
+		close(fd);
+	return name;
+}
+
 int stop_world_and(const struct stop_range *ranges, size_t nranges,
 		   int (*write)(void *ctx, struct agent_err *e), void *ctx,
 		   uint64_t *pause_ns, uint32_t *nthreads, struct agent_err *e)
@@ -434,7 +530,9 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		const char *busy = thread_inside(ranges, nranges, &tid);
+		const char *busy = thread_inside(ranges, nranges, &tid), *returns = NULL;
+		if (!busy)
+			busy = returns = thread_returns_into(ranges, nranges, &tid);
 		int rc = 0;
 		if (!busy)
 			rc = write(ctx, e);
@@ -443,6 +541,10 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 		*nthreads = (uint32_t)nsent;
 		if (!busy)
 			return rc;
+		if (attempt == RETRIES && returns)
+			return agent_fail(e, "thread %d would return into the first bytes of %s, which "
+				"the jump to a patch placed far overwrites (a call made there has not "
+				"returned; tried %d times)", tid, busy, RETRIES);
 		if (attempt == RETRIES)
 			return agent_fail(e, "thread %d keeps executing the first bytes of %s "
 				"(tried %d times)", tid, busy, RETRIES);

@@ -726,6 +726,8 @@ static int a64_anchor_span(const uint8_t *code, uint64_t size, uint64_t off, int
 
 const struct arch arch_aarch64 = {
 	.name = "aarch64",
+	.reach = "128 MiB",
+	.pcrel_ref = "PC-relative offset",
 	.machine = EM_AARCH64,
 	.insn_max = 4,
 	.stub_size = 16,

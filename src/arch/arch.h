@@ -34,6 +34,8 @@ struct relval {
  * bits of a 4-byte instruction, which field_bits tells. */
 struct arch {
 	const char *name;
+	const char *reach;	/* of calls from a patch, for messages: "2 GiB" */
+	const char *pcrel_ref;	/* a reference to data that does not reach from far */
 	uint16_t machine;	/* EM_X86_64, EM_AARCH64 */
 	uint8_t insn_max;	/* longest instruction */
 	uint8_t stub_size;

@@ -231,6 +231,8 @@ static int x86_next_insn(const uint8_t *p, size_t avail, uint64_t addr, uint64_t
 
 const struct arch arch_x86_64 = {
 	.name = "x86-64",
+	.reach = "2 GiB",
+	.pcrel_ref = "32-bit offset",
 	.machine = EM_X86_64,
 	.insn_max = 15,
 	.stub_size = 8,

@@ -208,8 +208,8 @@ static void warn_far(const struct link *l)
 {
 	static int said;
 	if (l->far && !said++)
-		rw_say("warning: no memory free within 2 GiB of the program: patches are placed far "
-		       "and call it through stubs");
+		rw_say("warning: no memory free within %s of the program: patches are placed far "
+		       "and call it through stubs", rw_arch->reach);
 }
 
 /* Profilers name the patch's code: perf reads /tmp/perf-PID.map for code

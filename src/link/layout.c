@@ -11,15 +11,18 @@
  * GOT slots are filled here with final values (addresses, TLS offsets,
  * module ids): nothing is left for a dynamic loader to do.
  *
- * Placed far. When the agent finds no memory within 2 GiB of the program
- * (an attached program whose address space near it is taken), it hands
- * out memory anywhere, and the address tells. The patch is then linked to
- * work from there: its calls and jumps to the program's functions go
- * through stubs of its own (jmp *slot(%rip)), GOT-relative references
- * through its GOT as always, and the entry jumps become absolute ones
- * (link_plan_jumps). What cannot be served from far - a 32-bit offset or
- * absolute address of the program's data, or of anything the patch holds
- * in absolute 32-bit form - refuses the whole patch, naming the symbol. */
+ * Placed far. When the agent finds no memory within the calls' reach of
+ * the program (2 GiB on x86-64, 128 MiB on aarch64: an attached program
+ * whose address space near it is taken, or a reservation used up), it
+ * hands out memory farther, and the address tells (on aarch64 within
+ * adrp's 4 GiB first). The patch is then linked to work from there: its
+ * calls and jumps to the program's functions go through stubs of its own
+ * (jmp *slot(%rip); ldr x16 + br x16), GOT-relative references through
+ * its GOT as always, and the entry jumps become absolute ones
+ * (link_plan_jumps). What cannot be served from far - an offset or
+ * absolute address of the program's data that does not reach, or of
+ * anything the patch holds in absolute 32-bit form - refuses the whole
+ * patch, naming the symbol. */
 #include <elf.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -237,11 +240,11 @@ static int far_refusal(struct link *l, uint32_t oi, uint16_t si, const struct el
 	const char *what = t->bind == BIND_SECTION ? "in the patch" :
 			   t->bind == BIND_DYN ? "of a library" :
 			   t->is_func ? "a function of the program" : "data of the program";
-	int rc = rw_fail("%s: %s refers to %s (%s) by a 32-bit %s, and no memory is free within 2 GiB "
-			 "of the program: the patch is placed far from it and cannot reach that "
-			 "(start the program under rewire run, which keeps memory near it)",
+	int rc = rw_fail("%s: %s refers to %s (%s) by a %s, and no memory is free within %s of the "
+			 "program: the patch is placed far from it and cannot reach that (start the "
+			 "program under rewire run, which keeps memory near it)",
 			 rw_basename(o->path), from, referred_name(l, oi, si, r, k), what,
-			 k->pcrel ? "offset" : "absolute address");
+			 k->pcrel ? rw_arch->pcrel_ref : "32-bit absolute address", rw_arch->reach);
 	free(from);
 	return rc;
 }

@@ -884,8 +884,9 @@ static int plan_jump(struct redirect *rd, int need, int need_prev, int far)
 	if (far)
 		return rw_fail("%s: the running function is %llu bytes long: too short for the %d-byte "
 			       "absolute jump that reaches a patch placed far from the program (no "
-			       "memory is free within 2 GiB of it)", rw_demangle(rd->name),
-			       (unsigned long long)room, need > need_prev ? need : need_prev);
+			       "memory is free within %s of it)", rw_demangle(rd->name),
+			       (unsigned long long)room, need > need_prev ? need : need_prev,
+			       rw_arch->reach);
 	return rw_fail("%s: the running function is %llu bytes long with no padding after or before "
 		       "it: too short for a %d-byte jump", rw_demangle(rd->name),
 		       (unsigned long long)room, need);

@@ -194,6 +194,64 @@ t_a64_driver_compiles() {
 	pass
 }
 
+# Placed far on aarch64: victims/far.c fills every free page within 160
+# MiB of itself, after the agent reserved its 32 MiB near it. Two patches of
+# 20 MiB each (a new array in .bss): the first fits the reservation; the
+# second cannot, and no memory is free within bl's 128 MiB: it is placed
+# beyond (within adrp's 4 GiB, agent/region.c), calls the program through
+# stubs (adrp, ldr x16; br x16) and is entered by 12-byte jumps (adrp x16;
+# add; br x16). A third reads a file static of the program by adrp, from
+# there. A fourth replaces a function whose first instruction is a call a
+# thread sleeps in: refused (the thread would return into the jump).
+e2e_test t_a64_far "aarch64: patches placed beyond bl's reach (stubs, 12-byte entry jumps, the program's data by adrp; a thread that would return into a jump refuses)" timeout=180
+t_a64_far() {
+	local from warn='^rewire: warning: no memory free within 128 MiB of the program: patches are placed far and call it through stubs$'
+	a64_mode
+	mkdir -p "$W/base"
+	cp "$VICTIMS/far_value.c" "$W/base/"
+	compile_in "$W/base" far_value
+	VICTIM_LIBS=far_value.o build_victim far
+	variant far_value p1 K 'static volatile char big1[20 << 20]; big1[tick & 0xfffff] = 1; volatile int k = 3;'
+	local p1=$OBJ
+	variant far_value p2 K 'static volatile char big2[20 << 20]; big2[tick & 0xfffff] = 2; volatile int k = 5;'
+	local p2=$OBJ
+	variant far_value p3 K 'static volatile char big3[20 << 20]; big3[tick & 0xfffff] = 3; volatile int k = seed;'
+	local p3=$OBJ
+	variant far_value p4 K 'static volatile char big4[20 << 20]; big4[tick & 0xfffff] = 4; volatile int k = 6;' EXTRA 'void sleeper(void);
+void wait_loop(void)
+{
+	for (;;)
+		sleeper();
+}'
+	local p4=$OBJ
+	start_victim far
+	wait_lines "$LOG" 4 10 1 || fail "the program printed fewer than 4 lines in 10 s"
+	check_all 1 'v["value"] == v["tick"] * 2' "before the patches"
+	from=$(lines "$LOG")
+	apply_ok "$p1"
+	grep -qE "$warn" "$APPLY_OUT" && fail "patch 1 was placed far: the reservation near the program should hold it"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after patch 1 (near)"
+	from=$(lines "$LOG")
+	apply_ok "$p2"
+	grep -qE "$warn" "$APPLY_OUT" || fail "patch 2 was not placed far: $(apply_msg)"
+	check_after "$from" 'v["value"] == v["tick"] * 5 && v["pid"] == pid' "after patch 2 (far)"
+	from=$(lines "$LOG")
+	apply_ok "$p3"
+	check_after "$from" 'v["value"] == v["tick"] * 4 && v["pid"] == pid' "after patch 3 (far, reading seed)"
+	# far.c's thread sleeps in a call made by wait_loop's first
+	# instruction: the jump to a patch placed far would overwrite the
+	# instruction it returns to. Refused whole (value too), not written.
+	from=$(lines "$LOG")
+	expect_error 1 "would return into the first bytes of wait_loop, which the jump to a patch placed far overwrites" \
+		apply --pid "$VPID" "$p4"
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped after the refusal"
+	check_after "$from" 'v["value"] == v["tick"] * 4 && v["pid"] == pid' "after the refused patch 4"
+	assert_alive "after the patches"
+	check_steps 1 calls 1
+	check_steps 1 tick 1
+	pass
+}
+
 # The driver built for aarch64 (make: build/aarch64/host/rewire, linked
 # with Debian's arm64 libraries that scripts/deps.sh unpacks) runs under
 # qemu too: a64_host_mode makes $REWIRE that driver, so the engine's tests

@@ -76,6 +76,11 @@ static void test_far(uint64_t lo)
 	ok = region_alloc(lo, lo + 4096, 4096, &a, &e) == 0;
 	result(ok && !reaches(lo, lo + 4096, a, a + 4096), "memory then comes from far",
 	       ok ? "it is near" : e.msg);
+#ifdef AGENT_DATA_REACH
+	/* aarch64: beyond bl's reach, within adrp's (the program's data). */
+	result(ok && within(lo, lo + 4096, a, a + 4096, AGENT_DATA_REACH),
+	       "memory from far is within the data's reach", ok ? "it is not" : e.msg);
+#endif
 	reset();
 	munmap(p, 2 * span);
 }

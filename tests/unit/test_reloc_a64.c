@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "arch/jump.h"
 #include "link/linker.h"
 #include "util.h"
 
@@ -121,6 +122,51 @@ static void relocate_section(const char *dir, struct elf_object *o, const struct
 	(void)dir;
 }
 
+/* The entry jumps the agent writes (arch/jump.h) against the assembler
+ * and ld: b; adrp x16 + add + br x16 within 4 GiB; ldr x16 + br x16 +
+ * the address beyond. Each from a fixed address to an absolute target. */
+static void check_jumps(const char *dir)
+{
+	static const struct { uint64_t at, to; int len; } cases[] = {
+		{0x100000000ull, 0x100001000ull, A64_JUMP_SIZE},
+		{0x100000000ull, 0x100000000ull - (128ull << 20), A64_JUMP_SIZE},
+		{0x100000000ull, 0x100000000ull + (200ull << 20) + 0x124, A64_MID_JUMP_SIZE},
+		{0x100000000ull, 0x100000000ull - (1ull << 30) + 0x5678, A64_MID_JUMP_SIZE},
+		{0x100000000ull, 0x100000000ull + (4ull << 30) - 0x2000, A64_MID_JUMP_SIZE},
+		{0x100000000ull, 0x100000000ull + (4ull << 30) + 0x1000, A64_FAR_JUMP_SIZE},
+		{0x100000000ull, 0x7f0012345678ull, A64_FAR_JUMP_SIZE},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t at = cases[i].at, to = cases[i].to;
+		char name[160], cmd[600], path[512], why[200];
+		uint8_t want[16] = {0}, got[16] = {0};
+		int len = a64_jump_size(at, to);
+		snprintf(name, sizeof name, "entry jump from %#llx to %#llx (%d bytes)",
+			 (unsigned long long)at, (unsigned long long)to, cases[i].len);
+		put(dir, "j.s", cases[i].len == A64_JUMP_SIZE ? "\t.text\n\t.globl _start\n_start:\n\tb T\n" :
+			cases[i].len == A64_MID_JUMP_SIZE ?
+			"\t.text\n\t.globl _start\n_start:\n\tadrp x16, T\n\tadd x16, x16, :lo12:T\n\tbr x16\n" :
+			"\t.text\n\t.globl _start\n_start:\n\tldr x16, 1f\n\tbr x16\n1:\t.quad T\n");
+		snprintf(cmd, sizeof cmd, "rm -f j.bin && aarch64-linux-gnu-as j.s -o j.o && "
+			 "aarch64-linux-gnu-ld -static -Ttext=%#llx --defsym T=%#llx j.o -o j && "
+			 "aarch64-linux-gnu-objcopy -O binary -j .text j j.bin",
+			 (unsigned long long)at, (unsigned long long)to);
+		snprintf(path, sizeof path, "%s/j.bin", dir);
+		FILE *f = sh(dir, cmd) == 0 ? fopen(path, "rb") : NULL;
+		size_t n = f ? fread(want, 1, sizeof want, f) : 0;
+		if (f)
+			fclose(f);
+		if (n != (size_t)cases[i].len) {
+			check(0, name, "the assembler and ld did not make it (see log)");
+			continue;
+		}
+		int rc = a64_encode_jump(got, at, to, len);
+		snprintf(why, sizeof why, "rewire chose %d bytes%s", len,
+			 rc < 0 ? ", and could not encode it" : ", other bytes than ld's");
+		check(len == cases[i].len && rc == 0 && !memcmp(got, want, 16), name, why);
+	}
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/rewire-reloc-a64.XXXXXX";
@@ -144,6 +190,7 @@ int main(void)
 		return 1;
 	}
 	arch_select(EM_AARCH64);
+	check_jumps(dir);
 	relocate_section(dir, &o, &img, ".text");
 	relocate_section(dir, &o, &img, ".data");
 	elf_image_close(&img);

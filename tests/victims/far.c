@@ -1,12 +1,16 @@
 /* far.c: a program started without rewire that leaves no memory free
  * within 2 GiB of its executable before `rewire attach` takes it: at
  * start it maps every free page of that span PROT_NONE (the gaps between
- * its mappings too), so a patch can only be placed far from it. Then it
+ * its mappings too), so a patch can only be placed far from it. On
+ * aarch64 the span is 160 MiB (bl reaches 128 MiB), and the program runs
+ * with the agent from the start: its reservation near the program is
+ * there before the fill, and patches go far once they have used it. Then it
  * prints, every 15 ms, "pid=P tick=N value=V calls=C" where V = value(N)
  * (far_value.c: N * 2 as built) and C counts the lines in a static.
  * The first line is "pid=P"; a failure to fill the span is said on
  * stderr instead, and the program ends. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +22,11 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
+#ifdef __aarch64__
+#define SPAN (160ull << 20)	/* each side: more than a bl reaches */
+#else
 #define SPAN (5ull << 29)	/* 2.5 GiB each side: more than a rel32 reaches */
+#endif
 
 int value(int tick);
 
@@ -29,6 +37,36 @@ int base_of(int tick)
 {
 	return tick;
 }
+
+#ifdef __aarch64__
+/* wait_loop: a function whose first instruction is a call, run forever by
+ * a thread that is nearly always asleep in it (in usleep, called by
+ * sleeper). A jump to a patch placed far overwrites more than that call:
+ * the thread would return into the middle of the jump. Padded with nops
+ * so that the jump fits. */
+void sleeper(void)
+{
+	usleep(20000);
+}
+
+__asm__(".text\n"
+	".globl wait_loop\n"
+	".type wait_loop, %function\n"
+	".p2align 4\n"
+	"wait_loop:\n"
+	"	bl sleeper\n"
+	"	b wait_loop\n"
+	"	nop\n	nop\n	nop\n	nop\n"
+	".size wait_loop, .-wait_loop\n");
+void wait_loop(void);
+
+static void *waiter(void *arg)
+{
+	(void)arg;
+	wait_loop();
+	return NULL;
+}
+#endif
 
 /* The executable's extent, from its mappings. */
 static int exe_extent(uint64_t *lo, uint64_t *hi)
@@ -106,6 +144,10 @@ static int fill_near(void)
 			min_addr = 65536;
 		fclose(f);
 	}
+	/* The agent takes nothing below 1 MiB (agent/region.c), and qemu-user
+	 * does not map a guest's page there where it was asked to. */
+	if (min_addr < (1u << 20))
+		min_addr = 1u << 20;
 	if (exe_extent(&lo, &hi) < 0)
 		return -1;
 	lo = lo > min_addr + SPAN ? lo - SPAN : min_addr;
@@ -125,6 +167,13 @@ int main(void)
 		fprintf(stderr, "far: cannot take the free memory near the program\n");
 		return 1;
 	}
+#ifdef __aarch64__
+	pthread_t t;
+	if (pthread_create(&t, NULL, waiter, NULL) != 0) {
+		fprintf(stderr, "far: cannot start the waiting thread\n");
+		return 1;
+	}
+#endif
 	printf("pid=%d\n", (int)getpid());
 	for (int tick = 1;; tick++) {
 		calls++;

@@ -12,3 +12,5 @@ int value(int tick)
 	volatile int k = 2; /* @K */
 	return base_of(tick) * k;
 }
+
+/* @EXTRA */
