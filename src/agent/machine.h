@@ -5,6 +5,7 @@
 #ifndef RW_AGENT_MACHINE_H
 #define RW_AGENT_MACHINE_H
 #include <stdint.h>
+#include <string.h>
 #include <ucontext.h>
 #include "arch/jump.h"
 
@@ -125,6 +126,34 @@ static inline uint64_t agent_context_ret(const ucontext_t *uc)
 	return 0;
 #else
 	return (uint64_t)uc->uc_mcontext.regs[30];
+#endif
+}
+
+/* Can a call among the n bytes of code at p (those an entry jump is
+ * about to overwrite) return inside them, that is end before p + n? A
+ * thread in such a call would come back into the middle of the jump.
+ * x86-64: not decoded; any byte that may start a call (e8 rel32, ff /2 or
+ * /3, with or without a prefix before it) ending in time says yes.
+ * aarch64: bl, blr and their pointer-authenticating forms. */
+static inline int agent_may_return_inside(const uint8_t *p, size_t n)
+{
+#if defined(__x86_64__)
+	for (size_t k = 0; k + 2 < n; k++) {
+		if (p[k] == 0xe8 && k + 5 < n)
+			return 1;
+		if (p[k] == 0xff && ((p[k + 1] >> 3) & 7) >= 2 && ((p[k + 1] >> 3) & 7) <= 3)
+			return 1;
+	}
+	return 0;
+#else
+	for (size_t k = 0; k + 4 < n; k += 4) {
+		uint32_t w;
+		memcpy(&w, p + k, 4);
+		if ((w & 0xfc000000u) == 0x94000000u || (w & 0xfffffc1fu) == 0xd63f0000u ||
+		    (w & 0xfefff800u) == 0xd63f0800u)
+			return 1;
+	}
+	return 0;
 #endif
 }
 

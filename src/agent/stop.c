@@ -42,7 +42,9 @@ static _Atomic uint32_t release_gen;
 static _Atomic uint32_t acks;
 static _Atomic uint32_t inside;
 static _Atomic uint32_t nseen;
-static struct { _Atomic int tid; _Atomic uint64_t ip, sp, ret; } seen[MAX_THREADS];
+/* Where each stopped thread is: its instruction and stack pointers, and
+ * the return address in its link register (aarch64; 0 on x86-64). */
+static struct { _Atomic int tid, parked; _Atomic uint64_t ip, sp, ret; } seen[MAX_THREADS];
 
 /* The wake-up comes from release_all(); the timeout is only a safety net. */
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
@@ -69,6 +71,7 @@ static void stop_handler(int sig, siginfo_t *si, void *ucv)
 		ucontext_t *uc = ucv;
 		atomic_store(&seen[i].ip, agent_context_pc(uc));
 		atomic_store(&seen[i].sp, agent_context_sp(uc));
+		atomic_store(&seen[i].parked, 0);
 		atomic_store(&seen[i].ret, agent_context_ret(uc));
 		atomic_store(&seen[i].tid, (int)syscall(SYS_gettid));
 	}
@@ -260,7 +263,7 @@ static uint64_t parse_hex(const char *p)
 
 /* The system call thread tid is blocked in, and the user address it will
  * return to; -1 when it is running (or not in a system call). */
-static long task_syscall(int tid, uint64_t *pc)
+static long task_syscall(int tid, uint64_t *pc, uint64_t *sp)
 {
 	char buf[512];
 	if (read_task_file(tid, "syscall", buf, sizeof buf) <= 0 || buf[0] < '0' || buf[0] > '9')
@@ -268,8 +271,13 @@ static long task_syscall(int tid, uint64_t *pc)
 	long nr = 0;
 	for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
 		nr = nr * 10 + (*p - '0');
-	const char *last = strrchr(buf, ' ');
+	/* "nr args... sp pc" */
+	char *last = strrchr(buf, ' ');
 	*pc = last ? parse_hex(last + 1) : 0;
+	if (last)
+		*last = 0;
+	const char *before = strrchr(buf, ' ');
+	*sp = before ? parse_hex(before + 1) : 0;
 	return nr;
 }
 
@@ -291,12 +299,15 @@ static int blocks_signal(int tid, int sig)
  * (which would take ours as the program's), is not signalled. When it is
  * parked in a system call it cannot run code before it returns: it is
  * recorded as stopped where it will return to. */
-static int park(int tid, uint64_t pc)
+static int park(int tid, uint64_t pc, uint64_t sp)
 {
 	uint32_t i = atomic_fetch_add(&nseen, 1);
 	if (i >= MAX_THREADS)
 		return -1;
 	atomic_store(&seen[i].ip, pc);
+	atomic_store(&seen[i].sp, sp);
+	atomic_store(&seen[i].ret, 0);	/* not in /proc: its stack tells the rest */
+	atomic_store(&seen[i].parked, 1);
 	atomic_store(&seen[i].tid, tid);
 	return 0;
 }
@@ -320,8 +331,8 @@ static int running_blocker(void)
 	int tids[MAX_THREADS];
 	int n = list_threads(tids, MAX_THREADS);
 	for (int i = 0; i < n; i++) {
-		uint64_t pc;
-		if (blocks_signal(tids[i], stop_sig) && task_syscall(tids[i], &pc) < 0)
+		uint64_t pc, sp;
+		if (blocks_signal(tids[i], stop_sig) && task_syscall(tids[i], &pc, &sp) < 0)
 			return tids[i];
 	}
 	return 0;
@@ -344,15 +355,15 @@ static int stop_all(int *sent, int *nsent, int *blocked, struct agent_err *e)
 				continue;
 			if (*nsent == MAX_THREADS)
 				return agent_fail(e, "more than %d threads", MAX_THREADS);
-			uint64_t pc = 0;
-			long nr = task_syscall(tids[i], &pc);
+			uint64_t pc = 0, sp = 0;
+			long nr = task_syscall(tids[i], &pc, &sp);
 			if (nr == SYS_rt_sigtimedwait || blocks_signal(tids[i], stop_sig)) {
 				if (nr < 0) {
 					*blocked = tids[i];
 					return 1;
 				}
 				sent[(*nsent)++] = tids[i];	/* seen, not signalled */
-				park(tids[i], pc);
+				park(tids[i], pc, sp);
 				atomic_fetch_add(&acks, 1);
 				continue;
 			}
@@ -395,14 +406,20 @@ static const char *thread_inside(const struct stop_range *r, size_t n, int *tid)
 	return NULL;
 }
 
-/* A jump longer than a near one (to a patch placed far) covers more than
- * the entry's first instruction: a call made from those bytes returns
- * into the middle of the jump. Is v such a return address of a range? */
-static const char *return_inside(const struct stop_range *r, size_t n, uint64_t v)
+/* Can a call made from the bytes a jump overwrites return inside them?
+ * Read before the write: the code the threads ran (agent_may_return_inside,
+ * machine.h, errs towards yes). */
+static int needs_return_check(const struct stop_range *r)
+{
+	return agent_may_return_inside((const uint8_t *)r->lo, (size_t)(r->hi - r->lo));
+}
+
+/* Is v a return address inside a range that needs the check? */
+static const char *return_inside(const struct stop_range *r, const uint8_t *check, size_t n,
+				 uint64_t v)
 {
 	for (size_t j = 0; j < n; j++)
-		if (r[j].hi - r[j].lo > ARCH_JUMP_SIZE && v > r[j].lo && v < r[j].hi &&
-		    v % AGENT_RET_ALIGN == 0)
+		if (check[j] && v > r[j].lo && v < r[j].hi && v % AGENT_RET_ALIGN == 0)
 			return r[j].name;
 	return NULL;
 }
@@ -420,25 +437,25 @@ static uint64_t hex(const char **p, const char *end)
 	return v;
 }
 
-/* ends[i]: the end of the mapping that holds stopped thread i's stack
- * pointer (its stack's top, past its live frames), from /proc/self/maps
- * read with plain system calls into a static buffer (no stdio, no malloc:
- * a stopped thread may hold their locks). 0 where none does. */
-static void stack_ends(uint64_t *ends, uint32_t count)
+/* ends[i]: the end of the mapping that holds sps[i] (a stack's top, past
+ * its live frames), from /proc/self/maps read with plain system calls into
+ * a static buffer (no stdio, no malloc: a stopped thread may hold their
+ * locks). 0 where none does. -1 when the maps cannot be read. */
+static int stack_ends(const uint64_t *sps, uint64_t *ends, uint32_t count)
 {
 	static char buf[1 << 16];
 	size_t have = 0;
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	memset(ends, 0, count * sizeof *ends);
-	for (ssize_t got; fd >= 0 && (got = read(fd, buf + have, sizeof buf - have)) > 0;) {
+	if (fd < 0)
+		return -1;
+	for (ssize_t got; (got = read(fd, buf + have, sizeof buf - have)) > 0;) {
 		const char *line = buf, *end = buf + have + (size_t)got, *nl;
 		while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
 			uint64_t lo = hex(&line, nl), hi = (line < nl && *line == '-') ? (line++, hex(&line, nl)) : 0;
-			for (uint32_t i = 0; i < count; i++) {
-				uint64_t sp = atomic_load(&seen[i].sp);
-				if (sp >= lo && sp < hi)
+			for (uint32_t i = 0; i < count; i++)
+				if (sps[i] >= lo && sps[i] < hi)
 					ends[i] = hi;
-			}
 			line = nl + 1;
 		}
 		have = (size_t)(end - line);
@@ -446,47 +463,77 @@ static void stack_ends(uint64_t *ends, uint32_t count)
 			have = 0;
 		memmove(buf, line, have);
 	}
-	if (fd >= 0)
-		close(fd);
+	close(fd);
+	return 0;
 }
 
-/* Does a stopped thread's return address (its link register, a word of
- * its stack between its stack pointer and the stack's top) point inside
- * a long jump's bytes? The stack is read through /proc/self/mem; a stale
- * word that matches only makes the patch wait. Only when some range is
- * longer than a near jump (rare: patches placed far). */
-static const char *thread_returns_into(const struct stop_range *r, size_t n, int *tid)
+/* Whose return address points inside a range that needs the check: a
+ * thread's link register (aarch64), or a word of its stack from its stack
+ * pointer to the top of the stack's mapping, read through /proc/self/mem.
+ * The stopped threads, the parked ones (their stack pointer from
+ * /proc/TID/syscall) and the caller itself (a program thread in
+ * rewire_poll). A stale word that matches only makes the patch wait.
+ * Sets *tid; *unreadable when a stack could not be read (the patch is
+ * then refused: it cannot be known safe). */
+static const char *thread_returns_into(const struct stop_range *r, size_t n, int *tid,
+				       int *unreadable)
 {
-	static uint64_t buf[8192], ends[MAX_THREADS];
+	static uint64_t buf[8192], sps[MAX_THREADS + 1], rets[MAX_THREADS + 1], ends[MAX_THREADS + 1];
+	static int tids[MAX_THREADS + 1], parked[MAX_THREADS + 1];
+	static uint8_t check[256];
 	const char *name = NULL;
-	int any = 0, fd = -1;
-	for (size_t j = 0; j < n; j++)
-		any |= r[j].hi - r[j].lo > ARCH_JUMP_SIZE;
+	int any = 0;
+	*unreadable = 0;
+	for (size_t j = 0; j < n; j++) {
+		check[j] = j < sizeof check ? (uint8_t)needs_return_check(&r[j]) : 1;
+		any |= check[j];
+	}
 	if (!any)
 		return NULL;
+	if (n > sizeof check)
+		return *unreadable = 1, *tid = 0, r[0].name;
 	uint32_t count = atomic_load(&nseen);
 	if (count > MAX_THREADS)
 		count = MAX_THREADS;
-	stack_ends(ends, count);
-	fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	for (uint32_t i = 0; i < count; i++) {
+		sps[i] = atomic_load(&seen[i].sp);
+		rets[i] = atomic_load(&seen[i].ret);
+		tids[i] = atomic_load(&seen[i].tid);
+		parked[i] = atomic_load(&seen[i].parked);
+	}
+	sps[count] = (uint64_t)__builtin_frame_address(0), rets[count] = 0;
+	tids[count] = (int)syscall(SYS_gettid), parked[count] = 0;
+	count++;
+	int fd = stack_ends(sps, ends, count) < 0 ? -1 : open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	for (uint32_t i = 0; !name && i < count; i++) {
-		name = return_inside(r, n, atomic_load(&seen[i].ret));
-		uint64_t at = atomic_load(&seen[i].sp) & ~7ull;
-		while (fd >= 0 && !name && at < ends[i]) {
+		*tid = tids[i];
+		name = return_inside(r, check, n, rets[i]);
+		uint64_t at = sps[i] & ~7ull;
+		/* A parked thread's stack pointer in no mapping of ours: an
+		 * emulator's (qemu-user tells its own registers there). */
+		if (fd >= 0 && ends[i] <= at && parked[i])
+			continue;
+		if (fd < 0 || ends[i] <= at) {
+			*unreadable = 1;
+			break;
+		}
+		while (!name && at < ends[i]) {
 			size_t want = ends[i] - at < sizeof buf ? (size_t)(ends[i] - at) : sizeof buf;
 			ssize_t got = pread(fd, buf, want, (off_t)at);
-			if (got <= 0)
+			if (got <= 0) {
+				*unreadable = 1;
 				break;
+			}
 			for (size_t k = 0; !name && k < (size_t)got / 8; k++)
-				name = return_inside(r, n, buf[k]);
+				name = return_inside(r, check, n, buf[k]);
 			at += (uint64_t)got;
 		}
-		if (name)
-			*tid = atomic_load(&seen[i].tid);
+		if (*unreadable)
+			break;
 	}
 	if (fd >= 0)
 		close(fd);
-	return name;
+	return *unreadable ? r[0].name : name;
 }
 
 int stop_world_and(const struct stop_range *ranges, size_t nranges,
@@ -531,8 +578,15 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 			continue;
 		}
 		const char *busy = thread_inside(ranges, nranges, &tid), *returns = NULL;
+		int unreadable = 0;
 		if (!busy)
-			busy = returns = thread_returns_into(ranges, nranges, &tid);
+			busy = returns = thread_returns_into(ranges, nranges, &tid, &unreadable);
+		if (unreadable) {
+			release_all();
+			return agent_fail(e, "cannot read the stack of thread %d, to see that it will not "
+					  "return into the first bytes of %s, which the patch overwrites: "
+					  "%s", tid, busy, errno ? strerror(errno) : "no mapping holds it");
+		}
 		int rc = 0;
 		if (!busy)
 			rc = write(ctx, e);
@@ -543,8 +597,8 @@ int stop_world_and(const struct stop_range *ranges, size_t nranges,
 			return rc;
 		if (attempt == RETRIES && returns)
 			return agent_fail(e, "thread %d would return into the first bytes of %s, which "
-				"the jump to a patch placed far overwrites (a call made there has not "
-				"returned; tried %d times)", tid, busy, RETRIES);
+				"the jump to the patch overwrites (a call made there has not returned; "
+				"tried %d times)", tid, busy, RETRIES);
 		if (attempt == RETRIES)
 			return agent_fail(e, "thread %d keeps executing the first bytes of %s "
 				"(tried %d times)", tid, busy, RETRIES);

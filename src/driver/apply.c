@@ -1,5 +1,5 @@
-/* `rewire apply --pid PID FILE.o...`: link objects into a running process
- * (see patch.c) and report it. */
+/* `rewire apply --pid PID FILE.o... [LIBRARY.a...]`: link objects into a
+ * running process (see patch.c) and report it. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +24,7 @@ static void report(const struct patch_result *r, char **files, int nfiles)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rewire apply --pid PID FILE.o...\n");
+	fprintf(stderr, "usage: rewire apply --pid PID FILE.o... [LIBRARY.a|LIBRARY.rlib...]\n");
 	return EXIT_USAGE;
 }
 
@@ -40,31 +40,48 @@ static int pid_arg(const char *arg)
 	return (int)v;
 }
 
+/* A static archive (ar's magic): members are taken from it as needed. */
+static int is_archive(const char *path)
+{
+	char magic[8] = {0};
+	FILE *f = fopen(path, "rb");
+	int yes = f && fread(magic, 1, 8, f) == 8 && !memcmp(magic, "!<arch>\n", 8);
+	if (f)
+		fclose(f);
+	return yes;
+}
+
 int cmd_apply(int argc, char **argv)
 {
-	int pid = 0, nfiles = 0;
+	int pid = 0, nfiles = 0, rc = 0;
 	char **files = rw_calloc((size_t)argc, sizeof *files);
-	for (int i = 1; i < argc; i++) {
+	struct patch_filter libs = {.archives = rw_calloc((size_t)argc, sizeof(char *))};
+	for (int i = 1; i < argc && rc == 0; i++) {
 		const char *arg = NULL;
 		if (!strcmp(argv[i], "--pid") && i + 1 < argc)
 			arg = argv[++i];
 		else if (!strncmp(argv[i], "--pid=", 6))
 			arg = argv[i] + 6;
 		else if (argv[i][0] == '-')
-			return free(files), usage();
+			rc = usage();
+		else if (is_archive(argv[i]))
+			libs.archives[libs.narchives++] = argv[i];
 		else
 			files[nfiles++] = argv[i];
 		if (arg && (pid = pid_arg(arg)) < 0)
-			return free(files), EXIT_USAGE;
+			rc = EXIT_USAGE;
 	}
-	if (pid <= 0 || !nfiles)
-		return free(files), usage();
+	if (rc == 0 && (pid <= 0 || !nfiles))
+		rc = usage();
 	struct patch_result res;
-	int rc = patch_run(pid, files, nfiles, NULL, &res);
-	if (rc == 0)
-		report(&res, files, nfiles);
-	else
-		rw_say_error("%s", rw_error());
+	if (rc == 0) {
+		rc = patch_run(pid, files, nfiles, libs.narchives ? &libs : NULL, &res);
+		if (rc == 0)
+			report(&res, files, nfiles);
+		else
+			rw_say_error("%s", rw_error());
+	}
 	free(files);
+	free(libs.archives);
 	return rc;
 }

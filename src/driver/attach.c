@@ -293,15 +293,17 @@ static uint64_t module_symbol(const struct module *m, const char *name)
 
 /* An emulator (qemu-user) running a program of another machine: its
  * executable is the emulator's, of this machine, and a dlopen there would
- * load the agent into the emulator, not into the program. */
+ * load the agent into the emulator, not into the program. Told by an ELF
+ * file of another machine in its mappings (qemu-img, of this machine
+ * only, is a program like another). */
 static int check_emulator(int pid, const char *path)
 {
-	char exe[4096];
+	char exe[4096], guest[4096];
 	ssize_t n = readlink(path, exe, sizeof exe - 1);
 	if (n <= 0)
 		return 0;	/* check_exe says why */
 	exe[n] = 0;
-	if (strncmp(rw_basename(exe), "qemu-", 5))
+	if (!procs_emulated(pid, guest, sizeof guest))
 		return 0;
 	return rw_fail("it runs under an emulator (%s): rewire attaches to programs of its own "
 		       "machine only; start it with `rewire run`, which runs an aarch64 program "

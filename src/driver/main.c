@@ -36,12 +36,14 @@ static const char help_run[] =
 	"      writes (make in another terminal) and patch from them.\n";
 
 static const char help_apply[] =
-	"  rewire apply --pid PID FILE.o...\n"
+	"  rewire apply --pid PID FILE.o... [LIBRARY.a|LIBRARY.rlib...]\n"
 	"      Link the objects into the running process PID (started by `rewire run`,\n"
 	"      or attached with `rewire attach`):\n"
 	"      every function they define that the process has is replaced for all\n"
 	"      callers, their data binds to the process's live storage, and new code and\n"
 	"      data are added. All or nothing: a refused patch changes nothing.\n"
+	"      Static libraries given (the program's .a or Rust .rlib): what the objects\n"
+	"      need that the program left out is taken from them.\n"
 	"      Exit status: 0 applied, 1 refused, 2 usage, 3 bad input file, 4 process\n"
 	"      or agent unreachable.\n";
 

@@ -13,6 +13,7 @@
  * subdirectory u<uid> (agent/user.c): watched too, as it appears. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +25,50 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "procs.h"
+
+/* The ELF machine of the file at path, 0 when it is not an ELF file. */
+static unsigned elf_machine_of(const char *path)
+{
+	Elf64_Ehdr eh;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, &eh, sizeof eh);
+	if (fd >= 0)
+		close(fd);
+	return n >= EI_NIDENT + 4 && !memcmp(eh.e_ident, ELFMAG, SELFMAG) ? eh.e_machine : 0;
+}
+
+int procs_emulated(int pid, char *guest, size_t cap)
+{
+#if defined(__x86_64__)
+	const unsigned own = EM_X86_64;
+#else
+	const unsigned own = EM_AARCH64;
+#endif
+	char path[64], line[4352];
+	snprintf(path, sizeof path, "/proc/%d/exe", pid);
+	ssize_t n = readlink(path, line, sizeof line - 1);
+	if (n <= 0)
+		return 0;
+	line[n] = 0;
+	if (strncmp(rw_basename(line), "qemu-", 5))
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	while (f && !found && fgets(line, sizeof line, f)) {
+		unsigned long long off;
+		char *file = strchr(line, '/');
+		if (!file || sscanf(line, "%*s %*s %llx", &off) != 1 || off)
+			continue;
+		file[strcspn(file, "\n")] = 0;
+		unsigned m = elf_machine_of(file);
+		if (m && m != own)
+			found = snprintf(guest, cap, "%s", file) > 0;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
 
 int procs_parent_of(int pid)
 {

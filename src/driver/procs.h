@@ -34,6 +34,11 @@ struct procs {
 	size_t n, cap;
 };
 
+/* Does pid run under an emulator (qemu-user: its executable is qemu-*, and
+ * an ELF file of another machine is mapped)? 1 with that file's path, the
+ * program, in guest; else 0. */
+int procs_emulated(int pid, char *guest, size_t cap);
+
 /* Watch the socket directory on ino, and take the program's processes
  * already there. */
 int procs_init(struct procs *ps, int root, int ino);

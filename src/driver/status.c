@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "driver.h"
+#include "procs.h"
 
 struct counted {
 	char *name;
@@ -55,7 +56,13 @@ static void show(int pid, struct proto_reader *r)
 	snprintf(link, sizeof link, "/proc/%d/exe", pid);
 	ssize_t len = readlink(link, exe, sizeof exe - 1);
 	exe[len > 0 ? len : 1] = 0;
-	printf("process %d (%s): %u patch%s\n", pid, exe, n, n == 1 ? "" : "es");
+	char guest[PATH_MAX], shown[PATH_MAX + 64];
+	/* Under qemu-user the executable is qemu's: name the program it runs. */
+	if (procs_emulated(pid, guest, sizeof guest))
+		snprintf(shown, sizeof shown, "%s under %s", guest, rw_basename(exe));
+	else
+		snprintf(shown, sizeof shown, "%s", exe);
+	printf("process %d (%s): %u patch%s\n", pid, shown, n, n == 1 ? "" : "es");
 	for (uint32_t i = 0; i < n && !r->err; i++) {
 		uint32_t version = proto_get_u32(r), gen = proto_get_u32(r);
 		uint64_t when = proto_get_u64(r);

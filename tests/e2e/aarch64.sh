@@ -70,7 +70,8 @@ t_a64_agent() {
 	a64_start
 	"$REWIRE" status "$VPID" >"$out" 2>&1 || rc=$?
 	((rc == 0)) || fail "rewire status exited $rc: $(cat "$out")"
-	grep -q "^process $VPID (.*): 0 patches$" "$out" || fail "no header line: $(head -n 1 "$out")"
+	grep -qF "process $VPID ($W/base/body under qemu-aarch64): 0 patches" "$out" ||
+		fail "the header line does not name the program under qemu: $(head -n 1 "$out")"
 	grep -qE "^  memory: 0 KiB of patches \([0-9]+ MiB reserved near the program\)$" "$out" ||
 		fail "the agent reserved nothing near the program: $(tr '\n' '|' <"$out")"
 	check_all 1 'v["value"] == v["tick"] * 2' "with the agent in (as without it)"
@@ -194,6 +195,28 @@ t_a64_driver_compiles() {
 	pass
 }
 
+# entry_word EXE FUNCTION: the first 4 bytes of FUNCTION as the process
+# VPID runs them (read from /proc/VPID/mem), as a number.
+entry_word() {
+	python3 - "$VPID" "$1" "$2" <<'PY'
+import re, subprocess, sys
+pid, exe, fn = sys.argv[1:]
+out = subprocess.run(["readelf", "-hsW", exe], capture_output=True, text=True).stdout
+pie = "DYN" in re.search(r"Type:\s+(\S+)", out).group(1)
+addr = next(int(l.split()[1], 16) for l in out.splitlines() if l.split()[-1:] == [fn])
+base = 0
+if pie:
+    for line in open(f"/proc/{pid}/maps"):
+        f = line.split()
+        if len(f) >= 6 and f[5] == exe and int(f[2], 16) == 0:
+            base = int(f[0].split("-")[0], 16)
+            break
+with open(f"/proc/{pid}/mem", "rb") as m:
+    m.seek(base + addr)
+    print(int.from_bytes(m.read(4), "little"))
+PY
+}
+
 # Placed far on aarch64: victims/far.c fills every free page within 160
 # MiB of itself, after the agent reserved its 32 MiB near it. Two patches of
 # 20 MiB each (a new array in .bss): the first fits the reservation; the
@@ -235,20 +258,79 @@ void wait_loop(void)
 	apply_ok "$p2"
 	grep -qE "$warn" "$APPLY_OUT" || fail "patch 2 was not placed far: $(apply_msg)"
 	check_after "$from" 'v["value"] == v["tick"] * 5 && v["pid"] == pid' "after patch 2 (far)"
+	# value's entry holds the 12-byte jump: adrp x16 first.
+	local w
+	w=$(entry_word "$W/base/far" value) || fail "cannot read value's first instruction"
+	(((w & 0x9f00001f) == 0x90000010)) || fail "value's entry is $(printf %08x "$w"), not adrp x16"
 	from=$(lines "$LOG")
 	apply_ok "$p3"
+	grep -qE "$warn" "$APPLY_OUT" || fail "patch 3 was not placed far: $(apply_msg)"
 	check_after "$from" 'v["value"] == v["tick"] * 4 && v["pid"] == pid' "after patch 3 (far, reading seed)"
 	# far.c's thread sleeps in a call made by wait_loop's first
 	# instruction: the jump to a patch placed far would overwrite the
 	# instruction it returns to. Refused whole (value too), not written.
 	from=$(lines "$LOG")
-	expect_error 1 "would return into the first bytes of wait_loop, which the jump to a patch placed far overwrites" \
+	expect_error 1 "would return into the first bytes of wait_loop, which the jump to the patch overwrites" \
 		apply --pid "$VPID" "$p4"
 	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped after the refusal"
 	check_after "$from" 'v["value"] == v["tick"] * 4 && v["pid"] == pid' "after the refused patch 4"
 	assert_alive "after the patches"
 	check_steps 1 calls 1
 	check_steps 1 tick 1
+	pass
+}
+
+# Rust on aarch64: Debian's rustc and its arm64 standard library
+# (scripts/deps.sh unpacks them into build/aarch64/rust: no aarch64 std
+# for the rustup toolchain is to be had offline), the program built by
+# rustc alone, each patch the crate recompiled to one object and applied,
+# with the standard library's .rlib (`rewire run -- cargo run` needs a
+# cargo of that rustc's version).
+a64_rustc() {	# ARGS...: that rustc, for aarch64
+	local root=$RW_ROOT/build/aarch64/rust
+	LD_LIBRARY_PATH=$root/usr/lib/$(gcc -print-multiarch) "$root/usr/bin/rustc" --edition 2021 \
+		--crate-name rust_a64 -g -C opt-level=2 -C codegen-units=1 --target aarch64-unknown-linux-gnu \
+		-C linker=aarch64-linux-gnu-gcc "$@"
+}
+
+e2e_test t_a64_rust "aarch64: Rust (std): body change, new function, a panic caught through patched code; statics and a Mutex<Vec> kept" once timeout=180
+t_a64_rust() {
+	local from v
+	a64_mode
+	[[ -x $RW_ROOT/build/aarch64/rust/usr/bin/rustc ]] ||
+		fail "build/aarch64/rust holds no rustc (scripts/deps.sh unpacks Debian's)"
+	mkdir -p "$W/base" "$W/p1" "$W/p2"
+	cp "$VICTIMS/rust_a64.rs" "$W/base/"
+	a64_rustc -o "$W/base/rust_a64" "$W/base/rust_a64.rs" >"$W/base/rustc.log" 2>&1 ||
+		{ APPLY_OUT=$W/base/rustc.log APPLY_RC=-; fail "rustc (aarch64) failed"; }
+	edit_source "$VICTIMS/rust_a64.rs" "$W/p1/rust_a64.rs" BODY 'tick * 7 + label(tick).len() as u64' \
+		EXTRA '#[inline(never)]
+fn label(tick: u64) -> String {
+    format!("label-{}", tick % 10)
+}'
+	edit_source "$VICTIMS/rust_a64.rs" "$W/p2/rust_a64.rs" BODY 'tick * 9' \
+		RISKY 'if tick % 3 == 0 { panic!("tick {} is a multiple of 3", tick); } tick + COUNT.load(Ordering::Relaxed) * 0'
+	for v in p1 p2; do
+		a64_rustc --emit=obj -o "$W/$v/rust_a64.o" "$W/$v/rust_a64.rs" >"$W/$v/rustc.log" 2>&1 ||
+			{ APPLY_OUT=$W/$v/rustc.log APPLY_RC=-; fail "rustc (aarch64) failed on $v"; }
+	done
+	start_victim rust_a64
+	wait_lines "$LOG" 4 20 1 || fail "the Rust program printed fewer than 4 lines in 20 s"
+	check_all 1 'v["value"] == v["tick"] * 2 && v["caught"] == 0 && v["names"] == v["count"]' "before the patches"
+	from=$(lines "$LOG")
+	apply_ok "$W/p1/rust_a64.o"
+	check_after "$from" 'v["value"] == v["tick"] * 7 + 7 && v["pid"] == pid' "after patch 1 (a new function with a String)"
+	# A panic caught now, where none could be as built: the program's link
+	# left out the standard library's code for it, taken from its .rlib.
+	from=$(lines "$LOG")
+	expect_error 1 "std::panicking::try::cleanup" apply --pid "$VPID" "$W/p2/rust_a64.o"
+	apply_ok "$W/p2/rust_a64.o" "$RW_ROOT"/build/aarch64/rust/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib/libstd-*.rlib
+	check_after "$from" 'v["value"] == v["tick"] * 9 && v["pid"] == pid' "after patch 2"
+	wait_cond "$from" 'v["caught"] > 0' 5 || fail "no panic of the patched risky() was caught"
+	check_all 1 'v["names"] == v["count"]' "the Mutex<Vec<String>> kept its names"
+	check_steps 1 count 1
+	check_steps 1 tick 1
+	assert_alive "after the patches"
 	pass
 }
 

@@ -242,6 +242,45 @@ t_twice() {
 	pass
 }
 
+# A thread waits in a call made from wait_loop's second byte: the 5-byte
+# entry jump would cover its return address (it would come back into the
+# jump's displacement). A patch of wait_loop is refused, whole; one of
+# another function goes in while the thread waits there.
+e2e_test t_retjump "a thread that would return into the entry jump refuses the patch of that function (push; call *%rdi)" once
+t_retjump() {
+	build_victim retjump
+	# (rewire apply replaces every function of the object: p1 has no
+	# wait_loop of its own, p2 a new one)
+	variant retjump p1 BODY 'return tick * 3;' LOOP ''
+	local p1=$OBJ
+	variant retjump p2 BODY 'return tick * 5;' LOOP 'void wait_loop(void *(*fn)(void *))
+{
+	for (;;)
+		fn = (void *(*)(void *))fn((void *)fn);
+}'
+	local p2=$OBJ
+	start_victim retjump
+	wait_lines "$LOG" 4 5 1 || fail "the victim printed fewer than 4 lines in 5 s"
+	local from
+	from=$(lines "$LOG")
+	apply_ok "$p1"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after patch 1"
+	from=$(lines "$LOG")
+	expect_error 1 "would return into the first bytes of wait_loop, which the jump to the patch overwrites" \
+		apply --pid "$VPID" "$p2"
+	wait_lines "$LOG" 4 5 "$from" || fail "the program stopped after the refusal"
+	check_after "$from" 'v["value"] == v["tick"] * 3 && v["pid"] == pid' "after the refused patch (compute too)"
+	wait_cond "$(lines "$LOG")" 'v["waits"] > 0' 5 || fail "the waiting thread stopped"
+	local w0 w1
+	w0=$(tail -n 1 "$LOG" | sed -n 's/.*waits=\([0-9]*\).*/\1/p')
+	sleep 0.3
+	w1=$(tail -n 1 "$LOG" | sed -n 's/.*waits=\([0-9]*\).*/\1/p')
+	((w1 > w0)) || fail "the waiting thread stopped calling (waits $w0, then $w1)"
+	assert_alive "after the refusal"
+	check_steps 1 tick 1
+	pass
+}
+
 e2e_test t_unknown "unknown symbol refused"
 t_unknown() {
 	build_victim body
