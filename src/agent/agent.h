@@ -45,6 +45,9 @@ void region_usage(uint64_t *used, uint64_t *reserved);
 struct stop_range {
 	uint64_t lo, hi;
 	const char *name;
+	/* A call among the bytes the write replaces may return inside them
+	 * (agent_may_return_inside): return addresses are looked at too. */
+	int returns;
 };
 int stop_init(struct agent_err *e);
 /* Stops the world, checks no thread's instruction pointer is inside one of

@@ -281,7 +281,9 @@ static int run_patch(struct patch *p, struct proto_buf *reply, struct agent_err 
 		return unwind_frames(p->m.eh_frame, 0), agent_fail(e, "out of memory");
 	for (size_t i = 0; i < p->nsites; i++)
 		ranges[i] = (struct stop_range){p->sites[i].at, p->sites[i].at + p->sites[i].len,
-						p->sites[i].name};
+						p->sites[i].name,
+						agent_may_return_inside(p->sites[i].old,
+									p->sites[i].len)};
 	p->memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	int rc = stop_world_and(ranges, p->nsites, write_jumps, p, &pause, &nthreads, e);
 	free(ranges);

@@ -206,12 +206,15 @@ static int undo_one(struct applied *a, struct agent_err *e)
 		return agent_fail(e, "out of memory");
 	}
 	u.nback = plan_back(a, u.back);
+	/* The sites get their original bytes back, into which a return is
+	 * right; the jumps back replace what is there now. */
 	for (size_t i = 0; i < a->nsites; i++)
 		ranges[i] = (struct stop_range){a->sites[i].at, a->sites[i].at + a->sites[i].len,
-						a->sites[i].name};
+						a->sites[i].name, 0};
 	for (size_t i = 0; i < u.nback; i++)
-		ranges[a->nsites + i] = (struct stop_range){u.back[i].at, u.back[i].at + u.back[i].len,
-							    u.back[i].name};
+		ranges[a->nsites + i] = (struct stop_range){
+			u.back[i].at, u.back[i].at + u.back[i].len, u.back[i].name,
+			agent_may_return_inside((const uint8_t *)u.back[i].at, u.back[i].len)};
 	u.memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	int rc = stop_world_and(ranges, a->nsites + u.nback, write_back, &u, &pause, &nthreads, e);
 	free(ranges);

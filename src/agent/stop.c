@@ -406,20 +406,11 @@ static const char *thread_inside(const struct stop_range *r, size_t n, int *tid)
 	return NULL;
 }
 
-/* Can a call made from the bytes a jump overwrites return inside them?
- * Read before the write: the code the threads ran (agent_may_return_inside,
- * machine.h, errs towards yes). */
-static int needs_return_check(const struct stop_range *r)
-{
-	return agent_may_return_inside((const uint8_t *)r->lo, (size_t)(r->hi - r->lo));
-}
-
-/* Is v a return address inside a range that needs the check? */
-static const char *return_inside(const struct stop_range *r, const uint8_t *check, size_t n,
-				 uint64_t v)
+/* Is v a return address inside a range whose bytes hold a call? */
+static const char *return_inside(const struct stop_range *r, size_t n, uint64_t v)
 {
 	for (size_t j = 0; j < n; j++)
-		if (check[j] && v > r[j].lo && v < r[j].hi && v % AGENT_RET_ALIGN == 0)
+		if (r[j].returns && v > r[j].lo && v < r[j].hi && v % AGENT_RET_ALIGN == 0)
 			return r[j].name;
 	return NULL;
 }
@@ -480,18 +471,13 @@ static const char *thread_returns_into(const struct stop_range *r, size_t n, int
 {
 	static uint64_t buf[8192], sps[MAX_THREADS + 1], rets[MAX_THREADS + 1], ends[MAX_THREADS + 1];
 	static int tids[MAX_THREADS + 1], parked[MAX_THREADS + 1];
-	static uint8_t check[256];
 	const char *name = NULL;
 	int any = 0;
 	*unreadable = 0;
-	for (size_t j = 0; j < n; j++) {
-		check[j] = j < sizeof check ? (uint8_t)needs_return_check(&r[j]) : 1;
-		any |= check[j];
-	}
+	for (size_t j = 0; j < n; j++)
+		any |= r[j].returns;
 	if (!any)
 		return NULL;
-	if (n > sizeof check)
-		return *unreadable = 1, *tid = 0, r[0].name;
 	uint32_t count = atomic_load(&nseen);
 	if (count > MAX_THREADS)
 		count = MAX_THREADS;
@@ -507,7 +493,7 @@ static const char *thread_returns_into(const struct stop_range *r, size_t n, int
 	int fd = stack_ends(sps, ends, count) < 0 ? -1 : open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	for (uint32_t i = 0; !name && i < count; i++) {
 		*tid = tids[i];
-		name = return_inside(r, check, n, rets[i]);
+		name = return_inside(r, n, rets[i]);
 		uint64_t at = sps[i] & ~7ull;
 		/* A parked thread's stack pointer in no mapping of ours: an
 		 * emulator's (qemu-user tells its own registers there). */
@@ -525,7 +511,7 @@ static const char *thread_returns_into(const struct stop_range *r, size_t n, int
 				break;
 			}
 			for (size_t k = 0; !name && k < (size_t)got / 8; k++)
-				name = return_inside(r, check, n, buf[k]);
+				name = return_inside(r, n, buf[k]);
 			at += (uint64_t)got;
 		}
 		if (*unreadable)
